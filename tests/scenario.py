@@ -1,0 +1,60 @@
+"""Run the checks over a handful of built resources, as a test states a chart."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adapter.config import Thresholds, load_thresholds
+from adapter.evidence.chart import Chart
+from adapter.mappings import load_mappings
+from adapter.output.report import ClaimResult, Report
+from adapter.pipeline import Checker, check_resources
+from adapter.rules import Policy
+from fixtures import builders as b
+
+SERVICE = "2026-03-02"
+
+
+def run(*resources: dict[str, Any], thresholds: Thresholds | None = None) -> Report:
+    mappings = load_mappings()
+    policy = Policy.from_mappings(mappings, thresholds or load_thresholds())
+    report = Report()
+    check_resources(resources, Checker(policy, report), Chart(mappings))
+    return report
+
+
+def result(*resources: dict[str, Any], thresholds: Thresholds | None = None) -> ClaimResult:
+    report = run(*resources, thresholds=thresholds)
+    assert len(report.claims) == 1, report.to_json()
+    return report.claims[0]
+
+
+def codes(*resources: dict[str, Any], thresholds: Thresholds | None = None) -> set[str]:
+    return {f.code for f in result(*resources, thresholds=thresholds).findings}
+
+
+def clean_chart(pid: str = "p1", dx: str = "E53.8", **claim_args: Any) -> list[dict[str, Any]]:
+    """A fully backed B12 claim: documented, current, low B12, injection given, linked."""
+    anemia = dx.startswith("D51")
+    resources = [
+        b.patient(pid),
+        b.condition("c1", pid, icd=dx),
+        b.lab("o1", pid, "b12", 150, "pg/mL", "2026-02-10"),
+        b.administration("a1", pid, SERVICE),
+    ]
+    if anemia:
+        resources.append(b.lab("h1", pid, "hemoglobin", 10.9, "g/dL", "2026-02-10"))
+    args: dict[str, Any] = {"diagnoses": (dx,), "supporting": ("Condition/c1", "Observation/o1")}
+    args.update(claim_args)
+    resources.append(b.claim("k1", pid, SERVICE, **args))
+    return resources
+
+
+def replace(resources: list[dict[str, Any]], new: dict[str, Any]) -> list[dict[str, Any]]:
+    """The same chart with the resource of the same type and id swapped for ``new``."""
+    key = (new["resourceType"], new["id"])
+    return [new if (r["resourceType"], r["id"]) == key else r for r in resources]
+
+
+def without(resources: list[dict[str, Any]], rtype: str, rid: str) -> list[dict[str, Any]]:
+    return [r for r in resources if (r["resourceType"], r["id"]) != (rtype, rid)]

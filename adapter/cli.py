@@ -1,31 +1,87 @@
 """Command line: arguments -> one call into the pipeline, and the exit status (SPEC section 5).
 
 Exit status: 0 every claim checked; 1 some resources or claims could not be processed (the
-rest were); 2 unusable input or arguments; 3 ``--fail-on`` asked and a finding reached it.
+rest were), or a server request failed; 2 unusable input or arguments; 3 ``--fail-on`` asked
+and a finding reached that severity.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from adapter import __version__
 from adapter.config import ConfigError, load_thresholds
 from adapter.evidence.chart import Chart
+from adapter.fhir import FhirClient
+from adapter.fhir.auth import AuthConfigError, auth_from_settings
+from adapter.fhir.errors import FhirError
 from adapter.findings import Severity
+from adapter.load import load, load_resources, writable_types
 from adapter.mappings import MappingsError, load_mappings
 from adapter.output.files import DetectedIssueWriter
 from adapter.output.report import Report
 from adapter.output.table import render_table
 from adapter.pipeline import Checker, check_files
 from adapter.rules import Policy
+from adapter.server_run import RunTotals, ServerRun, progress_printer
 from adapter.sources.files import FileSource, SourceError
+from adapter.sources.server import ClaimSelection, ServerSource
+from adapter.sync import run_sync
+from adapter.sync_state import SyncStateError
 
 EXIT_OK, EXIT_PARTIAL, EXIT_UNUSABLE, EXIT_FINDINGS = 0, 1, 2, 3
+
+
+class UsageError(Exception):
+    """Arguments that parse but cannot be used together."""
+
+
+def _server_options() -> argparse.ArgumentParser:
+    """Connection and auth options shared by every command that talks to a server.
+
+    Secrets are never arguments: they come from environment variables or files.
+    """
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("FHIR server")
+    g.add_argument("--auth", choices=("none", "basic", "bearer", "smart"), default="none")
+    g.add_argument("--username", help="basic auth user name")
+    g.add_argument("--password-env", metavar="VAR", help="environment variable with the password")
+    g.add_argument("--password-file", metavar="FILE", help="file holding the password")
+    g.add_argument("--token-env", metavar="VAR", help="environment variable with a bearer token")
+    g.add_argument("--token-file", metavar="FILE", help="file holding a bearer token")
+    g.add_argument("--client-id", help="SMART Backend Services client id")
+    g.add_argument("--private-key-file", metavar="PEM", help="SMART private key (RSA or P-384)")
+    g.add_argument("--key-id", help="SMART key id (kid in the registered JWKS)")
+    g.add_argument("--algorithm", choices=("RS384", "ES384"), default="RS384")
+    g.add_argument("--scope", default="system/Claim.read system/Condition.read "
+                   "system/Observation.read system/MedicationAdministration.read "
+                   "system/Patient.read system/DetectedIssue.read system/DetectedIssue.write")
+    g.add_argument("--token-url", help="token endpoint (default: from smart-configuration)")
+    g.add_argument("--ca-bundle", metavar="FILE", help="CA bundle for TLS verification")
+    g.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
+                   help="read timeout per request (default 60)")
+    g.add_argument("--page-size", type=int, default=100, metavar="N",
+                   help="claims per page (_count, default 100)")
+    g.add_argument("--stats", action="store_true", help="print HTTP request counts")
+    return p
+
+
+def _check_options() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--config", type=Path, metavar="FILE",
+                   help="TOML or JSON file overriding thresholds and windows")
+    p.add_argument("--fail-on", choices=[s.value for s in Severity], metavar="SEVERITY",
+                   help="exit 3 when a finding of this severity or higher is found")
+    p.add_argument("--dry-run", action="store_true",
+                   help="server: write nothing, print the DetectedIssue writes instead")
+    return p
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,23 +92,41 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log requests and progress")
     commands = parser.add_subparsers(dest="command", required=True)
+    server, checks = _server_options(), _check_options()
 
-    check = commands.add_parser("check", help="check claims from files or a FHIR server")
+    check = commands.add_parser("check", parents=[checks, server],
+                                help="check claims from files or a FHIR server")
     where = check.add_mutually_exclusive_group(required=True)
     where.add_argument("--source", type=Path, metavar="PATH",
                        help="Bundle JSON, NDJSON file, Bulk Data directory or directory of Bundles")
-    check.add_argument("--format", choices=("table", "json"), default="table")
+    where.add_argument("--server", metavar="URL", help="FHIR R4 base URL")
     check.add_argument("--out", type=Path, metavar="DIR",
-                       help="write DetectedIssue.ndjson and report.json here")
-    check.add_argument("--config", type=Path, metavar="FILE",
-                       help="TOML or JSON file overriding thresholds and windows")
-    check.add_argument("--fail-on", choices=[s.value for s in Severity], metavar="SEVERITY",
-                       help="exit 3 when a finding of this severity or higher is found")
+                       help="files: write DetectedIssue.ndjson and report.json here")
+    check.add_argument("--claim", action="append", default=[], metavar="ID",
+                       help="server: check this claim (repeatable)")
+    check.add_argument("--patient", metavar="ID", help="server: check this patient's claims")
+    check.add_argument("--since", metavar="INSTANT",
+                       help="server: claims updated at or after this instant (_lastUpdated)")
+    check.add_argument("--search", metavar="QUERY", help="server: a Claim search, 'Claim?...'")
+
+    sync = commands.add_parser("sync", parents=[checks, server],
+                               help="check every claim changed since the last successful run")
+    sync.add_argument("--server", metavar="URL", required=True, help="FHIR R4 base URL")
+    sync.add_argument("--state", type=Path, required=True, metavar="FILE",
+                      help="JSON state file holding the watermark (a .lock file sits beside it)")
+    sync.add_argument("--max-claims", type=int, metavar="N", help="stop after N claims")
+    sync.add_argument("--overlap-seconds", type=int, default=300, metavar="S",
+                      help="re-check this much before the watermark (default 300)")
+
+    load_cmd = commands.add_parser("load", parents=[server],
+                                   help="upload fixture data to a sandbox FHIR server")
+    load_cmd.add_argument("path", type=Path, help="Bundle, NDJSON or Bulk Data directory")
+    load_cmd.add_argument("--server", metavar="URL", required=True, help="FHIR R4 base URL")
     return parser
 
 
-def _exit_status(report: Report, fail_on: str | None) -> int:
-    if report.errors:
+def _exit_status(report: Report, fail_on: str | None, server_failed: bool = False) -> int:
+    if report.errors or server_failed:
         return EXIT_PARTIAL
     worst = report.worst_severity()
     if fail_on and worst and worst.rank >= Severity(fail_on).rank:
@@ -60,18 +134,103 @@ def _exit_status(report: Report, fail_on: str | None) -> int:
     return EXIT_OK
 
 
-def _check_files(args: argparse.Namespace, policy: Policy) -> Report:
-    mappings = load_mappings()
+def _client(args: argparse.Namespace, writable: frozenset[str] | None = None) -> FhirClient:
+    auth = auth_from_settings(
+        args.auth, username=args.username, password_env=args.password_env,
+        password_file=args.password_file, token_env=args.token_env, token_file=args.token_file,
+        client_id=args.client_id, private_key_file=args.private_key_file, key_id=args.key_id,
+        algorithm=args.algorithm, scope=args.scope, token_url=args.token_url,
+    )
+    options = {"writable_types": writable} if writable else {}
+    return FhirClient(args.server, auth=auth, timeout=(10.0, args.timeout),
+                      verify=args.ca_bundle or True, page_size=args.page_size, **options)
+
+
+def _policy(args: argparse.Namespace) -> Policy:
+    return Policy.from_mappings(load_mappings(), load_thresholds(args.config))
+
+
+def _print_report(report: Report, fmt: str) -> None:
+    print(report.to_json() if fmt == "json" else render_table(report))
+
+
+def _print_server_summary(client: FhirClient, totals: RunTotals, args: argparse.Namespace,
+                          report: Report) -> None:
+    for line in totals.planned:
+        print(f"dry-run: would {line}", file=sys.stderr)
+    writes = (f"created {totals.created}, updated {totals.updated}, "
+              f"cancelled {totals.cancelled}, unchanged {totals.unchanged}")
+    print(f"DetectedIssues: {writes}" + (" (dry run: nothing written)" if args.dry_run else ""),
+          file=sys.stderr)
+    if args.stats:
+        checked = max(len(report.claims) + len(report.skipped), 1)
+        stats = client.stats.as_dict()
+        stats["requests_per_claim"] = round(client.stats.total / checked, 3)
+        print("requests: " + json.dumps(stats), file=sys.stderr)
+
+
+def _check_files(args: argparse.Namespace) -> int:
+    if args.claim or args.patient or args.since or args.search:
+        raise UsageError("--claim, --patient, --since and --search need --server")
+    policy = _policy(args)
     source = FileSource.open(args.source)
     report = Report()
     writer = DetectedIssueWriter(args.out, datetime.now(UTC)) if args.out else None
     checker = Checker(policy, report, on_result=writer.write if writer else None)
     try:
-        check_files(source, Chart(mappings, source.aliases), checker)
+        check_files(source, Chart(load_mappings(), source.aliases), checker)
     finally:
         if writer:
             writer.close(report)
-    return report
+    _print_report(report, args.format)
+    return _exit_status(report, args.fail_on)
+
+
+def _server_run(args: argparse.Namespace, client: FhirClient) -> ServerRun:
+    return ServerRun(
+        client=client,
+        source=ServerSource(client, load_mappings()),
+        checker=Checker(_policy(args), Report()),
+        dry_run=args.dry_run,
+        max_claims=getattr(args, "max_claims", None),
+        progress=progress_printer() if args.command == "sync" else None,
+    )
+
+
+def _check_server(args: argparse.Namespace) -> int:
+    if args.out:
+        raise UsageError("--out is for file sources; a server run writes DetectedIssues back")
+    selection = ClaimSelection(ids=tuple(args.claim), patient=args.patient, since=args.since,
+                               search=args.search)
+    with _client(args) as client:
+        run = _server_run(args, client)
+        totals = run.run(selection)
+        _print_report(run.report, args.format)
+        _print_server_summary(client, totals, args, run.report)
+    return _exit_status(run.report, args.fail_on, totals.server_failed)
+
+
+def _sync(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        run = _server_run(args, client)
+        outcome = run_sync(run, args.state, timedelta(seconds=args.overlap_seconds))
+        if sys.stderr.isatty():
+            print(file=sys.stderr)
+        _print_report(run.report, args.format)
+        _print_server_summary(client, outcome.totals, args, run.report)
+        moved = (f"watermark {outcome.before.watermark or '(none)'} -> {outcome.after.watermark}"
+                 if outcome.moved else f"watermark stays at {outcome.before.watermark or '(none)'}")
+        print(f"sync: {moved}", file=sys.stderr)
+    return _exit_status(run.report, args.fail_on, outcome.totals.server_failed)
+
+
+def _load(args: argparse.Namespace) -> int:
+    resources = load_resources(FileSource.open(args.path))
+    with _client(args, writable=writable_types(resources)) as client:
+        totals = load(client, resources)
+    print(f"loaded {totals.resources} resources in {totals.transactions} transaction(s) "
+          f"into {args.server}")
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -79,11 +238,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
-        mappings = load_mappings()
-        policy = Policy.from_mappings(mappings, load_thresholds(args.config))
-        report = _check_files(args, policy)
-    except (SourceError, ConfigError, MappingsError) as exc:
+        if args.command == "check":
+            return _check_files(args) if args.source else _check_server(args)
+        if args.command == "sync":
+            return _sync(args)
+        return _load(args)
+    except (SourceError, ConfigError, MappingsError, AuthConfigError, UsageError,
+            SyncStateError, ValueError) as exc:
         print(f"b12-adapter: {exc}", file=sys.stderr)
         return EXIT_UNUSABLE
-    print(report.to_json() if args.format == "json" else render_table(report))
-    return _exit_status(report, args.fail_on)
+    except FhirError as exc:
+        print(f"b12-adapter: {exc}", file=sys.stderr)
+        return EXIT_PARTIAL

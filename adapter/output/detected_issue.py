@@ -15,6 +15,7 @@ from adapter.output.report import ClaimResult
 
 FINDING_SYSTEM = "urn:b12-fhir-adapter:finding"
 IDENTIFIER_SYSTEM = "urn:b12-fhir-adapter:finding-id"
+CLAIM_SYSTEM = "urn:b12-fhir-adapter:claim"  # second identifier: find a claim's issues
 ACT_CODE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 ACT_CODE_DISPLAY = {"VALIDAT": "validation issue", "DOSE": "Dosage problem"}
 STATUSES = frozenset({"registered", "preliminary", "final", "amended", "corrected", "cancelled",
@@ -59,7 +60,8 @@ def build_detected_issue(result: ClaimResult, finding: Finding, identified: date
         "resourceType": "DetectedIssue",
         "id": issue_id(key),
         "contained": [device],
-        "identifier": [{"system": IDENTIFIER_SYSTEM, "value": key}],
+        "identifier": [{"system": IDENTIFIER_SYSTEM, "value": key},
+                       {"system": CLAIM_SYSTEM, "value": result.claim}],
         "status": "final",
         "code": {"coding": codings, "text": kind.title},
         "severity": finding.severity.value,
@@ -79,16 +81,21 @@ def build_detected_issue(result: ClaimResult, finding: Finding, identified: date
     return issue
 
 
+def key_of(issue: dict) -> str | None:
+    """The finding identifier of an issue this adapter wrote, else None."""
+    return next((i.get("value") for i in issue.get("identifier") or []
+                 if isinstance(i, dict) and i.get("system") == IDENTIFIER_SYSTEM), None)
+
+
 def cancel(issue: dict, reason: str, when: datetime) -> dict:
     """The same issue set to ``cancelled`` with a mitigation saying why (a corrected claim)."""
     cancelled = {k: v for k, v in issue.items() if k != "meta"}
     cancelled["status"] = "cancelled"
     cancelled["mitigation"] = [*issue.get("mitigation", []), {
-        "action": {"text": "Finding no longer applies"},
+        "action": {"text": f"Finding no longer applies: {reason}"},
         "date": when.isoformat(timespec="seconds"),
         "author": issue.get("author", _author()[1]),
     }]
-    cancelled["detail"] = f"{issue.get('detail', '')} [cancelled: {reason}]".strip()
     validate(cancelled)
     return cancelled
 

@@ -102,33 +102,17 @@ class ServerSource:
         return evidence
 
     def _batch_search(self, searches: list[tuple[str, str]]) -> Iterator[tuple[str, dict]]:
+        """Run several searches in one batch request; overflowing results are paged on."""
         bundle = {"resourceType": "Bundle", "type": "batch", "entry": [
             {"request": {"method": "GET", "url": f"{url}&_count={EVIDENCE_PAGE_SIZE}"}}
             for _, url in searches
         ]}
-        response = self.client.batch(bundle)
-        entries = response.get("entry") or []
-        if len(entries) != len(searches):
-            raise FhirError("POST", self.client.base_url, None,
-                            f"batch answered {len(entries)} entries for {len(searches)} searches")
-        for (rtype, url), entry in zip(searches, entries, strict=True):
-            status = str((entry.get("response") or {}).get("status", ""))
-            result = entry.get("resource")
-            if not status.startswith("2") or not isinstance(result, dict):
-                outcome = paging_outcome(result)
-                raise FhirError("GET", f"{self.client.base_url}/{url.split('?')[0]}",
-                                int(status[:3]) if status[:3].isdigit() else None, outcome)
-            yield from ((rtype, r) for r in self._all_pages(result, rtype))
-
-    def _all_pages(self, bundle: dict[str, Any], rtype: str) -> Iterator[dict[str, Any]]:
-        seen: set[str] = set()
-        while True:
-            yield from paging.matches(bundle, rtype)
-            link = paging.next_link(bundle)
-            if not link or link in seen:
-                return
-            seen.add(link)
-            bundle = self.client.get_url(link)
+        answers = self.client.entry_results(bundle, self.client.batch(bundle))
+        for (rtype, _), answer in zip(searches, answers, strict=True):
+            if isinstance(answer, FhirError):
+                raise answer
+            for page in self.client.pages_from(answer.get("resource") or {}, rtype):
+                yield from ((rtype, r) for r in paging.matches(page, rtype))
 
     def _fetch_missing_links(self, claims: list[dict[str, Any]], chart: Chart) -> None:
         """Conditions and Observations a claim references that the patient searches missed."""
@@ -147,13 +131,4 @@ class ServerSource:
         if searches:
             for _, resource in self._batch_search(searches):
                 chart.add(resource)
-
-
-def paging_outcome(resource: object) -> str:
-    """The text of an OperationOutcome in a failed batch entry."""
-    if not isinstance(resource, dict):
-        return "no resource in the batch entry"
-    texts = [i.get("diagnostics") or (i.get("details") or {}).get("text") or i.get("code")
-             for i in resource.get("issue") or [] if isinstance(i, dict)]
-    return "; ".join(t for t in texts if t) or "batch entry failed"
 

@@ -1,0 +1,119 @@
+"""Errors: status -> type, the server's words, one line, no credentials."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+import requests
+
+from adapter.fhir import (
+    FhirAuthError,
+    FhirError,
+    FhirGoneError,
+    FhirNotFoundError,
+    FhirRefusedError,
+    FhirServerError,
+    PageExpiredError,
+)
+from adapter.fhir.errors import error_for_response, outcome_text, redact_url, response_outcome
+from tests.fhir.testkit import BASE, outcome
+
+
+def response(status: int, body: str = "") -> requests.Response:
+    made = requests.Response()
+    made.status_code = status
+    made._content = body.encode()
+    return made
+
+
+@pytest.mark.parametrize(
+    ("status", "paging_link", "expected"),
+    [
+        (400, False, FhirRefusedError),
+        (409, False, FhirRefusedError),
+        (412, False, FhirRefusedError),
+        (422, False, FhirRefusedError),
+        (405, False, FhirRefusedError),
+        (401, False, FhirAuthError),
+        (403, False, FhirAuthError),
+        (404, False, FhirNotFoundError),
+        (410, False, FhirGoneError),
+        (404, True, PageExpiredError),
+        (410, True, PageExpiredError),
+        (429, False, FhirServerError),
+        (500, False, FhirServerError),
+        (503, False, FhirServerError),
+    ],
+)
+def test_each_status_maps_to_the_error_a_caller_handles(status, paging_link, expected):
+    error = error_for_response("GET", f"{BASE}/Claim", response(status), paging_link=paging_link)
+
+    assert type(error) is expected
+    assert isinstance(error, FhirError)
+    assert error.status == status
+
+
+def test_outcome_text_joins_diagnostics_and_details():
+    body = {
+        "resourceType": "OperationOutcome",
+        "issue": [
+            {"severity": "error", "diagnostics": "Claim.status: unknown code 'x'"},
+            {"severity": "error", "details": {"text": "Profile mismatch"}},
+            {"severity": "error", "details": {"coding": [{"code": "MSG_PARAM_INVALID"}]}},
+        ],
+    }
+
+    assert outcome_text(body) == (
+        "Claim.status: unknown code 'x'; Profile mismatch; MSG_PARAM_INVALID"
+    )
+    assert outcome_text({"resourceType": "Claim"}) == ""
+
+
+def test_a_non_fhir_body_is_quoted_up_to_300_characters_on_one_line():
+    html = "<html>\n<body>" + "Bad Gateway " * 60 + "</body></html>"
+
+    text = response_outcome(response(502, html))
+
+    assert text.startswith("<html> <body>Bad Gateway")
+    assert len(text) == 300
+    assert "\n" not in text
+
+
+def test_the_message_is_one_line_even_when_the_server_writes_several():
+    body = '{"resourceType": "OperationOutcome", "issue": [{"diagnostics": "line one\\nline two"}]}'
+
+    error = error_for_response("POST", BASE, response(400, body))
+
+    assert str(error) == f"POST {BASE} -> 400: line one line two"
+
+
+def test_credentials_never_appear_in_the_url_of_an_error():
+    error = FhirServerError(
+        "get", "https://svc:hunter2@fhir.test/fhir/Claim?access_token=abc&x=1", None
+    )
+
+    assert error.url == "https://fhir.test/fhir/Claim?access_token=***&x=1"
+    assert "hunter2" not in str(error) and "abc" not in str(error)
+    assert str(error) == "GET https://fhir.test/fhir/Claim?access_token=***&x=1"
+
+
+def test_redaction_leaves_ordinary_urls_untouched():
+    url = f"{BASE}/Observation?code=http://loinc.org%7C2132-9&_count=100"
+    assert redact_url(url) == url
+
+
+def test_errors_survive_pickling_with_their_fields():
+    error = FhirRefusedError("POST", BASE, 422, "bad")
+
+    copy = pickle.loads(pickle.dumps(error))
+
+    assert type(copy) is FhirRefusedError
+    assert (copy.method, copy.url, copy.status, copy.outcome) == ("POST", BASE, 422, "bad")
+    assert str(copy) == str(error)
+
+
+def test_outcome_builder_round_trips_through_response_outcome():
+    import json
+
+    assert response_outcome(response(422, json.dumps(outcome("a", "b")))) == "a; b"

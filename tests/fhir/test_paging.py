@@ -1,0 +1,163 @@
+"""Paging: next links followed verbatim, expired pages, loops, includes."""
+
+from __future__ import annotations
+
+import pytest
+import responses
+
+from adapter.fhir import (
+    FhirBadResourceError,
+    FhirGoneError,
+    FhirNotFoundError,
+    PageExpiredError,
+    PagingLoopError,
+    includes,
+)
+from tests.fhir.testkit import BASE, claim, make_client, outcome, searchset
+
+FIRST = f"{BASE}/Claim?status=active&_count=2"
+HAPI_PAGE_2 = (
+    f"{BASE}?_getpages=8f0b7c1e-2d2a-4b4e&_getpagesoffset=2&_count=2"
+    "&_pretty=true&_bundletype=searchset"
+)
+HAPI_PAGE_3 = (
+    f"{BASE}?_getpages=8f0b7c1e-2d2a-4b4e&_getpagesoffset=4&_count=2"
+    "&_pretty=true&_bundletype=searchset"
+)
+
+
+def hapi_three_pages() -> None:
+    responses.get(FIRST, json=searchset(claim("k1"), claim("k2"), next_url=HAPI_PAGE_2))
+    responses.get(HAPI_PAGE_2, json=searchset(claim("k3"), claim("k4"), next_url=HAPI_PAGE_3))
+    responses.get(HAPI_PAGE_3, json=searchset(claim("k5")))
+
+
+@responses.activate
+def test_hapi_getpages_links_are_followed_verbatim_across_three_pages():
+    hapi_three_pages()
+    client = make_client()
+
+    found = [c["id"] for c in client.search("Claim", {"status": "active"}, count=2)]
+
+    assert found == ["k1", "k2", "k3", "k4", "k5"]
+    assert [call.request.url for call in responses.calls] == [FIRST, HAPI_PAGE_2, HAPI_PAGE_3]
+    assert client.stats.by_type == {"Claim": 3}
+
+
+@responses.activate
+def test_search_pages_yields_whole_bundles_lazily():
+    hapi_three_pages()
+
+    pages = make_client().search_pages("Claim", {"status": "active"}, count=2)
+    assert len(responses.calls) == 0
+    first = next(pages)
+
+    assert [e["resource"]["id"] for e in first["entry"]] == ["k1", "k2"]
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_relative_next_links_resolve_against_the_base():
+    responses.get(f"{BASE}/Claim?_count=100", json=searchset(claim("k1"), next_url="Claim?page=2"))
+    responses.get(f"{BASE}/Claim?page=2", json=searchset(claim("k2"), next_url="?_getpages=x"))
+    responses.get(f"{BASE}?_getpages=x", json=searchset(claim("k3")))
+
+    assert [c["id"] for c in make_client().search("Claim")] == ["k1", "k2", "k3"]
+    assert responses.calls[2].request.url == f"{BASE}?_getpages=x"
+
+
+@pytest.mark.parametrize("status", [410, 404])
+@responses.activate
+def test_an_expired_page_raises_page_expired_after_the_pages_already_read(status):
+    responses.get(FIRST, json=searchset(claim("k1"), claim("k2"), next_url=HAPI_PAGE_2))
+    responses.get(HAPI_PAGE_2, status=status, json=outcome("Search 8f0b7c1e has expired"))
+    found = []
+
+    with pytest.raises(PageExpiredError) as raised:
+        for resource in make_client().search("Claim", {"status": "active"}, count=2):
+            found.append(resource["id"])
+
+    assert found == ["k1", "k2"]
+    error = raised.value
+    assert isinstance(error, FhirGoneError)
+    assert (error.status, error.url) == (status, HAPI_PAGE_2)
+    assert str(error).endswith(
+        "Search 8f0b7c1e has expired (search page expired; restart the search)"
+    )
+
+
+@responses.activate
+def test_404_on_the_first_page_is_not_found_not_an_expired_page():
+    responses.get(f"{BASE}/Claim?_count=100", status=404, json=outcome("Unknown resource type"))
+
+    with pytest.raises(FhirNotFoundError) as raised:
+        list(make_client().search("Claim"))
+    assert not isinstance(raised.value, PageExpiredError)
+
+
+@responses.activate
+def test_a_next_link_that_repeats_a_page_is_a_loop():
+    page_2 = f"{BASE}/Claim?page=2"
+    responses.get(f"{BASE}/Claim?_count=100", json=searchset(claim("k1"), next_url=page_2))
+    responses.get(page_2, json=searchset(claim("k2"), next_url=page_2))
+
+    with pytest.raises(PagingLoopError, match="next link repeats a page already fetched"):
+        list(make_client().search("Claim"))
+    assert len(responses.calls) == 2
+
+
+@responses.activate
+def test_a_next_link_to_another_server_is_not_followed():
+    responses.get(
+        f"{BASE}/Claim?_count=100",
+        json=searchset(claim("k1"), next_url="http://internal-hapi:8080/fhir?_getpages=x"),
+    )
+
+    with pytest.raises(FhirBadResourceError, match="next link leaves the server"):
+        list(make_client().search("Claim"))
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_search_yields_matches_and_includes_stay_available_on_the_page():
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [
+            {"resource": claim("k1"), "search": {"mode": "match"}},
+            {"resource": {"resourceType": "Patient", "id": "p1"}, "search": {"mode": "include"}},
+            {"resource": claim("k2")},
+            {"resource": {"resourceType": "Condition", "id": "c1"}},
+            {"resource": outcome("too many includes"), "search": {"mode": "outcome"}},
+        ],
+    }
+    responses.get(f"{BASE}/Claim?_include=Claim:patient&_count=100", json=bundle)
+    client = make_client()
+
+    matched = [c["id"] for c in client.search("Claim", {"_include": "Claim:patient"})]
+    page = next(client.search_pages("Claim", {"_include": "Claim:patient"}))
+
+    assert matched == ["k1", "k2"]
+    assert [r["id"] for r in includes(page, "Claim")] == ["p1", "c1"]
+
+
+@responses.activate
+def test_paging_continues_from_a_bundle_in_hand_such_as_a_batch_entry():
+    page_2 = f"{BASE}?_getpages=b1&_getpagesoffset=100"
+    responses.get(page_2, status=410, json=outcome("expired"))
+    in_hand = searchset(claim("k1"), next_url=page_2)
+    pages = make_client().pages_from(in_hand, "Claim")
+
+    assert next(pages) is in_hand
+    with pytest.raises(PageExpiredError):
+        next(pages)
+    assert [c.request.url for c in responses.calls] == [page_2]
+
+
+def test_paging_from_a_bundle_whose_next_link_is_itself_is_a_loop():
+    looping = searchset(claim("k1"), next_url=f"{BASE}/self")  # testkit's self link
+
+    pages = make_client().pages_from(looping, "Claim")
+    next(pages)
+    with pytest.raises(PagingLoopError):
+        next(pages)

@@ -1,0 +1,288 @@
+"""Retries: which failures, which requests, how long to wait, and when to give up."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from email.utils import format_datetime
+
+import pytest
+import requests
+import responses
+
+from adapter.fhir import FhirServerError, RetryPolicy, bundle_is_idempotent
+from adapter.fhir.retry import retry_after_seconds
+from tests.fhir.testkit import (
+    BASE,
+    TRANSACTION_RESPONSE,
+    FakeTime,
+    claim,
+    conditional_create,
+    detected_issue,
+    entry,
+    make_client,
+    outcome,
+    policy,
+    transaction,
+)
+
+CLAIM_URL = f"{BASE}/Claim/k1"
+
+
+@responses.activate
+def test_429_with_retry_after_seconds_waits_that_long_then_succeeds(caplog):
+    fake = FakeTime()
+    responses.get(CLAIM_URL, status=429, headers={"Retry-After": "7"})
+    responses.get(CLAIM_URL, json=claim("k1"))
+    client = make_client(fake)
+    caplog.set_level(logging.WARNING, logger="adapter.fhir")
+
+    assert client.read("Claim", "k1")["id"] == "k1"
+
+    assert fake.sleeps == [7.0]
+    assert len(responses.calls) == 2
+    assert client.stats.retries == 1
+    assert client.stats.total == 2
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        "retrying GET /fhir/Claim/k1 after HTTP 429 (attempt 1 of 5), waiting 7.0 s"
+    ]
+
+
+@responses.activate
+def test_429_with_retry_after_http_date_waits_until_then_by_the_server_clock():
+    fake = FakeTime()
+    server_now = fake.now() - timedelta(hours=1)  # our clock is off by an hour: ignore it
+    responses.get(
+        CLAIM_URL,
+        status=429,
+        headers={
+            "Date": format_datetime(server_now, usegmt=True),
+            "Retry-After": format_datetime(server_now + timedelta(seconds=12), usegmt=True),
+        },
+    )
+    responses.get(CLAIM_URL, json=claim("k1"))
+
+    make_client(fake).read("Claim", "k1")
+
+    assert fake.sleeps == [12.0]
+
+
+@responses.activate
+def test_retry_after_http_date_without_a_date_header_uses_our_clock():
+    fake = FakeTime()
+    later = format_datetime(fake.now() + timedelta(seconds=20), usegmt=True)
+    responses.get(CLAIM_URL, status=503, headers={"Retry-After": later})
+    responses.get(CLAIM_URL, json=claim("k1"))
+
+    make_client(fake).read("Claim", "k1")
+
+    assert fake.sleeps == [20.0]
+
+
+@responses.activate
+def test_retry_after_beyond_the_remaining_budget_gives_up_at_once(caplog):
+    fake = FakeTime()
+    responses.get(CLAIM_URL, status=429, headers={"Retry-After": "120"}, json=outcome("slow down"))
+    caplog.set_level(logging.WARNING, logger="adapter.fhir")
+
+    with pytest.raises(FhirServerError) as raised:
+        make_client(fake, retry=policy(fake, max_total_seconds=60)).read("Claim", "k1")
+
+    assert (raised.value.status, raised.value.outcome) == (429, "slow down")
+    assert fake.sleeps == []
+    assert len(responses.calls) == 1
+    assert "wait of 120.0 s exceeds the 60.0 s left" in caplog.text
+
+
+@responses.activate
+def test_503_storm_that_recovers_backs_off_exponentially():
+    fake = FakeTime()
+    for _ in range(3):
+        responses.get(CLAIM_URL, status=503)
+    responses.get(CLAIM_URL, json=claim("k1"))
+    client = make_client(fake)
+
+    assert client.read("Claim", "k1")["id"] == "k1"
+
+    assert fake.sleeps == [1.0, 2.0, 4.0]
+    assert client.stats.retries == 3
+
+
+@responses.activate
+def test_503_storm_that_outlasts_the_attempts_raises_server_error_with_the_outcome():
+    fake = FakeTime()
+    responses.get(CLAIM_URL, status=503, json=outcome("HAPI-0000: database is restarting"))
+    client = make_client(fake)
+
+    with pytest.raises(FhirServerError) as raised:
+        client.read("Claim", "k1")
+
+    error = raised.value
+    assert error.status == 503
+    assert error.outcome == "HAPI-0000: database is restarting"
+    assert str(error) == f"GET {CLAIM_URL} -> 503: HAPI-0000: database is restarting"
+    assert len(responses.calls) == 5
+    assert fake.sleeps == [1.0, 2.0, 4.0, 8.0]
+
+
+@responses.activate
+def test_total_retry_time_is_bounded_even_with_attempts_left():
+    fake = FakeTime()
+    responses.get(CLAIM_URL, status=502)
+
+    with pytest.raises(FhirServerError):
+        make_client(fake, retry=policy(fake, backoff_base=4.0, max_total_seconds=10)).read(
+            "Claim", "k1"
+        )
+
+    assert fake.sleeps == [4.0]  # the next wait (8 s) would pass the 10 s budget
+    assert len(responses.calls) == 2
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        requests.ConnectionError("Connection reset by peer"),
+        requests.exceptions.ChunkedEncodingError("Connection broken: IncompleteRead"),
+        requests.ReadTimeout("read timed out"),
+        requests.ConnectTimeout("connect timed out"),
+    ],
+    ids=["reset", "chunked", "read-timeout", "connect-timeout"],
+)
+@responses.activate
+def test_dropped_connections_and_timeouts_are_retried(failure):
+    fake = FakeTime()
+    responses.get(CLAIM_URL, body=failure)
+    responses.get(CLAIM_URL, json=claim("k1"))
+
+    assert make_client(fake).read("Claim", "k1")["id"] == "k1"
+    assert fake.sleeps == [1.0]
+
+
+@responses.activate
+def test_connection_failures_that_never_end_are_a_server_error_without_status():
+    fake = FakeTime()
+    responses.get(CLAIM_URL, body=requests.ConnectionError("Connection refused"))
+
+    with pytest.raises(FhirServerError) as raised:
+        make_client(fake).read("Claim", "k1")
+
+    assert raised.value.status is None
+    assert raised.value.outcome == "ConnectionError: Connection refused"
+    assert str(raised.value) == f"GET {CLAIM_URL}: ConnectionError: Connection refused"
+    assert len(responses.calls) == 5
+
+
+@responses.activate
+def test_tls_failures_are_not_retried():
+    fake = FakeTime()
+    responses.get(CLAIM_URL, body=requests.exceptions.SSLError("certificate verify failed"))
+
+    with pytest.raises(FhirServerError, match="certificate verify failed"):
+        make_client(fake).read("Claim", "k1")
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_500_is_not_transient_and_is_not_retried():
+    responses.get(CLAIM_URL, status=500, json=outcome("NullPointerException"))
+
+    with pytest.raises(FhirServerError, match="-> 500: NullPointerException"):
+        make_client().read("Claim", "k1")
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_plain_post_create_is_not_retried_on_503_nor_on_a_dropped_connection():
+    fake = FakeTime()
+    create = transaction(entry("POST", "DetectedIssue", detected_issue()))
+    responses.post(BASE, status=503)
+    client = make_client(fake)
+
+    with pytest.raises(FhirServerError):
+        client.transaction(create)
+    responses.replace(responses.POST, BASE, body=requests.ConnectionError("reset"))
+    with pytest.raises(FhirServerError):
+        client.transaction(create)
+
+    assert len(responses.calls) == 2
+    assert fake.sleeps == []
+    assert client.stats.retries == 0
+
+
+@responses.activate
+def test_transaction_of_conditional_creates_is_retried():
+    fake = FakeTime()
+    responses.post(BASE, status=503)
+    responses.post(BASE, body=requests.ConnectionError("reset"))
+    responses.post(BASE, json=TRANSACTION_RESPONSE)
+
+    result = make_client(fake).transaction(
+        transaction(conditional_create("a"), conditional_create("b"))
+    )
+
+    assert result == TRANSACTION_RESPONSE
+    assert len(responses.calls) == 3
+    assert fake.sleeps == [1.0, 2.0]
+
+
+@pytest.mark.parametrize(
+    ("entries", "idempotent"),
+    [
+        ([entry("GET", "Condition?patient=p1"), entry("GET", "Observation?patient=p1")], True),
+        ([conditional_create("a"), conditional_create("b")], True),
+        ([entry("PUT", "DetectedIssue?identifier=urn:b12|a", detected_issue())], True),
+        ([entry("PUT", "DetectedIssue/d1", detected_issue())], True),
+        ([conditional_create("a"), entry("POST", "DetectedIssue", detected_issue())], False),
+        ([entry("DELETE", "DetectedIssue/d1")], False),
+        ([entry("PATCH", "DetectedIssue/d1")], False),
+        ([{"resource": detected_issue()}], False),
+    ],
+    ids=[
+        "reads",
+        "cond-creates",
+        "cond-update",
+        "put-by-id",
+        "plain-create",
+        "delete",
+        "patch",
+        "no-request",
+    ],
+)
+def test_which_bundles_are_idempotent(entries, idempotent):
+    assert bundle_is_idempotent(transaction(*entries)) is idempotent
+
+
+def test_backoff_is_exponential_capped_and_jittered_within_bounds():
+    retry = RetryPolicy(backoff_base=1.0, backoff_max=30.0, jitter=0.5)
+
+    for attempt, floor in [(1, 1.0), (2, 2.0), (3, 4.0), (6, 30.0), (10, 30.0)]:
+        wait = retry.backoff(attempt)
+        assert floor <= wait <= floor + 0.5
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [("7", 7.0), ("0", 0.0), ("-3", 0.0), ("soon", None), ("", None)],
+)
+def test_retry_after_values(header, seconds):
+    response = requests.Response()
+    response.headers["Retry-After"] = header
+
+    assert retry_after_seconds(response, FakeTime().now()) == seconds
+
+
+def test_retry_after_date_in_the_past_means_no_wait():
+    fake = FakeTime()
+    response = requests.Response()
+    response.headers["Retry-After"] = format_datetime(
+        fake.now() - timedelta(seconds=30), usegmt=True
+    )
+
+    assert retry_after_seconds(response, fake.now()) == 0.0
+
+
+def test_policy_rejects_nonsense():
+    with pytest.raises(ValueError):
+        RetryPolicy(max_attempts=0)

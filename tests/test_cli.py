@@ -1,0 +1,194 @@
+"""The command line as users and schedulers run it: sources, outputs and exit statuses."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fhir.resources.R4B.detectedissue import DetectedIssue
+
+from adapter.cli import main
+from fixtures import builders as b
+from tests.report_shape import assert_report_shape
+from tests.scenario import SERVICE, clean_chart
+
+
+def _write_ndjson(directory: Path, resources: list[dict[str, Any]]) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    by_type: dict[str, list[str]] = {}
+    for resource in resources:
+        by_type.setdefault(resource["resourceType"], []).append(json.dumps(resource))
+    for rtype, lines in by_type.items():
+        (directory / f"{rtype}.ndjson").write_text("\n".join(lines) + "\n")
+    return directory
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_clean_bulk_directory_exits_0_with_a_supported_claim(tmp_path, capsys):
+    source = _write_ndjson(tmp_path / "bulk", clean_chart())
+    status, out, _ = _run(capsys, "check", "--source", str(source), "--format", "json")
+    report = json.loads(out)
+    assert_report_shape(report)
+    assert status == 0
+    assert [c["verdict"] for c in report["claims"]] == ["supported"]
+
+
+def test_table_is_the_default_and_ends_with_the_summary(tmp_path, capsys):
+    source = _write_ndjson(tmp_path / "bulk", clean_chart(supporting=()))
+    status, out, _ = _run(capsys, "check", "--source", str(source))
+    assert status == 0
+    assert "Claim/k1" in out and "evidence-not-linked" in out
+    assert out.strip().splitlines()[-1].startswith("Summary: checked 1, supported 1")
+
+
+def test_malformed_resource_is_listed_and_the_run_goes_on_with_exit_1(tmp_path, capsys):
+    bad = b.lab("bad1", "p1", "b12", 150, "pg/mL", "2026-02-10")
+    bad["valueQuantity"]["value"] = "low"
+    resources = [*clean_chart(), bad]
+    resources += [b.patient("p2"), b.claim("k2", "p2", SERVICE)]
+    source = _write_ndjson(tmp_path / "bulk", resources)
+    status, out, _ = _run(capsys, "check", "--source", str(source), "--format", "json")
+    report = json.loads(out)
+    assert status == 1
+    assert {"resource": "Observation/bad1",
+            "message": "valueQuantity.value is not a number: 'low'"} in report["errors"]
+    assert [c["claim"] for c in report["claims"]] == ["Claim/k1", "Claim/k2"]
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--source", "does/not/exist"], "no such file or directory"),
+])
+def test_missing_source_exits_2_with_one_line(capsys, argv, expected):
+    status, out, err = _run(capsys, "check", *argv)
+    assert status == 2
+    assert expected in err and len(err.strip().splitlines()) == 1
+    assert out == ""
+
+
+def test_non_fhir_file_exits_2(tmp_path, capsys):
+    path = tmp_path / "claims.json"
+    path.write_text('{"claims": []}')
+    status, _, err = _run(capsys, "check", "--source", str(path))
+    assert status == 2 and "not a FHIR" in err
+
+
+def test_bad_config_exits_2_naming_the_setting(tmp_path, capsys):
+    source = _write_ndjson(tmp_path / "bulk", clean_chart())
+    config = tmp_path / "b12.toml"
+    config.write_text("b12_low_pg_ml = -5\n")
+    status, _, err = _run(capsys, "check", "--source", str(source), "--config", str(config))
+    assert status == 2 and "b12.toml" in err and "b12_low_pg_ml" in err
+
+
+@pytest.mark.parametrize("fail_on, expected", [("high", 3), ("moderate", 3), ("low", 3)])
+def test_fail_on_turns_a_high_finding_into_exit_3(tmp_path, capsys, fail_on, expected):
+    resources = [r for r in clean_chart() if r["resourceType"] != "MedicationAdministration"]
+    source = _write_ndjson(tmp_path / "bulk", resources)
+    status, _, _ = _run(capsys, "check", "--source", str(source), "--fail-on", fail_on)
+    assert status == expected
+
+
+def test_fail_on_high_ignores_low_findings_and_findings_alone_never_fail(tmp_path, capsys):
+    source = _write_ndjson(tmp_path / "bulk", clean_chart(supporting=()))  # low finding only
+    assert _run(capsys, "check", "--source", str(source), "--fail-on", "high")[0] == 0
+    assert _run(capsys, "check", "--source", str(source), "--fail-on", "low")[0] == 3
+    no_admin = [r for r in clean_chart() if r["resourceType"] != "MedicationAdministration"]
+    source2 = _write_ndjson(tmp_path / "bulk2", no_admin)
+    assert _run(capsys, "check", "--source", str(source2))[0] == 0
+
+
+def test_out_writes_detected_issues_that_parse_with_the_r4b_model(tmp_path, capsys):
+    resources = [r for r in clean_chart(supporting=())
+                 if r["resourceType"] != "MedicationAdministration"]
+    source = _write_ndjson(tmp_path / "bulk", resources)
+    out_dir = tmp_path / "out"
+    status, out, _ = _run(capsys, "check", "--source", str(source), "--out", str(out_dir),
+                          "--format", "json")
+    assert status == 0
+    lines = (out_dir / "DetectedIssue.ndjson").read_text().splitlines()
+    issues = [DetectedIssue.model_validate_json(line) for line in lines]
+    report = json.loads(out)
+    findings = report["claims"][0]["findings"]
+    assert sorted(i.code.coding[0].code for i in issues) == sorted(f["code"] for f in findings)
+    assert {i.status for i in issues} == {"final"}
+    assert all(i.patient.reference == "Patient/p1" for i in issues)
+    assert json.loads((out_dir / "report.json").read_text()) == report
+
+
+def test_detected_issue_identifiers_are_stable_across_runs(tmp_path, capsys):
+    source = _write_ndjson(tmp_path / "bulk", clean_chart(supporting=()))
+    ids = []
+    for run in ("a", "b"):
+        _run(capsys, "check", "--source", str(source), "--out", str(tmp_path / run))
+        lines = (tmp_path / run / "DetectedIssue.ndjson").read_text().splitlines()
+        ids.append([(json.loads(x)["id"], json.loads(x)["identifier"]) for x in lines])
+    assert ids[0] == ids[1] and ids[0]
+
+
+def test_transaction_bundle_with_urn_uuid_references(tmp_path, capsys):
+    resources = clean_chart()
+    entries = []
+    for resource in resources:
+        uuid = f"00000000-0000-4000-8000-{abs(hash(resource['id'])) % 10**12:012d}"
+        entries.append((resource, f"urn:uuid:{uuid}"))
+    urls = {f"{r['resourceType']}/{r['id']}": url for r, url in entries}
+
+    def rewrite(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: (urls.get(v, v) if k == "reference" else rewrite(v))
+                    for k, v in value.items()}
+        if isinstance(value, list):
+            return [rewrite(v) for v in value]
+        return value
+
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": url, "resource": rewrite({k: v for k, v in r.items() if k != "id"}),
+         "request": {"method": "POST", "url": r["resourceType"]}}
+        for r, url in entries
+    ]}
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps(bundle))
+    status, out, _ = _run(capsys, "check", "--source", str(path), "--format", "json")
+    report = json.loads(out)
+    assert status == 0, report["errors"]
+    assert [c["verdict"] for c in report["claims"]] == ["supported"]
+    assert report["claims"][0]["findings"] == []
+
+
+def test_single_ndjson_file_and_directory_of_bundles(tmp_path, capsys):
+    resources = clean_chart()
+    ndjson = tmp_path / "all.ndjson"
+    ndjson.write_text("\n".join(json.dumps(r) for r in resources) + "\n")
+    bundles = tmp_path / "bundles"
+    bundles.mkdir()
+    for n, resource in enumerate(resources):
+        (bundles / f"{n}.json").write_text(json.dumps({
+            "resourceType": "Bundle", "type": "collection",
+            "entry": [{"resource": resource}]}))
+    for source in (ndjson, bundles):
+        status, out, _ = _run(capsys, "check", "--source", str(source), "--format", "json")
+        assert status == 0
+        assert json.loads(out)["summary"]["supported"] == 1
+
+
+def test_python_dash_m_adapter_runs_the_same_cli(tmp_path):
+    source = _write_ndjson(tmp_path / "bulk", clean_chart())
+    done = subprocess.run([sys.executable, "-m", "adapter", "check", "--source", str(source),
+                           "--format", "json"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["summary"]["checked"] == 1
+
+
+def test_server_only_options_are_refused_for_files(tmp_path, capsys):
+    source = _write_ndjson(tmp_path / "bulk", clean_chart())
+    status, _, err = _run(capsys, "check", "--source", str(source), "--claim", "k1")
+    assert status == 2 and "--server" in err

@@ -22,14 +22,14 @@ def test_state_round_trips_and_missing_file_means_first_run(tmp_path):
 def test_corrupt_state_is_a_clear_error(tmp_path):
     path = tmp_path / "state.json"
     path.write_text("{not json")
-    with pytest.raises(SyncStateError, match="state.json"):
+    with pytest.raises(SyncStateError, match=r"state\.json"):
         SyncState.load(path)
 
 
 def test_second_run_cannot_take_the_lock_while_the_first_holds_it(tmp_path):
     path = tmp_path / "state.json"
-    with run_lock(path):
-        with pytest.raises(SyncStateError, match="another sync run"), run_lock(path):
+    with run_lock(path), pytest.raises(SyncStateError, match="another sync run"):
+        with run_lock(path):
             pass
     with run_lock(path):  # released after the first run ends
         pass

@@ -28,9 +28,10 @@ def test_corrupt_state_is_a_clear_error(tmp_path):
 
 def test_second_run_cannot_take_the_lock_while_the_first_holds_it(tmp_path):
     path = tmp_path / "state.json"
-    with run_lock(path), pytest.raises(SyncStateError, match="another sync run"):
-        with run_lock(path):
-            pass
+    with run_lock(path):
+        held_elsewhere = run_lock(path)
+        with pytest.raises(SyncStateError, match="another sync run"):
+            held_elsewhere.__enter__()
     with run_lock(path):  # released after the first run ends
         pass
 

@@ -7,6 +7,7 @@ dx-not-current, dx-unconfirmed, specificity-loss, evidence-not-linked.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 
 from adapter.evidence.facts import ClaimEvidence, ConditionFact, Linked
 from adapter.findings import Finding
@@ -56,6 +57,18 @@ def _highest(found: dict[str, list[Linked[ConditionFact]]], ladder: dict[str, in
     return max(found, key=lambda code: (ladder[code], code))
 
 
+def _not_current_because(fact: ConditionFact, day: date, policy: Policy) -> str:
+    """Why a Condition does not document a current diagnosis, in a few words."""
+    if any(code in policy.codes.history for code in fact.codes):
+        history = ", ".join(sorted(c for c in fact.codes if c in policy.codes.history))
+        return f"{fact.ref} is a personal-history code ({history})"
+    if fact.onset and fact.onset > day:
+        return f"{fact.ref} has onset {fact.onset.isoformat()}, after the service date"
+    if fact.abatement and fact.abatement <= day:
+        return f"{fact.ref} abated {fact.abatement.isoformat()}"
+    return f"{fact.ref} is {fact.clinical_status or 'abated'}"
+
+
 def _chart_match(ev: ClaimEvidence, policy: Policy, code: str) -> Iterator[Finding]:
     """Compare one claimed B12 code with the B12 diagnoses the chart documents."""
     ladder = policy.codes.ladder
@@ -77,11 +90,13 @@ def _chart_match(ev: ClaimEvidence, policy: Policy, code: str) -> Iterator[Findi
     charted = _documented_by(current, ladder)
     confirmed = _documented_by([c for c in current if c.fact.confirmed], ladder)
 
-    if not current_exact and (exact or history or not current):
+    at_or_above = [c for c in current if max(ladder[x] for x in c.fact.codes & ladder.keys())
+                   >= rank]
+    if not at_or_above and (exact or history or not current):
         stale = exact + history or on_ladder
+        reasons = "; ".join(_not_current_because(c.fact, day, policy) for c in stale)
         yield Finding("dx-not-current",
-                      f"The chart documents {code} only as resolved, inactive, abated, "
-                      f"history or with onset after {day.isoformat()}",
+                      f"No current Condition documents {code} on {day.isoformat()}: {reasons}",
                       diagnosis=code, evidence=refs(stale))
     documenting = current_exact or current
     if documenting and not any(c.fact.confirmed for c in documenting):
@@ -89,8 +104,10 @@ def _chart_match(ev: ClaimEvidence, policy: Policy, code: str) -> Iterator[Findi
         yield Finding("dx-unconfirmed", f"The Condition documenting {code} is {status}, "
                       "not confirmed", diagnosis=code, evidence=refs(documenting))
 
+    claimed = {d.code for d in policy.claimed_b12(ev)}
     higher = {c: found for c, found in confirmed.items() if ladder[c] > rank}
-    if higher:
+    if higher and not any(ladder[c] >= ladder[_highest(higher, ladder)] for c in claimed
+                          if c != code):
         best = _highest(higher, ladder)
         yield Finding("specificity-loss",
                       f"Chart documents {best} ({icd10cm.title(best)}); claim codes only {code}",

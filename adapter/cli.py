@@ -81,6 +81,8 @@ def _check_options() -> argparse.ArgumentParser:
                    help="exit 3 when a finding of this severity or higher is found")
     p.add_argument("--dry-run", action="store_true",
                    help="server: write nothing, print the DetectedIssue writes instead")
+    p.add_argument("--max-transaction-entries", type=int, default=50, metavar="N",
+                   help="server: DetectedIssue writes per transaction Bundle (default 50)")
     return p
 
 
@@ -193,6 +195,7 @@ def _server_run(args: argparse.Namespace, client: FhirClient) -> ServerRun:
         checker=Checker(_policy(args), Report()),
         dry_run=args.dry_run,
         max_claims=getattr(args, "max_claims", None),
+        max_transaction_entries=args.max_transaction_entries,
         progress=progress_printer() if args.command == "sync" else None,
     )
 

@@ -52,6 +52,7 @@ class ServerRun:
     checker: Checker
     dry_run: bool = False
     max_claims: int | None = None
+    max_transaction_entries: int = 50
     progress: Callable[[RunTotals], None] | None = None
     totals: RunTotals = field(default_factory=RunTotals)
 
@@ -108,12 +109,13 @@ class ServerRun:
         if self.dry_run:
             totals.planned += plan.describe()
             return
-        try:
-            self.client.transaction(plan.transaction())
-        except FhirError as exc:
-            totals.write_failures += 1
-            self.report.errors.append(Problem("DetectedIssue transaction", str(exc)))
-            return
+        for bundle in plan.transactions(self.max_transaction_entries):
+            try:
+                self.client.transaction(bundle)
+            except FhirError as exc:
+                totals.write_failures += 1
+                self.report.errors.append(Problem("DetectedIssue transaction", str(exc)))
+                return
         totals.created += len(plan.creates)
         totals.updated += len(plan.updates)
         totals.cancelled += len(plan.cancels)

@@ -46,6 +46,18 @@ class WritePlan:
     def __bool__(self) -> bool:
         return bool(self.creates or self.updates or self.cancels)
 
+    def transactions(self, max_entries: int) -> list[dict[str, Any]]:
+        """The writes in transaction Bundles of at most ``max_entries`` entries each.
+
+        Servers cap transactions (Medplum: 8 entries when any is conditional, 50 updates);
+        every entry is idempotent, so a later chunk failing after an earlier one landed is
+        repaired by simply running again.
+        """
+        entries = self.transaction()["entry"]
+        return [{"resourceType": "Bundle", "type": "transaction",
+                 "entry": entries[start:start + max_entries]}
+                for start in range(0, len(entries), max(1, max_entries))]
+
     def transaction(self) -> dict[str, Any]:
         """Conditional creates on the stable identifier; updates and cancels by server id."""
         entries = []

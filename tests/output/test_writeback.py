@@ -107,3 +107,13 @@ def test_identifier_is_stable_for_claim_code_and_diagnosis():
     assert first["id"] == again["id"]
     assert first["identifier"][0]["system"] == IDENTIFIER_SYSTEM
     assert first["implicated"][0] == {"reference": "Claim/k1/_history/2"}
+
+
+def test_writes_are_split_into_transactions_the_server_accepts():
+    findings = [Finding("lab-missing", "x", diagnosis=f"D51.{n}") for n in (0, 1, 2, 3, 8, 9)]
+    plan = plan_writes([_result(*findings)], [], RUN_1)
+    bundles = plan.transactions(4)
+    assert [len(b["entry"]) for b in bundles] == [4, 2]
+    assert all(b["type"] == "transaction" for b in bundles)
+    sent = [e["resource"]["identifier"][0]["value"] for b in bundles for e in b["entry"]]
+    assert sent == [key_of(i) for i in plan.creates]

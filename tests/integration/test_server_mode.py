@@ -1,0 +1,235 @@
+"""check, sync and load against a real FHIR server process on 127.0.0.1 (Medplum's engine).
+
+Every test works on its own patients and claims (ids carry the test's prefix), because the
+server is shared by the session.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from adapter.cli import main
+from adapter.fhir import FhirClient
+from adapter.fhir.errors import FhirServerError
+from adapter.load import load
+from adapter.sync_state import run_lock
+from fixtures import builders as b
+
+SERVICE = "2026-03-02"
+FINDING_ID = "urn:b12-fhir-adapter:finding-id"
+CLAIM_ID = "urn:b12-fhir-adapter:claim"
+# Medplum runs a transaction holding a conditional create only up to 8 entries.
+MEDPLUM = ("--max-transaction-entries", "8")
+
+
+def _chart(prefix: str) -> list[dict[str, Any]]:
+    """Three claims: one supported, one with an unlinked chart and no lab, one not given."""
+    p1, p2, p3 = f"{prefix}-p1", f"{prefix}-p2", f"{prefix}-p3"
+    return [
+        b.patient(p1), b.patient(p2, gender="male"), b.patient(p3),
+        b.condition(f"{prefix}-c1", p1, snomed="84027009"),
+        b.lab(f"{prefix}-o1", p1, "b12", 110, "pmol/L", "2026-02-10"),
+        b.lab(f"{prefix}-h1", p1, "hemoglobin", 105, "g/L", "2026-02-10"),
+        b.administration(f"{prefix}-a1", p1, SERVICE),
+        b.claim(f"{prefix}-k1", p1, SERVICE, diagnoses=("D51.0",),
+                supporting=(f"Condition/{prefix}-c1", f"Observation/{prefix}-o1")),
+        b.condition(f"{prefix}-c2", p2, icd="E53.8"),
+        b.administration(f"{prefix}-a2", p2, SERVICE, dose=1, unit="mg"),
+        b.claim(f"{prefix}-k2", p2, SERVICE, diagnoses=("E53.8",)),
+        b.condition(f"{prefix}-c3", p3, icd="E53.8"),
+        b.lab(f"{prefix}-o3", p3, "b12", 150, "pg/mL", "2026-02-01"),
+        b.claim(f"{prefix}-k3", p3, SERVICE, diagnoses=("E53.8",),
+                supporting=(f"Condition/{prefix}-c3",)),
+    ]
+
+
+def _load(server: str, resources: list[dict[str, Any]]) -> None:
+    types = frozenset(r["resourceType"] for r in resources)
+    with FhirClient(server, writable_types=types) as client:
+        load(client, resources)
+
+
+def _issues(server: str, claim: str) -> list[dict[str, Any]]:
+    bundle = requests.get(f"{server}/DetectedIssue", params={
+        "identifier": f"{CLAIM_ID}|Claim/{claim}", "_count": "100"}, timeout=30).json()
+    return [e["resource"] for e in bundle.get("entry", [])]
+
+
+def _codes(server: str, claim: str, status: str = "final") -> set[str]:
+    return {i["code"]["coding"][0]["code"] for i in _issues(server, claim)
+            if i["status"] == status}
+
+
+def _check(capsys: pytest.CaptureFixture[str], server: str, *extra: str) -> tuple[int, dict, str]:
+    status = main(["check", "--server", server, "--format", "json", *MEDPLUM, *extra])
+    out, err = capsys.readouterr()
+    return status, json.loads(out), err
+
+
+def _versions(server: str, rtype: str, prefix: str) -> dict[str, str]:
+    bundle = requests.get(f"{server}/{rtype}", params={"_count": "1000"}, timeout=30).json()
+    return {e["resource"]["id"]: e["resource"]["meta"]["versionId"]
+            for e in bundle.get("entry", []) if e["resource"]["id"].startswith(prefix)}
+
+
+def test_check_writes_one_detected_issue_per_finding_and_a_rerun_writes_nothing(
+        fhir_server, capsys):
+    _load(fhir_server, _chart("wb"))
+    claims = ["--claim", "wb-k1", "--claim", "wb-k2", "--claim", "wb-k3"]
+    status, report, err = _check(capsys, fhir_server, *claims, "--stats")
+    assert status == 0, report["errors"]
+    verdicts = {c["claim"]: c["verdict"] for c in report["claims"]}
+    assert verdicts == {"Claim/wb-k1": "supported", "Claim/wb-k2": "review",
+                        "Claim/wb-k3": "unsupported"}
+    for claim in report["claims"]:
+        expected = {f["code"] for f in claim["findings"]}
+        assert _codes(fhir_server, claim["claim"].split("/")[1]) == expected
+    assert "requests:" in err
+
+    status, again, err = _check(capsys, fhir_server, *claims)
+    assert status == 0 and again["claims"] == report["claims"]
+    assert "created 0, updated 0, cancelled 0" in err
+    for claim in ("wb-k2", "wb-k3"):
+        issues = _issues(fhir_server, claim)
+        keys = [next(i["value"] for i in issue["identifier"] if i["system"] == FINDING_ID)
+                for issue in issues]
+        assert len(keys) == len(set(keys)), "a rerun must not duplicate issues"
+
+
+def test_dry_run_writes_nothing_and_prints_the_writes(fhir_server, capsys):
+    _load(fhir_server, _chart("dry"))
+    status, report, err = _check(capsys, fhir_server, "--claim", "dry-k3", "--dry-run")
+    assert status == 0
+    assert report["claims"][0]["verdict"] == "unsupported"
+    assert "would create DetectedIssue Claim/dry-k3:admin-missing:-" in err
+    assert _issues(fhir_server, "dry-k3") == []
+
+
+def test_only_detected_issues_are_created_or_changed(fhir_server, capsys):
+    resources = _chart("ro")
+    _load(fhir_server, resources)
+    types = {r["resourceType"] for r in resources}
+    before = {t: _versions(fhir_server, t, "ro-") for t in types}
+    _check(capsys, fhir_server, "--patient", "ro-p2")
+    _check(capsys, fhir_server, "--patient", "ro-p3")
+    after = {t: _versions(fhir_server, t, "ro-") for t in types}
+    assert after == before
+    assert _codes(fhir_server, "ro-k2") and _codes(fhir_server, "ro-k3")
+
+
+def test_corrected_claim_gets_its_stale_issues_cancelled(fhir_server, capsys):
+    resources = _chart("fix")
+    _load(fhir_server, resources)
+    _check(capsys, fhir_server, "--claim", "fix-k2")
+    assert "evidence-not-linked" in _codes(fhir_server, "fix-k2")
+    corrected = b.claim("fix-k2", "fix-p2", SERVICE, diagnoses=("E53.8",),
+                        supporting=("Condition/fix-c2",))
+    _load(fhir_server, [corrected])
+    status, report, _err = _check(capsys, fhir_server, "--claim", "fix-k2")
+    assert status == 0
+    assert "evidence-not-linked" not in {f["code"] for f in report["claims"][0]["findings"]}
+    assert "evidence-not-linked" in _codes(fhir_server, "fix-k2", status="cancelled")
+    assert "evidence-not-linked" not in _codes(fhir_server, "fix-k2")
+    assert "lab-missing" in _codes(fhir_server, "fix-k2")
+    cancelled = [i for i in _issues(fhir_server, "fix-k2") if i["status"] == "cancelled"]
+    assert "no longer" in cancelled[0]["mitigation"][-1]["action"]["text"]
+
+
+def test_unreadable_evidence_is_reported_and_the_other_claims_are_checked(fhir_server, capsys):
+    resources = _chart("bad")
+    odd = b.lab("bad-o9", "bad-p3", "b12", 150, "mg/dL", "2026-02-20")  # unconvertible unit
+    _load(fhir_server, [*resources, odd])
+    status, report, _ = _check(capsys, fhir_server, "--patient", "bad-p3", "--dry-run")
+    assert status == 1
+    assert any(e["resource"] == "Observation/bad-o9" and "mg/dL" in e["message"]
+               for e in report["errors"])
+    assert [c["claim"] for c in report["claims"]] == ["Claim/bad-k3"]
+
+
+@pytest.fixture
+def sync_state(tmp_path: Path) -> Path:
+    return tmp_path / "sync" / "state.json"
+
+
+def _sync(capsys: pytest.CaptureFixture[str], server: str, state: Path, *extra: str
+          ) -> tuple[int, dict, str]:
+    status = main(["sync", "--server", server, "--state", str(state), "--format", "json",
+                   *MEDPLUM, *extra])
+    out, err = capsys.readouterr()
+    return status, json.loads(out), err
+
+
+def test_sync_moves_the_watermark_and_catches_a_corrected_claim(fresh_fhir_server, sync_state,
+                                                                capsys):
+    fhir_server = fresh_fhir_server
+    _load(fhir_server, _chart("syn"))
+    status, report, _ = _sync(capsys, fhir_server, sync_state)
+    assert status == 0, report["errors"]
+    first = json.loads(sync_state.read_text())
+    assert first["watermark"] and first["server"] == fhir_server
+    assert "Claim/syn-k2" in {c["claim"] for c in report["claims"]}
+    assert "evidence-not-linked" in _codes(fhir_server, "syn-k2")
+
+    corrected = b.claim("syn-k2", "syn-p2", SERVICE, diagnoses=("E53.8",),
+                        supporting=("Condition/syn-c2",))
+    _load(fhir_server, [corrected])
+    status, report, _err = _sync(capsys, fhir_server, sync_state)
+    assert "Claim/syn-k2" in {c["claim"] for c in report["claims"]}
+    assert "evidence-not-linked" in _codes(fhir_server, "syn-k2", status="cancelled")
+    second = json.loads(sync_state.read_text())
+    assert second["watermark"] >= first["watermark"]
+
+
+def test_failed_write_leaves_the_watermark_where_it_was(fresh_fhir_server, sync_state, capsys,
+                                                        monkeypatch):
+    fhir_server = fresh_fhir_server
+    _load(fhir_server, _chart("wf"))
+    _sync(capsys, fhir_server, sync_state)
+    before = sync_state.read_text()
+    _load(fhir_server, [b.claim("wf-k3", "wf-p3", "2026-03-03", diagnoses=("E53.8",))])
+
+    def refuse(self: FhirClient, bundle: dict[str, Any]) -> dict[str, Any]:
+        raise FhirServerError("POST", self.base_url, 503, "storm")
+
+    monkeypatch.setattr(FhirClient, "transaction", refuse)
+    status, report, err = _sync(capsys, fhir_server, sync_state)
+    assert status == 1
+    assert any("storm" in e["message"] for e in report["errors"])
+    assert sync_state.read_text() == before
+    assert "watermark stays" in err
+
+
+def test_sync_max_claims_stops_early_and_the_next_run_resumes(fresh_fhir_server, sync_state,
+                                                              capsys):
+    _load(fresh_fhir_server, _chart("mx"))
+    status, report, _ = _sync(capsys, fresh_fhir_server, sync_state, "--max-claims", "1")
+    assert status == 0
+    first = [c["claim"] for c in report["claims"]] + [s["claim"] for s in report["skipped"]]
+    assert len(first) == 1
+    assert json.loads(sync_state.read_text())["watermark"]
+    status, report, _ = _sync(capsys, fresh_fhir_server, sync_state)
+    rest = {c["claim"] for c in report["claims"]}
+    assert rest | set(first) == {"Claim/mx-k1", "Claim/mx-k2", "Claim/mx-k3"}
+
+
+def test_second_sync_while_one_runs_exits_2(fresh_fhir_server, sync_state, capsys):
+    with run_lock(sync_state):
+        status = main(["sync", "--server", fresh_fhir_server, "--state", str(sync_state)])
+    assert status == 2
+    assert "another sync run" in capsys.readouterr().err
+
+
+def test_load_is_idempotent(fhir_server, capsys):
+    demo = Path(__file__).resolve().parents[2] / "fixtures" / "demo"
+    assert main(["load", str(demo), "--server", fhir_server]) == 0
+    out = capsys.readouterr().out
+    assert "loaded" in out
+    claims = _versions(fhir_server, "Claim", "")
+    assert len(claims) >= 40
+    _status, report, _ = _check(capsys, fhir_server, "--since", "2000-01-01", "--dry-run")
+    assert report["summary"]["checked"] >= 40

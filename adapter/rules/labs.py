@@ -55,7 +55,8 @@ def lab_evidence(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
 
 
 def anemia_supported(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
-    anemia = next((d.code for d in ev.claim.diagnoses if d.code in policy.codes.b12_anemias), None)
+    anemia = next((d.code for d in policy.claimed_b12(ev) if d.code in policy.codes.b12_anemias),
+                  None)
     if anemia is None:
         return
     threshold, whom = policy.hemoglobin_threshold(ev)

@@ -124,6 +124,8 @@ def _parser() -> argparse.ArgumentParser:
                                    help="upload fixture data to a sandbox FHIR server")
     load_cmd.add_argument("path", type=Path, help="Bundle, NDJSON or Bulk Data directory")
     load_cmd.add_argument("--server", metavar="URL", required=True, help="FHIR R4 base URL")
+    load_cmd.add_argument("--max-transaction-entries", type=int, default=50, metavar="N",
+                          help="resources per transaction Bundle (default 50)")
     return parser
 
 
@@ -230,7 +232,7 @@ def _sync(args: argparse.Namespace) -> int:
 def _load(args: argparse.Namespace) -> int:
     resources = load_resources(FileSource.open(args.path))
     with _client(args, writable=writable_types(resources)) as client:
-        totals = load(client, resources)
+        totals = load(client, resources, args.max_transaction_entries)
     print(f"loaded {totals.resources} resources in {totals.transactions} transaction(s) "
           f"into {args.server}")
     return EXIT_OK

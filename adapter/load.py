@@ -1,7 +1,7 @@
 """``load``: upload fixture data to a sandbox server, so a developer can try the adapter.
 
-Resources go up as transaction Bundles of ``PUT Type/id`` (idempotent: loading twice changes
-nothing), referenced types first. This is the one command allowed to write other types.
+Resources go up as transaction Bundles of ``PUT Type/id`` (idempotent: loading twice creates
+no duplicates), referenced types first. This is the one command allowed to write other types.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from adapter.sources.files import FileSource
 
 ORDER = ("Patient", "Practitioner", "Organization", "Location", "Encounter", "Medication",
          "Condition", "Observation", "MedicationAdministration", "Coverage", "Claim")
-CHUNK = 200
+CHUNK = 50  # entries per transaction: servers cap updates per transaction (Medplum: 50)
 
 
 @dataclass
@@ -44,18 +44,19 @@ def load_resources(source: FileSource) -> list[dict[str, Any]]:
     return sorted(resources, key=lambda r: rank.get(r["resourceType"], len(ORDER) - 1))
 
 
-def _chunks(resources: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-    for start in range(0, len(resources), CHUNK):
-        yield resources[start:start + CHUNK]
+def _chunks(resources: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    for start in range(0, len(resources), max(1, size)):
+        yield resources[start:start + size]
 
 
 def writable_types(resources: list[dict[str, Any]]) -> frozenset[str]:
     return frozenset(r["resourceType"] for r in resources)
 
 
-def load(client: FhirClient, resources: list[dict[str, Any]]) -> LoadTotals:
+def load(client: FhirClient, resources: list[dict[str, Any]], chunk_size: int = CHUNK
+         ) -> LoadTotals:
     totals = LoadTotals()
-    for chunk in _chunks(resources):
+    for chunk in _chunks(resources, chunk_size):
         client.transaction({"resourceType": "Bundle", "type": "transaction", "entry": [
             {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
             for r in chunk

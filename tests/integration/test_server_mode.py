@@ -224,12 +224,22 @@ def test_second_sync_while_one_runs_exits_2(fresh_fhir_server, sync_state, capsy
     assert "another sync run" in capsys.readouterr().err
 
 
-def test_load_is_idempotent(fhir_server, capsys):
+def test_load_uploads_the_demo_and_loading_again_duplicates_nothing(fresh_fhir_server, capsys):
+    server = fresh_fhir_server
     demo = Path(__file__).resolve().parents[2] / "fixtures" / "demo"
-    assert main(["load", str(demo), "--server", fhir_server]) == 0
-    out = capsys.readouterr().out
-    assert "loaded" in out
-    claims = _versions(fhir_server, "Claim", "")
-    assert len(claims) >= 40
-    _status, report, _ = _check(capsys, fhir_server, "--since", "2000-01-01", "--dry-run")
-    assert report["summary"]["checked"] >= 40
+    assert main(["load", str(demo), "--server", server]) == 0
+    assert "loaded" in capsys.readouterr().out
+    claims = _versions(server, "Claim", "")
+    assert len(claims) == len((demo / "Claim.ndjson").read_text().splitlines())
+    assert main(["load", str(demo), "--server", server]) == 0
+    capsys.readouterr()
+    assert _versions(server, "Claim", "").keys() == claims.keys()
+
+    status, report, err = _check(capsys, server, "--since", "2000-01-01", "--stats")
+    assert status == 0, report["errors"]
+    assert report["summary"]["checked"] == 40 and report["summary"]["skipped"] == 2
+    fired = {f["code"] for c in report["claims"] for f in c["findings"]}
+    assert len(fired) == 16
+    stats = json.loads(err.split("requests: ", 1)[1].splitlines()[0])
+    reads = stats["by_method"]["GET"] + stats["by_type"].get("batch", 0)
+    assert reads / 42 <= 0.2, stats

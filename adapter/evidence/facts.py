@@ -68,8 +68,9 @@ class ConditionFact:
     verification_status: str | None
     onset: date | None
     abatement: date | None
-    abated: bool  # abatement given without a date (boolean true, string, age)
+    abated: bool  # abatement given without a comparable date (boolean true, string, age)
     evidence: tuple[str, ...] = ()  # Condition.evidence.detail
+    written_icd: frozenset[str] = frozenset()  # codes written in ICD-10-CM (not mapped)
 
     @property
     def counts(self) -> bool:

@@ -26,8 +26,8 @@ def _resolve_diagnoses(claim: ClaimFacts, chart: Chart) -> ClaimFacts:
     for dx in claim.diagnoses:
         if dx.code is None and dx.condition:
             target = chart.lookup(dx.condition)
-            if isinstance(target, ConditionFact) and target.codes:
-                code = sorted(target.codes)[0]
+            if isinstance(target, ConditionFact) and target.written_icd:
+                code = sorted(target.written_icd)[0]
                 dx = replace(dx, code=code, written=code)
         diagnoses.append(dx)
     return replace(claim, diagnoses=tuple(diagnoses))

@@ -48,13 +48,15 @@ class OutOfScope(Exception):
     """A claim the checks do not apply to; the message is the reason shown under ``skipped``."""
 
 
-def icd10cm_codes(concept: object, where: str, ref: str, mappings: Mappings) -> list[str]:
-    """ICD-10-CM codes of a concept, SNOMED CT codes mapped through mappings/ included."""
+def icd10cm_codes(concept: object, where: str, ref: str, mappings: Mappings | None
+                  ) -> list[str]:
+    """ICD-10-CM codes of a concept; with ``mappings``, SNOMED CT codes mapped through it too
+    (a chart may speak SNOMED, a claim must carry ICD-10-CM itself)."""
     found: list[str] = []
     for system, code in codings(concept, where, ref):
         if system in icd10cm.SYSTEMS:
             found.append(icd10cm.normalize(code))
-        elif system == snomed.SYSTEM and (mapped := mappings.snomed.lookup(code)):
+        elif mappings and system == snomed.SYSTEM and (mapped := mappings.snomed.lookup(code)):
             found.append(mapped)
     return found
 
@@ -137,7 +139,7 @@ def read_claim(resource: Resource, mappings: Mappings) -> ClaimFacts:
         if not isinstance(sequence, int) or isinstance(sequence, bool):
             raise BadResource(ref, f"{where}.sequence is not a number")
         concept = dx.get("diagnosisCodeableConcept")
-        codes = icd10cm_codes(concept, f"{where}.diagnosisCodeableConcept", ref, mappings)
+        codes = icd10cm_codes(concept, f"{where}.diagnosisCodeableConcept", ref, None)
         written = next((c for _, c in codings(concept, where, ref)), "") or concept_text(concept)
         diagnoses.append(ClaimDiagnosis(
             sequence=sequence,
@@ -168,8 +170,9 @@ def read_claim(resource: Resource, mappings: Mappings) -> ClaimFacts:
 def read_condition(resource: Resource, mappings: Mappings) -> ConditionFact:
     ref = ref_of(resource)
     codes = frozenset(icd10cm_codes(resource.get("code"), "code", ref, mappings))
+    written = frozenset(icd10cm_codes(resource.get("code"), "code", ref, None))
     abatement = optional_date(resource, "abatementDateTime", "abatementPeriod.start", ref=ref)
-    abated = abatement is not None or any(
+    abated = any(  # abated, but on no date we can compare with the service date
         resource.get(name) not in (None, False)
         for name in ("abatementBoolean", "abatementString", "abatementAge", "abatementRange")
     )
@@ -191,6 +194,7 @@ def read_condition(resource: Resource, mappings: Mappings) -> ConditionFact:
         abatement=abatement,
         abated=abated,
         evidence=evidence,
+        written_icd=written,
     )
 
 

@@ -155,7 +155,11 @@ def _policy(args: argparse.Namespace) -> Policy:
 
 
 def _print_report(report: Report, fmt: str) -> None:
-    print(report.to_json() if fmt == "json" else render_table(report))
+    """JSON is indented on a terminal and compact when piped to a program (much faster)."""
+    if fmt == "json":
+        print(report.to_json(indent=2 if sys.stdout.isatty() else None))
+    else:
+        print(render_table(report))
 
 
 def _print_server_summary(client: FhirClient, totals: RunTotals, args: argparse.Namespace,

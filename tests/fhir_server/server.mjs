@@ -14,6 +14,7 @@ for (const file of SEARCH_PARAMETER_BUNDLE_FILES) {
 }
 
 const BASE = '/fhir/R4';
+let lastBatch;
 const router = new FhirRouter();
 const repo = new MemoryRepository();
 const portArg = process.argv.indexOf('--port');
@@ -38,6 +39,7 @@ const server = http.createServer(async (req, res) => {
     send(res, 400, core.badRequest('Request body is not JSON'));
     return;
   }
+  lastBatch = body?.resourceType === 'Bundle' && body.type === 'batch' ? body : undefined;
   const fhirReq = {
     method: req.method,
     url: req.url.slice(BASE.length) || '/',
@@ -50,6 +52,7 @@ const server = http.createServer(async (req, res) => {
   };
   try {
     const [outcome, resource] = await router.handleRequest(fhirReq, repo);
+    addPagingLinks(resource, req.url);
     const status = core.getStatus(outcome);
     const headers = {};
     if (resource?.meta?.versionId) headers.ETag = `W/"${resource.meta.versionId}"`;
@@ -61,6 +64,30 @@ const server = http.createServer(async (req, res) => {
     send(res, 500, core.normalizeOperationOutcome(err));
   }
 });
+
+// Medplum's MemoryRepository honours _count/_offset and reports `total`, but writes no
+// Bundle.link (Medplum's own server adds the links from the request URL). Add `self` and
+// `next` the same way, for searches and for the searches inside a batch response.
+function addPagingLinks(resource, requestUrl) {
+  if (resource?.resourceType !== 'Bundle') return;
+  if (resource.type === 'searchset' && !resource.link) {
+    const url = new URL(requestUrl, `http://${server.address().address}:${server.address().port}`);
+    const count = Number(url.searchParams.get('_count') ?? 20);
+    const offset = Number(url.searchParams.get('_offset') ?? 0);
+    const matches = (resource.entry ?? []).filter((e) => e.search?.mode !== 'include').length;
+    resource.link = [{ relation: 'self', url: url.href }];
+    if (resource.total !== undefined && offset + matches < resource.total && matches > 0) {
+      url.searchParams.set('_offset', String(offset + count));
+      resource.link.push({ relation: 'next', url: url.href });
+    }
+  }
+  if (resource.type === 'batch-response') {
+    resource.entry?.forEach((entry, i) => {
+      const sent = lastBatch?.entry?.[i]?.request?.url;
+      if (sent) addPagingLinks(entry.resource, `${BASE}/${sent}`);
+    });
+  }
+}
 
 function send(res, status, body, headers = {}) {
   res.writeHead(status, { 'Content-Type': 'application/fhir+json', ...headers });

@@ -243,3 +243,14 @@ def test_load_uploads_the_demo_and_loading_again_duplicates_nothing(fresh_fhir_s
     stats = json.loads(err.split("requests: ", 1)[1].splitlines()[0])
     reads = stats["by_method"]["GET"] + stats["by_type"].get("batch", 0)
     assert reads / 42 <= 0.2, stats
+
+
+def test_claim_pages_are_followed_by_their_next_links(fresh_fhir_server, capsys):
+    _load(fresh_fhir_server, _chart("pg"))
+    status, report, err = _check(capsys, fresh_fhir_server, "--since", "2000-01-01",
+                                 "--page-size", "2", "--dry-run", "--stats")
+    assert status == 0
+    assert sorted(c["claim"] for c in report["claims"]) == [
+        "Claim/pg-k1", "Claim/pg-k2", "Claim/pg-k3"]
+    stats = json.loads(err.split("requests: ", 1)[1].splitlines()[0])
+    assert stats["by_type"] == {"Claim": 2, "batch": 2}  # two pages, one evidence batch each

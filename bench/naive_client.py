@@ -46,7 +46,8 @@ class NaiveClient:
         return found
 
 
-def run(base: str, since: str = "2000-01-01") -> dict[str, Any]:
+def run(base: str, since: str = "2000-01-01", limit: int | None = None) -> dict[str, Any]:
+    """Check every claim (or the first ``limit``) the way a hand-written client would."""
     mappings = load_mappings()
     policy = Policy.from_mappings(mappings, load_thresholds())
     report = Report()
@@ -54,7 +55,7 @@ def run(base: str, since: str = "2000-01-01") -> dict[str, Any]:
     client = NaiveClient(base)
     lab_codes = ",".join(f"http://loinc.org|{c}" for c in mappings.labs_by_loinc)
     started = time.perf_counter()
-    claims = client.search("Claim", {"_lastUpdated": f"ge{since}"})
+    claims = client.search("Claim", {"_lastUpdated": f"ge{since}"})[:limit]
     for claim in claims:
         patient = claim["patient"]["reference"]
         chart = Chart(mappings)
@@ -74,7 +75,9 @@ def run(base: str, since: str = "2000-01-01") -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--server", required=True)
-    print(json.dumps(run(parser.parse_args().server)))
+    parser.add_argument("--limit", type=int, help="check only the first N claims")
+    args = parser.parse_args()
+    print(json.dumps(run(args.server, limit=args.limit)))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,133 @@
+"""A server run when the server misbehaves in ways the real test server won't on demand
+(a 503 storm on an evidence batch, a refused write): the run goes on, nothing already done
+is lost, and a sync keeps its watermark."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import responses
+
+from adapter.config import load_thresholds
+from adapter.fhir import FhirClient
+from adapter.fhir.retry import RetryPolicy
+from adapter.mappings import load_mappings
+from adapter.output.report import Report
+from adapter.pipeline import Checker
+from adapter.rules import Policy
+from adapter.server_run import ServerRun
+from adapter.sources.server import ClaimSelection, ServerSource
+from adapter.sync import run_sync
+from adapter.sync_state import SyncState
+from fixtures import builders as b
+from tests.scenario import SERVICE
+
+BASE = "http://127.0.0.1:9/fhir"
+STORM = {"resourceType": "OperationOutcome", "issue": [{"diagnostics": "overloaded"}]}
+
+
+def _searchset(*resources: dict[str, Any], next_url: str | None = None) -> dict[str, Any]:
+    bundle: dict[str, Any] = {
+        "resourceType": "Bundle", "type": "searchset",
+        "entry": [{"resource": r, "search": {"mode": "match"}} for r in resources]}
+    if next_url:
+        bundle["link"] = [{"relation": "next", "url": next_url}]
+    return bundle
+
+
+def _claim(kid: str, pid: str, updated: str) -> dict[str, Any]:
+    claim = b.claim(kid, pid, SERVICE)
+    claim["meta"] = {"versionId": "1", "lastUpdated": updated}
+    return claim
+
+
+class FakeServer:
+    """Two pages of claims; each POST answered with the next status of ``script`` (then 200)."""
+
+    def __init__(self, chart: list[dict[str, Any]], script: list[int]) -> None:
+        self.chart = chart
+        self.script = script
+        self.posts: list[dict[str, Any]] = []
+        responses.get(f"{BASE}/Claim", json=_searchset(
+            _claim("k1", "p1", "2026-03-01T10:00:00Z"), next_url=f"{BASE}/Claim?page=2"),
+            match=[responses.matchers.query_param_matcher({"_sort": "_lastUpdated"},
+                                                          strict_match=False)])
+        responses.get(f"{BASE}/Claim?page=2",
+                      json=_searchset(_claim("k2", "p2", "2026-03-02T10:00:00Z")))
+        responses.add_callback(responses.POST, BASE, callback=self.answer)
+
+    def answer(self, request: Any) -> tuple[int, dict[str, str], str]:
+        sent = json.loads(request.body)
+        self.posts.append(sent)
+        status = self.script.pop(0) if self.script else 200
+        if status != 200:
+            return status, {}, json.dumps(STORM)
+        if sent["type"] == "transaction":
+            entries = [{"response": {"status": "201 Created"}} for _ in sent["entry"]]
+            return 200, {}, json.dumps({"resourceType": "Bundle",
+                                        "type": "transaction-response", "entry": entries})
+        entries = []
+        for entry in sent["entry"]:
+            rtype = entry["request"]["url"].split("?")[0]
+            found = [r for r in self.chart if r["resourceType"] == rtype]
+            entries.append({"response": {"status": "200 OK"}, "resource": _searchset(*found)})
+        return 200, {}, json.dumps({"resourceType": "Bundle", "type": "batch-response",
+                                    "entry": entries})
+
+
+def _run() -> ServerRun:
+    client = FhirClient(BASE, retry=RetryPolicy(max_attempts=3, sleep=lambda seconds: None))
+    mappings = load_mappings()
+    checker = Checker(Policy.from_mappings(mappings, load_thresholds()), Report())
+    return ServerRun(client, ServerSource(client, mappings), checker)
+
+
+CHART = [b.patient("p2"), b.condition("c2", "p2", icd="E53.8"),
+         b.lab("o2", "p2", "b12", 150, "pg/mL", "2026-02-01"),
+         b.administration("a2", "p2", SERVICE)]
+
+
+@responses.activate
+def test_a_503_storm_on_one_pages_evidence_reports_its_claims_and_the_next_page_is_checked():
+    server = FakeServer(CHART, [503] * 3)
+    run = _run()
+    totals = run.run(ClaimSelection(oldest_first=True))
+    assert totals.read_failures == 1
+    assert [e.resource for e in run.report.errors] == ["Claim/k1"]
+    assert "503" in run.report.errors[0].message and "overloaded" in run.report.errors[0].message
+    assert [c.claim for c in run.report.claims] == ["Claim/k2"]
+    assert server.posts[-1]["type"] == "transaction"  # page 2's findings were still written
+
+
+@responses.activate
+def test_sync_keeps_its_watermark_when_a_page_could_not_be_read(tmp_path: Path):
+    state = tmp_path / "state.json"
+    SyncState(watermark="2026-02-01T00:00:00.000Z").save(state)
+    FakeServer(CHART, [503] * 3)
+    outcome = run_sync(_run(), state)
+    assert not outcome.moved
+    assert SyncState.load(state).watermark == "2026-02-01T00:00:00.000Z"
+
+
+@responses.activate
+def test_sync_keeps_its_watermark_when_a_write_is_refused(tmp_path: Path):
+    state = tmp_path / "state.json"
+    FakeServer(CHART, [200, 200, 200, 422])  # batch, transaction, batch, refused transaction
+    run = _run()
+    outcome = run_sync(run, state)
+    assert outcome.totals.write_failures == 1
+    assert any(e.resource == "DetectedIssue transaction" and "422" in e.message
+               for e in run.report.errors)
+    assert not state.exists()
+
+
+@responses.activate
+def test_sync_moves_its_watermark_to_the_newest_claim_when_all_went_well(tmp_path: Path):
+    state = tmp_path / "state.json"
+    FakeServer(CHART, [])
+    outcome = run_sync(_run(), state)
+    assert outcome.moved
+    assert SyncState.load(state).watermark == "2026-03-02T10:00:00Z"
+    assert SyncState.load(state).server == BASE

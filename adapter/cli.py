@@ -146,8 +146,11 @@ def _client(args: argparse.Namespace, writable: frozenset[str] | None = None) ->
         algorithm=args.algorithm, scope=args.scope, token_url=args.token_url,
     )
     options = {"writable_types": writable} if writable else {}
-    return FhirClient(args.server, auth=auth, timeout=(10.0, args.timeout),
-                      verify=args.ca_bundle or True, page_size=args.page_size, **options)
+    try:
+        return FhirClient(args.server, auth=auth, timeout=(10.0, args.timeout),
+                          verify=args.ca_bundle or True, page_size=args.page_size, **options)
+    except ValueError as exc:  # an unusable base URL or page size
+        raise UsageError(str(exc)) from exc
 
 
 def _policy(args: argparse.Namespace) -> Policy:
@@ -209,8 +212,11 @@ def _server_run(args: argparse.Namespace, client: FhirClient) -> ServerRun:
 def _check_server(args: argparse.Namespace) -> int:
     if args.out:
         raise UsageError("--out is for file sources; a server run writes DetectedIssues back")
-    selection = ClaimSelection(ids=tuple(args.claim), patient=args.patient, since=args.since,
-                               search=args.search)
+    try:
+        selection = ClaimSelection(ids=tuple(args.claim), patient=args.patient,
+                                   since=args.since, search=args.search)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
     with _client(args) as client:
         run = _server_run(args, client)
         totals = run.run(selection)
@@ -253,7 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _sync(args)
         return _load(args)
     except (SourceError, ConfigError, MappingsError, AuthConfigError, UsageError,
-            SyncStateError, ValueError) as exc:
+            SyncStateError) as exc:
         print(f"b12-adapter: {exc}", file=sys.stderr)
         return EXIT_UNUSABLE
     except FhirError as exc:

@@ -192,3 +192,25 @@ def test_server_only_options_are_refused_for_files(tmp_path, capsys):
     source = _write_ndjson(tmp_path / "bulk", clean_chart())
     status, _, err = _run(capsys, "check", "--source", str(source), "--claim", "k1")
     assert status == 2 and "--server" in err
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--server", "ftp://fhir.example"], "http(s)"),
+    (["--server", "http://127.0.0.1:9/fhir", "--search", "Patient?name=x"], "Claim search"),
+    (["--server", "http://127.0.0.1:9/fhir", "--auth", "bearer", "--token-env", "NO_SUCH_VAR"],
+     "NO_SUCH_VAR"),
+    (["--server", "http://127.0.0.1:9/fhir", "--out", "x"], "--out"),
+])
+def test_unusable_server_arguments_exit_2_before_any_request(capsys, argv, words):
+    status, _, err = _run(capsys, "check", *argv)
+    assert status == 2 and words in err
+
+
+def test_a_server_search_becomes_claim_search_parameters():
+    from adapter.sources.server import ClaimSelection
+
+    selection = ClaimSelection(search="Claim?status=active&created=ge2026-03-01",
+                               ids=("k1", "k2"), since="2026-03-01T00:00:00Z")
+    assert selection.params() == [
+        ("status", "active"), ("created", "ge2026-03-01"), ("_id", "k1,k2"),
+        ("_lastUpdated", "ge2026-03-01T00:00:00Z"), ("_sort", "_lastUpdated")]

@@ -32,13 +32,16 @@ class ClaimSelection:
     search: str | None = None
     oldest_first: bool = False  # sort by _lastUpdated, as a watermark needs
 
+    def __post_init__(self) -> None:
+        path, sep, _ = (self.search or "").partition("?")
+        if sep and path.strip("/") != "Claim":
+            raise ValueError(f"--search must be a Claim search ('Claim?...'): {self.search!r}")
+
     def params(self) -> list[tuple[str, str]]:
         params: list[tuple[str, str]] = []
         if self.search:
-            query = self.search.split("?", 1)[1] if "?" in self.search else self.search
-            if self.search.split("?", 1)[0] not in ("Claim", "") and "?" in self.search:
-                raise ValueError(f"--search must be a Claim search, got {self.search!r}")
-            params += parse_qsl(query, keep_blank_values=True)
+            path, sep, query = self.search.partition("?")
+            params += parse_qsl(query if sep else path, keep_blank_values=True)
         if self.ids:
             params.append(("_id", ",".join(self.ids)))
         if self.patient:

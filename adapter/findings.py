@@ -109,6 +109,7 @@ class Finding:
     diagnosis: str | None = None
     suggested_code: str | None = None
     evidence: tuple[str, ...] = ()
+    linked: frozenset[str] = frozenset()  # the evidence found through explicit links (SPEC 3)
 
     def __post_init__(self) -> None:
         if self.code not in FINDING_KINDS:
@@ -121,6 +122,10 @@ class Finding:
     @property
     def kind(self) -> FindingKind:
         return FINDING_KINDS[self.code]
+
+    def path_of(self, ref: str) -> str:
+        """How a piece of this finding's evidence was found: "linked" or "record"."""
+        return "linked" if ref in self.linked else "record"
 
 
 def verdict(findings: Iterable[Finding]) -> Verdict:

@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from adapter.evidence.chart import Chart
+from adapter.evidence.facts import ClaimEvidence, Path
 from adapter.evidence.fields import BadResource, ref_of
 from adapter.evidence.gather import gather
 from adapter.evidence.read import OutOfScope, read_claim
+from adapter.findings import Finding
 from adapter.output.report import ClaimResult, Problem, Report, Skipped
 from adapter.rules import Policy, check
 from adapter.sources.files import FileSource
+
+
+def with_paths(finding: Finding, evidence: ClaimEvidence) -> Finding:
+    """Mark which of the finding's evidence came through explicit links (SPEC section 3)."""
+    if not finding.evidence:
+        return finding
+    linked = {item.fact.ref for group in (evidence.conditions, evidence.labs,
+                                          evidence.administrations)
+              for item in group if item.path is Path.LINKED}
+    return replace(finding, linked=frozenset(linked.intersection(finding.evidence)))
 
 
 @dataclass
@@ -43,7 +55,7 @@ class Checker:
             claim=evidence.claim.ref,
             patient=evidence.claim.patient,
             service_date=evidence.claim.service_date,
-            findings=tuple(check(evidence, self.policy)),
+            findings=tuple(with_paths(f, evidence) for f in check(evidence, self.policy)),
             version=evidence.claim.version,
         )
         self.report.claims.append(result)

@@ -160,3 +160,28 @@ def test_missing_patient_resource_uses_the_unknown_sex_cutoff():
     resources = without(clean_chart(dx="D51.9"), "Patient", "p1")
     resources = replace(resources, b.lab("h1", "p1", "hemoglobin", 12.5, "g/dL", "2026-02-10"))
     assert "anemia-not-supported" in codes(*resources)
+
+
+def test_every_finding_says_which_path_found_its_evidence():
+    from datetime import UTC, datetime
+
+    from adapter.output.detected_issue import build_detected_issue
+    from adapter.output.table import render_table
+
+    # the claim links the Condition (D51.0 documented, E53.8 billed); the B12 lab is unlinked
+    resources = replace(clean_chart(supporting=("Condition/c1",)),
+                        b.condition("c1", "p1", icd="D51.0"))
+    resources = replace(resources, b.lab("o1", "p1", "b12", 350, "pg/mL", "2026-02-10"))
+    report = run(*resources)
+    result = report.claims[0]
+    by_code = {f.code: f for f in result.findings}
+    assert by_code["specificity-loss"].path_of("Condition/c1") == "linked"
+    issue = build_detected_issue(result, by_code["specificity-loss"], datetime.now(UTC))
+    assert issue["evidence"] == [{"code": [{"text": "linked from the claim or its linked "
+                                                    "resources"}],
+                                  "detail": [{"reference": "Condition/c1"}]}]
+    record_only = run(*replace(clean_chart(supporting=()), b.lab(
+        "o1", "p1", "b12", 350, "pg/mL", "2026-02-10")))
+    not_low = next(f for f in record_only.claims[0].findings if f.code == "lab-not-low")
+    assert not_low.path_of("Observation/o1") == "record"
+    assert "Observation/o1 (record)" in render_table(record_only)

@@ -22,6 +22,8 @@ STATUSES = frozenset({"registered", "preliminary", "final", "amended", "correcte
                       "entered-in-error", "unknown"})
 SEVERITIES = frozenset({"high", "moderate", "low"})
 DEVICE_ID = "b12-fhir-adapter"
+EVIDENCE_PATHS = {"linked": "linked from the claim or its linked resources",
+                  "record": "found in the patient's record only"}
 
 
 class InvalidDetectedIssue(ValueError):
@@ -72,11 +74,13 @@ def build_detected_issue(result: ClaimResult, finding: Finding, identified: date
         + [{"reference": ref} for ref in finding.evidence],
         "detail": finding.message,
     }
-    if finding.evidence:
-        issue["evidence"] = [{
-            "code": [{"text": f"evidence for {finding.code}"}],
-            "detail": [{"reference": ref} for ref in finding.evidence],
-        }]
+    groups = [(path, [ref for ref in finding.evidence if finding.path_of(ref) == path])
+              for path in ("linked", "record")]
+    evidence = [{"code": [{"text": EVIDENCE_PATHS[path]}],
+                 "detail": [{"reference": ref} for ref in refs]}
+                for path, refs in groups if refs]
+    if evidence:
+        issue["evidence"] = evidence
     validate(issue)
     return issue
 

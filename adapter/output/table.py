@@ -19,6 +19,9 @@ def render_table(report: Report, width: int = 100) -> str:
             hint = f" -> suggest {f.suggested_code}" if f.suggested_code else ""
             lines.append(f"    {f.severity.value:<8} {f.code}{dx}{hint}")
             lines.append(f"             {f.message}")
+            if f.evidence:
+                used = ", ".join(f"{ref} ({f.path_of(ref)})" for ref in f.evidence)
+                lines.append(f"             evidence: {used}")
     if report.skipped:
         lines += ["", "Skipped:"]
         lines += [f"    {s.claim:<22} {s.reason}" for s in report.skipped]

@@ -76,10 +76,10 @@ def gather(claim: ClaimFacts, chart: Chart) -> ClaimEvidence:
             problems.append(BadResource(claim.ref, f"references {ref}, which is not in the source"))
 
     encounters = {chart.canonical(e) for item in claim.b12_items for e in item.encounters}
+    given = list(chart.administrations.get(patient, ()))
     admins = _merge(
-        [a for a in chart.administrations.get(patient, ())],
-        {a.ref for a in chart.administrations.get(patient, ())
-         if a.context and chart.canonical(a.context) in encounters},
+        given,
+        {a.ref for a in given if a.context and chart.canonical(a.context) in encounters},
         chart, AdministrationFact, claim, problems,
     )
     given_for = {

@@ -6,6 +6,7 @@ from typing import Any
 
 from adapter.config import Thresholds, load_thresholds
 from adapter.evidence.chart import Chart
+from adapter.findings import Finding
 from adapter.mappings import load_mappings
 from adapter.output.report import ClaimResult, Report
 from adapter.pipeline import Checker, check_resources
@@ -58,3 +59,10 @@ def replace(resources: list[dict[str, Any]], new: dict[str, Any]) -> list[dict[s
 
 def without(resources: list[dict[str, Any]], rtype: str, rid: str) -> list[dict[str, Any]]:
     return [r for r in resources if (r["resourceType"], r["id"]) != (rtype, rid)]
+
+
+def finding(resources: list[dict[str, Any]], code: str) -> Finding:
+    """The first finding with ``code`` for the one claim among ``resources``; fails if none."""
+    found = [f for f in result(*resources).findings if f.code == code]
+    assert found, f"{code} did not fire"
+    return found[0]

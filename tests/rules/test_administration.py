@@ -3,13 +3,7 @@
 from __future__ import annotations
 
 from fixtures import builders as b
-from tests.scenario import SERVICE, clean_chart, codes, replace, result, without
-
-
-def _finding(resources, code):
-    found = [f for f in result(*resources).findings if f.code == code]
-    assert found, f"{code} did not fire"
-    return found[0]
+from tests.scenario import SERVICE, clean_chart, codes, finding, replace, result, without
 
 
 def _given(**kwargs):
@@ -20,14 +14,14 @@ def _given(**kwargs):
 # admin-missing
 
 def test_admin_missing_fires_without_any_administration():
-    f = _finding(without(clean_chart(), "MedicationAdministration", "a1"), "admin-missing")
+    f = finding(without(clean_chart(), "MedicationAdministration", "a1"), "admin-missing")
     assert f.severity == "high" and SERVICE in f.message
     assert result(*without(clean_chart(), "MedicationAdministration", "a1")).verdict == \
         "unsupported"
 
 
 def test_admin_missing_fires_for_a_not_done_administration_or_another_day():
-    f = _finding(_given(status="not-done"), "admin-missing")
+    f = finding(_given(status="not-done"), "admin-missing")
     assert f.evidence == ("MedicationAdministration/a1",)
     assert "admin-missing" in codes(*_given(when="2026-03-01"))
 
@@ -47,7 +41,7 @@ def test_admin_missing_does_not_fire_for_hydroxocobalamin():
 # dose-units-mismatch
 
 def test_dose_units_mismatch_fires_for_1000_mcg_billed_as_2_units():
-    f = _finding(clean_chart(units=2), "dose-units-mismatch")
+    f = finding(clean_chart(units=2), "dose-units-mismatch")
     assert f.severity == "moderate" and f.evidence == ("MedicationAdministration/a1",)
     assert "2 unit(s)" in f.message and "1000 mcg" in f.message
 

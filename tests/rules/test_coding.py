@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 from fixtures import builders as b
-from tests.scenario import clean_chart, codes, result
-
-
-def _finding(resources, code):
-    found = [f for f in result(*resources).findings if f.code == code]
-    assert found, f"{code} did not fire"
-    return found[0]
-
+from tests.scenario import clean_chart, codes, finding, result
 
 # manifestation-sequencing
 
 def test_manifestation_sequencing_fires_for_g63_first_listed():
-    f = _finding(clean_chart(diagnoses=("G63", "E53.8"), pointers=(2,)),
+    f = finding(clean_chart(diagnoses=("G63", "E53.8"), pointers=(2,)),
                  "manifestation-sequencing")
     assert (f.severity, f.diagnosis) == ("moderate", "G63") and "first-listed" in f.message
 
@@ -27,7 +20,7 @@ def test_manifestation_sequencing_does_not_fire_for_g63_after_e53_8():
 
 def test_manifestation_sequencing_fires_when_the_underlying_b12_diagnosis_is_missing():
     resources = [*clean_chart(diagnoses=("K90.0", "G32.0")), b.condition("c2", "p1", icd="K90.0")]
-    f = _finding(resources, "manifestation-sequencing")
+    f = finding(resources, "manifestation-sequencing")
     assert f.diagnosis == "G32.0" and "does not follow" in f.message
 
 
@@ -40,7 +33,7 @@ def test_a_manifestation_of_something_else_is_not_judged():
 
 def test_cause_not_coded_fires_for_a_charted_crohns_disease_missing_from_the_claim():
     resources = [*clean_chart(), b.condition("c2", "p1", snomed="34000006")]
-    f = _finding(resources, "cause-not-coded")
+    f = finding(resources, "cause-not-coded")
     assert (f.severity, f.evidence) == ("low", ("Condition/c2",)) and "K50.90" in f.message
     assert result(*resources).verdict == "supported"
 
@@ -60,13 +53,13 @@ def test_cause_not_coded_does_not_fire_for_a_resolved_or_unconfirmed_cause():
 # item-dx-link
 
 def test_item_dx_link_fires_when_the_b12_item_has_no_diagnosis_sequence():
-    f = _finding(clean_chart(pointers=None), "item-dx-link")
+    f = finding(clean_chart(pointers=None), "item-dx-link")
     assert f.severity == "moderate" and "no diagnosisSequence" in f.message
 
 
 def test_item_dx_link_fires_when_it_points_at_a_symptom():
     resources = clean_chart(diagnoses=("E53.8", "R53.83"), pointers=(2,))
-    f = _finding(resources, "item-dx-link")
+    f = finding(resources, "item-dx-link")
     assert f.diagnosis == "R53.83"
 
 

@@ -4,16 +4,10 @@ dx-not-current, dx-unconfirmed, specificity-loss, evidence-not-linked."""
 from __future__ import annotations
 
 from fixtures import builders as b
-from tests.scenario import SERVICE, clean_chart, codes, replace, result
+from tests.scenario import SERVICE, clean_chart, codes, finding, replace, result
 
 
-def _finding(resources, code):
-    found = [f for f in result(*resources).findings if f.code == code]
-    assert found, f"{code} did not fire"
-    return found[0]
-
-
-def test_clean_chart_has_no_finding():
+def test_clean_chart_has_nofinding():
     assert codes(*clean_chart()) == set()
     assert result(*clean_chart()).verdict == "supported"
 
@@ -21,14 +15,14 @@ def test_clean_chart_has_no_finding():
 # dx-invalid
 
 def test_dx_invalid_fires_for_a_category_code():
-    f = _finding(clean_chart(diagnoses=("E53.8", "D51")), "dx-invalid")
+    f = finding(clean_chart(diagnoses=("E53.8", "D51")), "dx-invalid")
     assert (f.severity, f.diagnosis) == ("high", "D51")
     assert "category" in f.message
 
 
 def test_dx_invalid_fires_for_a_code_below_a_leaf_and_for_garbage():
     assert "dx-invalid" in codes(*clean_chart(diagnoses=("E53.8", "D51.10")))
-    f = _finding(clean_chart(diagnoses=("E53.8", "XYZ")), "dx-invalid")
+    f = finding(clean_chart(diagnoses=("E53.8", "XYZ")), "dx-invalid")
     assert f.diagnosis == "XYZ" and "not an ICD-10-CM code" in f.message
 
 
@@ -36,7 +30,7 @@ def test_dx_invalid_fires_for_a_diagnosis_without_icd10cm_coding():
     claim = b.claim("k1", "p1", SERVICE, supporting=("Condition/c1", "Observation/o1"))
     claim["diagnosis"].append({"sequence": 2, "diagnosisCodeableConcept": {
         "coding": [{"system": b.SNOMED, "code": "190634004"}]}})
-    f = _finding(replace(clean_chart(), claim), "dx-invalid")
+    f = finding(replace(clean_chart(), claim), "dx-invalid")
     assert "no ICD-10-CM code" in f.message
 
 
@@ -47,7 +41,7 @@ def test_dx_invalid_does_not_fire_for_valid_leaf_codes_written_undotted():
 # dx-no-indication
 
 def test_dx_no_indication_fires_for_fatigue_only():
-    f = _finding(clean_chart(diagnoses=("R53.83",)), "dx-no-indication")
+    f = finding(clean_chart(diagnoses=("R53.83",)), "dx-no-indication")
     assert f.severity == "high" and "R53.83" in f.message and "symptoms" in f.message
 
 
@@ -60,7 +54,7 @@ def test_dx_no_indication_does_not_fire_when_a_cause_is_claimed():
 
 def test_dx_not_documented_fires_when_the_chart_has_no_b12_diagnosis():
     resources = replace(clean_chart(), b.condition("c1", "p1", icd="I10"))
-    f = _finding(resources, "dx-not-documented")
+    f = finding(resources, "dx-not-documented")
     assert (f.severity, f.diagnosis) == ("high", "E53.8")
 
 
@@ -71,7 +65,7 @@ def test_dx_not_documented_does_not_fire_for_snomed_coded_problem_list():
 
 def test_dx_not_documented_fires_for_a_different_anemia_of_the_same_specificity():
     resources = [*replace(clean_chart(dx="D51.0"), b.condition("c1", "p1", icd="D51.3"))]
-    f = _finding(resources, "dx-not-documented")
+    f = finding(resources, "dx-not-documented")
     assert "D51.3" in f.message and f.evidence == ("Condition/c1",)
 
 
@@ -79,14 +73,14 @@ def test_dx_not_documented_fires_for_a_different_anemia_of_the_same_specificity(
 
 def test_dx_more_specific_than_chart_suggests_the_charted_code():
     resources = replace(clean_chart(dx="D51.0"), b.condition("c1", "p1", icd="D51.9"))
-    f = _finding(resources, "dx-more-specific-than-chart")
+    f = finding(resources, "dx-more-specific-than-chart")
     assert (f.severity, f.diagnosis, f.suggested_code) == ("high", "D51.0", "D51.9")
     assert f.evidence == ("Condition/c1",)
 
 
 def test_dx_more_specific_than_chart_d51_9_billed_chart_e53_8():
     resources = replace(clean_chart(dx="D51.9"), b.condition("c1", "p1", icd="E53.8"))
-    assert _finding(resources, "dx-more-specific-than-chart").suggested_code == "E53.8"
+    assert finding(resources, "dx-more-specific-than-chart").suggested_code == "E53.8"
 
 
 def test_dx_more_specific_than_chart_does_not_fire_when_chart_matches():
@@ -98,7 +92,7 @@ def test_dx_more_specific_than_chart_does_not_fire_when_chart_matches():
 def test_dx_not_current_fires_for_a_resolved_condition():
     resources = replace(clean_chart(), b.condition("c1", "p1", icd="E53.8", clinical="resolved",
                                                    abatement="2025-12-01"))
-    f = _finding(resources, "dx-not-current")
+    f = finding(resources, "dx-not-current")
     assert (f.severity, f.diagnosis, f.evidence) == ("high", "E53.8", ("Condition/c1",))
     assert "abated 2025-12-01" in f.message
 
@@ -112,12 +106,12 @@ def test_dx_not_current_abatement_on_the_service_date_fires_the_day_after_does_n
 
 def test_dx_not_current_fires_for_onset_after_the_service_date():
     resources = replace(clean_chart(), b.condition("c1", "p1", icd="E53.8", onset="2026-03-10"))
-    assert "after the service date" in _finding(resources, "dx-not-current").message
+    assert "after the service date" in finding(resources, "dx-not-current").message
 
 
 def test_dx_not_current_fires_for_a_history_code_only():
     resources = replace(clean_chart(dx="D51.9"), b.condition("c1", "p1", icd="Z86.2"))
-    f = _finding(resources, "dx-not-current")
+    f = finding(resources, "dx-not-current")
     assert "history" in f.message
     assert "dx-not-documented" not in codes(*resources)
 
@@ -140,7 +134,7 @@ def test_dx_unconfirmed_fires_for_provisional_and_differential():
     for status in ("provisional", "differential", "unconfirmed"):
         resources = replace(clean_chart(), b.condition("c1", "p1", icd="E53.8",
                                                        verification=status))
-        f = _finding(resources, "dx-unconfirmed")
+        f = finding(resources, "dx-unconfirmed")
         assert (f.severity, f.diagnosis) == ("moderate", "E53.8") and status in f.message
 
 
@@ -155,7 +149,7 @@ def test_dx_unconfirmed_does_not_fire_when_one_documenting_condition_is_confirme
 
 def test_specificity_loss_e53_8_billed_chart_pernicious_anemia():
     resources = replace(clean_chart(), b.condition("c1", "p1", icd="D51.0"))
-    f = _finding(resources, "specificity-loss")
+    f = finding(resources, "specificity-loss")
     assert (f.severity, f.diagnosis, f.suggested_code) == ("moderate", "E53.8", "D51.0")
     assert f.evidence == ("Condition/c1",)
     assert result(*resources).verdict == "review"
@@ -176,7 +170,7 @@ def test_specificity_loss_does_not_fire_when_the_claim_also_codes_the_higher_cod
 # evidence-not-linked
 
 def test_evidence_not_linked_fires_when_the_claim_references_nothing():
-    f = _finding(clean_chart(supporting=()), "evidence-not-linked")
+    f = finding(clean_chart(supporting=()), "evidence-not-linked")
     assert (f.severity, f.diagnosis, f.evidence) == ("low", "E53.8", ("Condition/c1",))
     assert result(*clean_chart(supporting=())).verdict == "supported"
 

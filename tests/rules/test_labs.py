@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 from fixtures import builders as b
-from tests.scenario import clean_chart, codes, replace, result, without
-
-
-def _finding(resources, code):
-    found = [f for f in result(*resources).findings if f.code == code]
-    assert found, f"{code} did not fire"
-    return found[0]
-
+from tests.scenario import clean_chart, codes, finding, replace, without
 
 # lab-missing
 
 def test_lab_missing_fires_without_any_b12_status_lab():
     resources = without(clean_chart(supporting=("Condition/c1",)), "Observation", "o1")
-    f = _finding(resources, "lab-missing")
+    f = finding(resources, "lab-missing")
     assert (f.severity, f.diagnosis) == ("moderate", "E53.8")
 
 
@@ -60,7 +53,7 @@ def test_non_final_lab_does_not_count():
 def test_lab_not_low_fires_for_201_pg_ml_and_not_for_199():
     high = b.lab("o1", "p1", "b12", 201, "pg/mL", "2026-02-10")
     low = b.lab("o1", "p1", "b12", 199, "pg/mL", "2026-02-10")
-    f = _finding(replace(clean_chart(), high), "lab-not-low")
+    f = finding(replace(clean_chart(), high), "lab-not-low")
     assert (f.severity, f.diagnosis, f.evidence) == ("moderate", "E53.8", ("Observation/o1",))
     assert "lab-not-low" not in codes(*replace(clean_chart(), low))
 
@@ -117,7 +110,7 @@ def _anemia(gender: str, hb: float, unit: str = "g/dL", birth: str = "1958-04-12
 
 
 def test_anemia_not_supported_fires_for_a_woman_with_hb_12_5():
-    f = _finding(_anemia("female", 12.5), "anemia-not-supported")
+    f = finding(_anemia("female", 12.5), "anemia-not-supported")
     assert (f.severity, f.diagnosis, f.evidence) == ("moderate", "D51.9", ("Observation/h1",))
     assert "12 g/dL" in f.message and "woman" in f.message
 
@@ -145,7 +138,7 @@ def test_hemoglobin_in_g_per_l_and_mmol_per_l_is_converted():
 
 def test_anemia_not_supported_fires_without_any_hemoglobin_or_outside_the_window():
     no_hb = without(clean_chart(dx="D51.9"), "Observation", "h1")
-    assert "no result" in _finding(no_hb, "anemia-not-supported").message
+    assert "no result" in finding(no_hb, "anemia-not-supported").message
     old = b.lab("h1", "p1", "hemoglobin", 10.0, "g/dL", "2025-11-01")  # 121 days before
     assert "anemia-not-supported" in codes(*replace(clean_chart(dx="D51.9"), old))
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import gc
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -64,12 +66,26 @@ class Checker:
         return result
 
 
+@contextmanager
+def _fewer_collections(young: int = 50_000) -> Iterator[None]:
+    """Run the cyclic garbage collector less often while a bulk run allocates millions of small
+    objects that live to the end (facts, results) and are never garbage: with the default
+    threshold it rescans them ~2,000 times per 100k claims, about 8% of the run."""
+    threshold = gc.get_threshold()
+    gc.set_threshold(max(young, threshold[0]), *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+
+
 def check_files(source: FileSource, chart: Chart, checker: Checker) -> None:
     """Read the chart, then stream the claims through the checker."""
-    for resource in source.chart_resources():
-        chart.add(resource)
-    for resource in source.claims():
-        checker.check(resource, chart)
+    with _fewer_collections():
+        for resource in source.chart_resources():
+            chart.add(resource)
+        for resource in source.claims():
+            checker.check(resource, chart)
     checker.add_problems(source.problems)
     checker.add_problems(chart.problems)
 

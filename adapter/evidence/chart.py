@@ -39,6 +39,8 @@ class Chart:
 
     def canonical(self, ref: str) -> str:
         """``Type/id`` for a reference, resolving ``urn:uuid:`` fullUrls of Bundle entries."""
+        if not self.aliases:  # no Bundle fullUrls (an NDJSON export): nothing to resolve
+            return ref
         return self.aliases.get(ref) or self.aliases.get(normalize_reference(ref)) or ref
 
     def add(self, resource: Mapping[str, Any]) -> None:

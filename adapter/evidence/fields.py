@@ -7,8 +7,9 @@ each field it uses here, so a malformed resource is reported precisely and skipp
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 _DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?(?:T[0-9:.]+(?:Z|[+-]\d{2}:\d{2})?)?$")
@@ -33,14 +34,23 @@ def parse_date(value: object, where: str, ref: str) -> date:
     """A FHIR date or dateTime as a calendar date (partial dates give their first day)."""
     if not isinstance(value, str):
         raise BadResource(ref, f"{where} is not a date: {value!r}")
+    parsed = _calendar_date(value)
+    if parsed is None:
+        raise BadResource(ref, f"{where} is not a valid date: {value!r}")
+    return parsed
+
+
+@lru_cache(maxsize=8192)
+def _calendar_date(value: str) -> date | None:
+    """Cached: an export repeats the same few thousand dates across its resources."""
     match = _DATE.match(value.strip())
     if not match:
-        raise BadResource(ref, f"{where} is not a valid date: {value!r}")
+        return None
     year, month, day = match.groups()
     try:
         return date(int(year), int(month or 1), int(day or 1))
     except ValueError:
-        raise BadResource(ref, f"{where} is not a valid date: {value!r}") from None
+        return None
 
 
 def optional_date(resource: Mapping[str, Any], *names: str, ref: str) -> date | None:
@@ -61,7 +71,7 @@ def reference(value: object, where: str, ref: str) -> str | None:
     """A Reference's target as ``Type/id``; absolute URLs and ``_history`` suffixes are trimmed."""
     if value is None:
         return None
-    if not isinstance(value, Mapping):
+    if type(value) is not dict and not isinstance(value, Mapping):
         raise BadResource(ref, f"{where} is not a Reference")
     target = value.get("reference")
     if target is None:
@@ -73,6 +83,8 @@ def reference(value: object, where: str, ref: str) -> str | None:
 
 def normalize_reference(target: str) -> str:
     target = target.strip()
+    if target.count("/") == 1:  # already ``Type/id`` (the common case)
+        return target
     if target.startswith(("urn:uuid:", "urn:oid:", "#")):
         return target
     parts = target.split("/")
@@ -86,27 +98,37 @@ def items(resource: Mapping[str, Any], name: str, ref: str) -> list[Mapping[str,
     value = resource.get(name)
     if value is None:
         return []
-    if not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value):
+    if not isinstance(value, list):
         raise BadResource(ref, f"{name} is not a list of objects")
+    for v in value:  # a loop, and dict before the (slower) Mapping check: this is hot
+        if type(v) is not dict and not isinstance(v, Mapping):
+            raise BadResource(ref, f"{name} is not a list of objects")
     return value
 
 
-def codings(concept: object, where: str, ref: str) -> Iterator[tuple[str, str]]:
-    """(system, code) pairs of a CodeableConcept; codings without a code are passed over."""
+def codings(concept: object, where: str, ref: str) -> list[tuple[str, str]]:
+    """(system, code) pairs of a CodeableConcept; codings without a code are passed over.
+
+    A list, not a generator: concepts hold one or two codings, and this runs for every
+    coded element of every resource.
+    """
     if concept is None:
-        return
-    if not isinstance(concept, Mapping):
+        return []
+    if type(concept) is not dict and not isinstance(concept, Mapping):
         raise BadResource(ref, f"{where} is not a CodeableConcept")
+    pairs = []
     for coding in items(concept, "coding", ref):
         code = coding.get("code")
-        if isinstance(code, str) and code.strip():
+        if isinstance(code, str) and (code := code.strip()):
             system = coding.get("system")
-            yield (system.strip() if isinstance(system, str) else ""), code.strip()
+            pairs.append((system.strip() if isinstance(system, str) else "", code))
+    return pairs
 
 
 def status_code(concept: object, where: str, ref: str) -> str | None:
     """The code of a status CodeableConcept (Condition.clinicalStatus and verificationStatus)."""
-    return next((code for _, code in codings(concept, where, ref)), None)
+    found = codings(concept, where, ref)
+    return found[0][1] if found else None
 
 
 def concept_text(concept: object) -> str:

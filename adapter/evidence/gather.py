@@ -22,6 +22,8 @@ F = TypeVar("F", ConditionFact, LabFact, AdministrationFact)
 
 def _resolve_diagnoses(claim: ClaimFacts, chart: Chart) -> ClaimFacts:
     """Give diagnoses written as a reference the ICD-10-CM code of the Condition they name."""
+    if all(dx.code is not None or not dx.condition for dx in claim.diagnoses):
+        return claim  # nothing to resolve (the common case): no copy
     diagnoses = []
     for dx in claim.diagnoses:
         if dx.code is None and dx.condition:
@@ -61,15 +63,14 @@ def gather(claim: ClaimFacts, chart: Chart) -> ClaimEvidence:
     problems: list[BadResource] = []
     claim = _resolve_diagnoses(claim, chart)
     patient = chart.canonical(claim.patient)
-    claim = replace(
-        claim,
-        patient=patient,
-        supporting=tuple(chart.canonical(r) for r in claim.supporting),
-        diagnoses=tuple(
-            replace(d, condition=chart.canonical(d.condition)) if d.condition else d
-            for d in claim.diagnoses
-        ),
+    supporting = tuple(chart.canonical(r) for r in claim.supporting)
+    diagnoses = tuple(
+        replace(d, condition=chart.canonical(d.condition))
+        if d.condition and chart.canonical(d.condition) != d.condition else d
+        for d in claim.diagnoses
     )
+    if (patient, supporting, diagnoses) != (claim.patient, claim.supporting, claim.diagnoses):
+        claim = replace(claim, patient=patient, supporting=supporting, diagnoses=diagnoses)
     referenced = set(claim.referenced)
     for ref in sorted(referenced):
         if ref.split("/")[0] in CHART_TYPES and not chart.has(ref):

@@ -48,15 +48,19 @@ class OutOfScope(Exception):
     """A claim the checks do not apply to; the message is the reason shown under ``skipped``."""
 
 
-def icd10cm_codes(concept: object, where: str, ref: str, mappings: Mappings | None
-                  ) -> list[str]:
-    """ICD-10-CM codes of a concept; with ``mappings``, SNOMED CT codes mapped through it too
-    (a chart may speak SNOMED, a claim must carry ICD-10-CM itself)."""
+def icd10cm_codes(pairs: list[tuple[str, str]]) -> list[str]:
+    """The ICD-10-CM codes among a concept's codings, normalised."""
+    return [icd10cm.normalize(code) for system, code in pairs if system in icd10cm.SYSTEMS]
+
+
+def snomed_mapped(pairs: list[tuple[str, str]], mappings: Mappings) -> list[str]:
+    """The concept's ICD-10-CM codes plus its SNOMED CT codes mapped to ICD-10-CM (a chart may
+    speak SNOMED, a claim must carry ICD-10-CM itself)."""
     found: list[str] = []
-    for system, code in codings(concept, where, ref):
+    for system, code in pairs:
         if system in icd10cm.SYSTEMS:
             found.append(icd10cm.normalize(code))
-        elif mappings and system == snomed.SYSTEM and (mapped := mappings.snomed.lookup(code)):
+        elif system == snomed.SYSTEM and (mapped := mappings.snomed.lookup(code)):
             found.append(mapped)
     return found
 
@@ -139,8 +143,9 @@ def read_claim(resource: Resource, mappings: Mappings) -> ClaimFacts:
         if not isinstance(sequence, int) or isinstance(sequence, bool):
             raise BadResource(ref, f"{where}.sequence is not a number")
         concept = dx.get("diagnosisCodeableConcept")
-        codes = icd10cm_codes(concept, f"{where}.diagnosisCodeableConcept", ref, None)
-        written = next((c for _, c in codings(concept, where, ref)), "") or concept_text(concept)
+        pairs = codings(concept, f"{where}.diagnosisCodeableConcept", ref)
+        codes = icd10cm_codes(pairs)
+        written = (pairs[0][1] if pairs else "") or concept_text(concept)
         diagnoses.append(ClaimDiagnosis(
             sequence=sequence,
             code=codes[0] if codes else None,
@@ -169,8 +174,9 @@ def read_claim(resource: Resource, mappings: Mappings) -> ClaimFacts:
 
 def read_condition(resource: Resource, mappings: Mappings) -> ConditionFact:
     ref = ref_of(resource)
-    codes = frozenset(icd10cm_codes(resource.get("code"), "code", ref, mappings))
-    written = frozenset(icd10cm_codes(resource.get("code"), "code", ref, None))
+    pairs = codings(resource.get("code"), "code", ref)
+    codes = frozenset(snomed_mapped(pairs, mappings))
+    written = frozenset(icd10cm_codes(pairs))
     abatement = optional_date(resource, "abatementDateTime", "abatementPeriod.start", ref=ref)
     abated = any(  # abated, but on no date we can compare with the service date
         resource.get(name) not in (None, False)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,10 +31,19 @@ class CodeSet:
     """A named set of ICD-10-CM codes given as patterns; membership is what rules ask."""
 
     patterns: tuple[CodePattern, ...]
+    # code -> member? Rules ask about the same few codes for every claim.
+    _known: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def parse(cls, items: list[str] | tuple[str, ...]) -> CodeSet:
         return cls(tuple(CodePattern.parse(item) for item in items))
 
     def __contains__(self, code: object) -> bool:
-        return isinstance(code, str) and any(p.matches(code) for p in self.patterns)
+        if not isinstance(code, str):
+            return False
+        known = self._known.get(code)
+        if known is None:
+            known = any(p.matches(code) for p in self.patterns)
+            if len(self._known) < 50_000:  # bounded, whatever codes a source holds
+                self._known[code] = known
+        return known

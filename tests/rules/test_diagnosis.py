@@ -1,14 +1,30 @@
 """dx-invalid, dx-no-indication, dx-not-documented, dx-more-specific-than-chart,
-dx-not-current, dx-unconfirmed, specificity-loss, evidence-not-linked."""
+dx-not-current, dx-unconfirmed, specificity-loss, evidence-not-linked (SPEC section 4)."""
 
 from __future__ import annotations
+
+import pytest
 
 from fixtures import builders as b
 from tests.scenario import SERVICE, clean_chart, codes, finding, replace, result
 
+DAY_AFTER = "2026-03-03"
 
-def test_clean_chart_has_nofinding():
+
+def _charted(claimed: str = "E53.8", **condition):
+    """The clean chart for a claim of ``claimed``, with Condition/c1 as stated."""
+    return replace(clean_chart(dx=claimed), b.condition("c1", "p1", **condition))
+
+
+def _claim_with_extra_diagnosis(coding: dict[str, str]):
+    claim = b.claim("k1", "p1", SERVICE, supporting=("Condition/c1", "Observation/o1"))
+    claim["diagnosis"].append({"sequence": 2, "diagnosisCodeableConcept": {"coding": [coding]}})
+    return replace(clean_chart(), claim)
+
+
+def test_clean_chart_has_no_finding_and_is_supported():
     assert codes(*clean_chart()) == set()
+    assert codes(*clean_chart(dx="D51.0")) == set()
     assert result(*clean_chart()).verdict == "supported"
 
 
@@ -16,147 +32,271 @@ def test_clean_chart_has_nofinding():
 
 def test_dx_invalid_fires_for_a_category_code():
     f = finding(clean_chart(diagnoses=("E53.8", "D51")), "dx-invalid")
-    assert (f.severity, f.diagnosis) == ("high", "D51")
+    assert (f.severity, f.diagnosis, f.suggested_code, f.evidence) == ("high", "D51", None, ())
     assert "category" in f.message
+    assert result(*clean_chart(diagnoses=("E53.8", "D51"))).verdict == "unsupported"
 
 
-def test_dx_invalid_fires_for_a_code_below_a_leaf_and_for_garbage():
-    assert "dx-invalid" in codes(*clean_chart(diagnoses=("E53.8", "D51.10")))
+@pytest.mark.parametrize("code", ["E53", "D51.10", "D51.89", "G63.0"])
+def test_dx_invalid_fires_for_non_billable_codes(code):
+    f = finding(clean_chart(diagnoses=("E53.8", code)), "dx-invalid")
+    assert (f.severity, f.diagnosis) == ("high", code)
+
+
+def test_dx_invalid_fires_for_garbage():
     f = finding(clean_chart(diagnoses=("E53.8", "XYZ")), "dx-invalid")
     assert f.diagnosis == "XYZ" and "not an ICD-10-CM code" in f.message
 
 
-def test_dx_invalid_fires_for_a_diagnosis_without_icd10cm_coding():
-    claim = b.claim("k1", "p1", SERVICE, supporting=("Condition/c1", "Observation/o1"))
-    claim["diagnosis"].append({"sequence": 2, "diagnosisCodeableConcept": {
-        "coding": [{"system": b.SNOMED, "code": "190634004"}]}})
-    f = finding(replace(clean_chart(), claim), "dx-invalid")
-    assert "no ICD-10-CM code" in f.message
+def test_dx_invalid_fires_for_a_diagnosis_coded_only_in_snomed():
+    f = finding(_claim_with_extra_diagnosis({"system": b.SNOMED, "code": "190634004"}),
+                "dx-invalid")
+    assert f.severity == "high" and "no ICD-10-CM code" in f.message
 
 
-def test_dx_invalid_does_not_fire_for_valid_leaf_codes_written_undotted():
+def test_dx_invalid_fires_for_a_diagnosis_coded_in_who_icd10_not_icd10cm():
+    resources = _claim_with_extra_diagnosis({"system": "http://hl7.org/fhir/sid/icd-10",
+                                             "code": "E53.8"})
+    assert "no ICD-10-CM code" in finding(resources, "dx-invalid").message
+
+
+def test_dx_invalid_fires_for_a_claim_without_any_diagnosis():
+    f = finding(clean_chart(diagnoses=(), pointers=None), "dx-invalid")
+    assert (f.severity, f.diagnosis) == ("high", None)
+
+
+def test_dx_invalid_does_not_fire_for_a_leaf_written_undotted_or_lower_case():
     assert "dx-invalid" not in codes(*clean_chart(diagnoses=("E538",)))
+    assert "dx-invalid" not in codes(*clean_chart(diagnoses=("e53.8",)))
+
+
+def test_dx_invalid_does_not_fire_for_g63_a_category_without_children():
+    assert "dx-invalid" not in codes(*clean_chart(diagnoses=("E53.8", "G63")))
+
+
+def test_dx_invalid_does_not_fire_for_the_icd10cm_oid_system():
+    claim = b.claim("k1", "p1", SERVICE, supporting=("Condition/c1", "Observation/o1"))
+    claim["diagnosis"][0]["diagnosisCodeableConcept"]["coding"][0]["system"] = \
+        "urn:oid:2.16.840.1.113883.6.90"
+    assert codes(*replace(clean_chart(), claim)) == set()
 
 
 # dx-no-indication
 
 def test_dx_no_indication_fires_for_fatigue_only():
     f = finding(clean_chart(diagnoses=("R53.83",)), "dx-no-indication")
-    assert f.severity == "high" and "R53.83" in f.message and "symptoms" in f.message
+    assert (f.severity, f.diagnosis, f.evidence) == ("high", "R53.83", ())
+    assert "symptoms" in f.message and "R53.83" in f.message
 
 
-def test_dx_no_indication_does_not_fire_when_a_cause_is_claimed():
-    resources = [*clean_chart(diagnoses=("K90.0",)), b.condition("c2", "p1", icd="K90.0")]
+def test_dx_no_indication_fires_for_unrelated_codes_only():
+    f = finding(clean_chart(diagnoses=("I10",)), "dx-no-indication")
+    assert f.diagnosis == "I10" and "only I10" in f.message
+
+
+def test_dx_no_indication_fires_for_a_history_code_only():
+    assert "dx-no-indication" in codes(*clean_chart(diagnoses=("Z86.2",)))
+
+
+def test_dx_no_indication_does_not_fire_when_fatigue_comes_with_a_b12_diagnosis():
+    assert "dx-no-indication" not in codes(*clean_chart(diagnoses=("R53.83", "E53.8"),
+                                                        pointers=(2,)))
+
+
+@pytest.mark.parametrize("cause", ["K90.0", "K91.2", "K50.00", "Z90.3", "Z98.84"])
+def test_dx_no_indication_does_not_fire_when_only_a_cause_is_claimed(cause):
+    resources = [*clean_chart(diagnoses=(cause,)), b.condition("c2", "p1", icd=cause)]
     assert "dx-no-indication" not in codes(*resources)
 
 
 # dx-not-documented
 
 def test_dx_not_documented_fires_when_the_chart_has_no_b12_diagnosis():
-    resources = replace(clean_chart(), b.condition("c1", "p1", icd="I10"))
-    f = finding(resources, "dx-not-documented")
-    assert (f.severity, f.diagnosis) == ("high", "E53.8")
+    f = finding(_charted(icd="I10"), "dx-not-documented")
+    assert (f.severity, f.diagnosis, f.suggested_code, f.evidence) == ("high", "E53.8", None, ())
+    assert result(*_charted(icd="I10")).verdict == "unsupported"
 
 
-def test_dx_not_documented_does_not_fire_for_snomed_coded_problem_list():
-    resources = replace(clean_chart(), b.condition("c1", "p1", snomed="190634004"))
-    assert codes(*resources) == set()
+def test_dx_not_documented_fires_for_a_snomed_concept_outside_the_map():
+    assert "dx-not-documented" in codes(*_charted(snomed="38341003"))  # hypertension
 
 
-def test_dx_not_documented_fires_for_a_different_anemia_of_the_same_specificity():
-    resources = [*replace(clean_chart(dx="D51.0"), b.condition("c1", "p1", icd="D51.3"))]
-    f = finding(resources, "dx-not-documented")
-    assert "D51.3" in f.message and f.evidence == ("Condition/c1",)
+def test_dx_not_documented_does_not_fire_for_a_snomed_coded_problem_list():
+    assert codes(*_charted(snomed="190634004")) == set()
+
+
+def test_dx_not_documented_does_not_fire_when_the_chart_documents_a_lower_code():
+    assert "dx-not-documented" not in codes(*_charted("D51.0", icd="E53.8"))
+
+
+@pytest.mark.parametrize("status", ["refuted", "entered-in-error"])
+def test_dx_not_documented_fires_when_the_only_condition_is_refuted_or_in_error(status):
+    f = finding(_charted(icd="E53.8", verification=status), "dx-not-documented")
+    assert f.evidence == ()
+
+
+def test_dx_not_documented_fires_for_a_sibling_anemia_of_the_same_rank():
+    # SPEC is silent on siblings: D51.3 billed, the chart says D51.0 (neither above nor below)
+    f = finding(_charted("D51.3", icd="D51.0"), "dx-not-documented")
+    assert (f.diagnosis, f.evidence) == ("D51.3", ("Condition/c1",)) and "D51.0" in f.message
 
 
 # dx-more-specific-than-chart
 
-def test_dx_more_specific_than_chart_suggests_the_charted_code():
-    resources = replace(clean_chart(dx="D51.0"), b.condition("c1", "p1", icd="D51.9"))
+def test_dx_more_specific_than_chart_d51_0_billed_chart_d51_9_suggests_d51_9():
+    resources = _charted("D51.0", icd="D51.9")
     f = finding(resources, "dx-more-specific-than-chart")
     assert (f.severity, f.diagnosis, f.suggested_code) == ("high", "D51.0", "D51.9")
     assert f.evidence == ("Condition/c1",)
+    assert "specificity-loss" not in codes(*resources)
 
 
-def test_dx_more_specific_than_chart_d51_9_billed_chart_e53_8():
-    resources = replace(clean_chart(dx="D51.9"), b.condition("c1", "p1", icd="E53.8"))
-    assert finding(resources, "dx-more-specific-than-chart").suggested_code == "E53.8"
+@pytest.mark.parametrize("claimed, charted", [("D51.9", "E53.8"), ("D51.0", "E53.8")])
+def test_dx_more_specific_than_chart_suggests_the_charted_lower_code(claimed, charted):
+    f = finding(_charted(claimed, icd=charted), "dx-more-specific-than-chart")
+    assert (f.diagnosis, f.suggested_code, f.evidence) == (claimed, charted, ("Condition/c1",))
 
 
-def test_dx_more_specific_than_chart_does_not_fire_when_chart_matches():
+def test_dx_more_specific_than_chart_suggests_the_highest_charted_code():
+    resources = [*_charted("D51.0", icd="E53.8"), b.condition("c2", "p1", icd="D51.9")]
+    f = finding(resources, "dx-more-specific-than-chart")
+    assert (f.suggested_code, f.evidence) == ("D51.9", ("Condition/c2",))
+
+
+def test_dx_more_specific_than_chart_reads_a_snomed_problem_list():
+    f = finding(_charted("D51.0", snomed="52675002"), "dx-more-specific-than-chart")
+    assert f.suggested_code == "D51.9"
+
+
+def test_dx_more_specific_than_chart_does_not_fire_when_the_chart_matches():
     assert "dx-more-specific-than-chart" not in codes(*clean_chart(dx="D51.0"))
+
+
+def test_dx_more_specific_than_chart_does_not_fire_when_one_condition_matches():
+    resources = [*clean_chart(dx="D51.0"), b.condition("c2", "p1", icd="D51.9")]
+    assert "dx-more-specific-than-chart" not in codes(*resources)
 
 
 # dx-not-current
 
 def test_dx_not_current_fires_for_a_resolved_condition():
-    resources = replace(clean_chart(), b.condition("c1", "p1", icd="E53.8", clinical="resolved",
-                                                   abatement="2025-12-01"))
+    resources = _charted(icd="E53.8", clinical="resolved", abatement="2025-12-01")
     f = finding(resources, "dx-not-current")
     assert (f.severity, f.diagnosis, f.evidence) == ("high", "E53.8", ("Condition/c1",))
     assert "abated 2025-12-01" in f.message
+    assert result(*resources).verdict == "unsupported"
 
 
-def test_dx_not_current_abatement_on_the_service_date_fires_the_day_after_does_not():
-    on_day = b.condition("c1", "p1", icd="E53.8", clinical=None, abatement=SERVICE)
-    after = b.condition("c1", "p1", icd="E53.8", clinical=None, abatement="2026-03-03")
-    assert "dx-not-current" in codes(*replace(clean_chart(), on_day))
-    assert "dx-not-current" not in codes(*replace(clean_chart(), after))
+@pytest.mark.parametrize("status", ["inactive", "remission", "resolved"])
+def test_dx_not_current_fires_for_an_inactive_status(status):
+    f = finding(_charted(icd="E53.8", clinical=status), "dx-not-current")
+    assert f.evidence == ("Condition/c1",) and status in f.message
+
+
+def test_dx_not_current_does_not_fire_for_an_active_condition():
+    assert "dx-not-current" not in codes(*_charted(icd="E53.8", clinical="active"))
+
+
+@pytest.mark.parametrize("status", ["recurrence", "relapse", None])
+def test_dx_not_current_does_not_fire_for_recurrence_relapse_or_no_status(status):
+    assert "dx-not-current" not in codes(*_charted(icd="E53.8", clinical=status))
+
+
+def test_dx_not_current_fires_for_abatement_on_the_service_date():
+    f = finding(_charted(icd="E53.8", clinical=None, abatement=SERVICE), "dx-not-current")
+    assert f"abated {SERVICE}" in f.message
+
+
+def test_dx_not_current_does_not_fire_for_abatement_the_day_after():
+    assert "dx-not-current" not in codes(*_charted(icd="E53.8", clinical=None,
+                                                   abatement=DAY_AFTER))
 
 
 def test_dx_not_current_fires_for_onset_after_the_service_date():
-    resources = replace(clean_chart(), b.condition("c1", "p1", icd="E53.8", onset="2026-03-10"))
-    assert "after the service date" in finding(resources, "dx-not-current").message
+    f = finding(_charted(icd="E53.8", onset=DAY_AFTER), "dx-not-current")
+    assert f.evidence == ("Condition/c1",) and "after the service date" in f.message
 
 
-def test_dx_not_current_fires_for_a_history_code_only():
-    resources = replace(clean_chart(dx="D51.9"), b.condition("c1", "p1", icd="Z86.2"))
+def test_dx_not_current_does_not_fire_for_onset_on_the_service_date():
+    assert "dx-not-current" not in codes(*_charted(icd="E53.8", onset=SERVICE))
+
+
+def test_dx_not_current_fires_for_the_history_code_z86_2_only():
+    resources = _charted("D51.9", icd="Z86.2")
     f = finding(resources, "dx-not-current")
-    assert "history" in f.message
+    assert (f.diagnosis, f.evidence) == ("D51.9", ("Condition/c1",)) and "history" in f.message
     assert "dx-not-documented" not in codes(*resources)
 
 
-def test_dx_not_current_does_not_fire_for_recurrence_or_inactive_status_absent():
-    for status in ("recurrence", "relapse", None):
-        condition = b.condition("c1", "p1", icd="E53.8", clinical=status)
-        assert "dx-not-current" not in codes(*replace(clean_chart(), condition)), status
+def test_dx_not_current_fires_for_the_history_code_z86_39_and_e53_8():
+    f = finding(_charted(icd="Z86.39"), "dx-not-current")
+    assert f.diagnosis == "E53.8" and "Z86.39" in f.message
 
 
-def test_refuted_and_entered_in_error_conditions_do_not_count_at_all():
-    for status in ("refuted", "entered-in-error"):
-        condition = b.condition("c1", "p1", icd="E53.8", verification=status)
-        assert "dx-not-documented" in codes(*replace(clean_chart(), condition)), status
+def test_dx_not_current_does_not_fire_for_a_history_code_of_another_disease():
+    # Z86.2 is a history of blood diseases (D50-D89), not of E53.8
+    found = codes(*_charted("E53.8", icd="Z86.2"))
+    assert "dx-not-current" not in found and "dx-not-documented" in found
+
+
+def test_dx_not_current_does_not_fire_when_a_second_condition_is_active():
+    resources = [*_charted(icd="E53.8", clinical="resolved"), b.condition("c2", "p1", icd="E53.8")]
+    assert "dx-not-current" not in codes(*resources)
 
 
 # dx-unconfirmed
 
-def test_dx_unconfirmed_fires_for_provisional_and_differential():
-    for status in ("provisional", "differential", "unconfirmed"):
-        resources = replace(clean_chart(), b.condition("c1", "p1", icd="E53.8",
-                                                       verification=status))
-        f = finding(resources, "dx-unconfirmed")
-        assert (f.severity, f.diagnosis) == ("moderate", "E53.8") and status in f.message
+@pytest.mark.parametrize("status", ["unconfirmed", "provisional", "differential"])
+def test_dx_unconfirmed_fires_for_an_unconfirmed_documenting_condition(status):
+    resources = _charted(icd="E53.8", verification=status)
+    f = finding(resources, "dx-unconfirmed")
+    assert (f.severity, f.diagnosis, f.evidence) == ("moderate", "E53.8", ("Condition/c1",))
+    assert status in f.message
+    assert result(*resources).verdict == "review"
+
+
+@pytest.mark.parametrize("status", ["confirmed", None])
+def test_dx_unconfirmed_does_not_fire_for_confirmed_or_absent_verification(status):
+    assert "dx-unconfirmed" not in codes(*_charted(icd="E53.8", verification=status))
 
 
 def test_dx_unconfirmed_does_not_fire_when_one_documenting_condition_is_confirmed():
-    resources = [*replace(clean_chart(), b.condition("c1", "p1", icd="E53.8",
-                                                     verification="provisional")),
+    resources = [*_charted(icd="E53.8", verification="provisional"),
                  b.condition("c2", "p1", icd="E53.8")]
     assert "dx-unconfirmed" not in codes(*resources)
 
 
 # specificity-loss
 
-def test_specificity_loss_e53_8_billed_chart_pernicious_anemia():
-    resources = replace(clean_chart(), b.condition("c1", "p1", icd="D51.0"))
+def test_specificity_loss_e53_8_billed_chart_d51_0_suggests_d51_0():
+    resources = _charted(icd="D51.0")
     f = finding(resources, "specificity-loss")
     assert (f.severity, f.diagnosis, f.suggested_code) == ("moderate", "E53.8", "D51.0")
     assert f.evidence == ("Condition/c1",)
     assert result(*resources).verdict == "review"
 
 
+@pytest.mark.parametrize("claimed, charted", [("E53.8", "D51.9"), ("D51.9", "D51.0")])
+def test_specificity_loss_suggests_the_charted_higher_code(claimed, charted):
+    f = finding(_charted(claimed, icd=charted), "specificity-loss")
+    assert (f.diagnosis, f.suggested_code, f.evidence) == (claimed, charted, ("Condition/c1",))
+
+
+def test_specificity_loss_reads_pernicious_anemia_from_snomed():
+    assert finding(_charted(snomed="84027009"), "specificity-loss").suggested_code == "D51.0"
+
+
+def test_specificity_loss_does_not_fire_when_chart_and_claim_agree():
+    assert "specificity-loss" not in codes(*_charted(icd="E53.8"))
+
+
 def test_specificity_loss_does_not_fire_for_an_unconfirmed_higher_code():
     resources = [*clean_chart(), b.condition("c2", "p1", icd="D51.0", verification="provisional")]
+    assert "specificity-loss" not in codes(*resources)
+
+
+def test_specificity_loss_does_not_fire_for_a_resolved_higher_code():
+    resources = [*clean_chart(), b.condition("c2", "p1", icd="D51.0", clinical="resolved")]
     assert "specificity-loss" not in codes(*resources)
 
 
@@ -170,15 +310,26 @@ def test_specificity_loss_does_not_fire_when_the_claim_also_codes_the_higher_cod
 # evidence-not-linked
 
 def test_evidence_not_linked_fires_when_the_claim_references_nothing():
-    f = finding(clean_chart(supporting=()), "evidence-not-linked")
+    resources = clean_chart(supporting=())
+    f = finding(resources, "evidence-not-linked")
     assert (f.severity, f.diagnosis, f.evidence) == ("low", "E53.8", ("Condition/c1",))
-    assert result(*clean_chart(supporting=())).verdict == "supported"
+    assert f.path_of("Condition/c1") == "record"
+    assert result(*resources).verdict == "supported"
+
+
+def test_evidence_not_linked_fires_when_only_a_hemoglobin_is_referenced():
+    # hemoglobin is not a B12-status lab
+    resources = clean_chart(dx="D51.9", supporting=("Observation/h1",))
+    assert finding(resources, "evidence-not-linked").evidence == ("Condition/c1",)
+
+
+def test_evidence_not_linked_does_not_fire_when_the_condition_is_in_supporting_info():
+    assert "evidence-not-linked" not in codes(*clean_chart(supporting=("Condition/c1",)))
 
 
 def test_evidence_not_linked_does_not_fire_when_a_b12_lab_alone_is_referenced():
     assert "evidence-not-linked" not in codes(*clean_chart(supporting=("Observation/o1",)))
 
 
-def test_evidence_not_linked_does_not_fire_with_diagnosis_reference():
-    resources = clean_chart(diagnoses=("Condition/c1",), supporting=())
-    assert codes(*resources) == set()
+def test_evidence_not_linked_does_not_fire_with_a_diagnosis_reference():
+    assert codes(*clean_chart(diagnoses=("Condition/c1",), supporting=())) == set()

@@ -1,8 +1,8 @@
-"""Command line: arguments -> one call into the pipeline, and the exit status (SPEC section 5).
+"""Command line: arguments -> one call in ``adapter.modes``, printing, and the exit status.
 
-Exit status: 0 every claim checked; 1 some resources or claims could not be processed (the
-rest were), or a server request failed; 2 unusable input or arguments; 3 ``--fail-on`` asked
-and a finding reached that severity.
+Exit status (SPEC section 5): 0 every claim checked; 1 some resources or claims could not be
+processed (the rest were), or a server request or write failed; 2 unusable input or
+arguments; 3 ``--fail-on`` asked and a finding reached that severity.
 """
 
 from __future__ import annotations
@@ -12,27 +12,21 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
-from adapter import __version__
-from adapter.config import ConfigError, load_thresholds
-from adapter.evidence.chart import Chart
-from adapter.fhir import FhirClient
+from adapter import __version__, modes
+from adapter.config import ConfigError, apply_overrides
+from adapter.fhir import FhirClient, FhirError
 from adapter.fhir.auth import AuthConfigError, auth_from_settings
-from adapter.fhir.errors import FhirError
 from adapter.findings import Severity
 from adapter.load import load, load_resources, writable_types
 from adapter.mappings import MappingsError, load_mappings
-from adapter.output.files import DetectedIssueWriter
 from adapter.output.report import Report
 from adapter.output.table import render_table
-from adapter.pipeline import Checker, check_files
 from adapter.rules import Policy
-from adapter.server_run import RunTotals, ServerRun, progress_printer
 from adapter.sources.files import FileSource, SourceError
-from adapter.sources.server import ClaimSelection, ServerSource
-from adapter.sync import run_sync
+from adapter.sources.server import ClaimSelection
 from adapter.sync_state import SyncStateError
 
 EXIT_OK, EXIT_PARTIAL, EXIT_UNUSABLE, EXIT_FINDINGS = 0, 1, 2, 3
@@ -129,8 +123,8 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _exit_status(report: Report, fail_on: str | None, server_failed: bool = False) -> int:
-    if report.errors or server_failed:
+def _exit_status(report: Report, fail_on: str | None, failed: bool = False) -> int:
+    if report.errors or failed:
         return EXIT_PARTIAL
     worst = report.worst_severity()
     if fail_on and worst and worst.rank >= Severity(fail_on).rank:
@@ -153,8 +147,10 @@ def _client(args: argparse.Namespace, writable: frozenset[str] | None = None) ->
         raise UsageError(str(exc)) from exc
 
 
-def _policy(args: argparse.Namespace) -> Policy:
-    return Policy.from_mappings(load_mappings(), load_thresholds(args.config))
+def _judge(args: argparse.Namespace) -> modes.Judge:
+    mappings = load_mappings()
+    thresholds = apply_overrides(mappings.thresholds, args.config)
+    return modes.Judge(mappings, Policy.from_mappings(mappings, thresholds))
 
 
 def _print_report(report: Report, fmt: str) -> None:
@@ -165,16 +161,18 @@ def _print_report(report: Report, fmt: str) -> None:
         print(render_table(report))
 
 
-def _print_server_summary(client: FhirClient, totals: RunTotals, args: argparse.Namespace,
-                          report: Report) -> None:
-    for line in totals.planned:
+def _print_server_summary(client: FhirClient, run: modes.ServerRun,
+                          args: argparse.Namespace) -> None:
+    writes = run.writes
+    for line in writes.planned:
         print(f"dry-run: would {line}", file=sys.stderr)
-    writes = (f"created {totals.created}, updated {totals.updated}, "
-              f"cancelled {totals.cancelled}, unchanged {totals.unchanged}")
-    print(f"DetectedIssues: {writes}" + (" (dry run: nothing written)" if args.dry_run else ""),
-          file=sys.stderr)
+    confirmed = (f"created {writes.created}, updated {writes.updated}, "
+                 f"cancelled {writes.cancelled}, unchanged {writes.unchanged}, "
+                 f"failed {writes.failed}")
+    print(f"DetectedIssues (as the server confirmed): {confirmed}"
+          + (" (dry run: nothing written)" if args.dry_run else ""), file=sys.stderr)
     if args.stats:
-        checked = max(len(report.claims) + len(report.skipped), 1)
+        checked = max(len(run.report.claims) + len(run.report.skipped), 1)
         stats = client.stats.as_dict()
         stats["requests_per_claim"] = round(client.stats.total / checked, 3)
         print("requests: " + json.dumps(stats), file=sys.stderr)
@@ -183,30 +181,9 @@ def _print_server_summary(client: FhirClient, totals: RunTotals, args: argparse.
 def _check_files(args: argparse.Namespace) -> int:
     if args.claim or args.patient or args.since or args.search:
         raise UsageError("--claim, --patient, --since and --search need --server")
-    policy = _policy(args)
-    source = FileSource.open(args.source)
-    report = Report()
-    writer = DetectedIssueWriter(args.out, datetime.now(UTC)) if args.out else None
-    checker = Checker(policy, report, on_result=writer.write if writer else None)
-    try:
-        check_files(source, Chart(load_mappings(), source.aliases), checker)
-    finally:
-        if writer:
-            writer.close(report)
+    report = modes.check_files(_judge(args), args.source, args.out)
     _print_report(report, args.format)
     return _exit_status(report, args.fail_on)
-
-
-def _server_run(args: argparse.Namespace, client: FhirClient) -> ServerRun:
-    return ServerRun(
-        client=client,
-        source=ServerSource(client, load_mappings()),
-        checker=Checker(_policy(args), Report()),
-        dry_run=args.dry_run,
-        max_claims=getattr(args, "max_claims", None),
-        max_transaction_entries=args.max_transaction_entries,
-        progress=progress_printer() if args.command == "sync" else None,
-    )
 
 
 def _check_server(args: argparse.Namespace) -> int:
@@ -217,35 +194,42 @@ def _check_server(args: argparse.Namespace) -> int:
                                    since=args.since, search=args.search)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
+    judge = _judge(args)
     with _client(args) as client:
-        run = _server_run(args, client)
-        totals = run.run(selection)
+        run = modes.check_server(judge, client, selection, dry_run=args.dry_run,
+                                 max_entries=args.max_transaction_entries)
         _print_report(run.report, args.format)
-        _print_server_summary(client, totals, args, run.report)
-    return _exit_status(run.report, args.fail_on, totals.server_failed)
+        _print_server_summary(client, run, args)
+    return _exit_status(run.report, args.fail_on, run.failed)
 
 
 def _sync(args: argparse.Namespace) -> int:
+    judge = _judge(args)
     with _client(args) as client:
-        run = _server_run(args, client)
-        outcome = run_sync(run, args.state, timedelta(seconds=args.overlap_seconds))
+        run, outcome = modes.sync(
+            judge, client, args.state, dry_run=args.dry_run,
+            max_entries=args.max_transaction_entries,
+            overlap=timedelta(seconds=args.overlap_seconds), max_claims=args.max_claims,
+            progress=sys.stderr)
         if sys.stderr.isatty():
             print(file=sys.stderr)
         _print_report(run.report, args.format)
-        _print_server_summary(client, outcome.totals, args, run.report)
+        _print_server_summary(client, run, args)
         moved = (f"watermark {outcome.before.watermark or '(none)'} -> {outcome.after.watermark}"
                  if outcome.moved else f"watermark stays at {outcome.before.watermark or '(none)'}")
         print(f"sync: {moved}", file=sys.stderr)
-    return _exit_status(run.report, args.fail_on, outcome.totals.server_failed)
+    return _exit_status(run.report, args.fail_on, run.failed)
 
 
 def _load(args: argparse.Namespace) -> int:
-    resources = load_resources(FileSource.open(args.path))
+    resources, unreadable = load_resources(FileSource.open(args.path))
     with _client(args, writable=writable_types(resources)) as client:
         totals = load(client, resources, args.max_transaction_entries)
-    print(f"loaded {totals.resources} resources in {totals.transactions} transaction(s) "
-          f"into {args.server}")
-    return EXIT_OK
+    for problem in [*unreadable, *totals.problems]:
+        print(f"b12-adapter: {problem.resource}: {problem.message}", file=sys.stderr)
+    print(f"loaded {totals.loaded} of {len(resources)} resources (as the server confirmed) "
+          f"in {totals.transactions} transaction(s) into {args.server}")
+    return EXIT_PARTIAL if unreadable or totals.problems else EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:

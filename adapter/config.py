@@ -1,5 +1,8 @@
 """Thresholds and windows: the defaults in ``mappings/thresholds.json`` plus a user's overrides.
 
+The defaults are read by ``adapter.mappings`` (the one loader of that folder); this module
+applies a user's ``--config`` file on top.
+
 An override file (``--config``, TOML or JSON) names only what it changes, e.g.::
 
     b12_low_pg_ml = 180
@@ -15,40 +18,14 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
-from adapter.mappings import MAPPINGS_DIR
+from adapter.mappings import load_mappings
+from adapter.thresholds import Thresholds
 
 
 class ConfigError(ValueError):
     """The configuration file cannot be used; the message names the file and the setting."""
-
-
-class HemoglobinThresholds(BaseModel):
-    """Anemia cut-offs in g/dL by sex and, for children, by age (WHO VMNIS 2011)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    male: float = Field(gt=0)
-    female: float = Field(gt=0)
-    unknown: float = Field(gt=0)
-    age_12_to_14: float = Field(gt=0)
-    age_5_to_11: float = Field(gt=0)
-    under_5: float = Field(gt=0)
-
-
-class Thresholds(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    b12_low_pg_ml: float = Field(gt=0)
-    mma_high_umol_l: float = Field(gt=0)
-    homocysteine_high_umol_l: float = Field(gt=0)
-    hemoglobin_low_g_dl: HemoglobinThresholds
-    lab_lookback_days: int = Field(ge=0)
-    hemoglobin_window_days: int = Field(ge=0)
-
-
-def _public(data: dict[str, Any]) -> dict[str, Any]:
-    return {k: (_public(v) if isinstance(v, dict) else v) for k, v in data.items()
-            if not k.startswith("_")}
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -75,15 +52,20 @@ def _read_override(path: Path) -> dict[str, Any]:
     return data.get("thresholds", data) if isinstance(data.get("thresholds"), dict) else data
 
 
-def load_thresholds(override: Path | None = None, directory: Path = MAPPINGS_DIR) -> Thresholds:
-    """Defaults from mappings/ overridden by ``override``; unknown or invalid keys are errors."""
-    base = _public(json.loads((directory / "thresholds.json").read_text(encoding="utf-8")))
-    data = _merge(base, _read_override(override)) if override else base
+def apply_overrides(defaults: Thresholds, override: Path | None) -> Thresholds:
+    """``defaults`` overridden by the file ``override``; unknown or invalid keys are errors."""
+    if override is None:
+        return defaults
+    data = _merge(defaults.model_dump(), _read_override(override))
     try:
         return Thresholds.model_validate(data)
     except ValidationError as exc:
-        where = override or directory / "thresholds.json"
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
         )
-        raise ConfigError(f"{where}: {problems}") from exc
+        raise ConfigError(f"{override}: {problems}") from exc
+
+
+def load_thresholds(override: Path | None = None) -> Thresholds:
+    """The packaged defaults (mappings/thresholds.json), overridden by ``override``."""
+    return apply_overrides(load_mappings().thresholds, override)

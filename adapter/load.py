@@ -2,15 +2,18 @@
 
 Resources go up as transaction Bundles of ``PUT Type/id`` (idempotent: loading twice creates
 no duplicates), referenced types first. This is the one command allowed to write other types.
+What is counted as loaded is what the server confirmed, entry by entry.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from adapter.fhir import FhirClient
+from adapter.fhir import FhirClient, FhirError
+from adapter.outcomes import Problem
+from adapter.sources.base import Reads
 from adapter.sources.files import FileSource
 
 ORDER = ("Patient", "Practitioner", "Organization", "Location", "Encounter", "Medication",
@@ -20,8 +23,9 @@ CHUNK = 50  # entries per transaction: servers cap updates per transaction (Medp
 
 @dataclass
 class LoadTotals:
-    resources: int = 0
+    loaded: int = 0  # entries the server confirmed (2xx)
     transactions: int = 0
+    problems: list[Problem] = field(default_factory=list)  # entries refused, unreadable input
 
 
 def _rewrite(value: Any, aliases: dict[str, str]) -> Any:
@@ -37,11 +41,16 @@ def _rewrite(value: Any, aliases: dict[str, str]) -> Any:
     return value
 
 
-def load_resources(source: FileSource) -> list[dict[str, Any]]:
-    resources = [*source.chart_resources(), *source.claims()]
-    resources = [_rewrite(r, source.aliases) for r in resources if r.get("id")]
+def load_resources(source: FileSource) -> tuple[list[dict[str, Any]], list[Problem]]:
+    """Every resource of the source, references rewritten, referenced types first."""
+    items = [*source.records(Reads()).resources,
+             *(item for page in source.claim_pages() for item in page)]
+    problems = [item for item in items if isinstance(item, Problem)]
+    resources = [_rewrite(r, source.aliases) for r in items
+                 if not isinstance(r, Problem) and r.get("id")]
     rank = {rtype: n for n, rtype in enumerate(ORDER)}
-    return sorted(resources, key=lambda r: rank.get(r["resourceType"], len(ORDER) - 1))
+    resources.sort(key=lambda r: rank.get(r["resourceType"], len(ORDER) - 1))
+    return resources, problems
 
 
 def _chunks(resources: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
@@ -57,10 +66,20 @@ def load(client: FhirClient, resources: list[dict[str, Any]], chunk_size: int = 
          ) -> LoadTotals:
     totals = LoadTotals()
     for chunk in _chunks(resources, chunk_size):
-        client.transaction({"resourceType": "Bundle", "type": "transaction", "entry": [
+        bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
             {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
             for r in chunk
-        ]})
-        totals.resources += len(chunk)
+        ]}
         totals.transactions += 1
+        try:
+            results = client.transaction(bundle)
+        except FhirError as exc:
+            totals.problems.append(Problem("load transaction", str(exc)))
+            continue
+        for resource, result in zip(chunk, results, strict=True):
+            if result.ok:
+                totals.loaded += 1
+            else:
+                ref = f"{resource['resourceType']}/{resource['id']}"
+                totals.problems.append(Problem(ref, str(result.error())))
     return totals

@@ -1,22 +1,27 @@
-"""The data in ``mappings/``: loaded and validated once, then handed to rules as plain values."""
+"""The data in ``mappings/``: loaded and validated once, then handed to rules as plain values.
+
+The repository keeps the files in ``mappings/`` at its top; the wheel ships them as the
+package ``adapter.mappings_data`` (see pyproject.toml), so they are read the same way from a
+checkout and from an installed wheel: ``importlib.resources``. This is the one loader of
+that folder, thresholds included.
+"""
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from adapter.terminology.codes import CodeSet
 from adapter.terminology.snomed import SnomedMap
+from adapter.thresholds import Thresholds
 
-MAPPINGS_DIR = Path(
-    os.environ.get("B12_MAPPINGS_DIR", Path(__file__).resolve().parent.parent / "mappings")
-)
+DATA_PACKAGE = "adapter.mappings_data"
 
 
 class MappingsError(RuntimeError):
@@ -130,16 +135,34 @@ class Mappings:
     lab_units: dict[str, dict[str, float]]
     snomed: SnomedMap
     drugs: DrugCodes
+    thresholds: Thresholds  # the defaults; a user's --config overrides them (adapter.config)
 
 
-def _read(directory: Path, name: str, model: type[BaseModel]) -> Any:
-    path = directory / name
+def data_root() -> Traversable:
+    """The mapping files, wherever the package is installed."""
+    return files(DATA_PACKAGE)
+
+
+def _read(root: Traversable, name: str, model: type[BaseModel]) -> Any:
+    path = root / name
     try:
-        return model.model_validate(json.loads(path.read_text(encoding="utf-8")))
-    except FileNotFoundError as exc:
+        text = path.read_text(encoding="utf-8")
+    except (FileNotFoundError, NotADirectoryError) as exc:
         raise MappingsError(f"{path}: mapping file is missing") from exc
-    except (json.JSONDecodeError, ValidationError) as exc:
-        raise MappingsError(f"{path}: {exc}".splitlines()[0]) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MappingsError(f"{path}: cannot read mapping file ({exc})") from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise MappingsError(f"{path}: not valid JSON ({exc})") from exc
+    if isinstance(data, dict):  # "_about", "_sources": documentation, not settings
+        data = {k: v for k, v in data.items() if not k.startswith("_")}
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '(file)'}: {err['msg']}"
+                             for err in exc.errors())
+        raise MappingsError(f"{path}: {problems}") from exc
 
 
 def _entries(data: dict[str, Any]) -> dict[str, Any]:
@@ -147,12 +170,15 @@ def _entries(data: dict[str, Any]) -> dict[str, Any]:
 
 
 @cache
-def load_mappings(directory: Path = MAPPINGS_DIR) -> Mappings:
-    """Read every mapping file once; a malformed file stops the program with its name."""
-    icd: _IcdFile = _read(directory, "icd10cm.json", _IcdFile)
-    labs: _LabsFile = _read(directory, "labs.json", _LabsFile)
-    snomed: _SnomedFile = _read(directory, "snomed_to_icd10cm.json", _SnomedFile)
-    drugs: _DrugsFile = _read(directory, "drugs.json", _DrugsFile)
+def load_mappings(root: Traversable | None = None) -> Mappings:
+    """Read every mapping file once; a missing or malformed file stops the program with its
+    name (``root`` is for tests: a folder laid out like ``mappings/``)."""
+    root = root if root is not None else data_root()
+    icd: _IcdFile = _read(root, "icd10cm.json", _IcdFile)
+    labs: _LabsFile = _read(root, "labs.json", _LabsFile)
+    snomed: _SnomedFile = _read(root, "snomed_to_icd10cm.json", _SnomedFile)
+    drugs: _DrugsFile = _read(root, "drugs.json", _DrugsFile)
+    thresholds: Thresholds = _read(root, "thresholds.json", Thresholds)
 
     ladder = {code: int(rank) for code, rank in _entries(icd.specificity_ladder).items()}
     if set(ladder) != set(icd.b12_diagnoses):
@@ -187,4 +213,5 @@ def load_mappings(directory: Path = MAPPINGS_DIR) -> Mappings:
         lab_units=labs.units,
         snomed=SnomedMap({c: e.icd10cm for c, e in snomed.map.items()}),
         drugs=drug_codes,
+        thresholds=thresholds,
     )

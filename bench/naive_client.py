@@ -5,7 +5,7 @@
 
 It pages through the claims, and for each claim sends one search per type: Condition?patient=,
 Observation?patient=&code=, MedicationAdministration?patient= and a read of Patient/id, then
-runs the adapter's own checks on what came back (``Chart`` + ``Checker``: same findings). It
+runs the adapter's own checks on what came back (``Chart`` + ``check_claim``: same findings). It
 writes each finding as a conditional create of a DetectedIssue, one request per finding,
 unless ``--dry-run``. It is the baseline the adapter's page-at-a-time reading is measured
 against; every request it sends is counted. Everything is bounded: a timeout per request, at
@@ -25,12 +25,12 @@ from typing import Any
 
 import requests
 
-from adapter.config import load_thresholds
+from adapter.check import InScope, check_claim, problem, read_scoped
 from adapter.evidence.chart import Chart
 from adapter.mappings import load_mappings
+from adapter.outcomes import PageOutcome
 from adapter.output.detected_issue import IDENTIFIER_SYSTEM, build_detected_issue, issue_key
 from adapter.output.report import Report
-from adapter.pipeline import Checker
 from adapter.rules import Policy
 
 FHIR_JSON = "application/fhir+json"
@@ -84,7 +84,8 @@ def run(base: str, since: str = "2000-01-01", limit: int | None = None,
     """Check the claims changed since ``since`` one by one; stop after ``limit`` claims or
     once ``max_seconds`` have passed (the claims checked so far are counted)."""
     mappings = load_mappings()
-    checker = Checker(Policy.from_mappings(mappings, load_thresholds()), report or Report())
+    policy = Policy.from_mappings(mappings, mappings.thresholds)
+    report = report if report is not None else Report()
     client = NaiveClient(base)
     lab_codes = ",".join(f"http://loinc.org|{code}" for code in mappings.labs_by_loinc)
     started = time.perf_counter()
@@ -110,7 +111,10 @@ def run(base: str, since: str = "2000-01-01", limit: int | None = None,
             chart.add(resource)
         if patient:
             chart.add(client.get(patient))
-        result = checker.check(claim, chart)
+        pending = read_scoped(claim, policy)
+        outcome = check_claim(pending, chart, policy) if isinstance(pending, InScope) else pending
+        report.write(PageOutcome((outcome,), tuple(problem(p) for p in chart.problems)))
+        result = outcome.result
         if result and not dry_run:
             for finding in result.findings:
                 issue = build_detected_issue(result, finding, datetime.now(UTC))
@@ -120,7 +124,7 @@ def run(base: str, since: str = "2000-01-01", limit: int | None = None,
     seconds = time.perf_counter() - started
     return {"claims": claims, "requests": client.requests, "writes": writes,
             "seconds": round(seconds, 3), "stopped_at": stopped,
-            "summary": checker.report.summary()}
+            "summary": report.summary()}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,23 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapter.config import Thresholds, load_thresholds
-from adapter.evidence.chart import Chart
+from adapter.driver import Driver
 from adapter.findings import Finding
 from adapter.mappings import load_mappings
-from adapter.output.report import ClaimResult, Report
-from adapter.pipeline import Checker, check_resources
+from adapter.outcomes import ClaimResult
+from adapter.output.report import Report
 from adapter.rules import Policy
+from adapter.sources.memory import MemorySource
+from adapter.thresholds import Thresholds
 from fixtures import builders as b
 
 SERVICE = "2026-03-02"
 
 
 def run(*resources: dict[str, Any], thresholds: Thresholds | None = None) -> Report:
+    """Check every claim among ``resources`` against the rest, through the one driver."""
     mappings = load_mappings()
-    policy = Policy.from_mappings(mappings, thresholds or load_thresholds())
+    policy = Policy.from_mappings(mappings, thresholds or mappings.thresholds)
     report = Report()
-    check_resources(resources, Checker(policy, report), Chart(mappings))
+    Driver(MemorySource(resources), policy, mappings, [report]).run()
     return report
 
 

@@ -89,11 +89,28 @@ def test_bad_config_exits_2_naming_the_setting(tmp_path, capsys):
     assert status == 2 and "b12.toml" in err and "b12_low_pg_ml" in err
 
 
-@pytest.mark.parametrize("fail_on, expected", [("high", 3), ("moderate", 3), ("low", 3)])
-def test_fail_on_turns_a_high_finding_into_exit_3(tmp_path, capsys, fail_on, expected):
-    resources = [r for r in clean_chart() if r["resourceType"] != "MedicationAdministration"]
-    source = _write_ndjson(tmp_path / "bulk", resources)
-    status, _, _ = _run(capsys, "check", "--source", str(source), "--fail-on", fail_on)
+def _worst_is(severity: str) -> list[dict[str, Any]]:
+    """A one-claim chart whose worst finding has ``severity``."""
+    if severity == "high":  # admin-missing
+        return [r for r in clean_chart() if r["resourceType"] != "MedicationAdministration"]
+    if severity == "moderate":  # lab-missing
+        return [r for r in clean_chart(supporting=("Condition/c1",))
+                if r["resourceType"] != "Observation"]
+    return clean_chart(supporting=())  # evidence-not-linked
+
+
+@pytest.mark.parametrize("worst, fail_on, expected", [
+    ("high", "high", 3), ("high", "low", 3),
+    ("moderate", "high", 0), ("moderate", "moderate", 3), ("moderate", "low", 3),
+    ("low", "moderate", 0), ("low", "low", 3),
+])
+def test_fail_on_exits_3_only_when_a_finding_reaches_that_severity(tmp_path, capsys, worst,
+                                                                   fail_on, expected):
+    source = _write_ndjson(tmp_path / "bulk", _worst_is(worst))
+    status, out, _ = _run(capsys, "check", "--source", str(source), "--format", "json",
+                          "--fail-on", fail_on)
+    severities = {f["severity"] for c in json.loads(out)["claims"] for f in c["findings"]}
+    assert worst in severities
     assert status == expected
 
 
@@ -211,6 +228,6 @@ def test_a_server_search_becomes_claim_search_parameters():
 
     selection = ClaimSelection(search="Claim?status=active&created=ge2026-03-01",
                                ids=("k1", "k2"), since="2026-03-01T00:00:00Z")
-    assert selection.params() == [
+    assert list(selection.query().params) == [
         ("status", "active"), ("created", "ge2026-03-01"), ("_id", "k1,k2"),
         ("_lastUpdated", "ge2026-03-01T00:00:00Z"), ("_sort", "_lastUpdated")]

@@ -12,6 +12,8 @@ from adapter.evidence.facts import Path
 from adapter.evidence.gather import gather
 from adapter.evidence.read import read_claim, read_condition
 from adapter.mappings import load_mappings
+from adapter.rules import status
+from adapter.rules.scope import in_scope
 from fixtures import builders as b
 from tests.scenario import SERVICE, clean_chart, codes, finding, replace, run, without
 
@@ -24,7 +26,7 @@ def _evidence(resources):
     claim = None
     for resource in resources:
         if resource["resourceType"] == "Claim":
-            claim = read_claim(resource, mappings)
+            claim = in_scope(read_claim(resource), mappings.drugs)
         else:
             chart.add(resource)
     assert claim is not None
@@ -36,7 +38,7 @@ def _paths(evidence, kind):
 
 
 def _service_date(claim) -> str:
-    return str(read_claim(claim, load_mappings()).service_date)
+    return str(in_scope(read_claim(claim), load_mappings().drugs).service_date)
 
 
 # Linking paths: explicit links first, then the patient's record
@@ -200,13 +202,13 @@ def test_the_service_date_decides_which_injection_counts():
 def test_a_condition_is_current_at_the_service_date(clinical, onset, abatement, current):
     condition = b.condition("c1", "p1", icd="E53.8", clinical=clinical, onset=onset,
                             abatement=abatement)
-    assert read_condition(condition, load_mappings()).current_at(DAY) is current
+    assert status.current_at(read_condition(condition, load_mappings()), DAY) is current
 
 
 def test_an_abatement_without_a_date_means_not_current():
     condition = b.condition("c1", "p1", icd="E53.8", clinical=None)
     condition["abatementBoolean"] = True
-    assert read_condition(condition, load_mappings()).current_at(DAY) is False
+    assert status.current_at(read_condition(condition, load_mappings()), DAY) is False
     assert "dx-not-current" in codes(*replace(clean_chart(), condition))
 
 
@@ -216,13 +218,13 @@ def test_an_abatement_without_a_date_means_not_current():
 ])
 def test_a_condition_is_confirmed_unless_unconfirmed(verification, confirmed):
     condition = b.condition("c1", "p1", icd="E53.8", verification=verification)
-    assert read_condition(condition, load_mappings()).confirmed is confirmed
+    assert status.confirmed(read_condition(condition, load_mappings())) is confirmed
 
 
 @pytest.mark.parametrize("verification", ["refuted", "entered-in-error"])
 def test_refuted_and_entered_in_error_conditions_do_not_count_at_all(verification):
     condition = b.condition("c1", "p1", icd="E53.8", verification=verification)
-    assert read_condition(condition, load_mappings()).counts is False
+    assert status.counts(read_condition(condition, load_mappings())) is False
     found = codes(*replace(clean_chart(), condition))
     assert "dx-not-documented" in found and "dx-unconfirmed" not in found
 
@@ -238,8 +240,8 @@ def test_a_refuted_lifelong_cause_does_not_spare_the_lab():
 def test_claims_without_a_b12_item_or_in_a_closed_status_are_skipped():
     flu = b.claim("k2", "p1", SERVICE, product=(b.CPT, "90686"), extra_items=False)
     resources = [*clean_chart(), flu]
-    for status in ("cancelled", "draft", "entered-in-error"):
-        resources.append(b.claim(f"k-{status}", "p1", SERVICE, status=status))
+    for claim_status in ("cancelled", "draft", "entered-in-error"):
+        resources.append(b.claim(f"k-{claim_status}", "p1", SERVICE, status=claim_status))
     report = run(*resources)
     assert [c.claim for c in report.claims] == ["Claim/k1"]
     assert {(s.claim, s.reason) for s in report.skipped} == {

@@ -1,25 +1,23 @@
 """A server run when the server misbehaves in ways the real test server won't on demand
-(a 503 storm on an evidence batch, a refused write): the run goes on, nothing already done
-is lost, and a sync keeps its watermark."""
+(a 503 storm on an evidence batch, a refused write, an entry refused inside an HTTP 200):
+the run goes on, nothing already done is lost, counts are what the server confirmed, and a
+sync keeps its watermark."""
 
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import responses
 
-from adapter.config import load_thresholds
+from adapter import modes
 from adapter.fhir import FhirClient
 from adapter.fhir.retry import RetryPolicy
 from adapter.mappings import load_mappings
-from adapter.output.report import Report
-from adapter.pipeline import Checker
 from adapter.rules import Policy
-from adapter.server_run import ServerRun
-from adapter.sources.server import ClaimSelection, ServerSource
-from adapter.sync import run_sync
+from adapter.sources.server import ClaimSelection
 from adapter.sync_state import SyncState
 from fixtures import builders as b
 from tests.scenario import SERVICE
@@ -44,11 +42,16 @@ def _claim(kid: str, pid: str, updated: str) -> dict[str, Any]:
 
 
 class FakeServer:
-    """Two pages of claims; each POST answered with the next status of ``script`` (then 200)."""
+    """Two pages of claims; each POST answered with the next status of ``script`` (then 200).
 
-    def __init__(self, chart: list[dict[str, Any]], script: list[int]) -> None:
+    ``entry_status``: what each entry of a transaction is answered inside the HTTP 200.
+    """
+
+    def __init__(self, chart: list[dict[str, Any]], script: list[int],
+                 entry_status: str = "201 Created") -> None:
         self.chart = chart
         self.script = script
+        self.entry_status = entry_status
         self.posts: list[dict[str, Any]] = []
         responses.get(f"{BASE}/Claim", json=_searchset(
             _claim("k1", "p1", "2026-03-01T10:00:00Z"), next_url=f"{BASE}/Claim?page=2"),
@@ -65,7 +68,8 @@ class FakeServer:
         if status != 200:
             return status, {}, json.dumps(STORM)
         if sent["type"] == "transaction":
-            entries = [{"response": {"status": "201 Created"}} for _ in sent["entry"]]
+            entries = [{"response": {"status": self.entry_status, "outcome": STORM}}
+                       for _ in sent["entry"]]
             return 200, {}, json.dumps({"resourceType": "Bundle",
                                         "type": "transaction-response", "entry": entries})
         entries = []
@@ -77,11 +81,23 @@ class FakeServer:
                                     "entry": entries})
 
 
-def _run() -> ServerRun:
-    client = FhirClient(BASE, retry=RetryPolicy(max_attempts=3, sleep=lambda seconds: None))
+def _client() -> FhirClient:
+    return FhirClient(BASE, retry=RetryPolicy(max_attempts=3, sleep=lambda seconds: None))
+
+
+def _judge() -> modes.Judge:
     mappings = load_mappings()
-    checker = Checker(Policy.from_mappings(mappings, load_thresholds()), Report())
-    return ServerRun(client, ServerSource(client, mappings), checker)
+    return modes.Judge(mappings, Policy.from_mappings(mappings, mappings.thresholds))
+
+
+def _check() -> modes.ServerRun:
+    return modes.check_server(_judge(), _client(), ClaimSelection(oldest_first=True),
+                              dry_run=False, max_entries=50)
+
+
+def _sync(state: Path) -> tuple[modes.ServerRun, Any]:
+    return modes.sync(_judge(), _client(), state, dry_run=False, max_entries=50,
+                      overlap=timedelta(minutes=5), max_claims=None)
 
 
 CHART = [b.patient("p2"), b.condition("c2", "p2", icd="E53.8"),
@@ -92,9 +108,8 @@ CHART = [b.patient("p2"), b.condition("c2", "p2", icd="E53.8"),
 @responses.activate
 def test_a_503_storm_on_one_pages_evidence_reports_its_claims_and_the_next_page_is_checked():
     server = FakeServer(CHART, [503] * 3)
-    run = _run()
-    totals = run.run(ClaimSelection(oldest_first=True))
-    assert totals.read_failures == 1
+    run = _check()
+    assert run.totals.read_failures == 1 and run.failed
     assert [e.resource for e in run.report.errors] == ["Claim/k1"]
     assert "503" in run.report.errors[0].message and "overloaded" in run.report.errors[0].message
     assert [c.claim for c in run.report.claims] == ["Claim/k2"]
@@ -106,7 +121,7 @@ def test_sync_keeps_its_watermark_when_a_page_could_not_be_read(tmp_path: Path):
     state = tmp_path / "state.json"
     SyncState(watermark="2026-02-01T00:00:00.000Z").save(state)
     FakeServer(CHART, [503] * 3)
-    outcome = run_sync(_run(), state)
+    _, outcome = _sync(state)
     assert not outcome.moved
     assert SyncState.load(state).watermark == "2026-02-01T00:00:00.000Z"
 
@@ -115,19 +130,29 @@ def test_sync_keeps_its_watermark_when_a_page_could_not_be_read(tmp_path: Path):
 def test_sync_keeps_its_watermark_when_a_write_is_refused(tmp_path: Path):
     state = tmp_path / "state.json"
     FakeServer(CHART, [200, 200, 200, 422])  # batch, transaction, batch, refused transaction
-    run = _run()
-    outcome = run_sync(run, state)
-    assert outcome.totals.write_failures == 1
+    run, _ = _sync(state)
+    assert run.writes.failed >= 1 and run.failed
     assert any(e.resource == "DetectedIssue transaction" and "422" in e.message
                for e in run.report.errors)
     assert not state.exists()
 
 
 @responses.activate
+def test_entries_refused_inside_an_http_200_are_counted_failed_not_created(tmp_path: Path):
+    state = tmp_path / "state.json"
+    FakeServer(CHART, [], entry_status="429 Too Many Requests")
+    run, outcome = _sync(state)
+    assert run.writes.created == 0 and run.writes.failed > 0
+    refused = [e for e in run.report.errors if e.resource.startswith("DetectedIssue Claim/")]
+    assert refused and all("429" in e.message and "overloaded" in e.message for e in refused)
+    assert not outcome.moved and not state.exists()
+
+
+@responses.activate
 def test_sync_moves_its_watermark_to_the_newest_claim_when_all_went_well(tmp_path: Path):
     state = tmp_path / "state.json"
     FakeServer(CHART, [])
-    outcome = run_sync(_run(), state)
-    assert outcome.moved
+    run, outcome = _sync(state)
+    assert outcome.moved and run.writes.created > 0 and run.writes.failed == 0
     assert SyncState.load(state).watermark == "2026-03-02T10:00:00Z"
     assert SyncState.load(state).server == BASE

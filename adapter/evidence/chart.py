@@ -26,7 +26,7 @@ CHART_TYPES = frozenset({"Condition", "Observation", "MedicationAdministration",
 class Chart:
     """Facts by patient and by reference, plus the problems met while reading them."""
 
-    def __init__(self, mappings: Mappings, aliases: dict[str, str] | None = None) -> None:
+    def __init__(self, mappings: Mappings, aliases: Mapping[str, str] | None = None) -> None:
         self.mappings = mappings
         self.aliases = aliases if aliases is not None else {}  # shared: a source may add more
         self.conditions: dict[str, list[ConditionFact]] = defaultdict(list)

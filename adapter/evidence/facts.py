@@ -19,10 +19,7 @@ class Path(StrEnum):
     RECORD = "record"  # found only in the patient's record
 
 
-ACTIVE_STATUSES = frozenset({"active", "recurrence", "relapse"})
-UNCONFIRMED_STATUSES = frozenset({"unconfirmed", "provisional", "differential"})
-EXCLUDED_VERIFICATION = frozenset({"refuted", "entered-in-error"})
-USABLE_OBSERVATION_STATUSES = frozenset({"final", "amended", "corrected"})
+Coding = tuple[str, str]  # (system, code), both trimmed; system "" when none is given
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +28,34 @@ class ClaimDiagnosis:
     code: str | None  # normalised ICD-10-CM code, None when the diagnosis carries none
     written: str  # as the claim wrote it, for messages
     condition: str | None = None  # diagnosisReference
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimItem:
+    """One line of a claim as written; which lines are B12 injections is a rule's call."""
+
+    sequence: int
+    product: tuple[Coding, ...]  # productOrService
+    units: float | None
+    service_date: date | None  # servicedDate / servicedPeriod.start
+    diagnosis_sequences: tuple[int, ...]
+    encounters: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimRecord:
+    """A claim as the reader found it: every line, no judgement of scope."""
+
+    ref: str
+    version: str | None
+    last_updated: str | None  # meta.lastUpdated as sent (a sync watermark is made of these)
+    status: str | None
+    patient: str | None
+    billable_start: date | None
+    created: date | None
+    diagnoses: tuple[ClaimDiagnosis, ...]
+    items: tuple[ClaimItem, ...]
+    supporting: tuple[str, ...]  # supportingInfo valueReference targets
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +70,8 @@ class B12Item:
 
 @dataclass(frozen=True, slots=True)
 class ClaimFacts:
+    """A claim in scope (a B12 injection billed): what the rules read."""
+
     ref: str
     version: str | None
     patient: str
@@ -72,30 +99,12 @@ class ConditionFact:
     evidence: tuple[str, ...] = ()  # Condition.evidence.detail
     written_icd: frozenset[str] = frozenset()  # codes written in ICD-10-CM (not mapped)
 
-    @property
-    def counts(self) -> bool:
-        """Refuted and entered-in-error Conditions do not count at all."""
-        return self.verification_status not in EXCLUDED_VERIFICATION
-
-    @property
-    def confirmed(self) -> bool:
-        return self.verification_status not in UNCONFIRMED_STATUSES
-
-    def current_at(self, day: date) -> bool:
-        """Active/recurrence/relapse (or no status and not abated), onset not after ``day``."""
-        if self.onset is not None and self.onset > day:
-            return False
-        if self.abatement is not None and self.abatement <= day:
-            return False
-        if self.clinical_status is None:
-            return not self.abated
-        return self.clinical_status in ACTIVE_STATUSES
-
 
 @dataclass(frozen=True, slots=True)
 class LabFact:
     ref: str
     patient: str | None
+    status: str | None
     kind: str  # a LabKind name from mappings/labs.json
     loinc: str
     value: float | None  # in the kind's canonical unit
@@ -107,7 +116,7 @@ class LabFact:
 class AdministrationFact:
     ref: str
     patient: str | None
-    completed: bool
+    status: str | None
     day: date | None
     dose_ug: float | None
     context: str | None

@@ -1,7 +1,8 @@
 """One FHIR resource (plain JSON) -> one fact, or a ``BadResource`` naming what is wrong.
 
 Resources that cannot matter to a B12 check (other labs, other drugs) give ``None`` so the
-chart never holds them.
+chart never holds them. Readers judge nothing: statuses are kept as written and scope is a
+rule (``adapter.rules.scope``, ``adapter.rules.status``).
 """
 
 from __future__ import annotations
@@ -10,11 +11,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from adapter.evidence.facts import (
-    USABLE_OBSERVATION_STATUSES,
     AdministrationFact,
-    B12Item,
     ClaimDiagnosis,
-    ClaimFacts,
+    ClaimItem,
+    ClaimRecord,
     ConditionFact,
     LabFact,
     PatientFact,
@@ -34,19 +34,10 @@ from adapter.evidence.fields import (
 )
 from adapter.mappings import DrugCodes, Mappings
 from adapter.terminology import icd10cm, snomed
+from adapter.terminology.systems import LOINC, NDC, RXNORM
 from adapter.terminology.units import UCUM, UnitError, convert, unit_of
 
-LOINC = "http://loinc.org"
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
-NDC = "http://hl7.org/fhir/sid/ndc"
-SKIPPED_CLAIM_STATUSES = frozenset({"cancelled", "draft", "entered-in-error"})
-
 Resource = Mapping[str, Any]
-
-
-class OutOfScope(Exception):
-    """A claim the checks do not apply to; the message is the reason shown under ``skipped``."""
-
 
 def icd10cm_codes(pairs: list[tuple[str, str]]) -> list[str]:
     """The ICD-10-CM codes among a concept's codings, normalised."""
@@ -68,19 +59,6 @@ def snomed_mapped(pairs: list[tuple[str, str]], mappings: Mappings) -> list[str]
 # --- Claim -----------------------------------------------------------------------------------
 
 
-def _b12_product(concept: object, where: str, ref: str, drugs: DrugCodes) -> tuple[bool, bool]:
-    """(is a B12 injection, is HCPCS J3420) for an item's productOrService."""
-    b12 = j3420 = False
-    for system, code in codings(concept, where, ref):
-        if system in drugs.j3420_systems and code.upper() == drugs.j3420_code:
-            b12 = j3420 = True
-        elif (system == RXNORM and code in drugs.rxnorm) or (
-            system == NDC and drugs.ndc_strength(code) is not None
-        ):
-            b12 = True
-    return b12, j3420
-
-
 def _positive_ints(values: object, where: str, ref: str) -> tuple[int, ...]:
     if values is None:
         return ()
@@ -91,81 +69,69 @@ def _positive_ints(values: object, where: str, ref: str) -> tuple[int, ...]:
     return tuple(values)
 
 
-def read_claim(resource: Resource, mappings: Mappings) -> ClaimFacts:
-    """The facts of a B12 claim; raises ``OutOfScope`` for claims the checks skip."""
+def _claim_item(item: Resource, index: int, ref: str) -> ClaimItem:
+    where = f"item[{index}]"
+    quantity = item.get("quantity")
+    units = None
+    if isinstance(quantity, Mapping) and quantity.get("value") is not None:
+        units = number(quantity.get("value"), f"{where}.quantity.value", ref)
+    sequence = item.get("sequence")
+    return ClaimItem(
+        sequence=sequence if isinstance(sequence, int) else index + 1,
+        product=tuple(codings(item.get("productOrService"), f"{where}.productOrService", ref)),
+        units=units,
+        service_date=optional_date(item, "servicedDate", "servicedPeriod.start", ref=ref),
+        diagnosis_sequences=_positive_ints(
+            item.get("diagnosisSequence"), f"{where}.diagnosisSequence", ref
+        ),
+        encounters=tuple(
+            target for n, e in enumerate(item.get("encounter") or [])
+            if (target := reference(e, f"{where}.encounter[{n}]", ref))
+        ),
+    )
+
+
+def _claim_diagnosis(dx: Resource, index: int, ref: str) -> ClaimDiagnosis:
+    where = f"diagnosis[{index}]"
+    sequence = dx.get("sequence")
+    if not isinstance(sequence, int) or isinstance(sequence, bool):
+        raise BadResource(ref, f"{where}.sequence is not a number")
+    concept = dx.get("diagnosisCodeableConcept")
+    pairs = codings(concept, f"{where}.diagnosisCodeableConcept", ref)
+    codes = icd10cm_codes(pairs)
+    written = (pairs[0][1] if pairs else "") or concept_text(concept)
+    return ClaimDiagnosis(
+        sequence=sequence,
+        code=codes[0] if codes else None,
+        written=codes[0] if codes else written,
+        condition=reference(dx.get("diagnosisReference"), f"{where}.diagnosisReference", ref),
+    )
+
+
+def read_claim(resource: Resource) -> ClaimRecord:
+    """Every line and diagnosis of a claim, as written."""
     ref = ref_of(resource)
-    status = resource.get("status")
-    if status in SKIPPED_CLAIM_STATUSES:
-        raise OutOfScope(f"claim status is {status}")
-
-    b12_items: list[B12Item] = []
-    for index, item in enumerate(items(resource, "item", ref)):
-        where = f"item[{index}]"
-        is_b12, is_j3420 = _b12_product(item.get("productOrService"), where, ref, mappings.drugs)
-        if not is_b12:
-            continue
-        quantity = item.get("quantity")
-        units = None
-        if isinstance(quantity, Mapping) and quantity.get("value") is not None:
-            units = number(quantity.get("value"), f"{where}.quantity.value", ref)
-        b12_items.append(B12Item(
-            sequence=item.get("sequence") if isinstance(item.get("sequence"), int) else index + 1,
-            is_j3420=is_j3420,
-            units=units,
-            service_date=optional_date(
-                item, "servicedDate", "servicedPeriod.start", ref=ref
-            ),
-            diagnosis_sequences=_positive_ints(
-                item.get("diagnosisSequence"), f"{where}.diagnosisSequence", ref
-            ),
-            encounters=tuple(
-                target for n, e in enumerate(item.get("encounter") or [])
-                if (target := reference(e, f"{where}.encounter[{n}]", ref))
-            ),
-        ))
-    if not b12_items:
-        raise OutOfScope("no B12 injection item")
-
-    patient = reference(resource.get("patient"), "patient", ref)
-    if not patient:
-        raise BadResource(ref, "Claim has no patient")
-    service_date = next((i.service_date for i in b12_items if i.service_date), None)
-    service_date = service_date or optional_date(
-        resource, "billablePeriod.start", "created", ref=ref
-    )
-    if service_date is None:
-        raise BadResource(ref, "no service date (item.servicedDate, billablePeriod, created)")
-
-    diagnoses = []
-    for index, dx in enumerate(items(resource, "diagnosis", ref)):
-        where = f"diagnosis[{index}]"
-        sequence = dx.get("sequence")
-        if not isinstance(sequence, int) or isinstance(sequence, bool):
-            raise BadResource(ref, f"{where}.sequence is not a number")
-        concept = dx.get("diagnosisCodeableConcept")
-        pairs = codings(concept, f"{where}.diagnosisCodeableConcept", ref)
-        codes = icd10cm_codes(pairs)
-        written = (pairs[0][1] if pairs else "") or concept_text(concept)
-        diagnoses.append(ClaimDiagnosis(
-            sequence=sequence,
-            code=codes[0] if codes else None,
-            written=codes[0] if codes else written,
-            condition=reference(dx.get("diagnosisReference"), f"{where}.diagnosisReference", ref),
-        ))
-    supporting = tuple(
-        target for n, info in enumerate(items(resource, "supportingInfo", ref))
-        if (target := reference(info.get("valueReference"), f"supportingInfo[{n}]", ref))
-    )
     meta = resource.get("meta")
-    version = meta.get("versionId") if isinstance(meta, Mapping) else None
-    return ClaimFacts(
+    meta = meta if isinstance(meta, Mapping) else {}
+    version, updated = meta.get("versionId"), meta.get("lastUpdated")
+    status = resource.get("status")
+    diagnoses = [_claim_diagnosis(dx, n, ref)
+                 for n, dx in enumerate(items(resource, "diagnosis", ref))]
+    lines = [_claim_item(item, n, ref) for n, item in enumerate(items(resource, "item", ref))]
+    return ClaimRecord(
         ref=ref,
         version=version if isinstance(version, str) else None,
-        patient=patient,
-        service_date=service_date,
+        last_updated=updated if isinstance(updated, str) else None,
+        status=status if isinstance(status, str) else None,
+        patient=reference(resource.get("patient"), "patient", ref),
+        billable_start=optional_date(resource, "billablePeriod.start", ref=ref),
+        created=optional_date(resource, "created", ref=ref),
         diagnoses=tuple(sorted(diagnoses, key=lambda d: d.sequence)),
-        b12_items=tuple(b12_items),
-        supporting=supporting,
+        items=tuple(lines),
+        supporting=tuple(
+            target for n, info in enumerate(items(resource, "supportingInfo", ref))
+            if (target := reference(info.get("valueReference"), f"supportingInfo[{n}]", ref))
+        ),
     )
 
 
@@ -208,14 +174,14 @@ def read_condition(resource: Resource, mappings: Mappings) -> ConditionFact:
 
 
 def read_observation(resource: Resource, mappings: Mappings) -> LabFact | None:
-    """A B12-status or hemoglobin lab; None for other observations and unusable statuses."""
+    """A B12-status or hemoglobin lab (any status); None for other observations."""
     ref = ref_of(resource)
     loinc = next(
         (c for s, c in codings(resource.get("code"), "code", ref)
          if s == LOINC and c in mappings.labs_by_loinc),
         None,
     )
-    if loinc is None or resource.get("status") not in USABLE_OBSERVATION_STATUSES:
+    if loinc is None:
         return None
     kind = mappings.labs_by_loinc[loinc]
     effective = optional_date(
@@ -243,9 +209,11 @@ def read_observation(resource: Resource, mappings: Mappings) -> LabFact | None:
         for n, concept in enumerate(items(resource, "interpretation", ref))
         for _, code in codings(concept, f"interpretation[{n}]", ref)
     )
+    status = resource.get("status")
     return LabFact(
         ref=ref,
         patient=subject(resource, ref),
+        status=status if isinstance(status, str) else None,
         kind=kind.name,
         loinc=loinc,
         value=value,
@@ -312,7 +280,7 @@ def read_administration(
     return AdministrationFact(
         ref=ref,
         patient=subject(resource, ref),
-        completed=resource.get("status") == "completed",
+        status=status if isinstance(status := resource.get("status"), str) else None,
         day=day,
         dose_ug=dose_ug,
         context=reference(resource.get("context"), "context", ref),

@@ -1,6 +1,6 @@
-"""FHIR transport: the client, its auth, retries, paging and errors.
+"""FHIR transport: the client, its auth, retries, searches, write guard and errors.
 
-Everything that knows about HTTP lives here; callers see resources and exceptions.
+Everything that knows about HTTP lives here; callers see resources, searches and exceptions.
 """
 
 from adapter.fhir.auth import (
@@ -12,21 +12,18 @@ from adapter.fhir.auth import (
     SmartBackendAuth,
     auth_from_settings,
 )
-from adapter.fhir.client import FhirClient, Params, RequestStats, bundle_is_idempotent
+from adapter.fhir.bundles import EntryResult, includes, matches
+from adapter.fhir.client import FhirClient, bundle_is_idempotent
 from adapter.fhir.errors import (
     FhirAuthError,
-    FhirBadResourceError,
     FhirError,
-    FhirGoneError,
-    FhirNotFoundError,
-    FhirRefusedError,
     FhirServerError,
     PageExpiredError,
-    PagingLoopError,
     WriteNotAllowedError,
 )
-from adapter.fhir.paging import includes, matches, next_link
 from adapter.fhir.retry import NO_RETRY, RetryPolicy
+from adapter.fhir.search import Query, Search
+from adapter.fhir.stats import RequestStats
 
 __all__ = [
     "NO_RETRY",
@@ -34,25 +31,21 @@ __all__ = [
     "AuthConfigError",
     "BasicAuth",
     "BearerTokenAuth",
+    "EntryResult",
     "FhirAuthError",
-    "FhirBadResourceError",
     "FhirClient",
     "FhirError",
-    "FhirGoneError",
-    "FhirNotFoundError",
-    "FhirRefusedError",
     "FhirServerError",
     "NoAuth",
     "PageExpiredError",
-    "PagingLoopError",
-    "Params",
+    "Query",
     "RequestStats",
     "RetryPolicy",
+    "Search",
     "SmartBackendAuth",
     "WriteNotAllowedError",
     "auth_from_settings",
     "bundle_is_idempotent",
     "includes",
     "matches",
-    "next_link",
 ]

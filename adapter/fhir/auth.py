@@ -2,7 +2,8 @@
 
 Each is a `requests` auth object the client attaches to every request. Secrets are read from
 files or environment variables (never argv), and never appear in a repr, a log line or an
-error message.
+error message. Token requests go through the client's own transport (``bind``), so they are
+timed out, counted and retried (429, 5xx, dropped connections) like every other request.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 import jwt
 import requests
@@ -35,6 +36,15 @@ AuthKind = Literal["none", "basic", "bearer", "smart"]
 Algorithm = Literal["RS384", "ES384"]
 
 
+class AuthSender(Protocol):
+    """The client's transport for token-side requests: sends ``method url`` with the form
+    ``form()`` builds (called anew for each attempt: an assertion is used once), with the
+    client's timeouts and retry policy, and returns the final response."""
+
+    def __call__(self, method: str, url: str,
+                 form: Callable[[], Mapping[str, str]] | None) -> requests.Response: ...
+
+
 class AuthConfigError(ValueError):
     """Auth settings are incomplete or inconsistent; the message says which setting."""
 
@@ -42,8 +52,8 @@ class AuthConfigError(ValueError):
 class Auth(AuthBase):
     """Base of all auth: adds credentials per request; the client binds it to its session."""
 
-    def bind(self, session: requests.Session, base_url: str, timeout: tuple[float, float]) -> None:
-        """Learn the client's session, base URL and timeouts (for token requests)."""
+    def bind(self, send: AuthSender, base_url: str) -> None:
+        """Learn the client's transport and base URL (for token requests)."""
 
     def refresh(self) -> bool:
         """Drop cached credentials after a 401; True when a new attempt could succeed."""
@@ -119,9 +129,8 @@ class SmartBackendAuth(Auth):
         self.token_url = token_url
         self._key = _load_signing_key(private_key_pem, algorithm)
         self._clock = clock
-        self._session: requests.Session | None = None
+        self._send: AuthSender | None = None
         self._base_url: str | None = None
-        self._timeout: tuple[float, float] = (10.0, 30.0)
         self._token: str | None = None
         self._token_valid_until = 0.0
 
@@ -131,8 +140,8 @@ class SmartBackendAuth(Auth):
             f"algorithm={self.algorithm!r}, scope={self.scope!r}, token_url={self.token_url!r})"
         )
 
-    def bind(self, session: requests.Session, base_url: str, timeout: tuple[float, float]) -> None:
-        self._session, self._base_url, self._timeout = session, base_url, timeout
+    def bind(self, send: AuthSender, base_url: str) -> None:
+        self._send, self._base_url = send, base_url
 
     def refresh(self) -> bool:
         self._token = None
@@ -164,11 +173,6 @@ class SmartBackendAuth(Auth):
             claims, self._key, algorithm=self.algorithm, headers={"kid": self.key_id, "typ": "JWT"}
         )
 
-    def _session_or_new(self) -> requests.Session:
-        if self._session is None:
-            self._session = requests.Session()
-        return self._session
-
     def _endpoint(self) -> str:
         if self.token_url:
             return self.token_url
@@ -187,14 +191,17 @@ class SmartBackendAuth(Auth):
 
     def _request_token(self) -> tuple[str, float]:
         token_url = self._endpoint()
-        form = {
-            "grant_type": "client_credentials",
-            "scope": self.scope,
-            "client_assertion_type": CLIENT_ASSERTION_TYPE,
-            "client_assertion": self.assertion(token_url),
-        }
+
+        def form() -> dict[str, str]:
+            return {
+                "grant_type": "client_credentials",
+                "scope": self.scope,
+                "client_assertion_type": CLIENT_ASSERTION_TYPE,
+                "client_assertion": self.assertion(token_url),
+            }
+
         obtained = self._clock()
-        response = self._post_or_get("POST", token_url, data=form)
+        response = self._post_or_get("POST", token_url, form)
         try:
             body = response.json()
         except ValueError:
@@ -209,22 +216,14 @@ class SmartBackendAuth(Auth):
         return token, obtained + lifetime - margin
 
     def _post_or_get(
-        self, method: str, url: str, data: Mapping[str, str] | None = None
+        self, method: str, url: str, form: Callable[[], Mapping[str, str]] | None = None
     ) -> requests.Response:
-        """A token-side request; failures become FhirAuthError (refused) or FhirServerError."""
-        try:
-            response = self._session_or_new().request(
-                method,
-                url,
-                data=data,
-                headers={"Accept": "application/json"},
-                timeout=self._timeout,
-                allow_redirects=method == "GET",
-            )
-        except requests.RequestException as exc:
-            raise FhirServerError(method, url, None, type(exc).__name__) from None
-        logger.debug("%s %s -> %d (auth)", method, url, response.status_code)
-        if response.status_code >= 500:
+        """A token-side request through the client; failures become FhirAuthError (refused)
+        or FhirServerError (temporary, after the client's retries)."""
+        if self._send is None:
+            raise AuthConfigError("SMART backend auth must be bound to a FhirClient")
+        response = self._send(method, url, form)
+        if response.status_code == 429 or response.status_code >= 500:
             raise FhirServerError(method, url, response.status_code, _oauth_error(response))
         if not response.ok:
             raise FhirAuthError(method, url, response.status_code, _oauth_error(response))

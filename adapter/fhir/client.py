@@ -1,8 +1,10 @@
-"""The FHIR R4 client: the one place that talks HTTP to the server.
+"""The FHIR R4 client: the one place that talks HTTP to a server.
 
-It owns the session, timeouts, TLS, headers, auth (with one refresh on 401), retries, paging
-and the write guard, and turns every failure into an `adapter.fhir.errors` exception, so the
-code above it handles resources and errors, never status codes.
+It owns the session, timeouts, TLS, headers, auth (one credential refresh on a 401), retries
+and the write guard, and turns every failure into an ``adapter.fhir.errors`` exception, so
+the code above it handles resources and errors, never status codes. Reading is one thing:
+``client.search(...)`` gives a lazily paged ``Search``; ``batch_search`` runs several in one
+request. Writing is ``transaction``/``batch``, answered entry by entry.
 """
 
 from __future__ import annotations
@@ -11,28 +13,25 @@ import json
 import logging
 import re
 import time
-from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 
 from adapter import __version__
-from adapter.fhir import paging
 from adapter.fhir.auth import Auth, NoAuth
+from adapter.fhir.bundles import EntryResult, entry_results
 from adapter.fhir.errors import (
-    FhirBadResourceError,
     FhirError,
     FhirServerError,
-    WriteNotAllowedError,
     error_for_response,
-    error_type_for,
-    outcome_text,
     redact_url,
 )
+from adapter.fhir.guard import READ_METHODS, WriteGuard
 from adapter.fhir.retry import RETRY_EXCEPTIONS, RetryPolicy, send_with_retries
+from adapter.fhir.search import Params, ParamValue, Query, Search
+from adapter.fhir.stats import RequestStats
 
 logger = logging.getLogger("adapter.fhir")
 
@@ -41,54 +40,11 @@ USER_AGENT = f"b12-fhir-adapter/{__version__}"
 DEFAULT_TIMEOUT = (10.0, 60.0)
 DEFAULT_PAGE_SIZE = 100
 DEFAULT_WRITABLE_TYPES = frozenset({"DetectedIssue"})
-_TYPE_RE = re.compile(r"[A-Z][A-Za-z]{1,63}")
-_ID_RE = re.compile(r"[A-Za-z0-9.\-]{1,64}")
-_READ_METHODS = frozenset({"GET", "HEAD"})
-
-ParamValue = str | int
-# A dict (a list value repeats the parameter) or (name, value) pairs, e.g. two _lastUpdated.
-Params = Mapping[str, ParamValue | Sequence[ParamValue]] | Iterable[tuple[str, ParamValue]]
-
-
-@dataclass
-class RequestStats:
-    """Requests sent over the wire (retries included), so a run can report its cost."""
-
-    total: int = 0
-    retries: int = 0
-    by_method: Counter[str] = field(default_factory=Counter)
-    by_type: Counter[str] = field(default_factory=Counter)
-
-    def record(self, method: str, kind: str) -> None:
-        self.total += 1
-        self.by_method[method] += 1
-        self.by_type[kind] += 1
-
-    def snapshot(self) -> RequestStats:
-        """A copy, to subtract later: `client.stats - before` is the cost of one claim."""
-        return RequestStats(
-            self.total, self.retries, Counter(self.by_method), Counter(self.by_type)
-        )
-
-    def __sub__(self, other: RequestStats) -> RequestStats:
-        return RequestStats(
-            self.total - other.total,
-            self.retries - other.retries,
-            self.by_method - other.by_method,
-            self.by_type - other.by_type,
-        )
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "total": self.total,
-            "retries": self.retries,
-            "by_method": dict(sorted(self.by_method.items())),
-            "by_type": dict(sorted(self.by_type.items())),
-        }
+_URL_IN_MESSAGE = re.compile(r"(with )?url: \S+")
 
 
 class FhirClient:
-    """A FHIR R4 server at `base_url`, read freely, written only for `writable_types`."""
+    """A FHIR R4 server at ``base_url``, read freely, written only for ``writable_types``."""
 
     def __init__(
         self,
@@ -116,13 +72,13 @@ class FhirClient:
         self.verify = verify
         self.page_size = page_size
         self.retry = retry or RetryPolicy()
-        self.writable_types = frozenset(writable_types)
+        self.guard = WriteGuard(self.base_url, frozenset(writable_types))
         self.stats = RequestStats()
         self._auth = auth or NoAuth()
         self._session = session or requests.Session()
         self._session.verify = verify
         self._session.headers.update({"Accept": FHIR_JSON, "User-Agent": USER_AGENT})
-        self._auth.bind(self._session, self.base_url, timeout)
+        self._auth.bind(self._auth_request, self.base_url)
 
     def __repr__(self) -> str:
         return f"FhirClient({self.base_url!r}, auth={self._auth!r})"
@@ -136,159 +92,74 @@ class FhirClient:
     def close(self) -> None:
         self._session.close()
 
-    # Reads
+    # Reading
 
-    def read(self, resource_type: str, resource_id: str) -> dict[str, Any]:
-        """`GET [base]/Type/id`: one resource, checked to be of that type."""
-        _check_type(resource_type)
-        if not _ID_RE.fullmatch(resource_id):
-            raise ValueError(f"not a FHIR resource id: {resource_id!r}")
-        url = f"{self.base_url}/{resource_type}/{resource_id}"
-        return self._get(url, kind=resource_type, expect=resource_type)
+    def search(self, query: Query | str, params: Params | None = None,
+               **more: ParamValue) -> Search:
+        """A lazily paged search: ``client.search("Condition", patient="Patient/p1")``.
 
-    def search_pages(
-        self, resource_type: str, params: Params | None = None, *, count: int | None = None
-    ) -> Iterator[dict[str, Any]]:
-        """Every searchset Bundle of a search, following next links verbatim (lazily).
-
-        Use this over `search` when the `_include`d resources matter (`paging.includes`).
+        ``_count`` defaults to the client's page size.
         """
-        _check_type(resource_type)
-        pairs = _param_pairs(params)
-        if not any(name == "_count" for name, _ in pairs):
-            pairs.append(("_count", str(count or self.page_size)))
-        first = f"{self.base_url}/{resource_type}?{urlencode(pairs, safe=',:/$', quote_via=quote)}"
+        if isinstance(query, str):
+            query = Query.of(query, params, **more)
+        elif params or more:
+            query = query.where(params, **more)
+        return Search(self._page_fetcher(query.resource_type), self.base_url, self._counted(query))
 
-        return paging.follow_pages(self._page_fetcher(resource_type), self.base_url, first)
+    def batch_search(self, queries: Sequence[Query]) -> list[Search]:
+        """Several searches in one batch request; each answer is a ``Search`` that starts from
+        the page the batch returned and reads any further pages lazily. Raises the error an
+        entry's status stands for when the server refused one of them."""
+        queries = [self._counted(q) for q in queries]
+        if not queries:
+            return []
+        bundle = {"resourceType": "Bundle", "type": "batch", "entry": [
+            {"request": {"method": "GET", "url": q.url()}} for q in queries]}
+        searches = []
+        for query, result in zip(queries, self.batch(bundle), strict=True):
+            if not result.ok:
+                raise result.error()
+            if not (result.resource and result.resource.get("resourceType") == "Bundle"):
+                raise FhirError("GET", result.url, result.status, "entry holds no searchset Bundle")
+            searches.append(Search(self._page_fetcher(query.resource_type), self.base_url, query,
+                                   first_page=result.resource))
+        return searches
 
-    def pages_from(self, bundle: dict[str, Any], resource_type: str) -> Iterator[dict[str, Any]]:
-        """A searchset already in hand (e.g. a batch entry's result), then its later pages.
+    def _counted(self, query: Query) -> Query:
+        return query if query.has("_count") else query.where(_count=self.page_size)
 
-        Same guarantees as `search_pages`: verbatim next links, PageExpiredError, loop guard.
-        """
-        if bundle.get("resourceType") != "Bundle":
-            raise ValueError("pages_from needs a searchset Bundle")
-        return paging.follow_pages(self._page_fetcher(resource_type), self.base_url, bundle)
-
-    def _page_fetcher(self, resource_type: str) -> paging.FetchPage:
+    def _page_fetcher(self, resource_type: str) -> Callable[[str, bool], dict[str, Any]]:
         def fetch(url: str, is_next_link: bool) -> dict[str, Any]:
-            return self._get(url, kind=resource_type, expect="Bundle", paging_link=is_next_link)
+            response = self._exchange("GET", url, kind=resource_type, idempotent=True,
+                                      paging_link=is_next_link)
+            return _resource(response, "GET", url, expect="Bundle")
 
         return fetch
 
-    def search(
-        self, resource_type: str, params: Params | None = None, *, count: int | None = None
-    ) -> Iterator[dict[str, Any]]:
-        """The resources a search matched, across all pages (includes left out)."""
-        for bundle in self.search_pages(resource_type, params, count=count):
-            yield from paging.matches(bundle, resource_type)
+    # Writing
 
-    def get_url(self, url: str) -> dict[str, Any]:
-        """GET a URL on this server (absolute, or relative to the base), e.g. a stored link."""
-        absolute = paging.resolve_link(self.base_url, url)
-        if not paging.same_origin(self.base_url, absolute):
-            raise ValueError(f"URL is not on the FHIR server {self.base_url}: {redact_url(url)}")
-        return self._get(absolute, kind=_type_in_url(self.base_url, absolute) or "url")
+    def transaction(self, bundle: dict[str, Any]) -> list[EntryResult]:
+        """POST a transaction Bundle; what the server did with each entry, in order.
 
-    def capabilities(self) -> dict[str, Any]:
-        """`GET [base]/metadata`: what the server supports (search params, formats, ...)."""
-        return self._get(f"{self.base_url}/metadata", kind="metadata", expect="CapabilityStatement")
-
-    # Writes
-
-    def transaction(self, bundle: dict[str, Any]) -> dict[str, Any]:
-        """POST a transaction Bundle to the base: all entries succeed or none do."""
+        Servers are not always atomic: an HTTP 200 may hold refused entries (SERVERS.md).
+        """
         return self._post_bundle(bundle, "transaction")
 
-    def batch(self, bundle: dict[str, Any]) -> dict[str, Any]:
-        """POST a batch Bundle to the base: entries succeed or fail one by one (read it back)."""
+    def batch(self, bundle: dict[str, Any]) -> list[EntryResult]:
+        """POST a batch Bundle; what the server did with each entry, in order."""
         return self._post_bundle(bundle, "batch")
 
-    def entry_results(
-        self, sent: dict[str, Any], received: dict[str, Any]
-    ) -> list[dict[str, Any] | FhirError]:
-        """Per entry of a batch, the response entry (`resource`, `response.location`) or the
-        error the server reported for it, so callers never parse entry status codes."""
-        requests_sent = sent.get("entry") or []
-        answers = received.get("entry") or []
-        if len(answers) != len(requests_sent):
-            raise FhirBadResourceError(
-                "POST",
-                self.base_url,
-                None,
-                f"{len(requests_sent)} entries sent, {len(answers)} answered",
-            )
-        results: list[dict[str, Any] | FhirError] = []
-        for request_entry, answer in zip(requests_sent, answers, strict=True):
-            request = request_entry.get("request") or {}
-            method = str(request.get("method", "POST"))
-            url = paging.resolve_link(self.base_url, str(request.get("url", "")))
-            response = answer.get("response") if isinstance(answer, dict) else None
-            status = _entry_status(response)
-            if status is None:
-                results.append(FhirBadResourceError(method, url, None, "entry has no status"))
-            elif 200 <= status < 300:
-                results.append(answer)
-            else:
-                assert isinstance(response, dict)
-                text = outcome_text(response.get("outcome")) or str(response.get("status"))
-                results.append(error_type_for(status)(method, url, status, text))
-        return results
-
-    def _post_bundle(self, bundle: dict[str, Any], bundle_type: str) -> dict[str, Any]:
+    def _post_bundle(self, bundle: dict[str, Any], bundle_type: str) -> list[EntryResult]:
         if bundle.get("resourceType") != "Bundle" or bundle.get("type") != bundle_type:
             raise ValueError(f"expected a Bundle of type {bundle_type!r}")
-        self._guard_bundle(bundle)
+        self.guard.check_bundle(bundle)
         body = json.dumps(bundle, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-        response = self._exchange(
-            "POST",
-            self.base_url,
-            kind=bundle_type,
-            body=body,
-            idempotent=bundle_is_idempotent(bundle),
-        )
-        return _resource(response, "POST", self.base_url, expect="Bundle")
-
-    # Write guard
-
-    def _guard_bundle(self, bundle: dict[str, Any]) -> None:
-        """Refuse, before sending, a Bundle with any entry that writes a non-writable type."""
-        for index, entry in enumerate(bundle.get("entry") or []):
-            request = entry.get("request") if isinstance(entry, dict) else None
-            if not isinstance(request, dict) or not request.get("method") or not request.get("url"):
-                self._refuse("POST", f"entry {index} has no request method and url")
-                continue
-            method = str(request["method"]).upper()
-            if method in _READ_METHODS:
-                continue
-            url = str(request["url"])
-            written = [_type_in_url(self.base_url, url)]
-            resource = entry.get("resource")
-            if method != "PATCH" and isinstance(resource, dict):
-                written.append(resource.get("resourceType"))
-            for resource_type in written:
-                if resource_type not in self.writable_types:
-                    self._refuse(
-                        "POST", f"entry {index} {method} {url} writes {resource_type or '?'}"
-                    )
-
-    def _guard_url(self, method: str, url: str) -> None:
-        resource_type = _type_in_url(self.base_url, url)
-        if resource_type not in self.writable_types:
-            self._refuse(method, f"{method} writes {resource_type or 'the server base'}", url)
-
-    def _refuse(self, method: str, what: str, url: str | None = None) -> None:
-        allowed = ", ".join(sorted(self.writable_types)) or "nothing"
-        message = f"{what}; this client may write only {allowed}"
-        raise WriteNotAllowedError(method, url or self.base_url, None, message)
+        response = self._exchange("POST", self.base_url, kind=bundle_type, body=body,
+                                  idempotent=bundle_is_idempotent(bundle))
+        received = _resource(response, "POST", self.base_url, expect="Bundle")
+        return entry_results(self.base_url, bundle, received)
 
     # Transport
-
-    def _get(
-        self, url: str, *, kind: str, expect: str | None = None, paging_link: bool = False
-    ) -> dict[str, Any]:
-        response = self._exchange("GET", url, kind=kind, idempotent=True, paging_link=paging_link)
-        return _resource(response, "GET", url, expect=expect)
 
     def _exchange(
         self,
@@ -301,87 +172,85 @@ class FhirClient:
         paging_link: bool = False,
     ) -> requests.Response:
         """Send with retries and one credential refresh on 401; raise on any failure."""
-        if method not in _READ_METHODS and kind not in ("transaction", "batch"):
-            self._guard_url(method, url)
-        response = self._send_with_retries(method, url, kind=kind, body=body, idempotent=idempotent)
+        def send() -> requests.Response:
+            return self._send_once(method, url, kind=kind, body=body, auth=self._auth)
+
+        response = self._with_retries(send, method, url, idempotent=idempotent)
         if response.status_code == 401 and self._auth.refresh():
-            logger.info(
-                "%s %s -> 401; refreshing credentials, trying once more", method, _log_target(url)
-            )
-            response = self._send_with_retries(
-                method, url, kind=kind, body=body, idempotent=idempotent
-            )
+            logger.info("%s %s -> 401; refreshing credentials, trying once more",
+                        method, _log_target(url))
+            response = self._with_retries(send, method, url, idempotent=idempotent)
         if not 200 <= response.status_code < 300:
             raise error_for_response(method, url, response, paging_link=paging_link)
         return response
 
-    def _send_with_retries(
-        self, method: str, url: str, *, kind: str, body: bytes | None, idempotent: bool
-    ) -> requests.Response:
+    def _auth_request(self, method: str, url: str,
+                      form: Callable[[], Mapping[str, str]] | None) -> requests.Response:
+        """A token-side request (discovery, token): no credentials attached, plain JSON, the
+        same timeouts and retries as the rest; a fresh form (assertion) for every attempt."""
+        def send() -> requests.Response:
+            return self._send_once(method, url, kind="auth", data=form() if form else None,
+                                   headers={"Accept": "application/json"})
+
+        return self._with_retries(send, method, url, idempotent=True)
+
+    def _with_retries(self, send: Callable[[], requests.Response], method: str, url: str,
+                      *, idempotent: bool) -> requests.Response:
         def on_retry() -> None:
             self.stats.retries += 1
 
         try:
-            return send_with_retries(
-                lambda: self._send_once(method, url, kind=kind, body=body),
-                self.retry,
-                idempotent=idempotent,
-                describe=f"{method} {_log_target(url)}",
-                on_retry=on_retry,
-            )
+            return send_with_retries(send, self.retry, idempotent=idempotent,
+                                     describe=f"{method} {_log_target(url)}", on_retry=on_retry)
         except requests.RequestException as exc:
-            # Unreachable or dropped (retries spent): a server failure; anything else is ours.
+            # Unreachable or dropped (retries spent): temporary; anything else is ours.
             error_type = FhirServerError if isinstance(exc, RETRY_EXCEPTIONS) else FhirError
-            raise error_type(method, url, None, f"{type(exc).__name__}: {exc}"[:300]) from None
+            raise error_type(method, url, None, _describe(exc)) from None
 
     def _send_once(
-        self, method: str, url: str, *, kind: str, body: bytes | None
+        self,
+        method: str,
+        url: str,
+        *,
+        kind: str,
+        body: bytes | None = None,
+        data: Mapping[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: Auth | None = None,
     ) -> requests.Response:
         """One request over the wire: counted, timed and logged (no headers, no bodies)."""
+        if method not in READ_METHODS and kind not in ("transaction", "batch", "auth"):
+            self.guard.check_url(method, url)
         self.stats.record(method, kind)
-        headers = {"Content-Type": FHIR_JSON} if body is not None else None
+        if body is not None:
+            headers = {**(headers or {}), "Content-Type": FHIR_JSON}
         started = time.perf_counter()
         try:
             response = self._session.request(
-                method,
-                url,
-                data=body,
-                headers=headers,
-                auth=self._auth,
-                timeout=self.timeout,
-                verify=self.verify,
-                allow_redirects=method in _READ_METHODS,
+                method, url, data=body if body is not None else data, headers=headers,
+                auth=auth, timeout=self.timeout, verify=self.verify,
+                allow_redirects=method in READ_METHODS,
             )
         except requests.RequestException as exc:
-            logger.debug(
-                "%s %s -> %s (%.0f ms)",
-                method,
-                _log_target(url),
-                type(exc).__name__,
-                _ms_since(started),
-            )
+            logger.debug("%s %s -> %s (%.0f ms)", method, _log_target(url),
+                         type(exc).__name__, _ms_since(started))
             raise
-        logger.debug(
-            "%s %s -> %d (%.0f ms)",
-            method,
-            _log_target(url),
-            response.status_code,
-            _ms_since(started),
-        )
+        logger.debug("%s %s -> %d (%.0f ms)", method, _log_target(url),
+                     response.status_code, _ms_since(started))
         return response
 
 
 def bundle_is_idempotent(bundle: dict[str, Any]) -> bool:
     """True when sending the Bundle twice has the effect of sending it once (safe to retry).
 
-    Reads, PUTs (by id or conditional URL) and conditional creates (`ifNoneExist`) qualify;
+    Reads, PUTs (by id or conditional URL) and conditional creates (``ifNoneExist``) qualify;
     a plain POST create, a DELETE or a PATCH does not.
     """
     for entry in bundle.get("entry") or []:
         request = entry.get("request") if isinstance(entry, dict) else None
         request = request if isinstance(request, dict) else {}
         method = str(request.get("method", "")).upper()
-        if method in _READ_METHODS or method == "PUT":
+        if method in READ_METHODS or method == "PUT":
             continue
         if method == "POST" and request.get("ifNoneExist"):
             continue
@@ -389,60 +258,27 @@ def bundle_is_idempotent(bundle: dict[str, Any]) -> bool:
     return True
 
 
-def _entry_status(response: object) -> int | None:
-    """The code of a Bundle `entry.response.status` such as "201 Created"."""
-    if not isinstance(response, dict):
-        return None
-    code = str(response.get("status", "")).strip().partition(" ")[0]
-    return int(code) if code.isdigit() else None
-
-
 def _resource(
     response: requests.Response, method: str, url: str, *, expect: str | None
 ) -> dict[str, Any]:
-    """The response body as a FHIR resource (of type `expect`, when given)."""
+    """The response body as a FHIR resource (of type ``expect``, when given)."""
     try:
         body = response.json()
     except ValueError:
-        snippet = " ".join((response.text or "").split())[:300]
-        raise FhirBadResourceError(
-            method, url, response.status_code, f"body is not JSON: {snippet}"
-        ) from None
+        raise FhirError(method, url, response.status_code, "body is not JSON") from None
     found = body.get("resourceType") if isinstance(body, dict) else None
     if not isinstance(found, str) or (expect is not None and found != expect):
         wanted = expect or "a FHIR resource"
-        raise FhirBadResourceError(
-            method, url, response.status_code, f"expected {wanted}, got {found or 'no resource'}"
-        )
+        raise FhirError(method, url, response.status_code,
+                        f"expected {wanted}, got {found or 'no resource'}")
     return body
 
 
-def _check_type(resource_type: str) -> None:
-    if not _TYPE_RE.fullmatch(resource_type):
-        raise ValueError(f"not a FHIR resource type: {resource_type!r}")
-
-
-def _type_in_url(base_url: str, url: str) -> str | None:
-    """The resource type a URL (absolute, or relative to the base) addresses, if any."""
-    path = urlsplit(url).path if "://" in url else url.partition("?")[0]
-    if "://" in url:
-        base_path = urlsplit(base_url).path.rstrip("/")
-        if not paging.same_origin(base_url, url) or not path.startswith(base_path + "/"):
-            return None
-        path = path[len(base_path) :]
-    first = path.lstrip("/").partition("/")[0]
-    return first if _TYPE_RE.fullmatch(first) else None
-
-
-def _param_pairs(params: Params | None) -> list[tuple[str, str]]:
-    if params is None:
-        return []
-    items: Iterable[tuple[str, Any]] = params.items() if isinstance(params, Mapping) else params
-    pairs: list[tuple[str, str]] = []
-    for name, value in items:
-        values = value if isinstance(value, list | tuple) else [value]
-        pairs.extend((str(name), str(v)) for v in values)
-    return pairs
+def _describe(exc: requests.RequestException) -> str:
+    """The exception's type and reason, without the URL urllib3 puts in it (its query may carry
+    a token a server put in a next link)."""
+    text = _URL_IN_MESSAGE.sub("", str(exc))
+    return f"{type(exc).__name__}: {' '.join(text.split())}"[:300].rstrip(": ")
 
 
 def _log_target(url: str) -> str:

@@ -1,6 +1,10 @@
 """Errors of the FHIR transport: one type per failure a caller handles differently.
 
-Callers never see a status code as control flow; they catch one of these. Every error carries
+``FhirError`` itself: the server refused the request or sent something that is not the answer
+(report it with the server's words, go on). Its kinds: ``FhirServerError`` (temporary: try
+again later), ``FhirAuthError`` (stop the run), ``PageExpiredError`` (restart the search),
+``WriteNotAllowedError`` (a write the guard refused; a bug). Callers never see a status code as
+control flow; they catch one of these. Every error carries
 the request (method, URL without credentials), the HTTP status (None when no response came)
 and the server's own words (OperationOutcome text or the start of a non-FHIR body).
 """
@@ -46,43 +50,23 @@ class FhirError(Exception):
         return (type(self), (self.method, self.url, self.status, self.outcome))
 
 
-class FhirRefusedError(FhirError):
-    """The server refused the request as sent (400, 409, 412, 422, other 4xx)."""
-
-
-class FhirNotFoundError(FhirError):
-    """The resource or endpoint does not exist (404)."""
-
-
-class FhirGoneError(FhirError):
-    """The resource existed but was deleted (410)."""
-
-
-class PageExpiredError(FhirGoneError):
-    """A search page link no longer works (410, or 404 on a paging link): restart the search."""
-
-    def _line(self) -> str:
-        return f"{super()._line()} (search page expired; restart the search)"
-
-
 class FhirAuthError(FhirError):
-    """Credentials were rejected (401/403 after any refresh), or no token could be obtained."""
+    """Credentials were rejected (401/403 after any refresh), or no token could be obtained:
+    nothing else will work either, so a run stops."""
 
 
 class FhirServerError(FhirError):
-    """The server failed or was unreachable (5xx, 429, connection errors) after all retries."""
+    """Temporary: the server failed, was unreachable or rate-limited us (5xx, 429, dropped
+    connections) after all retries. The same request may succeed later."""
 
 
-class FhirBadResourceError(FhirError):
-    """The response is not JSON, or not the FHIR resource the request must return."""
-
-
-class PagingLoopError(FhirBadResourceError):
-    """A search Bundle's next link points at a page already fetched."""
+class PageExpiredError(FhirError):
+    """A search page link no longer works (410, or 404 on a paging link): the search restarts
+    from its first page (``adapter.fhir.search``)."""
 
 
 class WriteNotAllowedError(FhirError):
-    """A write to a resource type outside the client's `writable_types`; nothing was sent."""
+    """A write to a resource type or URL outside the client's write guard; nothing was sent."""
 
 
 def redact_url(url: str) -> str:
@@ -134,19 +118,13 @@ def response_outcome(response: requests.Response) -> str:
 
 
 def error_type_for(status: int, *, paging_link: bool = False) -> type[FhirError]:
-    """The error type an HTTP status stands for; `paging_link` marks a Bundle next link."""
+    """The error type an HTTP status stands for; ``paging_link`` marks a Bundle next link."""
     if paging_link and status in (404, 410):
         return PageExpiredError
     if status in (401, 403):
         return FhirAuthError
-    if status == 404:
-        return FhirNotFoundError
-    if status == 410:
-        return FhirGoneError
     if status == 429 or status >= 500:
         return FhirServerError
-    if 400 <= status < 500:
-        return FhirRefusedError
     return FhirError
 
 

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from adapter import __version__
 from adapter.findings import Finding
-from adapter.output.report import ClaimResult
+from adapter.outcomes import ClaimResult
 
 FINDING_SYSTEM = "urn:b12-fhir-adapter:finding"
 IDENTIFIER_SYSTEM = "urn:b12-fhir-adapter:finding-id"

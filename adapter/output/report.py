@@ -1,31 +1,18 @@
-"""The run's results and the JSON report of SPEC section 5 (a contract: engines parse it)."""
+"""The run's report: the JSON of SPEC section 5 (a contract: engines parse it) and its data.
+
+``Report`` is a sink: it keeps every claim's outcome, in the order the claims were read.
+"""
 
 from __future__ import annotations
 
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 
-from adapter.findings import Finding, Severity, Verdict, verdict
-
-
-@dataclass(frozen=True, slots=True)
-class ClaimResult:
-    claim: str
-    patient: str
-    service_date: date
-    findings: tuple[Finding, ...]
-    version: str | None = None
-
-    @property
-    def verdict(self) -> Verdict:
-        return verdict(self.findings)
-
-    @property
-    def versioned_claim(self) -> str:
-        return f"{self.claim}/_history/{self.version}" if self.version else self.claim
+from adapter.driver import Sink
+from adapter.findings import Severity, Verdict
+from adapter.outcomes import ClaimResult, PageOutcome, Problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,19 +21,20 @@ class Skipped:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """A resource (or a claim) that could not be fully processed, and why."""
-
-    resource: str
-    message: str
-
-
 @dataclass
-class Report:
+class Report(Sink):
     claims: list[ClaimResult] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     errors: list[Problem] = field(default_factory=list)
+
+    def write(self, page: PageOutcome) -> None:
+        for outcome in page.claims:
+            if outcome.result is not None:
+                self.claims.append(outcome.result)
+            elif outcome.skipped is not None:
+                self.skipped.append(Skipped(outcome.claim, outcome.skipped))
+            self.errors.extend(outcome.problems)
+        self.errors.extend(page.problems)
 
     def summary(self) -> dict[str, int]:
         verdicts = Counter(result.verdict for result in self.claims)
@@ -65,7 +53,7 @@ class Report:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "claims": [_claim_dict(result) for result in self.claims],
+            "claims": [claim_dict(result) for result in self.claims],
             "skipped": [{"claim": s.claim, "reason": s.reason} for s in self.skipped],
             "errors": [{"resource": p.resource, "message": p.message} for p in self.errors],
             "summary": self.summary(),
@@ -76,7 +64,8 @@ class Report:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
 
 
-def _claim_dict(result: ClaimResult) -> dict[str, Any]:
+def claim_dict(result: ClaimResult) -> dict[str, Any]:
+    """One claim's entry of the JSON report."""
     return {
         "claim": result.claim,
         "patient": result.patient,
@@ -94,3 +83,6 @@ def _claim_dict(result: ClaimResult) -> dict[str, Any]:
             for f in result.findings
         ],
     }
+
+
+

@@ -1,27 +1,35 @@
-"""What to write to the server for a page of results: a plan, then one transaction Bundle.
+"""Write-back: a page's findings become DetectedIssue writes on the server, idempotently.
 
 The plan is pure (results + the issues already on the server -> creates, updates, cancels),
 so idempotency is tested without a server: an unchanged finding writes nothing, a changed
-one updates its issue in place, and a finding that no longer holds is cancelled.
+one updates its issue in place, and a finding that no longer holds is cancelled. The sink
+``WriteBack`` asks for the page's earlier issues in the page's own batch, sends the plan in
+transactions and counts what the server confirmed, entry by entry, never what was sent.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from adapter.driver import Sink
+from adapter.fhir import EntryResult, FhirClient, FhirError, Query
+from adapter.fhir.guard import ID_RE
+from adapter.outcomes import ClaimResult, PageOutcome, Problem
 from adapter.output.detected_issue import (
+    CLAIM_SYSTEM,
     IDENTIFIER_SYSTEM,
     build_detected_issue,
     cancel,
     issue_key,
     key_of,
 )
-from adapter.output.report import ClaimResult
+
+EARLIER_ISSUES = "earlier-issues"  # the name of write-back's search in a page's batch
 
 # What makes two versions of an issue "the same": not the time it was identified, not meta.
 _COMPARED = ("status", "code", "severity", "patient", "implicated", "evidence", "detail",
@@ -53,10 +61,21 @@ class WritePlan:
         every entry is idempotent, so a later chunk failing after an earlier one landed is
         repaired by simply running again.
         """
+        return [bundle for _, bundle in self.chunks(max_entries)]
+
+    def chunks(self, max_entries: int) -> list[tuple[int, dict[str, Any]]]:
+        """``transactions``, each with the index of its first write (see ``kinds``)."""
         entries = self.transaction()["entry"]
-        return [{"resourceType": "Bundle", "type": "transaction",
-                 "entry": entries[start:start + max_entries]}
-                for start in range(0, len(entries), max(1, max_entries))]
+        size = max(1, max_entries)
+        return [(start, {"resourceType": "Bundle", "type": "transaction",
+                         "entry": entries[start:start + size]})
+                for start in range(0, len(entries), size)]
+
+    def kinds(self) -> list[tuple[str, str]]:
+        """(create|update|cancel, finding identifier) of each write, in transaction order."""
+        return ([("create", key_of(i) or "?") for i in self.creates]
+                + [("update", key_of(i) or "?") for i in self.updates]
+                + [("cancel", key_of(i) or "?") for i in self.cancels])
 
     def transaction(self) -> dict[str, Any]:
         """Conditional creates on the stable identifier; updates and cancels by server id."""
@@ -98,8 +117,8 @@ def plan_writes(
     on_server: dict[str, dict[str, Any]] = {}
     for issue in existing:
         key = key_of(issue)
-        if key and issue.get("id"):
-            on_server[key] = issue
+        if key and isinstance(issue.get("id"), str) and ID_RE.fullmatch(issue["id"]):
+            on_server[key] = issue  # an id that is not a FHIR id never goes into a URL
     plan = WritePlan()
     wanted: set[str] = set()
     checked: set[str] = set()
@@ -124,3 +143,77 @@ def plan_writes(
             continue
         plan.cancels.append(cancel(issue, reasons[claim], identified))
     return plan
+
+
+@dataclass
+class WriteTotals:
+    """What the server confirmed (entry by entry), and what it did not."""
+
+    created: int = 0
+    updated: int = 0
+    cancelled: int = 0
+    unchanged: int = 0  # nothing to write, or a conditional create that found its issue
+    failed: int = 0  # entries the server refused, or transactions that failed whole
+    planned: list[str] = field(default_factory=list)  # --dry-run: the writes not made
+
+
+class WriteBack(Sink):
+    """Sends each page's plan to the server; ``problems`` lists every write that failed."""
+
+    def __init__(self, client: FhirClient, *, dry_run: bool = False, max_entries: int = 50,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.client = client
+        self.dry_run = dry_run
+        self.max_entries = max_entries
+        self.clock = clock
+        self.totals = WriteTotals()
+        self.problems: list[Problem] = []
+
+    @property
+    def all_landed(self) -> bool:
+        return self.totals.failed == 0
+
+    def queries(self, claims: Sequence[str]) -> Mapping[str, Query]:
+        if not claims:
+            return {}
+        values = ",".join(f"{CLAIM_SYSTEM}|{claim}" for claim in claims)
+        return {EARLIER_ISSUES: Query("DetectedIssue", (("identifier", values),))}
+
+    def write(self, page: PageOutcome) -> None:
+        if not page.complete:
+            return  # nothing on the page was judged: leave its issues as they are
+        skipped = {o.claim: f"claim skipped: {o.skipped}" for o in page.claims if o.skipped}
+        plan = plan_writes(page.results, page.found.get(EARLIER_ISSUES, []), self.clock(),
+                           skipped)
+        self.totals.unchanged += plan.unchanged
+        if not plan:
+            return
+        if self.dry_run:
+            self.totals.planned += plan.describe()
+            return
+        kinds = plan.kinds()
+        for start, bundle in plan.chunks(self.max_entries):
+            try:
+                results = self.client.transaction(bundle)
+            except FhirError as exc:
+                self.totals.failed += len(bundle["entry"])
+                self.problems.append(Problem("DetectedIssue transaction", str(exc)))
+                continue
+            for (kind, key), result in zip(kinds[start:start + len(results)], results,
+                                           strict=True):
+                self._count(kind, key, result)
+
+    def _count(self, kind: str, key: str, result: EntryResult) -> None:
+        totals = self.totals
+        if not result.ok:
+            totals.failed += 1
+            self.problems.append(Problem(f"DetectedIssue {key}", str(result.error())))
+        elif kind == "create":
+            if result.status == 201:
+                totals.created += 1
+            else:  # 200: a conditional create that found the issue already there
+                totals.unchanged += 1
+        elif kind == "update":
+            totals.updated += 1
+        else:
+            totals.cancelled += 1

@@ -10,12 +10,13 @@ from collections.abc import Iterator
 
 from adapter.evidence.facts import ClaimEvidence
 from adapter.findings import Finding
+from adapter.rules import status
 from adapter.rules.policy import Policy
 
 
 def _given_that_day(ev: ClaimEvidence) -> list:
     day = ev.claim.service_date
-    return [a for a in ev.administrations if a.fact.completed and a.fact.day == day]
+    return [a for a in ev.administrations if status.given(a.fact) and a.fact.day == day]
 
 
 def admin_missing(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:

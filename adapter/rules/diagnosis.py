@@ -11,6 +11,7 @@ from datetime import date
 
 from adapter.evidence.facts import ClaimEvidence, ConditionFact, Linked
 from adapter.findings import Finding
+from adapter.rules import status
 from adapter.rules.policy import Policy, refs
 from adapter.terminology import icd10cm
 
@@ -74,7 +75,7 @@ def _chart_match(ev: ClaimEvidence, policy: Policy, code: str) -> Iterator[Findi
     ladder = policy.codes.ladder
     rank = ladder[code]
     day = ev.claim.service_date
-    counting = [c for c in ev.conditions if c.fact.counts]
+    counting = [c for c in ev.conditions if status.counts(c.fact)]
     exact = [c for c in counting if code in c.fact.codes]
     history = [c for c in counting if any(
         h in c.fact.codes and code in spoken for h, spoken in policy.codes.history.items())]
@@ -85,10 +86,10 @@ def _chart_match(ev: ClaimEvidence, policy: Policy, code: str) -> Iterator[Findi
                       diagnosis=code)
         return
 
-    current = [c for c in on_ladder if c.fact.current_at(day)]
+    current = [c for c in on_ladder if status.current_at(c.fact, day)]
     current_exact = [c for c in current if code in c.fact.codes]
     charted = _documented_by(current, ladder)
-    confirmed = _documented_by([c for c in current if c.fact.confirmed], ladder)
+    confirmed = _documented_by([c for c in current if status.confirmed(c.fact)], ladder)
 
     at_or_above = [c for c in current if max(ladder[x] for x in c.fact.codes & ladder.keys())
                    >= rank]
@@ -99,9 +100,9 @@ def _chart_match(ev: ClaimEvidence, policy: Policy, code: str) -> Iterator[Findi
                       f"No current Condition documents {code} on {day.isoformat()}: {reasons}",
                       diagnosis=code, evidence=refs(stale))
     documenting = current_exact or current
-    if documenting and not any(c.fact.confirmed for c in documenting):
-        status = documenting[0].fact.verification_status
-        yield Finding("dx-unconfirmed", f"The Condition documenting {code} is {status}, "
+    if documenting and not any(status.confirmed(c.fact) for c in documenting):
+        verification = documenting[0].fact.verification_status
+        yield Finding("dx-unconfirmed", f"The Condition documenting {code} is {verification}, "
                       "not confirmed", diagnosis=code, evidence=refs(documenting))
 
     claimed = {d.code for d in policy.claimed_b12(ev)}
@@ -134,13 +135,13 @@ def chart_documents_claim(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding
 def evidence_not_linked(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
     """Auditors want the claim to point at the Condition or the lab that backs it."""
     referenced = ev.claim.referenced
-    if any(lab.fact.ref in referenced and policy.lab_kinds[lab.fact.kind].b12_status
-           for lab in ev.labs):
+    if any(lab.fact.ref in referenced and status.usable(lab.fact)
+           and policy.lab_kinds[lab.fact.kind].b12_status for lab in ev.labs):
         return
     day = ev.claim.service_date
     for dx in policy.claimed_b12(ev):
-        backing = [c for c in ev.conditions if c.fact.counts and dx.code in c.fact.codes
-                   and c.fact.current_at(day)]
+        backing = [c for c in ev.conditions if status.counts(c.fact) and dx.code in c.fact.codes
+                   and status.current_at(c.fact, day)]
         if backing and not any(c.fact.ref in referenced for c in backing):
             yield Finding("evidence-not-linked",
                           f"{dx.code} is documented by {', '.join(refs(backing))}, found in the "

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from adapter.evidence.facts import ClaimEvidence, LabFact, Linked
 from adapter.findings import Finding
+from adapter.rules import status
 from adapter.rules.policy import Policy, current_confirmed, refs
 
 
@@ -23,7 +24,8 @@ def _b12_status_labs(ev: ClaimEvidence, policy: Policy) -> list[Linked[LabFact]]
     """Usable B12-status labs on or before the service date (a value or an interpretation)."""
     day = ev.claim.service_date
     return [lab for lab in ev.labs
-            if policy.lab_kinds[lab.fact.kind].b12_status and lab.fact.effective <= day
+            if status.usable(lab.fact) and policy.lab_kinds[lab.fact.kind].b12_status
+            and lab.fact.effective <= day
             and (lab.fact.value is not None or lab.fact.interpretation)]
 
 
@@ -64,7 +66,8 @@ def anemia_supported(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
     window = policy.thresholds.hemoglobin_window_days
     start = day - timedelta(days=window)
     hemoglobin = [lab for lab in ev.labs
-                  if lab.fact.kind == "hemoglobin" and start <= lab.fact.effective <= day]
+                  if lab.fact.kind == "hemoglobin" and status.usable(lab.fact)
+                  and start <= lab.fact.effective <= day]
 
     def low(lab: LabFact) -> bool:
         if lab.value is not None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from adapter.config import Thresholds
 from adapter.evidence.facts import ClaimDiagnosis, ClaimEvidence, ConditionFact, LabFact, Linked
-from adapter.mappings import CodeSets, LabKind, Mappings
+from adapter.mappings import CodeSets, DrugCodes, LabKind, Mappings
+from adapter.rules import status
+from adapter.thresholds import Thresholds
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,12 +16,16 @@ class Policy:
     codes: CodeSets
     lab_kinds: dict[str, LabKind]
     thresholds: Thresholds
-    mcg_per_unit: float
+    drugs: DrugCodes
 
     @classmethod
     def from_mappings(cls, mappings: Mappings, thresholds: Thresholds) -> Policy:
         kinds = {kind.name: kind for kind in mappings.labs_by_loinc.values()}
-        return cls(mappings.codes, kinds, thresholds, mappings.drugs.mcg_per_unit)
+        return cls(mappings.codes, kinds, thresholds, mappings.drugs)
+
+    @property
+    def mcg_per_unit(self) -> float:
+        return self.drugs.mcg_per_unit
 
     def is_indication(self, code: str | None) -> bool:
         return code is not None and (code in self.codes.b12_diagnoses or code in self.codes.causes)
@@ -69,7 +74,8 @@ def _age(birth: date, on: date) -> int:
 def current_confirmed(ev: ClaimEvidence) -> list[Linked[ConditionFact]]:
     day = ev.claim.service_date
     return [c for c in ev.conditions
-            if c.fact.counts and c.fact.confirmed and c.fact.current_at(day)]
+            if status.counts(c.fact) and status.confirmed(c.fact)
+            and status.current_at(c.fact, day)]
 
 
 def refs(items: list[Linked[ConditionFact]] | list[Linked[LabFact]]) -> tuple[str, ...]:

@@ -1,20 +1,25 @@
 """Resources from disk: a Bundle, an NDJSON file, a Bulk Data directory or a directory of Bundles.
 
-Chart resources are read first and claims streamed after, so a Bulk Data export of any size
-is held as compact facts, never as all its parsed resources at once.
+The records (everything but claims) are read first, into the one chart every claim is checked
+against; claims are streamed after, a page at a time, so a Bulk Data export of any size is
+held as compact facts, never as all its parsed resources at once.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adapter.evidence.fields import BadResource
+from adapter.outcomes import Problem
+from adapter.sources import CLAIM_TYPES
+from adapter.sources.base import Reads, Records
+from adapter.sources.bundles import unpack
 
 Resource = dict[str, Any]
+CLAIM_PAGE_SIZE = 500
 
 
 class SourceError(Exception):
@@ -23,12 +28,12 @@ class SourceError(Exception):
 
 @dataclass
 class FileSource:
-    """A file or directory of FHIR resources; malformed lines or entries land in ``problems``."""
+    """A file or directory of FHIR resources; malformed lines or entries become ``Problem``s."""
 
     path: Path
     aliases: dict[str, str] = field(default_factory=dict)
-    problems: list[BadResource] = field(default_factory=list)
-    _claims: list[Resource] = field(default_factory=list)
+    one_chart = True
+    _claims: list[Resource | Problem] = field(default_factory=list)
     _bundles: list[Path] = field(default_factory=list)
     _ndjson: list[Path] = field(default_factory=list)
 
@@ -55,89 +60,66 @@ class FileSource:
                 raise SourceError(f"{ndjson}: not FHIR NDJSON (one resource per line)")
         return source
 
-    def chart_resources(self) -> Iterator[Resource]:
-        """Every resource but the claims (claims met on the way are kept for ``claims()``)."""
+    def records(self, reads: Reads) -> Records:
+        """Every resource but the claims (claims met on the way wait for ``claim_pages``)."""
+        return Records(self._records(), self.aliases)
+
+    def _records(self) -> Iterator[Resource | Problem]:
         for path in self._bundles:
-            for resource in self._bundle_resources(path):
-                if resource.get("resourceType") == "Claim":
-                    self._claims.append(resource)
-                else:
-                    yield resource
+            yield from self._split(self._bundle_resources(path))
         for path in self._ndjson:
-            if _is_claim_file(path):
+            if not _is_claim_file(path):
+                yield from self._split(self._lines(path))
+
+    def _split(self, items: Iterator[Resource | Problem]) -> Iterator[Resource | Problem]:
+        for item in items:
+            if not isinstance(item, Problem) and item.get("resourceType") in CLAIM_TYPES:
+                self._claims.append(item)
+            else:
+                yield item
+
+    def claim_pages(self) -> Iterator[Sequence[Resource | Problem]]:
+        """Claims a page at a time: those met among the records, then the claim files'."""
+        page, self._claims = self._claims, []
+        for path in self._ndjson:
+            if not _is_claim_file(path):
                 continue
-            for resource in self._lines(path):
-                if resource.get("resourceType") == "Claim":
-                    self._claims.append(resource)
-                else:
-                    yield resource
+            for item in self._lines(path):
+                page.append(item)
+                if len(page) >= CLAIM_PAGE_SIZE:
+                    yield page
+                    page = []
+        if page:
+            yield page
 
-    def claims(self) -> Iterator[Resource]:
-        """Claims, streamed from Claim NDJSON files; call after ``chart_resources()``."""
-        yield from self._claims
-        self._claims = []
-        for path in self._ndjson:
-            if _is_claim_file(path):
-                for resource in self._lines(path):
-                    if resource.get("resourceType") == "Claim":
-                        yield resource
-
-    def _lines(self, path: Path) -> Iterator[Resource]:
+    def _lines(self, path: Path) -> Iterator[Resource | Problem]:
         with path.open(encoding="utf-8") as lines:
             for number, line in enumerate(lines, 1):
                 if not line.strip():
                     continue
+                where = f"{path.name}:{number}"
                 try:
                     resource = json.loads(line)
                 except json.JSONDecodeError as exc:
-                    self.problems.append(BadResource(f"{path.name}:{number}",
-                                                     f"not valid JSON ({exc.msg})"))
+                    yield Problem(where, f"not valid JSON ({exc.msg})")
                     continue
                 if not isinstance(resource, dict) or "resourceType" not in resource:
-                    self.problems.append(BadResource(f"{path.name}:{number}",
-                                                     "not a FHIR resource (no resourceType)"))
-                    continue
-                if resource["resourceType"] == "Bundle":
-                    yield from self._entries(resource, f"{path.name}:{number}")
+                    yield Problem(where, "not a FHIR resource (no resourceType)")
+                elif resource["resourceType"] == "Bundle":
+                    yield from unpack(resource, where, self.aliases)
                 else:
                     yield resource
 
-    def _bundle_resources(self, path: Path) -> Iterator[Resource]:
+    def _bundle_resources(self, path: Path) -> Iterator[Resource | Problem]:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            self.problems.append(BadResource(path.name, f"not valid JSON ({exc})"))
+            yield Problem(path.name, f"not valid JSON ({exc})")
             return
         if data.get("resourceType") == "Bundle":
-            yield from self._entries(data, path.name)
+            yield from unpack(data, path.name, self.aliases)
         else:
             yield data
-
-    def _entries(self, bundle: Resource, where: str) -> Iterator[Resource]:
-        """A Bundle's resources; ``urn:uuid:`` fullUrls become aliases of ``Type/id``."""
-        entries = bundle.get("entry") or []
-        if not isinstance(entries, list):
-            self.problems.append(BadResource(where, "Bundle.entry is not a list"))
-            return
-        resources = []
-        for index, entry in enumerate(entries):
-            resource = entry.get("resource") if isinstance(entry, dict) else None
-            if not isinstance(resource, dict) or "resourceType" not in resource:
-                if not (isinstance(entry, dict) and "request" in entry and "resource" not in entry):
-                    self.problems.append(BadResource(f"{where} entry[{index}]",
-                                                     "entry has no resource"))
-                continue
-            full_url = entry.get("fullUrl")
-            if isinstance(full_url, str) and full_url:
-                if not resource.get("id") and full_url.startswith("urn:uuid:"):
-                    resource = {**resource, "id": full_url.removeprefix("urn:uuid:")}
-                if resource.get("id"):
-                    self.aliases[full_url] = f"{resource['resourceType']}/{resource['id']}"
-            if resource["resourceType"] == "Bundle":
-                resources.extend(self._entries(resource, f"{where} entry[{index}]"))
-            else:
-                resources.append(resource)
-        yield from resources
 
 
 def _is_claim_file(path: Path) -> bool:

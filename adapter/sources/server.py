@@ -1,25 +1,24 @@
-"""Resources from a FHIR server: pages of claims, and the evidence for a whole page at once.
+"""Resources from a FHIR server: pages of claims, and a page's records in one batch.
 
-A page of claims costs one search request; the Conditions, labs, administrations, Patients
-and earlier DetectedIssues of all its patients cost one batch request (plus next pages only
-when a patient's record overflows a page), never a request per claim.
+A page of claims costs one search request; the records of all its patients (the searches in
+``adapter.evidence.needs``) and the sinks' own searches cost one batch request, plus next
+pages only when a result overflows a page, never a request per claim.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl
 
-from adapter.evidence.chart import Chart
-from adapter.evidence.fields import normalize_reference
-from adapter.fhir import FhirClient, paging
-from adapter.fhir.errors import FhirError
-from adapter.mappings import Mappings
-from adapter.output.detected_issue import CLAIM_SYSTEM
+from adapter.evidence.needs import LINKED_TYPES, RecordSearch
+from adapter.fhir import FhirClient, Query, matches
+from adapter.outcomes import Problem
+from adapter.sources.base import Reads, Records
 
-EVIDENCE_PAGE_SIZE = 1000
+RECORDS_PAGE_SIZE = 1000
+Resource = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -37,7 +36,7 @@ class ClaimSelection:
         if sep and path.strip("/") != "Claim":
             raise ValueError(f"--search must be a Claim search ('Claim?...'): {self.search!r}")
 
-    def params(self) -> list[tuple[str, str]]:
+    def query(self) -> Query:
         params: list[tuple[str, str]] = []
         if self.search:
             path, sep, query = self.search.partition("?")
@@ -51,87 +50,54 @@ class ClaimSelection:
             params.append(("_lastUpdated", f"ge{self.since}"))
         if self.since or self.oldest_first:
             params.append(("_sort", "_lastUpdated"))
-        return params
-
-
-@dataclass
-class PageEvidence:
-    chart: Chart
-    issues: list[dict[str, Any]] = field(default_factory=list)  # DetectedIssues already written
+        return Query("Claim", tuple(params))
 
 
 class ServerSource:
-    """Reads claims and evidence through a ``FhirClient``; knows nothing of the rules."""
+    """Reads claims and records through a ``FhirClient``; knows nothing of the rules."""
 
-    def __init__(self, client: FhirClient, mappings: Mappings) -> None:
+    one_chart = False
+
+    def __init__(self, client: FhirClient, selection: ClaimSelection,
+                 searches: Sequence[RecordSearch]) -> None:
         self.client = client
-        self.mappings = mappings
-        self._lab_codes = ",".join(f"http://loinc.org|{code}" for code in mappings.labs_by_loinc)
+        self.selection = selection
+        self.searches = tuple(searches)
 
-    def claim_pages(self, selection: ClaimSelection) -> Iterator[list[dict[str, Any]]]:
-        for bundle in self.client.search_pages("Claim", selection.params()):
-            yield list(paging.matches(bundle, "Claim"))
+    def claim_pages(self) -> Iterator[Sequence[Resource | Problem]]:
+        for bundle in self.client.search(self.selection.query()).pages():
+            yield list(matches(bundle, "Claim"))
 
-    def evidence(self, claims: list[dict[str, Any]]) -> PageEvidence:
-        """Everything the page's claims may need, in one batch; raises ``FhirError``."""
-        patients = sorted({
-            normalize_reference(target)
-            for claim in claims
-            if isinstance(claim.get("patient"), dict)
-            and isinstance(target := claim["patient"].get("reference"), str)
-        })
-        chart = Chart(self.mappings)
-        evidence = PageEvidence(chart)
-        if not patients:
-            return evidence
-        who = ",".join(patients)
-        claim_ids = ",".join(
-            quote(f"{CLAIM_SYSTEM}|Claim/{c['id']}", safe="/:") for c in claims if c.get("id")
-        )
-        searches = [
-            ("Condition", f"Condition?patient={who}"),
-            ("Observation", f"Observation?patient={who}&code={self._lab_codes}"),
-            ("MedicationAdministration", f"MedicationAdministration?patient={who}"),
-            ("Patient", "Patient?_id=" + ",".join(p.split("/")[-1] for p in patients)),
-        ]
-        if claim_ids:
-            searches.append(("DetectedIssue", f"DetectedIssue?identifier={claim_ids}"))
-        for rtype, resource in self._batch_search(searches):
-            if rtype == "DetectedIssue":
-                evidence.issues.append(resource)
+    def records(self, reads: Reads) -> Records:
+        """The page's records and the sinks' searches, in one batch; raises ``FhirError``."""
+        ids = ",".join(ref.rpartition("/")[2] for ref in reads.patients)
+        named: list[tuple[str | None, Query]] = []
+        if reads.patients:
+            named += [(None, self._query(search, ",".join(reads.patients), ids))
+                      for search in self.searches]
+        named += list(reads.queries.items())
+        records: list[Resource] = []
+        found: dict[str, list[Resource]] = {}
+        for (name, _), search in zip(named, self.client.batch_search([q for _, q in named]),
+                                     strict=True):
+            if name is None:
+                records.extend(search)
             else:
-                chart.add(resource)
-        self._fetch_missing_links(claims, chart)
-        return evidence
+                found[name] = list(search)
+        records += self._missing_links(reads.links, records)
+        return Records(records, {}, found)
 
-    def _batch_search(self, searches: list[tuple[str, str]]) -> Iterator[tuple[str, dict]]:
-        """Run several searches in one batch request; overflowing results are paged on."""
-        bundle = {"resourceType": "Bundle", "type": "batch", "entry": [
-            {"request": {"method": "GET", "url": f"{url}&_count={EVIDENCE_PAGE_SIZE}"}}
-            for _, url in searches
-        ]}
-        answers = self.client.entry_results(bundle, self.client.batch(bundle))
-        for (rtype, _), answer in zip(searches, answers, strict=True):
-            if isinstance(answer, FhirError):
-                raise answer
-            for page in self.client.pages_from(answer.get("resource") or {}, rtype):
-                yield from ((rtype, r) for r in paging.matches(page, rtype))
+    def _query(self, search: RecordSearch, patients: str, ids: str) -> Query:
+        return Query(search.resource_type, search.params).where(
+            {search.by: ids if search.by == "_id" else patients}, _count=RECORDS_PAGE_SIZE)
 
-    def _fetch_missing_links(self, claims: list[dict[str, Any]], chart: Chart) -> None:
-        """Conditions and Observations a claim references that the patient searches missed."""
-        wanted: dict[str, set[str]] = {"Condition": set(), "Observation": set()}
-        for claim in claims:
-            targets = [d.get("diagnosisReference") for d in claim.get("diagnosis") or []]
-            targets += [s.get("valueReference") for s in claim.get("supportingInfo") or []]
-            for target in targets:
-                if isinstance(target, dict) and isinstance(target.get("reference"), str):
-                    ref = normalize_reference(target["reference"])
-                    rtype = ref.split("/")[0]
-                    if rtype in wanted and not chart.has(ref):
-                        wanted[rtype].add(ref.split("/")[-1])
-        searches = [(rtype, f"{rtype}?_id={','.join(sorted(ids))}")
-                    for rtype, ids in wanted.items() if ids]
-        if searches:
-            for _, resource in self._batch_search(searches):
-                chart.add(resource)
-
+    def _missing_links(self, links: Sequence[str], records: list[Resource]) -> list[Resource]:
+        """Resources the claims reference that the patient searches did not return."""
+        have = {f"{r.get('resourceType')}/{r.get('id')}" for r in records}
+        wanted: dict[str, list[str]] = {}
+        for ref in links:
+            rtype, _, rid = ref.partition("/")
+            if rtype in LINKED_TYPES and rid and ref not in have:
+                wanted.setdefault(rtype, []).append(rid)
+        queries = [Query.of(rtype, _id=",".join(sorted(ids))) for rtype, ids in wanted.items()]
+        return [r for search in self.client.batch_search(queries) for r in search]

@@ -18,13 +18,22 @@ from adapter.fhir import (
     BasicAuth,
     BearerTokenAuth,
     FhirAuthError,
+    FhirServerError,
     NoAuth,
     SmartBackendAuth,
     auth_from_settings,
 )
-from tests.fhir.testkit import BASE, FakeTime, claim, make_client, outcome
+from tests.fhir.testkit import (
+    BASE,
+    CLAIM_SEARCH,
+    CLAIM_URL,
+    FakeTime,
+    claim_page,
+    make_client,
+    outcome,
+    read_claim,
+)
 
-CLAIM_URL = f"{BASE}/Claim/k1"
 DISCOVERY_URL = f"{BASE}/.well-known/smart-configuration"
 TOKEN_URL = "https://auth.test/oauth2/token"
 TOKEN = "eyJ-secret-access-token"
@@ -74,11 +83,11 @@ def fhir_calls() -> list:
 
 @responses.activate
 def test_basic_and_bearer_headers_are_sent():
-    responses.get(CLAIM_URL, json=claim("k1"))
+    responses.get(CLAIM_URL, json=claim_page())
 
-    make_client(auth=BasicAuth("svc-b12", "pä55")).read("Claim", "k1")
-    make_client(auth=BearerTokenAuth(TOKEN)).read("Claim", "k1")
-    make_client(auth=NoAuth()).read("Claim", "k1")
+    read_claim(make_client(auth=BasicAuth("svc-b12", "pä55")))
+    read_claim(make_client(auth=BearerTokenAuth(TOKEN)))
+    read_claim(make_client(auth=NoAuth()))
 
     basic, bearer, none = (call.request.headers for call in responses.calls)
     assert basic["Authorization"] == "Basic " + base64.b64encode("svc-b12:pä55".encode()).decode()
@@ -95,9 +104,9 @@ def test_smart_token_exchange_discovers_the_endpoint_and_signs_a_proper_assertio
     fake = FakeTime()
     responses.get(DISCOVERY_URL, json={"token_endpoint": TOKEN_URL})
     responses.post(TOKEN_URL, json=token_response())
-    responses.get(CLAIM_URL, json=claim("k1"))
+    responses.get(CLAIM_URL, json=claim_page())
 
-    make_client(auth=smart(key, fake, algorithm)).read("Claim", "k1")
+    read_claim(make_client(auth=smart(key, fake, algorithm)))
 
     discovery, token, fhir = responses.calls
     assert discovery.request.url == DISCOVERY_URL
@@ -132,11 +141,11 @@ def test_each_assertion_has_a_fresh_jti(rsa_key):
 @responses.activate
 def test_a_given_token_url_skips_discovery(rsa_key):
     responses.post(TOKEN_URL, json=token_response())
-    responses.get(CLAIM_URL, json=claim("k1"))
+    responses.get(CLAIM_URL, json=claim_page())
 
-    make_client(auth=smart(rsa_key, FakeTime(), token_url=TOKEN_URL)).read("Claim", "k1")
+    read_claim(make_client(auth=smart(rsa_key, FakeTime(), token_url=TOKEN_URL)))
 
-    assert [c.request.url for c in responses.calls] == [TOKEN_URL, CLAIM_URL]
+    assert [c.request.url for c in responses.calls] == [TOKEN_URL, CLAIM_SEARCH]
 
 
 @responses.activate
@@ -144,15 +153,15 @@ def test_token_is_cached_across_requests_and_renewed_before_it_expires(rsa_key):
     fake = FakeTime()
     responses.post(TOKEN_URL, json=token_response("t1", expires_in=300))
     responses.post(TOKEN_URL, json=token_response("t2", expires_in=300))
-    responses.get(CLAIM_URL, json=claim("k1"))
+    responses.get(CLAIM_URL, json=claim_page())
     client = make_client(auth=smart(rsa_key, fake, token_url=TOKEN_URL))
 
-    client.read("Claim", "k1")
+    read_claim(client)
     fake.advance(200)
-    client.read("Claim", "k1")
+    read_claim(client)
     assert len(token_calls()) == 1
     fake.advance(45)  # 245 s: within a minute of expiry
-    client.read("Claim", "k1")
+    read_claim(client)
 
     assert len(token_calls()) == 2
     used = [c.request.headers["Authorization"] for c in fhir_calls()]
@@ -164,10 +173,10 @@ def test_401_refreshes_the_token_once_and_retries_the_request(rsa_key):
     responses.post(TOKEN_URL, json=token_response("t1"))
     responses.post(TOKEN_URL, json=token_response("t2"))
     responses.get(CLAIM_URL, status=401)
-    responses.get(CLAIM_URL, json=claim("k1"))
+    responses.get(CLAIM_URL, json=claim_page())
     client = make_client(auth=smart(rsa_key, FakeTime(), token_url=TOKEN_URL))
 
-    assert client.read("Claim", "k1")["id"] == "k1"
+    assert read_claim(client)["id"] == "k1"
 
     used = [c.request.headers["Authorization"] for c in fhir_calls()]
     assert used == ["Bearer t1", "Bearer t2"]
@@ -180,7 +189,7 @@ def test_401_after_a_refresh_is_an_auth_error(rsa_key):
     responses.get(CLAIM_URL, status=401, json=outcome("token rejected"))
 
     with pytest.raises(FhirAuthError) as raised:
-        make_client(auth=smart(rsa_key, FakeTime(), token_url=TOKEN_URL)).read("Claim", "k1")
+        read_claim(make_client(auth=smart(rsa_key, FakeTime(), token_url=TOKEN_URL)))
 
     assert (raised.value.status, raised.value.outcome) == (401, "token rejected")
     assert len(fhir_calls()) == 2
@@ -193,7 +202,7 @@ def test_a_fixed_token_that_is_refused_fails_at_once(status):
     responses.get(CLAIM_URL, status=status)
 
     with pytest.raises(FhirAuthError):
-        make_client(auth=BearerTokenAuth(TOKEN)).read("Claim", "k1")
+        read_claim(make_client(auth=BearerTokenAuth(TOKEN)))
     assert len(responses.calls) == 1
 
 
@@ -206,7 +215,7 @@ def test_a_refusing_token_endpoint_is_an_auth_error_with_the_oauth_error(rsa_key
     )
 
     with pytest.raises(FhirAuthError) as raised:
-        make_client(auth=smart(rsa_key, FakeTime(), token_url=TOKEN_URL)).read("Claim", "k1")
+        read_claim(make_client(auth=smart(rsa_key, FakeTime(), token_url=TOKEN_URL)))
 
     assert str(raised.value) == f"POST {TOKEN_URL} -> 400: invalid_client: unknown kid"
     assert fhir_calls() == []
@@ -217,7 +226,7 @@ def test_a_server_without_smart_configuration_is_an_auth_error(rsa_key):
     responses.get(DISCOVERY_URL, status=404)
 
     with pytest.raises(FhirAuthError, match="smart-configuration -> 404"):
-        make_client(auth=smart(rsa_key, FakeTime())).read("Claim", "k1")
+        read_claim(make_client(auth=smart(rsa_key, FakeTime())))
 
 
 @responses.activate
@@ -228,12 +237,12 @@ def test_secrets_never_reach_logs_errors_or_reprs(caplog, rsa_key):
     client = make_client(auth=bearer)
 
     with pytest.raises(FhirAuthError) as raised:
-        client.read("Claim", "k1")
+        read_claim(client)
 
     responses.post(TOKEN_URL, json=token_response("smart-secret-token"))
-    responses.replace(responses.GET, CLAIM_URL, json=claim("k1"))
+    responses.replace(responses.GET, CLAIM_URL, json=claim_page())
     smart_auth = smart(rsa_key, FakeTime(), token_url=TOKEN_URL)
-    make_client(auth=smart_auth).read("Claim", "k1")
+    read_claim(make_client(auth=smart_auth))
     assertion = parse_qs(token_calls()[0].request.body)["client_assertion"][0]
     basic = BasicAuth("svc-b12", "hunter2")
 
@@ -339,3 +348,33 @@ def test_settings_reject_an_empty_secret_file(tmp_path):
     empty.write_text("\n")
     with pytest.raises(AuthConfigError, match="is empty"):
         auth_from_settings("bearer", token_file=empty)
+
+
+@responses.activate
+def test_a_rate_limited_token_endpoint_is_retried_with_a_fresh_assertion(rsa_key):
+    fake = FakeTime()
+    responses.post(TOKEN_URL, status=429, headers={"Retry-After": "3"})
+    responses.post(TOKEN_URL, status=503)
+    responses.post(TOKEN_URL, json=token_response())
+    responses.get(CLAIM_URL, json=claim_page())
+    client = make_client(fake, auth=smart(rsa_key, fake, token_url=TOKEN_URL))
+
+    assert read_claim(client)["id"] == "k1"
+
+    assert [c.request.url for c in responses.calls] == [TOKEN_URL] * 3 + [CLAIM_SEARCH]
+    assert fake.sleeps == [3.0, 2.0]  # Retry-After, then the policy's backoff
+    jtis = {jwt.decode(parse_qs(c.request.body)["client_assertion"][0],
+                       options={"verify_signature": False})["jti"] for c in token_calls()}
+    assert len(jtis) == 3  # an assertion is never sent twice
+    assert client.stats.by_type["auth"] == 3
+
+
+@responses.activate
+def test_a_token_endpoint_that_stays_unavailable_is_a_temporary_failure(rsa_key):
+    fake = FakeTime()
+    responses.post(TOKEN_URL, status=503, json=outcome("maintenance"))
+    client = make_client(fake, auth=smart(rsa_key, fake, token_url=TOKEN_URL))
+
+    with pytest.raises(FhirServerError, match="503: maintenance"):
+        read_claim(client)
+    assert len(token_calls()) == 5 and not fhir_calls()

@@ -10,9 +10,6 @@ import requests
 from adapter.fhir import (
     FhirAuthError,
     FhirError,
-    FhirGoneError,
-    FhirNotFoundError,
-    FhirRefusedError,
     FhirServerError,
     PageExpiredError,
 )
@@ -30,15 +27,15 @@ def response(status: int, body: str = "") -> requests.Response:
 @pytest.mark.parametrize(
     ("status", "paging_link", "expected"),
     [
-        (400, False, FhirRefusedError),
-        (409, False, FhirRefusedError),
-        (412, False, FhirRefusedError),
-        (422, False, FhirRefusedError),
-        (405, False, FhirRefusedError),
+        (400, False, FhirError),
+        (409, False, FhirError),
+        (412, False, FhirError),
+        (422, False, FhirError),
+        (405, False, FhirError),
         (401, False, FhirAuthError),
         (403, False, FhirAuthError),
-        (404, False, FhirNotFoundError),
-        (410, False, FhirGoneError),
+        (404, False, FhirError),
+        (410, False, FhirError),
         (404, True, PageExpiredError),
         (410, True, PageExpiredError),
         (429, False, FhirServerError),
@@ -104,12 +101,12 @@ def test_redaction_leaves_ordinary_urls_untouched():
 
 
 def test_errors_survive_pickling_with_their_fields():
-    error = FhirRefusedError("POST", BASE, 422, "bad")
+    error = FhirServerError("POST", BASE, 503, "bad")
 
     copy = pickle.loads(pickle.dumps(error))
 
-    assert type(copy) is FhirRefusedError
-    assert (copy.method, copy.url, copy.status, copy.outcome) == ("POST", BASE, 422, "bad")
+    assert type(copy) is FhirServerError
+    assert (copy.method, copy.url, copy.status, copy.outcome) == ("POST", BASE, 503, "bad")
     assert str(copy) == str(error)
 
 

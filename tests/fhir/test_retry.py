@@ -14,30 +14,31 @@ from adapter.fhir import FhirServerError, RetryPolicy, bundle_is_idempotent
 from adapter.fhir.retry import retry_after_seconds
 from tests.fhir.testkit import (
     BASE,
-    TRANSACTION_RESPONSE,
+    CLAIM_SEARCH,
+    CLAIM_URL,
     FakeTime,
-    claim,
+    answer_every_entry,
+    claim_page,
     conditional_create,
     detected_issue,
     entry,
     make_client,
     outcome,
     policy,
+    read_claim,
     transaction,
 )
-
-CLAIM_URL = f"{BASE}/Claim/k1"
 
 
 @responses.activate
 def test_429_with_retry_after_seconds_waits_that_long_then_succeeds(caplog):
     fake = FakeTime()
     responses.get(CLAIM_URL, status=429, headers={"Retry-After": "7"})
-    responses.get(CLAIM_URL, json=claim("k1"))
+    responses.get(CLAIM_URL, json=claim_page())
     client = make_client(fake)
     caplog.set_level(logging.WARNING, logger="adapter.fhir")
 
-    assert client.read("Claim", "k1")["id"] == "k1"
+    assert read_claim(client)["id"] == "k1"
 
     assert fake.sleeps == [7.0]
     assert len(responses.calls) == 2
@@ -45,7 +46,7 @@ def test_429_with_retry_after_seconds_waits_that_long_then_succeeds(caplog):
     assert client.stats.total == 2
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert warnings == [
-        "retrying GET /fhir/Claim/k1 after HTTP 429 (attempt 1 of 5), waiting 7.0 s"
+        "retrying GET /fhir/Claim?_id=k1&_count=100 after HTTP 429 (attempt 1 of 5), waiting 7.0 s"
     ]
 
 
@@ -61,9 +62,9 @@ def test_429_with_retry_after_http_date_waits_until_then_by_the_server_clock():
             "Retry-After": format_datetime(server_now + timedelta(seconds=12), usegmt=True),
         },
     )
-    responses.get(CLAIM_URL, json=claim("k1"))
+    responses.get(CLAIM_URL, json=claim_page())
 
-    make_client(fake).read("Claim", "k1")
+    read_claim(make_client(fake))
 
     assert fake.sleeps == [12.0]
 
@@ -73,9 +74,9 @@ def test_retry_after_http_date_without_a_date_header_uses_our_clock():
     fake = FakeTime()
     later = format_datetime(fake.now() + timedelta(seconds=20), usegmt=True)
     responses.get(CLAIM_URL, status=503, headers={"Retry-After": later})
-    responses.get(CLAIM_URL, json=claim("k1"))
+    responses.get(CLAIM_URL, json=claim_page())
 
-    make_client(fake).read("Claim", "k1")
+    read_claim(make_client(fake))
 
     assert fake.sleeps == [20.0]
 
@@ -87,7 +88,7 @@ def test_retry_after_beyond_the_remaining_budget_gives_up_at_once(caplog):
     caplog.set_level(logging.WARNING, logger="adapter.fhir")
 
     with pytest.raises(FhirServerError) as raised:
-        make_client(fake, retry=policy(fake, max_total_seconds=60)).read("Claim", "k1")
+        read_claim(make_client(fake, retry=policy(fake, max_total_seconds=60)))
 
     assert (raised.value.status, raised.value.outcome) == (429, "slow down")
     assert fake.sleeps == []
@@ -100,10 +101,10 @@ def test_503_storm_that_recovers_backs_off_exponentially():
     fake = FakeTime()
     for _ in range(3):
         responses.get(CLAIM_URL, status=503)
-    responses.get(CLAIM_URL, json=claim("k1"))
+    responses.get(CLAIM_URL, json=claim_page())
     client = make_client(fake)
 
-    assert client.read("Claim", "k1")["id"] == "k1"
+    assert read_claim(client)["id"] == "k1"
 
     assert fake.sleeps == [1.0, 2.0, 4.0]
     assert client.stats.retries == 3
@@ -116,12 +117,12 @@ def test_503_storm_that_outlasts_the_attempts_raises_server_error_with_the_outco
     client = make_client(fake)
 
     with pytest.raises(FhirServerError) as raised:
-        client.read("Claim", "k1")
+        read_claim(client)
 
     error = raised.value
     assert error.status == 503
     assert error.outcome == "HAPI-0000: database is restarting"
-    assert str(error) == f"GET {CLAIM_URL} -> 503: HAPI-0000: database is restarting"
+    assert str(error) == f"GET {CLAIM_SEARCH} -> 503: HAPI-0000: database is restarting"
     assert len(responses.calls) == 5
     assert fake.sleeps == [1.0, 2.0, 4.0, 8.0]
 
@@ -132,9 +133,7 @@ def test_total_retry_time_is_bounded_even_with_attempts_left():
     responses.get(CLAIM_URL, status=502)
 
     with pytest.raises(FhirServerError):
-        make_client(fake, retry=policy(fake, backoff_base=4.0, max_total_seconds=10)).read(
-            "Claim", "k1"
-        )
+        read_claim(make_client(fake, retry=policy(fake, backoff_base=4.0, max_total_seconds=10)))
 
     assert fake.sleeps == [4.0]  # the next wait (8 s) would pass the 10 s budget
     assert len(responses.calls) == 2
@@ -154,9 +153,9 @@ def test_total_retry_time_is_bounded_even_with_attempts_left():
 def test_dropped_connections_and_timeouts_are_retried(failure):
     fake = FakeTime()
     responses.get(CLAIM_URL, body=failure)
-    responses.get(CLAIM_URL, json=claim("k1"))
+    responses.get(CLAIM_URL, json=claim_page())
 
-    assert make_client(fake).read("Claim", "k1")["id"] == "k1"
+    assert read_claim(make_client(fake))["id"] == "k1"
     assert fake.sleeps == [1.0]
 
 
@@ -166,11 +165,11 @@ def test_connection_failures_that_never_end_are_a_server_error_without_status():
     responses.get(CLAIM_URL, body=requests.ConnectionError("Connection refused"))
 
     with pytest.raises(FhirServerError) as raised:
-        make_client(fake).read("Claim", "k1")
+        read_claim(make_client(fake))
 
     assert raised.value.status is None
     assert raised.value.outcome == "ConnectionError: Connection refused"
-    assert str(raised.value) == f"GET {CLAIM_URL}: ConnectionError: Connection refused"
+    assert str(raised.value) == f"GET {CLAIM_SEARCH}: ConnectionError: Connection refused"
     assert len(responses.calls) == 5
 
 
@@ -180,7 +179,7 @@ def test_tls_failures_are_not_retried():
     responses.get(CLAIM_URL, body=requests.exceptions.SSLError("certificate verify failed"))
 
     with pytest.raises(FhirServerError, match="certificate verify failed"):
-        make_client(fake).read("Claim", "k1")
+        read_claim(make_client(fake))
     assert len(responses.calls) == 1
 
 
@@ -189,7 +188,7 @@ def test_500_is_not_transient_and_is_not_retried():
     responses.get(CLAIM_URL, status=500, json=outcome("NullPointerException"))
 
     with pytest.raises(FhirServerError, match="-> 500: NullPointerException"):
-        make_client().read("Claim", "k1")
+        read_claim(make_client())
     assert len(responses.calls) == 1
 
 
@@ -216,13 +215,13 @@ def test_transaction_of_conditional_creates_is_retried():
     fake = FakeTime()
     responses.post(BASE, status=503)
     responses.post(BASE, body=requests.ConnectionError("reset"))
-    responses.post(BASE, json=TRANSACTION_RESPONSE)
+    responses.add_callback(responses.POST, BASE, callback=answer_every_entry("201 Created"))
 
-    result = make_client(fake).transaction(
+    results = make_client(fake).transaction(
         transaction(conditional_create("a"), conditional_create("b"))
     )
 
-    assert result == TRANSACTION_RESPONSE
+    assert [r.status for r in results] == [201, 201]
     assert len(responses.calls) == 3
     assert fake.sleeps == [1.0, 2.0]
 

@@ -9,6 +9,7 @@ from adapter.fhir import FhirClient, WriteNotAllowedError
 from tests.fhir.testkit import (
     BASE,
     TRANSACTION_RESPONSE,
+    answer_every_entry,
     claim,
     conditional_create,
     detected_issue,
@@ -44,9 +45,13 @@ def test_a_transaction_with_a_claim_put_is_refused_and_nothing_is_sent():
         entry("PUT", "Observation?identifier=x", {"resourceType": "Observation"}),
         entry("PUT", "https://other.example/fhir/DetectedIssue/d1", detected_issue()),
         entry("POST", "$process-message", {"resourceType": "Bundle"}),
+        entry("PUT", "DetectedIssue/../Patient/p1", detected_issue()),  # a server-sent id
+        entry("PUT", "DetectedIssue/d1/_history/2", detected_issue()),
+        entry("PUT", "DetectedIssue/%2E%2E%2FPatient%2Fp1", detected_issue()),
         {"resource": detected_issue()},  # no request: cannot prove it is allowed
     ],
-    ids=["body-type", "delete", "patch", "cond-update", "other-server", "operation", "no-request"],
+    ids=["body-type", "delete", "patch", "cond-update", "other-server", "operation",
+         "dot-dot-id", "history", "encoded-dot-dot", "no-request"],
 )
 @responses.activate
 def test_batches_with_any_write_outside_the_writable_types_are_refused(bad_entry):
@@ -59,7 +64,7 @@ def test_batches_with_any_write_outside_the_writable_types_are_refused(bad_entry
 
 @responses.activate
 def test_detected_issue_writes_and_reads_of_anything_pass():
-    responses.post(BASE, json=TRANSACTION_RESPONSE)
+    responses.add_callback(responses.POST, BASE, callback=answer_every_entry())
     bundle = transaction(
         conditional_create("a"),
         entry("PUT", "DetectedIssue?identifier=urn:b12|b", detected_issue("b")),
@@ -77,7 +82,7 @@ def test_detected_issue_writes_and_reads_of_anything_pass():
 
 @responses.activate
 def test_a_fixture_loader_may_widen_the_writable_types_explicitly():
-    responses.post(BASE, json=TRANSACTION_RESPONSE)
+    responses.add_callback(responses.POST, BASE, callback=answer_every_entry())
     loader = FhirClient(BASE, writable_types=frozenset({"Claim", "Patient"}))
 
     loader.transaction(transaction(entry("PUT", "Claim/k1", claim("k1"))))

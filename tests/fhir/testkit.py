@@ -76,6 +76,19 @@ def claim(claim_id: str) -> dict[str, Any]:
     return {"resourceType": "Claim", "id": claim_id}
 
 
+CLAIM_URL = f"{BASE}/Claim"  # `responses` matches it whatever the query
+CLAIM_SEARCH = f"{BASE}/Claim?_id=k1&_count=100"  # the URL read_claim asks for
+
+
+def read_claim(client: FhirClient) -> dict[str, Any]:
+    """One GET through the whole transport (auth, retries, errors): Claim k1 by search."""
+    return next(iter(client.search("Claim", _id="k1")))
+
+
+def claim_page(claim_id: str = "k1") -> dict[str, Any]:
+    return searchset(claim(claim_id))
+
+
 def entry(method: str, url: str, resource: dict[str, Any] | None = None, **request: Any):
     item: dict[str, Any] = {"request": {"method": method, "url": url, **request}}
     if resource is not None:
@@ -105,3 +118,17 @@ def conditional_create(identifier: str = "k1-lab-missing") -> dict[str, Any]:
 
 
 TRANSACTION_RESPONSE = {"resourceType": "Bundle", "type": "transaction-response", "entry": []}
+
+
+def answer_every_entry(status: str = "200 OK"):
+    """A ``responses`` callback for POST [base]: each entry of the Bundle answered ``status``."""
+    import json
+
+    def callback(request: Any) -> tuple[int, dict[str, str], str]:
+        sent = json.loads(request.body)
+        kind = f"{sent.get('type')}-response"
+        body = {"resourceType": "Bundle", "type": kind,
+                "entry": [{"response": {"status": status}} for _ in sent.get("entry") or []]}
+        return 200, {"Content-Type": "application/fhir+json"}, json.dumps(body)
+
+    return callback

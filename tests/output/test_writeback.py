@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+import responses
+
+from adapter.fhir import FhirClient
 from adapter.findings import Finding
+from adapter.outcomes import ClaimOutcome, ClaimResult, PageOutcome
 from adapter.output.detected_issue import IDENTIFIER_SYSTEM, build_detected_issue, key_of
-from adapter.output.report import ClaimResult
-from adapter.output.writeback import plan_writes
-from tests.scenario import clean_chart, run
+from adapter.output.writeback import EARLIER_ISSUES, WriteBack, plan_writes
+
+BASE = "http://fhir.test/fhir"
 
 RUN_1 = datetime(2026, 3, 3, 8, 0, tzinfo=UTC)
 RUN_2 = datetime(2026, 3, 4, 8, 0, tzinfo=UTC)
@@ -90,14 +94,50 @@ def test_issues_of_a_claim_now_cancelled_are_cancelled_with_the_reason():
     assert "claim status is cancelled" in plan.cancels[0]["mitigation"][-1]["action"]["text"]
 
 
-def test_only_detected_issues_are_in_the_transaction():
-    report = run(*clean_chart(supporting=()))
-    plan = plan_writes(report.claims, [], RUN_1)
-    assert plan.creates, "the unlinked evidence must produce a finding"
-    types = {e["resource"]["resourceType"] for e in plan.transaction()["entry"]}
-    assert types == {"DetectedIssue"}
-    urls = {e["request"]["url"].split("/")[0] for e in plan.transaction()["entry"]}
-    assert urls == {"DetectedIssue"}
+def test_an_earlier_issue_whose_server_id_is_not_a_fhir_id_never_reaches_a_url():
+    tampered = _on_server(_result(LAB), LAB, "../Patient/p1")
+    plan = plan_writes([_result(LAB)], [tampered], RUN_2)
+    assert not plan.updates and not plan.cancels
+    entry = plan.transaction()["entry"][0]
+    assert entry["request"]["method"] == "POST" and entry["request"]["url"] == "DetectedIssue"
+    assert "ifNoneExist" in entry["request"]  # the server finds the issue by its identifier
+
+
+def _page(*results: ClaimResult, found: list[dict] | None = None) -> PageOutcome:
+    outcomes = tuple(ClaimOutcome(r.claim, result=r) for r in results)
+    return PageOutcome(outcomes, found={EARLIER_ISSUES: found or []})
+
+
+@responses.activate
+def test_write_back_counts_what_the_server_confirmed_entry_by_entry():
+    existing = _on_server(_result(LAB), LAB, "srv-1")
+    reworded = Finding("lab-missing", "No B12 lab in 730 days", diagnosis="E53.8")
+    statuses = ["201 Created", "200 OK", "400 Bad Request", "200 OK"]
+    responses.post(BASE, json={"resourceType": "Bundle", "type": "transaction-response",
+                               "entry": [{"response": {"status": s}} for s in statuses]})
+    k2 = _result(LINK, LAB, claim="Claim/k2")
+    k3 = _result(LINK, claim="Claim/k3")
+    sink = WriteBack(FhirClient(BASE), clock=lambda: RUN_2)
+
+    sink.write(_page(_result(reworded), k2, k3, found=[existing]))
+
+    # sent: creates k2 LINK (201), k2 LAB (200: already there), k3 LINK (400); update srv-1
+    assert (sink.totals.created, sink.totals.unchanged, sink.totals.failed,
+            sink.totals.updated) == (1, 1, 1, 1)
+    assert [p.resource for p in sink.problems] == [
+        "DetectedIssue Claim/k3:evidence-not-linked:E53.8"]
+    assert not sink.all_landed
+
+
+@responses.activate
+def test_write_back_of_a_page_whose_records_were_not_read_writes_nothing():
+    sink = WriteBack(FhirClient(BASE), clock=lambda: RUN_2)
+    existing = _on_server(_result(LAB), LAB, "srv-1")
+
+    sink.write(PageOutcome((ClaimOutcome("Claim/k1"),), found={EARLIER_ISSUES: [existing]},
+                           complete=False))
+
+    assert len(responses.calls) == 0 and sink.all_landed
 
 
 def test_identifier_is_stable_for_claim_code_and_diagnosis():

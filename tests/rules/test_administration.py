@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fixtures import builders as b
+from tests import facts as f
 from tests.scenario import SERVICE, clean_chart, codes, finding, replace, result, run, without
 
 
@@ -155,3 +156,21 @@ def test_unknown_dose_unit_is_an_error_but_the_injection_still_counts():
     assert [e.resource for e in report.errors] == ["MedicationAdministration/a1"]
     assert "vial" in report.errors[0].message
     assert report.claims[0].findings == ()
+
+
+# The same family on plain facts, no FHIR JSON (tests/facts.py)
+
+
+
+@pytest.mark.parametrize("dose_ug, units, fires", [
+    (1000, 1, False), (1000, 2, True), (2000, 2, False), (1500, 2, False), (1500, 1, True),
+])
+def test_on_facts_units_are_the_micrograms_given_over_1000_rounded_up(dose_ug, units, fires):
+    ev = f.backed(f.claim(units=units), f.condition(), administrations=[f.given(dose_ug=dose_ug)])
+    assert ("dose-units-mismatch" in f.codes_of(ev)) is fires
+
+
+def test_on_facts_an_administration_not_completed_is_not_the_injection():
+    stopped = f.backed(f.claim(), f.condition(), administrations=[f.given(status="stopped")])
+    assert "admin-missing" in f.codes_of(stopped)
+    assert "admin-missing" not in f.codes_of(f.backed(f.claim(), f.condition()))

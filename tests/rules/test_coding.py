@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fixtures import builders as b
+from tests import facts as f
 from tests.scenario import SERVICE, clean_chart, codes, finding, replace, result
 
 
@@ -147,3 +148,22 @@ def test_item_dx_link_does_not_fire_when_one_pointer_is_a_b12_diagnosis():
 
 def test_item_dx_link_does_not_fire_when_it_points_at_a_cause():
     assert codes(*_with_cause("K90.0", diagnoses=("E53.8", "K90.0"), pointers=(2,))) == set()
+
+
+# The same family on plain facts, no FHIR JSON (tests/facts.py)
+
+
+
+def test_on_facts_g63_first_listed_is_a_sequencing_problem_and_after_e53_8_is_not():
+    first = f.backed(f.claim("G63", "E53.8"), f.condition())
+    after = f.backed(f.claim("E53.8", "G63"), f.condition())
+    assert "manifestation-sequencing" in f.codes_of(first)
+    assert "manifestation-sequencing" not in f.codes_of(after)
+
+
+def test_on_facts_a_charted_cause_missing_from_the_claim_is_named():
+    ev = f.backed(f.claim(), f.condition(), f.condition("Condition/c2", {"K90.0"}))
+    [finding] = [x for x in f.findings(ev) if x.code == "cause-not-coded"]
+    assert "K90.0" in finding.message and finding.evidence == ("Condition/c2",)
+    assert "cause-not-coded" not in f.codes_of(
+        f.backed(f.claim("E53.8", "K90.0"), f.condition(), f.condition("Condition/c2", {"K90.0"})))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from fixtures import builders as b
+from tests import facts as f
 from tests.scenario import SERVICE, clean_chart, codes, finding, replace, result
 
 DAY_AFTER = "2026-03-03"
@@ -333,3 +334,37 @@ def test_evidence_not_linked_does_not_fire_when_a_b12_lab_alone_is_referenced():
 
 def test_evidence_not_linked_does_not_fire_with_a_diagnosis_reference():
     assert codes(*clean_chart(diagnoses=("Condition/c1",), supporting=())) == set()
+
+
+# The same family on plain facts, no FHIR JSON (tests/facts.py)
+
+
+
+def test_on_facts_a_fully_backed_claim_has_no_finding():
+    assert f.codes_of(f.backed(f.claim("D51.0", refs=("Condition/c1",)),
+                               f.condition(codes={"D51.0"}))) == set()
+
+
+@pytest.mark.parametrize("claimed, charted, code", [
+    ("D51.0", "D51.9", "dx-more-specific-than-chart"),
+    ("D51.9", "E53.8", "dx-more-specific-than-chart"),
+    ("E53.8", "D51.0", "specificity-loss"),
+    ("D51.9", "D51.0", "specificity-loss"),
+])
+def test_on_facts_the_ladder_decides_over_and_under_specified(claimed, charted, code):
+    found = f.findings(f.backed(f.claim(claimed), f.condition(codes={charted})))
+    [finding] = [x for x in found if x.code == code]
+    assert (finding.diagnosis, finding.suggested_code) == (claimed, charted)
+
+
+def test_on_facts_a_condition_abated_before_the_service_date_is_not_current():
+    stale = f.condition(clinical="resolved", abatement=f.DAY.replace(year=2025))
+    assert "dx-not-current" in f.codes_of(f.backed(f.claim("E53.8"), stale))
+    assert "dx-not-current" not in f.codes_of(f.backed(f.claim("E53.8"), f.condition()))
+
+
+def test_on_facts_a_provisional_condition_is_unconfirmed_and_a_refuted_one_is_nothing():
+    assert "dx-unconfirmed" in f.codes_of(
+        f.backed(f.claim(), f.condition(verification="provisional")))
+    assert "dx-not-documented" in f.codes_of(
+        f.backed(f.claim(), f.condition(verification="refuted")))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fixtures import builders as b
+from tests import facts as f
 from tests.scenario import clean_chart, codes, finding, replace, result, without
 
 DRAWN = "2026-02-10"  # 20 days before the service date 2026-03-02
@@ -277,3 +278,28 @@ def test_anemia_not_supported_fires_for_every_d51_code(anemia):
 
 def test_anemia_not_supported_does_not_fire_for_e53_8():
     assert "anemia-not-supported" not in codes(*clean_chart())
+
+
+# The same family on plain facts, no FHIR JSON (tests/facts.py)
+
+
+
+def test_on_facts_a_preliminary_b12_result_is_no_result():
+    preliminary = f.lab("Observation/o1", "b12", 120, status="preliminary")
+    ev = f.backed(f.claim(), f.condition(), labs=[preliminary])
+    assert "lab-missing" in f.codes_of(ev)
+    final = f.backed(f.claim(), f.condition(), labs=[f.lab("Observation/o1", "b12", 120)])
+    assert "lab-missing" not in f.codes_of(final)
+
+
+@pytest.mark.parametrize("value, fires", [(199.9, False), (200.0, True), (250.0, True)])
+def test_on_facts_b12_is_low_strictly_below_200_pg_ml(value, fires):
+    ev = f.backed(f.claim(), f.condition(), labs=[f.lab("Observation/o1", "b12", value)])
+    assert ("lab-not-low" in f.codes_of(ev)) is fires
+
+
+def test_on_facts_a_lifelong_cause_waives_the_lab():
+    ev = f.backed(f.claim("E53.8", "Z98.84"), f.condition(),
+                  f.condition("Condition/c2", {"Z98.84"}), labs=[])
+    assert "lab-missing" not in f.codes_of(ev)
+    assert "lab-missing" in f.codes_of(f.backed(f.claim(), f.condition(), labs=[]))

@@ -1,0 +1,68 @@
+"""One claim -> its outcome: read it, decide its scope, gather its evidence, run the rules.
+
+Pure: the chart is read, never changed, and nothing is written anywhere; the driver hands the
+outcomes to the sinks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from adapter.evidence.chart import Chart
+from adapter.evidence.facts import ClaimEvidence, ClaimFacts, Path
+from adapter.evidence.fields import BadResource, ref_of
+from adapter.evidence.gather import gather
+from adapter.evidence.read import read_claim
+from adapter.findings import Finding
+from adapter.outcomes import ClaimOutcome, ClaimResult, Problem
+from adapter.rules import Policy, check
+from adapter.rules.scope import Skip, in_scope
+
+
+@dataclass(frozen=True, slots=True)
+class InScope:
+    """A claim the rules will judge, waiting for its chart."""
+
+    facts: ClaimFacts
+    last_updated: str | None
+
+
+def problem(exc: BadResource) -> Problem:
+    return Problem(exc.ref, exc.problem)
+
+
+def read_scoped(resource: dict[str, Any], policy: Policy) -> InScope | ClaimOutcome:
+    """The claim in scope, or its outcome already: skipped, or unreadable."""
+    try:
+        record = read_claim(resource)
+        scoped = in_scope(record, policy.drugs)
+    except BadResource as exc:
+        return ClaimOutcome(ref_of(resource), problems=(problem(exc),))
+    if isinstance(scoped, Skip):
+        return ClaimOutcome(record.ref, record.last_updated, skipped=scoped.reason)
+    return InScope(scoped, record.last_updated)
+
+
+def with_paths(finding: Finding, evidence: ClaimEvidence) -> Finding:
+    """Mark which of the finding's evidence came through explicit links (SPEC section 3)."""
+    if not finding.evidence:
+        return finding
+    linked = {item.fact.ref for group in (evidence.conditions, evidence.labs,
+                                          evidence.administrations)
+              for item in group if item.path is Path.LINKED}
+    return replace(finding, linked=frozenset(linked.intersection(finding.evidence)))
+
+
+def check_claim(claim: InScope, chart: Chart, policy: Policy) -> ClaimOutcome:
+    """Judge one claim in scope against the chart."""
+    evidence = gather(claim.facts, chart)
+    result = ClaimResult(
+        claim=evidence.claim.ref,
+        patient=evidence.claim.patient,
+        service_date=evidence.claim.service_date,
+        findings=tuple(with_paths(f, evidence) for f in check(evidence, policy)),
+        version=evidence.claim.version,
+    )
+    return ClaimOutcome(result.claim, claim.last_updated, result=result,
+                        problems=tuple(problem(p) for p in evidence.problems))

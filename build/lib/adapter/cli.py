@@ -1,0 +1,251 @@
+"""Command line: arguments -> one call in ``adapter.modes``, printing, and the exit status.
+
+Exit status (SPEC section 5): 0 every claim checked; 1 some resources or claims could not be
+processed (the rest were), or a server request or write failed; 2 unusable input or
+arguments; 3 ``--fail-on`` asked and a finding reached that severity.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+
+from adapter import __version__, modes
+from adapter.config import ConfigError, apply_overrides
+from adapter.fhir import FhirClient, FhirError
+from adapter.fhir.auth import AuthConfigError, auth_from_settings
+from adapter.findings import Severity
+from adapter.load import load, load_resources, writable_types
+from adapter.mappings import MappingsError, load_mappings
+from adapter.output.report import Report
+from adapter.output.table import render_table
+from adapter.rules import Policy
+from adapter.sources.files import FileSource, SourceError
+from adapter.sources.server import ClaimSelection
+from adapter.sync_state import SyncStateError
+
+EXIT_OK, EXIT_PARTIAL, EXIT_UNUSABLE, EXIT_FINDINGS = 0, 1, 2, 3
+
+
+class UsageError(Exception):
+    """Arguments that parse but cannot be used together."""
+
+
+def _server_options() -> argparse.ArgumentParser:
+    """Connection and auth options shared by every command that talks to a server.
+
+    Secrets are never arguments: they come from environment variables or files.
+    """
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("FHIR server")
+    g.add_argument("--auth", choices=("none", "basic", "bearer", "smart"), default="none")
+    g.add_argument("--username", help="basic auth user name")
+    g.add_argument("--password-env", metavar="VAR", help="environment variable with the password")
+    g.add_argument("--password-file", metavar="FILE", help="file holding the password")
+    g.add_argument("--token-env", metavar="VAR", help="environment variable with a bearer token")
+    g.add_argument("--token-file", metavar="FILE", help="file holding a bearer token")
+    g.add_argument("--client-id", help="SMART Backend Services client id")
+    g.add_argument("--private-key-file", metavar="PEM", help="SMART private key (RSA or P-384)")
+    g.add_argument("--key-id", help="SMART key id (kid in the registered JWKS)")
+    g.add_argument("--algorithm", choices=("RS384", "ES384"), default="RS384")
+    g.add_argument("--scope", default="system/Claim.read system/Condition.read "
+                   "system/Observation.read system/MedicationAdministration.read "
+                   "system/Patient.read system/DetectedIssue.read system/DetectedIssue.write")
+    g.add_argument("--token-url", help="token endpoint (default: from smart-configuration)")
+    g.add_argument("--ca-bundle", metavar="FILE", help="CA bundle for TLS verification")
+    g.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
+                   help="read timeout per request (default 60)")
+    g.add_argument("--page-size", type=int, default=100, metavar="N",
+                   help="claims per page (_count, default 100)")
+    g.add_argument("--stats", action="store_true", help="print HTTP request counts")
+    return p
+
+
+def _check_options() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--config", type=Path, metavar="FILE",
+                   help="TOML or JSON file overriding thresholds and windows")
+    p.add_argument("--fail-on", choices=[s.value for s in Severity], metavar="SEVERITY",
+                   help="exit 3 when a finding of this severity or higher is found")
+    p.add_argument("--dry-run", action="store_true",
+                   help="server: write nothing, print the DetectedIssue writes instead")
+    p.add_argument("--max-transaction-entries", type=int, default=50, metavar="N",
+                   help="server: DetectedIssue writes per transaction Bundle (default 50)")
+    return p
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="b12-adapter",
+        description="Check that B12 injection claims (J3420) are backed by the FHIR chart.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log requests and progress")
+    commands = parser.add_subparsers(dest="command", required=True)
+    server, checks = _server_options(), _check_options()
+
+    check = commands.add_parser("check", parents=[checks, server],
+                                help="check claims from files or a FHIR server")
+    where = check.add_mutually_exclusive_group(required=True)
+    where.add_argument("--source", type=Path, metavar="PATH",
+                       help="Bundle JSON, NDJSON file, Bulk Data directory or directory of Bundles")
+    where.add_argument("--server", metavar="URL", help="FHIR R4 base URL")
+    check.add_argument("--out", type=Path, metavar="DIR",
+                       help="files: write DetectedIssue.ndjson and report.json here")
+    check.add_argument("--claim", action="append", default=[], metavar="ID",
+                       help="server: check this claim (repeatable)")
+    check.add_argument("--patient", metavar="ID", help="server: check this patient's claims")
+    check.add_argument("--since", metavar="INSTANT",
+                       help="server: claims updated at or after this instant (_lastUpdated)")
+    check.add_argument("--search", metavar="QUERY", help="server: a Claim search, 'Claim?...'")
+
+    sync = commands.add_parser("sync", parents=[checks, server],
+                               help="check every claim changed since the last successful run")
+    sync.add_argument("--server", metavar="URL", required=True, help="FHIR R4 base URL")
+    sync.add_argument("--state", type=Path, required=True, metavar="FILE",
+                      help="JSON state file holding the watermark (a .lock file sits beside it)")
+    sync.add_argument("--max-claims", type=int, metavar="N", help="stop after N claims")
+    sync.add_argument("--overlap-seconds", type=int, default=300, metavar="S",
+                      help="re-check this much before the watermark (default 300)")
+
+    load_cmd = commands.add_parser("load", parents=[server],
+                                   help="upload fixture data to a sandbox FHIR server")
+    load_cmd.add_argument("path", type=Path, help="Bundle, NDJSON or Bulk Data directory")
+    load_cmd.add_argument("--server", metavar="URL", required=True, help="FHIR R4 base URL")
+    load_cmd.add_argument("--max-transaction-entries", type=int, default=50, metavar="N",
+                          help="resources per transaction Bundle (default 50)")
+    return parser
+
+
+def _exit_status(report: Report, fail_on: str | None, failed: bool = False) -> int:
+    if report.errors or failed:
+        return EXIT_PARTIAL
+    worst = report.worst_severity()
+    if fail_on and worst and worst.rank >= Severity(fail_on).rank:
+        return EXIT_FINDINGS
+    return EXIT_OK
+
+
+def _client(args: argparse.Namespace, writable: frozenset[str] | None = None) -> FhirClient:
+    auth = auth_from_settings(
+        args.auth, username=args.username, password_env=args.password_env,
+        password_file=args.password_file, token_env=args.token_env, token_file=args.token_file,
+        client_id=args.client_id, private_key_file=args.private_key_file, key_id=args.key_id,
+        algorithm=args.algorithm, scope=args.scope, token_url=args.token_url,
+    )
+    options = {"writable_types": writable} if writable else {}
+    try:
+        return FhirClient(args.server, auth=auth, timeout=(10.0, args.timeout),
+                          verify=args.ca_bundle or True, page_size=args.page_size, **options)
+    except ValueError as exc:  # an unusable base URL or page size
+        raise UsageError(str(exc)) from exc
+
+
+def _judge(args: argparse.Namespace) -> modes.Judge:
+    mappings = load_mappings()
+    thresholds = apply_overrides(mappings.thresholds, args.config)
+    return modes.Judge(mappings, Policy.from_mappings(mappings, thresholds))
+
+
+def _print_report(report: Report, fmt: str) -> None:
+    """JSON is indented on a terminal and compact when piped to a program (much faster)."""
+    if fmt == "json":
+        print(report.to_json(indent=2 if sys.stdout.isatty() else None))
+    else:
+        print(render_table(report))
+
+
+def _print_server_summary(client: FhirClient, run: modes.ServerRun,
+                          args: argparse.Namespace) -> None:
+    writes = run.writes
+    for line in writes.planned:
+        print(f"dry-run: would {line}", file=sys.stderr)
+    confirmed = (f"created {writes.created}, updated {writes.updated}, "
+                 f"cancelled {writes.cancelled}, unchanged {writes.unchanged}, "
+                 f"failed {writes.failed}")
+    print(f"DetectedIssues (as the server confirmed): {confirmed}"
+          + (" (dry run: nothing written)" if args.dry_run else ""), file=sys.stderr)
+    if args.stats:
+        checked = max(len(run.report.claims) + len(run.report.skipped), 1)
+        stats = client.stats.as_dict()
+        stats["requests_per_claim"] = round(client.stats.total / checked, 3)
+        print("requests: " + json.dumps(stats), file=sys.stderr)
+
+
+def _check_files(args: argparse.Namespace) -> int:
+    if args.claim or args.patient or args.since or args.search:
+        raise UsageError("--claim, --patient, --since and --search need --server")
+    report = modes.check_files(_judge(args), args.source, args.out)
+    _print_report(report, args.format)
+    return _exit_status(report, args.fail_on)
+
+
+def _check_server(args: argparse.Namespace) -> int:
+    if args.out:
+        raise UsageError("--out is for file sources; a server run writes DetectedIssues back")
+    try:
+        selection = ClaimSelection(ids=tuple(args.claim), patient=args.patient,
+                                   since=args.since, search=args.search)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    judge = _judge(args)
+    with _client(args) as client:
+        run = modes.check_server(judge, client, selection, dry_run=args.dry_run,
+                                 max_entries=args.max_transaction_entries)
+        _print_report(run.report, args.format)
+        _print_server_summary(client, run, args)
+    return _exit_status(run.report, args.fail_on, run.failed)
+
+
+def _sync(args: argparse.Namespace) -> int:
+    judge = _judge(args)
+    with _client(args) as client:
+        run, outcome = modes.sync(
+            judge, client, args.state, dry_run=args.dry_run,
+            max_entries=args.max_transaction_entries,
+            overlap=timedelta(seconds=args.overlap_seconds), max_claims=args.max_claims,
+            progress=sys.stderr)
+        if sys.stderr.isatty():
+            print(file=sys.stderr)
+        _print_report(run.report, args.format)
+        _print_server_summary(client, run, args)
+        moved = (f"watermark {outcome.before.watermark or '(none)'} -> {outcome.after.watermark}"
+                 if outcome.moved else f"watermark stays at {outcome.before.watermark or '(none)'}")
+        print(f"sync: {moved}", file=sys.stderr)
+    return _exit_status(run.report, args.fail_on, run.failed)
+
+
+def _load(args: argparse.Namespace) -> int:
+    resources, unreadable = load_resources(FileSource.open(args.path))
+    with _client(args, writable=writable_types(resources)) as client:
+        totals = load(client, resources, args.max_transaction_entries)
+    for problem in [*unreadable, *totals.problems]:
+        print(f"b12-adapter: {problem.resource}: {problem.message}", file=sys.stderr)
+    print(f"loaded {totals.loaded} of {len(resources)} resources (as the server confirmed) "
+          f"in {totals.transactions} transaction(s) into {args.server}")
+    return EXIT_PARTIAL if unreadable or totals.problems else EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        if args.command == "check":
+            return _check_files(args) if args.source else _check_server(args)
+        if args.command == "sync":
+            return _sync(args)
+        return _load(args)
+    except (SourceError, ConfigError, MappingsError, AuthConfigError, UsageError,
+            SyncStateError) as exc:
+        print(f"b12-adapter: {exc}", file=sys.stderr)
+        return EXIT_UNUSABLE
+    except FhirError as exc:
+        print(f"b12-adapter: {exc}", file=sys.stderr)
+        return EXIT_PARTIAL

@@ -1,0 +1,1 @@
+"""Evidence: FHIR resources turned into the plain, typed facts the rules read."""

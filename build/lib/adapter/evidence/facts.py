@@ -1,0 +1,150 @@
+"""The typed facts a rule may read. Plain frozen values: no FHIR models, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+from typing import Generic, TypeVar
+
+from adapter.evidence.fields import BadResource
+
+T = TypeVar("T")
+
+
+class Path(StrEnum):
+    """How a piece of evidence was found (SPEC section 3)."""
+
+    LINKED = "linked"  # referenced from the claim, a linked Condition, or a linked administration
+    RECORD = "record"  # found only in the patient's record
+
+
+Coding = tuple[str, str]  # (system, code), both trimmed; system "" when none is given
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimDiagnosis:
+    sequence: int
+    code: str | None  # normalised ICD-10-CM code, None when the diagnosis carries none
+    written: str  # as the claim wrote it, for messages
+    condition: str | None = None  # diagnosisReference
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimItem:
+    """One line of a claim as written; which lines are B12 injections is a rule's call."""
+
+    sequence: int
+    product: tuple[Coding, ...]  # productOrService
+    units: float | None
+    service_date: date | None  # servicedDate / servicedPeriod.start
+    diagnosis_sequences: tuple[int, ...]
+    encounters: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimRecord:
+    """A claim as the reader found it: every line, no judgement of scope."""
+
+    ref: str
+    version: str | None
+    last_updated: str | None  # meta.lastUpdated as sent (a sync watermark is made of these)
+    status: str | None
+    patient: str | None
+    billable_start: date | None
+    created: date | None
+    diagnoses: tuple[ClaimDiagnosis, ...]
+    items: tuple[ClaimItem, ...]
+    supporting: tuple[str, ...]  # supportingInfo valueReference targets
+
+
+@dataclass(frozen=True, slots=True)
+class B12Item:
+    sequence: int
+    is_j3420: bool
+    units: float | None
+    service_date: date | None
+    diagnosis_sequences: tuple[int, ...]
+    encounters: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimFacts:
+    """A claim in scope (a B12 injection billed): what the rules read."""
+
+    ref: str
+    version: str | None
+    patient: str
+    service_date: date
+    diagnoses: tuple[ClaimDiagnosis, ...]
+    b12_items: tuple[B12Item, ...]
+    supporting: tuple[str, ...]  # supportingInfo valueReference targets
+
+    @property
+    def referenced(self) -> frozenset[str]:
+        """Everything the claim points at: diagnosisReference and supportingInfo."""
+        return frozenset(self.supporting) | {d.condition for d in self.diagnoses if d.condition}
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionFact:
+    ref: str
+    patient: str | None
+    codes: frozenset[str]  # ICD-10-CM, written or mapped from SNOMED CT
+    clinical_status: str | None
+    verification_status: str | None
+    onset: date | None
+    abatement: date | None
+    abated: bool  # abatement given without a comparable date (boolean true, string, age)
+    evidence: tuple[str, ...] = ()  # Condition.evidence.detail
+    written_icd: frozenset[str] = frozenset()  # codes written in ICD-10-CM (not mapped)
+
+
+@dataclass(frozen=True, slots=True)
+class LabFact:
+    ref: str
+    patient: str | None
+    status: str | None
+    kind: str  # a LabKind name from mappings/labs.json
+    loinc: str
+    value: float | None  # in the kind's canonical unit
+    interpretation: frozenset[str]  # v3 ObservationInterpretation codes
+    effective: date
+
+
+@dataclass(frozen=True, slots=True)
+class AdministrationFact:
+    ref: str
+    patient: str | None
+    status: str | None
+    day: date | None
+    dose_ug: float | None
+    context: str | None
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PatientFact:
+    ref: str
+    gender: str | None
+    birth_date: date | None
+
+
+@dataclass(frozen=True, slots=True)
+class Linked(Generic[T]):
+    """A fact plus the path that found it."""
+
+    fact: T
+    path: Path
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimEvidence:
+    """Everything the rules know about one claim, gathered once."""
+
+    claim: ClaimFacts
+    patient: PatientFact | None
+    conditions: tuple[Linked[ConditionFact], ...] = ()
+    labs: tuple[Linked[LabFact], ...] = ()
+    administrations: tuple[Linked[AdministrationFact], ...] = ()
+    problems: tuple[BadResource, ...] = field(default=())

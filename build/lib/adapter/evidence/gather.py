@@ -1,0 +1,107 @@
+"""One claim + the chart -> ``ClaimEvidence``: explicit links first, then the record (SPEC 3)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TypeVar
+
+from adapter.evidence.chart import CHART_TYPES, Chart
+from adapter.evidence.facts import (
+    AdministrationFact,
+    ClaimEvidence,
+    ClaimFacts,
+    ConditionFact,
+    LabFact,
+    Linked,
+    Path,
+)
+from adapter.evidence.fields import BadResource
+
+F = TypeVar("F", ConditionFact, LabFact, AdministrationFact)
+
+
+def _resolve_diagnoses(claim: ClaimFacts, chart: Chart) -> ClaimFacts:
+    """Give diagnoses written as a reference the ICD-10-CM code of the Condition they name."""
+    if all(dx.code is not None or not dx.condition for dx in claim.diagnoses):
+        return claim  # nothing to resolve (the common case): no copy
+    diagnoses = []
+    for dx in claim.diagnoses:
+        if dx.code is None and dx.condition:
+            target = chart.lookup(dx.condition)
+            if isinstance(target, ConditionFact) and target.written_icd:
+                code = sorted(target.written_icd)[0]
+                dx = replace(dx, code=code, written=code)
+        diagnoses.append(dx)
+    return replace(claim, diagnoses=tuple(diagnoses))
+
+
+def _merge(
+    record: list[F], linked_refs: set[str], chart: Chart, kind: type[F], claim: ClaimFacts,
+    problems: list[BadResource],
+) -> tuple[Linked[F], ...]:
+    """The patient's facts of one kind, each marked linked or record-only."""
+    merged: dict[str, Linked[F]] = {
+        fact.ref: Linked(fact, Path.LINKED if fact.ref in linked_refs else Path.RECORD)
+        for fact in record
+    }
+    for ref in linked_refs - merged.keys():
+        fact = chart.lookup(ref)
+        if not isinstance(fact, kind):
+            continue
+        owner = chart.canonical(fact.patient) if fact.patient else None
+        if owner != claim.patient:
+            problems.append(BadResource(
+                claim.ref, f"references {fact.ref}, which belongs to {owner or 'no patient'}, "
+                f"not {claim.patient}"))
+            continue
+        merged[fact.ref] = Linked(fact, Path.LINKED)
+    return tuple(merged.values())
+
+
+def gather(claim: ClaimFacts, chart: Chart) -> ClaimEvidence:
+    """Collect what the chart says about the claim's patient, and which of it the claim links."""
+    problems: list[BadResource] = []
+    claim = _resolve_diagnoses(claim, chart)
+    patient = chart.canonical(claim.patient)
+    supporting = tuple(chart.canonical(r) for r in claim.supporting)
+    diagnoses = tuple(
+        replace(d, condition=chart.canonical(d.condition))
+        if d.condition and chart.canonical(d.condition) != d.condition else d
+        for d in claim.diagnoses
+    )
+    if (patient, supporting, diagnoses) != (claim.patient, claim.supporting, claim.diagnoses):
+        claim = replace(claim, patient=patient, supporting=supporting, diagnoses=diagnoses)
+    referenced = set(claim.referenced)
+    for ref in sorted(referenced):
+        if ref.split("/")[0] in CHART_TYPES and not chart.has(ref):
+            problems.append(BadResource(claim.ref, f"references {ref}, which is not in the source"))
+
+    encounters = {chart.canonical(e) for item in claim.b12_items for e in item.encounters}
+    given = list(chart.administrations.get(patient, ()))
+    admins = _merge(
+        given,
+        {a.ref for a in given if a.context and chart.canonical(a.context) in encounters},
+        chart, AdministrationFact, claim, problems,
+    )
+    given_for = {
+        chart.canonical(reason)
+        for a in admins if a.fact.day == claim.service_date
+        for reason in a.fact.reasons
+    }
+    conditions = _merge(
+        list(chart.conditions.get(patient, ())), referenced | given_for,
+        chart, ConditionFact, claim, problems,
+    )
+    lab_links = set(referenced)
+    for linked in conditions:
+        if linked.path is Path.LINKED:
+            lab_links.update(chart.canonical(r) for r in linked.fact.evidence)
+    labs = _merge(list(chart.labs.get(patient, ())), lab_links, chart, LabFact, claim, problems)
+    return ClaimEvidence(
+        claim=claim,
+        patient=chart.patients.get(patient),
+        conditions=conditions,
+        labs=labs,
+        administrations=admins,
+        problems=tuple(problems),
+    )

@@ -1,0 +1,291 @@
+"""The FHIR R4 client: the one place that talks HTTP to a server.
+
+It owns the session, timeouts, TLS, headers, auth (one credential refresh on a 401), retries
+and the write guard, and turns every failure into an ``adapter.fhir.errors`` exception, so
+the code above it handles resources and errors, never status codes. Reading is one thing:
+``client.search(...)`` gives a lazily paged ``Search``; ``batch_search`` runs several in one
+request. Writing is ``transaction``/``batch``, answered entry by entry.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from adapter import __version__
+from adapter.fhir.auth import Auth, NoAuth
+from adapter.fhir.bundles import EntryResult, entry_results
+from adapter.fhir.errors import (
+    FhirError,
+    FhirServerError,
+    error_for_response,
+    redact_url,
+)
+from adapter.fhir.guard import READ_METHODS, WriteGuard
+from adapter.fhir.retry import RETRY_EXCEPTIONS, RetryPolicy, send_with_retries
+from adapter.fhir.search import Params, ParamValue, Query, Search
+from adapter.fhir.stats import RequestStats
+
+logger = logging.getLogger("adapter.fhir")
+
+FHIR_JSON = "application/fhir+json"
+USER_AGENT = f"b12-fhir-adapter/{__version__}"
+DEFAULT_TIMEOUT = (10.0, 60.0)
+DEFAULT_PAGE_SIZE = 100
+DEFAULT_WRITABLE_TYPES = frozenset({"DetectedIssue"})
+_URL_IN_MESSAGE = re.compile(r"(with )?url: \S+")
+
+
+class FhirClient:
+    """A FHIR R4 server at ``base_url``, read freely, written only for ``writable_types``."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        auth: Auth | None = None,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        verify: bool | str = True,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        retry: RetryPolicy | None = None,
+        writable_types: frozenset[str] = DEFAULT_WRITABLE_TYPES,
+        session: requests.Session | None = None,
+    ) -> None:
+        parts = urlsplit(base_url.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"FHIR base URL must be http(s)://host/...: {redact_url(base_url)}")
+        if parts.query or parts.fragment:
+            raise ValueError("FHIR base URL must not carry a query or fragment")
+        if "@" in parts.netloc:
+            raise ValueError("put credentials in the auth settings, not in the base URL")
+        if page_size < 1:
+            raise ValueError("page_size must be at least 1")
+        self.base_url = base_url.strip().rstrip("/")
+        self.timeout = timeout
+        self.verify = verify
+        self.page_size = page_size
+        self.retry = retry or RetryPolicy()
+        self.guard = WriteGuard(self.base_url, frozenset(writable_types))
+        self.stats = RequestStats()
+        self._auth = auth or NoAuth()
+        self._session = session or requests.Session()
+        self._session.verify = verify
+        self._session.headers.update({"Accept": FHIR_JSON, "User-Agent": USER_AGENT})
+        self._auth.bind(self._auth_request, self.base_url)
+
+    def __repr__(self) -> str:
+        return f"FhirClient({self.base_url!r}, auth={self._auth!r})"
+
+    def __enter__(self) -> FhirClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._session.close()
+
+    # Reading
+
+    def search(self, query: Query | str, params: Params | None = None,
+               **more: ParamValue) -> Search:
+        """A lazily paged search: ``client.search("Condition", patient="Patient/p1")``.
+
+        ``_count`` defaults to the client's page size.
+        """
+        if isinstance(query, str):
+            query = Query.of(query, params, **more)
+        elif params or more:
+            query = query.where(params, **more)
+        return Search(self._page_fetcher(query.resource_type), self.base_url, self._counted(query))
+
+    def batch_search(self, queries: Sequence[Query]) -> list[Search]:
+        """Several searches in one batch request; each answer is a ``Search`` that starts from
+        the page the batch returned and reads any further pages lazily. Raises the error an
+        entry's status stands for when the server refused one of them."""
+        queries = [self._counted(q) for q in queries]
+        if not queries:
+            return []
+        bundle = {"resourceType": "Bundle", "type": "batch", "entry": [
+            {"request": {"method": "GET", "url": q.url()}} for q in queries]}
+        searches = []
+        for query, result in zip(queries, self.batch(bundle), strict=True):
+            if not result.ok:
+                raise result.error()
+            if not (result.resource and result.resource.get("resourceType") == "Bundle"):
+                raise FhirError("GET", result.url, result.status, "entry holds no searchset Bundle")
+            searches.append(Search(self._page_fetcher(query.resource_type), self.base_url, query,
+                                   first_page=result.resource))
+        return searches
+
+    def _counted(self, query: Query) -> Query:
+        return query if query.has("_count") else query.where(_count=self.page_size)
+
+    def _page_fetcher(self, resource_type: str) -> Callable[[str, bool], dict[str, Any]]:
+        def fetch(url: str, is_next_link: bool) -> dict[str, Any]:
+            response = self._exchange("GET", url, kind=resource_type, idempotent=True,
+                                      paging_link=is_next_link)
+            return _resource(response, "GET", url, expect="Bundle")
+
+        return fetch
+
+    # Writing
+
+    def transaction(self, bundle: dict[str, Any]) -> list[EntryResult]:
+        """POST a transaction Bundle; what the server did with each entry, in order.
+
+        Servers are not always atomic: an HTTP 200 may hold refused entries (SERVERS.md).
+        """
+        return self._post_bundle(bundle, "transaction")
+
+    def batch(self, bundle: dict[str, Any]) -> list[EntryResult]:
+        """POST a batch Bundle; what the server did with each entry, in order."""
+        return self._post_bundle(bundle, "batch")
+
+    def _post_bundle(self, bundle: dict[str, Any], bundle_type: str) -> list[EntryResult]:
+        if bundle.get("resourceType") != "Bundle" or bundle.get("type") != bundle_type:
+            raise ValueError(f"expected a Bundle of type {bundle_type!r}")
+        self.guard.check_bundle(bundle)
+        body = json.dumps(bundle, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        response = self._exchange("POST", self.base_url, kind=bundle_type, body=body,
+                                  idempotent=bundle_is_idempotent(bundle))
+        received = _resource(response, "POST", self.base_url, expect="Bundle")
+        return entry_results(self.base_url, bundle, received)
+
+    # Transport
+
+    def _exchange(
+        self,
+        method: str,
+        url: str,
+        *,
+        kind: str,
+        idempotent: bool,
+        body: bytes | None = None,
+        paging_link: bool = False,
+    ) -> requests.Response:
+        """Send with retries and one credential refresh on 401; raise on any failure."""
+        def send() -> requests.Response:
+            return self._send_once(method, url, kind=kind, body=body, auth=self._auth)
+
+        response = self._with_retries(send, method, url, idempotent=idempotent)
+        if response.status_code == 401 and self._auth.refresh():
+            logger.info("%s %s -> 401; refreshing credentials, trying once more",
+                        method, _log_target(url))
+            response = self._with_retries(send, method, url, idempotent=idempotent)
+        if not 200 <= response.status_code < 300:
+            raise error_for_response(method, url, response, paging_link=paging_link)
+        return response
+
+    def _auth_request(self, method: str, url: str,
+                      form: Callable[[], Mapping[str, str]] | None) -> requests.Response:
+        """A token-side request (discovery, token): no credentials attached, plain JSON, the
+        same timeouts and retries as the rest; a fresh form (assertion) for every attempt."""
+        def send() -> requests.Response:
+            return self._send_once(method, url, kind="auth", data=form() if form else None,
+                                   headers={"Accept": "application/json"})
+
+        return self._with_retries(send, method, url, idempotent=True)
+
+    def _with_retries(self, send: Callable[[], requests.Response], method: str, url: str,
+                      *, idempotent: bool) -> requests.Response:
+        def on_retry() -> None:
+            self.stats.retries += 1
+
+        try:
+            return send_with_retries(send, self.retry, idempotent=idempotent,
+                                     describe=f"{method} {_log_target(url)}", on_retry=on_retry)
+        except requests.RequestException as exc:
+            # Unreachable or dropped (retries spent): temporary; anything else is ours.
+            error_type = FhirServerError if isinstance(exc, RETRY_EXCEPTIONS) else FhirError
+            raise error_type(method, url, None, _describe(exc)) from None
+
+    def _send_once(
+        self,
+        method: str,
+        url: str,
+        *,
+        kind: str,
+        body: bytes | None = None,
+        data: Mapping[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: Auth | None = None,
+    ) -> requests.Response:
+        """One request over the wire: counted, timed and logged (no headers, no bodies)."""
+        if method not in READ_METHODS and kind not in ("transaction", "batch", "auth"):
+            self.guard.check_url(method, url)
+        self.stats.record(method, kind)
+        if body is not None:
+            headers = {**(headers or {}), "Content-Type": FHIR_JSON}
+        started = time.perf_counter()
+        try:
+            response = self._session.request(
+                method, url, data=body if body is not None else data, headers=headers,
+                auth=auth, timeout=self.timeout, verify=self.verify,
+                allow_redirects=method in READ_METHODS,
+            )
+        except requests.RequestException as exc:
+            logger.debug("%s %s -> %s (%.0f ms)", method, _log_target(url),
+                         type(exc).__name__, _ms_since(started))
+            raise
+        logger.debug("%s %s -> %d (%.0f ms)", method, _log_target(url),
+                     response.status_code, _ms_since(started))
+        return response
+
+
+def bundle_is_idempotent(bundle: dict[str, Any]) -> bool:
+    """True when sending the Bundle twice has the effect of sending it once (safe to retry).
+
+    Reads, PUTs (by id or conditional URL) and conditional creates (``ifNoneExist``) qualify;
+    a plain POST create, a DELETE or a PATCH does not.
+    """
+    for entry in bundle.get("entry") or []:
+        request = entry.get("request") if isinstance(entry, dict) else None
+        request = request if isinstance(request, dict) else {}
+        method = str(request.get("method", "")).upper()
+        if method in READ_METHODS or method == "PUT":
+            continue
+        if method == "POST" and request.get("ifNoneExist"):
+            continue
+        return False
+    return True
+
+
+def _resource(
+    response: requests.Response, method: str, url: str, *, expect: str | None
+) -> dict[str, Any]:
+    """The response body as a FHIR resource (of type ``expect``, when given)."""
+    try:
+        body = response.json()
+    except ValueError:
+        raise FhirError(method, url, response.status_code, "body is not JSON") from None
+    found = body.get("resourceType") if isinstance(body, dict) else None
+    if not isinstance(found, str) or (expect is not None and found != expect):
+        wanted = expect or "a FHIR resource"
+        raise FhirError(method, url, response.status_code,
+                        f"expected {wanted}, got {found or 'no resource'}")
+    return body
+
+
+def _describe(exc: requests.RequestException) -> str:
+    """The exception's type and reason, without the URL urllib3 puts in it (its query may carry
+    a token a server put in a next link)."""
+    text = _URL_IN_MESSAGE.sub("", str(exc))
+    return f"{type(exc).__name__}: {' '.join(text.split())}"[:300].rstrip(": ")
+
+
+def _log_target(url: str) -> str:
+    """Path and query only: no host, no credentials."""
+    parts = urlsplit(redact_url(url))
+    return f"{parts.path}?{parts.query}" if parts.query else parts.path
+
+
+def _ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000

@@ -1,0 +1,136 @@
+"""Errors of the FHIR transport: one type per failure a caller handles differently.
+
+``FhirError`` itself: the server refused the request or sent something that is not the answer
+(report it with the server's words, go on). Its kinds: ``FhirServerError`` (temporary: try
+again later), ``FhirAuthError`` (stop the run), ``PageExpiredError`` (restart the search),
+``WriteNotAllowedError`` (a write the guard refused; a bug). Callers never see a status code as
+control flow; they catch one of these. Every error carries
+the request (method, URL without credentials), the HTTP status (None when no response came)
+and the server's own words (OperationOutcome text or the start of a non-FHIR body).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import requests
+
+OUTCOME_MAX_CHARS = 300
+
+# Query parameters that can carry a secret; their values never reach a message or a log.
+# (Not `code`: in FHIR it is an ordinary search parameter.)
+_SECRET_PARAMS = frozenset(
+    {"access_token", "token", "client_secret", "client_assertion", "password"}
+)
+
+
+class FhirError(Exception):
+    """A FHIR request failed; `str(e)` is one line: `GET <url> -> <status>: <outcome>`.
+
+    `status` is None when no response came (connection failure) or nothing was sent.
+    """
+
+    def __init__(self, method: str, url: str, status: int | None, outcome: str = "") -> None:
+        self.method = method.upper()
+        self.url = redact_url(url)
+        self.status = status
+        self.outcome = " ".join(outcome.split())  # one line, whatever the server sent
+        super().__init__(self._line())
+
+    def _line(self) -> str:
+        text = f"{self.method} {self.url}"
+        if self.status is not None:
+            text = f"{text} -> {self.status}"
+        return f"{text}: {self.outcome}" if self.outcome else text
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Exceptions unpickle by replaying `args` (the one-line message); replay the fields.
+        return (type(self), (self.method, self.url, self.status, self.outcome))
+
+
+class FhirAuthError(FhirError):
+    """Credentials were rejected (401/403 after any refresh), or no token could be obtained:
+    nothing else will work either, so a run stops."""
+
+
+class FhirServerError(FhirError):
+    """Temporary: the server failed, was unreachable or rate-limited us (5xx, 429, dropped
+    connections) after all retries. The same request may succeed later."""
+
+
+class PageExpiredError(FhirError):
+    """A search page link no longer works (410, or 404 on a paging link): the search restarts
+    from its first page (``adapter.fhir.search``)."""
+
+
+class WriteNotAllowedError(FhirError):
+    """A write to a resource type or URL outside the client's write guard; nothing was sent."""
+
+
+def redact_url(url: str) -> str:
+    """The URL without user:password and with secret-bearing query values masked."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable url>"
+    netloc = parts.netloc.rpartition("@")[2]
+    query = parts.query
+    if query and any(name.lower() in _SECRET_PARAMS for name, _ in parse_qsl(query)):
+        pairs = [
+            (name, "***" if name.lower() in _SECRET_PARAMS else value)
+            for name, value in parse_qsl(query, keep_blank_values=True)
+        ]
+        query = urlencode(pairs, safe="*,:/")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def outcome_text(body: Any) -> str:
+    """The human text of an OperationOutcome: its issues' diagnostics / details, joined."""
+    if not isinstance(body, dict) or body.get("resourceType") != "OperationOutcome":
+        return ""
+    texts: list[str] = []
+    for issue in body.get("issue") or []:
+        if not isinstance(issue, dict):
+            continue
+        details = issue.get("details") if isinstance(issue.get("details"), dict) else {}
+        codings = [c for c in details.get("coding") or [] if isinstance(c, dict)]
+        candidates = [
+            issue.get("diagnostics"),
+            details.get("text"),
+            *(c.get("display") or c.get("code") for c in codings),
+        ]
+        texts.extend(str(t) for t in candidates if t and str(t) not in texts)
+    return "; ".join(texts)
+
+
+def response_outcome(response: requests.Response) -> str:
+    """What the server said: OperationOutcome text, else the start of the body."""
+    text = response.text or ""
+    try:
+        from_outcome = outcome_text(json.loads(text))
+    except ValueError:
+        from_outcome = ""
+    if from_outcome:
+        return from_outcome
+    return " ".join(text.split())[:OUTCOME_MAX_CHARS]
+
+
+def error_type_for(status: int, *, paging_link: bool = False) -> type[FhirError]:
+    """The error type an HTTP status stands for; ``paging_link`` marks a Bundle next link."""
+    if paging_link and status in (404, 410):
+        return PageExpiredError
+    if status in (401, 403):
+        return FhirAuthError
+    if status == 429 or status >= 500:
+        return FhirServerError
+    return FhirError
+
+
+def error_for_response(
+    method: str, url: str, response: requests.Response, *, paging_link: bool = False
+) -> FhirError:
+    """The error a failed response stands for, with the server's own words."""
+    error_type = error_type_for(response.status_code, paging_link=paging_link)
+    return error_type(method, url, response.status_code, response_outcome(response))

@@ -1,0 +1,138 @@
+"""Findings, their severities and the claim verdict (SPEC section 4)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Severity(StrEnum):
+    HIGH = "high"
+    MODERATE = "moderate"
+    LOW = "low"
+
+    @property
+    def rank(self) -> int:
+        return {"high": 3, "moderate": 2, "low": 1}[self.value]
+
+
+class Verdict(StrEnum):
+    SUPPORTED = "supported"
+    REVIEW = "review"
+    UNSUPPORTED = "unsupported"
+
+
+@dataclass(frozen=True, slots=True)
+class FindingKind:
+    """What a finding code means; ``act_code`` is the v3 ActCode category for DetectedIssue."""
+
+    code: str
+    severity: Severity
+    title: str
+    act_code: str | None = None
+
+
+_KINDS = (
+    FindingKind(
+        "dx-invalid", Severity.HIGH,
+        "Claim diagnosis is not a valid billable ICD-10-CM code", "VALIDAT",
+    ),
+    FindingKind(
+        "dx-no-indication", Severity.HIGH,
+        "No claim diagnosis is an indication for B12 injections", "VALIDAT",
+    ),
+    FindingKind(
+        "dx-not-documented", Severity.HIGH,
+        "Claimed B12 diagnosis is not documented in the chart", "VALIDAT",
+    ),
+    FindingKind(
+        "dx-more-specific-than-chart", Severity.HIGH,
+        "Claimed diagnosis is more specific than the chart", "VALIDAT",
+    ),
+    FindingKind(
+        "dx-not-current", Severity.HIGH,
+        "Documenting Condition is not current at the service date", "VALIDAT",
+    ),
+    FindingKind(
+        "dx-unconfirmed", Severity.MODERATE,
+        "Documenting Condition is not confirmed", "VALIDAT",
+    ),
+    FindingKind(
+        "lab-missing", Severity.MODERATE,
+        "No B12-status lab in the lookback window", "VALIDAT",
+    ),
+    FindingKind(
+        "lab-not-low", Severity.MODERATE,
+        "B12-status labs do not show deficiency", "VALIDAT",
+    ),
+    FindingKind(
+        "anemia-not-supported", Severity.MODERATE,
+        "Anemia coded but no low hemoglobin", "VALIDAT",
+    ),
+    FindingKind(
+        "specificity-loss", Severity.MODERATE,
+        "Chart documents a more specific B12 diagnosis", "VALIDAT",
+    ),
+    FindingKind(
+        "manifestation-sequencing", Severity.MODERATE,
+        "Manifestation code sequenced without its underlying B12 diagnosis", "VALIDAT",
+    ),
+    FindingKind(
+        "cause-not-coded", Severity.LOW,
+        "Documented cause of B12 malabsorption not on the claim", "VALIDAT",
+    ),
+    FindingKind(
+        "item-dx-link", Severity.MODERATE,
+        "B12 item does not point at an indication", "VALIDAT",
+    ),
+    FindingKind(
+        "admin-missing", Severity.HIGH,
+        "No completed B12 administration on the service date", "VALIDAT",
+    ),
+    FindingKind(
+        "dose-units-mismatch", Severity.MODERATE,
+        "J3420 units do not match the dose given", "DOSE",
+    ),
+    FindingKind(
+        "evidence-not-linked", Severity.LOW,
+        "Claim does not reference its evidence", "VALIDAT",
+    ),
+)
+FINDING_KINDS: dict[str, FindingKind] = {kind.code: kind for kind in _KINDS}
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    code: str
+    message: str
+    diagnosis: str | None = None
+    suggested_code: str | None = None
+    evidence: tuple[str, ...] = ()
+    linked: frozenset[str] = frozenset()  # the evidence found through explicit links (SPEC 3)
+
+    def __post_init__(self) -> None:
+        if self.code not in FINDING_KINDS:
+            raise ValueError(f"unknown finding code {self.code!r}")
+
+    @property
+    def severity(self) -> Severity:
+        return FINDING_KINDS[self.code].severity
+
+    @property
+    def kind(self) -> FindingKind:
+        return FINDING_KINDS[self.code]
+
+    def path_of(self, ref: str) -> str:
+        """How a piece of this finding's evidence was found: "linked" or "record"."""
+        return "linked" if ref in self.linked else "record"
+
+
+def verdict(findings: Iterable[Finding]) -> Verdict:
+    """``unsupported`` on any high finding, else ``review`` on any moderate, else ``supported``."""
+    severities = {f.severity for f in findings}
+    if Severity.HIGH in severities:
+        return Verdict.UNSUPPORTED
+    if Severity.MODERATE in severities:
+        return Verdict.REVIEW
+    return Verdict.SUPPORTED

@@ -1,0 +1,116 @@
+"""What each command runs: a source and its sinks, through the one driver.
+
+The CLI turns arguments into one call here; the HTTP service (later) calls the same
+functions. Nothing here prints.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TextIO
+
+from adapter.driver import Driver, RunTotals, Sink
+from adapter.evidence.needs import record_searches
+from adapter.fhir import FhirClient
+from adapter.mappings import Mappings
+from adapter.outcomes import PageOutcome
+from adapter.output.files import DetectedIssueFile
+from adapter.output.report import Report
+from adapter.output.writeback import WriteBack, WriteTotals
+from adapter.rules import Policy
+from adapter.sources.files import FileSource
+from adapter.sources.server import ClaimSelection, ServerSource
+from adapter.sync import SyncOutcome, run_sync
+
+
+@dataclass
+class Judge:
+    """What every run judges by: the mappings and the policy built from them, loaded once."""
+
+    mappings: Mappings
+    policy: Policy
+
+
+def check_files(judge: Judge, path: Path, out: Path | None = None) -> Report:
+    """Check a file source; with ``out``, also write DetectedIssue.ndjson and report.json."""
+    source = FileSource.open(path)
+    report = Report()
+    sinks: list[Sink] = [report]
+    if out is not None:
+        sinks.append(DetectedIssueFile(out, datetime.now(UTC)))
+    Driver(source, judge.policy, judge.mappings, sinks).run()
+    if out is not None:
+        (out / "report.json").write_text(report.to_json() + "\n", encoding="utf-8")
+    return report
+
+
+@dataclass
+class ServerRun:
+    report: Report
+    writes: WriteTotals
+    totals: RunTotals
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.totals.read_failures or self.writes.failed)
+
+
+def check_server(judge: Judge, client: FhirClient, selection: ClaimSelection, *,
+                 dry_run: bool, max_entries: int) -> ServerRun:
+    """Check the selected claims on a server and write their DetectedIssues back."""
+    report = Report()
+    writeback = WriteBack(client, dry_run=dry_run, max_entries=max_entries)
+    source = ServerSource(client, selection, record_searches(judge.mappings))
+    totals = Driver(source, judge.policy, judge.mappings, [report, writeback]).run()
+    report.errors.extend(writeback.problems)
+    return ServerRun(report, writeback.totals, totals)
+
+
+def sync(judge: Judge, client: FhirClient, state: Path, *, dry_run: bool, max_entries: int,
+         overlap: timedelta, max_claims: int | None,
+         progress: TextIO | None = None) -> tuple[ServerRun, SyncOutcome]:
+    """The scheduled run: claims changed since the last good run, under a lock."""
+    report = Report()
+    writeback = WriteBack(client, dry_run=dry_run, max_entries=max_entries)
+    sinks: list[Sink] = [report, writeback]
+    if progress is not None:
+        sinks.append(Progress(writeback.totals, progress))
+    outcome = run_sync(client, judge.policy, judge.mappings, writeback, sinks, state,
+                       overlap, max_claims)
+    report.errors.extend(writeback.problems)
+    return ServerRun(report, writeback.totals, outcome.totals), outcome
+
+
+class Progress(Sink):
+    """A progress line on a terminal; one JSON log line per page otherwise."""
+
+    def __init__(self, writes: WriteTotals, stream: TextIO = sys.stderr) -> None:
+        self.writes = writes
+        self.stream = stream
+        self.pages = self.claims = self.errors = 0
+        self._show: Callable[[], None] = self._line if stream.isatty() else self._json
+
+    def write(self, page: PageOutcome) -> None:
+        self.pages += 1
+        self.claims += len(page.claims)
+        self.errors += len(page.problems) + sum(len(o.problems) for o in page.claims)
+        self._show()
+
+    def _line(self) -> None:
+        w = self.writes
+        self.stream.write(f"\r  pages {self.pages}  claims {self.claims}  created {w.created}  "
+                          f"updated {w.updated}  cancelled {w.cancelled}  failed {w.failed}")
+        self.stream.flush()
+
+    def _json(self) -> None:
+        w = self.writes
+        self.stream.write(json.dumps({
+            "event": "page", "page": self.pages, "claims": self.claims, "errors": self.errors,
+            "created": w.created, "updated": w.updated, "cancelled": w.cancelled,
+            "failed": w.failed,
+        }) + "\n")

@@ -1,0 +1,66 @@
+"""What checking produces: per claim a result, a skip or problems; per page, the lot.
+
+Plain values handed from the checker to every sink (report, DetectedIssue files, server
+write-back); nothing downstream reads another sink's state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from adapter.findings import Finding, Verdict, verdict
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A resource (or a claim, or a request) that could not be fully processed, and why."""
+
+    resource: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimResult:
+    claim: str
+    patient: str
+    service_date: date
+    findings: tuple[Finding, ...]
+    version: str | None = None
+
+    @property
+    def verdict(self) -> Verdict:
+        return verdict(self.findings)
+
+    @property
+    def versioned_claim(self) -> str:
+        return f"{self.claim}/_history/{self.version}" if self.version else self.claim
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimOutcome:
+    """One claim: checked (``result``), skipped (``skipped`` says why), or neither when it
+    could not be read (``problems`` say why). A checked claim may carry problems too: evidence
+    that could not be used."""
+
+    claim: str
+    last_updated: str | None = None  # the claim's meta.lastUpdated, for a sync watermark
+    result: ClaimResult | None = None
+    skipped: str | None = None
+    problems: tuple[Problem, ...] = ()
+
+
+@dataclass(frozen=True)
+class PageOutcome:
+    """A page of claims, checked against the records read for it."""
+
+    claims: tuple[ClaimOutcome, ...]
+    problems: tuple[Problem, ...] = ()  # records (and requests) that could not be read
+    found: Mapping[str, list[dict[str, Any]]] = field(default_factory=dict)  # sinks' searches
+    complete: bool = True  # False: the page's records could not be read; nothing was checked
+
+    @property
+    def results(self) -> list[ClaimResult]:
+        return [o.result for o in self.claims if o.result is not None]

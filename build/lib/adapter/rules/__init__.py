@@ -1,0 +1,34 @@
+"""The checks: pure functions from ``ClaimEvidence`` to findings. One module per rule family."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from adapter.evidence.facts import ClaimEvidence
+from adapter.findings import Finding
+from adapter.rules import administration, coding, diagnosis, labs
+from adapter.rules.policy import Policy
+
+Rule = Callable[[ClaimEvidence, Policy], Iterator[Finding]]
+
+RULES: tuple[Rule, ...] = (
+    diagnosis.dx_invalid,
+    diagnosis.dx_no_indication,
+    diagnosis.chart_documents_claim,
+    labs.lab_evidence,
+    labs.anemia_supported,
+    coding.manifestation_sequencing,
+    coding.cause_not_coded,
+    coding.item_dx_link,
+    administration.admin_missing,
+    administration.dose_units,
+    diagnosis.evidence_not_linked,
+)
+
+
+def check(ev: ClaimEvidence, policy: Policy) -> list[Finding]:
+    """Every finding for one claim, in rule order."""
+    return [finding for rule in RULES for finding in rule(ev, policy)]
+
+
+__all__ = ["RULES", "Policy", "check"]

@@ -1,0 +1,61 @@
+"""Is the claim coded the way ICD-10-CM and the payer expect? (SPEC section 4)
+
+Codes: manifestation-sequencing, cause-not-coded, item-dx-link.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from adapter.evidence.facts import ClaimEvidence
+from adapter.findings import Finding
+from adapter.rules.policy import Policy, current_confirmed, refs
+from adapter.terminology import icd10cm
+
+
+def manifestation_sequencing(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
+    """A "code first" manifestation of B12 deficiency must follow its underlying B12 diagnosis."""
+    diagnoses = ev.claim.diagnoses
+    underlying = policy.codes.b12_diagnoses
+    for position, dx in enumerate(diagnoses):
+        if not dx.code or not icd10cm.is_manifestation_of(dx.code, underlying):
+            continue
+        before = [d.code for d in diagnoses[:position] if d.code in underlying]
+        if position == 0:
+            problem = "is first-listed; a manifestation code may never be"
+        elif not before:
+            problem = "does not follow a B12 diagnosis (E53.8, D51.-) it must be sequenced after"
+        else:
+            continue
+        yield Finding("manifestation-sequencing",
+                      f"{dx.code} ({icd10cm.title(dx.code)}) {problem}", diagnosis=dx.code)
+
+
+def cause_not_coded(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
+    claimed = {d.code for d in ev.claim.diagnoses if d.code}
+    missing = {code: c for c in current_confirmed(ev) for code in c.fact.codes
+               if code in policy.codes.causes and code not in claimed}
+    if missing:
+        codes = sorted(missing)
+        yield Finding("cause-not-coded",
+                      f"The chart documents {', '.join(codes)} (cause of B12 malabsorption), "
+                      "absent from the claim",
+                      evidence=refs(list(missing.values())))
+
+
+def item_dx_link(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
+    by_sequence = {d.sequence: d for d in ev.claim.diagnoses}
+    for item in ev.claim.b12_items:
+        if not item.diagnosis_sequences:
+            yield Finding("item-dx-link",
+                          f"B12 item {item.sequence} has no diagnosisSequence")
+            return
+        pointed = [by_sequence[s] for s in item.diagnosis_sequences if s in by_sequence]
+        if not any(policy.is_indication(d.code) for d in pointed):
+            shown = ", ".join(f"{s}" for s in item.diagnosis_sequences)
+            codes = ", ".join(d.code or d.written for d in pointed) or "nothing"
+            yield Finding("item-dx-link",
+                          f"B12 item {item.sequence} points at diagnosis {shown} ({codes}), "
+                          "not at an indication",
+                          diagnosis=pointed[0].code if pointed else None)
+            return

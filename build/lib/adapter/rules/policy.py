@@ -1,0 +1,82 @@
+"""What the rules judge by: the code sets and thresholds, bundled once per run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from adapter.evidence.facts import ClaimDiagnosis, ClaimEvidence, ConditionFact, LabFact, Linked
+from adapter.mappings import CodeSets, DrugCodes, LabKind, Mappings
+from adapter.rules import status
+from adapter.thresholds import Thresholds
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    codes: CodeSets
+    lab_kinds: dict[str, LabKind]
+    thresholds: Thresholds
+    drugs: DrugCodes
+
+    @classmethod
+    def from_mappings(cls, mappings: Mappings, thresholds: Thresholds) -> Policy:
+        kinds = {kind.name: kind for kind in mappings.labs_by_loinc.values()}
+        return cls(mappings.codes, kinds, thresholds, mappings.drugs)
+
+    @property
+    def mcg_per_unit(self) -> float:
+        return self.drugs.mcg_per_unit
+
+    def is_indication(self, code: str | None) -> bool:
+        return code is not None and (code in self.codes.b12_diagnoses or code in self.codes.causes)
+
+    def claimed_b12(self, ev: ClaimEvidence) -> list[ClaimDiagnosis]:
+        """The claim's B12 diagnoses, in claim sequence order."""
+        return [d for d in ev.claim.diagnoses if d.code in self.codes.b12_diagnoses]
+
+    def is_abnormal(self, lab: LabFact) -> bool:
+        """Low B12, high MMA or homocysteine, low hemoglobin is judged separately (by patient)."""
+        kind = self.lab_kinds[lab.kind]
+        if lab.value is not None:
+            t = self.thresholds
+            limit = {"b12": t.b12_low_pg_ml, "mma": t.mma_high_umol_l,
+                     "homocysteine": t.homocysteine_high_umol_l}.get(lab.kind)
+            if limit is None:
+                return False
+            return lab.value < limit if kind.abnormal_when == "low" else lab.value > limit
+        flags = {"L", "LL"} if kind.abnormal_when == "low" else {"H", "HH"}
+        return bool(lab.interpretation & (flags | {"A", "AA"}))
+
+    def hemoglobin_threshold(self, ev: ClaimEvidence) -> tuple[float, str]:
+        """The anemia cut-off (g/dL) for the patient at the service date, and who it is for."""
+        t = self.thresholds.hemoglobin_low_g_dl
+        patient = ev.patient
+        if patient and patient.birth_date:
+            age = _age(patient.birth_date, ev.claim.service_date)
+            if age < 5:
+                return t.under_5, "a child under 5"
+            if age < 12:
+                return t.age_5_to_11, "a child aged 5-11"
+            if age < 15:
+                return t.age_12_to_14, "a child aged 12-14"
+        gender = patient.gender if patient else None
+        if gender == "male":
+            return t.male, "a man"
+        if gender == "female":
+            return t.female, "a woman"
+        return t.unknown, "a patient of unknown sex"
+
+
+def _age(birth: date, on: date) -> int:
+    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
+
+
+def current_confirmed(ev: ClaimEvidence) -> list[Linked[ConditionFact]]:
+    day = ev.claim.service_date
+    return [c for c in ev.conditions
+            if status.counts(c.fact) and status.confirmed(c.fact)
+            and status.current_at(c.fact, day)]
+
+
+def refs(items: list[Linked[ConditionFact]] | list[Linked[LabFact]]) -> tuple[str, ...]:
+    return tuple(sorted({i.fact.ref for i in items}))

@@ -1,0 +1,77 @@
+"""Which claims the checks apply to, and the service date they are judged at (SPEC section 4).
+
+A claim is in scope when one of its lines bills a B12 injection and its status is not one
+that is skipped; everything else is listed as skipped with the reason, never dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from adapter.evidence.facts import B12Item, ClaimFacts, ClaimItem, ClaimRecord, Coding
+from adapter.evidence.fields import BadResource
+from adapter.mappings import DrugCodes
+from adapter.rules.status import SKIPPED_CLAIM_STATUSES
+from adapter.terminology.systems import NDC, RXNORM
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """A claim the checks do not apply to; ``reason`` is shown under ``skipped``."""
+
+    reason: str
+
+
+def b12_product(product: tuple[Coding, ...], drugs: DrugCodes) -> tuple[bool, bool]:
+    """(is a B12 injection, is HCPCS J3420) for a line's productOrService."""
+    b12 = j3420 = False
+    for system, code in product:
+        if system in drugs.j3420_systems and code.upper() == drugs.j3420_code:
+            b12 = j3420 = True
+        elif (system == RXNORM and code in drugs.rxnorm) or (
+            system == NDC and drugs.ndc_strength(code) is not None
+        ):
+            b12 = True
+    return b12, j3420
+
+
+def _b12_item(item: ClaimItem, drugs: DrugCodes) -> B12Item | None:
+    is_b12, is_j3420 = b12_product(item.product, drugs)
+    if not is_b12:
+        return None
+    return B12Item(
+        sequence=item.sequence,
+        is_j3420=is_j3420,
+        units=item.units,
+        service_date=item.service_date,
+        diagnosis_sequences=item.diagnosis_sequences,
+        encounters=item.encounters,
+    )
+
+
+def in_scope(record: ClaimRecord, drugs: DrugCodes) -> ClaimFacts | Skip:
+    """The claim as the rules read it, or why it is skipped.
+
+    Raises ``BadResource`` for a B12 claim that cannot be judged (no patient, no date).
+    """
+    if record.status in SKIPPED_CLAIM_STATUSES:
+        return Skip(f"claim status is {record.status}")
+    b12_items = tuple(line for item in record.items if (line := _b12_item(item, drugs)))
+    if not b12_items:
+        return Skip("no B12 injection item")
+    if not record.patient:
+        raise BadResource(record.ref, "Claim has no patient")
+    service_date = (next((i.service_date for i in b12_items if i.service_date), None)
+                    or record.billable_start or record.created)
+    if service_date is None:
+        raise BadResource(record.ref,
+                          "no service date (item.servicedDate, billablePeriod, created)")
+    return ClaimFacts(
+        ref=record.ref,
+        version=record.version,
+        patient=record.patient,
+        service_date=service_date,
+        diagnoses=record.diagnoses,
+        b12_items=b12_items,
+        supporting=record.supporting,
+    )

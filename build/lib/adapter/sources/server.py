@@ -1,0 +1,103 @@
+"""Resources from a FHIR server: pages of claims, and a page's records in one batch.
+
+A page of claims costs one search request; the records of all its patients (the searches in
+``adapter.evidence.needs``) and the sinks' own searches cost one batch request, plus next
+pages only when a result overflows a page, never a request per claim.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+from adapter.evidence.needs import LINKED_TYPES, RecordSearch
+from adapter.fhir import FhirClient, Query, matches
+from adapter.outcomes import Problem
+from adapter.sources.base import Reads, Records
+
+RECORDS_PAGE_SIZE = 1000
+Resource = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ClaimSelection:
+    """Which claims to check: ids, a patient, changed since an instant, or a raw search."""
+
+    ids: tuple[str, ...] = ()
+    patient: str | None = None
+    since: str | None = None
+    search: str | None = None
+    oldest_first: bool = False  # sort by _lastUpdated, as a watermark needs
+
+    def __post_init__(self) -> None:
+        path, sep, _ = (self.search or "").partition("?")
+        if sep and path.strip("/") != "Claim":
+            raise ValueError(f"--search must be a Claim search ('Claim?...'): {self.search!r}")
+
+    def query(self) -> Query:
+        params: list[tuple[str, str]] = []
+        if self.search:
+            path, sep, query = self.search.partition("?")
+            params += parse_qsl(query if sep else path, keep_blank_values=True)
+        if self.ids:
+            params.append(("_id", ",".join(self.ids)))
+        if self.patient:
+            target = self.patient if "/" in self.patient else f"Patient/{self.patient}"
+            params.append(("patient", target))
+        if self.since:
+            params.append(("_lastUpdated", f"ge{self.since}"))
+        if self.since or self.oldest_first:
+            params.append(("_sort", "_lastUpdated"))
+        return Query("Claim", tuple(params))
+
+
+class ServerSource:
+    """Reads claims and records through a ``FhirClient``; knows nothing of the rules."""
+
+    one_chart = False
+
+    def __init__(self, client: FhirClient, selection: ClaimSelection,
+                 searches: Sequence[RecordSearch]) -> None:
+        self.client = client
+        self.selection = selection
+        self.searches = tuple(searches)
+
+    def claim_pages(self) -> Iterator[Sequence[Resource | Problem]]:
+        for bundle in self.client.search(self.selection.query()).pages():
+            yield list(matches(bundle, "Claim"))
+
+    def records(self, reads: Reads) -> Records:
+        """The page's records and the sinks' searches, in one batch; raises ``FhirError``."""
+        ids = ",".join(ref.rpartition("/")[2] for ref in reads.patients)
+        named: list[tuple[str | None, Query]] = []
+        if reads.patients:
+            named += [(None, self._query(search, ",".join(reads.patients), ids))
+                      for search in self.searches]
+        named += list(reads.queries.items())
+        records: list[Resource] = []
+        found: dict[str, list[Resource]] = {}
+        for (name, _), search in zip(named, self.client.batch_search([q for _, q in named]),
+                                     strict=True):
+            if name is None:
+                records.extend(search)
+            else:
+                found[name] = list(search)
+        records += self._missing_links(reads.links, records)
+        return Records(records, {}, found)
+
+    def _query(self, search: RecordSearch, patients: str, ids: str) -> Query:
+        return Query(search.resource_type, search.params).where(
+            {search.by: ids if search.by == "_id" else patients}, _count=RECORDS_PAGE_SIZE)
+
+    def _missing_links(self, links: Sequence[str], records: list[Resource]) -> list[Resource]:
+        """Resources the claims reference that the patient searches did not return."""
+        have = {f"{r.get('resourceType')}/{r.get('id')}" for r in records}
+        wanted: dict[str, list[str]] = {}
+        for ref in links:
+            rtype, _, rid = ref.partition("/")
+            if rtype in LINKED_TYPES and rid and ref not in have:
+                wanted.setdefault(rtype, []).append(rid)
+        queries = [Query.of(rtype, _id=",".join(sorted(ids))) for rtype, ids in wanted.items()]
+        return [r for search in self.client.batch_search(queries) for r in search]

@@ -35,7 +35,7 @@ def problem(exc: BadResource) -> Problem:
 def read_scoped(resource: dict[str, Any], policy: Policy) -> InScope | ClaimOutcome:
     """The claim in scope, or its outcome already: skipped, or unreadable."""
     try:
-        record = read_claim(resource)
+        record = read_claim(resource, policy.zone)
         scoped = in_scope(record, policy.drugs)
     except BadResource as exc:
         return ClaimOutcome(ref_of(resource), problems=(problem(exc),))

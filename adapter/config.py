@@ -1,31 +1,43 @@
-"""Thresholds and windows: the defaults in ``mappings/thresholds.json`` plus a user's overrides.
-
-The defaults are read by ``adapter.mappings`` (the one loader of that folder); this module
-applies a user's ``--config`` file on top.
+"""A user's settings: the thresholds and windows (defaults in ``mappings/thresholds.json``)
+with their overrides, and the clinic's time zone.
 
 An override file (``--config``, TOML or JSON) names only what it changes, e.g.::
 
+    facility_timezone = "America/New_York"
     b12_low_pg_ml = 180
     lab_lookback_days = 730
     [hemoglobin_low_g_dl]
     female = 11.5
+
+Thresholds may also sit in a ``[thresholds]`` table, with nothing else beside it but the
+settings below. An unknown or invalid setting is an error naming the file and the setting.
 """
 
 from __future__ import annotations
 
 import json
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ValidationError
 
 from adapter.mappings import load_mappings
 from adapter.thresholds import Thresholds
 
+SETTINGS = ("facility_timezone",)  # keys that are not thresholds
+
 
 class ConfigError(ValueError):
     """The configuration file cannot be used; the message names the file and the setting."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    thresholds: Thresholds
+    zone: ZoneInfo | None  # the clinic's time zone; None: the offset each timestamp carries
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -38,32 +50,71 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _read_override(path: Path) -> dict[str, Any]:
+def _read_file(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config file ({exc})") from exc
     try:
         data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+    except (tomllib.TOMLDecodeError, ValueError, RecursionError) as exc:
         raise ConfigError(f"{path}: not valid {path.suffix.lstrip('.') or 'JSON'}: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a table of settings")
-    return data.get("thresholds", data) if isinstance(data.get("thresholds"), dict) else data
+    return data
+
+
+def _split(path: Path, data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(threshold overrides, other settings) of a config file."""
+    settings = {k: data[k] for k in SETTINGS if k in data}
+    rest = {k: v for k, v in data.items() if k not in SETTINGS}
+    if "thresholds" in rest:
+        table = rest.pop("thresholds")
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: thresholds: expected a table of settings")
+        if rest:
+            raise ConfigError(f"{path}: {', '.join(sorted(rest))}: unknown setting beside the "
+                              "thresholds table (put thresholds inside it)")
+        rest = table
+    return rest, settings
 
 
 def apply_overrides(defaults: Thresholds, override: Path | None) -> Thresholds:
-    """``defaults`` overridden by the file ``override``; unknown or invalid keys are errors."""
-    if override is None:
-        return defaults
-    data = _merge(defaults.model_dump(), _read_override(override))
+    """``defaults`` overridden by the thresholds in the file ``override``."""
+    return load_settings(defaults, override).thresholds
+
+
+def load_settings(defaults: Thresholds, override: Path | None,
+                  facility_timezone: str | None = None) -> Settings:
+    """The thresholds overridden by the file ``override``, and the time zone (the argument
+    wins over the file)."""
+    overrides: dict[str, Any] = {}
+    settings: dict[str, Any] = {}
+    if override is not None:
+        overrides, settings = _split(override, _read_file(override))
+    thresholds = defaults
+    if overrides:
+        try:
+            thresholds = Thresholds.model_validate(_merge(defaults.model_dump(), overrides))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+            )
+            raise ConfigError(f"{override}: {problems}") from exc
+    name = facility_timezone or settings.get("facility_timezone")
+    where = "--facility-timezone" if facility_timezone else f"{override}: facility_timezone"
+    return Settings(thresholds, _zone(name, where))
+
+
+def _zone(name: object, where: str) -> ZoneInfo | None:
+    if name is None:
+        return None
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"{where}: expected an IANA time zone name such as America/New_York")
     try:
-        return Thresholds.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        raise ConfigError(f"{override}: {problems}") from exc
+        return ZoneInfo(name.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{where}: unknown time zone {name!r}") from None
 
 
 def load_thresholds(override: Path | None = None) -> Thresholds:

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from adapter.check import InScope, check_claim, problem, read_scoped
 from adapter.evidence.chart import Chart
@@ -52,14 +53,16 @@ class RunTotals:
     read_failures: int = 0  # searches or record reads the server failed
 
 
-def build_chart(records: Records, mappings: Mappings) -> tuple[Chart, list[Problem]]:
-    chart = Chart(mappings, records.aliases)  # live: a lazy source adds aliases as it reads
+def build_chart(records: Records, mappings: Mappings, zone: ZoneInfo | None = None
+                ) -> tuple[Chart, list[Problem]]:
+    chart = Chart(mappings, records.aliases, zone)  # live aliases: a lazy source adds them
     problems = []
     for item in records.resources:
         if isinstance(item, Problem):
             problems.append(item)
         else:
             chart.add(item)
+    chart.finish()
     problems += [problem(p) for p in chart.problems]
     return chart, problems
 
@@ -80,7 +83,8 @@ class Driver:
     def run(self) -> RunTotals:
         with _fewer_collections():
             if self.source.one_chart:
-                self._chart = build_chart(self.source.records(Reads()), self.mappings)
+                self._chart = build_chart(self.source.records(Reads()), self.mappings,
+                                          self.policy.zone)
                 if self._chart[1]:
                     self._emit(PageOutcome((), problems=tuple(self._chart[1])))
             try:
@@ -124,7 +128,7 @@ class Driver:
             )
             try:
                 records = self.source.records(reads)
-                chart, problems = build_chart(records, self.mappings)
+                chart, problems = build_chart(records, self.mappings, self.policy.zone)
             except FhirAuthError:
                 raise
             except FhirError as exc:

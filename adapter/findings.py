@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
 
 
@@ -98,6 +99,28 @@ _KINDS = (
         "evidence-not-linked", Severity.LOW,
         "Claim does not reference its evidence", "VALIDAT",
     ),
+    FindingKind(
+        "dx-derived", Severity.LOW,
+        "Claim diagnosis carries no ICD-10-CM code; taken from its Condition", "VALIDAT",
+    ),
+    FindingKind(
+        "admin-not-recorded", Severity.MODERATE,
+        "Injection documented by a procedure and an order, but no administration record",
+        "VALIDAT",
+    ),
+    FindingKind(
+        "premedication-timing", Severity.MODERATE,
+        "B12 premedication date fits neither the pemetrexed nor the pralatrexate schedule",
+        "VALIDAT",
+    ),
+    FindingKind(
+        "dx-not-b12", Severity.MODERATE,
+        "E53.8 documented for a deficiency other than B12", "VALIDAT",
+    ),
+    FindingKind(
+        "dx-drift", Severity.MODERATE,
+        "The day's assessment documents another B12 diagnosis than the claim", "VALIDAT",
+    ),
 )
 FINDING_KINDS: dict[str, FindingKind] = {kind.code: kind for kind in _KINDS}
 
@@ -110,6 +133,7 @@ class Finding:
     suggested_code: str | None = None
     evidence: tuple[str, ...] = ()
     linked: frozenset[str] = frozenset()  # the evidence found through explicit links (SPEC 3)
+    day: date | None = None  # the date of service it concerns, for findings judged per date
 
     def __post_init__(self) -> None:
         if self.code not in FINDING_KINDS:

@@ -118,7 +118,7 @@ def run(base: str, since: str = "2000-01-01", limit: int | None = None,
         if result and not dry_run:
             for finding in result.findings:
                 issue = build_detected_issue(result, finding, datetime.now(UTC))
-                key = issue_key(result.claim, finding)
+                key = issue_key(result, finding)
                 client.create_if_none_exist(issue, f"identifier={IDENTIFIER_SYSTEM}|{key}")
                 writes += 1
     seconds = time.perf_counter() - started

@@ -213,7 +213,8 @@ def test_server_only_options_are_refused_for_files(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, words", [
     (["--server", "ftp://fhir.example"], "http(s)"),
-    (["--server", "http://127.0.0.1:9/fhir", "--search", "Patient?name=x"], "Claim search"),
+    (["--server", "http://127.0.0.1:9/fhir", "--search", "Patient?name=x"],
+     "Claim or ExplanationOfBenefit search"),
     (["--server", "http://127.0.0.1:9/fhir", "--auth", "bearer", "--token-env", "NO_SUCH_VAR"],
      "NO_SUCH_VAR"),
     (["--server", "http://127.0.0.1:9/fhir", "--out", "x"], "--out"),

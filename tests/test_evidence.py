@@ -62,10 +62,21 @@ def test_diagnosis_reference_links_the_condition_and_gives_the_claim_its_code():
     assert _paths(ev, "conditions") == {"Condition/c1": Path.LINKED}
 
 
-def test_diagnosis_reference_to_a_snomed_only_condition_is_not_an_icd10cm_diagnosis():
+def test_diagnosis_reference_to_a_snomed_condition_takes_its_mapped_code():
+    # Synthea's shape: the claim names the Condition, the Condition speaks SNOMED
     resources = replace(clean_chart(diagnoses=("Condition/c1",)),
                         b.condition("c1", "p1", snomed="190634004"))
-    assert "no ICD-10-CM code" in finding(resources, "dx-invalid").message
+    f = finding(resources, "dx-derived")
+    assert (f.severity, f.diagnosis, f.evidence) == ("low", "E53.8", ("Condition/c1",))
+    assert "taken from Condition/c1" in f.message
+    assert codes(*resources) == {"dx-derived"}
+
+
+def test_diagnosis_reference_to_an_unmapped_condition_is_no_indication_not_invalid():
+    resources = replace(clean_chart(diagnoses=("Condition/c1",)),
+                        b.condition("c1", "p1", snomed="38341003"))  # hypertension: no map
+    assert {"dx-no-indication", "item-dx-link"} <= codes(*resources)
+    assert not {"dx-invalid", "dx-derived"} & codes(*resources)
 
 
 def test_condition_evidence_detail_links_its_observation():
@@ -388,7 +399,8 @@ def test_a_diagnosis_reference_to_a_missing_condition_is_an_error_and_no_code():
     report = run(*resources)
     assert [(e.resource, "Condition/gone" in e.message) for e in report.errors] == [
         ("Claim/k1", True)]
-    assert "dx-invalid" in {f.code for f in report.claims[0].findings}
+    found = {f.code for f in report.claims[0].findings}
+    assert "dx-no-indication" in found and "dx-invalid" not in found
 
 
 def test_a_malformed_resource_gives_no_evidence():
@@ -398,8 +410,6 @@ def test_a_malformed_resource_gives_no_evidence():
     assert "lab-missing" in {f.code for f in report.claims[0].findings}
 
 
-@pytest.mark.xfail(strict=True, reason="a MedicationAdministration without effective[x] "
-                   "(1..1 in R4) is read as given on no day, with no errors entry")
 def test_an_administration_without_an_effective_date_is_an_error():
     administration = b.administration("a1", "p1", SERVICE)
     del administration["effectiveDateTime"]

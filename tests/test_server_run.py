@@ -59,6 +59,7 @@ class FakeServer:
                                                           strict_match=False)])
         responses.get(f"{BASE}/Claim?page=2",
                       json=_searchset(_claim("k2", "p2", "2026-03-02T10:00:00Z")))
+        responses.get(f"{BASE}/ExplanationOfBenefit", json=_searchset())
         responses.add_callback(responses.POST, BASE, callback=self.answer)
 
     def answer(self, request: Any) -> tuple[int, dict[str, str], str]:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import pytest
 
+from adapter.evidence.chart import Chart
 from adapter.evidence.fields import BadResource
-from adapter.evidence.read import read_administration, read_observation
+from adapter.evidence.read import read_observation
 from adapter.mappings import load_mappings
 from adapter.terminology.units import UnitError, convert, unit_of
 from fixtures import builders as b
@@ -23,11 +24,10 @@ def _lab_value(kind: str, value: float, unit: str | None) -> float | None:
 
 
 def _dose_ug(dose: float, unit: str | None, **kwargs) -> tuple[float | None, list[BadResource]]:
-    problems: list[BadResource] = []
-    fact = read_administration(b.administration("a1", "p1", SERVICE, dose=dose, unit=unit,
-                                                **kwargs), load_mappings(), problems)
-    assert fact is not None
-    return fact.dose_ug, problems
+    chart = Chart(load_mappings())
+    chart.add(b.administration("a1", "p1", SERVICE, dose=dose, unit=unit, **kwargs))
+    [fact] = chart.finish().administrations["Patient/p1"]
+    return fact.dose_ug, chart.problems
 
 
 # B12: pg/mL, ng/L, pmol/L (1 pg/mL = 0.738 pmol/L)

@@ -8,7 +8,7 @@ from adapter.findings import FINDING_KINDS, Finding, Severity, Verdict, verdict
 from fixtures import builders as b
 from tests.scenario import clean_chart, result, without
 
-# The severity column of the table in SPEC section 4.
+# The severity column of the table in SPEC section 4, and the codes of section 4.1.
 SPEC_SEVERITIES = {
     "dx-invalid": "high",
     "dx-no-indication": "high",
@@ -26,6 +26,11 @@ SPEC_SEVERITIES = {
     "admin-missing": "high",
     "dose-units-mismatch": "moderate",
     "evidence-not-linked": "low",
+    "dx-derived": "low",
+    "admin-not-recorded": "moderate",
+    "premedication-timing": "moderate",
+    "dx-not-b12": "moderate",
+    "dx-drift": "moderate",
 }
 
 HIGH = Finding("admin-missing", "no injection")

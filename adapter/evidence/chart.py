@@ -1,41 +1,66 @@
 """The patients' records a run checks claims against, indexed by patient and by reference.
 
 Holds facts, not resources: a 100k-claim export keeps only the few B12-relevant facts of each
-patient in memory, and a server source fills one chart per page of claims.
+patient in memory, and a server source fills one chart per page of claims. A medication use
+whose drug is a Medication resource elsewhere in the source waits for ``finish``, when every
+resource has been read, whatever the order they came in.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from adapter.evidence.facts import AdministrationFact, ConditionFact, LabFact, PatientFact
+from adapter.evidence.facts import (
+    AdministrationFact,
+    ConditionFact,
+    LabFact,
+    MedicationFact,
+    PatientFact,
+    ProcedureFact,
+)
 from adapter.evidence.fields import BadResource, normalize_reference, ref_of
 from adapter.evidence.read import (
-    read_administration,
+    MEDICATION_USES,
+    Drug,
+    MedicationUse,
+    judge_use,
     read_condition,
+    read_medication,
+    read_medication_use,
     read_observation,
     read_patient,
+    read_procedure,
 )
 from adapter.mappings import Mappings
 
-CHART_TYPES = frozenset({"Condition", "Observation", "MedicationAdministration", "Patient"})
+CHART_TYPES = frozenset({"Condition", "Observation", "Patient", "Procedure", "Medication",
+                         *MEDICATION_USES})
+Fact = ConditionFact | LabFact | AdministrationFact | MedicationFact | ProcedureFact
 
 
 class Chart:
     """Facts by patient and by reference, plus the problems met while reading them."""
 
-    def __init__(self, mappings: Mappings, aliases: Mapping[str, str] | None = None) -> None:
+    def __init__(self, mappings: Mappings, aliases: Mapping[str, str] | None = None,
+                 zone: ZoneInfo | None = None) -> None:
         self.mappings = mappings
         self.aliases = aliases if aliases is not None else {}  # shared: a source may add more
+        self.zone = zone
         self.conditions: dict[str, list[ConditionFact]] = defaultdict(list)
         self.labs: dict[str, list[LabFact]] = defaultdict(list)
         self.administrations: dict[str, list[AdministrationFact]] = defaultdict(list)
+        self.medications: dict[str, list[MedicationFact]] = defaultdict(list)
+        self.procedures: dict[str, list[ProcedureFact]] = defaultdict(list)
         self.patients: dict[str, PatientFact] = {}
-        self.by_ref: dict[str, ConditionFact | LabFact | AdministrationFact] = {}
+        self.by_ref: dict[str, Fact] = {}
         self.known: set[str] = set()  # every chart resource seen, relevant or not
         self.problems: list[BadResource] = []
+        self._drugs: dict[str, Drug] = {}  # Medication resources, by reference
+        self._waiting: list[MedicationUse] = []  # uses whose Medication was not read yet
 
     def canonical(self, ref: str) -> str:
         """``Type/id`` for a reference, resolving ``urn:uuid:`` fullUrls of Bundle entries."""
@@ -50,30 +75,58 @@ class Chart:
             return
         ref = ref_of(resource)
         self.known.add(ref)
+        mappings, zone = self.mappings, self.zone
         try:
             if rtype == "Condition":
-                condition = read_condition(resource, self.mappings)
-                self._index(condition, self.conditions)
+                self._index(read_condition(resource, mappings, zone), self.conditions)
             elif rtype == "Observation":
-                lab = read_observation(resource, self.mappings)
+                lab = read_observation(resource, mappings, zone)
                 if lab is not None:
                     self._index(lab, self.labs)
-            elif rtype == "MedicationAdministration":
-                admin = read_administration(resource, self.mappings, self.problems)
-                if admin is not None:
-                    self._index(admin, self.administrations)
+            elif rtype in MEDICATION_USES:
+                self._use(read_medication_use(resource, zone, self.problems))
+            elif rtype == "Procedure":
+                procedure = read_procedure(resource, mappings.drugs, zone)
+                if procedure is not None:
+                    self._index(procedure, self.procedures)
+            elif rtype == "Medication":
+                self._drugs[ref] = read_medication(resource)
             else:
                 patient = read_patient(resource)
                 self.patients[patient.ref] = patient
         except BadResource as exc:
             self.problems.append(exc)
 
+    def _use(self, use: MedicationUse) -> None:
+        if use.drug is None:
+            self._waiting.append(use)
+            return
+        fact = judge_use(use, use.drug, self.mappings.drugs, self.problems)
+        if isinstance(fact, AdministrationFact):
+            self._index(fact, self.administrations)
+        elif fact is not None:
+            self._index(fact, self.medications)
+
+    def finish(self) -> Chart:
+        """Judge the medication uses that waited for their Medication resource."""
+        waiting, self._waiting = self._waiting, []
+        for use in waiting:
+            drug = self._drugs.get(self.canonical(use.medication_ref or ""))
+            if drug is None:
+                self.problems.append(BadResource(
+                    use.ref, f"medicationReference {use.medication_ref} is not in the source: "
+                    "the drug cannot be told"))
+                continue
+            self._use(replace(use, drug=drug))
+        self._drugs.clear()
+        return self
+
     def _index(self, fact: Any, by_patient: dict[str, list[Any]]) -> None:
         if fact.patient is not None:
             by_patient[self.canonical(fact.patient)].append(fact)
         self.by_ref[fact.ref] = fact
 
-    def lookup(self, ref: str) -> ConditionFact | LabFact | AdministrationFact | None:
+    def lookup(self, ref: str) -> Fact | None:
         return self.by_ref.get(self.canonical(ref))
 
     def has(self, ref: str) -> bool:

@@ -10,6 +10,7 @@ from typing import Generic, TypeVar
 from adapter.evidence.fields import BadResource
 
 T = TypeVar("T")
+Coding = tuple[str, str]  # (system, code), both trimmed; system "" when none is given
 
 
 class Path(StrEnum):
@@ -19,15 +20,13 @@ class Path(StrEnum):
     RECORD = "record"  # found only in the patient's record
 
 
-Coding = tuple[str, str]  # (system, code), both trimmed; system "" when none is given
-
-
 @dataclass(frozen=True, slots=True)
 class ClaimDiagnosis:
     sequence: int
     code: str | None  # normalised ICD-10-CM code, None when the diagnosis carries none
     written: str  # as the claim wrote it, for messages
     condition: str | None = None  # diagnosisReference
+    derived_from: str | None = None  # the Condition the code was taken from (no code written)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +43,7 @@ class ClaimItem:
 
 @dataclass(frozen=True, slots=True)
 class ClaimRecord:
-    """A claim as the reader found it: every line, no judgement of scope."""
+    """A Claim or ExplanationOfBenefit as the reader found it: every line, no judgement."""
 
     ref: str
     version: str | None
@@ -56,6 +55,8 @@ class ClaimRecord:
     diagnoses: tuple[ClaimDiagnosis, ...]
     items: tuple[ClaimItem, ...]
     supporting: tuple[str, ...]  # supportingInfo valueReference targets
+    use: str | None = None  # claim | preauthorization | predetermination
+    providers: tuple[str, ...] = ()  # provider, careTeam providers, facility (for reports)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +64,7 @@ class B12Item:
     sequence: int
     is_j3420: bool
     units: float | None
-    service_date: date | None
+    service_date: date | None  # the line's own date; None: the claim's date
     diagnosis_sequences: tuple[int, ...]
     encounters: tuple[str, ...]
 
@@ -75,15 +76,28 @@ class ClaimFacts:
     ref: str
     version: str | None
     patient: str
-    service_date: date
+    service_date: date  # the earliest B12 line date: diagnosis, lab and anemia checks use it
     diagnoses: tuple[ClaimDiagnosis, ...]
     b12_items: tuple[B12Item, ...]
     supporting: tuple[str, ...]  # supportingInfo valueReference targets
+    providers: tuple[str, ...] = ()
 
     @property
     def referenced(self) -> frozenset[str]:
         """Everything the claim points at: diagnosisReference and supportingInfo."""
         return frozenset(self.supporting) | {d.condition for d in self.diagnoses if d.condition}
+
+    def item_date(self, item: B12Item) -> date:
+        return item.service_date or self.service_date
+
+    @property
+    def b12_dates(self) -> tuple[date, ...]:
+        """Every date a B12 line bills, earliest first (loading doses: several)."""
+        return tuple(sorted({self.item_date(item) for item in self.b12_items}))
+
+    @property
+    def encounters(self) -> frozenset[str]:
+        return frozenset(e for item in self.b12_items for e in item.encounters)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +112,11 @@ class ConditionFact:
     abated: bool  # abatement given without a comparable date (boolean true, string, age)
     evidence: tuple[str, ...] = ()  # Condition.evidence.detail
     written_icd: frozenset[str] = frozenset()  # codes written in ICD-10-CM (not mapped)
+    snomed: frozenset[str] = frozenset()  # SNOMED CT codes as written
+    text: str = ""  # code.text and displays, as written (the assessment line)
+    categories: frozenset[str] = frozenset()  # category codes (problem-list-item, ...)
+    encounter: str | None = None
+    recorded: date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,10 +129,13 @@ class LabFact:
     value: float | None  # in the kind's canonical unit
     interpretation: frozenset[str]  # v3 ObservationInterpretation codes
     effective: date
+    comparator: str | None = None  # "<", "<=", ">", ">=": the value is a bound, not a result
 
 
 @dataclass(frozen=True, slots=True)
 class AdministrationFact:
+    """A MedicationAdministration of a B12 product."""
+
     ref: str
     patient: str | None
     status: str | None
@@ -121,6 +143,32 @@ class AdministrationFact:
     dose_ug: float | None
     context: str | None
     reasons: tuple[str, ...] = ()
+    self_administered: bool = False  # an oral, sublingual or nasal route or dose form
+
+
+@dataclass(frozen=True, slots=True)
+class MedicationFact:
+    """A MedicationRequest or MedicationStatement of B12, or a request or administration of a
+    drug B12 premedicates (``drug``: "b12", "pemetrexed", "pralatrexate")."""
+
+    ref: str
+    patient: str | None
+    kind: str  # the resource type
+    drug: str
+    status: str | None
+    day: date | None  # authoredOn / effective / dateAsserted
+    self_administered: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ProcedureFact:
+    """A Procedure recording an intramuscular or subcutaneous injection (CPT 96372, ...)."""
+
+    ref: str
+    patient: str | None
+    status: str | None
+    day: date | None
+    encounter: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,4 +195,6 @@ class ClaimEvidence:
     conditions: tuple[Linked[ConditionFact], ...] = ()
     labs: tuple[Linked[LabFact], ...] = ()
     administrations: tuple[Linked[AdministrationFact], ...] = ()
+    medications: tuple[MedicationFact, ...] = ()
+    procedures: tuple[ProcedureFact, ...] = ()
     problems: tuple[BadResource, ...] = field(default=())

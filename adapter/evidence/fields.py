@@ -6,13 +6,17 @@ each field it uses here, so a malformed resource is reported precisely and skipp
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 _DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?(?:T[0-9:.]+(?:Z|[+-]\d{2}:\d{2})?)?$")
+_HAS_OFFSET = re.compile(r"(Z|[+-]\d{2}:\d{2})$")
+_RESOLVABLE = re.compile(r"^(?:[A-Z][A-Za-z]{1,63}/[A-Za-z0-9\-.]{1,64}|urn:uuid:\S+|#\S+)$")
 
 
 class BadResource(ValueError):
@@ -30,30 +34,46 @@ def ref_of(resource: Mapping[str, Any]) -> str:
     return f"{rtype}/{rid}" if isinstance(rid, str) and rid else f"{rtype}/(no id)"
 
 
-def parse_date(value: object, where: str, ref: str) -> date:
-    """A FHIR date or dateTime as a calendar date (partial dates give their first day)."""
+def parse_date(value: object, where: str, ref: str, zone: ZoneInfo | None = None) -> date:
+    """A FHIR date or dateTime as a calendar date (partial dates give their first day).
+
+    The day of a dateTime is its local day at the clinic: in ``zone`` when one is configured
+    (an injection at 19:30 EST stored as 00:30Z counts on the 19:30 day), else in the offset
+    the timestamp is written with.
+    """
     if not isinstance(value, str):
-        raise BadResource(ref, f"{where} is not a date: {value!r}")
-    parsed = _calendar_date(value)
+        raise BadResource(ref, f"{where} is not a date: {_shown(value)}")
+    parsed = _calendar_date(value, zone)
     if parsed is None:
-        raise BadResource(ref, f"{where} is not a valid date: {value!r}")
+        raise BadResource(ref, f"{where} is not a valid date: {_shown(value)}")
     return parsed
 
 
 @lru_cache(maxsize=8192)
-def _calendar_date(value: str) -> date | None:
+def _calendar_date(value: str, zone: ZoneInfo | None) -> date | None:
     """Cached: an export repeats the same few thousand dates across its resources."""
-    match = _DATE.match(value.strip())
+    text = value.strip()
+    match = _DATE.match(text)
     if not match:
         return None
     year, month, day = match.groups()
     try:
-        return date(int(year), int(month or 1), int(day or 1))
-    except ValueError:
+        written = date(int(year), int(month or 1), int(day or 1))
+        if zone is None or "T" not in text or not _HAS_OFFSET.search(text):
+            return written
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(zone).date()
+    except (ValueError, OverflowError):  # no such day, or out of range once moved to the zone
         return None
 
 
-def optional_date(resource: Mapping[str, Any], *names: str, ref: str) -> date | None:
+def _shown(value: object) -> str:
+    """A value for an error message: short, one line, printable."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def optional_date(resource: Mapping[str, Any], *names: str, ref: str,
+                  zone: ZoneInfo | None = None) -> date | None:
     """The first of ``names`` present (``effectiveDateTime``, ``effectivePeriod.start``, ...)."""
     for name in names:
         head, _, tail = name.partition(".")
@@ -63,12 +83,14 @@ def optional_date(resource: Mapping[str, Any], *names: str, ref: str) -> date | 
         elif tail:
             continue
         if value is not None:
-            return parse_date(value, name, ref)
+            return parse_date(value, name, ref, zone)
     return None
 
 
 def reference(value: object, where: str, ref: str) -> str | None:
-    """A Reference's target as ``Type/id``; absolute URLs and ``_history`` suffixes are trimmed."""
+    """A Reference's target as ``Type/id`` (absolute URLs and ``_history`` trimmed), a
+    ``urn:uuid:`` or a ``#contained`` id; None when absent or not something that can be
+    looked up (an identifier-only or conditional reference, ``Patient/`` with no id)."""
     if value is None:
         return None
     if type(value) is not dict and not isinstance(value, Mapping):
@@ -78,12 +100,13 @@ def reference(value: object, where: str, ref: str) -> str | None:
         return None
     if not isinstance(target, str) or not target.strip():
         raise BadResource(ref, f"{where}.reference is not a string")
-    return normalize_reference(target)
+    target = normalize_reference(target)
+    return target if _RESOLVABLE.match(target) else None
 
 
 def normalize_reference(target: str) -> str:
     target = target.strip()
-    if target.count("/") == 1:  # already ``Type/id`` (the common case)
+    if target.count("/") == 1 or "?" in target:  # ``Type/id`` (the common case), conditional
         return target
     if target.startswith(("urn:uuid:", "urn:oid:", "#")):
         return target
@@ -141,9 +164,16 @@ def concept_text(concept: object) -> str:
 
 
 def number(value: object, where: str, ref: str) -> float:
+    """A finite JSON number (NaN, infinities and integers past a float are not numbers)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise BadResource(ref, f"{where} is not a number: {value!r}")
-    return float(value)
+        raise BadResource(ref, f"{where} is not a number: {_shown(value)}")
+    try:
+        result = float(value)
+    except OverflowError:
+        raise BadResource(ref, f"{where} is too large to be a number") from None
+    if not math.isfinite(result):
+        raise BadResource(ref, f"{where} is not a finite number: {_shown(value)}")
+    return result
 
 
 def subject(resource: Mapping[str, Any], ref: str) -> str | None:

@@ -21,16 +21,17 @@ F = TypeVar("F", ConditionFact, LabFact, AdministrationFact)
 
 
 def _resolve_diagnoses(claim: ClaimFacts, chart: Chart) -> ClaimFacts:
-    """Give diagnoses written as a reference the ICD-10-CM code of the Condition they name."""
+    """Give a diagnosis written only as a reference the code of the Condition it names: its
+    ICD-10-CM code, else its SNOMED CT code mapped (SPEC 4.1, ``dx-derived``)."""
     if all(dx.code is not None or not dx.condition for dx in claim.diagnoses):
         return claim  # nothing to resolve (the common case): no copy
     diagnoses = []
     for dx in claim.diagnoses:
         if dx.code is None and dx.condition:
             target = chart.lookup(dx.condition)
-            if isinstance(target, ConditionFact) and target.written_icd:
-                code = sorted(target.written_icd)[0]
-                dx = replace(dx, code=code, written=code)
+            if isinstance(target, ConditionFact) and (target.written_icd or target.codes):
+                code = sorted(target.written_icd or target.codes)[0]
+                dx = replace(dx, code=code, written=code, derived_from=target.ref)
         diagnoses.append(dx)
     return replace(claim, diagnoses=tuple(diagnoses))
 
@@ -85,7 +86,7 @@ def gather(claim: ClaimFacts, chart: Chart) -> ClaimEvidence:
     )
     given_for = {
         chart.canonical(reason)
-        for a in admins if a.fact.day == claim.service_date
+        for a in admins if a.fact.day in claim.b12_dates
         for reason in a.fact.reasons
     }
     conditions = _merge(
@@ -103,5 +104,7 @@ def gather(claim: ClaimFacts, chart: Chart) -> ClaimEvidence:
         conditions=conditions,
         labs=labs,
         administrations=admins,
+        medications=tuple(chart.medications.get(patient, ())),
+        procedures=tuple(chart.procedures.get(patient, ())),
         problems=tuple(problems),
     )

@@ -23,11 +23,19 @@ class RecordSearch:
 
 
 def record_searches(mappings: Mappings) -> tuple[RecordSearch, ...]:
+    """Conditions; the mapped labs only; every administration, request and statement with
+    the Medication resources they name (the drug may be there: Epic); the injection
+    procedures only; the patients."""
     labs = ",".join(f"{LOINC}|{code}" for code in mappings.labs_by_loinc)
+    injections = ",".join(f"{system}|{code}"
+                          for system, codes in mappings.drugs.injection_procedures.codes.items()
+                          for code in sorted(codes))
     return (
         RecordSearch("Condition"),
         RecordSearch("Observation", (("code", labs),)),
-        RecordSearch("MedicationAdministration"),
+        *(RecordSearch(rtype, (("_include", f"{rtype}:medication"),))
+          for rtype in ("MedicationAdministration", "MedicationRequest", "MedicationStatement")),
+        RecordSearch("Procedure", (("code", injections),)),
         RecordSearch("Patient", by="_id"),
     )
 

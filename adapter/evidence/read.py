@@ -1,23 +1,32 @@
 """One FHIR resource (plain JSON) -> one fact, or a ``BadResource`` naming what is wrong.
 
-Resources that cannot matter to a B12 check (other labs, other drugs) give ``None`` so the
-chart never holds them. Readers judge nothing: statuses are kept as written and scope is a
-rule (``adapter.rules.scope``, ``adapter.rules.status``).
+Resources that cannot matter to a B12 check (other labs, other drugs, other procedures) give
+``None`` so the chart never holds them. Readers judge nothing: statuses are kept as written and
+scope is a rule (``adapter.rules.scope``, ``adapter.rules.status``). Code forms are read here
+(ICD-10-CM without its dot, NDC in any of its forms, UCUM by OID); dates are the clinic's
+calendar day (``zone``, SPEC 4.1 "Times").
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from adapter.evidence.facts import (
     AdministrationFact,
     ClaimDiagnosis,
     ClaimItem,
     ClaimRecord,
+    Coding,
     ConditionFact,
     LabFact,
+    MedicationFact,
     PatientFact,
+    ProcedureFact,
 )
 from adapter.evidence.fields import (
     BadResource,
@@ -35,16 +44,21 @@ from adapter.evidence.fields import (
 from adapter.mappings import DrugCodes, Mappings
 from adapter.terminology import icd10cm, snomed
 from adapter.terminology.systems import LOINC, NDC, RXNORM
-from adapter.terminology.units import UCUM, UnitError, convert, unit_of
+from adapter.terminology.units import UnitError, convert, unit_of
 
 Resource = Mapping[str, Any]
+CLAIM_KINDS = frozenset({"Claim", "ExplanationOfBenefit"})
+MEDICATION_USES = frozenset({"MedicationAdministration", "MedicationRequest",
+                             "MedicationStatement"})
+_BOUND = re.compile(r"^\s*(<=|>=|<|>)?\s*(\d+(?:\.\d+)?)\s*(\S.*)?$")
 
-def icd10cm_codes(pairs: list[tuple[str, str]]) -> list[str]:
+
+def icd10cm_codes(pairs: list[Coding]) -> list[str]:
     """The ICD-10-CM codes among a concept's codings, normalised."""
     return [icd10cm.normalize(code) for system, code in pairs if system in icd10cm.SYSTEMS]
 
 
-def snomed_mapped(pairs: list[tuple[str, str]], mappings: Mappings) -> list[str]:
+def snomed_mapped(pairs: list[Coding], mappings: Mappings) -> list[str]:
     """The concept's ICD-10-CM codes plus its SNOMED CT codes mapped to ICD-10-CM (a chart may
     speak SNOMED, a claim must carry ICD-10-CM itself)."""
     found: list[str] = []
@@ -56,7 +70,7 @@ def snomed_mapped(pairs: list[tuple[str, str]], mappings: Mappings) -> list[str]
     return found
 
 
-# --- Claim -----------------------------------------------------------------------------------
+# --- Claim and ExplanationOfBenefit ---------------------------------------------------------
 
 
 def _positive_ints(values: object, where: str, ref: str) -> tuple[int, ...]:
@@ -69,7 +83,7 @@ def _positive_ints(values: object, where: str, ref: str) -> tuple[int, ...]:
     return tuple(values)
 
 
-def _claim_item(item: Resource, index: int, ref: str) -> ClaimItem:
+def _claim_item(item: Resource, index: int, ref: str, zone: ZoneInfo | None) -> ClaimItem:
     where = f"item[{index}]"
     quantity = item.get("quantity")
     units = None
@@ -80,12 +94,13 @@ def _claim_item(item: Resource, index: int, ref: str) -> ClaimItem:
         sequence=sequence if isinstance(sequence, int) else index + 1,
         product=tuple(codings(item.get("productOrService"), f"{where}.productOrService", ref)),
         units=units,
-        service_date=optional_date(item, "servicedDate", "servicedPeriod.start", ref=ref),
+        service_date=optional_date(item, "servicedDate", "servicedPeriod.start", ref=ref,
+                                   zone=zone),
         diagnosis_sequences=_positive_ints(
             item.get("diagnosisSequence"), f"{where}.diagnosisSequence", ref
         ),
         encounters=tuple(
-            target for n, e in enumerate(item.get("encounter") or [])
+            target for n, e in enumerate(items(item, "encounter", ref))
             if (target := reference(e, f"{where}.encounter[{n}]", ref))
         ),
     )
@@ -108,42 +123,53 @@ def _claim_diagnosis(dx: Resource, index: int, ref: str) -> ClaimDiagnosis:
     )
 
 
-def read_claim(resource: Resource) -> ClaimRecord:
-    """Every line and diagnosis of a claim, as written."""
+def _providers(resource: Resource, ref: str) -> tuple[str, ...]:
+    """Who rendered the service and where: provider, careTeam providers, facility."""
+    found = [reference(resource.get("provider"), "provider", ref)]
+    found += [reference(member.get("provider"), f"careTeam[{n}].provider", ref)
+              for n, member in enumerate(items(resource, "careTeam", ref))]
+    found.append(reference(resource.get("facility"), "facility", ref))
+    return tuple(dict.fromkeys(p for p in found if p))
+
+
+def read_claim(resource: Resource, zone: ZoneInfo | None = None) -> ClaimRecord:
+    """Every line and diagnosis of a Claim or ExplanationOfBenefit, as written."""
     ref = ref_of(resource)
     meta = resource.get("meta")
     meta = meta if isinstance(meta, Mapping) else {}
     version, updated = meta.get("versionId"), meta.get("lastUpdated")
-    status = resource.get("status")
+    status, use = resource.get("status"), resource.get("use")
     diagnoses = [_claim_diagnosis(dx, n, ref)
                  for n, dx in enumerate(items(resource, "diagnosis", ref))]
-    lines = [_claim_item(item, n, ref) for n, item in enumerate(items(resource, "item", ref))]
+    lines = [_claim_item(item, n, ref, zone)
+             for n, item in enumerate(items(resource, "item", ref))]
     return ClaimRecord(
         ref=ref,
         version=version if isinstance(version, str) else None,
         last_updated=updated if isinstance(updated, str) else None,
         status=status if isinstance(status, str) else None,
         patient=reference(resource.get("patient"), "patient", ref),
-        billable_start=optional_date(resource, "billablePeriod.start", ref=ref),
-        created=optional_date(resource, "created", ref=ref),
+        billable_start=optional_date(resource, "billablePeriod.start", ref=ref, zone=zone),
+        created=optional_date(resource, "created", ref=ref, zone=zone),
         diagnoses=tuple(sorted(diagnoses, key=lambda d: d.sequence)),
         items=tuple(lines),
         supporting=tuple(
             target for n, info in enumerate(items(resource, "supportingInfo", ref))
             if (target := reference(info.get("valueReference"), f"supportingInfo[{n}]", ref))
         ),
+        use=use if isinstance(use, str) else None,
+        providers=_providers(resource, ref),
     )
 
 
 # --- Condition -------------------------------------------------------------------------------
 
 
-def read_condition(resource: Resource, mappings: Mappings) -> ConditionFact:
+def read_condition(resource: Resource, mappings: Mappings,
+                   zone: ZoneInfo | None = None) -> ConditionFact:
     ref = ref_of(resource)
-    pairs = codings(resource.get("code"), "code", ref)
-    codes = frozenset(snomed_mapped(pairs, mappings))
-    written = frozenset(icd10cm_codes(pairs))
-    abatement = optional_date(resource, "abatementDateTime", "abatementPeriod.start", ref=ref)
+    concept = resource.get("code")
+    pairs = codings(concept, "code", ref)
     abated = any(  # abated, but on no date we can compare with the service date
         resource.get(name) not in (None, False)
         for name in ("abatementBoolean", "abatementString", "abatementAge", "abatementRange")
@@ -151,29 +177,53 @@ def read_condition(resource: Resource, mappings: Mappings) -> ConditionFact:
     evidence = tuple(
         target
         for n, ev in enumerate(items(resource, "evidence", ref))
-        for m, detail in enumerate(ev.get("detail") or [])
+        for m, detail in enumerate(items(ev, "detail", ref))
         if (target := reference(detail, f"evidence[{n}].detail[{m}]", ref))
+    )
+    categories = frozenset(
+        code for n, category in enumerate(items(resource, "category", ref))
+        for _, code in codings(category, f"category[{n}]", ref)
     )
     return ConditionFact(
         ref=ref,
         patient=subject(resource, ref),
-        codes=codes,
+        codes=frozenset(snomed_mapped(pairs, mappings)),
         clinical_status=status_code(resource.get("clinicalStatus"), "clinicalStatus", ref),
         verification_status=status_code(
             resource.get("verificationStatus"), "verificationStatus", ref
         ),
-        onset=optional_date(resource, "onsetDateTime", "onsetPeriod.start", ref=ref),
-        abatement=abatement,
+        onset=optional_date(resource, "onsetDateTime", "onsetPeriod.start", ref=ref, zone=zone),
+        abatement=optional_date(resource, "abatementDateTime", "abatementPeriod.start",
+                                ref=ref, zone=zone),
         abated=abated,
         evidence=evidence,
-        written_icd=written,
+        written_icd=frozenset(icd10cm_codes(pairs)),
+        snomed=frozenset(code for system, code in pairs if system == snomed.SYSTEM),
+        text=_written_text(concept),
+        categories=categories,
+        encounter=reference(resource.get("encounter"), "encounter", ref),
+        recorded=optional_date(resource, "recordedDate", ref=ref, zone=zone),
     )
+
+
+def _written_text(concept: object) -> str:
+    """A concept's text, else its first display, as written (the clinician's words)."""
+    if not isinstance(concept, Mapping):
+        return ""
+    text = concept.get("text")
+    if isinstance(text, str) and text.strip():
+        return text.strip()
+    for coding in concept.get("coding") or []:
+        if isinstance(coding, Mapping) and isinstance(coding.get("display"), str):
+            return coding["display"].strip()
+    return ""
 
 
 # --- Observation -----------------------------------------------------------------------------
 
 
-def read_observation(resource: Resource, mappings: Mappings) -> LabFact | None:
+def read_observation(resource: Resource, mappings: Mappings,
+                     zone: ZoneInfo | None = None) -> LabFact | None:
     """A B12-status or hemoglobin lab (any status); None for other observations."""
     ref = ref_of(resource)
     loinc = next(
@@ -186,24 +236,11 @@ def read_observation(resource: Resource, mappings: Mappings) -> LabFact | None:
     kind = mappings.labs_by_loinc[loinc]
     effective = optional_date(
         resource, "effectiveDateTime", "effectivePeriod.start", "effectiveInstant", "issued",
-        ref=ref,
+        ref=ref, zone=zone,
     )
     if effective is None:
         raise BadResource(ref, "Observation has no effective date")
-    value = None
-    quantity = resource.get("valueQuantity")
-    if quantity is not None:
-        if not isinstance(quantity, Mapping):
-            raise BadResource(ref, "valueQuantity is not a Quantity")
-        if quantity.get("value") is not None:
-            raw = number(quantity.get("value"), "valueQuantity.value", ref)
-            system = quantity.get("system")
-            if system not in (None, UCUM) and quantity.get("code") is not None:
-                raise BadResource(ref, f"valueQuantity unit system {system!r} is not UCUM")
-            try:
-                value = convert(raw, unit_of(quantity), mappings.lab_units[kind.unit], kind.unit)
-            except UnitError as exc:
-                raise BadResource(ref, f"valueQuantity: {exc}") from None
+    value, comparator = _lab_value(resource, ref, loinc, kind.unit, mappings)
     interpretation = frozenset(
         code.upper()
         for n, concept in enumerate(items(resource, "interpretation", ref))
@@ -219,75 +256,262 @@ def read_observation(resource: Resource, mappings: Mappings) -> LabFact | None:
         value=value,
         interpretation=interpretation,
         effective=effective,
+        comparator=comparator,
     )
 
 
-# --- MedicationAdministration ----------------------------------------------------------------
+def _lab_value(resource: Resource, ref: str, loinc: str, unit: str, mappings: Mappings
+               ) -> tuple[float | None, str | None]:
+    """(value in ``unit``, comparator) of valueQuantity or valueString ("<150", "< 150 pg/mL");
+    a value whose unit cannot be converted is an error, never a number read as is."""
+    factors = mappings.lab_units[unit]
+    quantity = resource.get("valueQuantity")
+    if quantity is not None:
+        if not isinstance(quantity, Mapping):
+            raise BadResource(ref, "valueQuantity is not a Quantity")
+        if quantity.get("value") is None:
+            return None, None
+        raw = number(quantity.get("value"), "valueQuantity.value", ref)
+        system = quantity.get("system")
+        if system is not None and system not in mappings.ucum_systems \
+                and quantity.get("code") is not None:
+            raise BadResource(ref, f"valueQuantity unit system {system!r} is not UCUM")
+        comparator = quantity.get("comparator")
+        if comparator is not None and comparator not in ("<", "<=", ">=", ">"):
+            raise BadResource(ref, f"valueQuantity.comparator {comparator!r} is not <, <=, >=, >")
+        try:
+            return convert(raw, unit_of(quantity), factors, unit), comparator
+        except UnitError as exc:
+            raise BadResource(ref, f"valueQuantity: {exc}") from None
+    text = resource.get("valueString")
+    if not isinstance(text, str) or not (match := _BOUND.match(text)):
+        return None, None
+    comparator, digits, written_unit = match.groups()
+    stated = written_unit or mappings.unit_when_unstated.get(loinc)
+    try:
+        value = convert(float(digits), unit_of({"unit": stated}) if stated else None, factors,
+                        unit)
+    except UnitError as exc:
+        raise BadResource(ref, f"valueString {text!r}: {exc}") from None
+    return value, comparator
 
 
-def _medication_concept(resource: Resource, ref: str) -> tuple[object, str]:
-    """The medication's CodeableConcept (inline or a contained Medication) and any display."""
+# --- Medications: administrations, requests, statements, Medication resources ----------------
+
+
+@dataclass(frozen=True, slots=True)
+class Drug:
+    """What a medication is, as the checks need it: its codes, its name, its dose forms."""
+
+    codes: tuple[Coding, ...]
+    text: str  # names and displays, lower case
+    forms: tuple[Coding, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MedicationUse:
+    """A MedicationAdministration, MedicationRequest or MedicationStatement, read but not yet
+    judged: its drug may be a Medication resource elsewhere in the source."""
+
+    ref: str
+    kind: str
+    patient: str | None
+    status: str | None
+    day: date | None
+    routes: tuple[Coding, ...]
+    route_text: str
+    dose: tuple[float, str | None] | None  # (amount, unit) as written
+    context: str | None
+    reasons: tuple[str, ...]
+    drug: Drug | None  # None: see medication_ref
+    medication_ref: str | None
+
+
+def read_medication(resource: Resource) -> Drug:
+    """A Medication resource: its code and form."""
+    ref = ref_of(resource)
+    return _drug(resource.get("code"), resource.get("form"), ref)
+
+
+def _drug(code: object, form: object, ref: str, extra_text: str = "") -> Drug:
+    return Drug(
+        codes=tuple(codings(code, "medication", ref)),
+        text=f"{concept_text(code)} {concept_text(form)} {extra_text}".strip().lower(),
+        forms=tuple(codings(form, "medication.form", ref)),
+    )
+
+
+def read_medication_use(resource: Resource, zone: ZoneInfo | None = None,
+                        problems: list[BadResource] | None = None) -> MedicationUse:
+    """The parts of an administration, request or statement the checks read. A dose that
+    cannot be read is a problem in ``problems``, not a reason to drop an injection given."""
+    ref = ref_of(resource)
+    kind = str(resource.get("resourceType"))
+    if kind == "MedicationAdministration":
+        day = optional_date(resource, "effectiveDateTime", "effectivePeriod.start", ref=ref,
+                            zone=zone)
+        if day is None:
+            raise BadResource(ref, "MedicationAdministration has no effective date (effective[x] "
+                              "is required)")
+        dosages = [resource.get("dosage")] if isinstance(resource.get("dosage"), Mapping) else []
+        context = reference(resource.get("context"), "context", ref)
+    elif kind == "MedicationRequest":
+        day = optional_date(resource, "authoredOn", ref=ref, zone=zone)
+        dosages = items(resource, "dosageInstruction", ref)
+        context = reference(resource.get("encounter"), "encounter", ref)
+    else:
+        day = optional_date(resource, "effectiveDateTime", "effectivePeriod.start",
+                            "dateAsserted", ref=ref, zone=zone)
+        dosages = items(resource, "dosage", ref)
+        context = reference(resource.get("context"), "context", ref)
+    routes = [pair for n, dosage in enumerate(dosages)
+              for pair in codings(dosage.get("route"), f"dosage[{n}].route", ref)]
+    route_text = " ".join(concept_text(d.get("route")) for d in dosages).lower()
+    drug, medication_ref = _medication(resource, ref)
+    status = resource.get("status")
+    dose = None
+    if kind == "MedicationAdministration" and dosages:
+        try:
+            dose = _dose(dosages[0], ref)
+        except BadResource as exc:
+            if problems is None:
+                raise
+            problems.append(exc)
+    return MedicationUse(
+        ref=ref, kind=kind, patient=subject(resource, ref),
+        status=status if isinstance(status, str) else None, day=day,
+        routes=tuple(routes), route_text=route_text,
+        dose=dose,
+        context=context,
+        reasons=tuple(
+            target for n, r in enumerate(items(resource, "reasonReference", ref))
+            if (target := reference(r, f"reasonReference[{n}]", ref))
+        ),
+        drug=drug, medication_ref=medication_ref,
+    )
+
+
+def _medication(resource: Resource, ref: str) -> tuple[Drug | None, str | None]:
+    """The drug when it is written in the resource (a concept, or a contained Medication),
+    else the reference to the Medication resource that says it."""
     if "medicationCodeableConcept" in resource:
-        return resource["medicationCodeableConcept"], ""
+        return _drug(resource["medicationCodeableConcept"], None, ref), None
     med_ref = resource.get("medicationReference")
     if not isinstance(med_ref, Mapping):
-        return None, ""
+        return Drug((), ""), None
     display = med_ref.get("display") if isinstance(med_ref.get("display"), str) else ""
     target = med_ref.get("reference")
     if isinstance(target, str) and target.startswith("#"):
         for contained in items(resource, "contained", ref):
             if contained.get("id") == target[1:]:
-                return contained.get("code"), display
-    return None, display
+                return _drug(contained.get("code"), contained.get("form"), ref, display), None
+        raise BadResource(ref, f"medicationReference {target} names no contained Medication")
+    target = reference(med_ref, "medicationReference", ref)
+    if target is None or not target.startswith("Medication/"):
+        return Drug((), display.lower()), None
+    return None, target
 
 
-def _strength(concept: object, ref: str, drugs: DrugCodes) -> tuple[bool, float | None]:
-    """(is a B12 drug, micrograms per mL when known) from codes, else from the drug's name."""
-    for system, code in codings(concept, "medication", ref):
+def _dose(dosage: Mapping[str, Any], ref: str) -> tuple[float, str | None] | None:
+    dose = dosage.get("dose")
+    if not isinstance(dose, Mapping) or dose.get("value") is None:
+        return None
+    return number(dose.get("value"), "dosage.dose.value", ref), unit_of(dose)
+
+
+def drug_group(drug: Drug, drugs: DrugCodes) -> str | None:
+    """"b12", "pemetrexed" or "pralatrexate" by code, else by name; None for other drugs."""
+    for system, code in drug.codes:
+        if (system == RXNORM and code in drugs.rxnorm) or (
+            system == NDC and drugs.ndc_strength(code) is not None
+        ):
+            return "b12"
+        for name, group in drugs.premedicated.items():
+            if group.has(system, code):
+                return name
+    if any(keyword in drug.text for keyword in drugs.keywords):
+        return "b12"
+    return next((name for name, group in drugs.premedicated.items()
+                 if any(word in drug.text for word in group.words)), None)
+
+
+def self_administered(use: MedicationUse, drug: Drug, drugs: DrugCodes) -> bool:
+    """Oral, sublingual or nasal by route or dose form; by the product's name when neither is
+    coded ("cyanocobalamin 1000 MCG Oral Tablet")."""
+    shapes = drugs.self_administered
+    coded = use.routes + drug.forms
+    if coded:
+        return any(shapes.has(system, code) for system, code in coded) or any(
+            word in use.route_text for word in shapes.words)
+    text = f"{use.route_text} {drug.text}"
+    return any(re.search(rf"\b{re.escape(word)}\b", text) for word in shapes.words)
+
+
+def judge_use(use: MedicationUse, drug: Drug, drugs: DrugCodes,
+              problems: list[BadResource]) -> AdministrationFact | MedicationFact | None:
+    """The fact a medication use gives once its drug is known; None for drugs of no interest
+    (an administration of B12 is an ``AdministrationFact``, the rest ``MedicationFact``)."""
+    group = drug_group(drug, drugs)
+    if group is None:
+        return None
+    self_given = group == "b12" and self_administered(use, drug, drugs)
+    if use.kind == "MedicationAdministration" and group == "b12":
+        return AdministrationFact(
+            ref=use.ref, patient=use.patient, status=use.status, day=use.day,
+            dose_ug=_dose_ug(use, drug, drugs, problems), context=use.context,
+            reasons=use.reasons, self_administered=self_given,
+        )
+    if use.kind != "MedicationStatement" or group == "b12":
+        return MedicationFact(use.ref, use.patient, use.kind, group, use.status, use.day,
+                              self_given)
+    return None
+
+
+def _dose_ug(use: MedicationUse, drug: Drug, drugs: DrugCodes,
+             problems: list[BadResource]) -> float | None:
+    """The dose in micrograms; a dose that cannot be converted is a problem, not a missing
+    injection."""
+    if use.dose is None:
+        return None
+    amount, unit = use.dose
+    factors = dict(drugs.dose_units)
+    if (strength := _strength(drug, drugs)) is not None:
+        factors["ml"] = strength
+    try:
+        return convert(amount, (unit or "").lower() or None, factors, "ug")
+    except UnitError as exc:
+        problems.append(BadResource(use.ref, f"dosage.dose: {exc}"))
+        return None
+
+
+def _strength(drug: Drug, drugs: DrugCodes) -> float | None:
+    """Micrograms per mL of a B12 product known by code (to convert a dose given in mL)."""
+    for system, code in drug.codes:
         if system == RXNORM and code in drugs.rxnorm:
-            return True, drugs.rxnorm[code]
+            return drugs.rxnorm[code]
         if system == NDC and (strength := drugs.ndc_strength(code)) is not None:
-            return True, strength
-    return False, None
+            return strength
+    return None
 
 
-def read_administration(
-    resource: Resource, mappings: Mappings, problems: list[BadResource]
-) -> AdministrationFact | None:
-    """A B12 administration; a dose that cannot be read is a problem, not a missing injection."""
+# --- Procedure -------------------------------------------------------------------------------
+
+
+def read_procedure(resource: Resource, drugs: DrugCodes,
+                   zone: ZoneInfo | None = None) -> ProcedureFact | None:
+    """An intramuscular or subcutaneous injection procedure; None for other procedures."""
     ref = ref_of(resource)
-    drugs = mappings.drugs
-    concept, display = _medication_concept(resource, ref)
-    is_b12, ug_per_ml = _strength(concept, ref, drugs)
-    if not is_b12:
-        text = f"{concept_text(concept)} {display.lower()}"
-        if not any(keyword in text for keyword in drugs.keywords):
-            return None
-    day = optional_date(resource, "effectiveDateTime", "effectivePeriod.start", ref=ref)
-    dose_ug = None
-    dosage = resource.get("dosage")
-    dose = dosage.get("dose") if isinstance(dosage, Mapping) else None
-    if isinstance(dose, Mapping) and dose.get("value") is not None:
-        amount = number(dose.get("value"), "dosage.dose.value", ref)
-        unit = (unit_of(dose) or "").lower()
-        factors = dict(drugs.dose_units)
-        if ug_per_ml is not None:
-            factors["ml"] = ug_per_ml
-        try:
-            dose_ug = convert(amount, unit or None, factors, "ug")
-        except UnitError as exc:
-            problems.append(BadResource(ref, f"dosage.dose: {exc}"))
-    return AdministrationFact(
+    pairs = codings(resource.get("code"), "code", ref)
+    if not any(drugs.injection_procedures.has(system, code) for system, code in pairs):
+        return None
+    status = resource.get("status")
+    return ProcedureFact(
         ref=ref,
         patient=subject(resource, ref),
-        status=status if isinstance(status := resource.get("status"), str) else None,
-        day=day,
-        dose_ug=dose_ug,
-        context=reference(resource.get("context"), "context", ref),
-        reasons=tuple(
-            target for n, r in enumerate(resource.get("reasonReference") or [])
-            if (target := reference(r, f"reasonReference[{n}]", ref))
-        ),
+        status=status if isinstance(status, str) else None,
+        day=optional_date(resource, "performedDateTime", "performedPeriod.start", ref=ref,
+                          zone=zone),
+        encounter=reference(resource.get("encounter"), "encounter", ref),
     )
 
 

@@ -30,9 +30,16 @@ class InvalidDetectedIssue(ValueError):
     """A DetectedIssue the adapter built fails validation: a bug, never sent anywhere."""
 
 
-def issue_key(claim: str, finding: Finding) -> str:
-    """Stable for (claim, finding code, diagnosis): the identifier that makes writes idempotent."""
-    return f"{claim}:{finding.code}:{finding.diagnosis or '-'}"
+def issue_key(result: ClaimResult, finding: Finding) -> str:
+    """Stable for (claim, finding code, diagnosis): the identifier that makes writes idempotent.
+
+    A finding judged per date of service (a second loading dose not given) adds its date when
+    it is not the claim's service date, so each date keeps an issue of its own.
+    """
+    key = f"{result.claim}:{finding.code}:{finding.diagnosis or '-'}"
+    if finding.day is not None and finding.day != result.service_date:
+        key += f":{finding.day.isoformat()}"
+    return key
 
 
 def issue_id(key: str) -> str:
@@ -52,7 +59,7 @@ def _author() -> tuple[dict[str, Any], dict[str, Any]]:
 def build_detected_issue(result: ClaimResult, finding: Finding, identified: datetime) -> dict:
     """One DetectedIssue for one finding; the Device author is contained, so only it is written."""
     kind = finding.kind
-    key = issue_key(result.claim, finding)
+    key = issue_key(result, finding)
     codings = [{"system": FINDING_SYSTEM, "code": finding.code, "display": kind.title}]
     if kind.act_code:
         codings.append({"system": ACT_CODE_SYSTEM, "code": kind.act_code,

@@ -125,7 +125,7 @@ def plan_writes(
     for result in results:
         checked.add(result.claim)
         for finding in result.findings:
-            key = issue_key(result.claim, finding)
+            key = issue_key(result, finding)
             wanted.add(key)
             issue = build_detected_issue(result, finding, identified)
             current = on_server.get(key)

@@ -6,15 +6,18 @@ from collections.abc import Callable, Iterator
 
 from adapter.evidence.facts import ClaimEvidence
 from adapter.findings import Finding
-from adapter.rules import administration, coding, diagnosis, labs
+from adapter.rules import administration, coding, diagnosis, labs, premedication
 from adapter.rules.policy import Policy
 
 Rule = Callable[[ClaimEvidence, Policy], Iterator[Finding]]
 
 RULES: tuple[Rule, ...] = (
     diagnosis.dx_invalid,
+    diagnosis.dx_derived,
     diagnosis.dx_no_indication,
     diagnosis.chart_documents_claim,
+    diagnosis.dx_not_b12,
+    diagnosis.dx_drift,
     labs.lab_evidence,
     labs.anemia_supported,
     coding.manifestation_sequencing,
@@ -22,6 +25,7 @@ RULES: tuple[Rule, ...] = (
     coding.item_dx_link,
     administration.admin_missing,
     administration.dose_units,
+    premedication.premedication_timing,
     diagnosis.evidence_not_linked,
 )
 

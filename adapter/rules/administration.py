@@ -1,46 +1,76 @@
-"""Was the injection given, and do the billed units match the dose? (SPEC section 4)
+"""Was each injection given, and do the billed units match the doses? (SPEC 4, 4.1)
 
-Codes: admin-missing, dose-units-mismatch.
+A claim may bill B12 on several dates (loading doses): both checks are judged per line date,
+and every finding names its date. Only a completed administration of an injectable counts: an
+oral, sublingual or nasal product is self-administered, not the injection J3420 bills.
+
+Codes: admin-missing, admin-not-recorded, dose-units-mismatch.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from datetime import date
 
-from adapter.evidence.facts import ClaimEvidence
+from adapter.evidence.facts import AdministrationFact, ClaimEvidence, Linked
 from adapter.findings import Finding
 from adapter.rules import status
 from adapter.rules.policy import Policy
 
 
-def _given_that_day(ev: ClaimEvidence) -> list:
-    day = ev.claim.service_date
+def _given_on(ev: ClaimEvidence, day: date) -> list[Linked[AdministrationFact]]:
     return [a for a in ev.administrations if status.given(a.fact) and a.fact.day == day]
 
 
+def _recorded_otherwise(ev: ClaimEvidence, day: date) -> list[str]:
+    """An injection procedure that day and a B12 order or statement: the shot is documented,
+    only its MedicationAdministration is missing (``admin-not-recorded``)."""
+    procedures = [p.ref for p in ev.procedures if p.day == day and status.performed(p)]
+    orders = [m.ref for m in ev.medications
+              if m.drug == "b12" and m.kind in ("MedicationRequest", "MedicationStatement")
+              and status.ordered(m) and not m.self_administered
+              and (m.day is None or m.day <= day)]
+    return sorted(procedures + orders) if procedures and orders else []
+
+
 def admin_missing(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
-    if _given_that_day(ev):
-        return
-    day = ev.claim.service_date
-    others = sorted(a.fact.ref for a in ev.administrations if a.fact.day == day)
-    extra = f" ({', '.join(others)} not completed)" if others else ""
-    yield Finding("admin-missing",
-                  f"No completed B12 MedicationAdministration on {day.isoformat()}{extra}",
-                  evidence=tuple(others))
+    for day in ev.claim.b12_dates:
+        if _given_on(ev, day):
+            continue
+        documented = _recorded_otherwise(ev, day)
+        if documented:
+            yield Finding("admin-not-recorded",
+                          f"B12 injection on {day.isoformat()} is documented by "
+                          f"{', '.join(documented)}, but no MedicationAdministration records it",
+                          evidence=tuple(documented), day=day)
+            continue
+        others = [a.fact for a in ev.administrations if a.fact.day == day]
+        notes = [f"{a.ref} is self-administered (oral, sublingual or nasal), not the injection"
+                 if a.self_administered else f"{a.ref} is {a.status or 'without status'}"
+                 for a in sorted(others, key=lambda a: a.ref)]
+        extra = f" ({'; '.join(notes)})" if notes else ""
+        yield Finding("admin-missing",
+                      f"No completed B12 MedicationAdministration (an injection) on "
+                      f"{day.isoformat()}{extra}",
+                      evidence=tuple(sorted(a.ref for a in others)), day=day)
 
 
 def dose_units(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
-    """J3420 is "up to 1000 mcg": units billed = ceil(total mcg given that day / 1000)."""
-    j3420 = [item for item in ev.claim.b12_items if item.is_j3420]
-    given = _given_that_day(ev)
-    if not j3420 or not given or any(a.fact.dose_ug is None for a in given):
-        return
-    total_ug = sum(a.fact.dose_ug or 0.0 for a in given)
-    expected = math.ceil(round(total_ug / policy.mcg_per_unit, 6))
-    billed = sum(item.units if item.units is not None else 1.0 for item in j3420)
-    if billed != expected:
-        yield Finding("dose-units-mismatch",
-                      f"J3420 billed {billed:g} unit(s); {total_ug:g} mcg given on "
-                      f"{ev.claim.service_date.isoformat()} is {expected} unit(s)",
-                      evidence=tuple(sorted(a.fact.ref for a in given)))
+    """J3420 is "up to 1000 mcg": units billed on a date = ceil(mcg given that day / 1000)."""
+    by_day: dict[date, float] = {}
+    for item in ev.claim.b12_items:
+        if item.is_j3420:
+            day = ev.claim.item_date(item)
+            by_day[day] = by_day.get(day, 0.0) + (item.units if item.units is not None else 1.0)
+    for day, billed in sorted(by_day.items()):
+        given = _given_on(ev, day)
+        if not given or any(a.fact.dose_ug is None for a in given):
+            continue
+        total_ug = sum(a.fact.dose_ug or 0.0 for a in given)
+        expected = math.ceil(round(total_ug / policy.mcg_per_unit, 6))
+        if billed != expected:
+            yield Finding("dose-units-mismatch",
+                          f"J3420 billed {billed:g} unit(s) on {day.isoformat()}; {total_ug:g} mcg "
+                          f"given that day is {expected} unit(s)",
+                          evidence=tuple(sorted(a.fact.ref for a in given)), day=day)

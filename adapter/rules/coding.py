@@ -10,15 +10,20 @@ from collections.abc import Iterator
 from adapter.evidence.facts import ClaimEvidence
 from adapter.findings import Finding
 from adapter.rules.policy import Policy, current_confirmed, refs
+from adapter.rules.premedication import premedicated
 from adapter.terminology import icd10cm
 
 
 def manifestation_sequencing(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
-    """A "code first" manifestation of B12 deficiency must follow its underlying B12 diagnosis."""
+    """A "code first" manifestation of B12 deficiency (read from the ICD-10-CM notes) must
+    follow an underlying B12 diagnosis; the notes say "such as", so any B12 diagnosis listed
+    before it will do (G63's note names only the range E40-E64)."""
     diagnoses = ev.claim.diagnoses
     underlying = policy.codes.b12_diagnoses
+    words = policy.codes.manifestation_note_words
     for position, dx in enumerate(diagnoses):
-        if not dx.code or not icd10cm.is_manifestation_of(dx.code, underlying):
+        if not dx.code or dx.code in policy.codes.manifestation_excluded or \
+                not icd10cm.is_manifestation_of(dx.code, underlying, words):
             continue
         before = [d.code for d in diagnoses[:position] if d.code in underlying]
         if position == 0:
@@ -44,13 +49,18 @@ def cause_not_coded(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
 
 
 def item_dx_link(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
+    """The B12 line must point at an indication (under premedication, any diagnosis will do:
+    the cancer treated is what the line should point at)."""
     by_sequence = {d.sequence: d for d in ev.claim.diagnoses}
+    indicated_anyway = premedicated(ev, policy)
     for item in ev.claim.b12_items:
         if not item.diagnosis_sequences:
             yield Finding("item-dx-link",
                           f"B12 item {item.sequence} has no diagnosisSequence")
             return
         pointed = [by_sequence[s] for s in item.diagnosis_sequences if s in by_sequence]
+        if indicated_anyway and pointed:
+            continue
         if not any(policy.is_indication(d.code) for d in pointed):
             shown = ", ".join(f"{s}" for s in item.diagnosis_sequences)
             codes = ", ".join(d.code or d.written for d in pointed) or "nothing"

@@ -1,11 +1,13 @@
-"""Is the claimed diagnosis valid, an indication, and what the chart documents? (SPEC section 4)
+"""Is the claimed diagnosis valid, an indication, and what the chart documents? (SPEC 4, 4.1)
 
-Codes: dx-invalid, dx-no-indication, dx-not-documented, dx-more-specific-than-chart,
-dx-not-current, dx-unconfirmed, specificity-loss, evidence-not-linked.
+Codes: dx-invalid, dx-derived, dx-no-indication, dx-not-documented,
+dx-more-specific-than-chart, dx-not-current, dx-unconfirmed, specificity-loss, dx-not-b12,
+dx-drift, evidence-not-linked.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import date
 
@@ -13,26 +15,44 @@ from adapter.evidence.facts import ClaimEvidence, ConditionFact, Linked
 from adapter.findings import Finding
 from adapter.rules import status
 from adapter.rules.policy import Policy, refs
+from adapter.rules.premedication import premedicated
 from adapter.terminology import icd10cm
 
 
 def dx_invalid(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
+    """A code present and wrong, or a written diagnosis with no ICD-10-CM coding. A diagnosis
+    given only by reference is judged by the code taken from its Condition (``dx-derived``)."""
     if not ev.claim.diagnoses:
         yield Finding("dx-invalid", "Claim has no diagnosis")
     for dx in ev.claim.diagnoses:
+        taken = f" (taken from {dx.derived_from})" if dx.derived_from else ""
         if dx.code is None:
+            if dx.condition and not dx.written:
+                continue  # only a reference to a Condition whose code cannot be read as ICD
             shown = f" ({dx.written})" if dx.written else ""
             yield Finding("dx-invalid", f"Diagnosis {dx.sequence}{shown} has no ICD-10-CM code",
                           diagnosis=dx.written or None)
         elif not icd10cm.is_billable(dx.code):
             why = ("a category, not a billable code" if icd10cm.title(dx.code)
                    else "not an ICD-10-CM code")
-            yield Finding("dx-invalid", f"{dx.code} is {why}", diagnosis=dx.code)
+            yield Finding("dx-invalid", f"{dx.code}{taken} is {why}", diagnosis=dx.code)
+
+
+def dx_derived(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
+    """Auditors want the claim to carry the ICD-10-CM code itself, not only a reference."""
+    for dx in ev.claim.diagnoses:
+        if dx.derived_from and dx.code:
+            yield Finding("dx-derived",
+                          f"Diagnosis {dx.sequence} carries no ICD-10-CM code; {dx.code} taken "
+                          f"from {dx.derived_from}", diagnosis=dx.code,
+                          evidence=(dx.derived_from,))
 
 
 def dx_no_indication(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
     if any(policy.is_indication(dx.code) for dx in ev.claim.diagnoses):
         return
+    if premedicated(ev, policy):
+        return  # B12 before pemetrexed or pralatrexate is covered whatever the diagnosis
     codes = [dx.code for dx in ev.claim.diagnoses if dx.code]
     symptoms = [c for c in codes if c in policy.codes.symptoms]
     if symptoms:
@@ -67,6 +87,8 @@ def _not_current_because(fact: ConditionFact, day: date, policy: Policy) -> str:
         return f"{fact.ref} has onset {fact.onset.isoformat()}, after the service date"
     if fact.abatement and fact.abatement <= day:
         return f"{fact.ref} abated {fact.abatement.isoformat()}"
+    if fact.clinical_status in ("resolved", "inactive", "remission"):
+        return f"{fact.ref} is {fact.clinical_status} with no abatement date"
     return f"{fact.ref} is {fact.clinical_status or 'abated'}"
 
 
@@ -126,10 +148,83 @@ def _chart_match(ev: ClaimEvidence, policy: Policy, code: str) -> Iterator[Findi
                           diagnosis=code, evidence=refs(charted[best]))
 
 
+def _cause_documented(ev: ClaimEvidence, policy: Policy, code: str) -> Iterator[Finding]:
+    """A claimed malabsorption cause needs a Condition documenting it (the same family:
+    K50.- for a claimed K50.10) as much as a B12 diagnosis does."""
+    family = policy.codes.causes.family(code)
+    if family is None:
+        return
+    if not any(family.matches(charted) for c in ev.conditions if status.counts(c.fact)
+               for charted in c.fact.codes):
+        yield Finding("dx-not-documented",
+                      f"No Condition in the chart documents {code} ({icd10cm.title(code)}), "
+                      "claimed as the cause of B12 malabsorption", diagnosis=code)
+
+
 def chart_documents_claim(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
+    for dx in ev.claim.diagnoses:
+        if dx.code in policy.codes.b12_diagnoses:
+            yield from _chart_match(ev, policy, dx.code)
+        elif dx.code and dx.code in policy.codes.causes:
+            yield from _cause_documented(ev, policy, dx.code)
+
+
+def _says(text: str, words: tuple[str, ...]) -> bool:
+    return any(re.search(rf"\b{re.escape(word)}", text) for word in words)
+
+
+def dx_not_b12(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
+    """E53.8 is shared with folate, biotin and pantothenic-acid deficiency: the Conditions
+    documenting it must not all be about another vitamin."""
+    if "E53.8" not in {d.code for d in ev.claim.diagnoses}:
+        return
+    wording = policy.codes.e53_8_wording
+    day = ev.claim.service_date
+    documenting = [c for c in ev.conditions if "E53.8" in c.fact.codes
+                   and status.counts(c.fact) and status.current_at(c.fact, day)]
+    if not documenting:
+        return
+
+    def about_b12(fact: ConditionFact) -> bool:
+        return bool(fact.snomed & wording.b12_snomed) or _says(fact.text.lower(),
+                                                               wording.b12_words)
+
+    if any(about_b12(c.fact) for c in documenting):
+        return
+    other = [c for c in documenting if _says(c.fact.text.lower(), wording.other_words)]
+    if other:
+        said = "; ".join(f"{c.fact.ref} says {c.fact.text!r}" for c in other)
+        yield Finding("dx-not-b12",
+                      f"E53.8 is documented for a deficiency other than B12 ({said}); nothing in "
+                      "the chart says B12", diagnosis="E53.8", evidence=refs(other))
+
+
+def dx_drift(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
+    """The assessment of the day (an encounter-diagnosis Condition on the service date or on
+    the claim's encounter) outranks an old problem-list entry: a claimed B12 code it does not
+    document has drifted. A more specific assessment is ``specificity-loss``'s to report."""
+    ladder = policy.codes.ladder
+    day = ev.claim.service_date
+    encounters = ev.claim.encounters
+    assessed = [c for c in ev.conditions
+                if c.fact.categories & policy.codes.assessment_categories
+                and status.counts(c.fact) and c.fact.codes & ladder.keys()
+                and (c.fact.encounter in encounters
+                     or day in (c.fact.onset, c.fact.recorded))]
+    if not assessed:
+        return
+    of_the_day = {code for c in assessed for code in c.fact.codes & ladder.keys()}
     for dx in policy.claimed_b12(ev):
         assert dx.code is not None
-        yield from _chart_match(ev, policy, dx.code)
+        if dx.code in of_the_day:
+            continue
+        if any(ladder[code] > ladder[dx.code] for code in of_the_day):
+            continue
+        shown = ", ".join(sorted(of_the_day))
+        yield Finding("dx-drift",
+                      f"Claim codes {dx.code}; the assessment of {day.isoformat()} "
+                      f"({', '.join(refs(assessed))}, encounter diagnosis) documents {shown}",
+                      diagnosis=dx.code, evidence=refs(assessed))
 
 
 def evidence_not_linked(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:

@@ -1,4 +1,4 @@
-"""Do the labs back the diagnosis? (SPEC section 4)
+"""Do the labs back the diagnosis? (SPEC sections 4 and 4.1)
 
 Codes: lab-missing, lab-not-low, anemia-not-supported.
 """
@@ -12,6 +12,7 @@ from adapter.evidence.facts import ClaimEvidence, LabFact, Linked
 from adapter.findings import Finding
 from adapter.rules import status
 from adapter.rules.policy import Policy, current_confirmed, refs
+from adapter.rules.premedication import premedicated
 
 
 def _lifelong_cause(ev: ClaimEvidence, policy: Policy) -> bool:
@@ -36,9 +37,29 @@ def _in_lookback(
     return [lab for lab in labs if lab.fact.effective >= start]
 
 
+def _shows_deficiency(lab: LabFact, borderline_b12: bool, policy: Policy) -> bool:
+    """Low B12 or high MMA count alone; high homocysteine only beside a B12 result below the
+    borderline in the window, since folate, B6 and kidney disease raise it too."""
+    if lab.kind == "homocysteine" and not borderline_b12:
+        return False
+    return policy.is_abnormal(lab)
+
+
+def _below_borderline(labs: list[Linked[LabFact]], policy: Policy) -> bool:
+    """A B12 result below the borderline ("<300" is; ">300" and 450 are not)."""
+    borderline = policy.thresholds.homocysteine_b12_borderline_pg_ml
+    for lab in labs:
+        value, comparator = lab.fact.value, lab.fact.comparator
+        if lab.fact.kind != "b12" or value is None or comparator in (">", ">="):
+            continue
+        if value < borderline or (comparator and value <= borderline):
+            return True
+    return False
+
+
 def lab_evidence(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
     claimed = policy.claimed_b12(ev)
-    if not claimed or _lifelong_cause(ev, policy):
+    if not claimed or _lifelong_cause(ev, policy) or premedicated(ev, policy):
         return
     code = claimed[0].code
     lookback = policy.thresholds.lab_lookback_days
@@ -49,34 +70,48 @@ def lab_evidence(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
                       f"No B12, methylmalonic acid or homocysteine result in the {lookback} days "
                       f"before {ev.claim.service_date.isoformat()}, and no lifelong cause is "
                       "documented", diagnosis=code)
-    elif not any(policy.is_abnormal(lab.fact) for lab in every):
+        return
+    borderline = _below_borderline(recent, policy)
+    if not any(_shows_deficiency(lab.fact, borderline, policy) for lab in every):
+        high_hcy = any(lab.fact.kind == "homocysteine" and policy.is_abnormal(lab.fact)
+                       for lab in recent)
+        why = (" (a high homocysteine does not show B12 deficiency without a B12 result below "
+               f"{policy.thresholds.homocysteine_b12_borderline_pg_ml:g} pg/mL beside it)"
+               if high_hcy else "")
         yield Finding("lab-not-low",
                       f"{len(recent)} B12-status result(s) in the last {lookback} days, none low "
-                      "or abnormal, none ever low before, and no lifelong cause is documented",
-                      diagnosis=code, evidence=refs(recent))
+                      f"or abnormal, none ever low before, and no lifelong cause is documented"
+                      f"{why}", diagnosis=code, evidence=refs(recent))
 
 
 def anemia_supported(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
+    """An anemia claimed must have been shown by a low hemoglobin at some time on or before
+    the service date: treated anemia has a normal hemoglobin today (no recent window)."""
     anemia = next((d.code for d in policy.claimed_b12(ev) if d.code in policy.codes.b12_anemias),
                   None)
     if anemia is None:
         return
-    threshold, whom = policy.hemoglobin_threshold(ev)
     day = ev.claim.service_date
     window = policy.thresholds.hemoglobin_window_days
-    start = day - timedelta(days=window)
+    start = day - timedelta(days=window) if window is not None else None
     hemoglobin = [lab for lab in ev.labs
                   if lab.fact.kind == "hemoglobin" and status.usable(lab.fact)
-                  and start <= lab.fact.effective <= day]
+                  and lab.fact.effective <= day
+                  and (start is None or lab.fact.effective >= start)]
 
     def low(lab: LabFact) -> bool:
+        threshold, _ = policy.hemoglobin_threshold(ev.patient, lab.effective)
         if lab.value is not None:
-            return lab.value < threshold
+            if lab.comparator in ("<", "<="):
+                return lab.value <= threshold
+            return lab.comparator is None and lab.value < threshold
         return bool(lab.interpretation & {"L", "LL"})
 
     if not any(low(lab.fact) for lab in hemoglobin):
+        threshold, whom = policy.hemoglobin_threshold(ev.patient, day)
         seen = f"{len(hemoglobin)} result(s), none" if hemoglobin else "no result"
+        when = f"in the {window} days before" if window is not None else "on or before"
         yield Finding("anemia-not-supported",
-                      f"{anemia} codes an anemia but hemoglobin in the {window} days before "
-                      f"{day.isoformat()} shows {seen} below {threshold:g} g/dL (the cut-off for "
-                      f"{whom})", diagnosis=anemia, evidence=refs(hemoglobin))
+                      f"{anemia} codes an anemia but hemoglobin {when} {day.isoformat()} shows "
+                      f"{seen} below {threshold:g} g/dL (the cut-off for {whom})",
+                      diagnosis=anemia, evidence=refs(hemoglobin))

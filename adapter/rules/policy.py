@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from zoneinfo import ZoneInfo
 
-from adapter.evidence.facts import ClaimDiagnosis, ClaimEvidence, ConditionFact, LabFact, Linked
+from adapter.evidence.facts import (
+    ClaimDiagnosis,
+    ClaimEvidence,
+    ConditionFact,
+    LabFact,
+    Linked,
+    PatientFact,
+)
 from adapter.mappings import CodeSets, DrugCodes, LabKind, Mappings
 from adapter.rules import status
 from adapter.thresholds import Thresholds
@@ -17,11 +25,13 @@ class Policy:
     lab_kinds: dict[str, LabKind]
     thresholds: Thresholds
     drugs: DrugCodes
+    zone: ZoneInfo | None = None  # the clinic's time zone: the calendar day of a timestamp
 
     @classmethod
-    def from_mappings(cls, mappings: Mappings, thresholds: Thresholds) -> Policy:
+    def from_mappings(cls, mappings: Mappings, thresholds: Thresholds,
+                      zone: ZoneInfo | None = None) -> Policy:
         kinds = {kind.name: kind for kind in mappings.labs_by_loinc.values()}
-        return cls(mappings.codes, kinds, thresholds, mappings.drugs)
+        return cls(mappings.codes, kinds, thresholds, mappings.drugs, zone)
 
     @property
     def mcg_per_unit(self) -> float:
@@ -35,24 +45,36 @@ class Policy:
         return [d for d in ev.claim.diagnoses if d.code in self.codes.b12_diagnoses]
 
     def is_abnormal(self, lab: LabFact) -> bool:
-        """Low B12, high MMA or homocysteine, low hemoglobin is judged separately (by patient)."""
+        """Low B12, high MMA or homocysteine (hemoglobin is judged by patient, apart).
+
+        A bound counts when it decides (SPEC 4.1): "<150" pg/mL B12 is low (150 is at or
+        below the cut-off), ">250" is not; without a value, interpretation L/LL (H/HH) or
+        A/AA counts.
+        """
         kind = self.lab_kinds[lab.kind]
+        low = kind.abnormal_when == "low"
         if lab.value is not None:
-            t = self.thresholds
-            limit = {"b12": t.b12_low_pg_ml, "mma": t.mma_high_umol_l,
-                     "homocysteine": t.homocysteine_high_umol_l}.get(lab.kind)
+            limit = self._limit(lab.kind)
             if limit is None:
                 return False
-            return lab.value < limit if kind.abnormal_when == "low" else lab.value > limit
-        flags = {"L", "LL"} if kind.abnormal_when == "low" else {"H", "HH"}
+            if lab.comparator in ("<", "<="):
+                return low and lab.value <= limit
+            if lab.comparator in (">", ">="):
+                return not low and lab.value >= limit
+            return lab.value < limit if low else lab.value > limit
+        flags = {"L", "LL"} if low else {"H", "HH"}
         return bool(lab.interpretation & (flags | {"A", "AA"}))
 
-    def hemoglobin_threshold(self, ev: ClaimEvidence) -> tuple[float, str]:
-        """The anemia cut-off (g/dL) for the patient at the service date, and who it is for."""
+    def _limit(self, kind: str) -> float | None:
+        t = self.thresholds
+        return {"b12": t.b12_low_pg_ml, "mma": t.mma_high_umol_l,
+                "homocysteine": t.homocysteine_high_umol_l}.get(kind)
+
+    def hemoglobin_threshold(self, patient: PatientFact | None, on: date) -> tuple[float, str]:
+        """The anemia cut-off (g/dL) for the patient on a day (age then), and who it is for."""
         t = self.thresholds.hemoglobin_low_g_dl
-        patient = ev.patient
         if patient and patient.birth_date:
-            age = _age(patient.birth_date, ev.claim.service_date)
+            age = _age(patient.birth_date, on)
             if age < 5:
                 return t.under_5, "a child under 5"
             if age < 12:

@@ -1,7 +1,10 @@
 """Which claims the checks apply to, and the service date they are judged at (SPEC section 4).
 
-A claim is in scope when one of its lines bills a B12 injection and its status is not one
-that is skipped; everything else is listed as skipped with the reason, never dropped.
+A Claim or ExplanationOfBenefit is in scope when one of its lines bills a B12 injection, its
+status is not one that is skipped and it bills a service given (not a preauthorization);
+everything else is listed as skipped with the reason, never dropped. The service date is the
+earliest B12 line date (each line keeps its own, for per-date checks), else the billable
+period's start, else the creation date.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from dataclasses import dataclass
 from adapter.evidence.facts import B12Item, ClaimFacts, ClaimItem, ClaimRecord, Coding
 from adapter.evidence.fields import BadResource
 from adapter.mappings import DrugCodes
-from adapter.rules.status import SKIPPED_CLAIM_STATUSES
+from adapter.rules.status import NOT_A_SERVICE_USES, SKIPPED_CLAIM_STATUSES
 from adapter.terminology.systems import NDC, RXNORM
 
 
@@ -56,6 +59,8 @@ def in_scope(record: ClaimRecord, drugs: DrugCodes) -> ClaimFacts | Skip:
     """
     if record.status in SKIPPED_CLAIM_STATUSES:
         return Skip(f"claim status is {record.status}")
+    if record.use in NOT_A_SERVICE_USES:
+        return Skip(f"use is {record.use}: not a claim for a service given")
     b12_items = tuple(line for item in record.items if (line := _b12_item(item, drugs)))
     if not b12_items:
         return Skip("no B12 injection item")
@@ -74,4 +79,5 @@ def in_scope(record: ClaimRecord, drugs: DrugCodes) -> ClaimFacts | Skip:
         diagnoses=record.diagnoses,
         b12_items=b12_items,
         supporting=record.supporting,
+        providers=record.providers,
     )

@@ -9,9 +9,17 @@ from __future__ import annotations
 
 from datetime import date
 
-from adapter.evidence.facts import AdministrationFact, ConditionFact, LabFact
+from adapter.evidence.facts import (
+    AdministrationFact,
+    ConditionFact,
+    LabFact,
+    MedicationFact,
+    ProcedureFact,
+)
 
 SKIPPED_CLAIM_STATUSES = frozenset({"cancelled", "draft", "entered-in-error"})
+VOID_ORDERS = frozenset({"cancelled", "entered-in-error", "revoked", "not-taken"})
+NOT_A_SERVICE_USES = frozenset({"preauthorization", "predetermination"})
 ACTIVE_CLINICAL = frozenset({"active", "recurrence", "relapse"})
 UNCONFIRMED_VERIFICATION = frozenset({"unconfirmed", "provisional", "differential"})
 EXCLUDED_VERIFICATION = frozenset({"refuted", "entered-in-error"})
@@ -29,11 +37,14 @@ def confirmed(condition: ConditionFact) -> bool:
 
 
 def current_at(condition: ConditionFact, day: date) -> bool:
-    """Active/recurrence/relapse (or no status and not abated), onset not after ``day``."""
+    """Whether the Condition was current on ``day`` (SPEC 4.1): onset not after it, and then
+    active/recurrence/relapse, or no status and not abated. clinicalStatus says how things
+    stand now, not on ``day``: a dated abatement after ``day`` keeps a Condition now resolved
+    or inactive current on ``day``; resolved or inactive without a date is not current."""
     if condition.onset is not None and condition.onset > day:
         return False
-    if condition.abatement is not None and condition.abatement <= day:
-        return False
+    if condition.abatement is not None:
+        return condition.abatement > day
     if condition.clinical_status is None:
         return not condition.abated
     return condition.clinical_status in ACTIVE_CLINICAL
@@ -45,4 +56,14 @@ def usable(lab: LabFact) -> bool:
 
 
 def given(administration: AdministrationFact) -> bool:
-    return administration.status in GIVEN_ADMINISTRATION
+    """A completed administration of an injectable (an oral tablet is not the injection)."""
+    return administration.status in GIVEN_ADMINISTRATION and not administration.self_administered
+
+
+def ordered(medication: MedicationFact) -> bool:
+    """A request or statement that was not cancelled, revoked or entered in error."""
+    return medication.status not in VOID_ORDERS
+
+
+def performed(procedure: ProcedureFact) -> bool:
+    return procedure.status in (None, "completed")

@@ -13,8 +13,9 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from adapter.evidence.needs import LINKED_TYPES, RecordSearch
-from adapter.fhir import FhirClient, Query, matches
+from adapter.fhir import FhirClient, Query, includes, matches
 from adapter.outcomes import Problem
+from adapter.sources import CLAIM_TYPES
 from adapter.sources.base import Reads, Records
 
 RECORDS_PAGE_SIZE = 1000
@@ -33,10 +34,18 @@ class ClaimSelection:
 
     def __post_init__(self) -> None:
         path, sep, _ = (self.search or "").partition("?")
-        if sep and path.strip("/") != "Claim":
-            raise ValueError(f"--search must be a Claim search ('Claim?...'): {self.search!r}")
+        if sep and path.strip("/") not in CLAIM_TYPES:
+            raise ValueError("--search must be a Claim or ExplanationOfBenefit search "
+                             f"('Claim?...'): {self.search!r}")
 
-    def query(self) -> Query:
+    def queries(self) -> list[Query]:
+        """A search per claim type: Claims, then ExplanationOfBenefits (payer data is
+        checked like a claim), or the one type ``search`` names."""
+        path, sep, _ = (self.search or "").partition("?")
+        types = [path.strip("/")] if sep else ["Claim", "ExplanationOfBenefit"]
+        return [self.query(rtype) for rtype in types]
+
+    def query(self, resource_type: str = "Claim") -> Query:
         params: list[tuple[str, str]] = []
         if self.search:
             path, sep, query = self.search.partition("?")
@@ -50,7 +59,7 @@ class ClaimSelection:
             params.append(("_lastUpdated", f"ge{self.since}"))
         if self.since or self.oldest_first:
             params.append(("_sort", "_lastUpdated"))
-        return Query("Claim", tuple(params))
+        return Query(resource_type, tuple(params))
 
 
 class ServerSource:
@@ -65,8 +74,10 @@ class ServerSource:
         self.searches = tuple(searches)
 
     def claim_pages(self) -> Iterator[Sequence[Resource | Problem]]:
-        for bundle in self.client.search(self.selection.query()).pages():
-            yield list(matches(bundle, "Claim"))
+        for query in self.selection.queries():
+            for bundle in self.client.search(query).pages():
+                if page := list(matches(bundle, query.resource_type)):
+                    yield page
 
     def records(self, reads: Reads) -> Records:
         """The page's records and the sinks' searches, in one batch; raises ``FhirError``."""
@@ -80,10 +91,12 @@ class ServerSource:
         found: dict[str, list[Resource]] = {}
         for (name, _), search in zip(named, self.client.batch_search([q for _, q in named]),
                                      strict=True):
-            if name is None:
-                records.extend(search)
-            else:
-                found[name] = list(search)
+            rtype = search.query.resource_type
+            for page in search.pages():
+                if name is None:  # the record: matches and what they _include (Medications)
+                    records += [*matches(page, rtype), *includes(page, rtype)]
+                else:
+                    found.setdefault(name, []).extend(matches(page, rtype))
         records += self._missing_links(reads.links, records)
         return Records(records, {}, found)
 

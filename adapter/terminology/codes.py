@@ -38,6 +38,10 @@ class CodeSet:
     def parse(cls, items: list[str] | tuple[str, ...]) -> CodeSet:
         return cls(tuple(CodePattern.parse(item) for item in items))
 
+    def family(self, code: str) -> CodePattern | None:
+        """The pattern of the set that ``code`` falls under (``K50.-`` for K50.10), if any."""
+        return next((p for p in self.patterns if p.matches(code)), None)
+
     def __contains__(self, code: object) -> bool:
         if not isinstance(code, str):
             return False

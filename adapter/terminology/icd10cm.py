@@ -7,6 +7,7 @@ never from a hand-made list, so a new release only needs a new package version.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 
 import simple_icd_10_cm as icd
@@ -18,10 +19,15 @@ _RANGE = re.compile(r"\(([^()]*)\)")
 _CODE = re.compile(r"^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$")
 
 
+_UNDOTTED = re.compile(r"^[A-Z][0-9][0-9A-Z][0-9A-Z]{1,4}$")
+
+
 def normalize(raw: str) -> str:
-    """Upper-case, trim and dot a code (``d510`` -> ``D51.0``); the result may still be invalid."""
+    """Upper-case, trim and dot an ICD-10-CM code written without its dot, as 837 claims send
+    it (``e538`` -> ``E53.8``); the result may still be invalid. Only for codes that came
+    under an ICD-10-CM system: a HCPCS ``J1100`` elsewhere is never dotted."""
     code = raw.strip().upper().replace(" ", "")
-    if "." not in code and len(code) > 3 and code[:3].isalnum():
+    if _UNDOTTED.match(code):
         code = f"{code[:3]}.{code[3:]}"
     return code
 
@@ -43,38 +49,74 @@ def title(code: str) -> str:
         return ""
 
 
-@lru_cache(maxsize=4096)
-def code_first_ranges(code: str) -> tuple[tuple[str, str], ...]:
-    """The code ranges named in the code's "code first" note (its own or inherited).
+_CODE_IN_NOTE = r"[A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?"
+_NOTE_ITEM = re.compile(
+    rf"^({_CODE_IN_NOTE})(?:(\.?-)|\s*-\s*({_CODE_IN_NOTE})(?:\.?-)?)?(?:\s+with\s+.*)?$")
 
-    ``(E40-E64)`` gives ``("E40", "E64")``, ``(D51.3)`` gives ``("D51.3", "D51.3")`` and
-    ``(D51.-)`` gives ``("D51", "D51")``, to be compared on each bound's own length.
-    """
-    if not (_CODE.match(code) and icd.is_valid_item(code)):
-        return ()
-    note = icd.get_code_first(code, search_in_ancestors=True)
-    ranges: list[tuple[str, str]] = []
-    for group in _RANGE.findall(note):
-        for part in group.split(","):
-            part = part.strip().rstrip("-").rstrip(".")
-            if not part:
-                continue
-            low, _, high = part.partition("-")
-            ranges.append((low.strip(), (high or low).strip()))
-    return tuple(ranges)
+
+@dataclass(frozen=True, slots=True)
+class NoteLine:
+    """One line of a "code first" note: its words, and the codes and ranges it names."""
+
+    words: str  # the line, lower case
+    ranges: tuple[tuple[str, str], ...]  # (low, high), undotted, compared at their own length
+
+
+def parse_note(note: str) -> tuple[NoteLine, ...]:
+    """The lines of a note with the codes they name. Only a parenthesised group whose every
+    comma-separated part is a code, a wildcard (``D51.-``, ``E53-``) or a range (``E40-E64``,
+    ``E52-E53.-``, optionally ``with ...``) is read: prose in parentheses such as
+    ``Henoch (-Schonlein) purpura`` names nothing."""
+    lines = []
+    for text in note.splitlines():
+        ranges: list[tuple[str, str]] = []
+        for group in _RANGE.findall(text):
+            parts = [_NOTE_ITEM.match(part.strip()) for part in group.split(",")]
+            if all(parts):
+                for match in parts:
+                    assert match is not None
+                    low, high = match.group(1), match.group(3) or match.group(1)
+                    ranges.append((low.replace(".", ""), high.replace(".", "")))
+        lines.append(NoteLine(text.lower(), tuple(ranges)))
+    return tuple(lines)
 
 
 def in_range(code: str, low: str, high: str) -> bool:
-    """Whether ``code`` falls in ``low``-``high``, each bound compared at its own precision."""
+    """Whether ``code`` falls in ``low``-``high`` (undotted), each bound compared at its own
+    precision: ``E53.8`` is in ``E40``-``E64`` and in ``E53``-``E53``."""
+    code, low, high = (c.replace(".", "") for c in (code, low, high))
     return low <= code[: len(low)] and code[: len(high)] <= high
 
 
-def is_manifestation_of(code: str, underlying: frozenset[str]) -> bool:
-    """True when the code's "code first" note names one of the ``underlying`` codes.
+@lru_cache(maxsize=4096)
+def _title_says_elsewhere(code: str) -> bool:
+    """The code's title, or an ancestor's, says "classified elsewhere" (a manifestation)."""
+    for item in (code, *icd.get_ancestors(code)):
+        title = icd.get_description(item).lower()
+        if "classified elsewhere" in title and "not elsewhere classified" not in title:
+            return True
+    return False
 
-    This is how G63 (via "nutritional deficiency (E40-E64)") and G32.0 (via D51.0, E53.8, ...)
-    are found to be manifestations of B12 deficiency, while D63.8 (fish tapeworm, hookworm, ...)
-    is not.
-    """
-    ranges = code_first_ranges(code)
-    return any(in_range(u, low, high) for u in underlying for low, high in ranges)
+
+def is_manifestation_of(code: str, underlying: frozenset[str],
+                        note_words: tuple[str, ...] = ("deficien",)) -> bool:
+    """True when ``code`` is a manifestation the ``underlying`` codes can cause (SPEC 4.1):
+    its title says "classified elsewhere", its "code first" note is not an "if applicable"
+    one, and a line of the note names an underlying code (or a range holding one) beside one
+    of ``note_words`` ("nutritional deficiency (E40-E64)": yes; "hemoglobinopathy (D50-D64)",
+    M90.5-: no). G63 and G32.0 are found this way, from the tabular, not from a list."""
+    if not (_CODE.match(code) and icd.is_valid_item(code)) or not _title_says_elsewhere(code):
+        return False
+    note = icd.get_code_first(code, search_in_ancestors=True)
+    if not note or "if applicable" in note.lower():
+        return False
+    return any(
+        any(word in line.words for word in note_words)
+        and any(in_range(u, low, high) for u in underlying for low, high in line.ranges)
+        for line in _parsed(note)
+    )
+
+
+@lru_cache(maxsize=1024)
+def _parsed(note: str) -> tuple[NoteLine, ...]:
+    return parse_note(note)

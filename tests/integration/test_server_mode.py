@@ -253,4 +253,5 @@ def test_claim_pages_are_followed_by_their_next_links(fresh_fhir_server, capsys)
     assert sorted(c["claim"] for c in report["claims"]) == [
         "Claim/pg-k1", "Claim/pg-k2", "Claim/pg-k3"]
     stats = json.loads(err.split("requests: ", 1)[1].splitlines()[0])
-    assert stats["by_type"] == {"Claim": 2, "batch": 2}  # two pages, one evidence batch each
+    # two pages of claims, one evidence batch each, and the (empty) search for payer EOBs
+    assert stats["by_type"] == {"Claim": 2, "ExplanationOfBenefit": 1, "batch": 2}

@@ -333,7 +333,8 @@ def test_evidence_not_linked_does_not_fire_when_a_b12_lab_alone_is_referenced():
 
 
 def test_evidence_not_linked_does_not_fire_with_a_diagnosis_reference():
-    assert codes(*clean_chart(diagnoses=("Condition/c1",), supporting=())) == set()
+    # the claim carries no ICD-10-CM code itself: only the low dx-derived says so
+    assert codes(*clean_chart(diagnoses=("Condition/c1",), supporting=())) == {"dx-derived"}
 
 
 # The same family on plain facts, no FHIR JSON (tests/facts.py)

@@ -64,11 +64,23 @@ def test_lab_missing_fires_for_a_lab_without_value_or_interpretation():
     assert "lab-missing" in codes(*_b12(None, unit=None))
 
 
-@pytest.mark.parametrize("kind, value, unit", [("mma", 0.6, "umol/L"),
-                                               ("homocysteine", 20, "umol/L")])
-def test_lab_missing_does_not_fire_when_mma_or_homocysteine_is_the_only_lab(kind, value, unit):
-    resources = [*_no_lab(), b.lab("m1", "p1", kind, value, unit, DRAWN)]
+def test_a_high_mma_alone_is_b12_evidence():
+    resources = [*_no_lab(), b.lab("m1", "p1", "mma", 0.6, "umol/L", DRAWN)]
     assert codes(*resources) == set()
+
+
+def test_a_high_homocysteine_alone_is_a_lab_but_does_not_show_b12_deficiency():
+    resources = [*_no_lab(), b.lab("m1", "p1", "homocysteine", 20, "umol/L", DRAWN)]
+    f = finding(resources, "lab-not-low")
+    assert "homocysteine does not show B12 deficiency" in f.message and "400" in f.message
+    assert "lab-missing" not in codes(*resources)
+
+
+@pytest.mark.parametrize("b12, fires", [(350, False), (399, False), (400, True), (450, True)])
+def test_a_high_homocysteine_counts_beside_a_b12_below_the_400_borderline(b12, fires):
+    resources = [*_no_lab(), b.lab("m1", "p1", "homocysteine", 20, "umol/L", DRAWN),
+                 b.lab("o2", "p1", "b12", b12, "pg/mL", DRAWN)]
+    assert ("lab-not-low" in codes(*resources)) is fires
 
 
 def test_lab_missing_fires_when_the_only_lab_is_glucose():
@@ -242,13 +254,19 @@ def test_anemia_not_supported_fires_without_any_hemoglobin():
     assert f.evidence == () and "no result" in f.message
 
 
-def test_anemia_not_supported_fires_for_a_hemoglobin_91_days_before():
-    f = finding(_anemia("female", 10.0, when="2025-12-01"), "anemia-not-supported")
-    assert f.evidence == ()
+def test_anemia_shown_years_ago_still_supports_a_treated_anemia():
+    # treated pernicious anemia: the low hemoglobin is years old, today's is normal
+    resources = [*_anemia("female", 9.1, when="2019-05-02"),
+                 b.lab("h2", "p1", "hemoglobin", 13.4, "g/dL", "2026-02-20")]
+    assert "anemia-not-supported" not in codes(*resources)
 
 
-def test_anemia_not_supported_does_not_fire_for_a_hemoglobin_89_days_before():
-    assert "anemia-not-supported" not in codes(*_anemia("female", 10.0, when="2025-12-03"))
+def test_anemia_not_supported_fires_when_only_normal_hemoglobins_were_ever_seen():
+    resources = [*_anemia("female", 12.9, when="2019-05-02"),
+                 b.lab("h2", "p1", "hemoglobin", 13.4, "g/dL", "2026-02-20")]
+    f = finding(resources, "anemia-not-supported")
+    assert f.evidence == ("Observation/h1", "Observation/h2")
+    assert "on or before 2026-03-02" in f.message
 
 
 def test_anemia_not_supported_fires_for_a_low_hemoglobin_after_the_service_date():

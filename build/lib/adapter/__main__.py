@@ -1,3 +1,0 @@
-from adapter.cli import main
-
-raise SystemExit(main())

@@ -1,1 +1,0 @@
-"""Evidence: FHIR resources turned into the plain, typed facts the rules read."""

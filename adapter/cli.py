@@ -16,7 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from adapter import __version__, modes
-from adapter.config import ConfigError, apply_overrides
+from adapter.config import ConfigError, load_settings
 from adapter.fhir import FhirClient, FhirError
 from adapter.fhir.auth import AuthConfigError, auth_from_settings
 from adapter.findings import Severity
@@ -71,6 +71,9 @@ def _check_options() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.add_argument("--config", type=Path, metavar="FILE",
                    help="TOML or JSON file overriding thresholds and windows")
+    p.add_argument("--facility-timezone", metavar="ZONE",
+                   help="the clinic's IANA time zone (America/New_York): the calendar day of "
+                   "a timestamp (default: the offset each timestamp is written with)")
     p.add_argument("--fail-on", choices=[s.value for s in Severity], metavar="SEVERITY",
                    help="exit 3 when a finding of this severity or higher is found")
     p.add_argument("--dry-run", action="store_true",
@@ -149,8 +152,9 @@ def _client(args: argparse.Namespace, writable: frozenset[str] | None = None) ->
 
 def _judge(args: argparse.Namespace) -> modes.Judge:
     mappings = load_mappings()
-    thresholds = apply_overrides(mappings.thresholds, args.config)
-    return modes.Judge(mappings, Policy.from_mappings(mappings, thresholds))
+    settings = load_settings(mappings.thresholds, args.config, args.facility_timezone)
+    return modes.Judge(mappings, Policy.from_mappings(mappings, settings.thresholds,
+                                                      settings.zone))
 
 
 def _print_report(report: Report, fmt: str) -> None:

@@ -81,7 +81,7 @@ class FileSource:
                 raise SourceError(f"{p}: directory holds no FHIR NDJSON or JSON files")
         else:
             ndjson = _is_ndjson(p)
-            if not _holds_resources(p):
+            if _holds_resources(p) is not True:
                 kind = "FHIR NDJSON (one resource per line)" if ndjson else \
                     "a FHIR JSON resource or Bundle"
                 raise SourceError(f"{p}: not {kind}")
@@ -169,10 +169,11 @@ def _directory_files(directory: Path) -> list[DataFile]:
         ndjson = _is_ndjson(path)
         if not (ndjson or _is_json(path)):
             continue
-        if not _holds_resources(path):
+        rtype = _type_from_name(path) if ndjson else None
+        if rtype is None and _holds_resources(path) is False:
             logger.info("%s holds no FHIR resources: not data", path.name)
-            continue
-        files.append(DataFile(path, ndjson, _type_from_name(path) if ndjson else None))
+            continue  # the export's log.ndjson, a README.json ...
+        files.append(DataFile(path, ndjson, rtype))
     return files
 
 
@@ -216,9 +217,10 @@ def _open(path: Path) -> IO[bytes]:
     return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else path.open("rb")
 
 
-def _holds_resources(path: Path) -> bool:
+def _holds_resources(path: Path) -> bool | None:
     """Whether the file mentions ``"resourceType"`` at all: a cheap scan, whatever the key
-    order or layout (a key-sorted Bundle has it last)."""
+    order or layout (a key-sorted Bundle has it last); None when it cannot be read (reading
+    it then says why)."""
     try:
         with _open(path) as handle:
             tail = b""
@@ -227,7 +229,7 @@ def _holds_resources(path: Path) -> bool:
                     return True
                 tail = chunk[-len(_RESOURCE_TYPE):]
     except (OSError, EOFError, gzip.BadGzipFile):
-        return False
+        return None
     return False
 
 

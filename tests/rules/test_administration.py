@@ -170,3 +170,106 @@ def test_on_facts_an_administration_not_completed_is_not_the_injection():
     stopped = f.backed(f.claim(), f.condition(), administrations=[f.given(status="stopped")])
     assert "admin-missing" in f.codes_of(stopped)
     assert "admin-missing" not in f.codes_of(f.backed(f.claim(), f.condition()))
+
+
+# Several dates of service on one claim (loading doses, SPEC 4.1)
+
+SECOND = "2026-03-09"
+
+
+def _loading(*given: str, units: float = 1):
+    """A claim billing J3420 on SERVICE and SECOND, with the injections ``given``."""
+    claim = b.claim("k1", "p1", SERVICE, units=units, more_dates=(SECOND,),
+                    supporting=("Condition/c1", "Observation/o1"))
+    chart = without(replace(clean_chart(), claim), "MedicationAdministration", "a1")
+    return [*chart, *(b.administration(f"a{n}", "p1", day) for n, day in enumerate(given))]
+
+
+def test_loading_doses_on_two_dates_are_judged_date_by_date():
+    assert codes(*_loading(SERVICE, SECOND)) == set()  # 1 unit each date, not 2 for the claim
+
+
+def test_a_second_dose_never_given_is_admin_missing_on_its_own_date():
+    found = [x for x in result(*_loading(SERVICE)).findings if x.code == "admin-missing"]
+    assert [(x.day.isoformat(), SECOND in x.message) for x in found] == [(SECOND, True)]
+
+
+def test_units_are_compared_with_the_dose_given_on_each_date():
+    resources = [*_loading(SERVICE), b.administration("a9", "p1", SECOND, dose=2000)]
+    [mismatch] = [x for x in result(*resources).findings if x.code == "dose-units-mismatch"]
+    assert mismatch.day.isoformat() == SECOND and "2000 mcg" in mismatch.message
+
+
+def test_each_date_keeps_an_issue_of_its_own():
+    from adapter.output.detected_issue import issue_key
+
+    checked = result(*_loading())
+    keys = {issue_key(checked, x) for x in checked.findings if x.code == "admin-missing"}
+    assert keys == {"Claim/k1:admin-missing:-", f"Claim/k1:admin-missing:-:{SECOND}"}
+
+
+# Only an injectable counts for J3420 (SPEC 4.1)
+
+def test_an_oral_tablet_named_only_in_text_is_not_the_injection():
+    oral = b.administration("a1", "p1", SERVICE, rxnorm=None, route=None,
+                            text="cyanocobalamin 1000 MCG Oral Tablet")
+    f_ = finding(replace(clean_chart(), oral), "admin-missing")
+    assert "self-administered" in f_.message and f_.evidence == ("MedicationAdministration/a1",)
+
+
+@pytest.mark.parametrize("route", [
+    (b.SNOMED, "26643006", "Oral route"), (b.SNOMED, "37839007", "Sublingual route"),
+    (b.SNOMED, "46713006", "Nasal route"),
+    ("http://terminology.hl7.org/CodeSystem/v3-RouteOfAdministration", "PO", "Swallow, oral"),
+])
+def test_a_self_administered_route_is_not_the_injection(route):
+    assert "admin-missing" in codes(*_given(route=route))
+
+
+@pytest.mark.parametrize("route", [
+    (b.SNOMED, "78421000", "Intramuscular route"), (b.SNOMED, "34206005", "Subcutaneous route"),
+    None,
+])
+def test_an_intramuscular_subcutaneous_or_unstated_route_is_the_injection(route):
+    assert "admin-missing" not in codes(*_given(route=route))
+
+
+def test_a_b12_product_named_injectable_solution_in_text_is_the_injection():
+    given = b.administration("a1", "p1", SERVICE, rxnorm=None, route=None,
+                             text="cyanocobalamin 1000 MCG/ML Injectable Solution")
+    assert "admin-missing" not in codes(*replace(clean_chart(), given))
+
+
+# admin-not-recorded: the shot is documented, its administration record is not
+
+def test_admin_not_recorded_fires_for_a_procedure_and_an_order_without_an_administration():
+    resources = [*_not_given(), b.procedure("pr1", "p1", SERVICE),
+                 b.medication_request("mr1", "p1", "2026-02-20")]
+    f_ = finding(resources, "admin-not-recorded")
+    assert (f_.severity, f_.evidence) == ("moderate", ("MedicationRequest/mr1",
+                                                       "Procedure/pr1"))
+    assert SERVICE in f_.message
+    assert "admin-missing" not in codes(*resources)
+    assert result(*resources).verdict == "review"
+
+
+def test_admin_not_recorded_takes_a_medication_statement_and_a_snomed_im_injection():
+    resources = [*_not_given(),
+                 b.procedure("pr1", "p1", SERVICE, code=(b.SNOMED, "76601001")),
+                 b.medication_request("ms1", "p1", "2026-01-10", kind="MedicationStatement")]
+    assert "admin-not-recorded" in codes(*resources)
+
+
+@pytest.mark.parametrize("extra", [
+    [b.procedure("pr1", "p1", SERVICE)],  # a procedure without an order
+    [b.medication_request("mr1", "p1", "2026-02-20")],  # an order without a procedure
+    [b.procedure("pr1", "p1", "2026-03-03"), b.medication_request("mr1", "p1", "2026-02-20")],
+    [b.procedure("pr1", "p1", SERVICE),
+     b.medication_request("mr1", "p1", "2026-02-20", text="cyanocobalamin 1000 MCG Oral "
+                          "Tablet", rxnorm=None)],  # an order for tablets
+    [b.procedure("pr1", "p1", SERVICE),
+     b.medication_request("mr1", "p1", "2026-02-20", status="entered-in-error")],
+])
+def test_admin_not_recorded_does_not_fire_without_both_on_the_date(extra):
+    found = codes(*_not_given(), *extra)
+    assert "admin-missing" in found and "admin-not-recorded" not in found

@@ -164,3 +164,11 @@ def test_on_facts_a_charted_cause_missing_from_the_claim_is_named():
     assert "K90.0" in finding.message and finding.evidence == ("Condition/c2",)
     assert "cause-not-coded" not in f.codes_of(
         f.backed(f.claim("E53.8", "K90.0"), f.condition(), f.condition("Condition/c2", {"K90.0"})))
+
+
+@pytest.mark.parametrize("code", ["I21.A1", "M90.50"])
+def test_manifestation_sequencing_leaves_notes_that_only_mention_anemia_alone(code):
+    # I21.A1: "code first, if applicable ... anemia (D50.0-D64.9)"; M90.5-: "hemoglobinopathy
+    # (D50-D64)": neither is a manifestation of B12 deficiency (SPEC 4.1)
+    assert "manifestation-sequencing" not in codes(*clean_chart(diagnoses=(code, "E53.8"),
+                                                                pointers=(2,)))

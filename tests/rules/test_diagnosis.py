@@ -369,3 +369,112 @@ def test_on_facts_a_provisional_condition_is_unconfirmed_and_a_refuted_one_is_no
         f.backed(f.claim(), f.condition(verification="provisional")))
     assert "dx-not-documented" in f.codes_of(
         f.backed(f.claim(), f.condition(verification="refuted")))
+
+
+# dx-derived: a diagnosis given only by reference (SPEC 4.1)
+
+def test_dx_derived_fires_for_a_diagnosis_given_only_as_a_reference():
+    f = finding(clean_chart(diagnoses=("Condition/c1",), supporting=()), "dx-derived")
+    assert (f.severity, f.diagnosis, f.evidence) == ("low", "E53.8", ("Condition/c1",))
+    assert result(*clean_chart(diagnoses=("Condition/c1",))).verdict == "supported"
+
+
+def test_dx_derived_does_not_fire_for_a_coded_diagnosis_that_also_references_its_condition():
+    claim = b.claim("k1", "p1", SERVICE, supporting=("Observation/o1",))
+    claim["diagnosis"][0]["diagnosisReference"] = {"reference": "Condition/c1"}
+    assert codes(*replace(clean_chart(), claim)) == set()
+
+
+# Causes need documenting too (SPEC 4.1)
+
+def test_a_claim_coded_only_with_a_cause_and_no_chart_is_not_documented():
+    resources = [b.patient("p1"), b.administration("a1", "p1", SERVICE),
+                 b.claim("k1", "p1", SERVICE, diagnoses=("Z98.84",))]
+    f = finding(resources, "dx-not-documented")
+    assert f.diagnosis == "Z98.84" and "cause of B12 malabsorption" in f.message
+    assert result(*resources).verdict == "unsupported"
+
+
+@pytest.mark.parametrize("claimed, charted", [("Z98.84", "Z98.84"), ("K50.10", "K50.90"),
+                                              ("K90.0", "K90.0")])
+def test_a_claimed_cause_documented_in_its_family_is_documented(claimed, charted):
+    resources = [*clean_chart(diagnoses=("E53.8", claimed)),
+                 b.condition("c2", "p1", icd=charted)]
+    assert "dx-not-documented" not in codes(*resources)
+
+
+# Current at the service date: clinicalStatus describes now, not then (SPEC 4.1)
+
+def test_a_condition_resolved_after_the_service_date_was_current_on_it():
+    resources = _charted(icd="E53.8", clinical="resolved", abatement="2026-06-30")
+    assert "dx-not-current" not in codes(*resources)
+
+
+def test_a_condition_resolved_without_an_abatement_date_is_not_current():
+    f = finding(_charted(icd="E53.8", clinical="resolved"), "dx-not-current")
+    assert "resolved with no abatement date" in f.message
+
+
+# dx-not-b12: E53.8 is shared with folate, biotin and pantothenic-acid deficiency
+
+@pytest.mark.parametrize("text", ["Folate deficiency", "Folic acid deficiency",
+                                  "Biotin deficiency", "Pantothenic acid deficiency"])
+def test_dx_not_b12_fires_when_the_e53_8_condition_is_about_another_vitamin(text):
+    f = finding(_charted(icd="E53.8", text=text), "dx-not-b12")
+    assert (f.severity, f.diagnosis, f.evidence) == ("moderate", "E53.8", ("Condition/c1",))
+    assert text in f.message
+
+
+@pytest.mark.parametrize("condition", [
+    {"icd": "E53.8", "text": "Vitamin B12 deficiency"},
+    {"icd": "E53.8", "text": "Cobalamin deficiency, folate normal"},
+    {"icd": "E53.8", "snomed": "190634004", "text": "Folate and B-vitamin deficiency"},
+    {"icd": "E53.8"},  # says nothing either way
+])
+def test_dx_not_b12_does_not_fire_when_the_chart_says_b12_or_nothing_else(condition):
+    assert "dx-not-b12" not in codes(*_charted(**condition))
+
+
+def test_dx_not_b12_does_not_judge_an_anemia_claim():
+    resources = [*clean_chart(dx="D51.9"), b.condition("c2", "p1", icd="E53.8", text="Folate")]
+    assert "dx-not-b12" not in codes(*resources)
+
+
+# dx-drift: the assessment of the day outranks an old problem-list entry
+
+def _drifted(day_code: str, **encounter_dx):
+    """Claim D51.0 backed by an old problem-list D51.0, plus the day's encounter diagnosis."""
+    condition = {"onset": SERVICE, "category": "encounter-diagnosis", **encounter_dx}
+    return [*clean_chart(dx="D51.0"), b.condition("c9", "p1", icd=day_code, **condition)]
+
+
+def test_dx_drift_fires_when_the_days_assessment_documents_another_b12_code():
+    f = finding(_drifted("E53.8"), "dx-drift")
+    assert (f.severity, f.diagnosis, f.evidence) == ("moderate", "D51.0", ("Condition/c9",))
+    assert "D51.0" in f.message and "E53.8" in f.message and SERVICE in f.message
+
+
+def test_dx_drift_reads_the_assessment_on_the_claims_encounter():
+    claim = b.claim("k1", "p1", SERVICE, diagnoses=("D51.0",), encounter="e1",
+                    supporting=("Condition/c1", "Observation/o1"))
+    resources = [*replace(_drifted("E53.8", onset="2026-01-05", encounter="e1"), claim)]
+    assert "dx-drift" in codes(*resources)
+
+
+@pytest.mark.parametrize("change", [
+    {"day_code": "D51.0"},  # the day agrees with the claim
+    {"day_code": "E53.8", "category": "problem-list-item"},  # not an assessment of the day
+    {"day_code": "E53.8", "onset": "2026-01-05"},  # another day, another encounter
+])
+def test_dx_drift_does_not_fire_without_a_different_assessment_that_day(change):
+    day_code = change.pop("day_code")
+    assert "dx-drift" not in codes(*_drifted(day_code, **change))
+
+
+def test_a_more_specific_assessment_of_the_day_is_specificity_loss_not_drift():
+    resources = [*clean_chart(dx="E53.8"),
+                 b.condition("c9", "p1", icd="D51.0", category="encounter-diagnosis",
+                             onset=SERVICE),
+                 b.lab("h1", "p1", "hemoglobin", 10.9, "g/dL", "2026-02-10")]
+    found = codes(*resources)
+    assert "specificity-loss" in found and "dx-drift" not in found

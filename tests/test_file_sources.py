@@ -1,0 +1,144 @@
+"""File sources as real systems publish them (SPEC section 2): Bulk Data directories with a
+manifest, numbered and gzipped files and the export's own log; a BOM, CRLF and key-sorted or
+pretty-printed JSON. Each must give the same report as the plain layout."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapter.cli import main
+from fixtures import builders as b
+from tests.scenario import SERVICE, clean_chart
+
+Resource = dict[str, Any]
+
+
+def _chart() -> list[Resource]:
+    """Two claims, one with a finding, so a report shows what was read."""
+    return [*clean_chart(), b.patient("p2"), b.condition("c2", "p2", icd="E53.8"),
+            b.claim("k2", "p2", SERVICE)]
+
+
+def _by_type(resources: list[Resource]) -> dict[str, list[Resource]]:
+    grouped: dict[str, list[Resource]] = {}
+    for resource in resources:
+        grouped.setdefault(resource["resourceType"], []).append(resource)
+    return grouped
+
+
+def _lines(resources: list[Resource], **dumps: Any) -> str:
+    return "".join(json.dumps(r, **dumps) + "\n" for r in resources)
+
+
+def _report(capsys: pytest.CaptureFixture[str], source: Path) -> tuple[int, dict]:
+    status = main(["check", "--source", str(source), "--format", "json"])
+    return status, json.loads(capsys.readouterr().out)
+
+
+@pytest.fixture
+def plain(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> dict:
+    directory = tmp_path / "plain"
+    directory.mkdir()
+    for rtype, resources in _by_type(_chart()).items():
+        (directory / f"{rtype}.ndjson").write_text(_lines(resources))
+    status, report = _report(capsys, directory)
+    assert status == 0 and report["summary"]["checked"] == 2
+    return report
+
+
+LOG = ('{"exportId": "export-10", "timestamp": "2024-08-06T14:11:57-04:00", "eventId": '
+       '"kickoff", "eventDetail": {"exportUrl": "https://example.com/fhir/$export"}}\n')
+
+
+def test_a_published_export_with_manifest_numbered_gzipped_files_and_a_log(
+        tmp_path, capsys, plain):
+    directory = tmp_path / "export"
+    directory.mkdir()
+    output = []
+    for n, (rtype, resources) in enumerate(_by_type(_chart()).items()):
+        name = f"{rtype}.000.ndjson.gz" if n % 2 else f"{n}.{rtype}.ndjson"
+        data = _lines(resources).encode()
+        (directory / name).write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+        output.append({"type": rtype, "url": f"https://example.com/files/{name}", "count": 1})
+    (directory / "manifest.json").write_text(json.dumps({
+        "transactionTime": "2026-03-03T00:00:00Z", "request": "https://example.com/$export",
+        "requiresAccessToken": True, "output": output, "error": []}, sort_keys=True))
+    (directory / "log.ndjson").write_text(LOG)
+    assert _report(capsys, directory) == (0, plain)
+
+
+def test_numbered_gzipped_files_and_a_log_without_a_manifest(tmp_path, capsys, plain):
+    directory = tmp_path / "export"
+    directory.mkdir()
+    for rtype, resources in _by_type(_chart()).items():
+        (directory / f"{rtype}.000.ndjson.gz").write_bytes(gzip.compress(
+            _lines(resources).encode()))
+    (directory / "log.ndjson").write_text(LOG)
+    assert _report(capsys, directory) == (0, plain)
+
+
+def test_a_bom_crlf_and_key_sorted_lines_are_read(tmp_path, capsys, plain):
+    directory = tmp_path / "export"
+    directory.mkdir()
+    for rtype, resources in _by_type(_chart()).items():
+        text = _lines(resources, sort_keys=True).replace("\n", "\r\n")
+        (directory / f"{rtype}.ndjson").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    assert _report(capsys, directory) == (0, plain)
+
+
+def test_a_pretty_printed_key_sorted_bundle_with_its_resource_type_past_4096_chars(
+        tmp_path, capsys, plain):
+    entries = [{"fullUrl": f"urn:uuid:{r['resourceType']}-{r['id']}", "resource": r}
+               for r in _chart()]
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": entries,
+              "meta": {"tag": [{"code": "x" * 5000}]}}
+    path = tmp_path / "bundle.json"
+    path.write_text("\ufeff" + json.dumps(bundle, indent=2, sort_keys=True))
+    assert path.read_text().index('"resourceType": "Bundle"') > 4096
+    assert _report(capsys, path) == (0, plain)
+
+
+def test_a_directory_of_bundles_gives_the_report_of_its_ndjson(tmp_path, capsys, plain):
+    directory = tmp_path / "bundles"
+    directory.mkdir()
+    for pid in ("p1", "p2"):
+        mine = [r for r in _chart() if json.dumps(r).count(f'"Patient/{pid}"')
+                or r.get("id") == pid]
+        (directory / f"{pid}.json").write_text(json.dumps({
+            "resourceType": "Bundle", "type": "collection",
+            "entry": [{"resource": r} for r in mine]}))
+    assert _report(capsys, directory) == (0, plain)
+
+
+def test_a_claim_in_a_mixed_ndjson_file_is_read_once_in_the_claim_pass(tmp_path, capsys, plain):
+    path = tmp_path / "everything.ndjson"
+    path.write_text(_lines(_chart()))
+    assert _report(capsys, path) == (0, plain)
+
+
+def test_a_directory_holding_only_an_export_log_is_unusable(tmp_path, capsys):
+    (tmp_path / "log.ndjson").write_text(LOG)
+    status = main(["check", "--source", str(tmp_path)])
+    assert status == 2 and "holds no FHIR" in capsys.readouterr().err
+
+
+def test_a_manifest_naming_a_file_that_is_not_there_is_unusable(tmp_path, capsys):
+    (tmp_path / "manifest.json").write_text(json.dumps(
+        {"output": [{"type": "Claim", "url": "https://example.com/Claim.ndjson"}]}))
+    status = main(["check", "--source", str(tmp_path)])
+    assert status == 2 and "Claim.ndjson, which is not in" in capsys.readouterr().err
+
+
+def test_a_broken_gzip_file_is_an_error_and_the_rest_is_read(tmp_path, capsys):
+    for rtype, resources in _by_type(_chart()).items():
+        (tmp_path / f"{rtype}.ndjson").write_text(_lines(resources))
+    (tmp_path / "Observation.001.ndjson.gz").write_bytes(
+        gzip.compress(b'{"resourceType":"Observation"}\n')[:-8] + b"garbage!")
+    status, report = _report(capsys, tmp_path)
+    assert status == 1 and report["summary"]["checked"] == 2
+    assert [e["resource"] for e in report["errors"]] == ["Observation.001.ndjson.gz"]

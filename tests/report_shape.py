@@ -15,7 +15,8 @@ def assert_report_shape(report: dict[str, Any]) -> None:
     for claim in report["claims"]:
         assert set(claim) == CLAIM_KEYS
         assert claim["verdict"] in {"supported", "review", "unsupported"}
-        assert claim["claim"].startswith("Claim/") and claim["patient"].startswith("Patient/")
+        assert claim["claim"].startswith(("Claim/", "ExplanationOfBenefit/"))
+        assert claim["patient"].startswith("Patient/")
         assert len(claim["service_date"]) == 10
         for finding in claim["findings"]:
             assert set(finding) == FINDING_KEYS

@@ -148,11 +148,26 @@ def patient_records(rng: random.Random, n: int, max_claims: int) -> Iterator[dic
                           units=None, product=(b.CPT, "99213"), extra_items=False)
 
 
-def generate(claims: int, out: Path, seed: int = 12) -> int:
-    """Write exactly ``claims`` Claims (and their patients' records); returns that number."""
+def generate(claims: int, out: Path, seed: int = 12, layout: str = "bulk") -> int:
+    """Write exactly ``claims`` Claims (and their patients' records); returns that number.
+
+    ``layout`` "bulk": one NDJSON file per type; "bundles": one collection Bundle per patient
+    (``<patient>.json``, as Synthea writes), the same resources.
+    """
     rng = random.Random(seed)
     out.mkdir(parents=True, exist_ok=True)
     written = 0
+    if layout == "bundles":
+        n = 0
+        while written < claims:
+            n += 1
+            records = list(patient_records(rng, n, claims - written))
+            written += sum(r["resourceType"] == "Claim" for r in records)
+            bundle = {"resourceType": "Bundle", "type": "collection",
+                      "entry": [{"resource": r} for r in records]}
+            (out / f"p{n:07d}.json").write_text(json.dumps(bundle, separators=(",", ":")),
+                                               encoding="utf-8")
+        return written
     with ExitStack() as stack:
         files = {t: stack.enter_context((out / f"{t}.ndjson").open("w", encoding="utf-8"))
                  for t in TYPES}
@@ -171,11 +186,13 @@ def main() -> None:
     parser.add_argument("--claims", type=int, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--seed", type=int, default=12)
+    parser.add_argument("--layout", choices=("bulk", "bundles"), default="bulk",
+                        help="NDJSON per type (default) or one Bundle per patient")
     args = parser.parse_args()
     if args.claims < 1:
         parser.error("--claims must be at least 1")
     started = time.perf_counter()
-    count = generate(args.claims, args.out, args.seed)
+    count = generate(args.claims, args.out, args.seed, args.layout)
     print(f"{count} claims in {args.out} ({time.perf_counter() - started:.1f} s)")
 
 

@@ -67,7 +67,7 @@ class FileSource:
     one_chart = True
     # Where the records pass met claims, to read them (only them) in the claim pass.
     _claim_lines: dict[Path, list[int]] = field(default_factory=dict)  # NDJSON byte offsets
-    _claim_bundles: list[Path] = field(default_factory=list)
+    _claim_bundles: set[Path] = field(default_factory=set)
 
     @classmethod
     def open(cls, path: str | Path) -> FileSource:
@@ -118,7 +118,7 @@ class FileSource:
             else:
                 holds_claims = True
         if holds_claims:
-            self._claim_bundles.append(path)
+            self._claim_bundles.add(path)
 
     # The claim pass
 

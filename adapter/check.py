@@ -11,7 +11,7 @@ from typing import Any
 
 from adapter.evidence.chart import Chart
 from adapter.evidence.facts import ClaimEvidence, ClaimFacts, Path
-from adapter.evidence.fields import BadResource, ref_of
+from adapter.evidence.fields import BadResource, has_id, ref_of
 from adapter.evidence.gather import gather
 from adapter.evidence.read import read_claim
 from adapter.findings import Finding
@@ -34,11 +34,16 @@ def problem(exc: BadResource) -> Problem:
 
 def read_scoped(resource: dict[str, Any], policy: Policy) -> InScope | ClaimOutcome:
     """The claim in scope, or its outcome already: skipped, or unreadable."""
+    ref = ref_of(resource)
+    if not has_id(ref):
+        return ClaimOutcome(ref, problems=(Problem(ref, "has no id (or not a FHIR id): it "
+                                                   "cannot be named in a report or a "
+                                                   "DetectedIssue"),))
     try:
         record = read_claim(resource, policy.zone)
         scoped = in_scope(record, policy.drugs)
     except BadResource as exc:
-        return ClaimOutcome(ref_of(resource), problems=(problem(exc),))
+        return ClaimOutcome(ref, problems=(problem(exc),))
     if isinstance(scoped, Skip):
         return ClaimOutcome(record.ref, record.last_updated, skipped=scoped.reason)
     return InScope(scoped, record.last_updated)

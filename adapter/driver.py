@@ -79,6 +79,7 @@ class Driver:
         self.max_claims = max_claims
         self.totals = RunTotals()
         self._chart: tuple[Chart, list[Problem]] | None = None
+        self._seen: set[str] = set()  # claims judged so far: a second one of an id is not
 
     def run(self) -> RunTotals:
         with _fewer_collections():
@@ -106,13 +107,25 @@ class Driver:
             sink.close()
         return self.totals
 
+    def _once(self, claim: InScope | ClaimOutcome) -> InScope | ClaimOutcome:
+        """Two claims with one id would be judged, and written back, as one: the second is
+        an error, not a second verdict under the same identifier."""
+        ref = claim.facts.ref if isinstance(claim, InScope) else claim.claim
+        if ref.endswith("/(no id)"):
+            return claim
+        if ref in self._seen:
+            return ClaimOutcome(ref, problems=(Problem(
+                ref, "a second claim with this id: ids must be unique; it is not checked"),))
+        self._seen.add(ref)
+        return claim
+
     def _emit(self, page: PageOutcome) -> None:
         for sink in self.sinks:
             sink.write(page)
 
     def _check(self, page: Sequence[Resource | Problem]) -> PageOutcome:
         unreadable = [item for item in page if isinstance(item, Problem)]
-        pending = [read_scoped(item, self.policy) for item in page
+        pending = [self._once(read_scoped(item, self.policy)) for item in page
                    if not isinstance(item, Problem)]
         refs = [p.facts.ref if isinstance(p, InScope) else p.claim for p in pending]
         queries = {name: query for sink in self.sinks

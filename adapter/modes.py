@@ -45,7 +45,8 @@ def check_files(judge: Judge, path: Path, out: Path | None = None) -> Report:
         sinks.append(DetectedIssueFile(out, datetime.now(UTC)))
     Driver(source, judge.policy, judge.mappings, sinks).run()
     if out is not None:
-        (out / "report.json").write_text(report.to_json() + "\n", encoding="utf-8")
+        (out / "report.json").write_text(report.to_json() + "\n", encoding="utf-8",
+                                         errors="backslashreplace")
     return report
 
 

@@ -22,7 +22,7 @@ from adapter.evidence.facts import (
     PatientFact,
     ProcedureFact,
 )
-from adapter.evidence.fields import BadResource, normalize_reference, ref_of
+from adapter.evidence.fields import BadResource, has_id, normalize_reference, ref_of
 from adapter.evidence.read import (
     MEDICATION_USES,
     Drug,
@@ -91,7 +91,7 @@ class Chart:
                     self._index(procedure, self.procedures)
             elif rtype == "Medication":
                 self._drugs[ref] = read_medication(resource)
-            else:
+            elif has_id(ref):
                 patient = read_patient(resource)
                 self.patients[patient.ref] = patient
         except BadResource as exc:
@@ -122,6 +122,10 @@ class Chart:
         return self
 
     def _index(self, fact: Any, by_patient: dict[str, list[Any]]) -> None:
+        if not has_id(fact.ref):
+            self.problems.append(BadResource(fact.ref, "has no id (or not a FHIR id): evidence "
+                                             "that cannot be referenced is not used"))
+            return
         if fact.patient is not None:
             by_patient[self.canonical(fact.patient)].append(fact)
         self.by_ref[fact.ref] = fact

@@ -16,6 +16,9 @@ from zoneinfo import ZoneInfo
 
 _DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?(?:T[0-9:.]+(?:Z|[+-]\d{2}:\d{2})?)?$")
 _HAS_OFFSET = re.compile(r"(Z|[+-]\d{2}:\d{2})$")
+_TYPE = re.compile(r"[A-Z][A-Za-z]{1,63}")
+_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _RESOLVABLE = re.compile(r"^(?:[A-Z][A-Za-z]{1,63}/[A-Za-z0-9\-.]{1,64}|urn:uuid:\S+|#\S+)$")
 
 
@@ -29,9 +32,22 @@ class BadResource(ValueError):
 
 
 def ref_of(resource: Mapping[str, Any]) -> str:
-    rtype = resource.get("resourceType", "?")
+    """``Type/id``; ``Type/(no id)`` when the id is missing or not a FHIR id (such a resource
+    cannot be referenced, nor named in a DetectedIssue)."""
+    rtype = resource.get("resourceType")
+    rtype = rtype if isinstance(rtype, str) and _TYPE.fullmatch(rtype) else "?"
     rid = resource.get("id")
-    return f"{rtype}/{rid}" if isinstance(rid, str) and rid else f"{rtype}/(no id)"
+    return f"{rtype}/{rid}" if isinstance(rid, str) and _ID.fullmatch(rid) else f"{rtype}/(no id)"
+
+
+def has_id(ref: str) -> bool:
+    return not ref.endswith("/(no id)")
+
+
+def text(value: str) -> str:
+    """A string from the input, safe to print and to write as UTF-8: a lone surrogate (from a
+    ``\ud800`` escape in the JSON) becomes U+FFFD."""
+    return value if value.isascii() else _SURROGATE.sub("\ufffd", value)
 
 
 def parse_date(value: object, where: str, ref: str, zone: ZoneInfo | None = None) -> date:
@@ -140,11 +156,15 @@ def codings(concept: object, where: str, ref: str) -> list[tuple[str, str]]:
     if type(concept) is not dict and not isinstance(concept, Mapping):
         raise BadResource(ref, f"{where} is not a CodeableConcept")
     pairs = []
-    for coding in items(concept, "coding", ref):
+    for n, coding in enumerate(items(concept, "coding", ref)):
         code = coding.get("code")
-        if isinstance(code, str) and (code := code.strip()):
+        if code is None:
+            continue
+        if not isinstance(code, str):
+            raise BadResource(ref, f"{where}.coding[{n}].code is not a string: {_shown(code)}")
+        if code := code.strip():
             system = coding.get("system")
-            pairs.append((system.strip() if isinstance(system, str) else "", code))
+            pairs.append((text(system.strip()) if isinstance(system, str) else "", text(code)))
     return pairs
 
 
@@ -159,8 +179,10 @@ def concept_text(concept: object) -> str:
     if not isinstance(concept, Mapping):
         return ""
     parts = [concept.get("text")]
-    parts += [c.get("display") for c in concept.get("coding") or [] if isinstance(c, Mapping)]
-    return " ".join(p for p in parts if isinstance(p, str)).lower()
+    codings_ = concept.get("coding")
+    parts += [c.get("display") for c in codings_ if isinstance(c, Mapping)] \
+        if isinstance(codings_, list) else []
+    return text(" ".join(p for p in parts if isinstance(p, str)).lower())
 
 
 def number(value: object, where: str, ref: str) -> float:

@@ -40,6 +40,7 @@ from adapter.evidence.fields import (
     reference,
     status_code,
     subject,
+    text,
 )
 from adapter.mappings import DrugCodes, Mappings
 from adapter.terminology import icd10cm, snomed
@@ -184,9 +185,12 @@ def read_condition(resource: Resource, mappings: Mappings,
         code for n, category in enumerate(items(resource, "category", ref))
         for _, code in codings(category, f"category[{n}]", ref)
     )
+    patient = subject(resource, ref)
+    if patient is None:
+        raise BadResource(ref, "Condition has no subject: whose diagnosis it is cannot be told")
     return ConditionFact(
         ref=ref,
-        patient=subject(resource, ref),
+        patient=patient,
         codes=frozenset(snomed_mapped(pairs, mappings)),
         clinical_status=status_code(resource.get("clinicalStatus"), "clinicalStatus", ref),
         verification_status=status_code(
@@ -210,12 +214,13 @@ def _written_text(concept: object) -> str:
     """A concept's text, else its first display, as written (the clinician's words)."""
     if not isinstance(concept, Mapping):
         return ""
-    text = concept.get("text")
-    if isinstance(text, str) and text.strip():
-        return text.strip()
-    for coding in concept.get("coding") or []:
+    written = concept.get("text")
+    if isinstance(written, str) and written.strip():
+        return text(written.strip())
+    codings_ = concept.get("coding")
+    for coding in codings_ if isinstance(codings_, list) else []:
         if isinstance(coding, Mapping) and isinstance(coding.get("display"), str):
-            return coding["display"].strip()
+            return text(coding["display"].strip())
     return ""
 
 
@@ -247,9 +252,12 @@ def read_observation(resource: Resource, mappings: Mappings,
         for _, code in codings(concept, f"interpretation[{n}]", ref)
     )
     status = resource.get("status")
+    patient = subject(resource, ref)
+    if patient is None:
+        raise BadResource(ref, "Observation has no subject: whose result it is cannot be told")
     return LabFact(
         ref=ref,
-        patient=subject(resource, ref),
+        patient=patient,
         status=status if isinstance(status, str) else None,
         kind=kind.name,
         loinc=loinc,
@@ -453,6 +461,10 @@ def judge_use(use: MedicationUse, drug: Drug, drugs: DrugCodes,
     (an administration of B12 is an ``AdministrationFact``, the rest ``MedicationFact``)."""
     group = drug_group(drug, drugs)
     if group is None:
+        return None
+    if use.patient is None:
+        problems.append(BadResource(use.ref, f"{use.kind} has no subject: whose it is cannot "
+                                    "be told"))
         return None
     self_given = group == "b12" and self_administered(use, drug, drugs)
     if use.kind == "MedicationAdministration" and group == "b12":

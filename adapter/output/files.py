@@ -20,7 +20,8 @@ class DetectedIssueFile(Sink):
         self.path = directory / "DetectedIssue.ndjson"
         self.identified = identified
         self.count = 0
-        self._handle: TextIO = self.path.open("w", encoding="utf-8")
+        self._handle: TextIO = self.path.open("w", encoding="utf-8",
+                                                  errors="backslashreplace")
 
     def write(self, page: PageOutcome) -> None:
         for result in page.results:

@@ -10,12 +10,15 @@ period's start, else the creation date.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from adapter.evidence.facts import B12Item, ClaimFacts, ClaimItem, ClaimRecord, Coding
 from adapter.evidence.fields import BadResource
 from adapter.mappings import DrugCodes
 from adapter.rules.status import NOT_A_SERVICE_USES, SKIPPED_CLAIM_STATUSES
 from adapter.terminology.systems import NDC, RXNORM
+
+EARLIEST, LATEST = date(1900, 1, 1), date(2999, 12, 31)  # a date of service outside: bad input
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +74,8 @@ def in_scope(record: ClaimRecord, drugs: DrugCodes) -> ClaimFacts | Skip:
     if service_date is None:
         raise BadResource(record.ref,
                           "no service date (item.servicedDate, billablePeriod, created)")
+    if not EARLIEST <= service_date <= LATEST:
+        raise BadResource(record.ref, f"service date {service_date.isoformat()} is out of range")
     return ClaimFacts(
         ref=record.ref,
         version=record.version,

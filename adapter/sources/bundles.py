@@ -29,13 +29,13 @@ def _resources(entries: list[Any], where: str, aliases: MutableMapping[str, str]
                ) -> Iterator[Resource | Problem]:
     for index, entry in enumerate(entries):
         resource = entry.get("resource") if isinstance(entry, dict) else None
-        if not isinstance(resource, dict) or "resourceType" not in resource:
+        if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
             if not (isinstance(entry, dict) and "request" in entry and "resource" not in entry):
                 yield Problem(f"{where} entry[{index}]", "entry has no resource")
             continue
         full_url = entry.get("fullUrl")
         if isinstance(full_url, str) and full_url:
-            if not resource.get("id") and full_url.startswith("urn:uuid:"):
+            if "id" not in resource and full_url.startswith("urn:uuid:"):
                 resource = {**resource, "id": full_url.removeprefix("urn:uuid:")}
             if resource.get("id"):
                 aliases[full_url] = f"{resource['resourceType']}/{resource['id']}"

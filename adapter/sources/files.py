@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import unquote, urlsplit
 
+from adapter.evidence.fields import text
 from adapter.outcomes import Problem
 from adapter.sources import CLAIM_TYPES
 from adapter.sources.base import Reads, Records
@@ -153,7 +154,7 @@ def _only_claims(lines: Iterator[tuple[int, Resource | Problem]], data: DataFile
             yield item
         else:
             ref = f"{item.get('resourceType')}/{item.get('id')}"
-            yield Problem(ref, f"in {data.path.name}, a file of {data.rtype}: not read")
+            yield Problem(ref, f"in {_name(data.path)}, a file of {data.rtype}: not read")
 
 
 # Which files a directory holds
@@ -171,7 +172,7 @@ def _directory_files(directory: Path) -> list[DataFile]:
             continue
         rtype = _type_from_name(path) if ndjson else None
         if rtype is None and _holds_resources(path) is False:
-            logger.info("%s holds no FHIR resources: not data", path.name)
+            logger.info("%s holds no FHIR resources: not data", _name(path))
             continue  # the export's log.ndjson, a README.json ...
         files.append(DataFile(path, ndjson, rtype))
     return files
@@ -193,10 +194,15 @@ def _manifest_files(directory: Path, manifest: Path) -> list[DataFile]:
             raise SourceError(f"{manifest}: an output entry has no url")
         path = directory / Path(unquote(urlsplit(url).path)).name
         if not path.is_file():
-            raise SourceError(f"{manifest}: names {path.name}, which is not in {directory}")
+            raise SourceError(f"{manifest}: names {_name(path)}, which is not in {directory}")
         files.append(DataFile(path, ndjson=True,
                               rtype=rtype if isinstance(rtype, str) else _type_from_name(path)))
     return files
+
+
+def _name(path: Path) -> str:
+    """A file's name for a message (a name that is not UTF-8 is shown with U+FFFD)."""
+    return text(path.name)
 
 
 def _is_ndjson(path: Path) -> bool:
@@ -245,10 +251,10 @@ def _lines(path: Path, aliases: dict[str, str]) -> Iterator[tuple[int, Resource 
                 if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
                     raw = raw[3:]
                 if raw.strip():
-                    for item in _parse_line(raw, f"{path.name}:{number}", aliases):
+                    for item in _parse_line(raw, f"{_name(path)}:{number}", aliases):
                         yield at, item
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        yield 0, Problem(path.name, f"cannot be read ({exc})")
+        yield 0, Problem(_name(path), f"cannot be read ({exc})")
 
 
 def _lines_at(path: Path, offsets: list[int]) -> Iterator[Resource | Problem]:
@@ -264,7 +270,7 @@ def _lines_at(path: Path, offsets: list[int]) -> Iterator[Resource | Problem]:
             raw = handle.readline()
             if at == 0 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]
-            yield from (item for item in _parse_line(raw, f"{path.name}@{at}", {})
+            yield from (item for item in _parse_line(raw, f"{_name(path)}@{at}", {})
                         if isinstance(item, Problem) or item.get("resourceType") in CLAIM_TYPES)
 
 
@@ -273,7 +279,7 @@ def _parse_line(raw: bytes, where: str, aliases: dict[str, str]
     resource = _parse(raw, where)
     if isinstance(resource, Problem):
         yield resource
-    elif not isinstance(resource, dict) or "resourceType" not in resource:
+    elif not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
         yield Problem(where, "not a FHIR resource (no resourceType)")
     elif resource["resourceType"] == "Bundle":
         yield from unpack(resource, where, aliases)
@@ -286,9 +292,9 @@ def _json_file(path: Path, aliases: dict[str, str]) -> Iterator[Resource | Probl
         with _open(path) as handle:
             raw = handle.read()
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        yield Problem(path.name, f"cannot be read ({exc})")
+        yield Problem(_name(path), f"cannot be read ({exc})")
         return
-    yield from _parse_line(raw.removeprefix(b"\xef\xbb\xbf"), path.name, aliases)
+    yield from _parse_line(raw.removeprefix(b"\xef\xbb\xbf"), _name(path), aliases)
 
 
 def _parse(raw: bytes, where: str) -> Any:

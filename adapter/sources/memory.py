@@ -23,8 +23,12 @@ class MemorySource:
         self._claims: list[Resource | Problem] = []
         self._records: list[Resource | Problem] = []
         for resource in resources:
+            if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+                self._records.append(Problem("(resource)", "not a FHIR resource (no "
+                                             "resourceType)"))
+                continue
             items = (unpack(resource, "Bundle", self.aliases)
-                     if resource.get("resourceType") == "Bundle" else [resource])
+                     if resource["resourceType"] == "Bundle" else [resource])
             for item in items:
                 claim = not isinstance(item, Problem) and item.get("resourceType") in CLAIM_TYPES
                 (self._claims if claim else self._records).append(item)

@@ -1,0 +1,154 @@
+"""Bad input never crashes a run, is never read silently wrong, and loses nothing else
+(SPEC section 7, issue 10): each class of hostile input the issue names, run through the
+command line on a Bulk Data directory. Every run: no traceback, the good claim still judged,
+the bad resource named in ``errors``, exit 1."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapter.cli import main
+from fixtures import builders as b
+from tests.scenario import SERVICE, clean_chart
+
+Resource = dict[str, Any]
+
+
+def _good() -> list[Resource]:
+    """A second patient's fully backed claim: it must come out supported whatever else."""
+    return [b.patient("p9"), b.condition("c9", "p9", icd="E53.8"),
+            b.lab("o9", "p9", "b12", 150, "pg/mL", "2026-02-10"),
+            b.administration("a9", "p9", SERVICE),
+            b.claim("k9", "p9", SERVICE, supporting=("Condition/c9", "Observation/o9"))]
+
+
+def _run(tmp_path: Path, capsys: pytest.CaptureFixture[str], resources: list[Resource],
+         raw: dict[str, list[bytes]] | None = None, *argv: str) -> tuple[int, dict, str]:
+    directory = tmp_path / "export"
+    directory.mkdir()
+    lines: dict[str, list[bytes]] = {}
+    for resource in [*_good(), *resources]:
+        lines.setdefault(resource["resourceType"], []).append(
+            json.dumps(resource, allow_nan=True).encode())
+    for rtype, more in (raw or {}).items():
+        lines.setdefault(rtype, []).extend(more)
+    for rtype, data in lines.items():
+        (directory / f"{rtype}.ndjson").write_bytes(b"\n".join(data) + b"\n")
+    status = main(["check", "--source", str(directory), "--format", "json", *argv])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    report = json.loads(out)
+    good = next(c for c in report["claims"] if c["claim"] == "Claim/k9")
+    assert good["verdict"] == "supported", good
+    return status, report, err
+
+
+def _errors(report: dict) -> dict[str, str]:
+    return {e["resource"]: e["message"] for e in report["errors"]}
+
+
+def test_out_of_range_dates_are_errors_naming_the_resource(tmp_path, capsys):
+    year_one = b.lab("o1", "p1", "b12", 150, "pg/mL", "0001-01-01T01:00:00+05:00")
+    year_zero = b.condition("c2", "p1", icd="K90.0", onset="0000-01-01")
+    claim = b.claim("k1", "p1", "0001-01-02", supporting=("Condition/c1",))
+    status, report, _ = _run(tmp_path, capsys, [*clean_chart()[:2], year_one, year_zero, claim],
+                             None, "--facility-timezone", "America/New_York")
+    errors = _errors(report)
+    assert status == 1
+    assert "is not a valid date" in errors["Observation/o1"]  # out of range in the zone
+    assert "is not a valid date" in errors["Condition/c2"]
+    assert "out of range" in errors["Claim/k1"]
+
+
+def test_nan_and_infinite_numbers_are_not_numbers(tmp_path, capsys):
+    nan_lab = b.lab("o1", "p1", "b12", float("nan"), "pg/mL", "2026-02-10")
+    inf_dose = b.administration("a1", "p1", SERVICE, dose=float("inf"))
+    status, report, _ = _run(tmp_path, capsys, [*clean_chart()[:2], nan_lab, inf_dose,
+                                                clean_chart()[-1]])
+    errors = _errors(report)
+    assert status == 1
+    assert "not a finite number" in errors["Observation/o1"]
+    assert "not a finite number" in errors["MedicationAdministration/a1"]
+    k1 = next(c for c in report["claims"] if c["claim"] == "Claim/k1")
+    codes = {f["code"] for f in k1["findings"]}
+    assert "lab-missing" in codes  # the NaN result is no evidence
+    assert "admin-missing" not in codes  # the injection was given; only its dose is unknown
+
+
+@pytest.mark.parametrize("line, problem", [
+    (b'{"resourceType":"Observation","id":"o1","valueInteger":' + b"9" * 5000 + b"}",
+     "not valid JSON"),
+    (b'{"resourceType":"Observation","id":"o1","x":' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+     "nested too deeply"),
+    (b'{"resourceType":"Observation","id":"o1","status":"fin\xff\xfeal"}', "not valid UTF-8"),
+    (b'{"resourceType":"Observation",', "not valid JSON"),
+])
+def test_an_unreadable_line_is_an_error_naming_the_file_and_line(tmp_path, capsys, line, problem):
+    status, report, _ = _run(tmp_path, capsys, [], {"Observation": [line]})
+    assert status == 1
+    assert any(resource.startswith("Observation.ndjson:") and problem in message
+               for resource, message in _errors(report).items())
+
+
+def test_invalid_utf8_past_the_first_block_of_a_file_spoils_only_its_line(tmp_path, capsys):
+    filler = [json.dumps(b.lab(f"g{n}", "p8", "glucose", 90, "mg/dL", "2026-01-01")).encode()
+              for n in range(300)]
+    bad = b'{"resourceType":"Observation","id":"bad","code":{"text":"\xc3\x28"}}'
+    status, report, _ = _run(tmp_path, capsys, [], {"Observation": [*filler, bad]})
+    assert status == 1
+    assert list(_errors(report)) == ["Observation.ndjson:302"]
+
+
+def test_a_lone_surrogate_in_a_code_does_not_stop_the_report(tmp_path, capsys):
+    claim = b.claim("k1", "p1", SERVICE, supporting=("Condition/c1", "Observation/o1"))
+    claim["diagnosis"][0]["diagnosisCodeableConcept"]["coding"][0]["code"] = "E53.\ud800"
+    status, report, _ = _run(tmp_path, capsys, [*clean_chart()[:-1], claim])
+    k1 = next(c for c in report["claims"] if c["claim"] == "Claim/k1")
+    assert any(f["code"] == "dx-invalid" for f in k1["findings"])
+    assert status == 0
+
+
+def test_a_numeric_code_is_an_error_not_a_missing_code(tmp_path, capsys):
+    condition = b.condition("c1", "p1", icd="E53.8")
+    condition["code"]["coding"][0]["code"] = 538
+    status, report, _ = _run(tmp_path, capsys, [*clean_chart()[:1], condition,
+                                                *clean_chart()[2:]])
+    assert status == 1
+    assert "code is not a string: 538" in _errors(report)["Condition/c1"]
+
+
+def test_a_condition_without_subject_is_an_error(tmp_path, capsys):
+    condition = b.condition("c1", "p1", icd="E53.8")
+    del condition["subject"]
+    status, report, _ = _run(tmp_path, capsys, [*clean_chart()[:1], condition,
+                                                *clean_chart()[2:]])
+    assert status == 1 and "no subject" in _errors(report)["Condition/c1"]
+
+
+@pytest.mark.parametrize("reference", ["Patient/", "Patient", "", "#", "Patient/a/b/c?x"])
+def test_a_patient_reference_that_names_no_patient_is_an_error(tmp_path, capsys, reference):
+    claim = b.claim("k1", "p1", SERVICE)
+    claim["patient"] = {"reference": reference} if reference else {"display": "Jane Doe"}
+    status, report, _ = _run(tmp_path, capsys, [*clean_chart()[:-1], claim])
+    assert status == 1 and "has no patient" in _errors(report)["Claim/k1"]
+    assert "Claim/k1" not in {c["claim"] for c in report["claims"]}
+
+
+def test_claims_without_an_id_or_with_a_duplicate_id_are_errors(tmp_path, capsys):
+    no_id = b.claim("x", "p1", SERVICE)
+    del no_id["id"]
+    twin = b.claim("k9", "p1", SERVICE)  # the good claim's id, another patient
+    out = tmp_path / "out"
+    status, report, _ = _run(tmp_path, capsys, [*clean_chart()[:-1], no_id, twin], None,
+                             "--out", str(out))
+    assert status == 1
+    assert "has no id" in _errors(report)["Claim/(no id)"]
+    assert "second claim with this id" in _errors(report)["Claim/k9"]
+    assert [c["claim"] for c in report["claims"]].count("Claim/k9") == 1
+    issues = [json.loads(line) for line in (out / "DetectedIssue.ndjson").read_text().splitlines()]
+    identifiers = [i["identifier"][0]["value"] for i in issues]
+    assert len(identifiers) == len(set(identifiers))

@@ -19,6 +19,7 @@ from adapter import __version__, modes
 from adapter.config import ConfigError, apply_overrides
 from adapter.fhir import FhirClient, FhirError
 from adapter.fhir.auth import AuthConfigError, auth_from_settings
+from adapter.fhir.retry import DEFAULT_RETRY_BUDGET, RetryPolicy
 from adapter.findings import Severity
 from adapter.load import load, load_resources, writable_types
 from adapter.mappings import MappingsError, load_mappings
@@ -63,6 +64,10 @@ def _server_options() -> argparse.ArgumentParser:
     g.add_argument("--page-size", type=int, default=100, metavar="N",
                    help="claims per page (_count, default 100)")
     g.add_argument("--stats", action="store_true", help="print HTTP request counts")
+    # Reliability of server runs (README "Reliability: server runs").
+    g.add_argument("--retry-budget", type=float, default=DEFAULT_RETRY_BUDGET, metavar="SECONDS",
+                   help="most time one request, with its refused entries, may wait for the "
+                   f"server's rate-limit window or backoff (default {DEFAULT_RETRY_BUDGET:.0f})")
     return p
 
 
@@ -141,9 +146,11 @@ def _client(args: argparse.Namespace, writable: frozenset[str] | None = None) ->
     )
     options = {"writable_types": writable} if writable else {}
     try:
+        retry = RetryPolicy(max_total_seconds=args.retry_budget)
         return FhirClient(args.server, auth=auth, timeout=(10.0, args.timeout),
-                          verify=args.ca_bundle or True, page_size=args.page_size, **options)
-    except ValueError as exc:  # an unusable base URL or page size
+                          verify=args.ca_bundle or True, page_size=args.page_size,
+                          retry=retry, **options)
+    except ValueError as exc:  # an unusable base URL, page size or retry budget
         raise UsageError(str(exc)) from exc
 
 

@@ -48,10 +48,12 @@ class FakeServer:
     """
 
     def __init__(self, chart: list[dict[str, Any]], script: list[int],
-                 entry_status: str = "201 Created") -> None:
+                 entry_status: str = "201 Created", first_entry_statuses: tuple[str, ...] = ()
+                 ) -> None:
         self.chart = chart
         self.script = script
         self.entry_status = entry_status
+        self.first_entry_statuses = list(first_entry_statuses)  # per transaction, then entry_status
         self.posts: list[dict[str, Any]] = []
         responses.get(f"{BASE}/Claim", json=_searchset(
             _claim("k1", "p1", "2026-03-01T10:00:00Z"), next_url=f"{BASE}/Claim?page=2"),
@@ -68,7 +70,9 @@ class FakeServer:
         if status != 200:
             return status, {}, json.dumps(STORM)
         if sent["type"] == "transaction":
-            entries = [{"response": {"status": self.entry_status, "outcome": STORM}}
+            status = (self.first_entry_statuses.pop(0) if self.first_entry_statuses
+                      else self.entry_status)
+            entries = [{"response": {"status": status, "outcome": STORM}}
                        for _ in sent["entry"]]
             return 200, {}, json.dumps({"resourceType": "Bundle",
                                         "type": "transaction-response", "entry": entries})
@@ -146,6 +150,17 @@ def test_entries_refused_inside_an_http_200_are_counted_failed_not_created(tmp_p
     refused = [e for e in run.report.errors if e.resource.startswith("DetectedIssue Claim/")]
     assert refused and all("429" in e.message and "overloaded" in e.message for e in refused)
     assert not outcome.moved and not state.exists()
+
+
+@responses.activate
+def test_entries_rate_limited_once_land_when_sent_again_and_count_as_created(tmp_path: Path):
+    state = tmp_path / "state.json"
+    server = FakeServer(CHART, [], first_entry_statuses=("429 Too Many Requests",))
+    run, outcome = _sync(state)
+    first, resent, page_2 = [p["entry"] for p in server.posts if p["type"] == "transaction"]
+    assert resent == first  # every entry was refused for now, every one sent again
+    assert run.writes.created == len(first) + len(page_2) and run.writes.failed == 0
+    assert outcome.moved and not run.report.errors
 
 
 @responses.activate

@@ -87,9 +87,22 @@ class EntryResult:
     def error(self) -> FhirError:
         """The failure as the error type its status stands for (only when not ``ok``)."""
         if self.status is None:
-            return FhirError(self.method, self.url, None, "entry has no response status")
+            return FhirError(self.method, self.url, None,
+                             self.outcome or "entry has no response status")
         return error_type_for(self.status)(
             self.method, self.url, self.status, self.outcome or str(self.status))
+
+
+def entry_is_idempotent(entry: object) -> bool:
+    """True when sending the entry twice has the effect of sending it once (safe to retry):
+    reads, PUTs (by id or conditional URL) and conditional creates (``ifNoneExist``); not a
+    plain POST create, a DELETE or a PATCH."""
+    request = entry.get("request") if isinstance(entry, dict) else None
+    request = request if isinstance(request, dict) else {}
+    method = str(request.get("method", "")).upper()
+    if method == "POST":
+        return bool(request.get("ifNoneExist"))
+    return method in ("GET", "HEAD", "PUT")
 
 
 def entry_results(base_url: str, sent: Bundle, received: Bundle) -> list[EntryResult]:

@@ -19,6 +19,7 @@ from adapter import __version__, modes
 from adapter.config import ConfigError, apply_overrides
 from adapter.fhir import FhirClient, FhirError
 from adapter.fhir.auth import AuthConfigError, auth_from_settings
+from adapter.fhir.redaction import guard_logs
 from adapter.fhir.retry import DEFAULT_RETRY_BUDGET, RetryPolicy
 from adapter.findings import Severity
 from adapter.load import load, load_resources, writable_types
@@ -243,6 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    guard_logs(logging.getLogger().handlers)  # no secret in any library's log line
     try:
         if args.command == "check":
             return _check_files(args) if args.source else _check_server(args)

@@ -30,6 +30,7 @@ from adapter.fhir.errors import (
     redact_url,
 )
 from adapter.fhir.guard import READ_METHODS, WriteGuard
+from adapter.fhir.redaction import guard_logs
 from adapter.fhir.retry import RETRY_EXCEPTIONS, RetryPolicy, send_with_retries
 from adapter.fhir.search import Params, ParamValue, Query, Search
 from adapter.fhir.stats import RequestStats
@@ -42,6 +43,7 @@ DEFAULT_TIMEOUT = (10.0, 60.0)
 DEFAULT_PAGE_SIZE = 100
 DEFAULT_WRITABLE_TYPES = frozenset({"DetectedIssue"})
 _URL_IN_MESSAGE = re.compile(r"(with )?url: \S+")
+_TYPE_NAME = re.compile(r"[A-Z][A-Za-z]{1,63}")  # a resourceType, never free text from a body
 
 
 class FhirClient:
@@ -80,6 +82,7 @@ class FhirClient:
         self._session.verify = verify
         self._session.headers.update({"Accept": FHIR_JSON, "User-Agent": USER_AGENT})
         self._auth.bind(self._auth_request, self.base_url)
+        guard_logs()
 
     def __repr__(self) -> str:
         return f"FhirClient({self.base_url!r}, auth={self._auth!r})"
@@ -271,8 +274,8 @@ def _resource(
     found = body.get("resourceType") if isinstance(body, dict) else None
     if not isinstance(found, str) or (expect is not None and found != expect):
         wanted = expect or "a FHIR resource"
-        raise FhirError(method, url, response.status_code,
-                        f"expected {wanted}, got {found or 'no resource'}")
+        got = found if isinstance(found, str) and _TYPE_NAME.fullmatch(found) else "no resource"
+        raise FhirError(method, url, response.status_code, f"expected {wanted}, got {got}")
     return body
 
 

@@ -21,6 +21,7 @@ from adapter.fhir import FhirClient, FhirError
 from adapter.fhir.auth import AuthConfigError, auth_from_settings
 from adapter.fhir.redaction import guard_logs
 from adapter.fhir.retry import DEFAULT_RETRY_BUDGET, RetryPolicy
+from adapter.fhir.search import DEFAULT_MAX_PAGES
 from adapter.findings import Severity
 from adapter.load import load, load_resources, writable_types
 from adapter.mappings import MappingsError, load_mappings
@@ -69,6 +70,8 @@ def _server_options() -> argparse.ArgumentParser:
     g.add_argument("--retry-budget", type=float, default=DEFAULT_RETRY_BUDGET, metavar="SECONDS",
                    help="most time one request, with its refused entries, may wait for the "
                    f"server's rate-limit window or backoff (default {DEFAULT_RETRY_BUDGET:.0f})")
+    g.add_argument("--max-pages", type=int, default=DEFAULT_MAX_PAGES, metavar="N",
+                   help=f"most pages one search may read (default {DEFAULT_MAX_PAGES})")
     return p
 
 
@@ -150,8 +153,8 @@ def _client(args: argparse.Namespace, writable: frozenset[str] | None = None) ->
         retry = RetryPolicy(max_total_seconds=args.retry_budget)
         return FhirClient(args.server, auth=auth, timeout=(10.0, args.timeout),
                           verify=args.ca_bundle or True, page_size=args.page_size,
-                          retry=retry, **options)
-    except ValueError as exc:  # an unusable base URL, page size or retry budget
+                          retry=retry, max_pages=args.max_pages, **options)
+    except ValueError as exc:  # an unusable base URL, page size, retry budget or page bound
         raise UsageError(str(exc)) from exc
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from adapter.cli import _client, _parser, main
 from adapter.fhir.retry import DEFAULT_RETRY_BUDGET
+from adapter.fhir.search import DEFAULT_MAX_PAGES
 
 SERVER = "http://127.0.0.1:9/fhir"
 
@@ -19,6 +20,18 @@ def test_the_retry_budget_reaches_the_client_of_every_server_command(command):
     assert _client(_parser().parse_args([*command, "--retry-budget", "7.5"])
                    ).retry.max_total_seconds == 7.5
     assert _client(_parser().parse_args(command)).retry.max_total_seconds == DEFAULT_RETRY_BUDGET
+
+
+@pytest.mark.parametrize("command", [
+    ["check", "--server", SERVER], ["sync", "--server", SERVER, "--state", "s.json"]])
+def test_the_page_bound_reaches_the_client(command):
+    assert _client(_parser().parse_args([*command, "--max-pages", "3"])).max_pages == 3
+    assert _client(_parser().parse_args(command)).max_pages == DEFAULT_MAX_PAGES
+
+
+def test_a_page_bound_below_one_exits_2(capsys):
+    assert main(["check", "--server", SERVER, "--max-pages", "0"]) == 2
+    assert "max_pages" in capsys.readouterr().err
 
 
 def test_the_default_retry_budget_covers_medplums_60_second_window_twice():

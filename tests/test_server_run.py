@@ -171,3 +171,20 @@ def test_sync_moves_its_watermark_to_the_newest_claim_when_all_went_well(tmp_pat
     assert outcome.moved and run.writes.created > 0 and run.writes.failed == 0
     assert SyncState.load(state).watermark == "2026-03-02T10:00:00Z"
     assert SyncState.load(state).server == BASE
+
+
+@responses.activate
+def test_a_claim_search_whose_total_says_more_than_came_is_a_problem_and_the_watermark_stays(
+        tmp_path: Path):
+    state = tmp_path / "state.json"
+    SyncState(watermark="2026-02-01T00:00:00.000Z").save(state)
+    server = FakeServer(CHART, [])
+    responses.replace(responses.GET, f"{BASE}/Claim", json={
+        **_searchset(_claim("k2", "p2", "2026-03-02T10:00:00Z")), "total": 500})
+    run, outcome = _sync(state)
+    assert [c.claim for c in run.report.claims] == ["Claim/k2"]  # what came is checked
+    assert server.posts[-1]["type"] == "transaction"  # and its findings written
+    problems = [e for e in run.report.errors if e.resource == "Claim search"]
+    assert len(problems) == 1 and "total says 500 matches, 1 were read" in problems[0].message
+    assert run.failed and not outcome.moved
+    assert SyncState.load(state).watermark == "2026-02-01T00:00:00.000Z"

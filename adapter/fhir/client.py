@@ -32,7 +32,7 @@ from adapter.fhir.errors import (
 from adapter.fhir.guard import READ_METHODS, WriteGuard
 from adapter.fhir.redaction import guard_logs
 from adapter.fhir.retry import RETRY_EXCEPTIONS, RetryPolicy, send_with_retries
-from adapter.fhir.search import Params, ParamValue, Query, Search
+from adapter.fhir.search import DEFAULT_MAX_PAGES, Params, ParamValue, Query, Search
 from adapter.fhir.stats import RequestStats
 
 logger = logging.getLogger("adapter.fhir")
@@ -60,6 +60,7 @@ class FhirClient:
         retry: RetryPolicy | None = None,
         writable_types: frozenset[str] = DEFAULT_WRITABLE_TYPES,
         session: requests.Session | None = None,
+        max_pages: int = DEFAULT_MAX_PAGES,
     ) -> None:
         parts = urlsplit(base_url.strip())
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -70,6 +71,9 @@ class FhirClient:
             raise ValueError("put credentials in the auth settings, not in the base URL")
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
+        if max_pages < 1:
+            raise ValueError("max_pages must be at least 1")
+        self.max_pages = max_pages
         self.base_url = base_url.strip().rstrip("/")
         self.timeout = timeout
         self.verify = verify
@@ -108,7 +112,8 @@ class FhirClient:
             query = Query.of(query, params, **more)
         elif params or more:
             query = query.where(params, **more)
-        return Search(self._page_fetcher(query.resource_type), self.base_url, self._counted(query))
+        return Search(self._page_fetcher(query.resource_type), self.base_url, self._counted(query),
+                      max_pages=self.max_pages)
 
     def batch_search(self, queries: Sequence[Query]) -> list[Search]:
         """Several searches in one batch request; each answer is a ``Search`` that starts from
@@ -126,7 +131,7 @@ class FhirClient:
             if not (result.resource and result.resource.get("resourceType") == "Bundle"):
                 raise FhirError("GET", result.url, result.status, "entry holds no searchset Bundle")
             searches.append(Search(self._page_fetcher(query.resource_type), self.base_url, query,
-                                   first_page=result.resource))
+                                   first_page=result.resource, max_pages=self.max_pages))
         return searches
 
     def _counted(self, query: Query) -> Query:

@@ -34,14 +34,23 @@ def problem(exc: BadResource) -> Problem:
 
 def read_scoped(resource: dict[str, Any], policy: Policy) -> InScope | ClaimOutcome:
     """The claim in scope, or its outcome already: skipped, or unreadable."""
+    updated = last_updated(resource)
     try:
         record = read_claim(resource)
         scoped = in_scope(record, policy.drugs)
     except BadResource as exc:
-        return ClaimOutcome(ref_of(resource), problems=(problem(exc),))
+        return ClaimOutcome(ref_of(resource), updated, problems=(problem(exc),))
     if isinstance(scoped, Skip):
-        return ClaimOutcome(record.ref, record.last_updated, skipped=scoped.reason)
-    return InScope(scoped, record.last_updated)
+        return ClaimOutcome(record.ref, updated, skipped=scoped.reason)
+    return InScope(scoped, updated)
+
+
+def last_updated(resource: dict[str, Any]) -> str | None:
+    """``meta.lastUpdated`` as the server sent it (as text, even when it is not a string), so
+    a sync can place every claim it saw in time, or say which one it cannot."""
+    meta = resource.get("meta")
+    value = meta.get("lastUpdated") if isinstance(meta, dict) else None
+    return value if isinstance(value, str) or value is None else repr(value)
 
 
 def with_paths(finding: Finding, evidence: ClaimEvidence) -> Finding:

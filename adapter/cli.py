@@ -127,8 +127,12 @@ def _parser() -> argparse.ArgumentParser:
                                    help="upload fixture data to a sandbox FHIR server")
     load_cmd.add_argument("path", type=Path, help="Bundle, NDJSON or Bulk Data directory")
     load_cmd.add_argument("--server", metavar="URL", required=True, help="FHIR R4 base URL")
-    load_cmd.add_argument("--max-transaction-entries", type=int, default=50, metavar="N",
-                          help="resources per transaction Bundle (default 50)")
+    load_cmd.add_argument("--max-transaction-entries", type=int, metavar="N",
+                          help="resources per transaction Bundle (default 8, 50 with "
+                          "--keep-ids)")
+    load_cmd.add_argument("--keep-ids", action="store_true",
+                          help="PUT each resource to its own id (servers that create by update, "
+                          "such as HAPI) instead of conditional creates with server ids")
     return parser
 
 
@@ -235,11 +239,18 @@ def _sync(args: argparse.Namespace) -> int:
 def _load(args: argparse.Namespace) -> int:
     resources, unreadable = load_resources(FileSource.open(args.path))
     with _client(args, writable=writable_types(resources)) as client:
-        totals = load(client, resources, args.max_transaction_entries)
+        totals = load(client, resources, args.max_transaction_entries, keep_ids=args.keep_ids)
     for problem in [*unreadable, *totals.problems]:
         print(f"b12-adapter: {problem.resource}: {problem.message}", file=sys.stderr)
+    if totals.loaded < len(resources):
+        print(f"b12-adapter: {len(resources) - totals.loaded} of {len(resources)} resources "
+              "were NOT loaded: the server refused them, or what they point at (see above)"
+              + ("; a server that refuses client ids takes them without --keep-ids"
+                 if args.keep_ids else ""), file=sys.stderr)
+    found = "" if args.keep_ids else (
+        f": {totals.created} created, {totals.loaded - totals.created} already there")
     print(f"loaded {totals.loaded} of {len(resources)} resources (as the server confirmed) "
-          f"in {totals.transactions} transaction(s) into {args.server}")
+          f"in {totals.transactions} transaction(s) into {args.server}{found}")
     return EXIT_PARTIAL if unreadable or totals.problems else EXIT_OK
 
 

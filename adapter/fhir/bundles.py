@@ -84,6 +84,22 @@ class EntryResult:
     def ok(self) -> bool:
         return self.status is not None and 200 <= self.status < 300
 
+    @property
+    def target(self) -> str | None:
+        """``Type/id`` of the resource the entry created, found or changed (from the body the
+        server returned, else its Location), when it landed."""
+        if not self.ok:
+            return None
+        resource = self.resource or {}
+        if isinstance(resource.get("resourceType"), str) and isinstance(resource.get("id"), str):
+            return f"{resource['resourceType']}/{resource['id']}"
+        if self.location:
+            path = self.location.split("?")[0].split("/_history/")[0].rstrip("/")
+            segments = path.split("/")
+            if len(segments) >= 2 and segments[-2] and segments[-1]:
+                return f"{segments[-2]}/{segments[-1]}"
+        return None
+
     def error(self) -> FhirError:
         """The failure as the error type its status stands for (only when not ``ok``)."""
         if self.status is None:

@@ -90,25 +90,11 @@ def _pointing_at_landed(entry: dict[str, Any], entries: list[Any],
     landed = {}
     for sent, result in zip(entries, results, strict=True):
         full_url = sent.get("fullUrl") if isinstance(sent, dict) else None
-        target = _target(result) if result.ok else None
-        if isinstance(full_url, str) and target:
-            landed[full_url] = target
+        if isinstance(full_url, str) and result.target:
+            landed[full_url] = result.target
     if not landed or not isinstance(entry.get("resource"), dict):
         return entry
     return {**entry, "resource": _rewrite(entry["resource"], landed)}
-
-
-def _target(result: EntryResult) -> str | None:
-    """``Type/id`` of the resource an entry created or found, from its body or Location."""
-    resource = result.resource or {}
-    if isinstance(resource.get("resourceType"), str) and isinstance(resource.get("id"), str):
-        return f"{resource['resourceType']}/{resource['id']}"
-    if result.location:
-        path = result.location.split("?")[0].split("/_history/")[0].rstrip("/")
-        segments = path.split("/")
-        if len(segments) >= 2 and segments[-2] and segments[-1]:
-            return f"{segments[-2]}/{segments[-1]}"
-    return None
 
 
 def _rewrite(value: Any, landed: dict[str, str]) -> Any:

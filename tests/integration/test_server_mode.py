@@ -49,9 +49,10 @@ def _chart(prefix: str) -> list[dict[str, Any]]:
 
 
 def _load(server: str, resources: list[dict[str, Any]]) -> None:
+    """Test setup: the resources under the ids the tests name (this server creates by PUT)."""
     types = frozenset(r["resourceType"] for r in resources)
     with FhirClient(server, writable_types=types) as client:
-        load(client, resources)
+        assert not load(client, resources, keep_ids=True).problems
 
 
 def _issues(server: str, claim: str) -> list[dict[str, Any]]:

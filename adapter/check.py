@@ -35,18 +35,27 @@ def problem(exc: BadResource) -> Problem:
 def read_scoped(resource: dict[str, Any], policy: Policy) -> InScope | ClaimOutcome:
     """The claim in scope, or its outcome already: skipped, or unreadable."""
     ref = ref_of(resource)
+    updated = last_updated(resource)
     if not has_id(ref):
-        return ClaimOutcome(ref, problems=(Problem(ref, "has no id (or not a FHIR id): it "
-                                                   "cannot be named in a report or a "
-                                                   "DetectedIssue"),))
+        return ClaimOutcome(ref, updated, problems=(Problem(
+            ref, "has no id (or not a FHIR id): it cannot be named in a report or a "
+            "DetectedIssue"),))
     try:
         record = read_claim(resource, policy.zone)
         scoped = in_scope(record, policy.drugs)
     except BadResource as exc:
-        return ClaimOutcome(ref, problems=(problem(exc),))
+        return ClaimOutcome(ref, updated, problems=(problem(exc),))
     if isinstance(scoped, Skip):
-        return ClaimOutcome(record.ref, record.last_updated, skipped=scoped.reason)
-    return InScope(scoped, record.last_updated)
+        return ClaimOutcome(record.ref, updated, skipped=scoped.reason)
+    return InScope(scoped, updated)
+
+
+def last_updated(resource: dict[str, Any]) -> str | None:
+    """``meta.lastUpdated`` as the server sent it (as text, even when it is not a string), so
+    a sync can place every claim it saw in time, or say which one it cannot."""
+    meta = resource.get("meta")
+    value = meta.get("lastUpdated") if isinstance(meta, dict) else None
+    return value if isinstance(value, str) or value is None else repr(value)
 
 
 def with_paths(finding: Finding, evidence: ClaimEvidence) -> Finding:

@@ -19,6 +19,9 @@ from adapter import __version__, modes
 from adapter.config import ConfigError, load_settings
 from adapter.fhir import FhirClient, FhirError
 from adapter.fhir.auth import AuthConfigError, auth_from_settings
+from adapter.fhir.redaction import guard_logs
+from adapter.fhir.retry import DEFAULT_RETRY_BUDGET, RetryPolicy
+from adapter.fhir.search import DEFAULT_MAX_PAGES
 from adapter.findings import Severity
 from adapter.load import load, load_resources, writable_types
 from adapter.mappings import MappingsError, load_mappings
@@ -63,6 +66,12 @@ def _server_options() -> argparse.ArgumentParser:
     g.add_argument("--page-size", type=int, default=100, metavar="N",
                    help="claims per page (_count, default 100)")
     g.add_argument("--stats", action="store_true", help="print HTTP request counts")
+    # Reliability of server runs (README "Reliability: server runs").
+    g.add_argument("--retry-budget", type=float, default=DEFAULT_RETRY_BUDGET, metavar="SECONDS",
+                   help="most time one request, with its refused entries, may wait for the "
+                   f"server's rate-limit window or backoff (default {DEFAULT_RETRY_BUDGET:.0f})")
+    g.add_argument("--max-pages", type=int, default=DEFAULT_MAX_PAGES, metavar="N",
+                   help=f"most pages one search may read (default {DEFAULT_MAX_PAGES})")
     return p
 
 
@@ -121,8 +130,12 @@ def _parser() -> argparse.ArgumentParser:
                                    help="upload fixture data to a sandbox FHIR server")
     load_cmd.add_argument("path", type=Path, help="Bundle, NDJSON or Bulk Data directory")
     load_cmd.add_argument("--server", metavar="URL", required=True, help="FHIR R4 base URL")
-    load_cmd.add_argument("--max-transaction-entries", type=int, default=50, metavar="N",
-                          help="resources per transaction Bundle (default 50)")
+    load_cmd.add_argument("--max-transaction-entries", type=int, metavar="N",
+                          help="resources per transaction Bundle (default 8, 50 with "
+                          "--keep-ids)")
+    load_cmd.add_argument("--keep-ids", action="store_true",
+                          help="PUT each resource to its own id (servers that create by update, "
+                          "such as HAPI) instead of conditional creates with server ids")
     return parser
 
 
@@ -144,9 +157,11 @@ def _client(args: argparse.Namespace, writable: frozenset[str] | None = None) ->
     )
     options = {"writable_types": writable} if writable else {}
     try:
+        retry = RetryPolicy(max_total_seconds=args.retry_budget)
         return FhirClient(args.server, auth=auth, timeout=(10.0, args.timeout),
-                          verify=args.ca_bundle or True, page_size=args.page_size, **options)
-    except ValueError as exc:  # an unusable base URL or page size
+                          verify=args.ca_bundle or True, page_size=args.page_size,
+                          retry=retry, max_pages=args.max_pages, **options)
+    except ValueError as exc:  # an unusable base URL, page size, retry budget or page bound
         raise UsageError(str(exc)) from exc
 
 
@@ -228,11 +243,18 @@ def _sync(args: argparse.Namespace) -> int:
 def _load(args: argparse.Namespace) -> int:
     resources, unreadable = load_resources(FileSource.open(args.path))
     with _client(args, writable=writable_types(resources)) as client:
-        totals = load(client, resources, args.max_transaction_entries)
+        totals = load(client, resources, args.max_transaction_entries, keep_ids=args.keep_ids)
     for problem in [*unreadable, *totals.problems]:
         print(f"b12-adapter: {problem.resource}: {problem.message}", file=sys.stderr)
+    if totals.loaded < len(resources):
+        print(f"b12-adapter: {len(resources) - totals.loaded} of {len(resources)} resources "
+              "were NOT loaded: the server refused them, or what they point at (see above)"
+              + ("; a server that refuses client ids takes them without --keep-ids"
+                 if args.keep_ids else ""), file=sys.stderr)
+    found = "" if args.keep_ids else (
+        f": {totals.created} created, {totals.loaded - totals.created} already there")
     print(f"loaded {totals.loaded} of {len(resources)} resources (as the server confirmed) "
-          f"in {totals.transactions} transaction(s) into {args.server}")
+          f"in {totals.transactions} transaction(s) into {args.server}{found}")
     return EXIT_PARTIAL if unreadable or totals.problems else EXIT_OK
 
 
@@ -245,6 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    guard_logs(logging.getLogger().handlers)  # no secret in any library's log line
     try:
         if args.command == "check":
             return _check_files(args) if args.source else _check_server(args)

@@ -114,7 +114,7 @@ class Driver:
         if ref.endswith("/(no id)"):
             return claim
         if ref in self._seen:
-            return ClaimOutcome(ref, problems=(Problem(
+            return ClaimOutcome(ref, claim.last_updated, problems=(Problem(
                 ref, "a second claim with this id: ids must be unique; it is not checked"),))
         self._seen.add(ref)
         return claim

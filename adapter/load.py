@@ -1,31 +1,57 @@
 """``load``: upload fixture data to a sandbox server, so a developer can try the adapter.
 
-Resources go up as transaction Bundles of ``PUT Type/id`` (idempotent: loading twice creates
-no duplicates), referenced types first. This is the one command allowed to write other types.
-What is counted as loaded is what the server confirmed, entry by entry.
+One strategy for every server: each resource is a conditional create (``POST Type`` with
+``ifNoneExist`` on a source identifier, ``urn:b12-fhir-adapter:source-id|Type/id``, added to
+the resource), with a ``urn:uuid`` fullUrl that the other entries of its transaction refer to.
+Servers that refuse client-chosen ids (Medplum: a PUT to a new id is "400 Invalid id") take it,
+servers that create by PUT (HAPI) take it too, and loading twice creates nothing new: the
+server finds each resource by its source identifier. The server chooses the ids, so
+references are rewritten: to the fullUrl of a resource in the same transaction, or to the
+``Type/id`` the server gave one loaded in an earlier transaction. Resources go up referenced
+ones first. This is the one command allowed to write other types than DetectedIssue. What is
+counted as loaded is what the server confirmed, entry by entry.
+
+``keep_ids`` puts each resource to its own id instead (``PUT Type/id``), for servers that
+create by update (HAPI, the test server): the ids stay those of the files, and no search runs
+per resource. A server that refuses client ids refuses every entry, and says so.
 """
 
 from __future__ import annotations
 
+import functools
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from adapter.fhir import FhirClient, FhirError
 from adapter.outcomes import Problem
 from adapter.sources.base import Reads
 from adapter.sources.files import FileSource
 
+SOURCE_ID_SYSTEM = "urn:b12-fhir-adapter:source-id"
 ORDER = ("Patient", "Practitioner", "Organization", "Location", "Encounter", "Medication",
          "Condition", "Observation", "MedicationAdministration", "Coverage", "Claim")
-CHUNK = 50  # entries per transaction: servers cap updates per transaction (Medplum: 50)
+# Entries per transaction: Medplum runs a transaction holding conditional creates only up to 8
+# entries ("requires strict isolation but has too many entries"), updates up to 50.
+CHUNK = 8
+CHUNK_BY_ID = 50
+_URN_NAMESPACE = uuid.UUID("5d3f6f0e-0b8e-4a55-9a36-6f4c1b1f2a10")
+_SERVER_META = ("versionId", "lastUpdated", "source")  # the server sets these itself
 
 
 @dataclass
 class LoadTotals:
     loaded: int = 0  # entries the server confirmed (2xx)
+    created: int = 0  # of which new (201); the rest were found by their source identifier
     transactions: int = 0
     problems: list[Problem] = field(default_factory=list)  # entries refused, unreadable input
+
+    @property
+    def refused(self) -> int:
+        """Resources the server refused, or not sent because one they point at was refused."""
+        return sum(1 for p in self.problems if p.resource != "load transaction")
 
 
 def _rewrite(value: Any, aliases: dict[str, str]) -> Any:
@@ -42,7 +68,8 @@ def _rewrite(value: Any, aliases: dict[str, str]) -> Any:
 
 
 def load_resources(source: FileSource) -> tuple[list[dict[str, Any]], list[Problem]]:
-    """Every resource of the source, references rewritten, referenced types first."""
+    """Every resource of the source, references as ``Type/id``, each after the resources it
+    references (types in ``ORDER`` first, then whatever a reference needs earlier)."""
     items = [*source.records(Reads()).resources,
              *(item for page in source.claim_pages() for item in page)]
     problems = [item for item in items if isinstance(item, Problem)]
@@ -50,7 +77,47 @@ def load_resources(source: FileSource) -> tuple[list[dict[str, Any]], list[Probl
                  if not isinstance(r, Problem) and r.get("id")]
     rank = {rtype: n for n, rtype in enumerate(ORDER)}
     resources.sort(key=lambda r: rank.get(r["resourceType"], len(ORDER) - 1))
-    return resources, problems
+    return _referenced_first(resources), problems
+
+
+def _referenced_first(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A stable order in which a resource comes after the resources it references (where
+    references do not form a cycle)."""
+    by_ref = {_ref(r): r for r in resources}
+    placed: set[str] = set()
+    visiting: set[str] = set()
+    ordered: list[dict[str, Any]] = []
+
+    def place(ref: str) -> None:
+        if ref in placed or ref in visiting:
+            return
+        visiting.add(ref)
+        for target in sorted(_references(by_ref[ref]) & by_ref.keys()):
+            place(target)
+        visiting.discard(ref)
+        placed.add(ref)
+        ordered.append(by_ref[ref])
+
+    for resource in resources:
+        place(_ref(resource))
+    return ordered
+
+
+def _ref(resource: dict[str, Any]) -> str:
+    return f"{resource['resourceType']}/{resource['id']}"
+
+
+def _references(value: Any) -> set[str]:
+    found: set[str] = set()
+    if isinstance(value, dict):
+        if isinstance(value.get("reference"), str):
+            found.add(value["reference"])
+        for item in value.values():
+            found |= _references(item)
+    elif isinstance(value, list):
+        for item in value:
+            found |= _references(item)
+    return found
 
 
 def _chunks(resources: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
@@ -62,24 +129,104 @@ def writable_types(resources: list[dict[str, Any]]) -> frozenset[str]:
     return frozenset(r["resourceType"] for r in resources)
 
 
-def load(client: FhirClient, resources: list[dict[str, Any]], chunk_size: int = CHUNK
-         ) -> LoadTotals:
+def full_url(ref: str) -> str:
+    """The ``urn:uuid`` a resource is known by inside a transaction (the same every load)."""
+    return f"urn:uuid:{uuid.uuid5(_URN_NAMESPACE, ref)}"
+
+
+def source_identifier(ref: str) -> dict[str, str]:
+    return {"system": SOURCE_ID_SYSTEM, "value": ref}
+
+
+def conditional_create(resource: dict[str, Any], references: dict[str, str]) -> dict[str, Any]:
+    """The transaction entry creating ``resource`` unless the server holds its source id;
+    ``references`` maps the source's ``Type/id`` to what the entry must point at."""
+    ref = _ref(resource)
+    body = {k: _rewrite(v, references) for k, v in resource.items() if k != "id"}
+    meta = {k: v for k, v in (body.get("meta") or {}).items() if k not in _SERVER_META}
+    if meta:
+        body["meta"] = meta
+    else:
+        body.pop("meta", None)
+    identifiers = [i for i in body.get("identifier") or [] if i != source_identifier(ref)]
+    body["identifier"] = [*identifiers, source_identifier(ref)]
+    condition = quote(f"{SOURCE_ID_SYSTEM}|{ref}", safe="")
+    return {"fullUrl": full_url(ref), "resource": body,
+            "request": {"method": "POST", "url": resource["resourceType"],
+                        "ifNoneExist": f"identifier={condition}"}}
+
+
+def update_by_id(resource: dict[str, Any]) -> dict[str, Any]:
+    """The transaction entry putting ``resource`` to its own id (``keep_ids``)."""
+    return {"resource": resource,
+            "request": {"method": "PUT", "url": _ref(resource)}}
+
+
+def load(client: FhirClient, resources: list[dict[str, Any]], chunk_size: int | None = None,
+         *, keep_ids: bool = False) -> LoadTotals:
     totals = LoadTotals()
+    chunk_size = chunk_size or (CHUNK_BY_ID if keep_ids else CHUNK)
+    loading = {_ref(r) for r in resources}
+    on_server: dict[str, str] = {}  # source Type/id -> the server's Type/id, once loaded
+    lost: set[str] = set()  # refused, or pointing at something refused
     for chunk in _chunks(resources, chunk_size):
-        bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
-            {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
-            for r in chunk
-        ]}
+        in_chunk = {_ref(r) for r in chunk}
+        sent: list[tuple[str, dict[str, Any]]] = []
+        for resource in chunk:
+            ref = _ref(resource)
+            pointing = _references(resource) & loading
+            missing = sorted(pointing & lost) or sorted(
+                pointing - in_chunk - on_server.keys())
+            if missing:
+                lost.add(ref)
+                why = "the server did not take it" if set(missing) <= lost else (
+                    "it comes later (a reference cycle)")
+                totals.problems.append(Problem(
+                    ref, f"not loaded: it points at {', '.join(missing)} and {why}"))
+                continue
+            if keep_ids:
+                sent.append((ref, update_by_id(resource)))
+                continue
+            if not _has_identifier_list(resource["resourceType"]):
+                lost.add(ref)
+                totals.problems.append(Problem(
+                    ref, f"not loaded: a {resource['resourceType']} has no identifier to "
+                         "find it by on a second load"))
+                continue
+            references = {**on_server, **{r: full_url(r) for r in pointing & in_chunk}}
+            sent.append((ref, conditional_create(resource, references)))
+        if not sent:
+            continue
+        bundle = {"resourceType": "Bundle", "type": "transaction",
+                  "entry": [entry for _, entry in sent]}
         totals.transactions += 1
         try:
             results = client.transaction(bundle)
         except FhirError as exc:
+            lost.update(ref for ref, _ in sent)
             totals.problems.append(Problem("load transaction", str(exc)))
+            totals.problems.extend(Problem(ref, "not loaded: its transaction failed")
+                                   for ref, _ in sent)
             continue
-        for resource, result in zip(chunk, results, strict=True):
-            if result.ok:
+        for (ref, _), result in zip(sent, results, strict=True):
+            if result.ok and result.target:
                 totals.loaded += 1
+                totals.created += result.status == 201
+                on_server[ref] = result.target
             else:
-                ref = f"{resource['resourceType']}/{resource['id']}"
-                totals.problems.append(Problem(ref, str(result.error())))
+                lost.add(ref)
+                error = str(result.error()) if not result.ok else (
+                    f"{result.status}, but the server did not say where it is")
+                totals.problems.append(Problem(ref, error))
     return totals
+
+
+@functools.cache
+def _has_identifier_list(resource_type: str) -> bool:
+    from fhir.resources.R4B import get_fhir_model_class  # heavy: only when loading
+
+    try:
+        field_info = get_fhir_model_class(resource_type).model_fields.get("identifier")
+    except (ValueError, KeyError):
+        return False
+    return field_info is not None and "List" in str(field_info.annotation)

@@ -84,6 +84,7 @@ def sync(judge: Judge, client: FhirClient, state: Path, *, dry_run: bool, max_en
     outcome = run_sync(client, judge.policy, judge.mappings, writeback, sinks, state,
                        overlap, max_claims)
     report.errors.extend(writeback.problems)
+    report.errors.extend(outcome.problems)  # why the watermark could not move
     return ServerRun(report, writeback.totals, outcome.totals), outcome
 
 

@@ -178,7 +178,9 @@ def server_mode(sizes: list[int], naive_seconds: float, naive_limit: int | None)
         source = dataset(size)
         with running_fhir_server() as url:
             started = time.perf_counter()
-            subprocess.run([*CLI, "load", str(source), "--server", url], check=True,
+            # --keep-ids: this server creates by PUT; conditional creates (the default) run a
+            # search per resource, which this in-memory server answers by scanning
+            subprocess.run([*CLI, "load", str(source), "--server", url, "--keep-ids"], check=True,
                            capture_output=True, timeout=SERVER_TIMEOUT, cwd=ROOT)
             load_s = time.perf_counter() - started
 

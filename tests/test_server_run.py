@@ -48,10 +48,12 @@ class FakeServer:
     """
 
     def __init__(self, chart: list[dict[str, Any]], script: list[int],
-                 entry_status: str = "201 Created") -> None:
+                 entry_status: str = "201 Created", first_entry_statuses: tuple[str, ...] = ()
+                 ) -> None:
         self.chart = chart
         self.script = script
         self.entry_status = entry_status
+        self.first_entry_statuses = list(first_entry_statuses)  # per transaction, then entry_status
         self.posts: list[dict[str, Any]] = []
         responses.get(f"{BASE}/Claim", json=_searchset(
             _claim("k1", "p1", "2026-03-01T10:00:00Z"), next_url=f"{BASE}/Claim?page=2"),
@@ -69,7 +71,9 @@ class FakeServer:
         if status != 200:
             return status, {}, json.dumps(STORM)
         if sent["type"] == "transaction":
-            entries = [{"response": {"status": self.entry_status, "outcome": STORM}}
+            status = (self.first_entry_statuses.pop(0) if self.first_entry_statuses
+                      else self.entry_status)
+            entries = [{"response": {"status": status, "outcome": STORM}}
                        for _ in sent["entry"]]
             return 200, {}, json.dumps({"resourceType": "Bundle",
                                         "type": "transaction-response", "entry": entries})
@@ -150,6 +154,17 @@ def test_entries_refused_inside_an_http_200_are_counted_failed_not_created(tmp_p
 
 
 @responses.activate
+def test_entries_rate_limited_once_land_when_sent_again_and_count_as_created(tmp_path: Path):
+    state = tmp_path / "state.json"
+    server = FakeServer(CHART, [], first_entry_statuses=("429 Too Many Requests",))
+    run, outcome = _sync(state)
+    first, resent, page_2 = [p["entry"] for p in server.posts if p["type"] == "transaction"]
+    assert resent == first  # every entry was refused for now, every one sent again
+    assert run.writes.created == len(first) + len(page_2) and run.writes.failed == 0
+    assert outcome.moved and not run.report.errors
+
+
+@responses.activate
 def test_sync_moves_its_watermark_to_the_newest_claim_when_all_went_well(tmp_path: Path):
     state = tmp_path / "state.json"
     FakeServer(CHART, [])
@@ -157,3 +172,20 @@ def test_sync_moves_its_watermark_to_the_newest_claim_when_all_went_well(tmp_pat
     assert outcome.moved and run.writes.created > 0 and run.writes.failed == 0
     assert SyncState.load(state).watermark == "2026-03-02T10:00:00Z"
     assert SyncState.load(state).server == BASE
+
+
+@responses.activate
+def test_a_claim_search_whose_total_says_more_than_came_is_a_problem_and_the_watermark_stays(
+        tmp_path: Path):
+    state = tmp_path / "state.json"
+    SyncState(watermark="2026-02-01T00:00:00.000Z").save(state)
+    server = FakeServer(CHART, [])
+    responses.replace(responses.GET, f"{BASE}/Claim", json={
+        **_searchset(_claim("k2", "p2", "2026-03-02T10:00:00Z")), "total": 500})
+    run, outcome = _sync(state)
+    assert [c.claim for c in run.report.claims] == ["Claim/k2"]  # what came is checked
+    assert server.posts[-1]["type"] == "transaction"  # and its findings written
+    problems = [e for e in run.report.errors if e.resource == "Claim search"]
+    assert len(problems) == 1 and "total says 500 matches, 1 were read" in problems[0].message
+    assert run.failed and not outcome.moved
+    assert SyncState.load(state).watermark == "2026-02-01T00:00:00.000Z"

@@ -19,6 +19,7 @@ from typing import Literal, Protocol
 
 import jwt
 import requests
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from requests.auth import AuthBase
@@ -255,7 +256,7 @@ def _load_signing_key(
     data = pem.encode() if isinstance(pem, str) else pem
     try:
         key = load_pem_private_key(data, password=None)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise AuthConfigError(f"private key is not an unencrypted PEM key ({exc})") from None
     if algorithm == "RS384" and isinstance(key, rsa.RSAPrivateKey):
         return key
@@ -305,7 +306,7 @@ def auth_from_settings(
             raise AuthConfigError("SMART backend auth needs a key id (the JWKS 'kid')")
         if algorithm not in ("RS384", "ES384"):
             raise AuthConfigError(f"unsupported algorithm {algorithm!r}; use RS384 or ES384")
-        pem = _read_file("private key", private_key_file)
+        pem = _read_pem_key(private_key_file)
         return SmartBackendAuth(client_id, pem, key_id, algorithm, scope, token_url)  # type: ignore[arg-type]
     raise AuthConfigError(f"unknown auth kind {kind!r}; use none, basic, bearer or smart")
 
@@ -332,9 +333,28 @@ def _secret(
 
 
 def _read_file(what: str, path: str | os.PathLike[str]) -> str:
+    data = _read_bytes(what, path)
     try:
-        return Path(path).read_text(encoding="utf-8")
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise AuthConfigError(f"{what} file {os.fspath(path)} is not UTF-8 text") from None
+
+
+def _read_pem_key(path: str | os.PathLike[str]) -> bytes:
+    """The key file's bytes, when they are PEM: a DER (binary) key or any other file is a
+    settings error naming the file, never a traceback."""
+    data = _read_bytes("private key", path)
+    if b"-----BEGIN" not in data:
+        raise AuthConfigError(
+            f"private key file {os.fspath(path)} is not a PEM key (a binary DER key? convert "
+            f"it: openssl pkey -inform DER -in {os.fspath(path)} -out key.pem)")
+    return data
+
+
+def _read_bytes(what: str, path: str | os.PathLike[str]) -> bytes:
+    try:
+        return Path(path).read_bytes()
     except OSError as exc:
         raise AuthConfigError(
-            f"cannot read {what} file {os.fspath(path)}: {exc.strerror}"
+            f"cannot read {what} file {os.fspath(path)}: {exc.strerror or exc}"
         ) from None

@@ -84,12 +84,41 @@ class EntryResult:
     def ok(self) -> bool:
         return self.status is not None and 200 <= self.status < 300
 
+    @property
+    def target(self) -> str | None:
+        """``Type/id`` of the resource the entry created, found or changed (from the body the
+        server returned, else its Location), when it landed."""
+        if not self.ok:
+            return None
+        resource = self.resource or {}
+        if isinstance(resource.get("resourceType"), str) and isinstance(resource.get("id"), str):
+            return f"{resource['resourceType']}/{resource['id']}"
+        if self.location:
+            path = self.location.split("?")[0].split("/_history/")[0].rstrip("/")
+            segments = path.split("/")
+            if len(segments) >= 2 and segments[-2] and segments[-1]:
+                return f"{segments[-2]}/{segments[-1]}"
+        return None
+
     def error(self) -> FhirError:
         """The failure as the error type its status stands for (only when not ``ok``)."""
         if self.status is None:
-            return FhirError(self.method, self.url, None, "entry has no response status")
+            return FhirError(self.method, self.url, None,
+                             self.outcome or "entry has no response status")
         return error_type_for(self.status)(
             self.method, self.url, self.status, self.outcome or str(self.status))
+
+
+def entry_is_idempotent(entry: object) -> bool:
+    """True when sending the entry twice has the effect of sending it once (safe to retry):
+    reads, PUTs (by id or conditional URL) and conditional creates (``ifNoneExist``); not a
+    plain POST create, a DELETE or a PATCH."""
+    request = entry.get("request") if isinstance(entry, dict) else None
+    request = request if isinstance(request, dict) else {}
+    method = str(request.get("method", "")).upper()
+    if method == "POST":
+        return bool(request.get("ifNoneExist"))
+    return method in ("GET", "HEAD", "PUT")
 
 
 def entry_results(base_url: str, sent: Bundle, received: Bundle) -> list[EntryResult]:

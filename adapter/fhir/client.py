@@ -21,7 +21,8 @@ import requests
 
 from adapter import __version__
 from adapter.fhir.auth import Auth, NoAuth
-from adapter.fhir.bundles import EntryResult, entry_results
+from adapter.fhir.bundles import EntryResult, entry_is_idempotent, entry_results
+from adapter.fhir.entry_retry import send_entries_with_retries
 from adapter.fhir.errors import (
     FhirError,
     FhirServerError,
@@ -29,8 +30,9 @@ from adapter.fhir.errors import (
     redact_url,
 )
 from adapter.fhir.guard import READ_METHODS, WriteGuard
+from adapter.fhir.redaction import guard_logs
 from adapter.fhir.retry import RETRY_EXCEPTIONS, RetryPolicy, send_with_retries
-from adapter.fhir.search import Params, ParamValue, Query, Search
+from adapter.fhir.search import DEFAULT_MAX_PAGES, Params, ParamValue, Query, Search
 from adapter.fhir.stats import RequestStats
 
 logger = logging.getLogger("adapter.fhir")
@@ -41,6 +43,7 @@ DEFAULT_TIMEOUT = (10.0, 60.0)
 DEFAULT_PAGE_SIZE = 100
 DEFAULT_WRITABLE_TYPES = frozenset({"DetectedIssue"})
 _URL_IN_MESSAGE = re.compile(r"(with )?url: \S+")
+_TYPE_NAME = re.compile(r"[A-Z][A-Za-z]{1,63}")  # a resourceType, never free text from a body
 
 
 class FhirClient:
@@ -57,6 +60,7 @@ class FhirClient:
         retry: RetryPolicy | None = None,
         writable_types: frozenset[str] = DEFAULT_WRITABLE_TYPES,
         session: requests.Session | None = None,
+        max_pages: int = DEFAULT_MAX_PAGES,
     ) -> None:
         parts = urlsplit(base_url.strip())
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -67,6 +71,9 @@ class FhirClient:
             raise ValueError("put credentials in the auth settings, not in the base URL")
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
+        if max_pages < 1:
+            raise ValueError("max_pages must be at least 1")
+        self.max_pages = max_pages
         self.base_url = base_url.strip().rstrip("/")
         self.timeout = timeout
         self.verify = verify
@@ -79,6 +86,7 @@ class FhirClient:
         self._session.verify = verify
         self._session.headers.update({"Accept": FHIR_JSON, "User-Agent": USER_AGENT})
         self._auth.bind(self._auth_request, self.base_url)
+        guard_logs()
 
     def __repr__(self) -> str:
         return f"FhirClient({self.base_url!r}, auth={self._auth!r})"
@@ -104,7 +112,8 @@ class FhirClient:
             query = Query.of(query, params, **more)
         elif params or more:
             query = query.where(params, **more)
-        return Search(self._page_fetcher(query.resource_type), self.base_url, self._counted(query))
+        return Search(self._page_fetcher(query.resource_type), self.base_url, self._counted(query),
+                      max_pages=self.max_pages)
 
     def batch_search(self, queries: Sequence[Query]) -> list[Search]:
         """Several searches in one batch request; each answer is a ``Search`` that starts from
@@ -122,7 +131,7 @@ class FhirClient:
             if not (result.resource and result.resource.get("resourceType") == "Bundle"):
                 raise FhirError("GET", result.url, result.status, "entry holds no searchset Bundle")
             searches.append(Search(self._page_fetcher(query.resource_type), self.base_url, query,
-                                   first_page=result.resource))
+                                   first_page=result.resource, max_pages=self.max_pages))
         return searches
 
     def _counted(self, query: Query) -> Query:
@@ -150,14 +159,25 @@ class FhirClient:
         return self._post_bundle(bundle, "batch")
 
     def _post_bundle(self, bundle: dict[str, Any], bundle_type: str) -> list[EntryResult]:
+        """POST the Bundle; entries refused for now (429, 5xx inside an HTTP 200) are sent
+        again after the server's window, within the retry budget (``entry_retry``)."""
         if bundle.get("resourceType") != "Bundle" or bundle.get("type") != bundle_type:
             raise ValueError(f"expected a Bundle of type {bundle_type!r}")
-        self.guard.check_bundle(bundle)
-        body = json.dumps(bundle, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-        response = self._exchange("POST", self.base_url, kind=bundle_type, body=body,
-                                  idempotent=bundle_is_idempotent(bundle))
-        received = _resource(response, "POST", self.base_url, expect="Bundle")
-        return entry_results(self.base_url, bundle, received)
+
+        def post(sent: dict[str, Any], retry: RetryPolicy
+                 ) -> tuple[requests.Response, list[EntryResult]]:
+            self.guard.check_bundle(sent)
+            body = json.dumps(sent, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+            response = self._exchange("POST", self.base_url, kind=bundle_type, body=body,
+                                      idempotent=bundle_is_idempotent(sent), retry=retry)
+            received = _resource(response, "POST", self.base_url, expect="Bundle")
+            return response, entry_results(self.base_url, sent, received)
+
+        def on_retry(entries: int) -> None:
+            self.stats.retries += 1
+
+        return send_entries_with_retries(post, bundle, self.retry, describe=bundle_type,
+                                         on_retry=on_retry)
 
     # Transport
 
@@ -170,16 +190,17 @@ class FhirClient:
         idempotent: bool,
         body: bytes | None = None,
         paging_link: bool = False,
+        retry: RetryPolicy | None = None,
     ) -> requests.Response:
         """Send with retries and one credential refresh on 401; raise on any failure."""
         def send() -> requests.Response:
             return self._send_once(method, url, kind=kind, body=body, auth=self._auth)
 
-        response = self._with_retries(send, method, url, idempotent=idempotent)
+        response = self._with_retries(send, method, url, idempotent=idempotent, retry=retry)
         if response.status_code == 401 and self._auth.refresh():
             logger.info("%s %s -> 401; refreshing credentials, trying once more",
                         method, _log_target(url))
-            response = self._with_retries(send, method, url, idempotent=idempotent)
+            response = self._with_retries(send, method, url, idempotent=idempotent, retry=retry)
         if not 200 <= response.status_code < 300:
             raise error_for_response(method, url, response, paging_link=paging_link)
         return response
@@ -195,12 +216,13 @@ class FhirClient:
         return self._with_retries(send, method, url, idempotent=True)
 
     def _with_retries(self, send: Callable[[], requests.Response], method: str, url: str,
-                      *, idempotent: bool) -> requests.Response:
+                      *, idempotent: bool, retry: RetryPolicy | None = None
+                      ) -> requests.Response:
         def on_retry() -> None:
             self.stats.retries += 1
 
         try:
-            return send_with_retries(send, self.retry, idempotent=idempotent,
+            return send_with_retries(send, retry or self.retry, idempotent=idempotent,
                                      describe=f"{method} {_log_target(url)}", on_retry=on_retry)
         except requests.RequestException as exc:
             # Unreachable or dropped (retries spent): temporary; anything else is ours.
@@ -241,21 +263,9 @@ class FhirClient:
 
 
 def bundle_is_idempotent(bundle: dict[str, Any]) -> bool:
-    """True when sending the Bundle twice has the effect of sending it once (safe to retry).
-
-    Reads, PUTs (by id or conditional URL) and conditional creates (``ifNoneExist``) qualify;
-    a plain POST create, a DELETE or a PATCH does not.
-    """
-    for entry in bundle.get("entry") or []:
-        request = entry.get("request") if isinstance(entry, dict) else None
-        request = request if isinstance(request, dict) else {}
-        method = str(request.get("method", "")).upper()
-        if method in READ_METHODS or method == "PUT":
-            continue
-        if method == "POST" and request.get("ifNoneExist"):
-            continue
-        return False
-    return True
+    """True when sending the Bundle twice has the effect of sending it once (safe to retry):
+    every entry is (``adapter.fhir.bundles.entry_is_idempotent``)."""
+    return all(entry_is_idempotent(entry) for entry in bundle.get("entry") or [])
 
 
 def _resource(
@@ -269,8 +279,8 @@ def _resource(
     found = body.get("resourceType") if isinstance(body, dict) else None
     if not isinstance(found, str) or (expect is not None and found != expect):
         wanted = expect or "a FHIR resource"
-        raise FhirError(method, url, response.status_code,
-                        f"expected {wanted}, got {found or 'no resource'}")
+        got = found if isinstance(found, str) and _TYPE_NAME.fullmatch(found) else "no resource"
+        raise FhirError(method, url, response.status_code, f"expected {wanted}, got {got}")
     return body
 
 

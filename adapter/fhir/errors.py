@@ -6,12 +6,15 @@ again later), ``FhirAuthError`` (stop the run), ``PageExpiredError`` (restart th
 ``WriteNotAllowedError`` (a write the guard refused; a bug). Callers never see a status code as
 control flow; they catch one of these. Every error carries
 the request (method, URL without credentials), the HTTP status (None when no response came)
-and the server's own words (OperationOutcome text or the start of a non-FHIR body).
+and the server's own words: OperationOutcome text, or the start of a body that is neither JSON
+nor FHIR (a proxy's error page). Other JSON and FHIR XML bodies are never quoted: they may be
+a resource holding a patient's name.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -21,7 +24,7 @@ OUTCOME_MAX_CHARS = 300
 
 # Query parameters that can carry a secret; their values never reach a message or a log.
 # (Not `code`: in FHIR it is an ordinary search parameter.)
-_SECRET_PARAMS = frozenset(
+SECRET_PARAMS = frozenset(
     {"access_token", "token", "client_secret", "client_assertion", "password"}
 )
 
@@ -77,9 +80,9 @@ def redact_url(url: str) -> str:
         return "<unparseable url>"
     netloc = parts.netloc.rpartition("@")[2]
     query = parts.query
-    if query and any(name.lower() in _SECRET_PARAMS for name, _ in parse_qsl(query)):
+    if query and any(name.lower() in SECRET_PARAMS for name, _ in parse_qsl(query)):
         pairs = [
-            (name, "***" if name.lower() in _SECRET_PARAMS else value)
+            (name, "***" if name.lower() in SECRET_PARAMS else value)
             for name, value in parse_qsl(query, keep_blank_values=True)
         ]
         query = urlencode(pairs, safe="*,:/")
@@ -105,15 +108,36 @@ def outcome_text(body: Any) -> str:
     return "; ".join(texts)
 
 
+_TYPE_NAME = re.compile(r"[A-Z][A-Za-z]{1,63}")
+_XML_DIAGNOSTICS = re.compile(r'<diagnostics\s+value="([^"]*)"')
+_NOT_QUOTED = "not quoted: it may hold patient data"
+
+
 def response_outcome(response: requests.Response) -> str:
-    """What the server said: OperationOutcome text, else the start of the body."""
+    """What the server said: OperationOutcome text; else, for a body that is neither JSON nor
+    FHIR XML (a gateway's HTML page), its start; never a resource or other JSON (PHI)."""
     text = response.text or ""
     try:
-        from_outcome = outcome_text(json.loads(text))
-    except ValueError:
-        from_outcome = ""
-    if from_outcome:
+        body = json.loads(text)
+    except (ValueError, RecursionError):
+        return _non_json_outcome(text)
+    if from_outcome := outcome_text(body):
         return from_outcome
+    kind = body.get("resourceType") if isinstance(body, dict) else None
+    if isinstance(kind, str) and _TYPE_NAME.fullmatch(kind):
+        return "an OperationOutcome without text" if kind == "OperationOutcome" else (
+            f"a {kind} body ({_NOT_QUOTED})")
+    return f"a JSON body that is not an OperationOutcome ({_NOT_QUOTED})"
+
+
+def _non_json_outcome(text: str) -> str:
+    head = text[:4000]
+    if head.lstrip().startswith("<") and "hl7.org/fhir" in head:
+        if "<OperationOutcome" in head:
+            found = _XML_DIAGNOSTICS.findall(text)
+            if found:
+                return "; ".join(" ".join(d.split()) for d in found)[:OUTCOME_MAX_CHARS]
+        return f"a FHIR XML body ({_NOT_QUOTED})"
     return " ".join(text.split())[:OUTCOME_MAX_CHARS]
 
 

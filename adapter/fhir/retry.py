@@ -1,17 +1,21 @@
 """When and how long to retry a FHIR request.
 
 The policy is data; `send_with_retries` applies it with tenacity. Only transient failures are
-retried (429, 502, 503, 504, dropped connections, timeouts), only for idempotent requests, with
-exponential backoff and jitter, honouring `Retry-After`, within a bounded number of attempts
-and a bounded total time. Sleeping and clocks are injectable so tests never wait.
+retried (429, 502, 503, 504, dropped connections, timeouts), only for idempotent requests,
+after the window the server announced (`Retry-After`, the IETF `RateLimit` header Medplum
+sends, or the `_msBeforeNext` of its 429 body), else with exponential backoff and jitter,
+within a bounded number of attempts and a total time budget (``--retry-budget``). Sleeping
+and clocks are injectable so tests never wait.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import random
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -22,6 +26,7 @@ import tenacity
 logger = logging.getLogger("adapter.fhir")
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+DEFAULT_RETRY_BUDGET = 120.0
 
 # Failures where the request may never have reached the server, or its answer was lost.
 RETRY_EXCEPTIONS: tuple[type[BaseException], ...] = (
@@ -45,7 +50,9 @@ class RetryPolicy:
     """Bounds and pacing of retries; `sleep`, `clock` and `now` are seams for tests."""
 
     max_attempts: int = 5
-    max_total_seconds: float = 60.0
+    # The most time one request (with its refused entries) may spend waiting to get through.
+    # Medplum announces rate-limit windows of up to 60 s; two of them fit.
+    max_total_seconds: float = DEFAULT_RETRY_BUDGET
     backoff_base: float = 1.0
     backoff_max: float = 30.0
     jitter: float = 1.0
@@ -98,6 +105,80 @@ def retry_after_seconds(response: requests.Response, now: datetime) -> float | N
     return max(0.0, (when - reference).total_seconds())
 
 
+def rate_limit_seconds(headers: Mapping[str, str]) -> float | None:
+    """Seconds until an exhausted rate-limit window resets, from the IETF RateLimit header.
+
+    Medplum sends the structured form ``RateLimit: "fhirInteractions";r=0;t=58`` (``r``
+    remaining, ``t`` seconds to reset); earlier drafts sent ``RateLimit: limit=10,
+    remaining=0, reset=58`` or separate ``RateLimit-Remaining`` / ``RateLimit-Reset``
+    headers. Only windows with nothing remaining count; the longest of them is returned.
+    """
+    policies: list[dict[str, str]] = []
+    if value := headers.get("RateLimit", "").strip():
+        members = [m.strip() for m in _split_outside_quotes(value, ",") if m.strip()]
+        if members and all(_is_pair(m) and ";" not in m for m in members):  # older form
+            named = dict(_pair(m) for m in members)
+            policies.append({"r": named.get("remaining", ""), "t": named.get("reset", "")})
+        for member in members:
+            _name, *params = _split_outside_quotes(member, ";")
+            if params:
+                policies.append(dict(_pair(p) for p in params if _is_pair(p)))
+    if reset := headers.get("RateLimit-Reset", "").strip():
+        policies.append({"r": headers.get("RateLimit-Remaining", "").strip(), "t": reset})
+    waits = []
+    for policy in policies:
+        remaining, reset = _number(policy.get("r")), _number(policy.get("t"))
+        if reset is not None and (remaining is None or remaining <= 0):
+            waits.append(max(0.0, reset))
+    return max(waits) if waits else None
+
+
+def ms_before_next_seconds(response: requests.Response) -> float | None:
+    """Seconds from the ``_msBeforeNext`` of a refused response's JSON body (Medplum's 429:
+    ``{"_remainingPoints":0,"_msBeforeNext":37414,...}``). Bodies of successful responses
+    are not read (a transaction response can be large)."""
+    if 200 <= response.status_code < 300 or len(response.content or b"") > 64_000:
+        return None
+    try:
+        body = json.loads(response.content)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    wait = _number(body.get("_msBeforeNext")) if isinstance(body, dict) else None
+    return None if wait is None else max(0.0, wait / 1000)
+
+
+def server_wait_seconds(response: requests.Response, now: datetime) -> float | None:
+    """The wait the server announced, by any of the ways servers announce it; when several
+    are given the longest wins (retrying before any of them ends would be refused again)."""
+    waits = [wait for wait in (retry_after_seconds(response, now),
+                               rate_limit_seconds(response.headers),
+                               ms_before_next_seconds(response)) if wait is not None]
+    return max(waits) if waits else None
+
+
+def _split_outside_quotes(text: str, separator: str) -> list[str]:
+    return re.split(rf'{separator}(?=(?:[^"]*"[^"]*")*[^"]*$)', text)
+
+
+def _is_pair(text: str) -> bool:
+    return "=" in text
+
+
+def _pair(text: str) -> tuple[str, str]:
+    name, _, value = text.partition("=")
+    return name.strip().lower(), value.strip().strip('"')
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if number == number and abs(number) != float("inf") else None
+
+
 def failure_reason(outcome: tenacity.Future) -> str:
     """A short, secret-free reason for a failed attempt: the status or the exception type."""
     if outcome.failed:
@@ -124,7 +205,7 @@ class _Schedule:
         if attempt not in self._waits:
             server_wait = None
             if state.outcome is not None and not state.outcome.failed:
-                server_wait = retry_after_seconds(state.outcome.result(), self.policy.now())
+                server_wait = server_wait_seconds(state.outcome.result(), self.policy.now())
             planned = server_wait if server_wait is not None else self.policy.backoff(attempt)
             self._waits[attempt] = planned
         return self._waits[attempt]

@@ -5,14 +5,17 @@ entry. ``Search`` binds a query to a client: iterate it for the matched resource
 are fetched as they are needed, following ``Bundle.link[next]`` verbatim (HAPI encodes its
 paging state there), never rebuilt from our own parameters.
 
-Paging is guarded: a next link to a page already read, to another host, or a page holding
-only entries already read stops the search with an error instead of looping; a page link that
-expired (HAPI: 410 after a while) restarts the search from the first page, passing over what
-was already read.
+Paging is guarded: a next link to a page already read, to another host, a page holding only
+entries already read, or more than ``max_pages`` pages stops the search with an error instead
+of looping; a page link that expired (HAPI: 410 after a while) restarts the search from the
+first page, passing over what was already read. A search read to its end whose ``total`` says
+more matches than were read ends with an error too (after its last page), naming the search:
+results went missing, and a run must not pass that for a complete one.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,6 +33,9 @@ FetchPage = Callable[[str, bool], Bundle]
 
 _TYPE_RE = re.compile(r"[A-Z][A-Za-z]{1,63}")
 MAX_RESTARTS = 2
+DEFAULT_MAX_PAGES = 10_000  # 1,000,000 claims at 100 a page
+
+logger = logging.getLogger("adapter.fhir")
 
 
 @dataclass(frozen=True)
@@ -61,15 +67,25 @@ class Query:
         return f"{self.resource_type}?{urlencode(self.params, safe=',:/$', quote_via=quote)}"
 
 
+@dataclass
+class _Read:
+    """What a search has read so far, across restarts."""
+
+    pages: int = 0
+    matched: int = 0
+    total: int | None = None  # the last page's Bundle.total, when the server sent one
+
+
 class Search:
     """A query bound to a client's fetcher. Iterating yields the matched resources."""
 
     def __init__(self, fetch: FetchPage, base_url: str, query: Query,
-                 first_page: Bundle | None = None) -> None:
+                 first_page: Bundle | None = None, max_pages: int = DEFAULT_MAX_PAGES) -> None:
         self._fetch = fetch
         self._base_url = base_url
         self.query = query
         self._first_page = first_page
+        self.max_pages = max_pages
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         for page in self.pages():
@@ -79,23 +95,30 @@ class Search:
         """Each page as a searchset Bundle (includes kept), lazily; entries already yielded
         by an earlier page are left out of later ones."""
         seen_entries: set[str] = set()
+        read = _Read()
         restarts = replay = 0
         start: Bundle | None = self._first_page
         while True:
-            read = 0
+            walked = 0
             try:
-                for page in self._walk(start, seen_entries, replay):
-                    read += 1
+                for page in self._walk(start, seen_entries, replay, read):
+                    walked += 1
                     yield page
-                return
+                break
             except PageExpiredError:
                 restarts += 1
                 if restarts > MAX_RESTARTS:
                     raise
-                replay, start = max(replay, read), None  # from the first page, by the query
+                replay, start = max(replay, walked), None  # from the first page, by the query
+        if read.total is not None and read.matched < read.total:
+            url = resolve_link(self._base_url, self.query.url())
+            message = (f"the server's total says {read.total} matches, {read.matched} were read "
+                       "and there is no next link: results are missing")
+            logger.warning("search %s: %s", self.query.resource_type, message)
+            raise FhirError("GET", url, None, message)
 
     def _walk(self, start: Bundle | None, seen_entries: set[str],
-              replay: int) -> Iterator[Bundle]:
+              replay: int, read: _Read) -> Iterator[Bundle]:
         """The pages from ``start`` (else the query's first page); the first ``replay`` pages
         were read before a restart and may hold only entries already read."""
         first = resolve_link(self._base_url, self.query.url())
@@ -105,13 +128,19 @@ class Search:
             seen_urls.update(resolve_link(self._base_url, link) for link in links(start, "self"))
         number = 0
         while True:
+            read.pages += 1
             raw, fresh = _raw(bundle), _new_entries(bundle, seen_entries)
             link = next_link(bundle)
             number += 1
             if raw and not fresh and link is not None and number > replay:
                 raise FhirError("GET", first, None,
                                 "next page holds only entries already read (paging does not end)")
-            yield bundle if len(fresh) == len(raw) else {**bundle, "entry": fresh}
+            page = bundle if len(fresh) == len(raw) else {**bundle, "entry": fresh}
+            read.matched += sum(1 for _ in matches(page, self.query.resource_type))
+            total = bundle.get("total")
+            if isinstance(total, int) and not isinstance(total, bool) and total >= 0:
+                read.total = total
+            yield page
             if link is None:
                 return
             url = resolve_link(self._base_url, link)
@@ -119,6 +148,10 @@ class Search:
                 raise FhirError("GET", url, None, "next link repeats a page already fetched")
             if not same_origin(self._base_url, url):
                 raise FhirError("GET", url, None, f"next link leaves the server {self._base_url}")
+            if read.pages >= self.max_pages:
+                raise FhirError("GET", first, None,
+                                f"stopped after {read.pages} pages, the most a search may read "
+                                "(--max-pages)")
             seen_urls.add(url)
             bundle = self._fetch(url, True)
 

@@ -19,6 +19,7 @@ from adapter.sources import CLAIM_TYPES
 from adapter.sources.base import Reads, Records
 
 RECORDS_PAGE_SIZE = 1000
+CLAIM_TYPES_READ = ("Claim", "ExplanationOfBenefit")  # searched in this order
 Resource = dict[str, Any]
 
 
@@ -42,7 +43,7 @@ class ClaimSelection:
         """A search per claim type: Claims, then ExplanationOfBenefits (payer data is
         checked like a claim), or the one type ``search`` names."""
         path, sep, _ = (self.search or "").partition("?")
-        types = [path.strip("/")] if sep else ["Claim", "ExplanationOfBenefit"]
+        types = [path.strip("/")] if sep else list(CLAIM_TYPES_READ)
         return [self.query(rtype) for rtype in types]
 
     def query(self, resource_type: str = "Claim") -> Query:

@@ -378,3 +378,52 @@ def test_a_token_endpoint_that_stays_unavailable_is_a_temporary_failure(rsa_key)
     with pytest.raises(FhirServerError, match="503: maintenance"):
         read_claim(client)
     assert len(token_calls()) == 5 and not fhir_calls()
+
+
+def _key_file(tmp_path, name: str, data: bytes):
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+def _smart_settings(key_file) -> dict:
+    return {"client_id": "c", "private_key_file": key_file, "key_id": "k"}
+
+
+def test_a_binary_der_key_file_is_a_settings_error_naming_the_file(tmp_path, rsa_key):
+    der = rsa_key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    key_file = _key_file(tmp_path, "key.der", der)
+
+    with pytest.raises(AuthConfigError, match="is not a PEM key") as raised:
+        auth_from_settings("smart", **_smart_settings(key_file))
+    assert str(key_file) in str(raised.value) and "openssl pkey -inform DER" in str(raised.value)
+
+
+@pytest.mark.parametrize("data", [
+    b"-----BEGIN PRIVATE KEY-----\n\xff\xfe\x00garbage\n-----END PRIVATE KEY-----\n",
+    b"-----BEGIN PRIVATE KEY-----\n" + base64.encodebytes(b"\x30\x03\x02\x01\x00")
+    + b"-----END PRIVATE KEY-----\n",
+], ids=["binary-inside-pem", "not-a-key"])
+def test_a_pem_file_holding_no_usable_key_is_a_settings_error(tmp_path, data):
+    with pytest.raises(AuthConfigError, match="private key"):
+        auth_from_settings("smart", **_smart_settings(_key_file(tmp_path, "key.pem", data)))
+
+
+def test_an_encrypted_pem_key_is_a_settings_error(tmp_path, rsa_key):
+    encrypted = rsa_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"passphrase"))
+    with pytest.raises(AuthConfigError, match="not an unencrypted PEM key"):
+        auth_from_settings("smart", **_smart_settings(_key_file(tmp_path, "key.pem", encrypted)))
+
+
+def test_an_unreadable_key_path_is_a_settings_error(tmp_path):
+    with pytest.raises(AuthConfigError, match="cannot read private key file"):
+        auth_from_settings("smart", **_smart_settings(tmp_path))  # a directory
+
+
+def test_a_binary_token_file_is_a_settings_error(tmp_path):
+    token_file = _key_file(tmp_path, "token", b"\xff\xfe\x00\x01")
+    with pytest.raises(AuthConfigError, match="not UTF-8 text"):
+        auth_from_settings("bearer", token_file=token_file, environ={})

@@ -114,3 +114,39 @@ def test_outcome_builder_round_trips_through_response_outcome():
     import json
 
     assert response_outcome(response(422, json.dumps(outcome("a", "b")))) == "a; b"
+
+
+PATIENT = {"resourceType": "Patient", "id": "p1", "name": [{"family": "Quintero",
+                                                             "given": ["Alma"]}]}
+
+
+@pytest.mark.parametrize(("body", "said"), [
+    (PATIENT, "a Patient body (not quoted: it may hold patient data)"),
+    ({"resourceType": "Bundle", "entry": [{"resource": PATIENT}]}, "a Bundle body (not quoted"),
+    ({"error": "no such patient: Alma Quintero"}, "a JSON body that is not an OperationOutcome"),
+    ([PATIENT], "a JSON body that is not an OperationOutcome"),
+    ({"resourceType": "Alma Quintero"}, "a JSON body that is not an OperationOutcome"),
+    ({"_remainingPoints": 0, "_msBeforeNext": 37414}, "a JSON body that is not"),
+])
+def test_json_bodies_that_are_not_an_operation_outcome_are_never_quoted(body, said):
+    import json
+
+    error = error_for_response("GET", f"{BASE}/Patient/p1", response(500, json.dumps(body)))
+
+    assert said in error.outcome
+    assert "Alma" not in str(error) and "Quintero" not in str(error)
+
+
+def test_a_fhir_xml_resource_is_not_quoted_but_an_xml_operation_outcome_is():
+    patient = ('<Patient xmlns="http://hl7.org/fhir"><name><family value="Quintero"/>'
+               '</name></Patient>')
+    assert response_outcome(response(500, patient)) == (
+        "a FHIR XML body (not quoted: it may hold patient data)")
+    issue = ('<OperationOutcome xmlns="http://hl7.org/fhir"><issue><severity value="error"/>'
+             '<diagnostics value="HAPI-0389: Invalid id"/></issue></OperationOutcome>')
+    assert response_outcome(response(400, issue)) == "HAPI-0389: Invalid id"
+
+
+def test_an_operation_outcome_without_text_says_so():
+    assert response_outcome(response(500, '{"resourceType": "OperationOutcome"}')) == (
+        "an OperationOutcome without text")

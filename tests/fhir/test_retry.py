@@ -11,7 +11,7 @@ import requests
 import responses
 
 from adapter.fhir import FhirServerError, RetryPolicy, bundle_is_idempotent
-from adapter.fhir.retry import retry_after_seconds
+from adapter.fhir.retry import rate_limit_seconds, retry_after_seconds
 from tests.fhir.testkit import (
     BASE,
     CLAIM_SEARCH,
@@ -285,3 +285,73 @@ def test_retry_after_date_in_the_past_means_no_wait():
 def test_policy_rejects_nonsense():
     with pytest.raises(ValueError):
         RetryPolicy(max_attempts=0)
+
+
+# Medplum's plain 429 (SERVERS.md): no Retry-After; the window is in the IETF RateLimit header
+# and, in milliseconds, in the body.
+MEDPLUM_429_BODY = {"_remainingPoints": 0, "_msBeforeNext": 37414, "_consumedPoints": 50100,
+                    "_isFirstInDuration": False}
+
+
+@responses.activate
+def test_a_medplum_429_waits_for_the_ratelimit_window_then_succeeds():
+    fake = FakeTime()
+    responses.get(CLAIM_URL, status=429, json=MEDPLUM_429_BODY,
+                  headers={"RateLimit": '"fhirInteractions";r=0;t=58'})
+    responses.get(CLAIM_URL, json=claim_page())
+
+    assert read_claim(make_client(fake))["id"] == "k1"
+
+    assert fake.sleeps == [58.0]  # the longer of t=58 and _msBeforeNext 37.4 s
+
+
+@responses.activate
+def test_a_429_body_with_ms_before_next_alone_is_honoured():
+    fake = FakeTime()
+    responses.get(CLAIM_URL, status=429, json=MEDPLUM_429_BODY)
+    responses.get(CLAIM_URL, json=claim_page())
+
+    read_claim(make_client(fake))
+
+    assert fake.sleeps == [37.414]
+
+
+@responses.activate
+def test_the_default_budget_waits_out_a_full_60_s_window_after_a_backoff():
+    fake = FakeTime()
+    responses.get(CLAIM_URL, status=503)
+    responses.get(CLAIM_URL, status=429, json={"_msBeforeNext": 60000},
+                  headers={"RateLimit": '"fhirInteractions";r=0;t=60'})
+    responses.get(CLAIM_URL, json=claim_page())
+
+    assert read_claim(make_client(fake))["id"] == "k1"  # the default budget
+    assert fake.sleeps == [1.0, 60.0]
+
+
+@responses.activate
+def test_a_ratelimit_window_past_the_budget_gives_up_at_once_with_the_status():
+    fake = FakeTime()
+    responses.get(CLAIM_URL, status=429, json=MEDPLUM_429_BODY,
+                  headers={"RateLimit": '"fhirInteractions";r=0;t=58'})
+
+    with pytest.raises(FhirServerError) as raised:
+        read_claim(make_client(fake, retry=policy(fake, max_total_seconds=10)))
+
+    assert raised.value.status == 429 and fake.sleeps == []
+
+
+@pytest.mark.parametrize(
+    ("headers", "seconds"),
+    [
+        ({"RateLimit": '"fhirInteractions";r=0;t=58'}, 58.0),
+        ({"RateLimit": '"fhirInteractions";r=12;t=58'}, None),  # not exhausted: no window
+        ({"RateLimit": '"a";r=0;t=5, "b";r=0;t=30, "c";r=9;t=50'}, 30.0),
+        ({"RateLimit": "limit=100, remaining=0, reset=7"}, 7.0),  # an earlier draft
+        ({"RateLimit-Remaining": "0", "RateLimit-Reset": "9"}, 9.0),
+        ({"RateLimit": '"a";r=0;t=soon'}, None),
+        ({"RateLimit": "nonsense"}, None),
+        ({}, None),
+    ],
+)
+def test_ratelimit_header_forms(headers, seconds):
+    assert rate_limit_seconds(headers) == seconds

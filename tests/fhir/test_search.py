@@ -163,3 +163,65 @@ def test_search_yields_matches_and_includes_stay_available_on_the_page():
 
     assert matched == ["k1", "k2"]
     assert [r["id"] for r in includes(page, "Claim")] == ["p1", "c1"]
+
+
+@responses.activate
+def test_a_search_reads_at_most_max_pages_pages():
+    for n in range(10):
+        responses.get(f"{BASE}/Claim?page={n}",
+                      json=searchset(claim(f"k{n}"), next_url=f"{BASE}/Claim?page={n + 1}"))
+    responses.get(f"{BASE}/Claim?_count=100",
+                  json=searchset(claim("first"), next_url=f"{BASE}/Claim?page=0"))
+    found = []
+
+    with pytest.raises(FhirError, match=r"stopped after 4 pages.*--max-pages"):
+        for resource in make_client(max_pages=4).search("Claim"):
+            found.append(resource["id"])
+
+    assert found == ["first", "k0", "k1", "k2"]
+    assert len(responses.calls) == 4
+
+
+def _with_total(bundle: dict, total: int) -> dict:
+    return {**bundle, "total": total}
+
+
+@responses.activate
+def test_a_total_above_what_was_read_without_a_next_link_fails_the_search_after_its_pages(
+        caplog):
+    responses.get(f"{BASE}/Claim?status=active&_count=100",
+                  json=_with_total(searchset(claim("k1"), claim("k2")), 500))
+    found = []
+
+    with pytest.raises(FhirError) as raised:
+        for resource in make_client().search("Claim", status="active"):
+            found.append(resource["id"])
+
+    assert found == ["k1", "k2"]  # everything that came was yielded first
+    assert str(raised.value) == (
+        f"GET {BASE}/Claim?status=active&_count=100: the server's total says 500 matches, 2 "
+        "were read and there is no next link: results are missing")
+    assert "search Claim: the server's total says 500" in caplog.text
+
+
+@pytest.mark.parametrize("total", [2, 1, None])
+@responses.activate
+def test_a_total_met_or_absent_is_no_error(total):
+    bundle = searchset(claim("k1"), claim("k2"))
+    bundle["entry"].append({"resource": {"resourceType": "Patient", "id": "p1"},
+                            "search": {"mode": "include"}})  # not counted: total is matches
+    responses.get(f"{BASE}/Claim?_count=100",
+                  json=bundle if total is None else _with_total(bundle, total))
+    assert [c["id"] for c in make_client().search("Claim")] == ["k1", "k2"]
+
+
+@responses.activate
+def test_entries_repeated_across_pages_do_not_count_twice_toward_the_total():
+    page_2 = f"{BASE}/Claim?page=2"
+    responses.get(f"{BASE}/Claim?_count=100",
+                  json=_with_total(searchset(claim("k1"), claim("k2"), next_url=page_2), 3))
+    # a claim inserted ahead of the offset between the pages: k2 comes again, k0 never
+    responses.get(page_2, json=_with_total(searchset(claim("k2"), claim("k3")), 4))
+
+    with pytest.raises(FhirError, match="total says 4 matches, 3 were read"):
+        list(make_client().search("Claim"))

@@ -10,6 +10,7 @@
 // Location, honour `Prefer: return=minimal`, and give search Bundles the `fullUrl`s and the
 // self/first/next/previous links that Medplum's server writes and the MemoryRepository leaves out.
 import http from 'node:http';
+import * as faults from './faults.mjs'; // opt-in fault mode (issue 10), off unless switched on
 
 // @medplum/core 5 looks for a global WebSocket when it loads; Node 20 has none. Nothing here
 // opens one, so a stub that refuses to connect is enough. It must exist before the import.
@@ -49,11 +50,12 @@ const server = http.createServer((req, res) => {
 async function handle(req, res) {
   const body = await readBody(req);
   const path = req.url.split('?')[0];
+  if (await faults.control(req, res, path, body, send)) return; // fault mode: /__faults
   if (path !== BASE && !path.startsWith(`${BASE}/`)) {
     send(res, 404, core.notFound);
     return;
   }
-  const url = req.url.slice(BASE.length); // e.g. `/Claim?_count=2`, relative to the base
+  const url = faults.url(req.url.slice(BASE.length)); // `/Claim?_count=2`: relative to the base
   const base = `http://${req.headers.host ?? `127.0.0.1:${server.address().port}`}${BASE}`;
 
   if (req.method === 'GET' && (path === `${BASE}/metadata` || path === `${BASE}/metadata/`)) {
@@ -65,6 +67,14 @@ async function handle(req, res) {
     return;
   }
 
+  // Fault mode (faults.mjs): whole requests refused, or a Bundle's refused entries set aside.
+  const refusal = await faults.refuseRequest(req.method, url, body, repo);
+  if (refusal) {
+    send(res, ...refusal);
+    return;
+  }
+  const split = await faults.splitBundle(req.method, url, body, repo);
+
   // As Medplum's server builds it (routes.ts, routeFhirRequest): the router parses `url`
   // (path and query string) itself; repeated query parameters become arrays.
   const fhirRequest = {
@@ -73,11 +83,12 @@ async function handle(req, res) {
     pathname: '',
     params: {},
     query: parseQuery(url),
-    body: body ?? {},
+    body: split.sent ?? {},
     headers: req.headers, // node lower-cases the names: if-none-exist, if-match, ...
     config: CONFIG,
   };
-  const [outcome, resource] = await router.handleRequest(fhirRequest, repo);
+  const [outcome, answered] = split.answer ?? (await router.handleRequest(fhirRequest, repo));
+  const resource = split.merge(answered);
   const status = core.getStatus(outcome);
   if (!resource) {
     send(res, status, outcome);
@@ -85,7 +96,8 @@ async function handle(req, res) {
   }
 
   addSearchDetails(resource, url, base, body);
-  const headers = {};
+  faults.after(resource);
+  const headers = { ...split.headers };
   if (resource.meta?.versionId) headers.ETag = `W/"${resource.meta.versionId}"`;
   if (resource.meta?.lastUpdated) {
     headers['Last-Modified'] = new Date(resource.meta.lastUpdated).toUTCString();

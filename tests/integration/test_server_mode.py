@@ -16,7 +16,7 @@ import requests
 from adapter.cli import main
 from adapter.fhir import FhirClient
 from adapter.fhir.errors import FhirServerError
-from adapter.load import load
+from adapter.load import SOURCE_ID_SYSTEM, load
 from adapter.sync_state import run_lock
 from fixtures import builders as b
 
@@ -49,9 +49,10 @@ def _chart(prefix: str) -> list[dict[str, Any]]:
 
 
 def _load(server: str, resources: list[dict[str, Any]]) -> None:
+    """Test setup: the resources under the ids the tests name (this server creates by PUT)."""
     types = frozenset(r["resourceType"] for r in resources)
     with FhirClient(server, writable_types=types) as client:
-        load(client, resources)
+        assert not load(client, resources, keep_ids=True).problems
 
 
 def _issues(server: str, claim: str) -> list[dict[str, Any]]:
@@ -75,6 +76,14 @@ def _versions(server: str, rtype: str, prefix: str) -> dict[str, str]:
     bundle = requests.get(f"{server}/{rtype}", params={"_count": "1000"}, timeout=30).json()
     return {e["resource"]["id"]: e["resource"]["meta"]["versionId"]
             for e in bundle.get("entry", []) if e["resource"]["id"].startswith(prefix)}
+
+
+def _source_ids(server: str, rtype: str) -> dict[str, str]:
+    """Server reference -> the ``Type/id`` it had in the files (``load`` writes it down)."""
+    bundle = requests.get(f"{server}/{rtype}", params={"_count": "1000"}, timeout=30).json()
+    return {f"{rtype}/{e['resource']['id']}": i["value"]
+            for e in bundle.get("entry", []) for i in e["resource"].get("identifier", [])
+            if i.get("system") == SOURCE_ID_SYSTEM}
 
 
 def test_check_writes_one_detected_issue_per_finding_and_a_rerun_writes_nothing(
@@ -240,12 +249,15 @@ def test_load_uploads_the_demo_and_loading_again_duplicates_nothing(fresh_fhir_s
     assert main(["check", "--source", str(demo), "--format", "json"]) == 0
     from_files = json.loads(capsys.readouterr().out)
 
-    def verdicts(found: dict) -> dict:
-        return {c["claim"]: (c["verdict"], sorted(f["code"] for f in c["findings"]))
+    loaded_as = _source_ids(server, "Claim") | _source_ids(server, "ExplanationOfBenefit")
+
+    def verdicts(found: dict, names: dict[str, str]) -> dict:
+        return {names.get(c["claim"], c["claim"]):
+                (c["verdict"], sorted(f["code"] for f in c["findings"]))
                 for c in found["claims"]}
 
     # the server's chart (one batch per page, Medications by _include) judges as the files do
-    assert verdicts(report) == verdicts(from_files)
+    assert verdicts(report, loaded_as) == verdicts(from_files, {})
     assert report["summary"] == from_files["summary"]
     stats = json.loads(err.split("requests: ", 1)[1].splitlines()[0])
     reads = stats["by_method"]["GET"] + stats["by_type"].get("batch", 0)

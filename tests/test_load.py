@@ -1,0 +1,116 @@
+"""``load``'s conditional creates, decided without a server: what each entry says, the order
+resources go up in, and references across transactions (end to end, against a server that
+refuses client ids: tests/integration/test_server_faults.py)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import unquote
+
+import responses
+
+from adapter.fhir import FhirClient, RetryPolicy
+from adapter.load import (
+    SOURCE_ID_SYSTEM,
+    _referenced_first,
+    conditional_create,
+    full_url,
+    load,
+)
+from fixtures import builders as b
+from tests.scenario import SERVICE
+
+BASE = "http://fhir.test/fhir"
+
+
+def test_an_entry_is_a_conditional_create_on_the_source_identifier_without_the_files_id():
+    patient = {**b.patient("p1"), "meta": {"versionId": "7", "lastUpdated": "2026-01-01T00:00:00Z",
+                                           "profile": ["http://example.org/p"]}}
+    entry = conditional_create(patient, {})
+    assert entry["fullUrl"] == full_url("Patient/p1") == conditional_create(patient, {})["fullUrl"]
+    assert entry["request"]["method"] == "POST" and entry["request"]["url"] == "Patient"
+    assert unquote(entry["request"]["ifNoneExist"]) == f"identifier={SOURCE_ID_SYSTEM}|Patient/p1"
+    body = entry["resource"]
+    assert "id" not in body and body["meta"] == {"profile": ["http://example.org/p"]}
+    assert body["identifier"][-1] == {"system": SOURCE_ID_SYSTEM, "value": "Patient/p1"}
+    again = conditional_create({**patient, "identifier": body["identifier"]}, {})
+    assert again["resource"]["identifier"] == body["identifier"]  # never added twice
+
+
+def test_references_point_where_the_loader_says():
+    claim = b.claim("k1", "p1", SERVICE, supporting=("Condition/c1",))
+    entry = conditional_create(claim, {"Patient/p1": "urn:uuid:x", "Condition/c1": "Condition/9"})
+    assert entry["resource"]["patient"] == {"reference": "urn:uuid:x"}
+    assert entry["resource"]["supportingInfo"][0]["valueReference"] == {
+        "reference": "Condition/9"}
+
+
+def test_resources_go_up_after_what_they_reference():
+    observation = b.lab("o1", "p1", "b12", 150, "pg/mL", "2026-02-01")
+    condition = b.condition("c1", "p1", icd="E53.8")
+    condition["evidence"] = [{"detail": [{"reference": "Observation/o1"}]}]
+    ordered = _referenced_first([condition, observation, b.patient("p1")])
+    assert [f"{r['resourceType']}/{r['id']}" for r in ordered] == [
+        "Patient/p1", "Observation/o1", "Condition/c1"]
+
+
+class Server:
+    """Answers each transaction entry 201 with a server id, except entries whose source id is
+    in ``refuse`` (400)."""
+
+    def __init__(self, refuse: frozenset[str] = frozenset()) -> None:
+        self.refuse = refuse
+        self.sent: list[dict[str, Any]] = []
+        responses.add_callback(responses.POST, BASE, callback=self.answer)
+
+    def answer(self, request: Any) -> tuple[int, dict[str, str], str]:
+        bundle = json.loads(request.body)
+        self.sent.append(bundle)
+        entries = []
+        for entry in bundle["entry"]:
+            source = entry["resource"]["identifier"][-1]["value"]
+            if source in self.refuse:
+                entries.append({"response": {"status": "400", "outcome": {
+                    "resourceType": "OperationOutcome", "issue": [{"diagnostics": "no"}]}}})
+            else:
+                rtype, rid = source.split("/")
+                entries.append({"response": {"status": "201",
+                                             "location": f"{rtype}/srv-{rid}/_history/1"}})
+        return 200, {}, json.dumps({"resourceType": "Bundle", "type": "transaction-response",
+                                    "entry": entries})
+
+
+def _client() -> FhirClient:
+    return FhirClient(BASE, writable_types=frozenset({"Patient", "Claim"}),
+                      retry=RetryPolicy(max_attempts=1))
+
+
+@responses.activate
+def test_a_reference_to_a_resource_of_an_earlier_transaction_gets_its_server_id():
+    server = Server()
+    totals = load(_client(), [b.patient("p1"), b.claim("k1", "p1", SERVICE)], chunk_size=1)
+    assert (totals.loaded, totals.created, totals.transactions) == (2, 2, 2)
+    assert server.sent[1]["entry"][0]["resource"]["patient"] == {"reference": "Patient/srv-p1"}
+
+
+@responses.activate
+def test_a_reference_inside_one_transaction_is_its_full_url():
+    server = Server()
+    load(_client(), [b.patient("p1"), b.claim("k1", "p1", SERVICE)], chunk_size=8)
+    claim = server.sent[0]["entry"][1]["resource"]
+    assert claim["patient"] == {"reference": full_url("Patient/p1")}
+
+
+@responses.activate
+def test_what_points_at_a_refused_resource_is_not_sent_and_both_are_named():
+    server = Server(refuse=frozenset({"Patient/p1"}))
+    resources = [b.patient("p1"), b.patient("p2"), b.claim("k1", "p1", SERVICE),
+                 b.claim("k2", "p2", SERVICE)]
+    totals = load(_client(), resources, chunk_size=2)
+    assert totals.loaded == 2 and totals.refused == 2
+    assert [p.resource for p in totals.problems] == ["Patient/p1", "Claim/k1"]
+    assert "400: no" in totals.problems[0].message
+    assert "points at Patient/p1" in totals.problems[1].message
+    assert [e["resource"]["identifier"][-1]["value"] for e in server.sent[1]["entry"]] == [
+        "Claim/k2"]

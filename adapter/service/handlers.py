@@ -61,7 +61,14 @@ class Handlers:
             checked = _guarded(lambda: check_in_memory(self.judge, posted.resources))
         else:
             checked = _guarded(lambda: self._on_server().check_given(posted.resources))
-        return 200, _one_claim(checked, claim_type, posted.reference)
+        answer = _one_claim(checked, claim_type, posted.reference)
+        claim, skipped = answer["claim"], answer["skipped"]
+        logger.info("checked", extra={
+            "claim": (claim or skipped)["claim"], "verdict": claim and claim["verdict"],
+            "findings": [f["code"] for f in claim["findings"]] if claim else [],
+            "skipped": skipped and skipped["reason"], "writes": answer["writes"] and {
+                k: v for k, v in answer["writes"].items() if k != "planned"}})
+        return 200, answer
 
     def _check_reference(self, ref: str, claim_type: str) -> CheckRun:
         server = self._on_server(f"checking {ref} by reference")

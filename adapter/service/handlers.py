@@ -13,7 +13,7 @@ from typing import Any
 from adapter import modes
 from adapter import sources as claim_sources
 from adapter.evidence.needs import record_searches
-from adapter.fhir import FhirClient, FhirError
+from adapter.fhir import FhirClient, FhirError, RetryPolicy
 from adapter.fhir.auth import BearerTokenAuth, NoAuth
 from adapter.modes import Judge
 from adapter.output.detected_issue import InvalidDetectedIssue
@@ -31,6 +31,8 @@ Resource = dict[str, Any]
 Answer = tuple[int, dict[str, Any]]
 
 logger = logging.getLogger("adapter.service")
+# A clinician is waiting on a CDS call: one quick retry, then answer without cards.
+CDS_RETRY = RetryPolicy(max_attempts=2, max_total_seconds=5.0, backoff_base=0.2, jitter=0.1)
 
 
 class Handlers:
@@ -217,7 +219,7 @@ class Handlers:
                          claims: list[Resource]) -> CheckRun:
         assert request.fhir_server is not None
         auth = BearerTokenAuth(request.access_token) if request.access_token else NoAuth()
-        with FhirClient(request.fhir_server, auth=auth, timeout=(5.0, 10.0),
+        with FhirClient(request.fhir_server, auth=auth, timeout=(3.0, 10.0), retry=CDS_RETRY,
                         writable_types=frozenset()) as client:
             source = ServerSource(client, ClaimSelection(),
                                   record_searches(self.judge.mappings))

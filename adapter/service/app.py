@@ -58,6 +58,14 @@ def warm_up(judge: Judge) -> dict[str, Any]:
 def create_app(settings: ServeSettings | None = None) -> Any:
     """The ASGI application: FastAPI wrapped in the request log, auth and size limit."""
     settings = settings or ServeSettings.from_environment()
+    wrapped: Any = BodyLimit(fastapi_app(settings), settings.max_body_bytes)
+    wrapped = CallerAuth(wrapped, settings.api_tokens(), settings.client_cert_header,
+                         settings.allowed_subjects)
+    return RequestLog(wrapped, settings.client_cert_header)
+
+
+def fastapi_app(settings: ServeSettings) -> FastAPI:
+    """The routes (``app.openapi()`` is the document served at /openapi.json)."""
     state: dict[str, Any] = {"ready": False}
 
     @asynccontextmanager
@@ -133,10 +141,7 @@ def create_app(settings: ServeSettings | None = None) -> Any:
         _cds_route(app, service_id, hook, handlers, answer)
 
     _error_handlers(app)
-    wrapped: Any = BodyLimit(app, settings.max_body_bytes)
-    wrapped = CallerAuth(wrapped, settings.api_tokens(), settings.client_cert_header,
-                         settings.allowed_subjects)
-    return RequestLog(wrapped, settings.client_cert_header)
+    return app
 
 
 def _operation(app: FastAPI, claim_type: str, handlers: Callable[[], Handlers],

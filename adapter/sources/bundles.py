@@ -33,6 +33,9 @@ def _resources(entries: list[Any], where: str, aliases: MutableMapping[str, str]
             if not (isinstance(entry, dict) and "request" in entry and "resource" not in entry):
                 yield Problem(f"{where} entry[{index}]", "entry has no resource")
             continue
+        if not isinstance(resource["resourceType"], str):  # e.g. {} or a number
+            yield Problem(f"{where} entry[{index}]", "resource.resourceType is not a string")
+            continue
         full_url = entry.get("fullUrl")
         if isinstance(full_url, str) and full_url:
             if not resource.get("id") and full_url.startswith("urn:uuid:"):

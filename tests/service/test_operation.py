@@ -88,6 +88,18 @@ def test_an_unusable_evidence_resource_is_listed_and_the_claim_still_checked(cli
     assert response.json()["errors"][0]["resource"] == "Observation/o2"
 
 
+def test_an_entry_whose_resource_type_is_not_a_string_is_an_error_not_a_crash(client):
+    # found by schemathesis: {"resourceType": {}} made the memory source raise
+    posted = bundle(*clean_chart())
+    posted["entry"].append({"resource": {"resourceType": {}, "id": "x"}})
+
+    response = client.post(CHECK, json=posted)
+
+    assert response.status_code == 200, response.text
+    assert response.json()["errors"] == [
+        {"resource": "Bundle entry[5]", "message": "resource.resourceType is not a string"}]
+
+
 def test_bad_input_is_a_4xx_operation_outcome_naming_the_problem(client):
     assert "not valid JSON" in _outcome(client.post(CHECK, data=b"{"), 400)
     assert "no body" in _outcome(client.post(CHECK, data=b""), 400)

@@ -5,9 +5,13 @@ runs the application factory in each worker process."""
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import os
+import socket
 
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from adapter.config import apply_overrides
 from adapter.mappings import load_mappings
@@ -35,6 +39,23 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
         cds_fhir_servers=tuple(args.cds_fhir_server))
 
 
+class NoDelayH11Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol with TCP_NODELAY on every connection.
+
+    With ``--workers`` above 1, uvicorn hands the workers a listening socket made with
+    protocol number 0, and asyncio sets TCP_NODELAY only on sockets that say IPPROTO_TCP: the
+    response head and body then go out as two segments under Nagle's algorithm and the
+    client's delayed ACK holds the second for ~40 ms (measured: p50 44 ms instead of 2 ms).
+    """
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:  # type: ignore[override]
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().connection_made(transport)  # type: ignore[arg-type]
+
+
 def serve(settings: ServeSettings, *, host: str, port: int, workers: int,
           graceful_timeout: float, log_level: str) -> None:
     """Validate, then run uvicorn until SIGTERM/SIGINT (graceful: requests in flight finish)."""
@@ -45,4 +66,4 @@ def serve(settings: ServeSettings, *, host: str, port: int, workers: int,
         "adapter.service.app:create_app", factory=True, host=host, port=port,
         workers=workers, log_config=log_config(log_level.upper()), access_log=False,
         timeout_graceful_shutdown=graceful_timeout, proxy_headers=True,
-        server_header=False)
+        server_header=False, http=NoDelayH11Protocol)

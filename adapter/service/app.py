@@ -39,7 +39,7 @@ logger = logging.getLogger("adapter.service")
 
 def load_judge(settings: ServeSettings) -> Judge:
     mappings = load_mappings()
-    thresholds = apply_overrides(mappings.thresholds, settings.config)
+    thresholds = apply_overrides(mappings.thresholds, settings.config_path)
     return Judge(mappings, Policy.from_mappings(mappings, thresholds))
 
 

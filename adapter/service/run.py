@@ -60,7 +60,7 @@ def serve(settings: ServeSettings, *, host: str, port: int, workers: int,
           graceful_timeout: float, log_level: str) -> None:
     """Validate, then run uvicorn until SIGTERM/SIGINT (graceful: requests in flight finish)."""
     settings.validate()
-    apply_overrides(load_mappings().thresholds, settings.config)  # a bad --config: exit 2 now
+    apply_overrides(load_mappings().thresholds, settings.config_path)  # bad --config: exit 2
     os.environ[ENVIRONMENT_VARIABLE] = settings.to_json()
     uvicorn.run(
         "adapter.service.app:create_app", factory=True, host=host, port=port,

@@ -74,6 +74,10 @@ class ServeSettings:
     cds_fhir_servers: tuple[str, ...] = ()  # fhirServer bases a CDS request may send us to
     access_log: bool = True
 
+    @property
+    def config_path(self) -> Path | None:
+        return Path(self.config) if self.config else None
+
     def to_json(self) -> str:
         return json.dumps(asdict(self))
 

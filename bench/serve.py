@@ -3,7 +3,7 @@
     python -m bench.serve [--requests 3000] [--connections 4] [--cli-calls 5]
 
 Starts ``b12-adapter serve`` (``tests/service_process.py``, uvicorn on 127.0.0.1) and posts
-one-claim Bundles (the claim with its patient, Conditions, labs and administration, ~6 KB,
+one-claim Bundles (the claim with its patient, Condition, labs and administration, ~3.6 KB,
 every one different) to ``POST /Claim/$b12-check``:
 
 - start-up: process spawn to ``/ready`` answering 200 (mappings, ICD-10-CM, a warm-up claim);

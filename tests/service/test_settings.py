@@ -3,12 +3,18 @@ uvicorn starts), and a client certificate vouched for by a proxy is required whe
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import requests
 
 from adapter.cli import main
 from tests.scenario import clean_chart
 from tests.service.conftest import bundle
 from tests.service_process import running_service
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_unusable_settings_exit_2_naming_the_problem(tmp_path, capsys, monkeypatch):
@@ -54,3 +60,23 @@ def test_the_thresholds_config_applies_to_every_request(tmp_path):
                                json=bundle(*clean_chart()), timeout=30).json()
 
     assert [f["code"] for f in answer["claim"]["findings"]] == ["lab-missing"]
+
+
+def test_the_other_commands_never_import_the_service_framework():
+    code = ("import sys; import adapter.cli; "
+            "from adapter.cli import main; main(['check', '--source', 'fixtures/demo', "
+            "'--format', 'json']); "
+            "assert not {'fastapi', 'uvicorn', 'starlette'} & set(sys.modules), "
+            "sorted(m for m in sys.modules if m.split('.')[0] in ('fastapi', 'uvicorn'))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_serve_without_the_extra_says_how_to_install_it():
+    code = ("import sys; sys.modules['uvicorn'] = None; from adapter.cli import main; "
+            "raise SystemExit(main(['serve']))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)
+    assert done.returncode == 2
+    assert "pip install 'b12-fhir-adapter[serve]'" in done.stderr

@@ -136,7 +136,63 @@ def _parser() -> argparse.ArgumentParser:
     load_cmd.add_argument("--keep-ids", action="store_true",
                           help="PUT each resource to its own id (servers that create by update, "
                           "such as HAPI) instead of conditional creates with server ids")
+    _serve_parser(commands, server)
     return parser
+
+
+# --- serve: the HTTP service (adapter/service; needs the `serve` extra) ----------------------
+
+
+def _serve_parser(commands: argparse._SubParsersAction, server: argparse.ArgumentParser
+                  ) -> None:
+    serve = commands.add_parser(
+        "serve", parents=[server], help="HTTP service: $b12-check, Subscriptions, CDS Hooks")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    serve.add_argument("--server", metavar="URL",
+                       help="FHIR R4 base URL: charts are read from it, DetectedIssues written")
+    serve.add_argument("--dry-run", action="store_true",
+                       help="write nothing to the FHIR server (answers show the writes)")
+    serve.add_argument("--max-transaction-entries", type=int, default=50, metavar="N")
+    serve.add_argument("--config", type=Path, metavar="FILE",
+                       help="thresholds and facility_timezone (TOML or JSON), as for check")
+    serve.add_argument("--state", type=Path, metavar="FILE",
+                       help="sync state file: an empty Subscription notification runs a sync")
+    serve.add_argument("--overlap-seconds", type=int, default=300, metavar="S")
+    serve.add_argument("--api-token-env", metavar="VAR",
+                       help="environment variable with the bearer token callers must send")
+    serve.add_argument("--api-token-file", metavar="FILE",
+                       help="file with the callers' bearer token(s), one per line")
+    serve.add_argument("--client-cert-header", metavar="NAME",
+                       help="header in which a TLS-terminating proxy passes the client "
+                            "certificate subject (required on every request when set)")
+    serve.add_argument("--allow-client-subject", action="append", default=[], metavar="DN",
+                       help="client certificate subject allowed (repeatable)")
+    serve.add_argument("--max-body-bytes", type=int, default=5 * 1024 * 1024, metavar="N")
+    serve.add_argument("--cds-fhir-server", action="append", default=[], metavar="URL",
+                       help="fhirServer a CDS Hooks request may have the service read "
+                            "(repeatable; without it only prefetch is used)")
+    serve.add_argument("--graceful-timeout", type=float, default=30.0, metavar="SECONDS",
+                       help="on SIGTERM, how long requests in flight may take to finish")
+    serve.add_argument("--log-level", choices=("debug", "info", "warning"), default="info")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        from adapter.service.run import serve, settings_from_args
+    except ImportError as exc:
+        print(f"b12-adapter: serve needs the service extra ({exc.name} is missing): "
+              "pip install 'b12-fhir-adapter[serve]'", file=sys.stderr)
+        return EXIT_UNUSABLE
+    from adapter.service.settings import SettingsError
+
+    try:
+        serve(settings_from_args(args), host=args.host, port=args.port, workers=args.workers,
+              graceful_timeout=args.graceful_timeout, log_level=args.log_level)
+    except SettingsError as exc:
+        raise UsageError(str(exc)) from exc
+    return EXIT_OK
 
 
 def _exit_status(report: Report, fail_on: str | None, failed: bool = False) -> int:
@@ -273,6 +329,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check_files(args) if args.source else _check_server(args)
         if args.command == "sync":
             return _sync(args)
+        if args.command == "serve":
+            return _serve(args)
         return _load(args)
     except (SourceError, ConfigError, MappingsError, AuthConfigError, UsageError,
             SyncStateError) as exc:

@@ -29,15 +29,18 @@ def _resources(entries: list[Any], where: str, aliases: MutableMapping[str, str]
                ) -> Iterator[Resource | Problem]:
     for index, entry in enumerate(entries):
         resource = entry.get("resource") if isinstance(entry, dict) else None
-        if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+        if not isinstance(resource, dict) or "resourceType" not in resource:
             if not (isinstance(entry, dict) and "request" in entry and "resource" not in entry):
                 yield Problem(f"{where} entry[{index}]", "entry has no resource")
+            continue
+        if not isinstance(resource["resourceType"], str):  # e.g. {} or a number
+            yield Problem(f"{where} entry[{index}]", "resource.resourceType is not a string")
             continue
         full_url = entry.get("fullUrl")
         if isinstance(full_url, str) and full_url:
             if "id" not in resource and full_url.startswith("urn:uuid:"):
                 resource = {**resource, "id": full_url.removeprefix("urn:uuid:")}
-            if resource.get("id"):
+            if isinstance(resource.get("id"), str) and resource["id"]:
                 aliases[full_url] = f"{resource['resourceType']}/{resource['id']}"
         if resource["resourceType"] == "Bundle":
             yield from unpack(resource, f"{where} entry[{index}]", aliases)

@@ -222,6 +222,82 @@ function send(res, status, body, headers = {}) {
   res.end(body === undefined ? undefined : JSON.stringify(body));
 }
 
+// ==== Subscription rest-hook delivery (issue 11; keep this block together) =================
+// Medplum's server delivers Subscriptions from a worker (packages/server/src/workers/
+// subscription.ts); the MemoryRepository delivers nothing. This does the minimum that worker
+// does for a `rest-hook` Subscription: after a resource is created or updated, every active
+// Subscription whose criteria match it (core.resourceMatchesSubscriptionCriteria, as Medplum)
+// gets a POST to channel.endpoint with the resource itself as the body (Medplum sends the full
+// resource whatever channel.payload says), Content-Type application/fhir+json, the headers
+// X-Medplum-Subscription and X-Medplum-Interaction, and each channel.header line
+// ("Name: value"). A delivery that fails (no answer, or not 2xx) is tried again with backoff,
+// up to 3 attempts (Medplum's default is 4, over hours). Delivery runs after the write has
+// been answered, as Medplum's queue does. Every resource version is delivered once.
+const RESTHOOK_ATTEMPTS = 3;
+const delivered = new Set();
+const originalCreate = repo.createResource.bind(repo);
+// updateResource calls createResource(resource, options, true): one wrapper sees every write.
+repo.createResource = async (resource, options, update) => {
+  const saved = await originalCreate(resource, options, update);
+  const interaction = update === true ? 'update' : 'create';
+  setImmediate(() => {
+    notifySubscriptions(saved, interaction).catch((err) => {
+      process.stderr.write(`rest-hook: ${err?.stack ?? err}\n`);
+    });
+  });
+  return saved;
+};
+
+async function notifySubscriptions(resource, interaction) {
+  if (resource.resourceType === 'Subscription' || resource.resourceType === 'AuditEvent') return;
+  const key = `${resource.resourceType}/${resource.id}/${resource.meta?.versionId}`;
+  if (delivered.has(key)) return;
+  delivered.add(key);
+  const subscriptions = await repo.searchResources(
+    core.parseSearchRequest('Subscription?status=active&_count=1000')
+  );
+  for (const subscription of subscriptions) {
+    if (subscription.channel?.type !== 'rest-hook' || !subscription.channel.endpoint) continue;
+    const matches = await core.resourceMatchesSubscriptionCriteria({
+      resource,
+      subscription,
+      context: { interaction },
+      getPreviousResource: async () => undefined,
+    });
+    if (matches) await sendRestHook(subscription, resource, interaction);
+  }
+}
+
+async function sendRestHook(subscription, resource, interaction) {
+  const headers = {
+    'Content-Type': 'application/fhir+json',
+    'X-Medplum-Subscription': subscription.id,
+    'X-Medplum-Interaction': interaction,
+  };
+  for (const line of subscription.channel.header ?? []) {
+    const colon = line.indexOf(':');
+    if (colon > 0) headers[line.slice(0, colon).trim()] = line.slice(colon + 1).trim();
+  }
+  const body = JSON.stringify(resource);
+  for (let attempt = 1; attempt <= RESTHOOK_ATTEMPTS; attempt++) {
+    let status;
+    try {
+      const response = await fetch(subscription.channel.endpoint, {
+        method: 'POST', headers, body, signal: AbortSignal.timeout(30_000),
+      });
+      status = response.status;
+      await response.arrayBuffer();
+      if (status >= 200 && status < 300) return;
+    } catch (err) {
+      status = String(err?.message ?? err);
+    }
+    process.stderr.write(`rest-hook: Subscription/${subscription.id} -> ${status} ` +
+      `(attempt ${attempt} of ${RESTHOOK_ATTEMPTS})\n`);
+    if (attempt < RESTHOOK_ATTEMPTS) await new Promise((r) => setTimeout(r, 250 * 2 ** attempt));
+  }
+}
+// ==== end of Subscription rest-hook delivery ===========================================
+
 const portArg = process.argv.indexOf('--port');
 const port = portArg >= 0 ? Number(process.argv[portArg + 1]) : 0;
 if (!Number.isInteger(port) || port < 0 || port > 65535) {

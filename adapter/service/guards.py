@@ -1,0 +1,164 @@
+"""ASGI middleware in front of every endpoint: request ids and the request log line, caller
+authentication, and the request size limit. Each answers refusals itself, with an
+OperationOutcome, before the application reads a byte of the body.
+
+Callers authenticate with a bearer token (``--api-token-env`` / ``--api-token-file``, compared
+in constant time) and/or a client certificate checked by a TLS-terminating proxy, which
+passes the certificate's subject in a header it sets (``--client-cert-header``; the proxy must
+drop that header from incoming requests). ``/health`` and ``/ready`` are open, for probes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from adapter.service.logs import new_request_id, request_id
+from adapter.service.outcome import FHIR_JSON, operation_outcome
+from adapter.service.settings import token_matches
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+OPEN_PATHS = frozenset({"/health", "/ready"})
+logger = logging.getLogger("adapter.service.access")
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers") or []:
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+async def _refuse(send: Send, status: int, message: str, code: str,
+                  headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    body = json.dumps(operation_outcome(message, code)).encode()
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", FHIR_JSON.encode()), (b"content-length", str(len(body)).encode()),
+        *(headers or [])]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class RequestLog:
+    """Gives each request an id (X-Request-ID honoured, echoed back) and logs one line when it
+    ends: method, path (no query string), status, duration, and the caller's certificate
+    subject when a proxy vouches for one."""
+
+    def __init__(self, app: ASGIApp, cert_header: str | None = None) -> None:
+        self.app = app
+        self.cert_header = cert_header.lower().encode() if cert_header else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = new_request_id(_header(scope, b"x-request-id"))
+        token = request_id.set(rid)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []),
+                                      (b"x-request-id", rid.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            line: dict[str, Any] = {
+                "method": scope["method"], "path": scope["path"], "status": status,
+                "ms": round((time.perf_counter() - started) * 1000, 2)}
+            if self.cert_header and (subject := _header(scope, self.cert_header)):
+                line["caller"] = subject
+            logger.info("request", extra=line)
+            request_id.reset(token)
+
+
+class CallerAuth:
+    """Bearer token and/or proxy-verified client certificate; 401/403 with an
+    OperationOutcome. With neither configured every caller is let through."""
+
+    def __init__(self, app: ASGIApp, tokens: tuple[bytes, ...], cert_header: str | None,
+                 allowed_subjects: tuple[str, ...]) -> None:
+        self.app = app
+        self.tokens = tokens
+        self.cert_header = cert_header.lower().encode() if cert_header else None
+        self.allowed = frozenset(allowed_subjects)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        if self.tokens:
+            scheme, _, presented = (_header(scope, b"authorization") or "").partition(" ")
+            if scheme.lower() != "bearer" or not token_matches(presented.strip().encode(),
+                                                               self.tokens):
+                await _refuse(send, 401, "a valid bearer token is required "
+                                         "(Authorization: Bearer <token>)", "login",
+                              [(b"www-authenticate", b'Bearer realm="b12-adapter"')])
+                return
+        if self.cert_header:
+            subject = _header(scope, self.cert_header)
+            if not subject or (self.allowed and subject not in self.allowed):
+                await _refuse(send, 403, "the client certificate is missing or not allowed",
+                              "forbidden")
+                return
+        await self.app(scope, receive, send)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """413 with an OperationOutcome for a body over ``limit`` bytes: at once when
+    Content-Length says so, else as soon as the streamed body passes it."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _header(scope, b"content-length")
+        if declared and declared.isdigit() and int(declared) > self.limit:
+            await _refuse(send, 413, self._message(), "too-costly")
+            return
+        seen = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started |= message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except BodyTooLarge:
+            if not started:
+                await _refuse(send, 413, self._message(), "too-costly")
+
+    def _message(self) -> str:
+        return (f"the request body is over the limit of {self.limit} bytes (one claim and its "
+                "evidence per request; --max-body-bytes)")

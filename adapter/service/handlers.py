@@ -1,0 +1,272 @@
+"""What each endpoint does, without the HTTP framework: bytes and headers in, a status and a
+JSON body out (or a ``ServiceError``). ``app.py`` only wires these to routes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from adapter import modes
+from adapter import sources as claim_sources
+from adapter.evidence.needs import record_searches
+from adapter.fhir import FhirClient, FhirError, RetryPolicy
+from adapter.fhir.auth import BearerTokenAuth, NoAuth
+from adapter.modes import Judge
+from adapter.output.detected_issue import InvalidDetectedIssue
+from adapter.service import cds_hooks
+from adapter.service.checking import CheckRun, ServerChecks, check_in_memory, run
+from adapter.service.operation import read_json, read_posted
+from adapter.service.outcome import ServiceError
+from adapter.service.settings import ServeSettings
+from adapter.service.subscriptions import CHART_TYPES, PingRunner, patients_of, read_notification
+from adapter.sources.posted import PostedClaimsSource
+from adapter.sources.server import ClaimSelection, ServerSource
+from adapter.sync_state import SyncStateError
+
+Resource = dict[str, Any]
+Answer = tuple[int, dict[str, Any]]
+
+logger = logging.getLogger("adapter.service")
+# A clinician is waiting on a CDS call: one quick retry, then answer without cards.
+CDS_RETRY = RetryPolicy(max_attempts=2, max_total_seconds=5.0, backoff_base=0.2, jitter=0.1)
+
+
+class Handlers:
+    def __init__(self, settings: ServeSettings, judge: Judge) -> None:
+        self.settings = settings
+        self.judge = judge
+        self.server = (ServerChecks(judge, settings.fhir, dry_run=settings.dry_run,
+                                    max_entries=settings.max_entries)
+                       if settings.fhir else None)
+        self.pings = PingRunner(self._sync) if settings.state and self.server else None
+
+    def close(self) -> None:
+        if self.pings is not None:
+            self.pings.stop()
+        if self.server is not None:
+            self.server.close()
+
+    # POST /Claim/$b12-check, POST /ExplanationOfBenefit/$b12-check
+
+    def check_operation(self, body: bytes, content_type: str | None, claim_type: str) -> Answer:
+        posted = read_posted(read_json(body, content_type), claim_type)
+        if posted.reference is not None:
+            checked = self._check_reference(posted.reference, claim_type)
+        elif posted.in_bundle or self.server is None:
+            checked = _guarded(lambda: check_in_memory(self.judge, posted.resources))
+        else:
+            checked = _guarded(lambda: self._on_server().check_given(posted.resources))
+        answer = _one_claim(checked, claim_type, posted.reference)
+        claim, skipped = answer["claim"], answer["skipped"]
+        logger.info("checked", extra={
+            "claim": (claim or skipped)["claim"], "verdict": claim and claim["verdict"],
+            "findings": [f["code"] for f in claim["findings"]] if claim else [],
+            "skipped": skipped and skipped["reason"], "writes": answer["writes"] and {
+                k: v for k, v in answer["writes"].items() if k != "planned"}})
+        return 200, answer
+
+    def _check_reference(self, ref: str, claim_type: str) -> CheckRun:
+        server = self._on_server(f"checking {ref} by reference")
+        if claim_type == "Claim":
+            selection = ClaimSelection(ids=(ref.partition("/")[2],))
+            return _guarded(lambda: server.check_selection(selection, lock=[ref]))
+        found = server.read([ref])
+        if not found:
+            raise ServiceError(404, f"{ref} is not on the FHIR server", code="not-found")
+        return _guarded(lambda: server.check_given(found))
+
+    def _on_server(self, what: str = "this request") -> ServerChecks:
+        if self.server is None:
+            raise ServiceError(400, f"{what} needs a FHIR server: start the service with "
+                                    "`serve --server URL`", code="not-supported")
+        return self.server
+
+    # Subscription notifications
+
+    def notify(self, body: bytes, content_type: str | None, headers: Mapping[str, str],
+               path_ref: str | None = None) -> Answer:
+        server = self.server
+        if server is None:
+            raise ServiceError(404, "this service has no FHIR server to check notified claims "
+                                    "against: start it with `serve --server URL`",
+                               code="not-supported")
+        data = read_json(body, content_type) if body.strip() else None
+        notification = read_notification(data, headers)
+        if path_ref is not None:
+            got = [f"{r['resourceType']}/{r['id']}" for r in notification.resources]
+            if got != [path_ref]:
+                raise ServiceError(400, f"PUT {path_ref} must carry that resource, got "
+                                        f"{', '.join(got) or 'none'}")
+        log = {"notification": notification.kind, "subscription": notification.subscription}
+        if notification.kind in ("handshake", "heartbeat", "deleted"):
+            logger.info("notification", extra=log)
+            return 200, {"notification": notification.kind}
+        if notification.kind == "ping":
+            if self.pings is None:
+                raise ServiceError(422, "an empty notification says only that something changed:"
+                                        " start the service with `--state FILE` to check the "
+                                        "claims changed since the last run, or give the "
+                                        "Subscription a payload (full-resource or id-only)",
+                                   code="not-supported")
+            self.pings.ping()
+            logger.info("notification", extra=log)
+            return 202, {"notification": "ping", "sync": "started"}
+        resources = list(notification.resources)
+        pending = [r for r in notification.references if not r.startswith("Claim/")]
+        if pending:
+            resources += server.read(pending)
+        claim_ids = tuple(r.partition("/")[2] for r in notification.references
+                          if r.startswith("Claim/"))
+        claims = [r for r in resources if r.get("resourceType") in claim_sources.CLAIM_TYPES]
+        patients = patients_of([r for r in resources if r.get("resourceType") in CHART_TYPES])
+        runs: list[CheckRun] = []
+        if claim_ids:
+            refs = [f"Claim/{i}" for i in claim_ids]
+            runs.append(_guarded(lambda: server.check_selection(ClaimSelection(ids=claim_ids),
+                                                                lock=refs)))
+        if claims:
+            runs.append(_guarded(lambda: server.check_given(claims)))
+        if patients:
+            runs.append(_guarded(lambda: server.check_selection(
+                ClaimSelection(patient=",".join(patients)))))
+        answer = _merge(runs)
+        answer["notification"] = "event"
+        answer["ignored"] = sorted(
+            f"{r.get('resourceType')}/{r.get('id')}" for r in resources
+            if r.get("resourceType") not in claim_sources.CLAIM_TYPES | CHART_TYPES)
+        logger.info("notification", extra={**log, "claims": [c["claim"] for c in
+                                                              answer["checked"]]})
+        if any(r.read_failed or r.write_failed for r in runs):
+            raise ServiceError(502, "the FHIR server failed part of the work; the notification "
+                                    "can be delivered again (writes are idempotent)",
+                               code="transient", problems=[
+                                   p for r in runs for p in r.report.errors])
+        return 200, answer
+
+    def _sync(self) -> bool:
+        """One incremental run for a ping (the same run as ``b12-adapter sync``)."""
+        assert self.server is not None and self.settings.state is not None
+        try:
+            with self.server.client() as client:
+                done, outcome = modes.sync(
+                    self.judge, client, Path(self.settings.state), dry_run=self.server.dry_run,
+                    max_entries=self.server.max_entries,
+                    overlap=timedelta(seconds=self.settings.overlap_seconds), max_claims=None)
+        except SyncStateError as exc:  # a cron sync holds the lock: try again shortly
+            logger.warning("ping: sync not run", extra={"reason": str(exc)})
+            return False
+        except FhirError as exc:
+            logger.warning("ping: sync failed", extra={"reason": str(exc)})
+            return False
+        w = done.writes
+        logger.info("ping: sync run", extra={
+            "claims": len(done.report.claims) + len(done.report.skipped),
+            "created": w.created, "updated": w.updated, "cancelled": w.cancelled,
+            "failed": w.failed, "errors": len(done.report.errors),
+            "watermark": outcome.after.watermark})
+        return not done.failed
+
+    # CDS Hooks
+
+    def cds(self, body: bytes, content_type: str | None, service_id: str) -> Answer:
+        request = cds_hooks.read_request(read_json(body, content_type), service_id,
+                                         self.judge.mappings)
+        if not request.orders:
+            return 200, cds_hooks.answer([])
+        mappings = self.judge.mappings
+        claims = {f"Claim/{c['id']}": (c, order) for order in request.orders
+                  if (c := cds_hooks.synthetic_claim(order, request.patient, mappings))}
+        chart, missing = cds_hooks.prefetched(request)
+        synthetic = [claim for claim, _ in claims.values()]
+        if not missing:
+            checked = _guarded(lambda: check_in_memory(self.judge, [*chart, *synthetic]))
+        elif self._cds_server_allowed(request.fhir_server):
+            try:
+                checked = self._cds_from_server(request, synthetic)
+            except FhirError as exc:
+                return 200, cds_hooks.answer([], f"the chart could not be read from fhirServer "
+                                                 f"({exc}); nothing was checked")
+            if checked.read_failed:
+                return 200, cds_hooks.answer([], "the chart could not be read from fhirServer; "
+                                                 "nothing was checked")
+        else:
+            return 200, cds_hooks.answer([], (
+                f"prefetch {', '.join(missing)} missing and fhirServer "
+                f"{'not given' if not request.fhir_server else 'not allowed'}: nothing was "
+                "checked (send the prefetch, or allow the server with --cds-fhir-server)"))
+        found = []
+        for result in checked.report.claims:
+            _, order = claims[result.claim]
+            found += cds_hooks.cards(request, order, result.findings)
+        logger.info("cds", extra={"hook": request.hook, "orders": len(request.orders),
+                                  "cards": len(found)})
+        return 200, cds_hooks.answer(found)
+
+    def _cds_server_allowed(self, url: str | None) -> bool:
+        if not url:
+            return False
+        allowed = {u.rstrip("/") for u in self.settings.cds_fhir_servers}
+        return url.rstrip("/") in allowed
+
+    def _cds_from_server(self, request: cds_hooks.HookRequest,
+                         claims: list[Resource]) -> CheckRun:
+        assert request.fhir_server is not None
+        auth = BearerTokenAuth(request.access_token) if request.access_token else NoAuth()
+        with FhirClient(request.fhir_server, auth=auth, timeout=(3.0, 10.0), retry=CDS_RETRY,
+                        writable_types=frozenset()) as client:
+            source = ServerSource(client, ClaimSelection(),
+                                  record_searches(self.judge.mappings))
+            return run(self.judge, PostedClaimsSource(claims, source))
+
+
+def _guarded(work: Any) -> CheckRun:
+    """A DetectedIssue the adapter cannot build for a claim is that claim's problem (422)."""
+    try:
+        return work()
+    except InvalidDetectedIssue as exc:
+        raise ServiceError(422, f"the findings could not be written as a DetectedIssue: {exc}",
+                           code="processing") from exc
+
+
+def _one_claim(checked: CheckRun, claim_type: str, reference: str | None) -> dict[str, Any]:
+    if checked.read_failed:
+        raise ServiceError(502, "the FHIR server could not be read", code="transient",
+                           problems=checked.report.errors)
+    outcomes = checked.outcomes.claims
+    if not outcomes:
+        if reference is not None:
+            raise ServiceError(404, f"{reference} is not on the FHIR server", code="not-found")
+        raise ServiceError(422, f"the request holds no {claim_type}", code="required",
+                           problems=checked.report.errors)
+    if len(outcomes) > 1:
+        raise ServiceError(422, f"one claim per request: this one holds {len(outcomes)} "
+                                f"({', '.join(o.claim for o in outcomes[:5])})",
+                           code="too-costly")
+    outcome = outcomes[0]
+    if not outcome.claim.startswith(f"{claim_type}/"):
+        raise ServiceError(400, f"this operation checks a {claim_type}; the request holds "
+                                f"{outcome.claim}")
+    if outcome.result is None and outcome.skipped is None:
+        raise ServiceError(422, f"{outcome.claim} could not be checked", code="processing",
+                           problems=outcome.problems or tuple(checked.report.errors))
+    return checked.claim_answer()
+
+
+def _merge(runs: list[CheckRun]) -> dict[str, Any]:
+    merged: dict[str, Any] = {"checked": [], "skipped": [], "errors": [], "writes": None}
+    for checked in runs:
+        summary = checked.summary()
+        for key in ("checked", "skipped", "errors"):
+            merged[key] += summary[key]
+        if summary["writes"]:
+            if merged["writes"] is None:
+                merged["writes"] = summary["writes"]
+            else:
+                for key in ("created", "updated", "cancelled", "unchanged", "failed"):
+                    merged["writes"][key] += summary["writes"][key]
+                merged["writes"]["planned"] += summary["writes"]["planned"]
+    return merged

@@ -1,0 +1,69 @@
+"""Starting the service: the ``serve`` arguments become settings, checked before uvicorn
+starts (a bad token file or config is exit status 2, not a crash in a worker), then uvicorn
+runs the application factory in each worker process."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import socket
+
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from adapter.config import load_settings
+from adapter.mappings import load_mappings
+from adapter.service.logs import log_config
+from adapter.service.settings import ENVIRONMENT_VARIABLE, FhirSettings, ServeSettings
+
+
+def settings_from_args(args: argparse.Namespace) -> ServeSettings:
+    fhir = None
+    if args.server:
+        fhir = FhirSettings(
+            url=args.server, auth=args.auth, username=args.username,
+            password_env=args.password_env, password_file=args.password_file,
+            token_env=args.token_env, token_file=args.token_file, client_id=args.client_id,
+            private_key_file=args.private_key_file, key_id=args.key_id,
+            algorithm=args.algorithm, scope=args.scope, token_url=args.token_url,
+            ca_bundle=args.ca_bundle, timeout=args.timeout, page_size=args.page_size)
+    return ServeSettings(
+        fhir=fhir, dry_run=args.dry_run, max_entries=args.max_transaction_entries,
+        config=str(args.config) if args.config else None,
+        state=str(args.state) if args.state else None, overlap_seconds=args.overlap_seconds,
+        api_token_env=args.api_token_env, api_token_file=args.api_token_file,
+        client_cert_header=args.client_cert_header,
+        allowed_subjects=tuple(args.allow_client_subject), max_body_bytes=args.max_body_bytes,
+        cds_fhir_servers=tuple(args.cds_fhir_server))
+
+
+class NoDelayH11Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol with TCP_NODELAY on every connection.
+
+    With ``--workers`` above 1, uvicorn hands the workers a listening socket made with
+    protocol number 0, and asyncio sets TCP_NODELAY only on sockets that say IPPROTO_TCP: the
+    response head and body then go out as two segments under Nagle's algorithm and the
+    client's delayed ACK holds the second for ~40 ms (measured: p50 44 ms instead of 2 ms).
+    """
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:  # type: ignore[override]
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().connection_made(transport)  # type: ignore[arg-type]
+
+
+def serve(settings: ServeSettings, *, host: str, port: int, workers: int,
+          graceful_timeout: float, log_level: str) -> None:
+    """Validate, then run uvicorn until SIGTERM/SIGINT (graceful: requests in flight finish)."""
+    settings.validate()
+    load_settings(load_mappings().thresholds, settings.config_path)  # bad --config: exit 2
+    os.environ[ENVIRONMENT_VARIABLE] = settings.to_json()
+    uvicorn.run(
+        "adapter.service.app:create_app", factory=True, host=host, port=port,
+        workers=workers, log_config=log_config(log_level.upper()), access_log=False,
+        timeout_graceful_shutdown=graceful_timeout, proxy_headers=True,
+        server_header=False, http=NoDelayH11Protocol)

@@ -14,23 +14,23 @@ import sys
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from adapter import __version__, modes
 from adapter.config import ConfigError, load_settings
-from adapter.fhir import FhirClient, FhirError
-from adapter.fhir.auth import AuthConfigError, auth_from_settings
+from adapter.fhir.errors import AuthConfigError, FhirError
+from adapter.fhir.limits import DEFAULT_MAX_PAGES, DEFAULT_RETRY_BUDGET
 from adapter.fhir.redaction import guard_logs
-from adapter.fhir.retry import DEFAULT_RETRY_BUDGET, RetryPolicy
-from adapter.fhir.search import DEFAULT_MAX_PAGES
 from adapter.findings import Severity
-from adapter.load import load, load_resources, writable_types
 from adapter.mappings import MappingsError, load_mappings
 from adapter.output.report import Report
 from adapter.output.table import render_table
 from adapter.rules import Policy
 from adapter.sources.files import FileSource, SourceError
-from adapter.sources.server import ClaimSelection
 from adapter.sync_state import SyncStateError
+
+if TYPE_CHECKING:  # the server commands import the transport when they run, not before
+    from adapter.fhir import FhirClient
 
 EXIT_OK, EXIT_PARTIAL, EXIT_UNUSABLE, EXIT_FINDINGS = 0, 1, 2, 3
 
@@ -205,6 +205,8 @@ def _exit_status(report: Report, fail_on: str | None, failed: bool = False) -> i
 
 
 def _client(args: argparse.Namespace, writable: frozenset[str] | None = None) -> FhirClient:
+    from adapter.fhir import FhirClient, RetryPolicy, auth_from_settings
+
     auth = auth_from_settings(
         args.auth, username=args.username, password_env=args.password_env,
         password_file=args.password_file, token_env=args.token_env, token_file=args.token_file,
@@ -262,6 +264,8 @@ def _check_files(args: argparse.Namespace) -> int:
 
 
 def _check_server(args: argparse.Namespace) -> int:
+    from adapter.sources.server import ClaimSelection
+
     if args.out:
         raise UsageError("--out is for file sources; a server run writes DetectedIssues back")
     try:
@@ -297,6 +301,8 @@ def _sync(args: argparse.Namespace) -> int:
 
 
 def _load(args: argparse.Namespace) -> int:
+    from adapter.load import load, load_resources, writable_types
+
     resources, unreadable = load_resources(FileSource.open(args.path))
     with _client(args, writable=writable_types(resources)) as client:
         totals = load(client, resources, args.max_transaction_entries, keep_ids=args.keep_ids)

@@ -22,9 +22,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import ValidationError
-
 from adapter.mappings import load_mappings
+from adapter.shape import ShapeError
 from adapter.thresholds import Thresholds
 
 SETTINGS = ("facility_timezone",)  # keys that are not thresholds
@@ -95,12 +94,9 @@ def load_settings(defaults: Thresholds, override: Path | None,
     thresholds = defaults
     if overrides:
         try:
-            thresholds = Thresholds.model_validate(_merge(defaults.model_dump(), overrides))
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-            )
-            raise ConfigError(f"{override}: {problems}") from exc
+            thresholds = Thresholds.from_dict(_merge(defaults.as_dict(), overrides))
+        except ShapeError as exc:
+            raise ConfigError(f"{override}: {exc}") from exc
     name = facility_timezone or settings.get("facility_timezone")
     where = "--facility-timezone" if facility_timezone else f"{override}: facility_timezone"
     return Settings(thresholds, _zone(name, where))

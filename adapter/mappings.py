@@ -9,14 +9,14 @@ that folder, thresholds included.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
+from adapter.shape import ShapeError, flag, positive, string, strings, sub, table
 from adapter.terminology.codes import CodeSet
 from adapter.terminology.ndc import ndc_products
 from adapter.terminology.snomed import SnomedMap
@@ -28,97 +28,6 @@ DATA_PACKAGE = "adapter.mappings_data"
 
 class MappingsError(RuntimeError):
     """A file in mappings/ is missing or malformed: nothing can be checked without it."""
-
-
-class _Strictish(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-class _Wording(_Strictish):
-    b12_words: list[str]
-    other_words: list[str]
-    b12_snomed: list[str]
-
-
-class _Categories(_Strictish):
-    codes: list[str]
-
-
-class _Manifestations(_Strictish):
-    note_words: list[str]
-    excluded: list[str]
-
-
-class _IcdFile(_Strictish):
-    b12_diagnoses: list[str]
-    b12_anemias: list[str]
-    causes: list[str]
-    lifelong_causes: list[str]
-    specificity_ladder: dict[str, Any]
-    history_codes: dict[str, Any]
-    symptom_codes: dict[str, Any]
-    e53_8_wording: _Wording
-    assessment_categories: _Categories
-    manifestations: _Manifestations
-
-
-class _LabKind(_Strictish):
-    unit: str
-    abnormal_when: Literal["low", "high"]
-    b12_status: bool
-    codes: dict[str, str]
-
-
-class _LabsFile(_Strictish):
-    kinds: dict[str, _LabKind]
-    units: dict[str, dict[str, float]]
-    unit_when_unstated: dict[str, str]
-    ucum_systems: list[str]
-
-
-class _SnomedEntry(_Strictish):
-    icd10cm: str
-    display: str
-    source: str
-
-
-class _SnomedFile(_Strictish):
-    map: dict[str, _SnomedEntry]
-
-
-class _J3420(_Strictish):
-    code: str
-    mcg_per_unit: float = Field(gt=0)
-    systems: list[str]
-
-
-class _RxNorm(_Strictish):
-    codes: dict[str, dict[str, Any]]
-
-
-class _Ndc(_Strictish):
-    products: dict[str, dict[str, Any]]
-
-
-class _CodesAndWords(_Strictish):
-    codes: dict[str, list[str]]
-    text_keywords: list[str] = []
-
-
-class _Premedicated(_Strictish):
-    rxnorm: list[str]
-    text_keywords: list[str]
-
-
-class _DrugsFile(_Strictish):
-    j3420: _J3420
-    rxnorm: _RxNorm
-    ndc: _Ndc
-    text_keywords: list[str]
-    dose_units: dict[str, Any]
-    self_administered: _CodesAndWords
-    injection_procedures: _CodesAndWords
-    premedicated_drugs: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +115,7 @@ def data_root() -> Traversable:
     return files(DATA_PACKAGE)
 
 
-def _read(root: Traversable, name: str, model: type[BaseModel]) -> Any:
+def _read(root: Traversable, name: str) -> dict[str, Any]:
     path = root / name
     try:
         text = path.read_text(encoding="utf-8")
@@ -216,19 +125,14 @@ def _read(root: Traversable, name: str, model: type[BaseModel]) -> Any:
         raise MappingsError(f"{path}: cannot read mapping file ({exc})") from exc
     try:
         data = json.loads(text)
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise MappingsError(f"{path}: not valid JSON ({exc})") from exc
-    if isinstance(data, dict):  # "_about", "_sources": documentation, not settings
-        data = {k: v for k, v in data.items() if not k.startswith("_")}
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '(file)'}: {err['msg']}"
-                             for err in exc.errors())
-        raise MappingsError(f"{path}: {problems}") from exc
+    if not isinstance(data, dict):
+        raise MappingsError(f"{path}: (file): must be a table of settings")
+    return data
 
 
-def _entries(data: dict[str, Any]) -> dict[str, Any]:
+def _entries(data: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if not k.startswith("_")}
 
 
@@ -236,84 +140,129 @@ def _lower(words: list[str]) -> tuple[str, ...]:
     return tuple(w.lower() for w in words)
 
 
-def _codes_and_words(data: _CodesAndWords) -> CodesAndWords:
-    return CodesAndWords({system: frozenset(codes) for system, codes in data.codes.items()},
-                         _lower(data.text_keywords))
+def _codes_and_words(data: Mapping[str, Any], where: str) -> CodesAndWords:
+    codes = sub(data, "codes", where)
+    return CodesAndWords(
+        {system: frozenset(strings(codes, system, f"{where}.codes")) for system in codes},
+        _lower(strings(data, "text_keywords", where)) if "text_keywords" in data else ())
 
 
-def _premedicated(data: dict[str, Any]) -> dict[str, _Premedicated]:
-    try:
-        return {name: _Premedicated.model_validate(v) for name, v in _entries(data).items()}
-    except ValidationError as exc:
-        raise MappingsError(f"drugs.json: premedicated_drugs: {exc}".splitlines()[0]) from exc
-
-
-def _ndc_products(products: dict[str, dict[str, Any]]) -> dict[str, float]:
+def _ndc_products(products: Mapping[str, Any]) -> dict[str, float]:
     """Product NDCs as written in drugs.json (labeler-product) -> their 9-digit form."""
     found: dict[str, float] = {}
-    for written, entry in products.items():
+    for written, entry in _entries(products).items():
         normal = ndc_products(written)
         if len(normal) != 1:
-            raise MappingsError(f"drugs.json: {written!r} is not a labeler-product NDC")
-        found[normal[0]] = float(entry["ug_per_ml"])
+            raise ShapeError(f"ndc.products.{written}: not a labeler-product NDC")
+        found[normal[0]] = positive(table(entry, f"ndc.products.{written}"), "ug_per_ml",
+                                    f"ndc.products.{written}")
     return found
+
+
+def _icd(data: Mapping[str, Any]) -> CodeSets:
+    b12 = strings(data, "b12_diagnoses")
+    ladder = {code: int(rank)
+              for code, rank in _entries(sub(data, "specificity_ladder")).items()}
+    if set(ladder) != set(b12):
+        raise ShapeError("specificity_ladder: must rank exactly the b12_diagnoses")
+    wording = sub(data, "e53_8_wording")
+    manifestations = sub(data, "manifestations")
+    history = sub(data, "history_codes")
+    return CodeSets(
+        b12_diagnoses=frozenset(b12),
+        b12_anemias=CodeSet.parse(strings(data, "b12_anemias")),
+        causes=CodeSet.parse(strings(data, "causes")),
+        lifelong_causes=CodeSet.parse(strings(data, "lifelong_causes")),
+        ladder=ladder,
+        history={code: CodeSet.parse(strings(history, code, "history_codes"))
+                 for code in _entries(history)},
+        symptoms={code: str(t) for code, t in _entries(sub(data, "symptom_codes")).items()},
+        e53_8_wording=Wording(
+            _lower(strings(wording, "b12_words", "e53_8_wording")),
+            _lower(strings(wording, "other_words", "e53_8_wording")),
+            frozenset(strings(wording, "b12_snomed", "e53_8_wording"))),
+        assessment_categories=frozenset(strings(sub(data, "assessment_categories"), "codes",
+                                                "assessment_categories")),
+        manifestation_note_words=_lower(strings(manifestations, "note_words", "manifestations")),
+        manifestation_excluded=CodeSet.parse(strings(manifestations, "excluded",
+                                                     "manifestations")),
+    )
+
+
+def _labs(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The lab fields of ``Mappings``: kinds by LOINC, unit factors, units of bare values,
+    UCUM systems."""
+    units = {unit: {name: positive(table(factors, f"units.{unit}"), name, f"units.{unit}")
+                    for name in factors}
+             for unit, factors in sub(data, "units").items()}
+    by_loinc: dict[str, LabKind] = {}
+    for name, kind in sub(data, "kinds").items():
+        where = f"kinds.{name}"
+        kind = table(kind, where)
+        unit = string(kind, "unit", where)
+        if unit not in units:
+            raise ShapeError(f"{where}.unit: no unit factors for {unit}")
+        direction = string(kind, "abnormal_when", where)
+        if direction not in ("low", "high"):
+            raise ShapeError(f"{where}.abnormal_when: must be low or high")
+        fact = LabKind(name, unit, direction,  # type: ignore[arg-type]
+                       flag(kind, "b12_status", where))
+        by_loinc.update({loinc: fact for loinc in sub(kind, "codes", where)})
+    return {"labs_by_loinc": by_loinc, "lab_units": units,
+            "unit_when_unstated": {k: str(v) for k, v in sub(data, "unit_when_unstated").items()},
+            "ucum_systems": frozenset(strings(data, "ucum_systems"))}
+
+
+def _drugs(data: Mapping[str, Any]) -> DrugCodes:
+    j3420 = sub(data, "j3420")
+    premedicated = _entries(sub(data, "premedicated_drugs"))
+    return DrugCodes(
+        j3420_code=string(j3420, "code", "j3420"),
+        j3420_systems=frozenset(strings(j3420, "systems", "j3420")),
+        mcg_per_unit=positive(j3420, "mcg_per_unit", "j3420"),
+        rxnorm={code: positive(table(v, f"rxnorm.codes.{code}"), "ug_per_ml",
+                               f"rxnorm.codes.{code}")
+                for code, v in sub(sub(data, "rxnorm"), "codes", "rxnorm").items()},
+        ndc_products=_ndc_products(sub(sub(data, "ndc"), "products", "ndc")),
+        keywords=_lower(strings(data, "text_keywords")),
+        dose_units={k.lower(): positive(sub(data, "dose_units"), k, "dose_units")
+                    for k in _entries(sub(data, "dose_units"))},
+        self_administered=_codes_and_words(sub(data, "self_administered"), "self_administered"),
+        injection_procedures=_codes_and_words(sub(data, "injection_procedures"),
+                                              "injection_procedures"),
+        premedicated={
+            name: CodesAndWords(
+                {RXNORM: frozenset(strings(table(v, f"premedicated_drugs.{name}"), "rxnorm",
+                                           f"premedicated_drugs.{name}"))},
+                _lower(strings(v, "text_keywords", f"premedicated_drugs.{name}")))
+            for name, v in premedicated.items()},
+    )
+
+
+def _snomed(data: Mapping[str, Any]) -> SnomedMap:
+    return SnomedMap({concept: string(table(entry, f"map.{concept}"), "icd10cm",
+                                      f"map.{concept}")
+                      for concept, entry in sub(data, "map").items()})
 
 
 @cache
 def load_mappings(root: Traversable | None = None) -> Mappings:
     """Read every mapping file once; a missing or malformed file stops the program with its
-    name (``root`` is for tests: a folder laid out like ``mappings/``)."""
+    name and the field (``root`` is for tests: a folder laid out like ``mappings/``)."""
     root = root if root is not None else data_root()
-    icd: _IcdFile = _read(root, "icd10cm.json", _IcdFile)
-    labs: _LabsFile = _read(root, "labs.json", _LabsFile)
-    snomed: _SnomedFile = _read(root, "snomed_to_icd10cm.json", _SnomedFile)
-    drugs: _DrugsFile = _read(root, "drugs.json", _DrugsFile)
-    thresholds: Thresholds = _read(root, "thresholds.json", Thresholds)
-
-    ladder = {code: int(rank) for code, rank in _entries(icd.specificity_ladder).items()}
-    if set(ladder) != set(icd.b12_diagnoses):
-        raise MappingsError("icd10cm.json: specificity_ladder must rank exactly the b12_diagnoses")
-    wording = icd.e53_8_wording
-    codes = CodeSets(
-        b12_diagnoses=frozenset(icd.b12_diagnoses),
-        b12_anemias=CodeSet.parse(icd.b12_anemias),
-        causes=CodeSet.parse(icd.causes),
-        lifelong_causes=CodeSet.parse(icd.lifelong_causes),
-        ladder=ladder,
-        history={code: CodeSet.parse(v) for code, v in _entries(icd.history_codes).items()},
-        symptoms={code: str(t) for code, t in _entries(icd.symptom_codes).items()},
-        e53_8_wording=Wording(_lower(wording.b12_words), _lower(wording.other_words),
-                              frozenset(wording.b12_snomed)),
-        assessment_categories=frozenset(icd.assessment_categories.codes),
-        manifestation_note_words=_lower(icd.manifestations.note_words),
-        manifestation_excluded=CodeSet.parse(icd.manifestations.excluded),
-    )
-    labs_by_loinc: dict[str, LabKind] = {}
-    for name, kind in labs.kinds.items():
-        if kind.unit not in labs.units:
-            raise MappingsError(f"labs.json: no unit factors for {kind.unit} ({name})")
-        for loinc in kind.codes:
-            labs_by_loinc[loinc] = LabKind(name, kind.unit, kind.abnormal_when, kind.b12_status)
-    drug_codes = DrugCodes(
-        j3420_code=drugs.j3420.code,
-        j3420_systems=frozenset(drugs.j3420.systems),
-        mcg_per_unit=drugs.j3420.mcg_per_unit,
-        rxnorm={code: float(v["ug_per_ml"]) for code, v in drugs.rxnorm.codes.items()},
-        ndc_products=_ndc_products(drugs.ndc.products),
-        keywords=_lower(drugs.text_keywords),
-        dose_units={k.lower(): float(v) for k, v in _entries(drugs.dose_units).items()},
-        self_administered=_codes_and_words(drugs.self_administered),
-        injection_procedures=_codes_and_words(drugs.injection_procedures),
-        premedicated={name: CodesAndWords({RXNORM: frozenset(p.rxnorm)}, _lower(p.text_keywords))
-                      for name, p in _premedicated(drugs.premedicated_drugs).items()},
-    )
+    readers = {"icd10cm.json": _icd, "labs.json": _labs, "snomed_to_icd10cm.json": _snomed,
+               "drugs.json": _drugs, "thresholds.json": Thresholds.from_dict}
+    read: dict[str, Any] = {}
+    for name, reader in readers.items():
+        data = _read(root, name)
+        try:
+            read[name] = reader(data)
+        except ShapeError as exc:
+            raise MappingsError(f"{root / name}: {exc}") from exc
     return Mappings(
-        codes=codes,
-        labs_by_loinc=labs_by_loinc,
-        lab_units=labs.units,
-        unit_when_unstated=labs.unit_when_unstated,
-        ucum_systems=frozenset(labs.ucum_systems),
-        snomed=SnomedMap({c: e.icd10cm for c, e in snomed.map.items()}),
-        drugs=drug_codes,
-        thresholds=thresholds,
+        codes=read["icd10cm.json"],
+        **read["labs.json"],
+        snomed=read["snomed_to_icd10cm.json"],
+        drugs=read["drugs.json"],
+        thresholds=read["thresholds.json"],
     )

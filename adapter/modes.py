@@ -12,20 +12,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from adapter.driver import Driver, RunTotals, Sink
-from adapter.evidence.needs import record_searches
-from adapter.fhir import FhirClient
 from adapter.mappings import Mappings
 from adapter.outcomes import PageOutcome
 from adapter.output.files import DetectedIssueFile
 from adapter.output.report import Report
-from adapter.output.writeback import WriteBack, WriteTotals
 from adapter.rules import Policy
 from adapter.sources.files import FileSource
-from adapter.sources.server import ClaimSelection, ServerSource
-from adapter.sync import SyncOutcome, run_sync
+
+if TYPE_CHECKING:  # the server modes import their transport only when they run
+    from adapter.fhir import FhirClient
+    from adapter.output.writeback import WriteTotals
+    from adapter.sources.server import ClaimSelection
+    from adapter.sync import SyncOutcome
 
 
 @dataclass
@@ -64,6 +65,10 @@ class ServerRun:
 def check_server(judge: Judge, client: FhirClient, selection: ClaimSelection, *,
                  dry_run: bool, max_entries: int) -> ServerRun:
     """Check the selected claims on a server and write their DetectedIssues back."""
+    from adapter.evidence.needs import record_searches
+    from adapter.output.writeback import WriteBack
+    from adapter.sources.server import ServerSource
+
     report = Report()
     writeback = WriteBack(client, dry_run=dry_run, max_entries=max_entries)
     source = ServerSource(client, selection, record_searches(judge.mappings))
@@ -76,6 +81,9 @@ def sync(judge: Judge, client: FhirClient, state: Path, *, dry_run: bool, max_en
          overlap: timedelta, max_claims: int | None,
          progress: TextIO | None = None) -> tuple[ServerRun, SyncOutcome]:
     """The scheduled run: claims changed since the last good run, under a lock."""
+    from adapter.output.writeback import WriteBack
+    from adapter.sync import run_sync
+
     report = Report()
     writeback = WriteBack(client, dry_run=dry_run, max_entries=max_entries)
     sinks: list[Sink] = [report, writeback]

@@ -56,8 +56,9 @@ def test_a_missing_mapping_file_stops_the_run_with_its_name(mappings_copy, capsy
 
 @pytest.mark.parametrize("text, problem", [
     ("{not json", "not valid JSON"),
-    ('{"b12_low_pg_ml": "low"}', "b12_low_pg_ml"),
-    ('{"b12_low_pg_ml": 200}', "hemoglobin_low_g_dl: Field required"),
+    ('{"b12_low_pg_ml": "low"}', "b12_low_pg_ml: must be a number greater than 0"),
+    ('{"mma_high_umol_l": 0.4}', "b12_low_pg_ml: missing"),
+    ('{"b12_low_pg_ml": 200}', "mma_high_umol_l: missing"),
 ])
 def test_a_broken_thresholds_file_names_the_file_and_the_setting(mappings_copy, text, problem):
     (mappings_copy / "thresholds.json").write_text(text)

@@ -3,27 +3,27 @@
 Everything that knows about HTTP lives here; callers see resources, searches and exceptions.
 """
 
-from adapter.fhir.auth import (
-    Auth,
-    AuthConfigError,
-    BasicAuth,
-    BearerTokenAuth,
-    NoAuth,
-    SmartBackendAuth,
-    auth_from_settings,
-)
-from adapter.fhir.bundles import EntryResult, includes, matches
-from adapter.fhir.client import FhirClient, bundle_is_idempotent
-from adapter.fhir.errors import (
-    FhirAuthError,
-    FhirError,
-    FhirServerError,
-    PageExpiredError,
-    WriteNotAllowedError,
-)
-from adapter.fhir.retry import NO_RETRY, RetryPolicy
-from adapter.fhir.search import Query, Search
-from adapter.fhir.stats import RequestStats
+from importlib import import_module
+from typing import Any
+
+# name -> the module that defines it: loaded when first asked for, so a file run that needs
+# only the error types never imports requests, jwt or cryptography.
+_WHERE = {
+    "Auth": "auth", "AuthConfigError": "errors", "BasicAuth": "auth",
+    "BearerTokenAuth": "auth", "NoAuth": "auth", "SmartBackendAuth": "auth",
+    "auth_from_settings": "auth", "EntryResult": "bundles", "includes": "bundles",
+    "matches": "bundles", "FhirClient": "client", "bundle_is_idempotent": "client",
+    "FhirAuthError": "errors", "FhirError": "errors", "FhirServerError": "errors",
+    "PageExpiredError": "errors", "WriteNotAllowedError": "errors", "NO_RETRY": "retry",
+    "RetryPolicy": "retry", "Query": "search", "Search": "search", "RequestStats": "stats",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'adapter.fhir' has no attribute {name!r}")
+    return getattr(import_module(f"adapter.fhir.{_WHERE[name]}"), name)
+
 
 __all__ = [
     "NO_RETRY",

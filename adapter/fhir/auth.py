@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from requests.auth import AuthBase
 
-from adapter.fhir.errors import FhirAuthError, FhirServerError, response_outcome
+from adapter.fhir.errors import AuthConfigError, FhirAuthError, FhirServerError, response_outcome
 
 logger = logging.getLogger("adapter.fhir")
 
@@ -44,10 +44,6 @@ class AuthSender(Protocol):
 
     def __call__(self, method: str, url: str,
                  form: Callable[[], Mapping[str, str]] | None) -> requests.Response: ...
-
-
-class AuthConfigError(ValueError):
-    """Auth settings are incomplete or inconsistent; the message says which setting."""
 
 
 class Auth(AuthBase):

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import requests
+if TYPE_CHECKING:
+    import requests
 
 OUTCOME_MAX_CHARS = 300
 
@@ -27,6 +28,10 @@ OUTCOME_MAX_CHARS = 300
 SECRET_PARAMS = frozenset(
     {"access_token", "token", "client_secret", "client_assertion", "password"}
 )
+
+
+class AuthConfigError(ValueError):
+    """Auth settings are incomplete or inconsistent; the message says which setting."""
 
 
 class FhirError(Exception):

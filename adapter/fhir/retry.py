@@ -26,7 +26,7 @@ import tenacity
 logger = logging.getLogger("adapter.fhir")
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
-DEFAULT_RETRY_BUDGET = 120.0
+from adapter.fhir.limits import DEFAULT_RETRY_BUDGET  # noqa: E402  (re-exported)
 
 # Failures where the request may never have reached the server, or its answer was lost.
 RETRY_EXCEPTIONS: tuple[type[BaseException], ...] = (

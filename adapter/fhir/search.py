@@ -24,6 +24,7 @@ from urllib.parse import quote, urlencode
 
 from adapter.fhir.bundles import links, matches, next_link, resolve_link, same_origin
 from adapter.fhir.errors import FhirError, PageExpiredError
+from adapter.fhir.limits import DEFAULT_MAX_PAGES
 
 Bundle = dict[str, Any]
 ParamValue = str | int
@@ -33,7 +34,6 @@ FetchPage = Callable[[str, bool], Bundle]
 
 _TYPE_RE = re.compile(r"[A-Z][A-Za-z]{1,63}")
 MAX_RESTARTS = 2
-DEFAULT_MAX_PAGES = 10_000  # 1,000,000 claims at 100 a page
 
 logger = logging.getLogger("adapter.fhir")
 

@@ -6,9 +6,6 @@ import hashlib
 from datetime import datetime
 from typing import Any
 
-from fhir.resources.R4B.detectedissue import DetectedIssue
-from pydantic import ValidationError
-
 from adapter import __version__
 from adapter.findings import Finding
 from adapter.outcomes import ClaimResult
@@ -117,6 +114,9 @@ def validate(issue: dict) -> None:
         raise InvalidDetectedIssue(f"DetectedIssue status {issue.get('status')!r} is not R4")
     if issue.get("severity") not in SEVERITIES:
         raise InvalidDetectedIssue(f"DetectedIssue severity {issue.get('severity')!r} is invalid")
+    from fhir.resources.R4B.detectedissue import DetectedIssue  # 50 ms: only when writing
+    from pydantic import ValidationError
+
     try:
         DetectedIssue.model_validate(issue)
     except ValidationError as exc:

@@ -1,7 +1,8 @@
 """ICD-10-CM facts from the CDC tabular bundled in simple-icd-10-cm (April 2026 release).
 
-Validity, billability (leaf codes), titles and "code first" notes are read from that data,
-never from a hand-made list, so a new release only needs a new package version.
+Validity, billability (leaf codes), titles and "code first" notes are read from that data
+(through the on-disk index of ``adapter.terminology.tabular``), never from a hand-made list,
+so a new release only needs a new package version.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-import simple_icd_10_cm as icd
+from adapter.terminology import tabular
 
 SYSTEM = "http://hl7.org/fhir/sid/icd-10-cm"
 SYSTEMS = frozenset({SYSTEM, "urn:oid:2.16.840.1.113883.6.90"})
@@ -37,16 +38,15 @@ def is_billable(code: str) -> bool:
     """A code is billable when it is a valid leaf of the tabular (not a category or block)."""
     if not _CODE.match(code):
         return False
-    return icd.is_valid_item(code) and icd.is_leaf(code)
+    found = tabular.item(code)
+    return found is not None and found[1]
 
 
 @lru_cache(maxsize=4096)
 def title(code: str) -> str:
     """The tabular title, or '' for a code the tabular does not know."""
-    try:
-        return icd.get_description(code) if _CODE.match(code) and icd.is_valid_item(code) else ""
-    except ValueError:
-        return ""
+    found = tabular.item(code) if _CODE.match(code) else None
+    return found[0] if found else ""
 
 
 _CODE_IN_NOTE = r"[A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?"
@@ -91,9 +91,10 @@ def in_range(code: str, low: str, high: str) -> bool:
 @lru_cache(maxsize=4096)
 def _title_says_elsewhere(code: str) -> bool:
     """The code's title, or an ancestor's, says "classified elsewhere" (a manifestation)."""
-    for item in (code, *icd.get_ancestors(code)):
-        title = icd.get_description(item).lower()
-        if "classified elsewhere" in title and "not elsewhere classified" not in title:
+    for item in (code, *tabular.ancestors(code)):
+        found = tabular.item(item)
+        words = found[0].lower() if found else ""
+        if "classified elsewhere" in words and "not elsewhere classified" not in words:
             return True
     return False
 
@@ -105,9 +106,10 @@ def is_manifestation_of(code: str, underlying: frozenset[str],
     one, and a line of the note names an underlying code (or a range holding one) beside one
     of ``note_words`` ("nutritional deficiency (E40-E64)": yes; "hemoglobinopathy (D50-D64)",
     M90.5-: no). G63 and G32.0 are found this way, from the tabular, not from a list."""
-    if not (_CODE.match(code) and icd.is_valid_item(code)) or not _title_says_elsewhere(code):
+    found = tabular.item(code) if _CODE.match(code) else None
+    if found is None or not _title_says_elsewhere(code):
         return False
-    note = icd.get_code_first(code, search_in_ancestors=True)
+    note = found[3]
     if not note or "if applicable" in note.lower():
         return False
     return any(

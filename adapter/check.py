@@ -13,11 +13,11 @@ from adapter.evidence.chart import Chart
 from adapter.evidence.facts import ClaimEvidence, ClaimFacts, Path
 from adapter.evidence.fields import BadResource, has_id, ref_of
 from adapter.evidence.gather import gather
-from adapter.evidence.read import read_claim
+from adapter.evidence.read import read_claim, read_claim_head
 from adapter.findings import Finding
 from adapter.outcomes import ClaimOutcome, ClaimResult, Problem
 from adapter.rules import Policy, check
-from adapter.rules.scope import Skip, in_scope
+from adapter.rules.scope import Skip, in_scope, out_of_scope
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +41,10 @@ def read_scoped(resource: dict[str, Any], policy: Policy) -> InScope | ClaimOutc
             ref, "has no id (or not a FHIR id): it cannot be named in a report or a "
             "DetectedIssue"),))
     try:
-        record = read_claim(resource, policy.zone)
+        head = read_claim_head(resource)
+        if (skip := out_of_scope(head, policy.drugs)) is not None:
+            return ClaimOutcome(ref, updated, skipped=skip.reason)
+        record = read_claim(resource, policy.zone, head)
         scoped = in_scope(record, policy.drugs)
     except BadResource as exc:
         return ClaimOutcome(ref, updated, problems=(problem(exc),))

@@ -25,6 +25,7 @@ from adapter.findings import Severity
 from adapter.mappings import MappingsError, load_mappings
 from adapter.output.report import Report
 from adapter.output.table import render_table
+from adapter.parallel import WorkerError
 from adapter.rules import Policy
 from adapter.sources.files import FileSource, SourceError
 from adapter.sync_state import SyncStateError
@@ -116,6 +117,9 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--since", metavar="INSTANT",
                        help="server: claims updated at or after this instant (_lastUpdated)")
     check.add_argument("--search", metavar="QUERY", help="server: a Claim search, 'Claim?...'")
+    check.add_argument("--workers", type=_workers, metavar="N",
+                       help="files: processes that read and judge (default: every core, at "
+                       "most 4, for an export with 64 MB or more of records; else 1)")
 
     sync = commands.add_parser("sync", parents=[checks, server],
                                help="check every claim changed since the last successful run")
@@ -255,10 +259,16 @@ def _print_server_summary(client: FhirClient, run: modes.ServerRun,
         print("requests: " + json.dumps(stats), file=sys.stderr)
 
 
+def _workers(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"not a number of processes: {value!r}")
+    return int(value)
+
+
 def _check_files(args: argparse.Namespace) -> int:
     if args.claim or args.patient or args.since or args.search:
         raise UsageError("--claim, --patient, --since and --search need --server")
-    report = modes.check_files(_judge(args), args.source, args.out)
+    report = modes.check_files(_judge(args), args.source, args.out, workers=args.workers)
     _print_report(report, args.format)
     return _exit_status(report, args.fail_on)
 
@@ -268,6 +278,8 @@ def _check_server(args: argparse.Namespace) -> int:
 
     if args.out:
         raise UsageError("--out is for file sources; a server run writes DetectedIssues back")
+    if args.workers:
+        raise UsageError("--workers is for file sources")
     try:
         selection = ClaimSelection(ids=tuple(args.claim), patient=args.patient,
                                    since=args.since, search=args.search)
@@ -345,3 +357,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FhirError as exc:
         print(f"b12-adapter: {exc}", file=sys.stderr)
         return EXIT_PARTIAL
+    except WorkerError as exc:  # nothing was printed: the report would have been incomplete
+        print(f"b12-adapter: {exc}", file=sys.stderr)
+        return EXIT_UNUSABLE

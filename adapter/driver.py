@@ -16,18 +16,21 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from adapter.check import InScope, check_claim, problem, read_scoped
 from adapter.evidence.chart import Chart
+from adapter.evidence.needs import chart_types, claim_test, line_tests
+from adapter.evidence.read import claim_links
 from adapter.fhir.errors import FhirAuthError, FhirError
 from adapter.fhir.search import Query
 from adapter.mappings import Mappings
 from adapter.outcomes import ClaimOutcome, PageOutcome, Problem
 from adapter.rules import Policy
-from adapter.sources.base import Reads, Records, Source
+from adapter.sources.base import Reads, Records, Seen, Source
+from adapter.sources.files import FileSource
 
 Resource = dict[str, Any]
 
@@ -53,15 +56,22 @@ class RunTotals:
     read_failures: int = 0  # searches or record reads the server failed
 
 
+def take(chart: Chart, problems: list[Problem], item: Resource | Problem | Seen) -> None:
+    """One item of a records pass into the chart."""
+    if isinstance(item, Problem):
+        problems.append(item)
+    elif isinstance(item, Seen):
+        chart.seen(item.refs)
+    else:
+        chart.add(item)
+
+
 def build_chart(records: Records, mappings: Mappings, zone: ZoneInfo | None = None
                 ) -> tuple[Chart, list[Problem]]:
     chart = Chart(mappings, records.aliases, zone)  # live aliases: a lazy source adds them
-    problems = []
+    problems: list[Problem] = []
     for item in records.resources:
-        if isinstance(item, Problem):
-            problems.append(item)
-        else:
-            chart.add(item)
+        take(chart, problems, item)
     chart.finish()
     problems += [problem(p) for p in chart.problems]
     return chart, problems
@@ -71,8 +81,10 @@ class Driver:
     """Runs a source through the checks into sinks; see the module docstring."""
 
     def __init__(self, source: Source, policy: Policy, mappings: Mappings,
-                 sinks: Sequence[Sink], *, max_claims: int | None = None) -> None:
+                 sinks: Sequence[Sink], *, max_claims: int | None = None,
+                 workers: int = 1) -> None:
         self.source = source
+        self.workers = workers  # >1 (a file source, where fork exists): adapter.parallel
         self.policy = policy
         self.mappings = mappings
         self.sinks = sinks
@@ -83,20 +95,23 @@ class Driver:
 
     def run(self) -> RunTotals:
         with _fewer_collections():
+            parallel = self.workers > 1 and isinstance(self.source, FileSource)
             if self.source.one_chart:
-                self._chart = build_chart(self.source.records(Reads()), self.mappings,
-                                          self.policy.zone)
+                self._chart = self._one_chart(parallel)
                 if self._chart[1]:
                     self._emit(PageOutcome((), problems=tuple(self._chart[1])))
             try:
-                for page in self.source.claim_pages():
-                    if self.max_claims is not None:
-                        page = page[: max(0, self.max_claims - self.totals.claims)]
-                        if not page:
-                            break
-                    self.totals.pages += 1
-                    self.totals.claims += sum(1 for item in page if not isinstance(item, Problem))
-                    self._emit(self._check(page))
+                if parallel:
+                    from adapter.parallel import judged_pages
+
+                    for outcome in judged_pages(self._pages, self._check, self.workers):
+                        self._count(outcome)
+                        self._emit(self._once_each(outcome))
+                else:
+                    for page in self._pages():
+                        outcome = self._check(page)
+                        self._count(outcome)
+                        self._emit(self._once_each(outcome))
             except FhirAuthError:
                 raise
             except FhirError as exc:  # the claim search itself failed: stop here
@@ -107,17 +122,72 @@ class Driver:
             sink.close()
         return self.totals
 
-    def _once(self, claim: InScope | ClaimOutcome) -> InScope | ClaimOutcome:
+    def _one_chart(self, parallel: bool) -> tuple[Chart, list[Problem]]:
+        reads = Reads(types=chart_types(), lines=line_tests(self.mappings))
+        records = self.source.records(reads)
+        chart = Chart(self.mappings, records.aliases, self.policy.zone)
+        chart.wanted = self._wanted()
+        if parallel:
+            from adapter.parallel import records_pay
+
+            parallel = records_pay(self.workers)
+        if not parallel:
+            problems: list[Problem] = []
+            for item in records.resources:
+                take(chart, problems, item)
+            chart.finish()
+            return chart, problems + [problem(p) for p in chart.problems]
+        from adapter.parallel import read_chart
+
+        assert isinstance(self.source, FileSource)
+        problems = read_chart(self.source, reads, chart, self.workers)
+        chart.finish()
+        return chart, problems + [problem(p) for p in chart.problems]
+
+    def _wanted(self) -> frozenset[str] | None:
+        """What the B12 claims point at, from a pre-scan of the claim files that parses only
+        the lines that may bill B12 (None: no pre-scan, as when claims sit in Bundles). Only
+        these of the records passed over unread need be remembered."""
+        if not isinstance(self.source, FileSource):
+            return None
+        claims = self.source.prescan_claims(claim_test(self.mappings))
+        if claims is None:
+            return None
+        wanted: set[str] = set()
+        for claim in claims:  # B12 or not, in scope or not: a few more ids kept, no matter
+            wanted |= claim_links(claim)
+        if any(not ref[:1].isupper() for ref in wanted):  # urn:uuid:, #contained: no filter
+            return None
+        return frozenset(wanted)
+
+    def _pages(self) -> Iterator[Sequence[Resource | Problem]]:
+        """The source's claim pages, cut at ``max_claims``."""
+        claims = 0
+        for page in self.source.claim_pages():
+            if self.max_claims is not None:
+                page = page[: max(0, self.max_claims - claims)]
+                if not page:
+                    return
+            claims += sum(1 for item in page if not isinstance(item, Problem))
+            yield page
+
+    def _count(self, outcome: PageOutcome) -> None:
+        self.totals.pages += 1
+        self.totals.claims += len(outcome.claims)
+
+    def _once_each(self, page: PageOutcome) -> PageOutcome:
         """Two claims with one id would be judged, and written back, as one: the second is
         an error, not a second verdict under the same identifier."""
-        ref = claim.facts.ref if isinstance(claim, InScope) else claim.claim
-        if ref.endswith("/(no id)"):
-            return claim
-        if ref in self._seen:
-            return ClaimOutcome(ref, claim.last_updated, problems=(Problem(
-                ref, "a second claim with this id: ids must be unique; it is not checked"),))
-        self._seen.add(ref)
-        return claim
+        outcomes = []
+        for outcome in page.claims:
+            ref = outcome.claim
+            if ref in self._seen:
+                outcome = ClaimOutcome(ref, outcome.last_updated, problems=(Problem(
+                    ref, "a second claim with this id: ids must be unique; it is not checked"),))
+            elif not ref.endswith("/(no id)"):
+                self._seen.add(ref)
+            outcomes.append(outcome)
+        return replace(page, claims=tuple(outcomes))
 
     def _emit(self, page: PageOutcome) -> None:
         for sink in self.sinks:
@@ -125,7 +195,7 @@ class Driver:
 
     def _check(self, page: Sequence[Resource | Problem]) -> PageOutcome:
         unreadable = [item for item in page if isinstance(item, Problem)]
-        pending = [self._once(read_scoped(item, self.policy)) for item in page
+        pending = [read_scoped(item, self.policy) for item in page
                    if not isinstance(item, Problem)]
         refs = [p.facts.ref if isinstance(p, InScope) else p.claim for p in pending]
         queries = {name: query for sink in self.sinks

@@ -19,6 +19,7 @@ from adapter.mappings import Mappings
 from adapter.outcomes import PageOutcome
 from adapter.output.files import DetectedIssueFile
 from adapter.output.report import Report
+from adapter.parallel import AUTO_MIN_BYTES, auto_workers
 from adapter.rules import Policy
 from adapter.sources.files import FileSource
 
@@ -37,18 +38,30 @@ class Judge:
     policy: Policy
 
 
-def check_files(judge: Judge, path: Path, out: Path | None = None) -> Report:
-    """Check a file source; with ``out``, also write DetectedIssue.ndjson and report.json."""
+def check_files(judge: Judge, path: Path, out: Path | None = None, *,
+                workers: int | None = None) -> Report:
+    """Check a file source; with ``out``, also write DetectedIssue.ndjson and report.json.
+    ``workers`` processes (None: as many as pay, ``adapter.parallel.auto_workers``)."""
     source = FileSource.open(path)
+    if workers is None:
+        workers = _auto_workers(source, judge.mappings)
     report = Report()
     sinks: list[Sink] = [report]
     if out is not None:
         sinks.append(DetectedIssueFile(out, datetime.now(UTC)))
-    Driver(source, judge.policy, judge.mappings, sinks).run()
+    Driver(source, judge.policy, judge.mappings, sinks, workers=workers).run()
     if out is not None:
         (out / "report.json").write_text(report.to_json() + "\n", encoding="utf-8",
                                          errors="backslashreplace")
     return report
+
+
+def _auto_workers(source: FileSource, mappings: Mappings) -> int:
+    from adapter.evidence.needs import chart_types, line_tests
+    from adapter.sources.base import Reads
+
+    reads = Reads(types=chart_types(), lines=line_tests(mappings))
+    return auto_workers() if source.scanned_bytes(reads) >= AUTO_MIN_BYTES else 1
 
 
 @dataclass

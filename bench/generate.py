@@ -94,8 +94,10 @@ def _hemoglobin(rng: random.Random, pid: str, when: str, low: bool) -> dict[str,
     return b.lab(f"{pid}-h1", pid, kind, round(value, 1), unit, when)
 
 
-def patient_records(rng: random.Random, n: int, max_claims: int) -> Iterator[dict[str, Any]]:
-    """One patient's resources and up to ``max_claims`` claims (1-3 monthly injections)."""
+def patient_records(rng: random.Random, n: int, max_claims: int,
+                    one_per_patient: bool = False) -> Iterator[dict[str, Any]]:
+    """One patient's resources and up to ``max_claims`` claims (1-3 monthly injections; with
+    ``one_per_patient``, exactly one B12 claim and nothing else billed)."""
     pid = f"p{n:07d}"
     yield _patient(rng, pid)
     _, (system, chart_code), claim_codes = rng.choices(DIAGNOSES, WEIGHTS)[0]
@@ -122,7 +124,7 @@ def patient_records(rng: random.Random, n: int, max_claims: int) -> Iterator[dic
 
     # the B12 item points at the underlying diagnosis, not at a manifestation code
     pointer = next(n for n, code in enumerate(claim_codes, 1) if not code.startswith("G"))
-    b12_claims = min(rng.choice((1, 2, 2, 3)), max_claims)
+    b12_claims = 1 if one_per_patient else min(rng.choice((1, 2, 2, 3)), max_claims)
     for k in range(b12_claims):
         when = (first + timedelta(days=28 * k)).isoformat()
         kid = f"{pid}-k{k}"
@@ -139,7 +141,8 @@ def patient_records(rng: random.Random, n: int, max_claims: int) -> Iterator[dic
                       pointers=(pointer,),
                       supporting=(f"Condition/{pid}-c1",) if rng.random() < 0.8 else (),
                       encounter=encounter)
-    if b12_claims < max_claims and rng.random() < 0.22:  # ~10% of claims have no B12 item
+    if not one_per_patient and b12_claims < max_claims and rng.random() < 0.22:
+        # ~10% of claims have no B12 item
         if rng.random() < 0.55:
             yield b.claim(f"{pid}-flu", pid, "2026-01-20", diagnoses=("Z23",), units=None,
                           product=(b.CPT, "90686"), extra_items=False)
@@ -148,12 +151,16 @@ def patient_records(rng: random.Random, n: int, max_claims: int) -> Iterator[dic
                           units=None, product=(b.CPT, "99213"), extra_items=False)
 
 
-def generate(claims: int, out: Path, seed: int = 12, layout: str = "bulk") -> int:
+def generate(claims: int, out: Path, seed: int = 12, layout: str = "bulk",
+             mix: str = "demo") -> int:
     """Write exactly ``claims`` Claims (and their patients' records); returns that number.
 
     ``layout`` "bulk": one NDJSON file per type; "bundles": one collection Bundle per patient
-    (``<patient>.json``, as Synthea writes), the same resources.
+    (``<patient>.json``, as Synthea writes), the same resources. ``mix`` "demo": about two
+    claims per patient, ~10% not B12; "one-per-patient": every claim a B12 claim of its own
+    patient (the hardest case per claim: a whole chart read for each).
     """
+    one = mix == "one-per-patient"
     rng = random.Random(seed)
     out.mkdir(parents=True, exist_ok=True)
     written = 0
@@ -161,7 +168,7 @@ def generate(claims: int, out: Path, seed: int = 12, layout: str = "bulk") -> in
         n = 0
         while written < claims:
             n += 1
-            records = list(patient_records(rng, n, claims - written))
+            records = list(patient_records(rng, n, claims - written, one))
             written += sum(r["resourceType"] == "Claim" for r in records)
             bundle = {"resourceType": "Bundle", "type": "collection",
                       "entry": [{"resource": r} for r in records]}
@@ -174,7 +181,7 @@ def generate(claims: int, out: Path, seed: int = 12, layout: str = "bulk") -> in
         n = 0
         while written < claims:
             n += 1
-            for resource in patient_records(rng, n, claims - written):
+            for resource in patient_records(rng, n, claims - written, one):
                 rtype = resource["resourceType"]
                 files[rtype].write(json.dumps(resource, separators=(",", ":")) + "\n")
                 written += rtype == "Claim"
@@ -188,11 +195,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=12)
     parser.add_argument("--layout", choices=("bulk", "bundles"), default="bulk",
                         help="NDJSON per type (default) or one Bundle per patient")
+    parser.add_argument("--mix", choices=("demo", "one-per-patient"), default="demo",
+                        help="the demo's mix (default) or one B12 claim per patient")
     args = parser.parse_args()
     if args.claims < 1:
         parser.error("--claims must be at least 1")
     started = time.perf_counter()
-    count = generate(args.claims, args.out, args.seed, args.layout)
+    count = generate(args.claims, args.out, args.seed, args.layout, args.mix)
     print(f"{count} claims in {args.out} ({time.perf_counter() - started:.1f} s)")
 
 

@@ -11,6 +11,7 @@ fail, they never skip. Plain module: no pytest needed (bench/run.py uses it too)
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
 import hashlib
@@ -86,6 +87,7 @@ def running_fhir_server() -> Iterator[str]:
     """A fresh, empty server for the duration of the block; yields its base URL."""
     ensure_installed()
     log_dir = Path(tempfile.mkdtemp(prefix="b12-fhir-server-"))
+    atexit.register(shutil.rmtree, log_dir, True)  # read by tests until the session ends
     log_path = log_dir / "server.log"
     with log_path.open("w") as log:
         try:

@@ -10,9 +10,11 @@ it too).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -62,6 +64,7 @@ def running_service(*args: str, env: Mapping[str, str] | None = None,
     """``b12-adapter serve ARGS`` on a free port; ``headers`` are what /ready needs (none)."""
     port = free_port()
     log_path = Path(tempfile.mkdtemp(prefix="b12-serve-")) / "service.log"
+    atexit.register(shutil.rmtree, log_path.parent, True)  # read by tests until the end
     command = [sys.executable, "-m", "adapter", "serve", "--host", "127.0.0.1",
                "--port", str(port), *args]
     started = time.perf_counter()

@@ -79,12 +79,13 @@ def test_nan_and_infinite_numbers_are_not_numbers(tmp_path, capsys):
     assert "admin-missing" not in codes  # the injection was given; only its dose is unknown
 
 
+B12_LAB = b'{"resourceType":"Observation","id":"o1","code":{"coding":[{"code":"2132-9"}]},'
+
+
 @pytest.mark.parametrize("line, problem", [
-    (b'{"resourceType":"Observation","id":"o1","valueInteger":' + b"9" * 5000 + b"}",
-     "not valid JSON"),
-    (b'{"resourceType":"Observation","id":"o1","x":' + b"[" * 100_000 + b"]" * 100_000 + b"}",
-     "nested too deeply"),
-    (b'{"resourceType":"Observation","id":"o1","status":"fin\xff\xfeal"}', "not valid UTF-8"),
+    (B12_LAB + b'"valueInteger":' + b"9" * 5000 + b"}", "not valid JSON"),
+    (B12_LAB + b'"x":' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested too deeply"),
+    (B12_LAB + b'"status":"fin\xff\xfeal"}', "not valid UTF-8"),
     (b'{"resourceType":"Observation",', "not valid JSON"),
 ])
 def test_an_unreadable_line_is_an_error_naming_the_file_and_line(tmp_path, capsys, line, problem):
@@ -97,7 +98,8 @@ def test_an_unreadable_line_is_an_error_naming_the_file_and_line(tmp_path, capsy
 def test_invalid_utf8_past_the_first_block_of_a_file_spoils_only_its_line(tmp_path, capsys):
     filler = [json.dumps(b.lab(f"g{n}", "p8", "glucose", 90, "mg/dL", "2026-01-01")).encode()
               for n in range(300)]
-    bad = b'{"resourceType":"Observation","id":"bad","code":{"text":"\xc3\x28"}}'
+    bad = b'{"resourceType":"Observation","id":"bad","code":{"text":"B12 \xc3\x28",' \
+        b'"coding":[{"code":"2132-9"}]}}'
     status, report, _ = _run(tmp_path, capsys, [], {"Observation": [*filler, bad]})
     assert status == 1
     assert list(_errors(report)) == ["Observation.ndjson:302"]

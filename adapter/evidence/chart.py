@@ -40,6 +40,7 @@ from adapter.mappings import Mappings
 CHART_TYPES = frozenset({"Condition", "Observation", "Patient", "Procedure", "Medication",
                          *MEDICATION_USES})
 Fact = ConditionFact | LabFact | AdministrationFact | MedicationFact | ProcedureFact
+Entry = tuple[str, Any]  # ("condition", ConditionFact), ("known", "Observation/x"), ...
 
 
 class Chart:
@@ -57,7 +58,9 @@ class Chart:
         self.procedures: dict[str, list[ProcedureFact]] = defaultdict(list)
         self.patients: dict[str, PatientFact] = {}
         self.by_ref: dict[str, Fact] = {}
-        self.known: set[str] = set()  # every chart resource seen, relevant or not
+        self.known: set[str] = set()  # chart resources seen, relevant or not ...
+        self.wanted: frozenset[str] | None = None  # ... of these only, when a claim pre-scan
+        # said which ones the claims in scope point at (a big export: not millions of ids)
         self.problems: list[BadResource] = []
         self._drugs: dict[str, Drug] = {}  # Medication resources, by reference
         self._waiting: list[MedicationUse] = []  # uses whose Medication was not read yet
@@ -70,32 +73,59 @@ class Chart:
 
     def add(self, resource: Mapping[str, Any]) -> None:
         """Read one resource into the chart; a malformed one becomes a problem, not a crash."""
+        self.put(self.read(resource))
+
+    def read(self, resource: Mapping[str, Any]) -> list[Entry]:
+        """What one resource adds to the chart, not yet indexed: pure, so a worker process
+        can read while the parent ``put``s the entries in source order (the same chart)."""
         rtype = resource.get("resourceType")
         if rtype not in CHART_TYPES:
-            return
+            return []
         ref = ref_of(resource)
-        self.known.add(ref)
         mappings, zone = self.mappings, self.zone
+        problems: list[BadResource] = []
+        entry: Entry | None = None
         try:
             if rtype == "Condition":
-                self._index(read_condition(resource, mappings, zone), self.conditions)
+                entry = ("condition", read_condition(resource, mappings, zone))
             elif rtype == "Observation":
                 lab = read_observation(resource, mappings, zone)
-                if lab is not None:
-                    self._index(lab, self.labs)
+                entry = ("lab", lab) if lab is not None else None
             elif rtype in MEDICATION_USES:
-                self._use(read_medication_use(resource, zone, self.problems))
+                entry = ("use", read_medication_use(resource, zone, problems))
             elif rtype == "Procedure":
                 procedure = read_procedure(resource, mappings.drugs, zone)
-                if procedure is not None:
-                    self._index(procedure, self.procedures)
+                entry = ("procedure", procedure) if procedure is not None else None
             elif rtype == "Medication":
-                self._drugs[ref] = read_medication(resource)
+                entry = ("drug", (ref, read_medication(resource)))
             elif has_id(ref):
-                patient = read_patient(resource)
-                self.patients[patient.ref] = patient
+                entry = ("patient", read_patient(resource))
         except BadResource as exc:
-            self.problems.append(exc)
+            problems.append(exc)
+        entries: list[Entry] = [("known", ref), *(("problem", p) for p in problems)]
+        if entry is not None:
+            entries.append(entry)
+        return entries
+
+    def put(self, entries: list[Entry]) -> None:
+        """Index what ``read`` made of one resource."""
+        for what, value in entries:
+            if what == "known":
+                self.known.add(value)
+            elif what == "condition":
+                self._index(value, self.conditions)
+            elif what == "lab":
+                self._index(value, self.labs)
+            elif what == "use":
+                self._use(value)
+            elif what == "procedure":
+                self._index(value, self.procedures)
+            elif what == "problem":
+                self.problems.append(value)
+            elif what == "drug":
+                self._drugs[value[0]] = value[1]
+            else:
+                self.patients[value.ref] = value
 
     def _use(self, use: MedicationUse) -> None:
         if use.drug is None:
@@ -132,6 +162,10 @@ class Chart:
 
     def lookup(self, ref: str) -> Fact | None:
         return self.by_ref.get(self.canonical(ref))
+
+    def seen(self, refs: tuple[str, ...]) -> None:
+        """Resources passed over unread exist (``Seen``): kept if a claim may ask."""
+        self.known.update(refs if self.wanted is None else self.wanted.intersection(refs))
 
     def has(self, ref: str) -> bool:
         return self.canonical(ref) in self.known

@@ -42,6 +42,17 @@ class ClaimItem:
 
 
 @dataclass(frozen=True, slots=True)
+class ClaimHead:
+    """What scope is decided on, read before the rest: most claims of an export bill no B12
+    and need nothing more (``adapter.rules.scope.out_of_scope``)."""
+
+    ref: str
+    status: str | None
+    use: str | None
+    products: tuple[tuple[Coding, ...], ...]  # each line's productOrService
+
+
+@dataclass(frozen=True, slots=True)
 class ClaimRecord:
     """A Claim or ExplanationOfBenefit as the reader found it: every line, no judgement."""
 
@@ -57,6 +68,10 @@ class ClaimRecord:
     supporting: tuple[str, ...]  # supportingInfo valueReference targets
     use: str | None = None  # claim | preauthorization | predetermination
     providers: tuple[str, ...] = ()  # provider, careTeam providers, facility (for reports)
+
+    @property
+    def products(self) -> tuple[tuple[Coding, ...], ...]:
+        return tuple(item.product for item in self.items)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 _DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?(?:T[0-9:.]+(?:Z|[+-]\d{2}:\d{2})?)?$")
 _HAS_OFFSET = re.compile(r"(Z|[+-]\d{2}:\d{2})$")
 _TYPE = re.compile(r"[A-Z][A-Za-z]{1,63}")
+_TYPES_SEEN: set[str] = set()
 _ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _RESOLVABLE = re.compile(r"^(?:[A-Z][A-Za-z]{1,63}/[A-Za-z0-9\-.]{1,64}|urn:uuid:\S+|#\S+)$")
@@ -35,7 +36,11 @@ def ref_of(resource: Mapping[str, Any]) -> str:
     """``Type/id``; ``Type/(no id)`` when the id is missing or not a FHIR id (such a resource
     cannot be referenced, nor named in a DetectedIssue)."""
     rtype = resource.get("resourceType")
-    rtype = rtype if isinstance(rtype, str) and _TYPE.fullmatch(rtype) else "?"
+    if rtype not in _TYPES_SEEN:  # a type checked once is known good (this runs per resource)
+        if not (isinstance(rtype, str) and _TYPE.fullmatch(rtype)):
+            rtype = "?"
+        elif len(_TYPES_SEEN) < 1000:
+            _TYPES_SEEN.add(rtype)
     rid = resource.get("id")
     return f"{rtype}/{rid}" if isinstance(rid, str) and _ID.fullmatch(rid) else f"{rtype}/(no id)"
 
@@ -155,16 +160,26 @@ def codings(concept: object, where: str, ref: str) -> list[tuple[str, str]]:
         return []
     if type(concept) is not dict and not isinstance(concept, Mapping):
         raise BadResource(ref, f"{where} is not a CodeableConcept")
+    found = concept.get("coding")
+    if not found:
+        return []
+    if type(found) is not list:
+        raise BadResource(ref, f"{where}.coding is not a list of objects")
     pairs = []
-    for n, coding in enumerate(items(concept, "coding", ref)):
+    for n, coding in enumerate(found):
+        if type(coding) is not dict and not isinstance(coding, Mapping):
+            raise BadResource(ref, f"{where}.coding is not a list of objects")
         code = coding.get("code")
         if code is None:
             continue
-        if not isinstance(code, str):
+        if type(code) is not str:
             raise BadResource(ref, f"{where}.coding[{n}].code is not a string: {_shown(code)}")
         if code := code.strip():
             system = coding.get("system")
-            pairs.append((text(system.strip()) if isinstance(system, str) else "", text(code)))
+            system = system.strip() if type(system) is str else ""
+            # inline isascii: a lone surrogate is made printable by text(), rarely needed
+            pairs.append((system if system.isascii() else text(system),
+                          code if code.isascii() else text(code)))
     return pairs
 
 

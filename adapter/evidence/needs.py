@@ -6,9 +6,14 @@ beside the readers, so a reader that learns a new resource type adds its search 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
+
+import ahocorasick_rs
 
 from adapter.mappings import Mappings
+from adapter.terminology import icd10cm
 from adapter.terminology.systems import LOINC
 
 
@@ -42,3 +47,94 @@ def record_searches(mappings: Mappings) -> tuple[RecordSearch, ...]:
 
 # Claims point at these explicitly; what a patient search missed is read by id.
 LINKED_TYPES = frozenset({"Condition", "Observation"})
+
+
+# --- Which raw NDJSON lines can matter (a file source's prefilter) ---------------------------
+
+
+@dataclass(frozen=True)
+class LineTest:
+    """A line of this type may matter when one of ``words`` occurs in it (in the lower-cased
+    line when ``lower``). A file source runs it over whole blocks of a file in one pass, all
+    words at once (Aho-Corasick, in Rust: a few GB/s), and parses only the lines it finds
+    something in."""
+
+    words: tuple[bytes, ...]
+    lower: bool = False
+
+    @cached_property
+    def _automaton(self) -> ahocorasick_rs.BytesAhoCorasick:
+        return ahocorasick_rs.BytesAhoCorasick(list(self.words))
+
+    def found(self, block: bytes) -> list[int]:
+        target = block.lower() if self.lower else block
+        return [start for _, start, _ in self._automaton.find_matches_as_indexes(target)]
+
+    def keeps(self, line: bytes) -> bool:
+        return bool(self.found(line))
+
+
+# A JSON escape could spell any character of a word ("\u0062" is b, "\/" a slash): a line
+# holding one is always read.
+_ESCAPES = (b"\\u", b"\\/")
+
+
+def chart_types() -> frozenset[str]:
+    """The resource types the chart reads: a file of any other type is never opened."""
+    from adapter.evidence.chart import CHART_TYPES
+
+    return CHART_TYPES
+
+
+_EVERY_LINE = LineTest((b'"resourceType"',))
+
+
+def line_tests(mappings: Mappings) -> dict[str, LineTest]:
+    """Per resource type, a test on the raw line that fails only when the resource cannot
+    matter to any check: a lab with none of the mapped LOINC codes, a procedure with none of
+    the injection codes, a medication use naming no B12, pemetrexed or pralatrexate product
+    by code or by word and no Medication resource, a Condition with no ICD-10-CM coding and
+    none of the mapped SNOMED CT codes (it documents nothing the rules read). Patients and
+    Medications are always read (their test finds every line). Conservative: it may keep a
+    line that does not matter, never drop one that does (tests/test_prefilter.py runs
+    sources with and without it)."""
+    drugs = mappings.drugs
+    words = _shortest({*drugs.keywords, "medicationreference", "sid/ndc",
+                       *(w for g in drugs.premedicated.values() for w in g.words)})
+    drug_codes = {*drugs.rxnorm, *(c for g in drugs.premedicated.values()
+                                   for cs in g.codes.values() for c in cs)}
+    medication = LineTest((*_quoted(drug_codes), *(w.lower().encode() for w in words),
+                           *_ESCAPES), lower=True)
+    injections = {c for cs in drugs.injection_procedures.codes.values() for c in cs}
+    return {
+        "Condition": LineTest((*_quoted(mappings.snomed.to_icd10cm),
+                               *(s.encode() for s in sorted(icd10cm.SYSTEMS)), *_ESCAPES)),
+        "Observation": LineTest((*_quoted(mappings.labs_by_loinc), *_ESCAPES)),
+        "Procedure": LineTest((*_quoted(injections), *_ESCAPES)),
+        "MedicationAdministration": medication,
+        "MedicationRequest": medication,
+        "MedicationStatement": medication,
+        # every line: scanned all the same, so worker processes can share the file
+        "Patient": _EVERY_LINE,
+        "Medication": _EVERY_LINE,
+    }
+
+
+def claim_test(mappings: Mappings) -> LineTest:
+    """A claim line that may bill B12: J3420 in any case, a B12 RxNorm code, or any NDC
+    coding (by its system: the product's many written forms are not listed). Conservative
+    like ``line_tests``."""
+    drugs = mappings.drugs
+    return LineTest((drugs.j3420_code.lower().encode(), *_quoted(drugs.rxnorm), b"sid/ndc",
+                     *_ESCAPES), lower=True)
+
+
+def _shortest(words: set[str]) -> list[str]:
+    """The words, less those that contain another ("cyanocobalamin": "cobalamin" will do)."""
+    return sorted(w for w in words if not any(o != w and o in w for o in words))
+
+
+def _quoted(codes: Iterable[str]) -> tuple[bytes, ...]:
+    """The codes as they appear in JSON, ``"2132-9"`` (quotes included, so 718-7 is not found
+    inside 1718-7)."""
+    return tuple(b'"' + c.encode() + b'"' for c in sorted(codes))

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from adapter.evidence.facts import (
     AdministrationFact,
     ClaimDiagnosis,
+    ClaimHead,
     ClaimItem,
     ClaimRecord,
     Coding,
@@ -84,7 +85,8 @@ def _positive_ints(values: object, where: str, ref: str) -> tuple[int, ...]:
     return tuple(values)
 
 
-def _claim_item(item: Resource, index: int, ref: str, zone: ZoneInfo | None) -> ClaimItem:
+def _claim_item(item: Resource, index: int, ref: str, zone: ZoneInfo | None,
+                product: tuple[tuple[str, str], ...] | None = None) -> ClaimItem:
     where = f"item[{index}]"
     quantity = item.get("quantity")
     units = None
@@ -93,7 +95,8 @@ def _claim_item(item: Resource, index: int, ref: str, zone: ZoneInfo | None) -> 
     sequence = item.get("sequence")
     return ClaimItem(
         sequence=sequence if isinstance(sequence, int) else index + 1,
-        product=tuple(codings(item.get("productOrService"), f"{where}.productOrService", ref)),
+        product=product if product is not None else tuple(
+            codings(item.get("productOrService"), f"{where}.productOrService", ref)),
         units=units,
         service_date=optional_date(item, "servicedDate", "servicedPeriod.start", ref=ref,
                                    zone=zone),
@@ -133,8 +136,40 @@ def _providers(resource: Resource, ref: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(p for p in found if p))
 
 
-def read_claim(resource: Resource, zone: ZoneInfo | None = None) -> ClaimRecord:
-    """Every line and diagnosis of a Claim or ExplanationOfBenefit, as written."""
+def read_claim_head(resource: Resource) -> ClaimHead:
+    """Status, use and each line's productOrService: enough to tell a claim out of scope."""
+    ref = ref_of(resource)
+    status, use = resource.get("status"), resource.get("use")
+    return ClaimHead(
+        ref=ref,
+        status=status if isinstance(status, str) else None,
+        use=use if isinstance(use, str) else None,
+        products=tuple(tuple(codings(item.get("productOrService"),
+                                     f"item[{n}].productOrService", ref))
+                       for n, item in enumerate(items(resource, "item", ref))),
+    )
+
+
+def claim_links(resource: Resource) -> set[str]:
+    """What a claim points at (diagnosisReference, supportingInfo valueReference), read
+    leniently: the claim pass names whatever is malformed."""
+    found = set()
+    for name, key in (("diagnosis", "diagnosisReference"), ("supportingInfo", "valueReference")):
+        entries = resource.get(name)
+        for entry in entries if isinstance(entries, list) else ():
+            try:
+                target = reference(entry.get(key), name, "") if isinstance(entry, dict) else None
+            except BadResource:
+                continue
+            if target:
+                found.add(target)
+    return found
+
+
+def read_claim(resource: Resource, zone: ZoneInfo | None = None,
+               head: ClaimHead | None = None) -> ClaimRecord:
+    """Every line and diagnosis of a Claim or ExplanationOfBenefit, as written (each line's
+    product taken from ``head`` when it was read already)."""
     ref = ref_of(resource)
     meta = resource.get("meta")
     meta = meta if isinstance(meta, Mapping) else {}
@@ -142,7 +177,8 @@ def read_claim(resource: Resource, zone: ZoneInfo | None = None) -> ClaimRecord:
     status, use = resource.get("status"), resource.get("use")
     diagnoses = [_claim_diagnosis(dx, n, ref)
                  for n, dx in enumerate(items(resource, "diagnosis", ref))]
-    lines = [_claim_item(item, n, ref, zone)
+    products = head.products if head is not None else None
+    lines = [_claim_item(item, n, ref, zone, products[n] if products is not None else None)
              for n, item in enumerate(items(resource, "item", ref))]
     return ClaimRecord(
         ref=ref,

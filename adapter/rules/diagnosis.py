@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import date
+from functools import lru_cache
 
 from adapter.evidence.facts import ClaimEvidence, ConditionFact, Linked
 from adapter.findings import Finding
@@ -170,7 +171,14 @@ def chart_documents_claim(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding
 
 
 def _says(text: str, words: tuple[str, ...]) -> bool:
-    return any(re.search(rf"\b{re.escape(word)}", text) for word in words)
+    return _words_pattern(words).search(text) is not None
+
+
+@lru_cache(maxsize=64)
+def _words_pattern(words: tuple[str, ...]) -> re.Pattern[str]:
+    """Any of the words, at the start of a word (one pattern per word list: this runs per
+    Condition of every claim)."""
+    return re.compile("|".join(rf"\b{re.escape(word)}" for word in words) or r"(?!)")
 
 
 def dx_not_b12(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:

@@ -26,6 +26,8 @@ def courses(ev: ClaimEvidence, policy: Policy) -> dict[str, tuple[date, date, li
     """Drug -> (first date, last date, evidence) for each premedicated drug whose course
     covers the claim's service date."""
     found: dict[str, tuple[date, date, list[str]]] = {}
+    if not ev.medications:
+        return found
     for drug, schedule in policy.thresholds.premedication.items():
         uses = [m for m in ev.medications if m.drug == drug and m.day and status.ordered(m)]
         given = [m for m in uses if m.kind == "MedicationAdministration"]

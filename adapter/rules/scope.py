@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from adapter.evidence.facts import B12Item, ClaimFacts, ClaimItem, ClaimRecord, Coding
+from adapter.evidence.facts import B12Item, ClaimFacts, ClaimHead, ClaimItem, ClaimRecord, Coding
 from adapter.evidence.fields import BadResource
 from adapter.mappings import DrugCodes
 from adapter.rules.status import NOT_A_SERVICE_USES, SKIPPED_CLAIM_STATUSES
@@ -55,18 +55,25 @@ def _b12_item(item: ClaimItem, drugs: DrugCodes) -> B12Item | None:
     )
 
 
+def out_of_scope(claim: ClaimHead | ClaimRecord, drugs: DrugCodes) -> Skip | None:
+    """Why the claim is skipped, or None when the checks apply to it."""
+    if claim.status in SKIPPED_CLAIM_STATUSES:
+        return Skip(f"claim status is {claim.status}")
+    if claim.use in NOT_A_SERVICE_USES:
+        return Skip(f"use is {claim.use}: not a claim for a service given")
+    if not any(b12_product(product, drugs)[0] for product in claim.products):
+        return Skip("no B12 injection item")
+    return None
+
+
 def in_scope(record: ClaimRecord, drugs: DrugCodes) -> ClaimFacts | Skip:
     """The claim as the rules read it, or why it is skipped.
 
     Raises ``BadResource`` for a B12 claim that cannot be judged (no patient, no date).
     """
-    if record.status in SKIPPED_CLAIM_STATUSES:
-        return Skip(f"claim status is {record.status}")
-    if record.use in NOT_A_SERVICE_USES:
-        return Skip(f"use is {record.use}: not a claim for a service given")
+    if (skip := out_of_scope(record, drugs)) is not None:
+        return skip
     b12_items = tuple(line for item in record.items if (line := _b12_item(item, drugs)))
-    if not b12_items:
-        return Skip("no B12 injection item")
     if not record.patient:
         raise BadResource(record.ref, "Claim has no patient")
     service_date = (next((i.service_date for i in b12_items if i.service_date), None)

@@ -15,11 +15,34 @@ Resource = dict[str, Any]
 @dataclass(frozen=True)
 class Reads:
     """What one page of claims needs read: its patients' records, the resources its claims
-    point at, and the sinks' own searches (by name)."""
+    point at, and the sinks' own searches (by name). ``types`` and ``lines`` let a source
+    pass over what cannot matter without parsing it: resource types the chart never reads,
+    and lines a per-type test on the raw bytes says are of no interest (None: read all)."""
 
     patients: tuple[str, ...] = ()
     links: tuple[str, ...] = ()
     queries: Mapping[str, Query] = field(default_factory=dict)
+    types: frozenset[str] | None = None
+    lines: Mapping[str, LineTest] = field(default_factory=dict)
+
+
+class LineTest(Protocol):
+    """A resource of a type may matter when one of a few words occurs in its raw line
+    (lower-cased first, if the test says so); ``adapter.evidence.needs`` makes them."""
+
+    def found(self, block: bytes) -> list[int]:
+        """Where in ``block`` (many lines) a word starts, in order."""
+        ...
+
+    def keeps(self, line: bytes) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """Resources passed over unread: only that they exist is known (``Type/id``), so a
+    reference to one is not taken for a reference to nothing."""
+
+    refs: tuple[str, ...]
 
 
 @dataclass
@@ -27,7 +50,7 @@ class Records:
     """Resources to build a chart from (a ``Problem`` stands for one that could not be read),
     ``urn:uuid:`` aliases of Bundle entries, and the results of the sinks' searches."""
 
-    resources: Iterable[Resource | Problem]
+    resources: Iterable[Resource | Problem | Seen]
     aliases: Mapping[str, str] = field(default_factory=dict)
     found: dict[str, list[Resource]] = field(default_factory=dict)
 

@@ -26,10 +26,12 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import unquote, urlsplit
 
+import orjson
+
 from adapter.evidence.fields import text
 from adapter.outcomes import Problem
 from adapter.sources import CLAIM_TYPES
-from adapter.sources.base import Reads, Records
+from adapter.sources.base import LineTest, Reads, Records, Seen
 from adapter.sources.bundles import unpack
 
 logger = logging.getLogger("adapter.sources")
@@ -38,6 +40,8 @@ Resource = dict[str, Any]
 CLAIM_PAGE_SIZE = 500
 _TYPE_NAME = re.compile(r"[A-Z][A-Za-z]{2,63}")
 _RESOURCE_TYPE = b'"resourceType"'
+_BOM = b"\xef\xbb\xbf"
+_BLOCK = 1 << 22  # bytes read at a time by the scan of a typed file
 _SCAN_CHUNK = 1 << 16
 
 
@@ -56,6 +60,17 @@ class DataFile:
     @property
     def claims_only(self) -> bool:
         return self.rtype in CLAIM_TYPES
+
+
+@dataclass(frozen=True)
+class Part:
+    """A piece of the records pass: a file, or bytes ``start``..``end`` (line ends) of one.
+    ``alone``: reading it changes nothing on the source, so another process may."""
+
+    data: DataFile
+    start: int = 0
+    end: int | None = None
+    alone: bool = False
 
 
 @dataclass
@@ -92,17 +107,52 @@ class FileSource:
     # The records pass
 
     def records(self, reads: Reads) -> Records:
-        """Every resource but the claims; where claims were met is noted for ``claim_pages``."""
-        return Records(self._records(), self.aliases)
+        """Every resource but the claims; where claims were met is noted for ``claim_pages``.
+        A file named for a type ``reads.types`` leaves out is not opened; in a file named for
+        a type, a line the type's ``reads.lines`` test rejects is not parsed (``Seen``)."""
+        return Records((item for part in self.parts(reads)
+                        for item in self.part_records(part, reads)), self.aliases)
 
-    def _records(self) -> Iterator[Resource | Problem]:
+    def parts(self, reads: Reads, size: int | None = None) -> list[Part]:
+        """The records pass in pieces, in order: a file each, and with ``size`` the files a
+        worker process can read on its own (typed, uncompressed NDJSON that the line test
+        scans) cut at line ends into ranges of about ``size`` bytes."""
+        parts = []
         for data in self.files:
-            if data.claims_only:
+            if data.claims_only or (data.rtype is not None and reads.types is not None
+                                    and data.rtype not in reads.types):
                 continue
-            if data.ndjson:
-                yield from self._ndjson_records(data.path)
-            else:
-                yield from self._bundle_records(data.path)
+            if size is None or not _scanned(data, reads) or _gzipped(data.path):
+                parts.append(Part(data))
+                continue
+            parts += [Part(data, start, end, alone=True)
+                      for start, end in _ranges(data.path, size)]
+        return parts
+
+    def prescan_claims(self, test: LineTest) -> Iterator[Resource] | None:
+        """The claims whose lines ``test`` finds something in, from the files named for a
+        claim type; None when claims may sit anywhere else (a Bundle, a file of mixed
+        types), so no pre-scan can be complete. Bad lines are left to the claim pass."""
+        if not all(data.ndjson and data.rtype is not None for data in self.files):
+            return None
+        return (item for data in self.files if data.claims_only and data.rtype
+                for item in _scan(data.path, data.rtype, test, {}) if type(item) is dict)
+
+    def scanned_bytes(self, reads: Reads) -> int:
+        """Size of the files the scan reads (typed NDJSON with a line test): the work that
+        worker processes can share."""
+        return sum(data.path.stat().st_size for data in self.files if _scanned(data, reads))
+
+    def part_records(self, part: Part, reads: Reads) -> Iterator[Resource | Problem | Seen]:
+        data = part.data
+        if _scanned(data, reads):
+            assert data.rtype is not None
+            yield from _scan(data.path, data.rtype, reads.lines[data.rtype], self.aliases,
+                             part.start, part.end)
+        elif data.ndjson:
+            yield from self._ndjson_records(data.path)
+        else:
+            yield from self._bundle_records(data.path)
 
     def _ndjson_records(self, path: Path) -> Iterator[Resource | Problem]:
         for offset, item in _lines(path, self.aliases):
@@ -219,8 +269,31 @@ def _type_from_name(path: Path) -> str | None:
     return names[0] if len(names) == 1 else None
 
 
+def _scanned(data: DataFile, reads: Reads) -> bool:
+    """Whether the file is read by the scan: NDJSON of one type that has a line test."""
+    return data.ndjson and data.rtype is not None and data.rtype in reads.lines
+
+
+def _ranges(path: Path, size: int) -> list[tuple[int, int | None]]:
+    """``path`` cut into ranges of about ``size`` bytes, each ending after a newline."""
+    total = path.stat().st_size
+    starts = [0]
+    with path.open("rb") as handle:
+        while starts[-1] + size < total:
+            handle.seek(starts[-1] + size)
+            handle.readline()  # to the end of the line the cut falls in
+            if handle.tell() >= total:
+                break
+            starts.append(handle.tell())
+    return [(start, end) for start, end in zip(starts, [*starts[1:], None], strict=True)]
+
+
+def _gzipped(path: Path) -> bool:
+    return path.name.lower().endswith(".gz")
+
+
 def _open(path: Path) -> IO[bytes]:
-    return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else path.open("rb")
+    return gzip.open(path, "rb") if _gzipped(path) else path.open("rb")
 
 
 def _holds_resources(path: Path) -> bool | None:
@@ -243,18 +316,130 @@ def _holds_resources(path: Path) -> bool | None:
 
 def _lines(path: Path, aliases: dict[str, str]) -> Iterator[tuple[int, Resource | Problem]]:
     """(byte offset, resource or problem) for each non-blank line; a Bundle line unpacked."""
+    name = _name(path)
     try:
         with _open(path) as handle:
             offset = 0
             for number, raw in enumerate(handle, 1):
                 at, offset = offset, offset + len(raw)
-                if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                if number == 1 and raw.startswith(_BOM):
                     raw = raw[3:]
                 if raw.strip():
-                    for item in _parse_line(raw, f"{_name(path)}:{number}", aliases):
+                    for item in _parse_line(raw, f"{name}:{number}", aliases):
                         yield at, item
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        yield 0, Problem(_name(path), f"cannot be read ({exc})")
+        yield 0, Problem(name, f"cannot be read ({exc})")
+
+
+class _LinesBefore:
+    """How many lines come before a block of a scanned file, for naming a bad line. A range
+    that starts mid-file counts the lines before it only if one of its lines is bad."""
+
+    def __init__(self, path: Path, start: int) -> None:
+        self.path, self.start = path, start
+        self.in_range = 0  # lines of the range before the current block
+        self._before_range: int | None = 0 if start == 0 else None
+
+    def __call__(self) -> int:
+        if self._before_range is None:
+            with _open(self.path) as handle:
+                left, count = self.start, 0
+                while left > 0 and (chunk := handle.read(min(_BLOCK, left))):
+                    count, left = count + chunk.count(b"\n"), left - len(chunk)
+            self._before_range = count
+        return self._before_range + self.in_range
+
+
+def _scan(path: Path, rtype: str, test: LineTest, aliases: dict[str, str], start: int = 0,
+          end: int | None = None) -> Iterator[Resource | Problem | Seen]:
+    """Bytes ``start``..``end`` of a file of one resource type, read a block at a time:
+    ``test`` runs over the whole block and only the lines it finds something in are parsed;
+    every other line is known by the ``Type/id`` its start gives
+    (``{"resourceType":"X","id":"..."``, as exports write), in one ``findall``, and is not
+    parsed (so not checked: a line cut short, not ending in ``}``, still is, and named). A
+    block whose lines do not all start and end so is read line by line (the same tests, then
+    parsed or not), so nothing is guessed."""
+    name = _name(path)
+    leading = re.compile(rb'\n\{"resourceType": ?"' + re.escape(rtype.encode())
+                         + rb'", ?"id": ?"([A-Za-z0-9\-.]{1,64})"[,}]')
+    before = _LinesBefore(path, start)
+    try:
+        with _open(path) as handle:
+            left = None if end is None else end - start
+            if start:
+                handle.seek(start)
+                carry = b""
+            else:
+                carry = handle.read(3)
+                left = None if left is None else left - len(carry)
+                carry = carry[3:] if carry == _BOM else carry
+            while True:
+                chunk = handle.read(_BLOCK if left is None else min(_BLOCK, left))
+                left = None if left is None else left - len(chunk)
+                block = carry + chunk
+                if chunk:
+                    cut = block.rfind(b"\n") + 1
+                    block, carry = block[:cut], block[cut:]
+                    if not block:
+                        continue  # a line longer than a block: read on
+                if block:
+                    newlines = block.count(b"\n")
+                    yield from _scan_block(block, newlines, name, before, rtype, test,
+                                           leading, aliases)
+                    before.in_range += newlines
+                if not chunk:
+                    return
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        yield Problem(name, f"cannot be read ({exc})")
+
+
+def _scan_block(block: bytes, newlines: int, name: str, before: _LinesBefore, rtype: str,
+                test: LineTest, leading: re.Pattern[bytes], aliases: dict[str, str]
+                ) -> Iterator[Resource | Problem | Seen]:
+    def parsed(raw: bytes, index: int) -> Iterator[Resource | Problem]:
+        """Line ``index`` (from 0) of the block, read the slow way that names problems."""
+        where = f"{name}:{before() + index + 1}"
+        for item in _parse_line(raw, where, aliases):
+            if isinstance(item, Problem) or item["resourceType"] == rtype:
+                yield item
+            else:  # a file named for one type holds another: named, not read
+                yield Problem(where, f"a {item['resourceType']} in a file of {rtype}: "
+                              "not read")
+
+    ids = leading.findall(b"\n" + block)  # the \n: the first line starts like the others
+    lines = newlines + (not block.endswith(b"\n"))
+    closed = block.count(b"}\n") + block.endswith(b"}")
+    if b"\r" in block:  # CRLF
+        closed += block.count(b"}\r\n")
+    if len(ids) != lines or closed != lines:  # a blank, odd or cut-short line: one by one
+        for index, raw in enumerate(block.split(b"\n")):
+            if not raw.strip():
+                continue
+            found = leading.match(b"\n" + raw)
+            if found is None or not raw.rstrip().endswith(b"}") or test.keeps(raw):
+                yield from parsed(raw, index)
+            else:
+                yield Seen((f"{rtype}/{found.group(1).decode()}",))
+        return
+    end = -1
+    counted = index = 0
+    for hit in test.found(block):
+        if hit <= end:
+            continue  # this line is already parsed
+        start = block.rfind(b"\n", 0, hit) + 1
+        end = block.find(b"\n", hit)
+        end = len(block) if end < 0 else end
+        index += block.count(b"\n", counted, start)  # lines since the last hit only
+        counted = start
+        try:  # the common case inline: a valid resource of the file's type
+            resource = orjson.loads(block[start:end])
+        except orjson.JSONDecodeError:
+            resource = None
+        if type(resource) is dict and resource.get("resourceType") == rtype:
+            yield resource
+        else:
+            yield from parsed(block[start:end], index)
+    yield Seen(tuple(f"{rtype}/{rid.decode()}" for rid in ids))
 
 
 def _lines_at(path: Path, offsets: list[int]) -> Iterator[Resource | Problem]:
@@ -298,7 +483,14 @@ def _json_file(path: Path, aliases: dict[str, str]) -> Iterator[Resource | Probl
 
 
 def _parse(raw: bytes, where: str) -> Any:
-    """JSON from UTF-8 bytes, or a Problem saying why not (never an exception)."""
+    """JSON from UTF-8 bytes, or a Problem saying why not (never an exception). orjson reads
+    what is valid JSON several times faster; anything it refuses (NaN, a lone surrogate, an
+    integer past 64 bits, invalid UTF-8, deep nesting) is read again by the standard parser,
+    so a value it accepts reaches the field checks that name it, and the rest is named."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass
     try:
         return json.loads(raw)
     except UnicodeDecodeError as exc:

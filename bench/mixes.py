@@ -1,0 +1,123 @@
+"""Speed on the mixes of issue 13, each beside the CPU of parsing every line (same run).
+
+    python -m bench.mixes [--claims 20000] [--copies 300] [--repeat 3] [--workers 1,2]
+
+- all-B12, one claim per patient: every claim a B12 claim of its own patient, so a whole
+  chart is read and judged for each (``bench.generate --mix one-per-patient``);
+- real data: the patients of fixtures/realdata (Synthea and the published Bulk export: almost
+  nothing B12) replicated ``--copies`` times with new ids.
+
+For each: ``b12-adapter check --source DIR --format json`` as a child process (wall time,
+CPU, peak RSS), and a child that only ``json.loads`` every line of every file, the floor of a
+reader that looks at everything. The ratio adapter CPU / parse CPU is the figure the issue
+sets goals for (all-B12 at most 4x, real data at most 1.0x). Printed as Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import statistics
+import sys
+from pathlib import Path
+
+from bench.run import measure_child
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "bench" / "data"
+OUT = ROOT / "bench" / "out"
+REAL = ROOT / "fixtures" / "realdata"
+CLI = [sys.executable, "-m", "adapter"]
+UUID = re.compile(rb"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-)([0-9a-f]{12})")
+
+PARSE_EVERY_LINE = """\
+import json, sys
+from pathlib import Path
+for path in sorted(Path(sys.argv[1]).glob("*.ndjson")):
+    with path.open("rb") as lines:
+        for line in lines:
+            if line.strip():
+                json.loads(line)
+"""
+
+
+def all_b12(claims: int) -> Path:
+    from bench.generate import generate
+
+    path = DATA / f"one-per-patient-{claims}"
+    if not (path / "Claim.ndjson").exists():
+        shutil.rmtree(path, ignore_errors=True)
+        generate(claims, path, mix="one-per-patient")
+    return path
+
+
+def real_data(copies: int) -> Path:
+    """The real exports' NDJSON, ``copies`` times, every uuid made new for each copy (the
+    last 12 hex digits replaced by the copy number mixed in), so ids and references stay
+    consistent within a copy and distinct across copies."""
+    path = DATA / f"real-x{copies}"
+    if (path / "Claim.ndjson").exists():
+        return path
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    sources = sorted((REAL / "synthea-bulk-9-patients").glob("*.ndjson")) + sorted(
+        (REAL / "bulk-export-10-patients").glob("*.000.ndjson"))
+    for source in sources:
+        rtype = source.name.split(".")[0]
+        lines = source.read_bytes().splitlines()
+        with (path / f"{rtype}.ndjson").open("ab") as out:
+            for copy in range(copies):
+                def fresh(match: re.Match[bytes], copy: int = copy) -> bytes:
+                    tail = int(match.group(2), 16) ^ (copy * 0x9E3779B97F4A)
+                    return match.group(1) + f"{tail & 0xFFFFFFFFFFFF:012x}".encode()
+                out.write(b"\n".join(UUID.sub(fresh, line) for line in lines) + b"\n")
+    return path
+
+
+def measure(source: Path, repeat: int, extra: list[str]) -> dict[str, float]:
+    runs, floors = [], []
+    for _ in range(repeat):
+        out = OUT / f"mix-{source.name}.json"
+        run = measure_child([*CLI, "check", "--source", str(source), "--format", "json",
+                             *extra], out, 3600)
+        if run["rc"] not in (0, 1):
+            raise SystemExit(f"{source}: exited {run['rc']}: {run['stderr']}")
+        summary = json.loads(out.read_text())["summary"]
+        runs.append({**run, "claims": summary["checked"] + summary["skipped"]})
+        floors.append(measure_child([sys.executable, "-c", PARSE_EVERY_LINE, str(source)],
+                                    OUT / "parse.out", 3600))
+    wall = statistics.median(r["wall"] for r in runs)
+    cpu = statistics.median(r["cpu"] for r in runs)
+    floor = statistics.median(f["cpu"] for f in floors)
+    return {"claims": runs[0]["claims"], "wall": wall, "cpu": cpu, "floor": floor,
+            "rss": max(r["rss_mb"] for r in runs)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--claims", type=int, default=20_000)
+    parser.add_argument("--copies", type=int, default=300)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--workers", default="1", help="comma-separated --workers to try")
+    args = parser.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    rows = ["| mix | workers | claims | wall s | claims/s | CPU s | parse-every-line CPU s | "
+            "ratio | peak RSS MB |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | "
+            "---: |"]
+    print("\n".join(rows), flush=True)
+    for name, source in (("all-B12, one claim per patient", all_b12(args.claims)),
+                         (f"real data x{args.copies}", real_data(args.copies))):
+        for workers in (int(w) for w in args.workers.split(",")):
+            extra = ["--workers", str(workers)]
+            m = measure(source, args.repeat, extra)
+            rows.append(f"| {name} | {workers} | {m['claims']:,} | {m['wall']:.2f} | "
+                        f"{m['claims'] / m['wall']:,.0f} | {m['cpu']:.2f} | {m['floor']:.2f} | "
+                        f"{m['cpu'] / m['floor']:.2f}x | {m['rss']:,.0f} |")
+            print(rows[-1], flush=True)
+    (OUT / "mixes.md").write_text("\n".join(rows) + "\n")
+
+
+if __name__ == "__main__":
+    main()

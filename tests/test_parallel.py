@@ -1,0 +1,184 @@
+"""Worker processes (adapter.parallel, ``check --workers``): the same report, in the same
+order, as one process, whatever the export; a failing worker fails the run, loudly.
+
+The pieces handed to workers are made tiny here (``PART_BYTES``) so that small exports are cut
+into many pieces, each file at many places."""
+
+from __future__ import annotations
+
+import json
+import os
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from adapter import modes, parallel
+from adapter.cli import main
+from adapter.driver import Driver
+from adapter.mappings import load_mappings
+from adapter.output.report import Report
+from adapter.rules import Policy
+from adapter.sources.files import CLAIM_PAGE_SIZE, FileSource, _ranges
+from bench.generate import generate
+from fixtures import builders as b
+from tests.scenario import SERVICE, clean_chart
+
+ROOT = Path(__file__).resolve().parent.parent
+REAL = ROOT / "fixtures" / "realdata"
+
+pytestmark = pytest.mark.skipif(not parallel.available(), reason="needs fork")
+
+
+@pytest.fixture(autouse=True)
+def _small_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Records read by workers too, in pieces of 4 KB: however many cores this machine has."""
+    monkeypatch.setattr(parallel, "PART_BYTES", 4096)
+    monkeypatch.setattr(parallel, "records_pay", lambda workers: True)
+
+
+def test_the_records_are_read_by_workers_only_when_the_parent_keeps_a_core(monkeypatch):
+    monkeypatch.undo()
+    monkeypatch.setattr(parallel, "cores", lambda: 2)
+    assert not parallel.records_pay(2)
+    monkeypatch.setattr(parallel, "cores", lambda: 4)
+    assert parallel.records_pay(2) and parallel.records_pay(3) and not parallel.records_pay(4)
+
+
+def _report(path: Path, workers: int, max_claims: int | None = None) -> str:
+    mappings = load_mappings()
+    report = Report()
+    Driver(FileSource.open(path), Policy.from_mappings(mappings, mappings.thresholds),
+           mappings, [report], workers=workers, max_claims=max_claims).run()
+    return report.to_json()
+
+
+@pytest.mark.parametrize("path", [ROOT / "fixtures" / "demo",
+                                  *sorted(p for p in REAL.iterdir() if p.is_dir())],
+                         ids=lambda p: p.name)
+def test_the_demo_and_every_real_export_give_one_process_s_report(path):
+    alone = _report(path, 1)
+    assert _report(path, 2) == alone
+    assert _report(path, 3) == alone
+
+
+@pytest.mark.parametrize("mix, layout", [("demo", "bulk"), ("one-per-patient", "bulk"),
+                                         ("demo", "bundles")])
+def test_a_generated_export_of_several_pages_gives_one_process_s_report(tmp_path, mix, layout):
+    generate(3 * CLAIM_PAGE_SIZE + 17, tmp_path, seed=5, mix=mix, layout=layout)
+    alone = _report(tmp_path, 1)
+    assert _report(tmp_path, 2) == alone
+    assert len(json.loads(alone)["claims"]) > CLAIM_PAGE_SIZE
+
+
+def test_max_claims_cuts_at_the_same_claim(tmp_path):
+    generate(2 * CLAIM_PAGE_SIZE, tmp_path, seed=3)
+    alone = _report(tmp_path, 1, max_claims=CLAIM_PAGE_SIZE + 3)
+    assert _report(tmp_path, 2, max_claims=CLAIM_PAGE_SIZE + 3) == alone
+    report = json.loads(alone)
+    assert len(report["claims"]) + len(report["skipped"]) == CLAIM_PAGE_SIZE + 3
+
+
+def _claims_file(directory: Path, claims: list[dict[str, Any]], chart: list[dict[str, Any]]
+                 ) -> None:
+    directory.mkdir(exist_ok=True)
+    for resource in chart:
+        with (directory / f"{resource['resourceType']}.ndjson").open("a") as out:
+            out.write(json.dumps(resource, separators=(",", ":")) + "\n")
+    (directory / "Claim.ndjson").write_text(
+        "".join(json.dumps(c, separators=(",", ":")) + "\n" for c in claims))
+
+
+def test_a_claim_id_met_again_on_a_page_another_worker_judged_is_still_the_error(tmp_path):
+    chart = clean_chart()
+    claim = next(r for r in chart if r["resourceType"] == "Claim")
+    others = [b.claim(f"k{n}", "p1", SERVICE) for n in range(2, CLAIM_PAGE_SIZE + 50)]
+    _claims_file(tmp_path, [claim, *others, claim],
+                 [r for r in chart if r["resourceType"] != "Claim"])
+    alone = _report(tmp_path, 1)
+    assert _report(tmp_path, 2) == alone
+    errors = json.loads(alone)["errors"]
+    assert [e["resource"] for e in errors if "second claim" in e["message"]] == [
+        f"Claim/{claim['id']}"]
+
+
+def test_a_bad_line_deep_in_a_cut_file_is_named_by_its_line_number(tmp_path):
+    labs = [json.dumps(b.lab(f"o{n}", "p1", "b12", 150 + n, "pg/mL", "2026-01-01"),
+                       separators=(",", ":")) for n in range(400)]
+    labs[333] = labs[333][:-9]  # cut short
+    chart = [r for r in clean_chart() if r["resourceType"] != "Observation"]
+    _claims_file(tmp_path, [r for r in chart if r["resourceType"] == "Claim"],
+                 [r for r in chart if r["resourceType"] != "Claim"])
+    (tmp_path / "Observation.ndjson").write_text("\n".join(labs) + "\n")
+    alone = _report(tmp_path, 1)
+    assert _report(tmp_path, 2) == alone
+    assert [e["resource"] for e in json.loads(alone)["errors"]] == ["Observation.ndjson:334"]
+
+
+@given(lines=st.lists(st.integers(min_value=0, max_value=300), min_size=1, max_size=60),
+       size=st.integers(min_value=1, max_value=2000), end=st.booleans())
+def test_a_file_is_cut_into_ranges_that_cover_it_and_end_at_line_ends(
+        tmp_path_factory, lines, size, end):
+    path = tmp_path_factory.mktemp("cut") / "x.ndjson"
+    data = b"\n".join(b"x" * n for n in lines) + (b"\n" if end else b"")
+    path.write_bytes(data)
+    ranges = _ranges(path, size)
+    assert ranges[0][0] == 0 and ranges[-1][1] is None
+    assert all(a[1] == b_[0] for a, b_ in pairwise(ranges))
+    assert all(data[stop - 1:stop] == b"\n" for _, stop in ranges[:-1] if stop is not None)
+
+
+# A worker that fails
+
+def test_a_worker_that_raises_fails_the_run_with_its_error(tmp_path, monkeypatch, capsys):
+    generate(CLAIM_PAGE_SIZE + 1, tmp_path, seed=1)
+
+    def boom(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the rules met something unforeseen")
+
+    monkeypatch.setattr("adapter.driver.check_claim", boom)
+    status = main(["check", "--source", str(tmp_path), "--workers", "2", "--format", "json"])
+    out, err = capsys.readouterr()
+    assert status == 2
+    assert out == ""  # no report that leaves claims out
+    assert "a worker process failed" in err and "the rules met something unforeseen" in err
+
+
+def test_a_worker_that_dies_fails_the_run(tmp_path, monkeypatch):
+    generate(CLAIM_PAGE_SIZE + 1, tmp_path, seed=1)
+    monkeypatch.setattr("adapter.driver.check_claim", lambda *a, **k: os._exit(9))
+    with pytest.raises(parallel.WorkerError, match="ended without finishing"):
+        _report(tmp_path, 2)
+
+
+# How many
+
+def test_workers_default_to_one_for_a_small_export_and_to_the_cores_for_a_big_one(
+        monkeypatch, tmp_path):
+    seen: list[int] = []
+
+    class Spy(Driver):
+        def __init__(self, *args: Any, workers: int = 1, **kwargs: Any) -> None:
+            seen.append(workers)
+            super().__init__(*args, workers=workers, **kwargs)
+
+    monkeypatch.setattr(modes, "Driver", Spy)
+    monkeypatch.setattr(parallel, "cores", lambda: 6)
+    judge = modes.Judge(load_mappings(), Policy.from_mappings(load_mappings(),
+                                                              load_mappings().thresholds))
+    generate(50, tmp_path, seed=2)
+    small = modes.check_files(judge, tmp_path)
+    monkeypatch.setattr(modes, "AUTO_MIN_BYTES", 1)
+    big = modes.check_files(judge, tmp_path)
+    assert seen == [1, parallel.AUTO_MAX_WORKERS]
+    assert big.to_json() == small.to_json()
+
+
+def test_workers_is_a_positive_number_and_only_for_files(capsys):
+    with pytest.raises(SystemExit):
+        main(["check", "--source", "fixtures/demo", "--workers", "0"])
+    assert main(["check", "--server", "http://127.0.0.1:9", "--workers", "2"]) == 2
+    assert "--workers is for file sources" in capsys.readouterr().err

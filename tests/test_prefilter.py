@@ -1,0 +1,265 @@
+"""The file source's prefilter (adapter.evidence.needs.line_tests) never drops a line that
+matters: the same report with and without it, on the demo, on every real export, on generated
+exports and on the Synthea B12 scenario written in every valid way a line can be written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapter.driver import Driver
+from adapter.evidence.needs import line_tests
+from adapter.mappings import load_mappings
+from adapter.output.report import Report
+from adapter.rules import Policy
+from adapter.sources.base import Reads, Records
+from adapter.sources.files import FileSource
+from bench.generate import generate
+from fixtures import builders as b
+from tests.test_real_records import PID, SYNTHEA, synthea_with_b12
+
+ROOT = Path(__file__).resolve().parent.parent
+REAL = ROOT / "fixtures" / "realdata"
+Resource = dict[str, Any]
+
+
+class Unfiltered(FileSource):
+    """Every line of every file parsed, as before the prefilter."""
+
+    def records(self, reads: Reads) -> Records:
+        return super().records(Reads())
+
+
+def _report(source: FileSource) -> dict:
+    mappings = load_mappings()
+    report = Report()
+    Driver(source, Policy.from_mappings(mappings, mappings.thresholds), mappings,
+           [report]).run()
+    return json.loads(report.to_json())
+
+
+def _both(path: Path) -> tuple[dict, dict]:
+    return _report(FileSource.open(path)), _report(Unfiltered.open(path))
+
+
+def _write(directory: Path, resources: list[Resource], dump: Any = json.dumps) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    for resource in resources:
+        with (directory / f"{resource['resourceType']}.ndjson").open("a") as out:
+            out.write(dump(resource) + "\n")
+    return directory
+
+
+@pytest.mark.parametrize("path", [ROOT / "fixtures" / "demo",
+                                  *sorted(p for p in REAL.iterdir() if p.is_dir())],
+                         ids=lambda p: p.name)
+def test_the_demo_and_every_real_export_give_the_same_report_with_and_without_it(path):
+    filtered, unfiltered = _both(path)
+    assert filtered == unfiltered
+
+
+@pytest.mark.parametrize("mix", ["demo", "one-per-patient"])
+def test_generated_exports_give_the_same_report_with_and_without_it(tmp_path, mix):
+    generate(400, tmp_path / mix, seed=7, mix=mix)
+    filtered, unfiltered = _both(tmp_path / mix)
+    assert filtered == unfiltered
+    assert len(filtered["claims"]) > 300
+
+
+def _spaced(resource: Resource) -> str:
+    return json.dumps(resource)  # ", " and ": ": Python's default
+
+
+def _sorted(resource: Resource) -> str:
+    return json.dumps(resource, sort_keys=True, separators=(",", ":"))  # id before resourceType
+
+
+def _escaped(resource: Resource) -> str:
+    """Every character of every string value but the type and id written as a \\u escape:
+    the line starts as exports write, yet no code or word of interest is spelled in it."""
+    head = json.dumps({"resourceType": resource["resourceType"], "id": resource["id"]},
+                      separators=(",", ":"))[:-1]
+    rest = {k: v for k, v in resource.items() if k not in ("resourceType", "id")}
+    return head + "," + _escape(rest)[1:]
+
+
+def _escape(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{json.dumps(k)}:{_escape(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_escape(v) for v in value) + "]"
+    if isinstance(value, str):
+        return '"' + "".join(f"\\u{ord(c):04x}" for c in value) + '"'
+    return json.dumps(value)
+
+
+def _crlf(resource: Resource) -> str:
+    return json.dumps(resource, separators=(",", ":")) + "\r"
+
+
+@pytest.mark.parametrize("dump", [_spaced, _sorted, _escaped, _crlf],
+                         ids=lambda f: f.__name__.strip("_"))
+def test_the_synthea_b12_scenario_in_any_valid_layout_gives_the_same_verdicts(tmp_path, dump):
+    compact = _write(tmp_path / "compact", synthea_with_b12(eob=True),
+                     lambda r: json.dumps(r, separators=(",", ":")))
+    odd = _write(tmp_path / "odd", synthea_with_b12(eob=True), dump)
+    expected, _ = _both(compact)
+    filtered, unfiltered = _both(odd)
+    assert filtered == unfiltered == expected
+    assert {c["claim"] for c in expected["claims"]} == {
+        "Claim/cb849da6-b97c-4426-ab63-11deabe7ed87",
+        "ExplanationOfBenefit/2fb79cd0-d929-4cbf-ad72-15fcd46f02c9"}
+
+
+def test_the_synthea_export_with_the_b12_scenario_added_gives_the_same_report(tmp_path):
+    directory = tmp_path / "export"
+    directory.mkdir()
+    scenario = {(r["resourceType"], r["id"]): r for r in synthea_with_b12(eob=True)}
+    for path in sorted(SYNTHEA.glob("*.ndjson")):
+        lines = []
+        for line in path.read_text().splitlines():
+            resource = json.loads(line)
+            lines.append(json.dumps(scenario.pop((resource["resourceType"], resource["id"]),
+                                                 resource), separators=(",", ":")))
+        (directory / path.name).write_text("\n".join(lines) + "\n")
+    _write(directory, list(scenario.values()), lambda r: json.dumps(r, separators=(",", ":")))
+    filtered, unfiltered = _both(directory)
+    assert filtered == unfiltered
+    assert any(c["claim"].endswith("cb849da6-b97c-4426-ab63-11deabe7ed87")
+               for c in filtered["claims"])
+
+
+# What the line tests keep, one type at a time
+
+def _keeps(rtype: str, resource: Resource | str) -> bool:
+    line = resource if isinstance(resource, str) else json.dumps(resource)
+    return line_tests(load_mappings())[rtype].keeps(line.encode())
+
+
+def test_a_lab_is_kept_by_its_mapped_loinc_code_and_not_by_one_it_is_part_of():
+    assert _keeps("Observation", b.lab("o1", "p1", "b12", 150, "pg/mL", "2026-01-01"))
+    assert _keeps("Observation", b.lab("o1", "p1", "hemoglobin", 9, "g/dL", "2026-01-01"))
+    glucose = b.lab("o1", "p1", "glucose", 90, "mg/dL", "2026-01-01")
+    assert not _keeps("Observation", glucose)
+    glucose["code"]["coding"][0]["code"] = "1718-7"  # ends in 718-7 (hemoglobin)
+    assert not _keeps("Observation", glucose)
+
+
+def test_a_condition_is_kept_for_any_icd_10_cm_coding_or_a_mapped_snomed_code():
+    assert _keeps("Condition", b.condition("c1", "p1", icd="I10"))
+    assert _keeps("Condition", b.condition("c1", "p1", snomed="84027009"))
+    assert not _keeps("Condition", b.condition("c1", "p1", snomed="38341003"))  # hypertension
+    oid = b.condition("c1", "p1", icd="E53.8")
+    oid["code"]["coding"][0]["system"] = "urn:oid:2.16.840.1.113883.6.90"
+    assert _keeps("Condition", oid)
+
+
+def test_a_medication_use_is_kept_by_code_by_word_in_any_case_or_by_reference():
+    given = b.administration("a1", "p1", "2026-01-05")
+    assert _keeps("MedicationAdministration", given)
+    named = {**given, "medicationCodeableConcept": {"text": "CYANOCOBALAMIN 1000 MCG/ML"}}
+    assert _keeps("MedicationAdministration", named)
+    other = {**given, "medicationCodeableConcept": {"coding": [
+        {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "197361"}]}}
+    assert not _keeps("MedicationAdministration", other)
+    by_reference = {**other, "medicationReference": {"reference": "Medication/m1"}}
+    del by_reference["medicationCodeableConcept"]
+    assert _keeps("MedicationAdministration", by_reference)
+    assert _keeps("MedicationRequest", {**other, "note": [{"text": "Pemetrexed day 1"}]})
+
+
+def test_an_escape_that_could_spell_a_word_keeps_the_line():
+    assert _keeps("Observation", '{"resourceType":"Observation","code":{"text":"\\u0042"}}')
+    assert _keeps("Condition", '{"system":"http:\\/\\/hl7.org\\/fhir\\/sid\\/icd-10-cm"}')
+
+
+# Lines passed over: known, not parsed
+
+def test_a_claim_may_point_at_a_lab_the_filter_passed_over(tmp_path):
+    glucose = b.lab("g1", PID, "glucose", 90, "mg/dL", "2010-11-20")
+    resources = synthea_with_b12()
+    claim = next(r for r in resources if r["id"] == "cb849da6-b97c-4426-ab63-11deabe7ed87")
+    claim["supportingInfo"] = [{"sequence": 1, "category": {"text": "lab"},
+                                "valueReference": {"reference": "Observation/g1"}}]
+    report = _report(FileSource.open(_write(tmp_path / "x", [*resources, glucose])))
+    assert not [e for e in report["errors"] if "Observation/g1" in e["message"]]
+    assert report["claims"]
+
+
+def test_an_unrelated_line_cut_short_is_still_named(tmp_path):
+    directory = _write(tmp_path / "x", synthea_with_b12(),
+                       lambda r: json.dumps(r, separators=(",", ":")))
+    with (directory / "Observation.ndjson").open("a") as out:
+        out.write('{"resourceType":"Observation","id":"cut","status":"final","code":{"cod\n')
+    lines = (directory / "Observation.ndjson").read_text().count("\n")
+    report = _report(FileSource.open(directory))
+    assert [e["resource"] for e in report["errors"]] == [f"Observation.ndjson:{lines}"]
+
+
+# The claims pre-scan: of the records passed over, only what B12 claims point at is kept
+
+CLAIM_ID = "cb849da6-b97c-4426-ab63-11deabe7ed87"
+NDC_SYSTEM = "http://hl7.org/fhir/sid/ndc"
+RXNORM_SYSTEM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+
+
+def _pointing_at_glucose(product: dict[str, Any] | None) -> list[Resource]:
+    resources = [*synthea_with_b12(), b.lab("g1", PID, "glucose", 90, "mg/dL", "2010-11-20")]
+    claim = next(r for r in resources if r["id"] == CLAIM_ID)
+    if product is not None:
+        claim["item"][-1]["productOrService"] = product
+    claim["supportingInfo"] = [{"sequence": 1, "category": {"text": "lab"},
+                                "valueReference": {"reference": "Observation/g1"}}]
+    return resources
+
+
+@pytest.mark.parametrize("product", [
+    None,
+    {"coding": [{"code": "j3420"}]},
+    {"coding": [{"system": NDC_SYSTEM, "code": "0517-0031-25"}]},
+    {"coding": [{"system": RXNORM_SYSTEM, "code": "309594"}]},
+], ids=["hcpcs", "lower-case-no-system", "ndc", "rxnorm"])
+def test_a_b12_claim_billed_under_any_code_may_point_at_a_lab_passed_over(tmp_path, product):
+    directory = _write(tmp_path / "x", _pointing_at_glucose(product))
+    filtered, unfiltered = _both(directory)
+    assert filtered == unfiltered
+    assert any(c["claim"] == f"Claim/{CLAIM_ID}" for c in filtered["claims"])
+    assert not [e for e in filtered["errors"] if "Observation/g1" in e["message"]]
+
+
+def test_a_claim_pointing_at_nothing_is_still_told_so(tmp_path):
+    resources = [r for r in _pointing_at_glucose(None) if r.get("id") != "g1"]
+    report = _report(FileSource.open(_write(tmp_path / "x", resources)))
+    assert [e["message"] for e in report["errors"]] == [
+        "references Observation/g1, which is not in the source"]
+
+
+def _chart_of(directory: Path) -> Any:
+    mappings = load_mappings()
+    driver = Driver(FileSource.open(directory), Policy.from_mappings(mappings,
+                                                                     mappings.thresholds),
+                    mappings, [Report()])
+    driver.run()
+    assert driver._chart is not None
+    return driver._chart[0]
+
+
+def test_of_the_records_passed_over_only_those_b12_claims_point_at_are_kept(tmp_path):
+    unrelated = b.lab("g2", PID, "glucose", 95, "mg/dL", "2010-11-21")
+    chart = _chart_of(_write(tmp_path / "x", [*_pointing_at_glucose(None), unrelated]))
+    assert "Observation/g1" in chart.wanted and "Observation/g1" in chart.known
+    assert "Observation/g2" not in chart.known
+
+
+def test_claims_in_a_bundle_turn_the_pre_scan_off_and_every_record_is_kept(tmp_path):
+    resources = _pointing_at_glucose(None)
+    directory = _write(tmp_path / "x", [r for r in resources if r["resourceType"] != "Claim"])
+    (directory / "claims.json").write_text(json.dumps({
+        "resourceType": "Bundle", "type": "collection",
+        "entry": [{"resource": r} for r in resources if r["resourceType"] == "Claim"]}))
+    chart = _chart_of(directory)
+    assert chart.wanted is None
+    assert "Observation/g1" in chart.known

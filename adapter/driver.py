@@ -35,6 +35,10 @@ Resource = dict[str, Any]
 class Sink:
     """Consumes page outcomes; may ask for searches to be added to each page's batch."""
 
+    # Resource types whose display names this sink shows (the chart keeps them, and each
+    # claim's outcome carries those of its patient and providers); none by default.
+    names: frozenset[str] = frozenset()
+
     def queries(self, claims: Sequence[str]) -> Mapping[str, Query]:
         """Searches this sink needs for a page holding ``claims`` (``Type/id``)."""
         return {}
@@ -53,9 +57,9 @@ class RunTotals:
     read_failures: int = 0  # searches or record reads the server failed
 
 
-def build_chart(records: Records, mappings: Mappings, zone: ZoneInfo | None = None
-                ) -> tuple[Chart, list[Problem]]:
-    chart = Chart(mappings, records.aliases, zone)  # live aliases: a lazy source adds them
+def build_chart(records: Records, mappings: Mappings, zone: ZoneInfo | None = None,
+                names: frozenset[str] = frozenset()) -> tuple[Chart, list[Problem]]:
+    chart = Chart(mappings, records.aliases, zone, names)  # live aliases: a lazy source adds
     problems = []
     for item in records.resources:
         if isinstance(item, Problem):
@@ -80,12 +84,13 @@ class Driver:
         self.totals = RunTotals()
         self._chart: tuple[Chart, list[Problem]] | None = None
         self._seen: set[str] = set()  # claims judged so far: a second one of an id is not
+        self._names = frozenset().union(*(sink.names for sink in sinks))
 
     def run(self) -> RunTotals:
         with _fewer_collections():
             if self.source.one_chart:
                 self._chart = build_chart(self.source.records(Reads()), self.mappings,
-                                          self.policy.zone)
+                                          self.policy.zone, self._names)
                 if self._chart[1]:
                     self._emit(PageOutcome((), problems=tuple(self._chart[1])))
             try:
@@ -141,7 +146,8 @@ class Driver:
             )
             try:
                 records = self.source.records(reads)
-                chart, problems = build_chart(records, self.mappings, self.policy.zone)
+                chart, problems = build_chart(records, self.mappings, self.policy.zone,
+                                              self._names)
             except FhirAuthError:
                 raise
             except FhirError as exc:

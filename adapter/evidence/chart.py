@@ -23,6 +23,7 @@ from adapter.evidence.facts import (
     ProcedureFact,
 )
 from adapter.evidence.fields import BadResource, has_id, normalize_reference, ref_of
+from adapter.evidence.names import NAMED_TYPES, name_of
 from adapter.evidence.read import (
     MEDICATION_USES,
     Drug,
@@ -46,7 +47,7 @@ class Chart:
     """Facts by patient and by reference, plus the problems met while reading them."""
 
     def __init__(self, mappings: Mappings, aliases: Mapping[str, str] | None = None,
-                 zone: ZoneInfo | None = None) -> None:
+                 zone: ZoneInfo | None = None, names: frozenset[str] = frozenset()) -> None:
         self.mappings = mappings
         self.aliases = aliases if aliases is not None else {}  # shared: a source may add more
         self.zone = zone
@@ -61,6 +62,10 @@ class Chart:
         self.problems: list[BadResource] = []
         self._drugs: dict[str, Drug] = {}  # Medication resources, by reference
         self._waiting: list[MedicationUse] = []  # uses whose Medication was not read yet
+        # Display names by reference, kept only for the types a sink asked for (the audit
+        # page: providers, and patients with --show-names); none by default.
+        self.name_types = names & NAMED_TYPES
+        self.names: dict[str, str] = {}
 
     def canonical(self, ref: str) -> str:
         """``Type/id`` for a reference, resolving ``urn:uuid:`` fullUrls of Bundle entries."""
@@ -71,6 +76,8 @@ class Chart:
     def add(self, resource: Mapping[str, Any]) -> None:
         """Read one resource into the chart; a malformed one becomes a problem, not a crash."""
         rtype = resource.get("resourceType")
+        if rtype in self.name_types:
+            self._keep_name(resource)
         if rtype not in CHART_TYPES:
             return
         ref = ref_of(resource)
@@ -129,6 +136,15 @@ class Chart:
         if fact.patient is not None:
             by_patient[self.canonical(fact.patient)].append(fact)
         self.by_ref[fact.ref] = fact
+
+    def _keep_name(self, resource: Mapping[str, Any]) -> None:
+        name = name_of(resource)
+        if name:
+            self.names[ref_of(resource)] = name
+
+    def name(self, ref: str) -> str | None:
+        """The kept display name of a Patient, Practitioner, Organization or Location."""
+        return self.names.get(self.canonical(ref)) if self.names else None
 
     def lookup(self, ref: str) -> Fact | None:
         return self.by_ref.get(self.canonical(ref))

@@ -265,6 +265,8 @@ class AuditSink(Sink):
             if label not in self.patterns:
                 self.patterns[label] = _PatternTally()
             self.patterns[label].add(result.claim, findings)
+        if outcome.evidence is None:  # nothing to show beside the codes: counted, not sampled
+            return
         kept = self.kept.setdefault(provider, [])
         entry = _Kept(result.service_date, result.claim, outcome)
         if len(kept) < self.sample_size:

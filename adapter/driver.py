@@ -38,6 +38,10 @@ Resource = dict[str, Any]
 class Sink:
     """Consumes page outcomes; may ask for searches to be added to each page's batch."""
 
+    # Resource types whose display names this sink shows (the chart keeps them, and each
+    # claim's outcome carries those of its patient and providers); none by default.
+    names: frozenset[str] = frozenset()
+
     def queries(self, claims: Sequence[str]) -> Mapping[str, Query]:
         """Searches this sink needs for a page holding ``claims`` (``Type/id``)."""
         return {}
@@ -66,9 +70,9 @@ def take(chart: Chart, problems: list[Problem], item: Resource | Problem | Seen)
         chart.add(item)
 
 
-def build_chart(records: Records, mappings: Mappings, zone: ZoneInfo | None = None
-                ) -> tuple[Chart, list[Problem]]:
-    chart = Chart(mappings, records.aliases, zone)  # live aliases: a lazy source adds them
+def build_chart(records: Records, mappings: Mappings, zone: ZoneInfo | None = None,
+                names: frozenset[str] = frozenset()) -> tuple[Chart, list[Problem]]:
+    chart = Chart(mappings, records.aliases, zone, names)  # live aliases: a lazy source adds
     problems: list[Problem] = []
     for item in records.resources:
         take(chart, problems, item)
@@ -92,6 +96,7 @@ class Driver:
         self.totals = RunTotals()
         self._chart: tuple[Chart, list[Problem]] | None = None
         self._seen: set[str] = set()  # claims judged so far: a second one of an id is not
+        self._names = frozenset().union(*(sink.names for sink in sinks))
 
     def run(self) -> RunTotals:
         with _fewer_collections():
@@ -123,9 +128,9 @@ class Driver:
         return self.totals
 
     def _one_chart(self, parallel: bool) -> tuple[Chart, list[Problem]]:
-        reads = Reads(types=chart_types(), lines=line_tests(self.mappings))
+        reads = Reads(types=chart_types() | self._names, lines=line_tests(self.mappings))
         records = self.source.records(reads)
-        chart = Chart(self.mappings, records.aliases, self.policy.zone)
+        chart = Chart(self.mappings, records.aliases, self.policy.zone, self._names)
         chart.wanted = self._wanted()
         if parallel:
             from adapter.parallel import records_pay
@@ -211,7 +216,8 @@ class Driver:
             )
             try:
                 records = self.source.records(reads)
-                chart, problems = build_chart(records, self.mappings, self.policy.zone)
+                chart, problems = build_chart(records, self.mappings, self.policy.zone,
+                                              self._names)
             except FhirAuthError:
                 raise
             except FhirError as exc:

@@ -9,9 +9,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 from adapter.findings import Finding, Verdict, verdict
+
+if TYPE_CHECKING:
+    from adapter.evidence.facts import ClaimEvidence
+
+NO_NAMES: Mapping[str, str] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +56,12 @@ class ClaimOutcome:
     result: ClaimResult | None = None
     skipped: str | None = None
     problems: tuple[Problem, ...] = ()
+    # For sinks that show the chart behind a verdict (audit): the evidence the rules read,
+    # and the names the chart keeps for the claim's patient and providers (by reference;
+    # only when a sink asked for names). Other sinks ignore both and must not keep them.
+    evidence: ClaimEvidence | None = field(default=None, compare=False, repr=False)
+    names: Mapping[str, str] = field(default_factory=lambda: NO_NAMES, compare=False,
+                                     repr=False)
 
 
 @dataclass(frozen=True)

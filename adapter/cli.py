@@ -27,6 +27,7 @@ from adapter.output.table import render_table
 from adapter.rules import Policy
 from adapter.sources.files import FileSource, SourceError
 from adapter.sources.server import ClaimSelection
+from adapter.spark import command as spark_command
 from adapter.sync_state import SyncStateError
 
 EXIT_OK, EXIT_PARTIAL, EXIT_UNUSABLE, EXIT_FINDINGS = 0, 1, 2, 3
@@ -120,6 +121,11 @@ def _parser() -> argparse.ArgumentParser:
     load_cmd.add_argument("--server", metavar="URL", required=True, help="FHIR R4 base URL")
     load_cmd.add_argument("--max-transaction-entries", type=int, default=50, metavar="N",
                           help="resources per transaction Bundle (default 50)")
+
+    # --- spark (issue 14): the same checks on Apache Spark; pyspark is imported only by it ---
+    spark = commands.add_parser("spark", help="check a Bulk Data export on Apache Spark "
+                                "(needs the spark extra)")
+    spark_command.add_arguments(spark)
     return parser
 
 
@@ -241,6 +247,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check_files(args) if args.source else _check_server(args)
         if args.command == "sync":
             return _sync(args)
+        if args.command == "spark":
+            return spark_command.run(args)
         return _load(args)
     except (SourceError, ConfigError, MappingsError, AuthConfigError, UsageError,
             SyncStateError) as exc:

@@ -110,8 +110,10 @@ def parse(spark: SparkSession, found: bulk.Layout, spec: RunSpec) -> DataFrame:
     return spark.createDataFrame(sc.union(parts), ROWS, verifySchema=False)
 
 
-def plan(parsed: DataFrame, spec: RunSpec, partitions: int | None) -> DataFrame:
-    """Output rows (section, text, verdict): the patients' checks plus the map side's."""
+def plan(parsed: DataFrame, spec: RunSpec, partitions: int | None,
+         cached: list[DataFrame]) -> DataFrame:
+    """Output rows (section, text, verdict): the patients' checks plus the map side's.
+    DataFrames it caches are added to ``cached``, for the caller to release."""
     kind, key = F.col("kind"), F.col("key")
     claims = parsed.where(kind == records.CLAIM)
     facts = parsed.where(kind == records.FACT)
@@ -121,13 +123,21 @@ def plan(parsed: DataFrame, spec: RunSpec, partitions: int | None) -> DataFrame:
     # what the claims and the patients' facts point at, wherever it lives
     wanted = (own.select("key", "links").unionByName(claims.select("key", "links"))
               .select("key", F.explode("links").alias("ref")).distinct())
-    targets = facts.select("ref", key.alias("owner"), "text", F.lit(LINKED).alias("order"),
-                           "file", "pos").unionByName(
+    # matched on references alone (narrow rows); the few hits outside their patient then
+    # fetch their text by a broadcast join, so no resource's text is shuffled twice
+    targets = facts.select("ref", key.alias("owner"), F.lit(LINKED).alias("order")).unionByName(
         parsed.where(kind == records.KNOWN).select(
-            "ref", F.lit(None).cast("string").alias("owner"), F.lit(None).cast("string")
-            .alias("text"), F.lit(KNOWN_REF).alias("order"), "file", "pos"))
-    linked = (wanted.join(targets, "ref")
-              .where(F.col("owner").isNull() | (F.col("owner") != key))
+            "ref", F.lit(None).cast("string").alias("owner"), F.lit(KNOWN_REF).alias("order")))
+    hits = (wanted.join(targets, "ref")
+            .where(F.col("owner").isNull() | (F.col("owner") != key))
+            .select("key", "ref", "order").persist())  # few rows, read three times
+    cached.append(hits)
+    texts = facts.select("ref", "text", "file", "pos").join(
+        F.broadcast(hits.where(F.col("order") == LINKED).select("ref").distinct()), "ref")
+    linked = (hits.where(F.col("order") == LINKED).join(texts, "ref")
+              .unionByName(hits.where(F.col("order") == KNOWN_REF).select(
+                  "key", "ref", "order", F.lit(None).cast("string").alias("text"),
+                  F.lit(0).alias("file"), F.lit(0).cast("long").alias("pos")))
               .select("key", "order", "ref", "text", "file", "pos"))
 
     grouped = (own.select("key", F.lit(OWN).alias("order"), "ref", "text", "file", "pos")
@@ -174,7 +184,9 @@ def run(spark: SparkSession, source: str, out: str, spec: RunSpec,
     run's); return the summary."""
     found = discover(spark, source)
     parsed = parse(spark, found, spec).persist(StorageLevel.MEMORY_AND_DISK)
-    outputs = plan(parsed, spec, partitions).persist(StorageLevel.MEMORY_AND_DISK)
+    cached = [parsed]
+    outputs = plan(parsed, spec, partitions, cached).persist(StorageLevel.MEMORY_AND_DISK)
+    cached.append(outputs)
     try:
         summary = summarize(outputs)
         for section in SECTIONS:
@@ -182,7 +194,7 @@ def run(spark: SparkSession, source: str, out: str, spec: RunSpec,
              .write.mode("overwrite").text(bulk.join(out, section)))
         write_text(spark, bulk.join(out, "summary.json"), json.dumps(summary, indent=2) + "\n")
     finally:
-        outputs.unpersist()
-        parsed.unpersist()
+        for frame in reversed(cached):
+            frame.unpersist()
     return SparkRun(summary, [f.name for f in found.files], found.ignored)
 

@@ -115,8 +115,11 @@ def _phases(stages: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     phases: dict[str, dict[str, float]] = {}
     for stage in stages:
         name = MAP if stage is reader else CHECK if stage is checks else REST
-        phase = phases.setdefault(name, {"task_s": 0.0, "tasks": 0, "stages": 0})
+        phase = phases.setdefault(name, {"task_s": 0.0, "tasks": 0, "stages": 0,
+                                         "shuffle_mb": 0.0, "spill_mb": 0.0})
         phase["task_s"] += stage["executorRunTime"] / 1000
+        phase["shuffle_mb"] += stage["shuffleWriteBytes"] / 2**20
+        phase["spill_mb"] += stage["diskBytesSpilled"] / 2**20
         phase["tasks"] += stage["numCompleteTasks"]
         phase["stages"] += 1
     return phases
@@ -161,6 +164,9 @@ def _resources(source: Path) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100000,1000000")
+    parser.add_argument("--keep-output", action="store_true",
+                        help="keep bench/out/spark-bench-*; by default each run's output is "
+                        "deleted once measured")
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--driver-memory", default="4g")
     parser.add_argument("--partitions", type=int, default=8)
@@ -198,13 +204,22 @@ def main() -> None:
         details += ["", f"Spark at {size:,} claims ({resources:,} resources): task time by phase "
                     f"(summed over tasks; {cores} cores)", "",
                     "| phase | stages | tasks | task s | resources/s per core | "
-                    "claims/s per core |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
+                    "claims/s per core | shuffle write MB | spilled MB |",
+                    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for name, p in sorted(s["phases"].items()):
             details.append(f"| {name} | {p['stages']} | {p['tasks']} | {p['task_s']:.1f} | "
-                           f"{resources / p['task_s']:,.0f} | {size / p['task_s']:,.0f} |")
+                           f"{resources / p['task_s']:,.0f} | {size / p['task_s']:,.0f} | "
+                           f"{p['shuffle_mb']:,.0f} | {p['spill_mb']:,.0f} |")
         details.append(f"| all | | | {total_task:.1f} | {resources / total_task:,.0f} | "
-                       f"{size / total_task:,.0f} |")
-        details.append(f"\nsummary: `{json.dumps(s['summary'])}`")
+                       f"{size / total_task:,.0f} | "
+                       f"{sum(p['shuffle_mb'] for p in s['phases'].values()):,.0f} | "
+                       f"{sum(p['spill_mb'] for p in s['phases'].values()):,.0f} |")
+        written = OUT / f"spark-bench-spark-{size}"
+        out_mb = sum(p.stat().st_size for p in written.rglob("*") if p.is_file()) / 2**20
+        details.append(f"\nsummary: `{json.dumps(s['summary'])}`; output {out_mb:,.0f} MB")
+        if not args.keep_output:
+            shutil.rmtree(written, ignore_errors=True)
+            shutil.rmtree(OUT / f"spark-bench-file-{size}", ignore_errors=True)
     spark.stop()
     _say("\n".join(details))
     (OUT / "spark.md").write_text("\n".join(lines + details) + "\n")

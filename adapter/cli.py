@@ -28,6 +28,7 @@ from adapter.output.table import render_table
 from adapter.parallel import WorkerError
 from adapter.rules import Policy
 from adapter.sources.files import FileSource, SourceError
+from adapter.spark import command as spark_command
 from adapter.sync_state import SyncStateError
 
 if TYPE_CHECKING:  # the server commands import the transport when they run, not before
@@ -142,6 +143,11 @@ def _parser() -> argparse.ArgumentParser:
                           "such as HAPI) instead of conditional creates with server ids")
     _serve_parser(commands, server)
     _audit_parser(commands, server)
+
+    # --- spark (issue 14): the same checks on Apache Spark; pyspark is imported only by it ---
+    spark = commands.add_parser("spark", help="check a Bulk Data export on Apache Spark "
+                                "(needs the spark extra)")
+    spark_command.add_arguments(spark)
     return parser
 
 
@@ -438,6 +444,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args)
         if args.command == "audit":
             return _audit(args)
+        if args.command == "spark":
+            return spark_command.run(args)
         return _load(args)
     except (SourceError, ConfigError, MappingsError, AuthConfigError, UsageError,
             SyncStateError) as exc:

@@ -1,0 +1,47 @@
+"""Reduce side: one patient's rows -> the core's checks -> output rows.
+
+A partition arrives sorted by patient, then chart before claims: the patient's facts, the
+resources their claims and facts link to (which may be another patient's: the checks report
+that, as in every mode), then the claims. The chart is built from the first, and each claim
+is judged against it by ``adapter.check`` as it streams past, so a task holds one patient's
+facts (never their resources) and one claim at a time, however large the partition.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from itertools import groupby
+from operator import itemgetter
+
+from adapter.check import InScope, check_claim, read_scoped
+from adapter.evidence.chart import Chart
+from adapter.mappings import load_mappings
+from adapter.spark.records import Output, RunSpec, judge, outcome_outputs
+
+# order within a patient: what the chart holds first, the claims last
+OWN, LINKED, KNOWN_REF, CLAIM = 0, 1, 2, 3
+GroupRow = tuple[str, int, str, str | None]  # (patient key, order, ref, JSON text)
+
+
+def check_partition(rows: Iterable[GroupRow], spec: RunSpec) -> Iterator[Output]:
+    """Every claim of every patient in a partition sorted by (key, order)."""
+    for _, group in groupby(rows, key=itemgetter(0)):
+        yield from check_patient(group, spec)
+
+
+def check_patient(rows: Iterable[GroupRow], spec: RunSpec) -> Iterator[Output]:
+    run = judge(spec)
+    chart = Chart(load_mappings())
+    for _, order, ref, text in rows:
+        if order == CLAIM:
+            # problems reading chart resources were reported on the map side, once
+            chart.problems.clear()
+            scoped = read_scoped(json.loads(text or "{}"), run.policy)
+            outcome = check_claim(scoped, chart, run.policy) if isinstance(scoped, InScope) \
+                else scoped
+            yield from outcome_outputs(outcome, run.identified)
+        elif order == KNOWN_REF:
+            chart.known.add(ref)  # exists in the source, gives no fact (another lab, drug)
+        else:
+            chart.add(json.loads(text or "{}"))

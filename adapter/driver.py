@@ -95,6 +95,7 @@ class Driver:
         self.max_claims = max_claims
         self.totals = RunTotals()
         self._chart: tuple[Chart, list[Problem]] | None = None
+        self._b12_claims: int | None = None  # claim lines that may bill B12 (pre-scan)
         self._seen: set[str] = set()  # claims judged so far: a second one of an id is not
         self._names = frozenset().union(*(sink.names for sink in sinks))
 
@@ -135,7 +136,9 @@ class Driver:
         if parallel:
             from adapter.parallel import records_pay
 
-            parallel = records_pay(self.workers)
+            assert isinstance(self.source, FileSource)
+            parallel = records_pay(self.workers, self.source.scanned_bytes(reads),
+                                   self._b12_claims)
         if not parallel:
             problems: list[Problem] = []
             for item in records.resources:
@@ -159,8 +162,10 @@ class Driver:
         if claims is None:
             return None
         wanted: set[str] = set()
+        self._b12_claims = 0
         for claim in claims:  # B12 or not, in scope or not: a few more ids kept, no matter
             wanted |= claim_links(claim)
+            self._b12_claims += 1
         if any(not ref[:1].isupper() for ref in wanted):  # urn:uuid:, #contained: no filter
             return None
         return frozenset(wanted)

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 PART_BYTES = 8 << 20  # a piece of a typed NDJSON file handed to a worker
 AUTO_MIN_BYTES = 64 << 20  # less scanned record data than this: forking costs what it saves
 AUTO_MAX_WORKERS = 4
+RECORD_BYTES_PER_B12_CLAIM = 64 << 10  # fewer B12 claims than this: workers read records
 _END = b""
 
 
@@ -64,11 +65,15 @@ def auto_workers() -> int:
     return min(cores(), AUTO_MAX_WORKERS) if available() else 1
 
 
-def records_pay(workers: int) -> bool:
-    """Whether reading the records in workers pays: only when the parent, which unpickles
-    and indexes what they read, has a core of its own (on two cores, reading in the parent
-    while two workers judge nothing yet is as fast, and costs less CPU)."""
-    return cores() > workers
+def records_pay(workers: int, scanned_bytes: int, b12_claims: int | None) -> bool:
+    """Whether reading the records in workers pays. The parent unpickles and indexes the
+    facts they send, about one chart per B12 claim: that pays when the parent has a core of
+    its own, or when B12 claims are rare (under one per 64 KB of records, as in most real
+    exports: the work is then the scan, and little comes back). ``b12_claims``: the claims
+    pre-scan's count, None when there was none."""
+    if cores() > workers:
+        return True
+    return b12_claims is not None and b12_claims * RECORD_BYTES_PER_B12_CLAIM < scanned_bytes
 
 
 # --- The records -----------------------------------------------------------------------------

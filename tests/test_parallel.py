@@ -37,15 +37,19 @@ pytestmark = pytest.mark.skipif(not parallel.available(), reason="needs fork")
 def _small_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
     """Records read by workers too, in pieces of 4 KB: however many cores this machine has."""
     monkeypatch.setattr(parallel, "PART_BYTES", 4096)
-    monkeypatch.setattr(parallel, "records_pay", lambda workers: True)
+    monkeypatch.setattr(parallel, "records_pay", lambda *args: True)
 
 
-def test_the_records_are_read_by_workers_only_when_the_parent_keeps_a_core(monkeypatch):
+def test_records_are_read_by_workers_when_the_parent_keeps_a_core_or_b12_claims_are_rare(
+        monkeypatch):
     monkeypatch.undo()
-    monkeypatch.setattr(parallel, "cores", lambda: 2)
-    assert not parallel.records_pay(2)
     monkeypatch.setattr(parallel, "cores", lambda: 4)
-    assert parallel.records_pay(2) and parallel.records_pay(3) and not parallel.records_pay(4)
+    assert parallel.records_pay(3, 10, 10) and not parallel.records_pay(4, 10, 10)
+    monkeypatch.setattr(parallel, "cores", lambda: 2)
+    mb = 1 << 20
+    assert not parallel.records_pay(2, 64 * mb, 20_000)  # all B12: the facts would be shipped
+    assert parallel.records_pay(2, 64 * mb, 100)  # a real export: the scan is the work
+    assert not parallel.records_pay(2, 64 * mb, None)  # no pre-scan: not known
 
 
 def _report(path: Path, workers: int, max_claims: int | None = None) -> str:

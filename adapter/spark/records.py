@@ -69,7 +69,7 @@ class RunSpec:
 
     @classmethod
     def of(cls, thresholds: Thresholds, identified: datetime) -> RunSpec:
-        return cls(thresholds.model_dump_json(), identified.isoformat())
+        return cls(json.dumps(thresholds.as_dict()), identified.isoformat())
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +82,7 @@ class Judge:
 def judge(spec: RunSpec) -> Judge:
     """Built once per Python worker: mappings load once, as in every other mode."""
     mappings = load_mappings()
-    thresholds = Thresholds.model_validate_json(spec.thresholds)
+    thresholds = Thresholds.from_dict(json.loads(spec.thresholds))
     policy = Policy.from_mappings(mappings, thresholds)
     return Judge(policy, datetime.fromisoformat(spec.identified))
 

@@ -71,9 +71,12 @@ def with_paths(finding: Finding, evidence: ClaimEvidence) -> Finding:
     return replace(finding, linked=frozenset(linked.intersection(finding.evidence)))
 
 
-def check_claim(claim: InScope, chart: Chart, policy: Policy) -> ClaimOutcome:
-    """Judge one claim in scope against the chart; the outcome carries the evidence (and the
-    names a sink asked the chart to keep) for sinks that show it."""
+def check_claim(claim: InScope, chart: Chart, policy: Policy, *,
+                evidence: bool = True) -> ClaimOutcome:
+    """Judge one claim in scope against the chart; the outcome carries the evidence (unless
+    ``evidence`` is False) and the names a sink asked the chart to keep, for sinks that
+    show them."""
+    keep = evidence
     evidence = gather(claim.facts, chart)
     result = ClaimResult(
         claim=evidence.claim.ref,
@@ -89,7 +92,7 @@ def check_claim(claim: InScope, chart: Chart, policy: Policy) -> ClaimOutcome:
                  if (name := chart.name(ref))}
     return ClaimOutcome(result.claim, claim.last_updated, result=result,
                         problems=tuple(problem(p) for p in evidence.problems),
-                        evidence=evidence, names=names)
+                        evidence=evidence if keep else None, names=names)
 
 
 def _canonical_providers(evidence: ClaimEvidence, chart: Chart) -> ClaimEvidence:

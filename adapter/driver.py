@@ -41,6 +41,10 @@ class Sink:
     # Resource types whose display names this sink shows (the chart keeps them, and each
     # claim's outcome carries those of its patient and providers); none by default.
     names: frozenset[str] = frozenset()
+    # Whether each claim's outcome must carry the evidence the rules read (the audit page
+    # shows it); without a sink that asks, it is dropped: it would only cost memory, and in
+    # worker processes the pickling of every chart.
+    evidence: bool = False
 
     def queries(self, claims: Sequence[str]) -> Mapping[str, Query]:
         """Searches this sink needs for a page holding ``claims`` (``Type/id``)."""
@@ -98,6 +102,7 @@ class Driver:
         self._b12_claims: int | None = None  # claim lines that may bill B12 (pre-scan)
         self._seen: set[str] = set()  # claims judged so far: a second one of an id is not
         self._names = frozenset().union(*(sink.names for sink in sinks))
+        self._evidence = any(sink.evidence for sink in sinks)
 
     def run(self) -> RunTotals:
         with _fewer_collections():
@@ -231,8 +236,8 @@ class Driver:
             found = records.found
         else:
             chart, problems, found = Chart(self.mappings), [], {}
-        outcomes = tuple(check_claim(p, chart, self.policy) if isinstance(p, InScope) else p
-                         for p in pending)
+        outcomes = tuple(check_claim(p, chart, self.policy, evidence=self._evidence)
+                         if isinstance(p, InScope) else p for p in pending)
         return PageOutcome(outcomes, tuple(unreadable + problems), found)
 
 

@@ -6,10 +6,9 @@ write-back); nothing downstream reads another sink's state.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from adapter.findings import Finding, Verdict, verdict
@@ -17,7 +16,24 @@ from adapter.findings import Finding, Verdict, verdict
 if TYPE_CHECKING:
     from adapter.evidence.facts import ClaimEvidence
 
-NO_NAMES: Mapping[str, str] = MappingProxyType({})
+class _NoNames(Mapping[str, str]):
+    """The empty, read-only names of an outcome no sink asked names for; one object, which
+    pickles as itself (worker processes send outcomes back pickled)."""
+
+    def __getitem__(self, key: str) -> str:
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+    def __reduce__(self) -> str:
+        return "NO_NAMES"
+
+
+NO_NAMES: Mapping[str, str] = _NoNames()
 
 
 @dataclass(frozen=True, slots=True)

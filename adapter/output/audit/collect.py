@@ -222,6 +222,7 @@ class AuditSink(Sink):
         self.show_names = show_names
         # The chart keeps provider names; patient names only when they are to be shown.
         self.names = PROVIDER_TYPES | ({"Patient"} if show_names else frozenset())
+        self.evidence = True  # the sample's rows show the labs and Conditions read
         self.total = Tally()
         self.months: dict[str, Tally] = {}
         self.providers: dict[str | None, Tally] = {}

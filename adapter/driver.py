@@ -33,6 +33,8 @@ from adapter.sources.base import Reads, Records, Seen, Source
 from adapter.sources.files import FileSource
 
 Resource = dict[str, Any]
+# the error a claim gets when an earlier one had its id (Spark mode reports it too)
+SECOND_CLAIM = "a second claim with this id: ids must be unique; it is not checked"
 
 
 class Sink:
@@ -197,8 +199,8 @@ class Driver:
         for outcome in page.claims:
             ref = outcome.claim
             if ref in self._seen:
-                outcome = ClaimOutcome(ref, outcome.last_updated, problems=(Problem(
-                    ref, "a second claim with this id: ids must be unique; it is not checked"),))
+                outcome = ClaimOutcome(ref, outcome.last_updated,
+                                       problems=(Problem(ref, SECOND_CLAIM),))
             elif not ref.endswith("/(no id)"):
                 self._seen.add(ref)
             outcomes.append(outcome)

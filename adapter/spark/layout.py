@@ -98,9 +98,7 @@ def plan(base: str, names: Iterable[str], manifest: str | None,
             layout.files.append(DataFile(join(base, name), name, type_from_name(name), True))
         else:
             layout.ignored.append(f"{name}: not an NDJSON or JSON file")
-    # the file source's order: Bundles first, then NDJSON, each by name
-    layout.files.sort(key=lambda f: (not f.bundle, f.name))
-    return layout
+    return layout  # by name, as the file source reads them (which of two claims is first)
 
 
 def _from_manifest(base: str, present: set[str], text: str,
@@ -132,8 +130,7 @@ def _from_manifest(base: str, present: set[str], text: str,
         else:
             bundle = name.lower().endswith(BUNDLE_SUFFIXES)
             layout.files.append(DataFile(join(base, name), name, rtype, bundle))
-    layout.files.sort(key=lambda f: (not f.bundle, f.name))
-    return layout
+    return layout  # in the manifest's order, as the file source reads them
 
 
 def single_file(path: str) -> DataFile:

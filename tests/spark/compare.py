@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from adapter import modes
 from adapter.mappings import load_mappings
@@ -40,13 +42,32 @@ def spark_output(out: Path) -> dict[str, Any]:
     }
 
 
-def file_output(source: Path) -> dict[str, Any]:
+def run_spark(spark: Any, source: Path | str, out: Path, zone: ZoneInfo | None = None
+              ) -> dict[str, Any]:
+    """``adapter.spark.job.run`` on ``source`` (3 patient partitions), its output read back."""
+    from adapter.spark import job
+    from adapter.spark.records import RunSpec
+
+    spec = RunSpec.of(load_mappings().thresholds, datetime.now(UTC), zone)
+    job.run(spark, str(source), str(out), spec, partitions=3)
+    return spark_output(out)
+
+
+def assert_same(spark_run: dict[str, Any], file_run: dict[str, Any]) -> None:
+    assert spark_run["claims"] == file_run["claims"]  # verdict and findings, claim for claim
+    assert spark_run["claim_lines"] == file_run["claim_lines"]  # no claim twice
+    assert spark_run["issues"] == file_run["issues"]
+    assert spark_run["skipped"] == file_run["skipped"]
+    assert spark_run["errors"] == file_run["errors"]
+    assert spark_run["summary"] == file_run["summary"]
+
+
+def file_output(source: Path, zone: ZoneInfo | None = None) -> dict[str, Any]:
     """``check --source`` through adapter.modes.check_files, the same shape."""
     mappings = load_mappings()
-    judge = modes.Judge(mappings, Policy.from_mappings(mappings, mappings.thresholds))
+    judge = modes.Judge(mappings, Policy.from_mappings(mappings, mappings.thresholds, zone))
     report = modes.check_files(judge, source)
     data = report.to_dict()
-    from datetime import UTC, datetime
     now = datetime.now(UTC)
     issues = [build_detected_issue(r, f, now) for r in report.claims for f in r.findings]
     return {

@@ -9,7 +9,19 @@ from datetime import UTC, datetime
 
 from adapter.mappings import load_mappings
 from adapter.spark import layout
-from adapter.spark.records import CLAIM, ERRORS, FACT, KNOWN, OUT, SKIPPED, RunSpec, line_rows
+from adapter.spark.records import (
+    CLAIM,
+    DRUG,
+    ERRORS,
+    FACT,
+    KNOWN,
+    OUT,
+    SKIPPED,
+    WAITING,
+    RunSpec,
+    line_rows,
+    resolve_uses,
+)
 from adapter.spark.records import wanted_type as wanted
 from fixtures import builders as b
 
@@ -25,11 +37,12 @@ def test_numbered_and_gzipped_files_are_data_and_the_log_and_unread_types_are_no
         "Condition.000.ndjson", "1.Claim.ndjson", "Observation.001.ndjson.gz", "log.ndjson",
         "DocumentReference.000.ndjson", "Encounter.ndjson.gz", "part-7.ndjson", "_SUCCESS",
         "README.md", "bundle.json"], None, wanted)
-    assert names(found) == ["bundle.json", "1.Claim.ndjson", "Condition.000.ndjson",
-                            "Observation.001.ndjson.gz", "part-7.ndjson"]
-    assert found.files[2].path == "s3a://bucket/export/Condition.000.ndjson"
-    assert [f.resource_type for f in found.files[1:]] == ["Claim", "Condition", "Observation",
-                                                          None]
+    # by name, as file mode reads them: of two claims with one id, the first is the same
+    assert names(found) == ["1.Claim.ndjson", "Condition.000.ndjson",
+                            "Observation.001.ndjson.gz", "bundle.json", "part-7.ndjson"]
+    assert found.files[1].path == "s3a://bucket/export/Condition.000.ndjson"
+    assert [f.resource_type for f in found.files if not f.bundle] == [
+        "Claim", "Condition", "Observation", None]
     assert any(i.startswith("log.ndjson") for i in found.ignored)
     assert any(i.startswith("DocumentReference.000.ndjson: DocumentReference") for i in
                found.ignored)
@@ -80,6 +93,48 @@ def test_claims_out_of_scope_are_output_on_the_map_side():
         (OUT, SKIPPED, {"claim": "Claim/k2", "reason": "no B12 injection item"})]
     unreadable = rows(b.claim("k3", "p1", "not a date"))
     assert [(r[0], r[5]) for r in unreadable] == [(OUT, ERRORS)]
+
+
+def typed_rows(resource: dict, rtype: str) -> list[tuple]:
+    name = f"{rtype}.ndjson"
+    return list(line_rows(json.dumps(resource), f"{name} at byte 0", SPEC, 0, 0, rtype, name))
+
+
+def test_in_a_file_named_for_a_type_lines_are_read_as_file_mode_reads_them():
+    hypertension = b.condition("c9", "p1", snomed="38341003")
+    del hypertension["subject"]  # wrong, but in a line the prefilter passes over
+    assert [r[:4] for r in typed_rows(hypertension, "Condition")] == [
+        (KNOWN, None, "Condition/c9", None)]
+    assert [json.loads(r[3])["message"] for r in rows(hypertension)  # no type: parsed
+            if r[0] == OUT] == ["Condition has no subject: whose diagnosis it is cannot be told"]
+    b12_dx = b.condition("c1", "p1", icd="D51.0")
+    assert typed_rows(b12_dx, "Condition")[0][:3] == (FACT, "Patient/p1", "Condition/c1")
+    misfiled = typed_rows(b12_dx, "Observation")
+    assert [(r[0], json.loads(r[3])) for r in misfiled] == [(OUT, {
+        "resource": "Observation.ndjson at byte 0",
+        "message": "a Condition in a file of Observation: not read"})]
+    in_claims = typed_rows(b12_dx, "Claim")
+    assert [json.loads(r[3]) for r in in_claims] == [
+        {"resource": "Condition/c1", "message": "in Claim.ndjson, a file of Claim: not read"}]
+
+
+def test_a_use_whose_drug_is_a_medication_resource_waits_for_it_and_is_judged_with_it():
+    use = b.administration("a1", "p1", "2026-03-02", medication="Medication/m1")
+    waiting = rows(use)
+    assert [(r[0], r[2], r[4]) for r in waiting] == [
+        (WAITING, "MedicationAdministration/a1", ["Medication/m1"])]
+    drug = rows(b.medication("m1"))
+    assert [(r[0], r[2]) for r in drug] == [(DRUG, "Medication/m1")]
+    judged = list(resolve_uses([(waiting[0][3], 0, 0, drug[0][3])], SPEC))
+    assert [(r[0], r[1], r[2], r[8]) for r in judged] == [
+        (FACT, "Patient/p1", "MedicationAdministration/a1", drug[0][3])]
+    unknown = list(resolve_uses([(waiting[0][3], 0, 0, None)], SPEC))
+    assert [(r[0], r[2]) for r in unknown] == [(OUT, None), (KNOWN,
+                                                             "MedicationAdministration/a1")]
+    assert json.loads(unknown[0][3]) == {
+        "resource": "MedicationAdministration/a1",
+        "message": "medicationReference Medication/m1 is not in the source: the drug cannot "
+                   "be told"}
 
 
 def test_bad_lines_are_errors_that_name_where_they_are():

@@ -12,39 +12,19 @@ import gzip
 import json
 import shutil
 from collections import defaultdict
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from adapter.cli import main
-from adapter.mappings import load_mappings
 from fixtures import builders as b
-from tests.spark.compare import file_output, lines, spark_output
+from tests.spark.compare import assert_same, file_output, lines, run_spark, spark_output
 
 pytestmark = pytest.mark.spark
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "fixtures" / "demo"
 REALDATA = ROOT / "fixtures" / "realdata"
-
-
-def run_spark(spark, source: Path | str, out: Path) -> dict:
-    from adapter.spark import job
-    from adapter.spark.records import RunSpec
-
-    spec = RunSpec.of(load_mappings().thresholds, datetime.now(UTC))
-    job.run(spark, str(source), str(out), spec, partitions=3)
-    return spark_output(out)
-
-
-def assert_same(spark_run: dict, file_run: dict) -> None:
-    assert spark_run["claims"] == file_run["claims"]  # verdict and findings, claim for claim
-    assert spark_run["claim_lines"] == file_run["claim_lines"]  # no claim twice
-    assert spark_run["issues"] == file_run["issues"]
-    assert spark_run["skipped"] == file_run["skipped"]
-    assert spark_run["errors"] == file_run["errors"]
-    assert spark_run["summary"] == file_run["summary"]
 
 
 # --- the demo ----------------------------------------------------------------------------
@@ -125,9 +105,10 @@ def test_a_directory_of_bundles_with_uuid_references_reads_as_file_mode_does(spa
     for path in sorted(DEMO.glob("*.ndjson")):
         for line in path.read_text().splitlines():
             resource = json.loads(line)
+            holder = resource.get("subject") or resource.get("patient")
             owner = (resource["id"] if resource["resourceType"] == "Patient" else
-                     (resource.get("subject") or resource.get("patient"))["reference"]
-                     .split("/")[1])
+                     holder["reference"].split("/")[1] if holder else
+                     "shared")  # Medications, practitioners: one Bundle of their own
             by_patient[owner].append(resource)
     for owner, resources in by_patient.items():
         uuids = {f"{r['resourceType']}/{r['id']}": f"urn:uuid:{owner}-{n}"
@@ -153,8 +134,9 @@ def _read_all(directory: Path, rtype: str) -> list[dict]:
 
 def with_b12_claims(real: Path, dest: Path) -> Path:
     """A copy of ``real`` plus B12 claims for its patients, linking their real Conditions and
-    Observations, another patient's Condition, a Condition of no patient, an unrelated lab
-    and a resource that is not there; added in numbered files, as an export would."""
+    Observations, another patient's Conditions (a B12 one and a real one no check reads), a
+    Condition of no patient, an unrelated lab and a resource that is not there; added in
+    numbered files, as an export would."""
     shutil.copytree(real, dest)
     patients = [p["id"] for p in _read_all(real, "Patient")]
     conditions: dict[str, list[str]] = defaultdict(list)
@@ -174,7 +156,8 @@ def with_b12_claims(real: Path, dest: Path) -> Path:
         b.claim("b12-real-1", p0, when, supporting=(conditions[p0][0],)),
         b.claim("b12-real-2", p1, when, diagnoses=("D51.9",),
                 supporting=(*labs[p1][:1], *conditions[p1][:1])),
-        b.claim("b12-real-3", p2, when, supporting=(conditions[p0][0], *other_labs[p2][:1])),
+        b.claim("b12-real-3", p2, when, supporting=(conditions[p0][0], "Condition/b12-real-c0",
+                                                    *other_labs[p2][:1])),
         b.claim("b12-real-4", p0, when, diagnoses=("E53.8", "D51.0"),
                 supporting=("Observation/not-in-the-export",)),
         b.claim("b12-real-5", p1, when, diagnoses=("Condition/no-patient", "E53.8")),
@@ -186,7 +169,8 @@ def with_b12_claims(real: Path, dest: Path) -> Path:
               b.administration("b12-real-a3", p2, when, reason=conditions[p0][0].split("/")[1]),
               b.administration("b12-real-a5", p1, when, dose=2, unit="mg")]
     _write_lines(dest / "1.Claim.ndjson", [json.dumps(c) for c in claims])
-    _write_lines(dest / "1.Condition.ndjson", [json.dumps(orphan)])
+    b12_dx = b.condition("b12-real-c0", p0, icd="E53.8")
+    _write_lines(dest / "1.Condition.ndjson", [json.dumps(orphan), json.dumps(b12_dx)])
     _write_lines(dest / "1.MedicationAdministration.ndjson", [json.dumps(a) for a in admins])
     return dest
 
@@ -200,8 +184,12 @@ def test_synthea_export_with_b12_claims_matches_file_mode(spark, tmp_path):
     assert spark_run["summary"]["checked"] == 5
     assert spark_run["summary"]["skipped"] > 250  # Synthea's own claims: no B12 item
     messages = {json.loads(e)["message"] for e in spark_run["errors"]}
-    assert any("which belongs to Patient/" in m for m in messages), messages
-    assert any("which belongs to no patient" in m for m in messages), messages
+    assert any(m.startswith("references Condition/b12-real-c0, which belongs to Patient/")
+               for m in messages), messages
+    # another patient's Condition that no check reads (SNOMED, unmapped) is passed over
+    # unread, by file mode's prefilter too: known to exist, its patient never looked at
+    assert not any("belongs to" in m and "b12-real-c0" not in m for m in messages), messages
+    assert "Condition has no subject: whose diagnosis it is cannot be told" in messages
     assert any("not-in-the-export, which is not in the source" in m for m in messages)
 
 
@@ -241,6 +229,17 @@ def test_malformed_lines_and_patientless_resources_are_errors_not_a_crash(spark,
         orphan = b.lab("no-subject", "p01", "b12", 100, "pg/mL", "2026-01-10")
         del orphan["subject"]
         handle.write(json.dumps(orphan) + "\n")
+        # a lab no check reads: passed over unread (file mode's prefilter), its bad value
+        # never looked at
+        glucose = b.lab("glucose-low", "p01", "glucose", 90, "mg/dL", "2026-01-10")
+        glucose["valueQuantity"]["value"] = "low"
+        handle.write(json.dumps(glucose) + "\n")
+        # a resource of another type in a file named for one: named, not read
+        handle.write(json.dumps(b.condition("misfiled", "p01", icd="D51.0")) + "\n")
+    with (source / "Condition.ndjson").open("a") as handle:
+        unread = b.condition("no-subject-unmapped", "p01", snomed="38341003")  # hypertension
+        del unread["subject"]
+        handle.write(json.dumps(unread) + "\n")
     with (source / "Claim.ndjson").open("a") as handle:
         handle.write(json.dumps(b.claim("no-patient-claim", "p01", "2026-03-02")
                                 | {"patient": None}) + "\n")
@@ -250,12 +249,19 @@ def test_malformed_lines_and_patientless_resources_are_errors_not_a_crash(spark,
 
     errors = [json.loads(e) for e in spark_run["errors"].elements()]
     located = [e for e in errors if e["resource"].startswith("Observation.ndjson")]
-    assert {e["message"] for e in located} == {
-        "not valid JSON (Expecting value)", "not a FHIR resource (no resourceType)"}
+    messages = ["not valid JSON (Expecting value)", "not a FHIR resource (no resourceType)",
+                "a Condition in a file of Observation: not read"]
+    assert sorted(e["message"] for e in located) == sorted(messages)
     assert all(" at byte " in e["resource"] for e in located)  # a split file has no line number
+    file_located = [e for e in map(json.loads, file_run["errors"].elements())
+                    if e["resource"].startswith("Observation.ndjson:")]
+    assert sorted(e["message"] for e in file_located) == sorted(messages)
     rest = [json.dumps(e, sort_keys=True) for e in errors if e not in located]
-    assert sorted(rest) == sorted(e for e in file_run["errors"].elements()
-                                  if not e.startswith('{"message": "not'))
+    assert sorted(rest) == sorted(json.dumps(e, sort_keys=True)
+                                  for e in map(json.loads, file_run["errors"].elements())
+                                  if e not in file_located)
+    assert not [e for e in errors if "glucose-low" in e["resource"]
+                or "no-subject-unmapped" in e["resource"]]
     assert {"resource": "Observation/bad-value",
             "message": "valueQuantity.value is not a number: 'low'"} in errors
     assert {"resource": "Claim/no-patient-claim", "message": "Claim has no patient"} in errors

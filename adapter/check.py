@@ -15,7 +15,7 @@ from adapter.evidence.fields import BadResource, has_id, ref_of
 from adapter.evidence.gather import gather
 from adapter.evidence.read import read_claim, read_claim_head
 from adapter.findings import Finding
-from adapter.outcomes import ClaimOutcome, ClaimResult, Problem
+from adapter.outcomes import NO_NAMES, ClaimOutcome, ClaimResult, Problem
 from adapter.rules import Policy, check
 from adapter.rules.scope import Skip, in_scope, out_of_scope
 
@@ -71,8 +71,12 @@ def with_paths(finding: Finding, evidence: ClaimEvidence) -> Finding:
     return replace(finding, linked=frozenset(linked.intersection(finding.evidence)))
 
 
-def check_claim(claim: InScope, chart: Chart, policy: Policy) -> ClaimOutcome:
-    """Judge one claim in scope against the chart."""
+def check_claim(claim: InScope, chart: Chart, policy: Policy, *,
+                evidence: bool = True) -> ClaimOutcome:
+    """Judge one claim in scope against the chart; the outcome carries the evidence (unless
+    ``evidence`` is False) and the names a sink asked the chart to keep, for sinks that
+    show them."""
+    keep = evidence
     evidence = gather(claim.facts, chart)
     result = ClaimResult(
         claim=evidence.claim.ref,
@@ -81,5 +85,20 @@ def check_claim(claim: InScope, chart: Chart, policy: Policy) -> ClaimOutcome:
         findings=tuple(with_paths(f, evidence) for f in check(evidence, policy)),
         version=evidence.claim.version,
     )
+    names = NO_NAMES
+    if chart.name_types:
+        evidence = _canonical_providers(evidence, chart)
+        names = {ref: name for ref in (evidence.claim.patient, *evidence.claim.providers)
+                 if (name := chart.name(ref))}
     return ClaimOutcome(result.claim, claim.last_updated, result=result,
-                        problems=tuple(problem(p) for p in evidence.problems))
+                        problems=tuple(problem(p) for p in evidence.problems),
+                        evidence=evidence if keep else None, names=names)
+
+
+def _canonical_providers(evidence: ClaimEvidence, chart: Chart) -> ClaimEvidence:
+    """Providers as ``Type/id`` (a Bundle's ``urn:uuid:`` references resolved), so a report
+    can tell a Practitioner from a Location."""
+    providers = tuple(dict.fromkeys(chart.canonical(p) for p in evidence.claim.providers))
+    if providers == evidence.claim.providers:
+        return evidence
+    return replace(evidence, claim=replace(evidence.claim, providers=providers))

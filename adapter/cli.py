@@ -12,7 +12,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +28,7 @@ from adapter.output.table import render_table
 from adapter.parallel import WorkerError
 from adapter.rules import Policy
 from adapter.sources.files import FileSource, SourceError
+from adapter.spark import command as spark_command
 from adapter.sync_state import SyncStateError
 
 if TYPE_CHECKING:  # the server commands import the transport when they run, not before
@@ -141,6 +142,12 @@ def _parser() -> argparse.ArgumentParser:
                           help="PUT each resource to its own id (servers that create by update, "
                           "such as HAPI) instead of conditional creates with server ids")
     _serve_parser(commands, server)
+    _audit_parser(commands, server)
+
+    # --- spark (issue 14): the same checks on Apache Spark; pyspark is imported only by it ---
+    spark = commands.add_parser("spark", help="check a Bulk Data export on Apache Spark "
+                                "(needs the spark extra)")
+    spark_command.add_arguments(spark)
     return parser
 
 
@@ -197,6 +204,92 @@ def _serve(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         raise UsageError(str(exc)) from exc
     return EXIT_OK
+
+
+# --- audit: the coder's review as one HTML page (adapter/output/audit; the `audit` extra) ---
+
+
+def _audit_parser(commands: argparse._SubParsersAction, server: argparse.ArgumentParser
+                  ) -> None:
+    audit = commands.add_parser(
+        "audit", parents=[server],
+        help="the coder's review as one HTML page: charts, patterns, the last claims per provider")
+    where = audit.add_mutually_exclusive_group(required=True)
+    where.add_argument("--source", type=Path, metavar="PATH",
+                       help="Bundle JSON, NDJSON file, Bulk Data directory or directory of Bundles")
+    where.add_argument("--server", metavar="URL", help="FHIR R4 base URL (read only)")
+    audit.add_argument("--out", type=Path, required=True, metavar="FILE",
+                       help="the HTML page to write (one self-contained file)")
+    audit.add_argument("--from", dest="period_from", type=_day, metavar="DATE",
+                       help="first service date of the period (default: the earliest read)")
+    audit.add_argument("--to", dest="period_to", type=_day, metavar="DATE",
+                       help="last service date of the period (default: the latest read)")
+    audit.add_argument("--sample", type=int, default=10, metavar="N",
+                       help="claims per provider in the sample table (default 10)")
+    audit.add_argument("--show-names", action="store_true",
+                       help="show patient names (default: references only; the page travels "
+                       "by email)")
+    audit.add_argument("--config", type=Path, metavar="FILE",
+                       help="TOML or JSON file overriding thresholds and windows")
+    audit.add_argument("--facility-timezone", metavar="ZONE",
+                       help="the clinic's IANA time zone, as for check")
+    audit.add_argument("--claim", action="append", default=[], metavar="ID",
+                       help="server: audit this claim (repeatable)")
+    audit.add_argument("--patient", metavar="ID", help="server: audit this patient's claims")
+    audit.add_argument("--since", metavar="INSTANT",
+                       help="server: claims updated at or after this instant (_lastUpdated)")
+    audit.add_argument("--search", metavar="QUERY", help="server: a Claim search, 'Claim?...'")
+
+
+def _day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
+
+
+def _audit(args: argparse.Namespace) -> int:
+    try:
+        from adapter.output.audit.collect import VERDICTS, Period
+        from adapter.output.audit.html import render  # noqa: F401 - needs the extra
+    except ImportError as exc:
+        print(f"b12-adapter: audit needs the audit extra ({exc.name} is missing): "
+              "pip install 'b12-fhir-adapter[audit]'", file=sys.stderr)
+        return EXIT_UNUSABLE
+    if args.out.is_dir() or not args.out.parent.is_dir():
+        raise UsageError(f"--out {args.out}: not a file in an existing directory")
+    if args.sample < 1:
+        raise UsageError(f"--sample must be at least 1, not {args.sample}")
+    try:
+        period = Period(args.period_from, args.period_to)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    options = {"period": period, "sample_size": args.sample, "show_names": args.show_names}
+    judge = _judge(args)
+    if args.source:
+        if args.claim or args.patient or args.since or args.search:
+            raise UsageError("--claim, --patient, --since and --search need --server")
+        run = modes.audit_files(judge, args.source, args.out, **options)
+    else:
+        from adapter.sources.server import ClaimSelection
+
+        try:
+            selection = ClaimSelection(ids=tuple(args.claim), patient=args.patient,
+                                       since=args.since, search=args.search)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from exc
+        with _client(args) as client:
+            run = modes.audit_server(judge, client, selection, args.out, **options)
+            if args.stats:
+                print("requests: " + json.dumps(client.stats.as_dict()), file=sys.stderr)
+    for problem in run.report.errors:  # references and problems only: never a name
+        print(f"b12-adapter: {problem.resource}: {problem.message}", file=sys.stderr)
+    t = run.audit.total
+    print(f"audit: {t.claims} claims in the period ({period.describe()}): "
+          + ", ".join(f"{t.verdicts[v]} {v.value}" for v in VERDICTS)
+          + f"; sample of {run.sampled} claims from {len(run.audit.sample)} providers; "
+          f"written to {args.out}")
+    return _exit_status(run.report, None, run.failed)
 
 
 def _exit_status(report: Report, fail_on: str | None, failed: bool = False) -> int:
@@ -349,6 +442,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _sync(args)
         if args.command == "serve":
             return _serve(args)
+        if args.command == "audit":
+            return _audit(args)
+        if args.command == "spark":
+            return spark_command.run(args)
         return _load(args)
     except (SourceError, ConfigError, MappingsError, AuthConfigError, UsageError,
             SyncStateError) as exc:

@@ -33,10 +33,20 @@ from adapter.sources.base import Reads, Records, Seen, Source
 from adapter.sources.files import FileSource
 
 Resource = dict[str, Any]
+# the error a claim gets when an earlier one had its id (Spark mode reports it too)
+SECOND_CLAIM = "a second claim with this id: ids must be unique; it is not checked"
 
 
 class Sink:
     """Consumes page outcomes; may ask for searches to be added to each page's batch."""
+
+    # Resource types whose display names this sink shows (the chart keeps them, and each
+    # claim's outcome carries those of its patient and providers); none by default.
+    names: frozenset[str] = frozenset()
+    # Whether each claim's outcome must carry the evidence the rules read (the audit page
+    # shows it); without a sink that asks, it is dropped: it would only cost memory, and in
+    # worker processes the pickling of every chart.
+    evidence: bool = False
 
     def queries(self, claims: Sequence[str]) -> Mapping[str, Query]:
         """Searches this sink needs for a page holding ``claims`` (``Type/id``)."""
@@ -66,9 +76,9 @@ def take(chart: Chart, problems: list[Problem], item: Resource | Problem | Seen)
         chart.add(item)
 
 
-def build_chart(records: Records, mappings: Mappings, zone: ZoneInfo | None = None
-                ) -> tuple[Chart, list[Problem]]:
-    chart = Chart(mappings, records.aliases, zone)  # live aliases: a lazy source adds them
+def build_chart(records: Records, mappings: Mappings, zone: ZoneInfo | None = None,
+                names: frozenset[str] = frozenset()) -> tuple[Chart, list[Problem]]:
+    chart = Chart(mappings, records.aliases, zone, names)  # live aliases: a lazy source adds
     problems: list[Problem] = []
     for item in records.resources:
         take(chart, problems, item)
@@ -93,6 +103,8 @@ class Driver:
         self._chart: tuple[Chart, list[Problem]] | None = None
         self._b12_claims: int | None = None  # claim lines that may bill B12 (pre-scan)
         self._seen: set[str] = set()  # claims judged so far: a second one of an id is not
+        self._names = frozenset().union(*(sink.names for sink in sinks))
+        self._evidence = any(sink.evidence for sink in sinks)
 
     def run(self) -> RunTotals:
         with _fewer_collections():
@@ -124,9 +136,9 @@ class Driver:
         return self.totals
 
     def _one_chart(self, parallel: bool) -> tuple[Chart, list[Problem]]:
-        reads = Reads(types=chart_types(), lines=line_tests(self.mappings))
+        reads = Reads(types=chart_types() | self._names, lines=line_tests(self.mappings))
         records = self.source.records(reads)
-        chart = Chart(self.mappings, records.aliases, self.policy.zone)
+        chart = Chart(self.mappings, records.aliases, self.policy.zone, self._names)
         chart.wanted = self._wanted()
         if parallel:
             from adapter.parallel import records_pay
@@ -187,8 +199,8 @@ class Driver:
         for outcome in page.claims:
             ref = outcome.claim
             if ref in self._seen:
-                outcome = ClaimOutcome(ref, outcome.last_updated, problems=(Problem(
-                    ref, "a second claim with this id: ids must be unique; it is not checked"),))
+                outcome = ClaimOutcome(ref, outcome.last_updated,
+                                       problems=(Problem(ref, SECOND_CLAIM),))
             elif not ref.endswith("/(no id)"):
                 self._seen.add(ref)
             outcomes.append(outcome)
@@ -216,7 +228,8 @@ class Driver:
             )
             try:
                 records = self.source.records(reads)
-                chart, problems = build_chart(records, self.mappings, self.policy.zone)
+                chart, problems = build_chart(records, self.mappings, self.policy.zone,
+                                              self._names)
             except FhirAuthError:
                 raise
             except FhirError as exc:
@@ -225,8 +238,8 @@ class Driver:
             found = records.found
         else:
             chart, problems, found = Chart(self.mappings), [], {}
-        outcomes = tuple(check_claim(p, chart, self.policy) if isinstance(p, InScope) else p
-                         for p in pending)
+        outcomes = tuple(check_claim(p, chart, self.policy, evidence=self._evidence)
+                         if isinstance(p, InScope) else p for p in pending)
         return PageOutcome(outcomes, tuple(unreadable + problems), found)
 
 

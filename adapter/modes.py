@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from adapter.driver import Driver, RunTotals, Sink
 from adapter.mappings import Mappings
-from adapter.outcomes import PageOutcome
+from adapter.outcomes import PageOutcome, Problem
 from adapter.output.files import DetectedIssueFile
 from adapter.output.report import Report
 from adapter.parallel import AUTO_MIN_BYTES, auto_workers
@@ -25,6 +25,7 @@ from adapter.sources.files import FileSource
 
 if TYPE_CHECKING:  # the server modes import their transport only when they run
     from adapter.fhir import FhirClient
+    from adapter.output.audit.collect import Audit, Period
     from adapter.output.writeback import WriteTotals
     from adapter.sources.server import ClaimSelection
     from adapter.sync import SyncOutcome
@@ -137,3 +138,67 @@ class Progress(Sink):
             "created": w.created, "updated": w.updated, "cancelled": w.cancelled,
             "failed": w.failed,
         }) + "\n")
+
+
+# --- audit: the coder's review as one HTML page (adapter/output/audit; the `audit` extra) ----
+
+
+@dataclass
+class AuditRun:
+    report: Report  # the run's errors and counts, for the exit status
+    audit: Audit
+    failed: bool = False  # a server read failed
+
+    @property
+    def sampled(self) -> int:
+        return sum(len(s.rows) for s in self.audit.sample)
+
+
+def audit_files(judge: Judge, path: Path, out: Path, *, period: Period | None = None,
+                sample_size: int = 10, show_names: bool = False) -> AuditRun:
+    """The audit page of a file source, written to ``out``."""
+    from adapter.output.audit.collect import AuditSink
+
+    report = Report()
+    sink = AuditSink(judge.policy, period=period, sample_size=sample_size,
+                     show_names=show_names)
+    Driver(FileSource.open(path), judge.policy, judge.mappings, [report, sink]).run()
+    run = AuditRun(report, sink.audit())
+    _write_audit(run.audit, out, str(path))
+    return run
+
+
+def audit_server(judge: Judge, client: FhirClient, selection: ClaimSelection, out: Path, *,
+                 period: Period | None = None, sample_size: int = 10,
+                 show_names: bool = False) -> AuditRun:
+    """The audit page of the selected claims on a server, written to ``out``. Reads only:
+    nothing is written back. Provider and facility names are read at the end, by id."""
+    from adapter.evidence.needs import record_searches
+    from adapter.fhir.errors import FhirError
+    from adapter.fhir.redaction import redact_text
+    from adapter.output.audit.collect import AuditSink
+    from adapter.output.audit.lookup import provider_names
+    from adapter.sources.server import ServerSource
+
+    report = Report()
+    sink = AuditSink(judge.policy, period=period, sample_size=sample_size,
+                     show_names=show_names)
+    source = ServerSource(client, selection, record_searches(judge.mappings))
+    totals = Driver(source, judge.policy, judge.mappings, [report, sink]).run()
+    failed = bool(totals.read_failures)
+    try:
+        names = provider_names(client, sink.provider_refs() - sink.party_names.keys())
+    except FhirError as exc:  # e.g. a SMART scope without Practitioner.read: the page still
+        # shows every claim, with the references instead of the names
+        names, failed = {}, True
+        report.errors.append(Problem("provider names", str(exc)))
+    run = AuditRun(report, sink.audit(names), failed)
+    _write_audit(run.audit, out, redact_text(client.base_url))
+    return run
+
+
+def _write_audit(audit: Audit, out: Path, source: str) -> None:
+    from adapter.output.audit.html import render
+
+    page = render(audit, source=source, generated=datetime.now(UTC).astimezone())
+    out.write_text(page, encoding="utf-8", errors="backslashreplace")

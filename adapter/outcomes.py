@@ -6,12 +6,34 @@ write-back); nothing downstream reads another sink's state.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adapter.findings import Finding, Verdict, verdict
+
+if TYPE_CHECKING:
+    from adapter.evidence.facts import ClaimEvidence
+
+class _NoNames(Mapping[str, str]):
+    """The empty, read-only names of an outcome no sink asked names for; one object, which
+    pickles as itself (worker processes send outcomes back pickled)."""
+
+    def __getitem__(self, key: str) -> str:
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+    def __reduce__(self) -> str:
+        return "NO_NAMES"
+
+
+NO_NAMES: Mapping[str, str] = _NoNames()
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +72,12 @@ class ClaimOutcome:
     result: ClaimResult | None = None
     skipped: str | None = None
     problems: tuple[Problem, ...] = ()
+    # For sinks that show the chart behind a verdict (audit): the evidence the rules read,
+    # and the names the chart keeps for the claim's patient and providers (by reference;
+    # only when a sink asked for names). Other sinks ignore both and must not keep them.
+    evidence: ClaimEvidence | None = field(default=None, compare=False, repr=False)
+    names: Mapping[str, str] = field(default_factory=lambda: NO_NAMES, compare=False,
+                                     repr=False)
 
 
 @dataclass(frozen=True)

@@ -186,3 +186,18 @@ def test_workers_is_a_positive_number_and_only_for_files(capsys):
         main(["check", "--source", "fixtures/demo", "--workers", "0"])
     assert main(["check", "--server", "http://127.0.0.1:9", "--workers", "2"]) == 2
     assert "--workers is for file sources" in capsys.readouterr().err
+
+
+def test_a_sink_that_shows_the_evidence_gets_it_from_workers_too():
+    from adapter.output.audit.collect import AuditSink
+
+    mappings = load_mappings()
+    policy = Policy.from_mappings(mappings, mappings.thresholds)
+    audits = []
+    for workers in (1, 2):
+        sink = AuditSink(policy, show_names=True)
+        Driver(FileSource.open(ROOT / "fixtures" / "demo"), policy, mappings, [sink],
+               workers=workers).run()
+        audits.append(sink.audit())
+    assert audits[0] == audits[1]
+    assert audits[0].sample  # the sampled rows are built from each claim's evidence

@@ -23,6 +23,7 @@ from adapter.evidence.facts import (
     ProcedureFact,
 )
 from adapter.evidence.fields import BadResource, has_id, normalize_reference, ref_of
+from adapter.evidence.names import NAMED_TYPES, name_of
 from adapter.evidence.read import (
     MEDICATION_USES,
     Drug,
@@ -47,7 +48,7 @@ class Chart:
     """Facts by patient and by reference, plus the problems met while reading them."""
 
     def __init__(self, mappings: Mappings, aliases: Mapping[str, str] | None = None,
-                 zone: ZoneInfo | None = None) -> None:
+                 zone: ZoneInfo | None = None, names: frozenset[str] = frozenset()) -> None:
         self.mappings = mappings
         self.aliases = aliases if aliases is not None else {}  # shared: a source may add more
         self.zone = zone
@@ -64,6 +65,10 @@ class Chart:
         self.problems: list[BadResource] = []
         self._drugs: dict[str, Drug] = {}  # Medication resources, by reference
         self._waiting: list[MedicationUse] = []  # uses whose Medication was not read yet
+        # Display names by reference, kept only for the types a sink asked for (the audit
+        # page: providers, and patients with --show-names); none by default.
+        self.name_types = names & NAMED_TYPES
+        self.names: dict[str, str] = {}
 
     def canonical(self, ref: str) -> str:
         """``Type/id`` for a reference, resolving ``urn:uuid:`` fullUrls of Bundle entries."""
@@ -79,8 +84,11 @@ class Chart:
         """What one resource adds to the chart, not yet indexed: pure, so a worker process
         can read while the parent ``put``s the entries in source order (the same chart)."""
         rtype = resource.get("resourceType")
+        named: list[Entry] = []
+        if rtype in self.name_types and (name := name_of(resource)):
+            named.append(("name", (ref_of(resource), name)))
         if rtype not in CHART_TYPES:
-            return []
+            return named
         ref = ref_of(resource)
         mappings, zone = self.mappings, self.zone
         problems: list[BadResource] = []
@@ -102,7 +110,7 @@ class Chart:
                 entry = ("patient", read_patient(resource))
         except BadResource as exc:
             problems.append(exc)
-        entries: list[Entry] = [("known", ref), *(("problem", p) for p in problems)]
+        entries: list[Entry] = [*named, ("known", ref), *(("problem", p) for p in problems)]
         if entry is not None:
             entries.append(entry)
         return entries
@@ -124,6 +132,8 @@ class Chart:
                 self.problems.append(value)
             elif what == "drug":
                 self._drugs[value[0]] = value[1]
+            elif what == "name":
+                self.names[value[0]] = value[1]
             else:
                 self.patients[value.ref] = value
 
@@ -159,6 +169,10 @@ class Chart:
         if fact.patient is not None:
             by_patient[self.canonical(fact.patient)].append(fact)
         self.by_ref[fact.ref] = fact
+
+    def name(self, ref: str) -> str | None:
+        """The kept display name of a Patient, Practitioner, Organization or Location."""
+        return self.names.get(self.canonical(ref)) if self.names else None
 
     def lookup(self, ref: str) -> Fact | None:
         return self.by_ref.get(self.canonical(ref))

@@ -1,0 +1,104 @@
+"""``b12-adapter spark`` and the ``spark-submit`` entry point (``adapter/spark/submit.py``).
+
+Arguments -> a Spark session -> ``job.run`` -> the summary on stdout -> the exit status
+(0 every claim checked, 1 some resources or claims could not be processed, 2 unusable input
+or arguments, or pyspark missing). pyspark is imported only when the command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from adapter.config import ConfigError, load_settings
+from adapter.mappings import MappingsError, load_mappings
+from adapter.sources.files import SourceError
+from adapter.spark.records import RunSpec
+
+EXIT_OK, EXIT_PARTIAL, EXIT_UNUSABLE = 0, 1, 2
+INSTALL = "pip install 'b12-fhir-adapter[spark]'"
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--source", required=True, metavar="PATH|URI",
+                        help="Bulk Data directory, NDJSON or Bundle file: a local path or a "
+                        "URI Spark reads (s3a://, abfss://, gs://, hdfs://)")
+    parser.add_argument("--out", required=True, metavar="DIR|URI",
+                        help="writes claims/, DetectedIssue/, skipped/, errors/ (part files "
+                        "of one JSON per line) and summary.json here, replacing an earlier run")
+    parser.add_argument("--config", type=Path, metavar="FILE",
+                        help="TOML or JSON file overriding thresholds and windows (and "
+                        "facility_timezone), as for check")
+    parser.add_argument("--facility-timezone", metavar="ZONE",
+                        help="the clinic's IANA time zone (America/New_York), as for check: "
+                        "the calendar day of a timestamp (default: the offset each timestamp "
+                        "is written with)")
+    parser.add_argument("--master", metavar="URL",
+                        help="Spark master, e.g. local[2] (default: spark-submit's, else "
+                        "local[*])")
+    parser.add_argument("--partitions", type=int, metavar="N",
+                        help="patient partitions of the check stage (default: "
+                        "spark.sql.shuffle.partitions, adapted by Spark)")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="b12-adapter spark", description=__doc__.splitlines()[0])
+    add_arguments(p)
+    return p
+
+
+def session(master: str | None) -> Any:
+    """The Spark session: spark-submit's, or a local one this process starts."""
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName("b12-adapter")
+    launched_here = "PYSPARK_GATEWAY_PORT" not in os.environ  # not under spark-submit
+    if master:
+        builder = builder.master(master)
+    if launched_here:
+        # executors run this Python (with the adapter installed), and a local run binds
+        # to the loopback interface only
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        if master is None or master.startswith("local"):
+            builder = (builder.config("spark.driver.host", "127.0.0.1")
+                       .config("spark.driver.bindAddress", "127.0.0.1")
+                       .config("spark.ui.enabled", "false")
+                       .config("spark.ui.showConsoleProgress", "false"))
+    return builder.getOrCreate()
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        from adapter.spark import job
+    except ImportError as exc:
+        print(f"b12-adapter: spark needs pyspark ({exc}); {INSTALL}", file=sys.stderr)
+        return EXIT_UNUSABLE
+    try:
+        settings = load_settings(load_mappings().thresholds, args.config,
+                                 args.facility_timezone)
+        spec = RunSpec.of(settings.thresholds, datetime.now(UTC), settings.zone)
+        spark = session(args.master)
+        done = job.run(spark, str(args.source), str(args.out), spec, args.partitions)
+    except (SourceError, ConfigError, MappingsError) as exc:
+        print(f"b12-adapter: {exc}", file=sys.stderr)
+        return EXIT_UNUSABLE
+    for name in done.ignored:
+        log.info("not read: %s", name)
+    print(json.dumps({"summary": done.summary, "out": str(args.out)}, indent=2))
+    return EXIT_PARTIAL if done.summary["errors"] else EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``spark-submit adapter/spark/submit.py --source URI --out URI``."""
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+    return run(args)

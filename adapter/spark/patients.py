@@ -1,0 +1,53 @@
+"""Reduce side: one patient's rows -> the core's checks -> output rows.
+
+A partition arrives sorted by patient, then chart before claims: the patient's facts, the
+resources their claims and facts link to (which may be another patient's: the checks report
+that, as in every mode), then the claims. The chart is built from the first (and finished,
+as file mode finishes it, before the first claim), and each claim is judged against it by
+``adapter.check`` as it streams past, so a task holds one patient's facts (never their
+resources) and one claim at a time, however large the partition.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from itertools import groupby
+from operator import itemgetter
+
+from adapter.check import InScope, check_claim, read_scoped
+from adapter.spark.records import Output, RunSpec, chart, judge, outcome_outputs
+
+# order within a patient: what the chart holds first, the claims last
+OWN, LINKED, KNOWN_REF, CLAIM = 0, 1, 2, 3
+# (patient key, order, ref, JSON text, JSON text of the Medication a use names)
+GroupRow = tuple[str, int, str, str | None, str | None]
+
+
+def check_partition(rows: Iterable[GroupRow], spec: RunSpec) -> Iterator[Output]:
+    """Every claim of every patient in a partition sorted by (key, order)."""
+    for _, group in groupby(rows, key=itemgetter(0)):
+        yield from check_patient(group, spec)
+
+
+def check_patient(rows: Iterable[GroupRow], spec: RunSpec) -> Iterator[Output]:
+    run = judge(spec)
+    patient = chart(run)
+    finished = False
+    for _, order, ref, text, drug in rows:
+        if order == CLAIM:
+            if not finished:  # every Medication is read: judge the uses that name one
+                patient.finish()
+                finished = True
+            # problems reading chart resources were reported on the map side, once
+            patient.problems.clear()
+            scoped = read_scoped(json.loads(text or "{}"), run.policy)
+            outcome = check_claim(scoped, patient, run.policy, evidence=False) \
+                if isinstance(scoped, InScope) else scoped  # no sink here shows the evidence
+            yield from outcome_outputs(outcome, run.identified)
+        elif order == KNOWN_REF:
+            patient.known.add(ref)  # exists in the source, gives no fact (another lab, drug)
+        else:
+            if drug is not None:
+                patient.add(json.loads(drug))
+            patient.add(json.loads(text or "{}"))

@@ -1,0 +1,329 @@
+"""Map side: one line of a Bulk Data file -> the rows that cross the shuffle, keyed by patient.
+
+What can matter to a check is decided here, before any shuffle, by the core's own readers
+(``route``, the one place to extend when a rule reads a new type):
+
+- a Claim is read and scoped on the spot: a skipped or unreadable claim is output at once,
+  and only a claim in scope crosses the shuffle, keyed by its patient;
+- a chart resource is read into a one-resource ``Chart``: a fact (a Condition, a B12 or
+  hemoglobin Observation, a B12 or pemetrexed/pralatrexate medication use, an injection
+  Procedure, a Patient) crosses keyed by its patient; anything else (other labs, other
+  drugs) leaves only its reference (``known``), so a claim pointing at it is not told it is
+  missing; a problem reading it is output here, once;
+- a medication use whose drug is a Medication resource (``medicationReference``) waits for
+  it: the job joins the two and ``resolve_uses`` judges the use as ``Chart.finish`` does;
+- any other type never leaves the map side.
+
+Lines are read as file mode reads them (``adapter.sources.files``): in a file named for a
+chart type, a line that the core's line test (``adapter.evidence.needs.line_tests``) finds
+nothing of interest in is known by its ``Type/id`` only and never parsed, and a resource of
+another type is an error, not read; in a file named for a claim type, anything but a claim
+is an error, not read.
+
+Rows are plain tuples in the order of ``ROW_FIELDS`` (the Spark schema is built from it).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from adapter.check import InScope, read_scoped
+from adapter.evidence.chart import CHART_TYPES, Chart
+from adapter.evidence.facts import AdministrationFact, ConditionFact
+from adapter.evidence.fields import normalize_reference, ref_of
+from adapter.evidence.needs import line_tests
+from adapter.mappings import load_mappings
+from adapter.outcomes import ClaimOutcome, Problem
+from adapter.output.detected_issue import build_detected_issue
+from adapter.output.report import claim_dict
+from adapter.rules import Policy
+from adapter.sources import CLAIM_TYPES
+from adapter.sources.bundles import unpack
+from adapter.thresholds import Thresholds
+
+Resource = dict[str, Any]
+
+# kinds of row
+FACT = "fact"  # a chart fact, keyed by its patient (None: a resource of no patient)
+KNOWN = "known"  # a chart resource that gives no fact: only its reference
+CLAIM = "claim"  # a claim in scope, keyed by its patient
+OUT = "out"  # output already: a skipped claim or an error (section says which); ref: the
+# claim's, for a claim's outcome (a second claim of an id replaces it), else None
+WAITING = "waiting"  # a medication use whose drug is a Medication resource (links[0])
+DRUG = "drug"  # a Medication resource, for the uses that name it
+
+# output sections (the directories under --out)
+CLAIMS, ISSUES, SKIPPED, ERRORS = "claims", "DetectedIssue", "skipped", "errors"
+
+ROW_FIELDS = ("kind", "key", "ref", "text", "links", "section", "file", "pos", "drug")
+# drug: the text of the Medication resource a fact's use names (the chart needs both)
+Row = tuple[str, str | None, str | None, str | None, list[str] | None, str | None, int, int,
+            str | None]
+Output = tuple[str, str, str | None]  # (section, JSON text, verdict of a checked claim)
+
+RELEVANT_TYPES = CLAIM_TYPES | CHART_TYPES | {"Bundle"}
+
+
+def wanted_type(resource_type: str) -> bool:
+    """Whether a file of this type can hold anything a check reads (layout.plan asks)."""
+    return resource_type in RELEVANT_TYPES
+
+
+@dataclass(frozen=True, slots=True)
+class RunSpec:
+    """What every executor rebuilds the judge from: small, picklable, the same everywhere."""
+
+    thresholds: str  # Thresholds as JSON (the defaults plus the user's --config)
+    identified: str  # the run's instant: DetectedIssue.identifiedDateTime
+    zone: str | None = None  # the clinic's IANA time zone (facility_timezone), if set
+
+    @classmethod
+    def of(cls, thresholds: Thresholds, identified: datetime,
+           zone: ZoneInfo | None = None) -> RunSpec:
+        return cls(json.dumps(thresholds.as_dict()), identified.isoformat(),
+                   zone.key if zone is not None else None)
+
+
+@dataclass(frozen=True, slots=True)
+class Judge:
+    policy: Policy
+    identified: datetime
+
+
+@cache
+def judge(spec: RunSpec) -> Judge:
+    """Built once per Python worker: mappings load once, as in every other mode."""
+    mappings = load_mappings()
+    thresholds = Thresholds.from_dict(json.loads(spec.thresholds))
+    zone = ZoneInfo(spec.zone) if spec.zone else None
+    policy = Policy.from_mappings(mappings, thresholds, zone)
+    return Judge(policy, datetime.fromisoformat(spec.identified))
+
+
+def chart(judge: Judge) -> Chart:
+    """An empty chart that reads as every mode's does (the clinic's time zone)."""
+    return Chart(load_mappings(), zone=judge.policy.zone)
+
+
+@cache
+def _line_tests() -> dict[str, Any]:
+    return line_tests(load_mappings())
+
+
+@cache
+def _leading(rtype: str) -> re.Pattern[str]:
+    """How an export starts a line of ``rtype``: the file source knows such a line by its
+    ``Type/id`` without parsing it (``adapter.sources.files._scan``)."""
+    return re.compile(r'\{"resourceType": ?"' + re.escape(rtype)
+                      + r'", ?"id": ?"([A-Za-z0-9\-.]{1,64})"[,}]')
+
+
+def _out(section: str, data: Mapping[str, Any], file: int, pos: int,
+         claim: str | None = None) -> Row:
+    return (OUT, None, claim, json.dumps(data, ensure_ascii=False), None, section, file, pos,
+            None)
+
+
+def error_row(problem: Problem, file: int = -1, pos: int = 0) -> Row:
+    return _out(ERRORS, {"resource": problem.resource, "message": problem.message}, file, pos)
+
+
+def outcome_outputs(outcome: ClaimOutcome, identified: datetime) -> Iterator[Output]:
+    """One claim's outcome as the JSON report and the DetectedIssue NDJSON write it."""
+    if outcome.result is not None:
+        result = outcome.result
+        yield CLAIMS, json.dumps(claim_dict(result), ensure_ascii=False), result.verdict.value
+        for finding in result.findings:
+            issue = build_detected_issue(result, finding, identified)
+            yield ISSUES, json.dumps(issue, separators=(",", ":")), None
+    elif outcome.skipped is not None:
+        yield SKIPPED, json.dumps({"claim": outcome.claim, "reason": outcome.skipped}), None
+    for p in outcome.problems:
+        yield ERRORS, json.dumps({"resource": p.resource, "message": p.message},
+                                 ensure_ascii=False), None
+
+
+def route(resource: Resource, text: str, judge: Judge, file: int, pos: int) -> Iterator[Row]:
+    """The one filter: what of this resource crosses the shuffle, and under which patient."""
+    rtype = resource.get("resourceType")
+    if rtype in CLAIM_TYPES:
+        scoped = read_scoped(resource, judge.policy)
+        if isinstance(scoped, InScope):
+            facts = scoped.facts
+            yield (CLAIM, facts.patient, facts.ref, text, _chart_refs(facts.referenced), None,
+                   file, pos, None)
+        else:
+            for section, data, _ in outcome_outputs(scoped, judge.identified):
+                yield (OUT, None, scoped.claim, data, None, section, file, pos, None)
+    elif rtype in CHART_TYPES:
+        one = chart(judge)
+        entries = one.read(resource)
+        one.put(entries)
+        for bad in one.problems:
+            yield error_row(Problem(bad.ref, bad.problem), file, pos)
+        ref = ref_of(resource)
+        if rtype == "Medication":
+            yield (DRUG, None, ref, text, None, None, file, pos, None)
+            return
+        waiting = next((use for what, use in entries if what == "use" and use.drug is None),
+                       None)
+        if waiting is not None:  # its drug is a Medication resource: the job joins it in
+            yield (WAITING, None, ref, text, [waiting.medication_ref], None, file, pos, None)
+            return
+        yield _fact_row(one, rtype, ref, text, file, pos)
+
+
+def resolve_uses(rows: Iterable[tuple[str, int, int, str | None]], spec: RunSpec
+                 ) -> Iterator[Row]:
+    """Medication uses (text, file, pos) with the Medication resource they name (its text,
+    None when the source has none), judged as ``Chart.finish`` judges them once every
+    Medication is read: a fact, a reference only, or a problem."""
+    run = judge(spec)
+    for text, file, pos, drug in rows:
+        one = chart(run)
+        use = json.loads(text)
+        one.add(use)
+        if drug is not None:
+            one.add(json.loads(drug))
+        one.problems.clear()  # reading either was reported where it was read
+        one.finish()
+        for bad in one.problems:
+            yield error_row(Problem(bad.ref, bad.problem), file, pos)
+        yield _fact_row(one, str(use.get("resourceType")), ref_of(use), text, file, pos, drug)
+
+
+def _fact_row(one: Chart, rtype: str, ref: str, text: str, file: int, pos: int,
+              drug: str | None = None) -> Row:
+    """A fact keyed by its patient, or only the reference of a resource that gives none."""
+    fact: object
+    if rtype == "Patient":
+        fact = one.patients.get(ref)
+        key = ref if fact is not None else None
+        links: list[str] = []
+    else:
+        fact = one.by_ref.get(ref)
+        key = fact.patient if fact is not None else None
+        links = _fact_links(fact)
+    if fact is None:
+        return (KNOWN, None, ref, None, None, None, file, pos, None)
+    return (FACT, key, ref, text, links, None, file, pos, drug)
+
+
+def _chart_refs(refs: Any) -> list[str]:
+    return sorted(r for r in refs if r.split("/", 1)[0] in CHART_TYPES)
+
+
+def _fact_links(fact: object) -> list[str]:
+    """What a fact points at that gather may follow: a Condition's evidence, an
+    administration's reasons (they may name another patient's resource: an error to report)."""
+    if isinstance(fact, ConditionFact):
+        return _chart_refs(fact.evidence)
+    if isinstance(fact, AdministrationFact):
+        return _chart_refs(fact.reasons)
+    return []
+
+
+# --- lines and files --------------------------------------------------------------------
+
+
+def line_rows(line: str, where: str, spec: RunSpec, file: int, pos: int,
+              rtype: str | None = None, name: str = "") -> Iterator[Row]:
+    """One NDJSON line (``where`` names it in errors) of file ``name``, named for ``rtype``
+    (None: a file of mixed or unknown types), read as the file source reads it; a malformed
+    line is an error row."""
+    raw = line.lstrip("\ufeff")
+    text = raw.strip()
+    if not text:
+        return
+    tests = _line_tests()
+    if rtype in tests and (found := _leading(rtype).match(raw)) is not None \
+            and raw.rstrip().endswith("}") \
+            and not tests[rtype].keeps(raw.encode("utf-8", "surrogatepass")):
+        # nothing in it can matter: known by its Type/id, not parsed (file mode's prefilter)
+        yield (KNOWN, None, f"{rtype}/{found.group(1)}", None, None, None, file, pos, None)
+        return
+    try:
+        resource = json.loads(text)
+    except json.JSONDecodeError as exc:
+        yield error_row(Problem(where, f"not valid JSON ({exc.msg})"), file, pos)
+        return
+    except RecursionError:
+        yield error_row(Problem(where, "JSON nested too deeply to read"), file, pos)
+        return
+    judge_ = judge(spec)
+    for item, item_text, at in _entries(resource, text, where, pos):
+        if isinstance(item, Problem):
+            yield error_row(item, file, at)
+            continue
+        found_type = item["resourceType"]
+        if rtype in CLAIM_TYPES and found_type not in CLAIM_TYPES:
+            yield error_row(Problem(f"{found_type}/{item.get('id')}",
+                                    f"in {name}, a file of {rtype}: not read"), file, at)
+        elif rtype in tests and found_type != rtype:
+            yield error_row(Problem(where, f"a {found_type} in a file of {rtype}: not read"),
+                            file, at)
+        elif found_type in RELEVANT_TYPES:
+            yield from route(item, item_text(), judge_, file, at)
+
+
+def file_rows(text: str, where: str, spec: RunSpec, file: int) -> Iterator[Row]:
+    """A whole JSON file: a Bundle, or one resource."""
+    try:
+        data = json.loads(text.lstrip("\ufeff"))
+    except json.JSONDecodeError as exc:
+        yield error_row(Problem(where, f"not valid JSON ({exc.msg})"), file)
+        return
+    except RecursionError:
+        yield error_row(Problem(where, "JSON nested too deeply to read"), file)
+        return
+    judge_ = judge(spec)
+    for item, item_text, at in _entries(data, text, where, 0):
+        if isinstance(item, Problem):
+            yield error_row(item, file, at)
+        elif item["resourceType"] in RELEVANT_TYPES:
+            yield from route(item, item_text(), judge_, file, at)
+
+
+Entry = tuple[Resource | Problem, Callable[[], str], int]
+
+
+def _entries(data: Any, text: str, where: str, pos: int) -> Iterator[Entry]:
+    """The resources of what one line or file holds: itself, or a Bundle's resources with
+    their ``urn:uuid:`` references resolved within the Bundle (the file source resolves them
+    across the whole source; a Bulk Data export has none). Each comes with its JSON text (made
+    only when asked: most resources are not routed) and its position."""
+    if not isinstance(data, dict) or not isinstance(data.get("resourceType"), str):
+        yield Problem(where, "not a FHIR resource (no resourceType)"), str, pos
+        return
+    if data["resourceType"] != "Bundle":
+        yield data, lambda: text, pos
+        return
+    aliases: dict[str, str] = {}
+    for index, item in enumerate(list(unpack(data, where, aliases))):
+        if isinstance(item, Problem):
+            yield item, str, pos + index
+            continue
+        resource = _resolved(item, aliases) if aliases else item
+        yield resource, lambda r=resource: json.dumps(r), pos + index
+
+
+def _resolved(value: Any, aliases: MutableMapping[str, str]) -> Any:
+    """A copy with every Reference to a Bundle entry's fullUrl written as ``Type/id``."""
+    if isinstance(value, list):
+        return [_resolved(v, aliases) for v in value]
+    if not isinstance(value, dict):
+        return value
+    copy = {k: _resolved(v, aliases) for k, v in value.items()}
+    target = copy.get("reference")
+    if isinstance(target, str):
+        canonical = aliases.get(target) or aliases.get(normalize_reference(target))
+        if canonical:
+            copy["reference"] = canonical
+    return copy

@@ -1,0 +1,102 @@
+"""``b12-adapter audit`` on the command line: the page, the summary, the exit status."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from adapter.cli import main
+from fixtures import builders as b
+from tests.audit.scenario import backed
+from tests.test_demo import DEMO
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_audit_of_the_demo_writes_the_page_and_says_what_is_in_it(tmp_path, capsys):
+    out = tmp_path / "report.html"
+    assert main(["audit", "--source", str(DEMO), "--out", str(out)]) == 0
+
+    stdout, stderr = capsys.readouterr()
+    assert stdout.strip() == (
+        f"audit: 49 claims in the period (every service date read): 9 unsupported, 14 review, "
+        f"26 supported; sample of 30 claims from 3 providers; written to {out}")
+    assert stderr == ""
+    html = out.read_text()
+    assert html.startswith("<!DOCTYPE html>") and "Dr. Ana Ortiz MD" in html
+
+
+def test_a_period_and_a_sample_size(tmp_path, capsys):
+    out = tmp_path / "report.html"
+    assert main(["audit", "--source", str(DEMO), "--out", str(out), "--from", "2026-02-01",
+                 "--to", "2026-02-28", "--sample", "2"]) == 0
+
+    assert "7 claims in the period (2026-02-01 to 2026-02-28)" in capsys.readouterr().out
+    assert out.read_text().count('class="sample-row"') == 6  # 2 per provider
+
+
+def test_names_never_reach_the_terminal(tmp_path, capsys):
+    chart = [b.patient("p1", name=("Alma", "Abbott")), *backed("k1", "p1", "2026-03-02")[1:],
+             {**b.lab("bad", "p1", "b12", 1, "pg/mL", "2026-02-01"),
+              "valueQuantity": {"value": "low"}}]
+    source = tmp_path / "chart.ndjson"
+    source.write_text("".join(json.dumps(r) + "\n" for r in chart))
+    out = tmp_path / "report.html"
+
+    status = main(["audit", "--source", str(source), "--out", str(out), "--show-names"])
+
+    stdout, stderr = capsys.readouterr()
+    assert status == 1  # a resource could not be used; the page is still written
+    assert "Observation/bad" in stderr
+    assert "Abbott" not in stdout + stderr
+    assert "Alma Abbott" in out.read_text()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--from", "2026-03-01", "--to", "2026-02-01"], "is after --to"),
+    (["--claim", "k1"], "need --server"),
+    (["--sample", "0"], "--sample must be at least 1"),
+])
+def test_unusable_arguments_exit_2(tmp_path, capsys, args, message):
+    out = tmp_path / "report.html"
+    assert main(["audit", "--source", str(DEMO), "--out", str(out), *args]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_an_out_file_in_a_missing_directory_exits_2_before_any_work(tmp_path, capsys):
+    assert main(["audit", "--source", str(DEMO), "--out", str(tmp_path / "no" / "r.html")]) == 2
+    assert "not a file in an existing directory" in capsys.readouterr().err
+
+
+def test_a_bad_date_is_refused_by_the_parser(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["audit", "--source", str(DEMO), "--out", str(tmp_path / "r.html"),
+              "--from", "March"])
+    assert exited.value.code == 2
+    assert "not a date (YYYY-MM-DD): 'March'" in capsys.readouterr().err
+
+
+def _python(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)
+
+
+def test_audit_without_the_extra_says_how_to_install_it(tmp_path):
+    done = _python("import sys; sys.modules['matplotlib'] = None; from adapter.cli import main; "
+                   f"raise SystemExit(main(['audit', '--source', 'fixtures/demo', '--out', "
+                   f"{str(tmp_path / 'r.html')!r}]))")
+    assert done.returncode == 2, done.stderr
+    assert "pip install 'b12-fhir-adapter[audit]'" in done.stderr
+
+
+def test_the_other_commands_never_import_the_chart_libraries():
+    done = _python("import sys; from adapter.cli import main; "
+                   "main(['check', '--source', 'fixtures/demo', '--format', 'json']); "
+                   "loaded = {'matplotlib', 'jinja2'} & {m.split('.')[0] for m in sys.modules}; "
+                   "assert not loaded, loaded")
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -1,0 +1,90 @@
+"""Headless Chromium (Debian's ``chromium`` package) for tests that look at a page as a person
+does: a PNG screenshot, the DOM after the page loaded, and what it wrote to its console.
+
+Chromium runs with a fresh profile, no sandbox (CI runs as root), no GPU, and no background
+networking, component updates, sync or QUIC: it reaches nothing but the file it opens.
+When Chromium is missing the test FAILS (CI installs it: .ci/run); a developer without it may
+set ``B12_ALLOW_NO_BROWSER=1`` to skip instead.
+
+    python -m tests.browser docs/audit-demo.png   # the README's screenshot of the demo audit
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+CANDIDATES = ("chromium", "chromium-browser")
+FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync",
+         "--hide-scrollbars", "--enable-logging=stderr", "--v=0")
+TIMEOUT = 120
+_CONSOLE = re.compile(r":CONSOLE(?:\(\d+\)|:\d+)\]\s*(.*)")
+
+
+def chromium() -> str:
+    """The browser's path; fails the test without it unless ``B12_ALLOW_NO_BROWSER=1``."""
+    for name in CANDIDATES:
+        if found := shutil.which(name):
+            return found
+    why = "chromium is not installed (Debian: apt-get install chromium)"
+    if os.environ.get("B12_ALLOW_NO_BROWSER") == "1":
+        pytest.skip(why + "; skipped because B12_ALLOW_NO_BROWSER=1")
+    pytest.fail(why + "; set B12_ALLOW_NO_BROWSER=1 to skip the browser tests instead")
+
+
+@dataclass
+class Rendered:
+    dom: str  # the DOM after load, serialised
+    console: list[str]  # every console message the page produced
+    png: Path
+
+
+def _run(browser: str, *args: str) -> subprocess.CompletedProcess[str]:
+    with tempfile.TemporaryDirectory(prefix="b12-chromium-") as profile:
+        return subprocess.run([browser, *FLAGS, f"--user-data-dir={profile}", *args],
+                              capture_output=True, text=True, timeout=TIMEOUT,
+                              stdin=subprocess.DEVNULL, check=False)
+
+
+def render(page: Path, png: Path, *, width: int = 1280, height: int = 2000) -> Rendered:
+    """Open ``page`` twice in a fresh browser: once for its DOM and console, once for a
+    screenshot of the top ``width`` x ``height`` pixels."""
+    browser = chromium()
+    url = page.resolve().as_uri()
+    dumped = _run(browser, "--dump-dom", url)
+    assert dumped.returncode == 0, dumped.stderr[-3000:]
+    shot = _run(browser, f"--screenshot={png}", f"--window-size={width},{height}", url)
+    assert shot.returncode == 0 and png.is_file(), shot.stderr[-3000:]
+    console = [m.group(1) for line in (dumped.stderr + shot.stderr).splitlines()
+               if (m := _CONSOLE.search(line))]
+    return Rendered(dumped.stdout, console, png)
+
+
+def demo_screenshot(out: Path, width: int = 1280, height: int = 3000) -> None:
+    """The README's screenshot: the demo audit, top of the page, as an indexed-colour PNG."""
+    from PIL import Image
+
+    from adapter.cli import main
+
+    root = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory() as work:
+        page = Path(work) / "report.html"
+        os.chdir(root)  # the page names its source as given: fixtures/demo
+        assert main(["audit", "--source", "fixtures/demo", "--out", str(page)]) == 0
+        rendered = render(page, Path(work) / "shot.png", width=width, height=height)
+        assert not rendered.console, rendered.console
+        image = Image.open(rendered.png).convert("RGB")
+        image.quantize(colors=128).save(out, optimize=True)
+
+
+if __name__ == "__main__":
+    demo_screenshot(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/audit-demo.png").resolve())

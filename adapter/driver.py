@@ -82,9 +82,13 @@ def build_chart(records: Records, mappings: Mappings, zone: ZoneInfo | None = No
     problems: list[Problem] = []
     for item in records.resources:
         take(chart, problems, item)
+    return finished(chart, problems)
+
+
+def finished(chart: Chart, problems: list[Problem]) -> tuple[Chart, list[Problem]]:
+    """The chart once every record is in, and every problem met reading them."""
     chart.finish()
-    problems += [problem(p) for p in chart.problems]
-    return chart, problems
+    return chart, problems + [problem(p) for p in chart.problems]
 
 
 class Driver:
@@ -141,23 +145,15 @@ class Driver:
         chart = Chart(self.mappings, records.aliases, self.policy.zone, self._names)
         chart.wanted = self._wanted()
         if parallel:
-            from adapter.parallel import records_pay
+            from adapter.parallel import read_chart, records_pay
 
             assert isinstance(self.source, FileSource)
-            parallel = records_pay(self.workers, self.source.scanned_bytes(reads),
-                                   self._b12_claims)
-        if not parallel:
-            problems: list[Problem] = []
-            for item in records.resources:
-                take(chart, problems, item)
-            chart.finish()
-            return chart, problems + [problem(p) for p in chart.problems]
-        from adapter.parallel import read_chart
-
-        assert isinstance(self.source, FileSource)
-        problems = read_chart(self.source, reads, chart, self.workers)
-        chart.finish()
-        return chart, problems + [problem(p) for p in chart.problems]
+            if records_pay(self.workers, self.source.scanned_bytes(reads), self._b12_claims):
+                return finished(chart, read_chart(self.source, reads, chart, self.workers))
+        problems: list[Problem] = []
+        for item in records.resources:
+            take(chart, problems, item)
+        return finished(chart, problems)
 
     def _wanted(self) -> frozenset[str] | None:
         """What the B12 claims point at, from a pre-scan of the claim files that parses only

@@ -88,8 +88,8 @@ def read_chart(source: FileSource, reads: Reads, chart: Chart, workers: int
     alone = [part for part in parts if part.alone]
     problems: list[Problem] = []
 
-    def read_alone(take: Callable[[], int | None]) -> Iterator[tuple[int, Any]]:
-        while (n := take()) is not None and n < len(alone):
+    def read_alone(next_index: Callable[[], int | None]) -> Iterator[tuple[int, Any]]:
+        while (n := next_index()) is not None and n < len(alone):
             yield n, [chart.read(item) if type(item) is dict else item
                       for item in source.part_records(alone[n], reads)]
 
@@ -119,14 +119,14 @@ def judged_pages(pages: Callable[[], Iterator[Sequence[Resource | Problem]]],
     processes. Each worker reads every page (cheap) and judges those it is first to ask
     for."""
 
-    def judge_pages(take: Callable[[], int | None]) -> Iterator[tuple[int, PageOutcome]]:
-        wanted = take()
+    def judge_pages(next_index: Callable[[], int | None]) -> Iterator[tuple[int, PageOutcome]]:
+        wanted = next_index()
         for index, page in enumerate(pages()):
             if wanted is None:
                 return
             if index == wanted:
                 yield index, judge(page)
-                wanted = take()
+                wanted = next_index()
 
     with _workers(workers, judge_pages) as results:
         yield from results.in_order()
@@ -181,12 +181,12 @@ class _Results:
 @contextmanager
 def _workers(count: int, work: Callable[[Callable[[], int | None]], Iterator[tuple[int, Any]]]
              ) -> Iterator[_Results]:
-    """``count`` forked processes each running ``work(take)``, where ``take()`` hands out
-    the next index of the work (shared), and sending what it yields."""
+    """``count`` forked processes each running ``work(next_index)``, where ``next_index()``
+    hands out the next index of the work (shared), and sending what it yields."""
     context = multiprocessing.get_context("fork")
     counter: Synchronized[int] = context.Value("q", 0)
 
-    def take() -> int:
+    def next_index() -> int:
         with counter.get_lock():
             n = counter.value
             counter.value = n + 1
@@ -198,7 +198,7 @@ def _workers(count: int, work: Callable[[Callable[[], int | None]], Iterator[tup
     try:
         for _ in range(max(1, count)):
             receive, send = context.Pipe(duplex=False)
-            process = context.Process(target=_serve, args=(work, take, send), daemon=True)
+            process = context.Process(target=_serve, args=(work, next_index, send), daemon=True)
             process.start()
             send.close()
             processes.append(process)
@@ -214,10 +214,10 @@ def _workers(count: int, work: Callable[[Callable[[], int | None]], Iterator[tup
 
 
 def _serve(work: Callable[[Callable[[], int | None]], Iterator[tuple[int, Any]]],
-           take: Callable[[], int | None], send: Connection) -> None:
+           next_index: Callable[[], int | None], send: Connection) -> None:
     gc.freeze()  # leave the parent's objects alone: their pages stay shared, not copied
     try:
-        for item in work(take):
+        for item in work(next_index):
             send.send_bytes(pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL))
         send.send_bytes(_END)
     except BaseException:  # whatever it was, the parent must hear of it

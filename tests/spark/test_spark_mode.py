@@ -195,7 +195,7 @@ def test_synthea_export_with_b12_claims_matches_file_mode(spark, tmp_path):
 
 def test_bulk_export_with_its_log_matches_file_mode_on_its_data_files(spark, tmp_path):
     source = with_b12_claims(REALDATA / "bulk-export-10-patients", tmp_path / "export")
-    data_only = tmp_path / "data-only"  # file mode reads the log as resources (SPEC: it is not)
+    data_only = tmp_path / "data-only"  # the same files without the log, for file mode
     shutil.copytree(source, data_only, ignore=shutil.ignore_patterns("log.ndjson"))
 
     spark_run = run_spark(spark, source, tmp_path / "out")

@@ -189,13 +189,18 @@ def _serve_parser(commands: argparse._SubParsersAction, server: argparse.Argumen
     serve.add_argument("--log-level", choices=("debug", "info", "warning"), default="info")
 
 
+def _missing_extra(command: str, what: str, extra: str, exc: ImportError) -> int:
+    """A command whose optional dependencies are not installed says how to install them."""
+    print(f"b12-adapter: {command} needs {what} ({exc.name} is missing): "
+          f"pip install 'b12-fhir-adapter[{extra}]'", file=sys.stderr)
+    return EXIT_UNUSABLE
+
+
 def _serve(args: argparse.Namespace) -> int:
     try:
         from adapter.service.run import serve, settings_from_args
     except ImportError as exc:
-        print(f"b12-adapter: serve needs the service extra ({exc.name} is missing): "
-              "pip install 'b12-fhir-adapter[serve]'", file=sys.stderr)
-        return EXIT_UNUSABLE
+        return _missing_extra("serve", "the service extra", "serve", exc)
     from adapter.service.settings import SettingsError
 
     try:
@@ -253,9 +258,7 @@ def _audit(args: argparse.Namespace) -> int:
         from adapter.output.audit.collect import VERDICTS, Period
         from adapter.output.audit.html import render  # noqa: F401 - needs the extra
     except ImportError as exc:
-        print(f"b12-adapter: audit needs the audit extra ({exc.name} is missing): "
-              "pip install 'b12-fhir-adapter[audit]'", file=sys.stderr)
-        return EXIT_UNUSABLE
+        return _missing_extra("audit", "the audit extra", "audit", exc)
     if args.out.is_dir() or not args.out.parent.is_dir():
         raise UsageError(f"--out {args.out}: not a file in an existing directory")
     if args.sample < 1:

@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import quote
 
 from adapter.fhir import FhirClient, FhirError
+from adapter.fhir.bundles import rewrite_references
 from adapter.outcomes import Problem
 from adapter.sources.base import Reads
 from adapter.sources.files import FileSource
@@ -54,26 +55,13 @@ class LoadTotals:
         return sum(1 for p in self.problems if p.resource != "load transaction")
 
 
-def _rewrite(value: Any, aliases: dict[str, str]) -> Any:
-    """Replace ``urn:uuid:`` references by the ``Type/id`` they alias."""
-    if isinstance(value, dict):
-        out = {k: _rewrite(v, aliases) for k, v in value.items()}
-        target = out.get("reference")
-        if isinstance(target, str) and target in aliases:
-            out["reference"] = aliases[target]
-        return out
-    if isinstance(value, list):
-        return [_rewrite(v, aliases) for v in value]
-    return value
-
-
 def load_resources(source: FileSource) -> tuple[list[dict[str, Any]], list[Problem]]:
     """Every resource of the source, references as ``Type/id``, each after the resources it
     references (types in ``ORDER`` first, then whatever a reference needs earlier)."""
     items = [*source.records(Reads()).resources,
              *(item for page in source.claim_pages() for item in page)]
     problems = [item for item in items if isinstance(item, Problem)]
-    resources = [_rewrite(r, source.aliases) for r in items
+    resources = [rewrite_references(r, source.aliases) for r in items
                  if not isinstance(r, Problem) and r.get("id")]
     rank = {rtype: n for n, rtype in enumerate(ORDER)}
     resources.sort(key=lambda r: rank.get(r["resourceType"], len(ORDER) - 1))
@@ -142,7 +130,7 @@ def conditional_create(resource: dict[str, Any], references: dict[str, str]) -> 
     """The transaction entry creating ``resource`` unless the server holds its source id;
     ``references`` maps the source's ``Type/id`` to what the entry must point at."""
     ref = _ref(resource)
-    body = {k: _rewrite(v, references) for k, v in resource.items() if k != "id"}
+    body = {k: rewrite_references(v, references) for k, v in resource.items() if k != "id"}
     meta = {k: v for k, v in (body.get("meta") or {}).items() if k not in _SERVER_META}
     if meta:
         body["meta"] = meta

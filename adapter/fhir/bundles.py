@@ -153,3 +153,18 @@ def _status_code(status: object) -> int | None:
     """The code of an ``entry.response.status`` such as "201 Created"."""
     code = str(status if status is not None else "").strip().partition(" ")[0]
     return int(code) if code.isdigit() and len(code) == 3 else None
+
+
+def rewrite_references(value: Any, targets: dict[str, str]) -> Any:
+    """A copy of ``value`` (a resource, or any part of one) with every ``reference`` found in
+    ``targets`` replaced by its target: ``urn:uuid:`` aliases by ``Type/id``, or a Bundle's
+    entries by the ids the server gave them."""
+    if isinstance(value, dict):
+        out = {key: rewrite_references(item, targets) for key, item in value.items()}
+        reference = out.get("reference")
+        if isinstance(reference, str) and reference in targets:
+            out["reference"] = targets[reference]
+        return out
+    if isinstance(value, list):
+        return [rewrite_references(item, targets) for item in value]
+    return value

@@ -21,7 +21,7 @@ from typing import Any
 
 import requests
 
-from adapter.fhir.bundles import EntryResult, entry_is_idempotent
+from adapter.fhir.bundles import EntryResult, entry_is_idempotent, rewrite_references
 from adapter.fhir.errors import FhirError
 from adapter.fhir.retry import RetryPolicy, server_wait_seconds
 
@@ -94,16 +94,4 @@ def _pointing_at_landed(entry: dict[str, Any], entries: list[Any],
             landed[full_url] = result.target
     if not landed or not isinstance(entry.get("resource"), dict):
         return entry
-    return {**entry, "resource": _rewrite(entry["resource"], landed)}
-
-
-def _rewrite(value: Any, landed: dict[str, str]) -> Any:
-    if isinstance(value, dict):
-        out = {key: _rewrite(item, landed) for key, item in value.items()}
-        reference = out.get("reference")
-        if isinstance(reference, str) and reference in landed:
-            out["reference"] = landed[reference]
-        return out
-    if isinstance(value, list):
-        return [_rewrite(item, landed) for item in value]
-    return value
+    return {**entry, "resource": rewrite_references(entry["resource"], landed)}

@@ -6,7 +6,7 @@ outcomes to the sinks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from adapter.evidence.chart import Chart
@@ -18,9 +18,10 @@ from adapter.findings import Finding
 from adapter.outcomes import NO_NAMES, ClaimOutcome, ClaimResult, Problem
 from adapter.rules import Policy, check
 from adapter.rules.scope import Skip, in_scope, out_of_scope
+from adapter.values import value
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class InScope:
     """A claim the rules will judge, waiting for its chart."""
 

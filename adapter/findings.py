@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
+from adapter.values import value
+
 
 class Severity(StrEnum):
     HIGH = "high"
@@ -125,7 +127,7 @@ _KINDS = (
 FINDING_KINDS: dict[str, FindingKind] = {kind.code: kind for kind in _KINDS}
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Finding:
     code: str
     message: str

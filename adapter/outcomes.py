@@ -12,6 +12,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from adapter.findings import Finding, Verdict, verdict
+from adapter.values import value
 
 if TYPE_CHECKING:
     from adapter.evidence.facts import ClaimEvidence
@@ -36,7 +37,7 @@ class _NoNames(Mapping[str, str]):
 NO_NAMES: Mapping[str, str] = _NoNames()
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Problem:
     """A resource (or a claim, or a request) that could not be fully processed, and why."""
 
@@ -44,7 +45,7 @@ class Problem:
     message: str
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class ClaimResult:
     claim: str
     patient: str
@@ -61,7 +62,7 @@ class ClaimResult:
         return f"{self.claim}/_history/{self.version}" if self.version else self.claim
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class ClaimOutcome:
     """One claim: checked (``result``), skipped (``skipped`` says why), or neither when it
     could not be read (``problems`` say why). A checked claim may carry problems too: evidence

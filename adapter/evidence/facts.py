@@ -1,13 +1,15 @@
-"""The typed facts a rule may read. Plain frozen values: no FHIR models, no I/O."""
+"""The typed facts a rule may read. Immutable values (``adapter.values``): no FHIR models, no
+I/O."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import date
 from enum import StrEnum
 from typing import Generic, TypeVar
 
 from adapter.evidence.fields import BadResource
+from adapter.values import value
 
 T = TypeVar("T")
 Coding = tuple[str, str]  # (system, code), both trimmed; system "" when none is given
@@ -20,7 +22,7 @@ class Path(StrEnum):
     RECORD = "record"  # found only in the patient's record
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class ClaimDiagnosis:
     sequence: int
     code: str | None  # normalised ICD-10-CM code, None when the diagnosis carries none
@@ -29,7 +31,7 @@ class ClaimDiagnosis:
     derived_from: str | None = None  # the Condition the code was taken from (no code written)
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class ClaimItem:
     """One line of a claim as written; which lines are B12 injections is a rule's call."""
 
@@ -41,7 +43,7 @@ class ClaimItem:
     encounters: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class ClaimHead:
     """What scope is decided on, read before the rest: most claims of an export bill no B12
     and need nothing more (``adapter.rules.scope.out_of_scope``)."""
@@ -52,7 +54,7 @@ class ClaimHead:
     products: tuple[tuple[Coding, ...], ...]  # each line's productOrService
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class ClaimRecord:
     """A Claim or ExplanationOfBenefit as the reader found it: every line, no judgement."""
 
@@ -74,7 +76,7 @@ class ClaimRecord:
         return tuple(item.product for item in self.items)
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class B12Item:
     sequence: int
     is_j3420: bool
@@ -84,7 +86,7 @@ class B12Item:
     encounters: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class ClaimFacts:
     """A claim in scope (a B12 injection billed): what the rules read."""
 
@@ -115,7 +117,7 @@ class ClaimFacts:
         return frozenset(e for item in self.b12_items for e in item.encounters)
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class ConditionFact:
     ref: str
     patient: str | None
@@ -134,7 +136,7 @@ class ConditionFact:
     recorded: date | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class LabFact:
     ref: str
     patient: str | None
@@ -147,7 +149,7 @@ class LabFact:
     comparator: str | None = None  # "<", "<=", ">", ">=": the value is a bound, not a result
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class AdministrationFact:
     """A MedicationAdministration of a B12 product."""
 
@@ -161,7 +163,7 @@ class AdministrationFact:
     self_administered: bool = False  # an oral, sublingual or nasal route or dose form
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class MedicationFact:
     """A MedicationRequest or MedicationStatement of B12, or a request or administration of a
     drug B12 premedicates (``drug``: "b12", "pemetrexed", "pralatrexate")."""
@@ -175,7 +177,7 @@ class MedicationFact:
     self_administered: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class ProcedureFact:
     """A Procedure recording an intramuscular or subcutaneous injection (CPT 96372, ...)."""
 
@@ -186,14 +188,14 @@ class ProcedureFact:
     encounter: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class PatientFact:
     ref: str
     gender: str | None
     birth_date: date | None
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Linked(Generic[T]):
     """A fact plus the path that found it."""
 
@@ -201,7 +203,7 @@ class Linked(Generic[T]):
     path: Path
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class ClaimEvidence:
     """Everything the rules know about one claim, gathered once."""
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -47,6 +46,7 @@ from adapter.mappings import DrugCodes, Mappings
 from adapter.terminology import icd10cm, snomed
 from adapter.terminology.systems import LOINC, NDC, RXNORM
 from adapter.terminology.units import UnitError, convert, unit_of
+from adapter.values import value
 
 Resource = Mapping[str, Any]
 CLAIM_KINDS = frozenset({"Claim", "ExplanationOfBenefit"})
@@ -343,7 +343,7 @@ def _lab_value(resource: Resource, ref: str, loinc: str, unit: str, mappings: Ma
 # --- Medications: administrations, requests, statements, Medication resources ----------------
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Drug:
     """What a medication is, as the checks need it: its codes, its name, its dose forms."""
 
@@ -352,7 +352,7 @@ class Drug:
     forms: tuple[Coding, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class MedicationUse:
     """A MedicationAdministration, MedicationRequest or MedicationStatement, read but not yet
     judged: its drug may be a Medication resource elsewhere in the source."""

@@ -9,7 +9,6 @@ period's start, else the creation date.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 
 from adapter.evidence.facts import B12Item, ClaimFacts, ClaimHead, ClaimItem, ClaimRecord, Coding
@@ -17,11 +16,12 @@ from adapter.evidence.fields import BadResource
 from adapter.mappings import DrugCodes
 from adapter.rules.status import NOT_A_SERVICE_USES, SKIPPED_CLAIM_STATUSES
 from adapter.terminology.systems import NDC, RXNORM
+from adapter.values import value
 
 EARLIEST, LATEST = date(1900, 1, 1), date(2999, 12, 31)  # a date of service outside: bad input
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Skip:
     """A claim the checks do not apply to; ``reason`` is shown under ``skipped``."""
 

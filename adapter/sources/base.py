@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from adapter.fhir.search import Query
 from adapter.outcomes import Problem
+from adapter.values import value
 
 Resource = dict[str, Any]
 
@@ -37,7 +38,7 @@ class LineTest(Protocol):
     def keeps(self, line: bytes) -> bool: ...
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Seen:
     """Resources passed over unread: only that they exist is known (``Type/id``), so a
     reference to one is not taken for a reference to nothing."""

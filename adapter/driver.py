@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 from adapter.check import InScope, check_claim, problem, read_scoped
 from adapter.evidence.chart import Chart
 from adapter.evidence.needs import chart_types, claim_test, line_tests
-from adapter.evidence.read import claim_links
+from adapter.evidence.read import line_links
 from adapter.fhir.errors import FhirAuthError, FhirError
 from adapter.fhir.search import Query
 from adapter.mappings import Mappings
@@ -161,13 +161,13 @@ class Driver:
         these of the records passed over unread need be remembered."""
         if not isinstance(self.source, FileSource):
             return None
-        claims = self.source.prescan_claims(claim_test(self.mappings))
-        if claims is None:
+        lines = self.source.prescan_claims(claim_test(self.mappings))
+        if lines is None:
             return None
         wanted: set[str] = set()
         self._b12_claims = 0
-        for claim in claims:  # B12 or not, in scope or not: a few more ids kept, no matter
-            wanted |= claim_links(claim)
+        for line in lines:  # B12 or not, in scope or not: a few more ids kept, no matter
+            wanted |= line_links(line)
             self._b12_claims += 1
         if any(not ref[:1].isupper() for ref in wanted):  # urn:uuid:, #contained: no filter
             return None

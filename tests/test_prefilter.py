@@ -12,6 +12,7 @@ import pytest
 
 from adapter.driver import Driver
 from adapter.evidence.needs import line_tests
+from adapter.evidence.read import claim_links, line_links
 from adapter.mappings import load_mappings
 from adapter.output.report import Report
 from adapter.rules import Policy
@@ -263,3 +264,34 @@ def test_claims_in_a_bundle_turn_the_pre_scan_off_and_every_record_is_kept(tmp_p
     chart = _chart_of(directory)
     assert chart.wanted is None
     assert "Observation/g1" in chart.known
+
+
+def _claim_lines() -> list[bytes]:
+    paths = [*(ROOT / "fixtures" / "demo").glob("*.ndjson"), *REAL.rglob("*.ndjson")]
+    return [line for path in paths for line in path.read_bytes().splitlines()
+            if b'"Claim"' in line or b'"ExplanationOfBenefit"' in line]
+
+
+def test_the_links_read_from_a_raw_claim_line_are_those_of_the_parsed_claim():
+    lines = _claim_lines()
+    assert sum(b'"diagnosisReference"' in line for line in lines) > 5
+    for line in lines:
+        assert line_links(line) == claim_links(json.loads(line)), line[:120]
+
+
+@pytest.mark.parametrize("reference", [
+    {"reference": "Condition/a"},
+    {"display": "B12 {deficiency}", "reference": "Condition/a"},
+    {"identifier": {"value": "7"}, "reference": "Condition/a"},  # nested: parsed
+    {"reference": "https://ehr.example/fhir/Condition/a/_history/2"},
+    {"reference": "urn:uuid:6f1c0d4e-3b6a-4b8e-9d5c-1f2e3a4b5c6d"},
+    {"display": "a reference with none"},
+    {"reference": "Condition?identifier=x"},
+], ids=lambda r: json.dumps(r)[:40])
+@pytest.mark.parametrize("dump", [_spaced, _sorted, _escaped], ids=["spaced", "sorted", "escaped"])
+def test_any_written_form_of_a_link_gives_the_parsed_claims_links(reference, dump):
+    claim = {"resourceType": "Claim", "id": "k",
+             "diagnosis": [{"sequence": 1, "diagnosisReference": reference}],
+             "supportingInfo": [{"sequence": 1, "valueReference": {"reference": "Observation/o"}}]}
+    line = dump(claim).encode()
+    assert line_links(line) == claim_links(claim)

@@ -121,6 +121,11 @@ def reference(value: object, where: str, ref: str) -> str | None:
         return None
     if not isinstance(target, str) or not target.strip():
         raise BadResource(ref, f"{where}.reference is not a string")
+    return resolvable(target)
+
+
+def resolvable(target: str) -> str | None:
+    """A reference's target normalised, if it can be looked up (see ``reference``)."""
     target = normalize_reference(target)
     return target if _RESOLVABLE.match(target) else None
 

@@ -129,14 +129,14 @@ class FileSource:
                       for start, end in _ranges(data.path, size)]
         return parts
 
-    def prescan_claims(self, test: LineTest) -> Iterator[Resource] | None:
-        """The claims whose lines ``test`` finds something in, from the files named for a
-        claim type; None when claims may sit anywhere else (a Bundle, a file of mixed
-        types), so no pre-scan can be complete. Bad lines are left to the claim pass."""
+    def prescan_claims(self, test: LineTest) -> Iterator[bytes] | None:
+        """The lines ``test`` finds something in, raw, from the files named for a claim type;
+        None when claims may sit anywhere else (a Bundle, a file of mixed types), so no
+        pre-scan can be complete. Nothing is checked: the claim pass reads them again."""
         if not all(data.ndjson and data.rtype is not None for data in self.files):
             return None
-        return (item for data in self.files if data.claims_only and data.rtype
-                for item in _scan(data.path, data.rtype, test, {}) if type(item) is dict)
+        return (line for data in self.files if data.claims_only
+                for line in _lines_found(data.path, test))
 
     def scanned_bytes(self, reads: Reads) -> int:
         """Size of the files the scan reads (typed NDJSON with a line test): the work that
@@ -440,6 +440,29 @@ def _scan_block(block: bytes, newlines: int, name: str, before: _LinesBefore, rt
         else:
             yield from parsed(block[start:end], index)
     yield Seen(tuple(f"{rtype}/{rid.decode()}" for rid in ids))
+
+
+def _lines_found(path: Path, test: LineTest) -> Iterator[bytes]:
+    """The lines of ``path`` that ``test`` finds something in, a block at a time."""
+    try:
+        with _open(path) as handle:
+            carry = b""
+            while True:
+                chunk = handle.read(_BLOCK)
+                block = carry + chunk
+                cut = block.rfind(b"\n") + 1 if chunk else len(block)
+                block, carry = block[:cut], block[cut:]
+                end = -1
+                for hit in test.found(block):
+                    if hit > end:  # the first hit of a line
+                        start = block.rfind(b"\n", 0, hit) + 1
+                        end = block.find(b"\n", hit)
+                        end = len(block) if end < 0 else end
+                        yield block[start:end]
+                if not chunk:
+                    return
+    except (OSError, EOFError, gzip.BadGzipFile):
+        return  # the claim pass names it
 
 
 def _lines_at(path: Path, offsets: list[int]) -> Iterator[Resource | Problem]:

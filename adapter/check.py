@@ -42,7 +42,7 @@ def read_scoped(resource: dict[str, Any], policy: Policy) -> InScope | ClaimOutc
             ref, "has no id (or not a FHIR id): it cannot be named in a report or a "
             "DetectedIssue"),))
     try:
-        head = read_claim_head(resource)
+        head = read_claim_head(resource, ref)
         if (skip := out_of_scope(head, policy.drugs)) is not None:
             return ClaimOutcome(ref, updated, skipped=skip.reason)
         record = read_claim(resource, policy.zone, head)

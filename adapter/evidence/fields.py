@@ -200,8 +200,8 @@ def concept_text(concept: object) -> str:
         return ""
     parts = [concept.get("text")]
     codings_ = concept.get("coding")
-    parts += [c.get("display") for c in codings_ if isinstance(c, Mapping)] \
-        if isinstance(codings_, list) else []
+    parts += [c.get("display") for c in codings_ if type(c) is dict or isinstance(c, Mapping)] \
+        if type(codings_) is list else []
     return text(" ".join(p for p in parts if isinstance(p, str)).lower())
 
 

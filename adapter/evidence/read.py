@@ -55,6 +55,8 @@ Resource = Mapping[str, Any]
 CLAIM_KINDS = frozenset({"Claim", "ExplanationOfBenefit"})
 MEDICATION_USES = frozenset({"MedicationAdministration", "MedicationRequest",
                              "MedicationStatement"})
+_UNDATED_ABATEMENT = frozenset({"abatementBoolean", "abatementString", "abatementAge",
+                                "abatementRange"})
 _BOUND = re.compile(r"^\s*(<=|>=|<|>)?\s*(\d+(?:\.\d+)?)\s*(\S.*)?$")
 
 
@@ -63,16 +65,11 @@ def icd10cm_codes(pairs: list[Coding]) -> list[str]:
     return [icd10cm.normalize(code) for system, code in pairs if system in icd10cm.SYSTEMS]
 
 
-def snomed_mapped(pairs: list[Coding], mappings: Mappings) -> list[str]:
-    """The concept's ICD-10-CM codes plus its SNOMED CT codes mapped to ICD-10-CM (a chart may
-    speak SNOMED, a claim must carry ICD-10-CM itself)."""
-    found: list[str] = []
-    for system, code in pairs:
-        if system in icd10cm.SYSTEMS:
-            found.append(icd10cm.normalize(code))
-        elif system == snomed.SYSTEM and (mapped := mappings.snomed.lookup(code)):
-            found.append(mapped)
-    return found
+def mapped_snomed(pairs: list[Coding], mappings: Mappings) -> list[str]:
+    """The concept's SNOMED CT codes mapped to ICD-10-CM (a chart may speak SNOMED, a claim
+    must carry ICD-10-CM itself)."""
+    return [mapped for system, code in pairs
+            if system == snomed.SYSTEM and (mapped := mappings.snomed.lookup(code))]
 
 
 # --- Claim and ExplanationOfBenefit ---------------------------------------------------------
@@ -139,9 +136,10 @@ def _providers(resource: Resource, ref: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(p for p in found if p))
 
 
-def read_claim_head(resource: Resource) -> ClaimHead:
-    """Status, use and each line's productOrService: enough to tell a claim out of scope."""
-    ref = ref_of(resource)
+def read_claim_head(resource: Resource, ref: str | None = None) -> ClaimHead:
+    """Status, use and each line's productOrService: enough to tell a claim out of scope
+    (``ref``: the claim's ``ref_of``, when the caller has it)."""
+    ref = ref or ref_of(resource)
     status, use = resource.get("status"), resource.get("use")
     return ClaimHead(
         ref=ref,
@@ -193,7 +191,7 @@ def read_claim(resource: Resource, zone: ZoneInfo | None = None,
                head: ClaimHead | None = None) -> ClaimRecord:
     """Every line and diagnosis of a Claim or ExplanationOfBenefit, as written (each line's
     product taken from ``head`` when it was read already)."""
-    ref = ref_of(resource)
+    ref = head.ref if head is not None else ref_of(resource)
     meta = resource.get("meta")
     meta = meta if isinstance(meta, Mapping) else {}
     version, updated = meta.get("versionId"), meta.get("lastUpdated")
@@ -230,16 +228,15 @@ def read_condition(resource: Resource, mappings: Mappings,
     ref = ref_of(resource)
     concept = resource.get("code")
     pairs = codings(concept, "code", ref)
-    abated = any(  # abated, but on no date we can compare with the service date
-        resource.get(name) not in (None, False)
-        for name in ("abatementBoolean", "abatementString", "abatementAge", "abatementRange")
-    )
+    abated = not _UNDATED_ABATEMENT.isdisjoint(resource) and any(
+        resource.get(name) not in (None, False) for name in _UNDATED_ABATEMENT
+    )  # abated, but on no date we can compare with the service date
     evidence = tuple(
         target
         for n, ev in enumerate(items(resource, "evidence", ref))
         for m, detail in enumerate(items(ev, "detail", ref))
         if (target := reference(detail, f"evidence[{n}].detail[{m}]", ref))
-    )
+    ) if "evidence" in resource else ()
     categories = frozenset(
         code for n, category in enumerate(items(resource, "category", ref))
         for _, code in codings(category, f"category[{n}]", ref)
@@ -247,10 +244,11 @@ def read_condition(resource: Resource, mappings: Mappings,
     patient = subject(resource, ref)
     if patient is None:
         raise BadResource(ref, "Condition has no subject: whose diagnosis it is cannot be told")
+    written_icd = icd10cm_codes(pairs)
     return ConditionFact(
         ref=ref,
         patient=patient,
-        codes=frozenset(snomed_mapped(pairs, mappings)),
+        codes=frozenset(written_icd + mapped_snomed(pairs, mappings)),
         clinical_status=status_code(resource.get("clinicalStatus"), "clinicalStatus", ref),
         verification_status=status_code(
             resource.get("verificationStatus"), "verificationStatus", ref
@@ -260,7 +258,7 @@ def read_condition(resource: Resource, mappings: Mappings,
                                 ref=ref, zone=zone),
         abated=abated,
         evidence=evidence,
-        written_icd=frozenset(icd10cm_codes(pairs)),
+        written_icd=frozenset(written_icd),
         snomed=frozenset(code for system, code in pairs if system == snomed.SYSTEM),
         text=_written_text(concept),
         categories=categories,

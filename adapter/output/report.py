@@ -62,16 +62,16 @@ class Report(Sink):
         }
 
     def to_json(self, indent: int | None = 2) -> str:
-        """Indented (two spaces) for people, or compact with ``indent=None``. Indented, orjson
-        writes the bytes the json module would, ten times faster (json writes what orjson
-        refuses: an integer past 64 bits)."""
+        """Indented (two spaces) for people, or compact (no spaces) with ``indent=None``.
+        orjson writes the bytes the json module would, ten times faster (json writes what
+        orjson refuses: an integer past 64 bits)."""
         data = self.to_dict()
-        if indent == 2:
-            try:
-                return orjson.dumps(data, option=orjson.OPT_INDENT_2).decode()
-            except TypeError:  # orjson.JSONEncodeError
-                pass
-        return json.dumps(data, indent=indent, ensure_ascii=False)
+        try:
+            return orjson.dumps(data, option=orjson.OPT_INDENT_2 if indent == 2 else 0).decode()
+        except TypeError:  # orjson.JSONEncodeError
+            pass
+        separators = (",", ":") if indent is None else None
+        return json.dumps(data, indent=indent, ensure_ascii=False, separators=separators)
 
 
 def claim_dict(result: ClaimResult) -> dict[str, Any]:

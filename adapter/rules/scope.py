@@ -57,12 +57,21 @@ def _b12_item(item: ClaimItem, drugs: DrugCodes) -> B12Item | None:
 
 def out_of_scope(claim: ClaimHead | ClaimRecord, drugs: DrugCodes) -> Skip | None:
     """Why the claim is skipped, or None when the checks apply to it."""
+    if (skip := _not_a_service(claim)) is not None:
+        return skip
+    if not any(b12_product(product, drugs)[0] for product in claim.products):
+        return NO_B12
+    return None
+
+
+NO_B12 = Skip("no B12 injection item")
+
+
+def _not_a_service(claim: ClaimHead | ClaimRecord) -> Skip | None:
     if claim.status in SKIPPED_CLAIM_STATUSES:
         return Skip(f"claim status is {claim.status}")
     if claim.use in NOT_A_SERVICE_USES:
         return Skip(f"use is {claim.use}: not a claim for a service given")
-    if not any(b12_product(product, drugs)[0] for product in claim.products):
-        return Skip("no B12 injection item")
     return None
 
 
@@ -71,9 +80,11 @@ def in_scope(record: ClaimRecord, drugs: DrugCodes) -> ClaimFacts | Skip:
 
     Raises ``BadResource`` for a B12 claim that cannot be judged (no patient, no date).
     """
-    if (skip := out_of_scope(record, drugs)) is not None:
+    if (skip := _not_a_service(record)) is not None:
         return skip
     b12_items = tuple(line for item in record.items if (line := _b12_item(item, drugs)))
+    if not b12_items:
+        return NO_B12
     if not record.patient:
         raise BadResource(record.ref, "Claim has no patient")
     service_date = (next((i.service_date for i in b12_items if i.service_date), None)

@@ -20,6 +20,8 @@ def test_the_indented_report_is_the_json_module_s_bytes(message):
                              problems=(Problem("Observation/o1", message),)))
     assert report.to_json() == json.dumps(report.to_dict(), indent=2, ensure_ascii=False)
     assert json.loads(report.to_json())["skipped"][0]["reason"] == message
+    compact = json.dumps(report.to_dict(), separators=(",", ":"), ensure_ascii=False)
+    assert report.to_json(indent=None) == compact  # piped to a program: no spaces at all
 
 
 def test_what_orjson_cannot_write_is_written_by_the_json_module():
@@ -29,3 +31,4 @@ def test_what_orjson_cannot_write_is_written_by_the_json_module():
     data["summary"]["checked"] = 2 ** 70
     report.to_dict = lambda: data  # type: ignore[method-assign]
     assert json.loads(report.to_json())["summary"]["checked"] == 2 ** 70
+    assert report.to_json(indent=None) == json.dumps(data, separators=(",", ":"))

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from adapter.findings import Finding, Verdict, verdict
+from adapter.findings import Finding, Verdict
+from adapter.findings import verdict as verdict_of
 from adapter.values import value
 
 if TYPE_CHECKING:
@@ -52,10 +53,10 @@ class ClaimResult:
     service_date: date
     findings: tuple[Finding, ...]
     version: str | None = None
+    verdict: Verdict = field(init=False, compare=False)  # of the findings, worked out once
 
-    @property
-    def verdict(self) -> Verdict:
-        return verdict(self.findings)
+    def __post_init__(self) -> None:
+        self.verdict = verdict_of(self.findings)
 
     @property
     def versioned_claim(self) -> str:

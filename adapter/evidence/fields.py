@@ -97,12 +97,14 @@ def optional_date(resource: Mapping[str, Any], *names: str, ref: str,
                   zone: ZoneInfo | None = None) -> date | None:
     """The first of ``names`` present (``effectiveDateTime``, ``effectivePeriod.start``, ...)."""
     for name in names:
-        head, _, tail = name.partition(".")
-        value = resource.get(head)
-        if tail and isinstance(value, Mapping):
+        if "." in name:
+            head, _, tail = name.partition(".")
+            value = resource.get(head)
+            if type(value) is not dict and not isinstance(value, Mapping):
+                continue
             value = value.get(tail)
-        elif tail:
-            continue
+        else:
+            value = resource.get(name)
         if value is not None:
             return parse_date(value, name, ref, zone)
     return None
@@ -188,6 +190,14 @@ def codings(concept: object, where: str, ref: str) -> list[tuple[str, str]]:
     return pairs
 
 
+def codes_of(resource: Mapping[str, Any], name: str, ref: str) -> frozenset[str]:
+    """Every code of a repeating CodeableConcept element (``category``, ``interpretation``)."""
+    found: list[str] = []
+    for n, concept in enumerate(items(resource, name, ref)):
+        found += [code for _, code in codings(concept, f"{name}[{n}]", ref)]
+    return frozenset(found)
+
+
 def status_code(concept: object, where: str, ref: str) -> str | None:
     """The code of a status CodeableConcept (Condition.clinicalStatus and verificationStatus)."""
     found = codings(concept, where, ref)
@@ -220,8 +230,5 @@ def number(value: object, where: str, ref: str) -> float:
 
 def subject(resource: Mapping[str, Any], ref: str) -> str | None:
     """The patient a clinical resource is about (``subject`` or ``patient``)."""
-    for name in ("subject", "patient"):
-        target = reference(resource.get(name), name, ref)
-        if target:
-            return target
-    return None
+    return (reference(resource.get("subject"), "subject", ref)
+            or reference(resource.get("patient"), "patient", ref))

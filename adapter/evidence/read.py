@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import date
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -32,6 +33,7 @@ from adapter.evidence.facts import (
 )
 from adapter.evidence.fields import (
     BadResource,
+    codes_of,
     codings,
     concept_text,
     items,
@@ -78,9 +80,7 @@ def mapped_snomed(pairs: list[Coding], mappings: Mappings) -> list[str]:
 def _positive_ints(values: object, where: str, ref: str) -> tuple[int, ...]:
     if values is None:
         return ()
-    if not isinstance(values, list) or not all(
-        isinstance(v, int) and not isinstance(v, bool) for v in values
-    ):
+    if type(values) is not list or any(type(v) is not int for v in values):  # bool: not int
         raise BadResource(ref, f"{where} is not a list of sequence numbers")
     return tuple(values)
 
@@ -90,8 +90,8 @@ def _claim_item(item: Resource, index: int, ref: str, zone: ZoneInfo | None,
     where = f"item[{index}]"
     quantity = item.get("quantity")
     units = None
-    if isinstance(quantity, Mapping) and quantity.get("value") is not None:
-        units = number(quantity.get("value"), f"{where}.quantity.value", ref)
+    if isinstance(quantity, Mapping) and (value := quantity.get("value")) is not None:
+        units = number(value, f"{where}.quantity.value", ref)
     sequence = item.get("sequence")
     return ClaimItem(
         sequence=sequence if isinstance(sequence, int) else index + 1,
@@ -103,10 +103,19 @@ def _claim_item(item: Resource, index: int, ref: str, zone: ZoneInfo | None,
         diagnosis_sequences=_positive_ints(
             item.get("diagnosisSequence"), f"{where}.diagnosisSequence", ref
         ),
-        encounters=tuple(
-            target for n, e in enumerate(items(item, "encounter", ref))
-            if (target := reference(e, f"{where}.encounter[{n}]", ref))
-        ),
+        encounters=_references(item, "encounter", ref, where),
+    )
+
+
+def _references(resource: Resource, name: str, ref: str, where: str = "",
+                 key: str | None = None) -> tuple[str, ...]:
+    """The targets of a repeating Reference element (or of each element's ``key``)."""
+    if name not in resource:
+        return ()
+    path = f"{where}.{name}" if where else name
+    return tuple(
+        target for n, e in enumerate(items(resource, name, ref))
+        if (target := reference(e if key is None else e.get(key), f"{path}[{n}]", ref))
     )
 
 
@@ -129,10 +138,11 @@ def _claim_diagnosis(dx: Resource, index: int, ref: str) -> ClaimDiagnosis:
 
 def _providers(resource: Resource, ref: str) -> tuple[str, ...]:
     """Who rendered the service and where: provider, careTeam providers, facility."""
-    found = [reference(resource.get("provider"), "provider", ref)]
-    found += [reference(member.get("provider"), f"careTeam[{n}].provider", ref)
-              for n, member in enumerate(items(resource, "careTeam", ref))]
-    found.append(reference(resource.get("facility"), "facility", ref))
+    found = [reference(resource.get("provider"), "provider", ref),
+             reference(resource.get("facility"), "facility", ref)]
+    if "careTeam" in resource:
+        found[1:1] = [reference(member.get("provider"), f"careTeam[{n}].provider", ref)
+                      for n, member in enumerate(items(resource, "careTeam", ref))]
     return tuple(dict.fromkeys(p for p in found if p))
 
 
@@ -211,10 +221,7 @@ def read_claim(resource: Resource, zone: ZoneInfo | None = None,
         created=optional_date(resource, "created", ref=ref, zone=zone),
         diagnoses=tuple(sorted(diagnoses, key=lambda d: d.sequence)),
         items=tuple(lines),
-        supporting=tuple(
-            target for n, info in enumerate(items(resource, "supportingInfo", ref))
-            if (target := reference(info.get("valueReference"), f"supportingInfo[{n}]", ref))
-        ),
+        supporting=_references(resource, "supportingInfo", ref, key="valueReference"),
         use=use if isinstance(use, str) else None,
         providers=_providers(resource, ref),
     )
@@ -237,10 +244,7 @@ def read_condition(resource: Resource, mappings: Mappings,
         for m, detail in enumerate(items(ev, "detail", ref))
         if (target := reference(detail, f"evidence[{n}].detail[{m}]", ref))
     ) if "evidence" in resource else ()
-    categories = frozenset(
-        code for n, category in enumerate(items(resource, "category", ref))
-        for _, code in codings(category, f"category[{n}]", ref)
-    )
+    categories = codes_of(resource, "category", ref)
     patient = subject(resource, ref)
     if patient is None:
         raise BadResource(ref, "Condition has no subject: whose diagnosis it is cannot be told")
@@ -303,11 +307,7 @@ def read_observation(resource: Resource, mappings: Mappings,
     if effective is None:
         raise BadResource(ref, "Observation has no effective date")
     value, comparator = _lab_value(resource, ref, loinc, kind.unit, mappings)
-    interpretation = frozenset(
-        code.upper()
-        for n, concept in enumerate(items(resource, "interpretation", ref))
-        for _, code in codings(concept, f"interpretation[{n}]", ref)
-    )
+    interpretation = frozenset(code.upper() for code in codes_of(resource, "interpretation", ref))
     status = resource.get("status")
     patient = subject(resource, ref)
     if patient is None:
@@ -448,10 +448,7 @@ def read_medication_use(resource: Resource, zone: ZoneInfo | None = None,
         routes=tuple(routes), route_text=route_text,
         dose=dose,
         context=context,
-        reasons=tuple(
-            target for n, r in enumerate(items(resource, "reasonReference", ref))
-            if (target := reference(r, f"reasonReference[{n}]", ref))
-        ),
+        reasons=_references(resource, "reasonReference", ref),
         drug=drug, medication_ref=medication_ref,
     )
 
@@ -508,8 +505,13 @@ def self_administered(use: MedicationUse, drug: Drug, drugs: DrugCodes) -> bool:
     if coded:
         return any(shapes.has(system, code) for system, code in coded) or any(
             word in use.route_text for word in shapes.words)
-    text = f"{use.route_text} {drug.text}"
-    return any(re.search(rf"\b{re.escape(word)}\b", text) for word in shapes.words)
+    return _whole_words(shapes.words).search(f"{use.route_text} {drug.text}") is not None
+
+
+@lru_cache(maxsize=16)
+def _whole_words(words: tuple[str, ...]) -> re.Pattern[str]:
+    """Any of ``words`` as a whole word (compiled once: this runs per administration)."""
+    return re.compile("|".join(rf"\b{re.escape(word)}\b" for word in words) or r"(?!)")
 
 
 def judge_use(use: MedicationUse, drug: Drug, drugs: DrugCodes,

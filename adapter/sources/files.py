@@ -324,7 +324,14 @@ def _lines(path: Path, aliases: dict[str, str]) -> Iterator[tuple[int, Resource 
                 at, offset = offset, offset + len(raw)
                 if number == 1 and raw.startswith(_BOM):
                     raw = raw[3:]
-                if raw.strip():
+                try:  # the common case inline: one valid resource, not a Bundle
+                    resource = orjson.loads(raw)
+                except orjson.JSONDecodeError:
+                    resource = None
+                if type(resource) is dict and type(rtype := resource.get("resourceType")) is str \
+                        and rtype != "Bundle":
+                    yield at, resource
+                elif raw.strip():
                     for item in _parse_line(raw, f"{name}:{number}", aliases):
                         yield at, item
     except (OSError, EOFError, gzip.BadGzipFile) as exc:

@@ -23,10 +23,12 @@ _CODE = re.compile(r"^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$")
 _UNDOTTED = re.compile(r"^[A-Z][0-9][0-9A-Z][0-9A-Z]{1,4}$")
 
 
+@lru_cache(maxsize=4096)
 def normalize(raw: str) -> str:
     """Upper-case, trim and dot an ICD-10-CM code written without its dot, as 837 claims send
     it (``e538`` -> ``E53.8``); the result may still be invalid. Only for codes that came
-    under an ICD-10-CM system: a HCPCS ``J1100`` elsewhere is never dotted."""
+    under an ICD-10-CM system: a HCPCS ``J1100`` elsewhere is never dotted. Cached: an export
+    writes a few hundred codes, each thousands of times."""
     code = raw.strip().upper().replace(" ", "")
     if _UNDOTTED.match(code):
         code = f"{code[:3]}.{code[3:]}"

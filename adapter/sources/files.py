@@ -413,31 +413,25 @@ def _scan_block(block: bytes, newlines: int, name: str, before: _LinesBefore, rt
                 yield Problem(where, f"a {item['resourceType']} in a file of {rtype}: "
                               "not read")
 
-    ids = leading.findall(b"\n" + block)  # the \n: the first line starts like the others
     lines = newlines + (not block.endswith(b"\n"))
-    closed = block.count(b"}\n") + block.endswith(b"}")
-    if b"\r" in block:  # CRLF
-        closed += block.count(b"}\r\n")
-    if len(ids) != lines or closed != lines:  # a blank, odd or cut-short line: one by one
-        for index, raw in enumerate(block.split(b"\n")):
-            if not raw.strip():
-                continue
-            found = leading.match(b"\n" + raw)
-            if found is None or not raw.rstrip().endswith(b"}") or test.keeps(raw):
-                yield from parsed(raw, index)
-            else:
-                yield Seen((f"{rtype}/{found.group(1).decode()}",))
-        return
-    end = -1
-    counted = index = 0
-    for hit in test.found(block):
-        if hit <= end:
-            continue  # this line is already parsed
-        start = block.rfind(b"\n", 0, hit) + 1
-        end = block.find(b"\n", hit)
-        end = len(block) if end < 0 else end
-        index += block.count(b"\n", counted, start)  # lines since the last hit only
-        counted = start
+    spans = _found_lines(block, test)
+    ids: list[bytes] = []
+    if len(spans) < lines:  # lines passed over: known by their start, if all are well-formed
+        ids = leading.findall(b"\n" + block)  # the \n: the first line starts like the others
+        closed = block.count(b"}\n") + block.endswith(b"}")
+        if b"\r" in block:  # CRLF
+            closed += block.count(b"}\r\n")
+        if len(ids) != lines or closed != lines:  # a blank, odd or cut-short line: one by one
+            for index, raw in enumerate(block.split(b"\n")):
+                if not raw.strip():
+                    continue
+                found = leading.match(b"\n" + raw)
+                if found is None or not raw.rstrip().endswith(b"}") or test.keeps(raw):
+                    yield from parsed(raw, index)
+                else:
+                    yield Seen((f"{rtype}/{found.group(1).decode()}",))
+            return
+    for start, end in spans:
         try:  # the common case inline: a valid resource of the file's type
             resource = orjson.loads(block[start:end])
         except orjson.JSONDecodeError:
@@ -445,8 +439,22 @@ def _scan_block(block: bytes, newlines: int, name: str, before: _LinesBefore, rt
         if type(resource) is dict and resource.get("resourceType") == rtype:
             yield resource
         else:
-            yield from parsed(block[start:end], index)
-    yield Seen(tuple(f"{rtype}/{rid.decode()}" for rid in ids))
+            yield from parsed(block[start:end], block.count(b"\n", 0, start))
+    if ids:
+        yield Seen(tuple(f"{rtype}/{rid.decode()}" for rid in ids))
+
+
+def _found_lines(block: bytes, test: LineTest) -> list[tuple[int, int]]:
+    """(start, end) of each line of ``block`` that ``test`` finds something in."""
+    spans = []
+    end = -1
+    for hit in test.found(block):
+        if hit > end:  # the first hit of a line
+            start = block.rfind(b"\n", 0, hit) + 1
+            end = block.find(b"\n", hit)
+            end = len(block) if end < 0 else end
+            spans.append((start, end))
+    return spans
 
 
 def _lines_found(path: Path, test: LineTest) -> Iterator[bytes]:
@@ -459,13 +467,7 @@ def _lines_found(path: Path, test: LineTest) -> Iterator[bytes]:
                 block = carry + chunk
                 cut = block.rfind(b"\n") + 1 if chunk else len(block)
                 block, carry = block[:cut], block[cut:]
-                end = -1
-                for hit in test.found(block):
-                    if hit > end:  # the first hit of a line
-                        start = block.rfind(b"\n", 0, hit) + 1
-                        end = block.find(b"\n", hit)
-                        end = len(block) if end < 0 else end
-                        yield block[start:end]
+                yield from (block[start:end] for start, end in _found_lines(block, test))
                 if not chunk:
                     return
     except (OSError, EOFError, gzip.BadGzipFile):

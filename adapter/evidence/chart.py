@@ -84,12 +84,13 @@ class Chart:
         """What one resource adds to the chart, not yet indexed: pure, so a worker process
         can read while the parent ``put``s the entries in source order (the same chart)."""
         rtype = resource.get("resourceType")
-        named: list[Entry] = []
+        entries: list[Entry] = []
         if rtype in self.name_types and (name := name_of(resource)):
-            named.append(("name", (ref_of(resource), name)))
+            entries.append(("name", (ref_of(resource), name)))
         if rtype not in CHART_TYPES:
-            return named
+            return entries
         ref = ref_of(resource)
+        entries.append(("known", ref))
         mappings, zone = self.mappings, self.zone
         problems: list[BadResource] = []
         entry: Entry | None = None
@@ -110,7 +111,8 @@ class Chart:
                 entry = ("patient", read_patient(resource))
         except BadResource as exc:
             problems.append(exc)
-        entries: list[Entry] = [*named, ("known", ref), *(("problem", p) for p in problems)]
+        if problems:
+            entries += [("problem", p) for p in problems]
         if entry is not None:
             entries.append(entry)
         return entries

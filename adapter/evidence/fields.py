@@ -206,13 +206,17 @@ def status_code(concept: object, where: str, ref: str) -> str | None:
 
 def concept_text(concept: object) -> str:
     """Free text of a CodeableConcept: its text and its codings' displays, lower-cased."""
-    if not isinstance(concept, Mapping):
+    if type(concept) is not dict and not isinstance(concept, Mapping):
         return ""
-    parts = [concept.get("text")]
+    written = concept.get("text")
+    parts = [written] if type(written) is str else []
     codings_ = concept.get("coding")
-    parts += [c.get("display") for c in codings_ if type(c) is dict or isinstance(c, Mapping)] \
-        if type(codings_) is list else []
-    return text(" ".join(p for p in parts if isinstance(p, str)).lower())
+    if type(codings_) is list:
+        for coding in codings_:
+            if (type(coding) is dict or isinstance(coding, Mapping)) \
+                    and type(display := coding.get("display")) is str:
+                parts.append(display)
+    return text(" ".join(parts).lower()) if parts else ""
 
 
 def number(value: object, where: str, ref: str) -> float:

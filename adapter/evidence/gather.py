@@ -18,6 +18,7 @@ from adapter.evidence.facts import (
 from adapter.evidence.fields import BadResource
 
 F = TypeVar("F", ConditionFact, LabFact, AdministrationFact)
+LINKED, RECORD = Path.LINKED, Path.RECORD
 
 
 def _resolve_diagnoses(claim: ClaimFacts, chart: Chart) -> ClaimFacts:
@@ -42,10 +43,9 @@ def _merge(
 ) -> tuple[Linked[F], ...]:
     """The patient's facts of one kind, each marked linked or record-only."""
     merged: dict[str, Linked[F]] = {
-        fact.ref: Linked(fact, Path.LINKED if fact.ref in linked_refs else Path.RECORD)
-        for fact in record
+        fact.ref: Linked(fact, LINKED if fact.ref in linked_refs else RECORD) for fact in record
     }
-    for ref in linked_refs - merged.keys():
+    for ref in linked_refs.difference(merged):
         fact = chart.lookup(ref)
         if not isinstance(fact, kind):
             continue
@@ -55,7 +55,7 @@ def _merge(
                 claim.ref, f"references {fact.ref}, which belongs to {owner or 'no patient'}, "
                 f"not {claim.patient}"))
             continue
-        merged[fact.ref] = Linked(fact, Path.LINKED)
+        merged[fact.ref] = Linked(fact, LINKED)
     return tuple(merged.values())
 
 
@@ -84,9 +84,10 @@ def gather(claim: ClaimFacts, chart: Chart) -> ClaimEvidence:
         {a.ref for a in given if a.context and chart.canonical(a.context) in encounters},
         chart, AdministrationFact, claim, problems,
     )
+    b12_dates = claim.b12_dates
     given_for = {
         chart.canonical(reason)
-        for a in admins if a.fact.day in claim.b12_dates
+        for a in admins if a.fact.reasons and a.fact.day in b12_dates
         for reason in a.fact.reasons
     }
     conditions = _merge(

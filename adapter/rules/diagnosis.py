@@ -100,9 +100,9 @@ def _chart_match(ev: ClaimEvidence, policy: Policy, code: str) -> Iterator[Findi
     day = ev.claim.service_date
     counting = [c for c in ev.conditions if status.counts(c.fact)]
     exact = [c for c in counting if code in c.fact.codes]
-    history = [c for c in counting if any(
-        h in c.fact.codes and code in spoken for h, spoken in policy.codes.history.items())]
-    on_ladder = [c for c in counting if c.fact.codes & ladder.keys()]
+    spoken_by = [h for h, spoken in policy.codes.history.items() if code in spoken]
+    history = [c for c in counting if not c.fact.codes.isdisjoint(spoken_by)]
+    on_ladder = [c for c in counting if not c.fact.codes.isdisjoint(ladder)]
     if not (exact or history or on_ladder):
         yield Finding("dx-not-documented",
                       f"No Condition in the chart documents {code} or any B12 diagnosis",

@@ -67,8 +67,11 @@ class Policy:
 
     def _limit(self, kind: str) -> float | None:
         t = self.thresholds
-        return {"b12": t.b12_low_pg_ml, "mma": t.mma_high_umol_l,
-                "homocysteine": t.homocysteine_high_umol_l}.get(kind)
+        if kind == "b12":
+            return t.b12_low_pg_ml
+        if kind == "mma":
+            return t.mma_high_umol_l
+        return t.homocysteine_high_umol_l if kind == "homocysteine" else None
 
     def hemoglobin_threshold(self, patient: PatientFact | None, on: date) -> tuple[float, str]:
         """The anemia cut-off (g/dL) for the patient on a day (age then), and who it is for."""

@@ -77,23 +77,22 @@ def check_claim(claim: InScope, chart: Chart, policy: Policy, *,
     """Judge one claim in scope against the chart; the outcome carries the evidence (unless
     ``evidence`` is False) and the names a sink asked the chart to keep, for sinks that
     show them."""
-    keep = evidence
-    evidence = gather(claim.facts, chart)
+    gathered = gather(claim.facts, chart)
     result = ClaimResult(
-        claim=evidence.claim.ref,
-        patient=evidence.claim.patient,
-        service_date=evidence.claim.service_date,
-        findings=tuple(with_paths(f, evidence) for f in check(evidence, policy)),
-        version=evidence.claim.version,
+        claim=gathered.claim.ref,
+        patient=gathered.claim.patient,
+        service_date=gathered.claim.service_date,
+        findings=tuple(with_paths(f, gathered) for f in check(gathered, policy)),
+        version=gathered.claim.version,
     )
     names = NO_NAMES
     if chart.name_types:
-        evidence = _canonical_providers(evidence, chart)
-        names = {ref: name for ref in (evidence.claim.patient, *evidence.claim.providers)
+        gathered = _canonical_providers(gathered, chart)
+        names = {ref: name for ref in (gathered.claim.patient, *gathered.claim.providers)
                  if (name := chart.name(ref))}
     return ClaimOutcome(result.claim, claim.last_updated, result=result,
-                        problems=tuple(problem(p) for p in evidence.problems),
-                        evidence=evidence if keep else None, names=names)
+                        problems=tuple(problem(p) for p in gathered.problems),
+                        evidence=gathered if evidence else None, names=names)
 
 
 def _canonical_providers(evidence: ClaimEvidence, chart: Chart) -> ClaimEvidence:

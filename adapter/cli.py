@@ -16,7 +16,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from adapter import __version__, modes
+from adapter import __version__, build, modes
 from adapter.config import ConfigError, load_settings
 from adapter.fhir.errors import AuthConfigError, FhirError
 from adapter.fhir.limits import DEFAULT_MAX_PAGES, DEFAULT_RETRY_BUDGET
@@ -99,7 +99,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="b12-adapter",
         description="Check that B12 injection claims (J3420) are backed by the FHIR chart.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--version", action="version",
+                        version=f"%(prog)s {__version__} ({build.name()})")
     parser.add_argument("-v", "--verbose", action="store_true", help="log requests and progress")
     commands = parser.add_subparsers(dest="command", required=True)
     server, checks = _server_options(), _check_options()

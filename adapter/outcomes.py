@@ -56,7 +56,7 @@ class ClaimResult:
     verdict: Verdict = field(init=False, compare=False)  # of the findings, worked out once
 
     def __post_init__(self) -> None:
-        self.verdict = verdict_of(self.findings)
+        object.__setattr__(self, "verdict", verdict_of(self.findings))  # frozen, once made
 
     @property
     def versioned_claim(self) -> str:

@@ -7,6 +7,10 @@
 - real data: the patients of fixtures/realdata (Synthea and the published Bulk export: almost
   nothing B12) replicated ``--copies`` times with new ids.
 
+The build measured is the checkout's (``adapter.build``, printed first): to measure the compiled
+one, run this in a copy of the checkout built in place (``B12_ADAPTER_COMPILE=1 pip install -e
+.``; the compiled modules then shadow their .py files there).
+
 For each: ``b12-adapter check --source DIR --format json`` as a child process (wall time,
 CPU, peak RSS), and a child that only ``json.loads`` every line of every file, the floor of a
 reader that looks at everything. The ratio adapter CPU / parse CPU is the figure the issue
@@ -16,6 +20,7 @@ sets goals for (all-B12 at most 4x, real data at most 1.0x). Printed as Markdown
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import re
 import shutil
@@ -23,6 +28,7 @@ import statistics
 import sys
 from pathlib import Path
 
+import adapter.build
 from bench.run import measure_child
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,7 +109,12 @@ def main() -> None:
     parser.add_argument("--workers", default="1", help="comma-separated --workers to try")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
-    rows = ["| mix | workers | claims | wall s | claims/s | CPU s | parse-every-line CPU s | "
+    # Bytecode compiled first, as pip does for an installed wheel: where bytecode is not
+    # written (PYTHONDONTWRITEBYTECODE) every run would compile every module again.
+    compileall.compile_dir(ROOT / "adapter", quiet=1)
+    build = f"{adapter.build.name()} ({'.'.join(map(str, sys.version_info[:3]))})"
+    rows = [f"Build: {build}", "",
+            "| mix | workers | claims | wall s | claims/s | CPU s | parse-every-line CPU s | "
             "ratio | peak RSS MB |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | "
             "---: |"]
     print("\n".join(rows), flush=True)

@@ -19,7 +19,7 @@ _HAS_OFFSET = re.compile(r"(Z|[+-]\d{2}:\d{2})$")
 _TYPE = re.compile(r"[A-Z][A-Za-z]{1,63}")
 _TYPES_SEEN: set[str] = set()
 _ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
-_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")  # raw: the pattern, not the text, has the escapes
 _RESOLVABLE = re.compile(r"^(?:[A-Z][A-Za-z]{1,63}/[A-Za-z0-9\-.]{1,64}|urn:uuid:\S+|#\S+)$")
 
 
@@ -51,7 +51,7 @@ def has_id(ref: str) -> bool:
 
 def text(value: str) -> str:
     """A string from the input, safe to print and to write as UTF-8: a lone surrogate (from a
-    ``\ud800`` escape in the JSON) becomes U+FFFD."""
+    ``\\ud800`` escape in the JSON) becomes U+FFFD."""
     return value if value.isascii() else _SURROGATE.sub("\ufffd", value)
 
 

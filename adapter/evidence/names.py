@@ -15,7 +15,7 @@ from adapter.evidence.fields import text
 PERSON_TYPES = frozenset({"Patient", "Practitioner"})  # HumanName lists
 PLACE_TYPES = frozenset({"Organization", "Location"})  # a plain ``name`` string
 NAMED_TYPES = PERSON_TYPES | PLACE_TYPES
-_USE_ORDER = {"official": 0, "usual": 1}
+_USE_ORDER: dict[str | None, int] = {"official": 0, "usual": 1}
 
 
 def name_of(resource: Mapping[str, Any]) -> str | None:

@@ -418,7 +418,8 @@ def read_medication_use(resource: Resource, zone: ZoneInfo | None = None,
         if day is None:
             raise BadResource(ref, "MedicationAdministration has no effective date (effective[x] "
                               "is required)")
-        dosages = [resource.get("dosage")] if isinstance(resource.get("dosage"), Mapping) else []
+        dosage = resource.get("dosage")
+        dosages: list[Mapping[str, Any]] = [dosage] if isinstance(dosage, Mapping) else []
         context = reference(resource.get("context"), "context", ref)
     elif kind == "MedicationRequest":
         day = optional_date(resource, "authoredOn", ref=ref, zone=zone)
@@ -461,7 +462,7 @@ def _medication(resource: Resource, ref: str) -> tuple[Drug | None, str | None]:
     med_ref = resource.get("medicationReference")
     if not isinstance(med_ref, Mapping):
         return Drug((), ""), None
-    display = med_ref.get("display") if isinstance(med_ref.get("display"), str) else ""
+    display = written if isinstance(written := med_ref.get("display"), str) else ""
     target = med_ref.get("reference")
     if isinstance(target, str) and target.startswith("#"):
         for contained in items(resource, "contained", ref):

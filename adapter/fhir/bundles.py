@@ -65,7 +65,7 @@ def _entries(bundle: Bundle) -> Iterator[tuple[dict[str, Any], str | None]]:
     for entry in entries if isinstance(entries, list) else []:
         if not isinstance(entry, dict) or not isinstance(entry.get("resource"), dict):
             continue
-        search = entry.get("search") if isinstance(entry.get("search"), dict) else {}
+        search = found if isinstance(found := entry.get("search"), dict) else {}
         yield entry["resource"], search.get("mode")
 
 
@@ -125,7 +125,7 @@ def entry_results(base_url: str, sent: Bundle, received: Bundle) -> list[EntryRe
     """One result per entry sent, in order; a response with another number of entries is not
     an answer to this Bundle."""
     requests = sent.get("entry") or []
-    answers = received.get("entry") if isinstance(received.get("entry"), list) else []
+    answers = found if isinstance(found := received.get("entry"), list) else []
     if len(answers) != len(requests):
         raise FhirError("POST", base_url, None,
                         f"{len(requests)} entries sent, {len(answers)} answered")

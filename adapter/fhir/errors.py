@@ -102,7 +102,7 @@ def outcome_text(body: Any) -> str:
     for issue in body.get("issue") or []:
         if not isinstance(issue, dict):
             continue
-        details = issue.get("details") if isinstance(issue.get("details"), dict) else {}
+        details = found if isinstance(found := issue.get("details"), dict) else {}
         codings = [c for c in details.get("coding") or [] if isinstance(c, dict)]
         candidates = [
             issue.get("diagnostics"),

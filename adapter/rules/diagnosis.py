@@ -70,7 +70,7 @@ def _documented_by(conditions: list[Linked[ConditionFact]], codes: dict[str, int
     """Ladder code -> the Conditions documenting it."""
     found: dict[str, list[Linked[ConditionFact]]] = {}
     for c in conditions:
-        for code in c.fact.codes & codes.keys():
+        for code in c.fact.codes.intersection(codes):
             found.setdefault(code, []).append(c)
     return found
 
@@ -114,7 +114,7 @@ def _chart_match(ev: ClaimEvidence, policy: Policy, code: str) -> Iterator[Findi
     charted = _documented_by(current, ladder)
     confirmed = _documented_by([c for c in current if status.confirmed(c.fact)], ladder)
 
-    at_or_above = [c for c in current if max(ladder[x] for x in c.fact.codes & ladder.keys())
+    at_or_above = [c for c in current if max(ladder[x] for x in c.fact.codes.intersection(ladder))
                    >= rank]
     if not at_or_above and (exact or history or not current):
         stale = exact + history or on_ladder
@@ -128,7 +128,7 @@ def _chart_match(ev: ClaimEvidence, policy: Policy, code: str) -> Iterator[Findi
         yield Finding("dx-unconfirmed", f"The Condition documenting {code} is {verification}, "
                       "not confirmed", diagnosis=code, evidence=refs(documenting))
 
-    claimed = {d.code for d in policy.claimed_b12(ev)}
+    claimed = {d.code for d in policy.claimed_b12(ev) if d.code}
     higher = {c: found for c, found in confirmed.items() if ladder[c] > rank}
     if higher and not any(ladder[c] >= ladder[_highest(higher, ladder)] for c in claimed
                           if c != code):
@@ -216,12 +216,12 @@ def dx_drift(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
     encounters = ev.claim.encounters
     assessed = [c for c in ev.conditions
                 if c.fact.categories & policy.codes.assessment_categories
-                and status.counts(c.fact) and c.fact.codes & ladder.keys()
+                and status.counts(c.fact) and c.fact.codes.intersection(ladder)
                 and (c.fact.encounter in encounters
                      or day in (c.fact.onset, c.fact.recorded))]
     if not assessed:
         return
-    of_the_day = {code for c in assessed for code in c.fact.codes & ladder.keys()}
+    of_the_day = {code for c in assessed for code in c.fact.codes.intersection(ladder)}
     for dx in policy.claimed_b12(ev):
         assert dx.code is not None
         if dx.code in of_the_day:

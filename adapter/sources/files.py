@@ -23,7 +23,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 from urllib.parse import unquote, urlsplit
 
 import orjson
@@ -293,7 +293,7 @@ def _gzipped(path: Path) -> bool:
 
 
 def _open(path: Path) -> IO[bytes]:
-    return gzip.open(path, "rb") if _gzipped(path) else path.open("rb")
+    return cast(IO[bytes], gzip.open(path, "rb")) if _gzipped(path) else path.open("rb")
 
 
 def _holds_resources(path: Path) -> bool | None:

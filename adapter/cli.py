@@ -334,7 +334,8 @@ def _judge(args: argparse.Namespace) -> modes.Judge:
 def _print_report(report: Report, fmt: str) -> None:
     """JSON is indented on a terminal and compact when piped to a program (much faster)."""
     if fmt == "json":
-        print(report.to_json(indent=2 if sys.stdout.isatty() else None))
+        report.write_json(sys.stdout, indent=2 if sys.stdout.isatty() else None)
+        sys.stdout.write("\n")
     else:
         print(render_table(report))
 

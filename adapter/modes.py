@@ -52,8 +52,9 @@ def check_files(judge: Judge, path: Path, out: Path | None = None, *,
         sinks.append(DetectedIssueFile(out, datetime.now(UTC)))
     Driver(source, judge.policy, judge.mappings, sinks, workers=workers).run()
     if out is not None:
-        (out / "report.json").write_text(report.to_json() + "\n", encoding="utf-8",
-                                         errors="backslashreplace")
+        with (out / "report.json").open("w", encoding="utf-8", errors="backslashreplace") as file:
+            report.write_json(file)
+            file.write("\n")
     return report
 
 

@@ -1,14 +1,20 @@
 """The run's report: the JSON of SPEC section 5 (a contract: engines parse it) and its data.
 
-``Report`` is a sink: it keeps every claim's outcome, in the order the claims were read.
+``Report`` is a sink: it keeps every claim's outcome, in the order the claims were read (the
+skipped ones spooled, so a real export's report does not grow in memory with its claims).
 """
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import tempfile
 from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from itertools import islice
+from typing import Any, TextIO, overload
 
 import orjson
 
@@ -23,10 +29,61 @@ class Skipped:
     reason: str
 
 
+class SkippedClaims(Sequence[Skipped]):
+    """The skipped claims, in order, kept in a spooled temporary file (in memory up to a few
+    MB, then on disk): in a real export nearly every claim is skipped, and the report's memory
+    must not grow with them. Read back in order, as many times as asked."""
+
+    def __init__(self) -> None:
+        self._file = tempfile.SpooledTemporaryFile(max_size=4 << 20)  # noqa: SIM115 (kept)
+        self._count = 0
+
+    def append(self, item: Skipped) -> None:
+        self._file.seek(0, os.SEEK_END)
+        self._file.write(_dumps([item.claim, item.reason]) + b"\n")
+        self._count += 1
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __eq__(self, other: object) -> bool:
+        """Equal to the same entries in a list (as the list it replaces was)."""
+        if isinstance(other, SkippedClaims | list | tuple):
+            return len(self) == len(other) and list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like a list
+
+    def __iter__(self) -> Iterator[Skipped]:
+        offset = 0
+        for _ in range(self._count):  # by offset: an append between two reads is no matter
+            self._file.seek(offset)
+            line = self._file.readline()
+            offset = self._file.tell()
+            claim, reason = _loads(line)
+            yield Skipped(claim, reason)
+
+    @overload
+    def __getitem__(self, index: int) -> Skipped: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Skipped]: ...
+
+    def __getitem__(self, index: int | slice) -> Skipped | list[Skipped]:
+        if isinstance(index, slice):
+            return list(self)[index]
+        if not -self._count <= index < self._count:
+            raise IndexError(index)
+        return next(islice(self, index % self._count, None))
+
+
 @dataclass
 class Report(Sink):
+    """Claims checked are kept (tables, exit status and the service read them); skipped claims
+    are spooled (``SkippedClaims``); ``write_json`` writes the report an entry at a time."""
+
     claims: list[ClaimResult] = field(default_factory=list)
-    skipped: list[Skipped] = field(default_factory=list)
+    skipped: SkippedClaims = field(default_factory=SkippedClaims)
     errors: list[Problem] = field(default_factory=list)
 
     def write(self, page: PageOutcome) -> None:
@@ -53,25 +110,66 @@ class Report(Sink):
         severities = [f.severity for r in self.claims for f in r.findings]
         return max(severities, key=lambda s: s.rank) if severities else None
 
-    def to_dict(self) -> dict[str, Any]:
+    def _sections(self) -> dict[str, Iterable[dict[str, Any]]]:
         return {
-            "claims": [claim_dict(result) for result in self.claims],
-            "skipped": [{"claim": s.claim, "reason": s.reason} for s in self.skipped],
-            "errors": [{"resource": p.resource, "message": p.message} for p in self.errors],
-            "summary": self.summary(),
+            "claims": (claim_dict(result) for result in self.claims),
+            "skipped": ({"claim": s.claim, "reason": s.reason} for s in self.skipped),
+            "errors": ({"resource": p.resource, "message": p.message} for p in self.errors),
         }
 
+    def to_dict(self) -> dict[str, Any]:
+        return {**{name: list(entries) for name, entries in self._sections().items()},
+                "summary": self.summary()}
+
     def to_json(self, indent: int | None = 2) -> str:
-        """Indented (two spaces) for people, or compact (no spaces) with ``indent=None``.
-        orjson writes the bytes the json module would, ten times faster (json writes what
-        orjson refuses: an integer past 64 bits)."""
-        data = self.to_dict()
-        try:
-            return orjson.dumps(data, option=orjson.OPT_INDENT_2 if indent == 2 else 0).decode()
-        except TypeError:  # orjson.JSONEncodeError
-            pass
-        separators = (",", ":") if indent is None else None
-        return json.dumps(data, indent=indent, ensure_ascii=False, separators=separators)
+        out = io.StringIO()
+        self.write_json(out, indent)
+        return out.getvalue()
+
+    def write_json(self, out: TextIO, indent: int | None = 2) -> None:
+        """The report, indented (two spaces) for people or compact (no spaces) with
+        ``indent=None``, written an entry at a time: the bytes ``json.dumps`` would write for
+        the whole report (orjson writes each entry, ten times faster; json writes what orjson
+        refuses, an integer past 64 bits), without the whole report in memory at once."""
+        pretty = indent == 2
+        newline = "\n" if pretty else ""
+        out.write("{" + newline)
+        for name, entries in [*self._sections().items(), ("summary", None)]:
+            out.write(f'  "{name}": ' if pretty else f'"{name}":')
+            if entries is None:
+                out.write(_entry(self.summary(), pretty, 1) + newline + "}")
+                break
+            first = True
+            for entry in entries:
+                out.write(("[" + newline if first else "," + newline)
+                          + ("    " if pretty else "") + _entry(entry, pretty, 2))
+                first = False
+            out.write("[]" if first else newline + ("  ]" if pretty else "]"))
+            out.write("," + newline)
+
+
+def _entry(value: Any, pretty: bool, level: int) -> str:
+    """One value of the report as ``json.dumps`` writes it at nesting ``level``."""
+    try:
+        text = orjson.dumps(value, option=orjson.OPT_INDENT_2 if pretty else 0).decode()
+    except TypeError:  # orjson.JSONEncodeError
+        text = json.dumps(value, indent=2 if pretty else None, ensure_ascii=False,
+                          separators=None if pretty else (",", ":"))
+    return text.replace("\n", "\n" + "  " * level) if pretty else text
+
+
+def _dumps(value: Any) -> bytes:
+    try:
+        return orjson.dumps(value)
+    except TypeError:  # a lone surrogate: escaped by json, read back by json
+        return json.dumps(value).encode()
+
+
+def _loads(line: bytes) -> Any:
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return json.loads(line)
 
 
 def claim_dict(result: ClaimResult) -> dict[str, Any]:

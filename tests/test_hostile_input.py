@@ -79,6 +79,15 @@ def test_nan_and_infinite_numbers_are_not_numbers(tmp_path, capsys):
     assert "admin-missing" not in codes  # the injection was given; only its dose is unknown
 
 
+def test_a_quantity_whose_system_is_not_a_string_is_an_error(tmp_path, capsys):
+    """Found by tests/test_fuzz.py: a list as valueQuantity.system crashed the run."""
+    lab = b.lab("o1", "p1", "b12", 150, "pg/mL", "2026-02-10")
+    lab["valueQuantity"]["system"] = ["http://unitsofmeasure.org"]
+    status, report, _ = _run(tmp_path, capsys, [*clean_chart()[:2], lab, clean_chart()[-1]])
+    assert status == 1
+    assert _errors(report)["Observation/o1"] == "valueQuantity.system is not a string"
+
+
 B12_LAB = b'{"resourceType":"Observation","id":"o1","code":{"coding":[{"code":"2132-9"}]},'
 
 

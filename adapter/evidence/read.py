@@ -338,6 +338,8 @@ def _lab_value(resource: Resource, ref: str, loinc: str, unit: str, mappings: Ma
             return None, None
         raw = number(quantity.get("value"), "valueQuantity.value", ref)
         system = quantity.get("system")
+        if system is not None and not isinstance(system, str):
+            raise BadResource(ref, "valueQuantity.system is not a string")
         if system is not None and system not in mappings.ucum_systems \
                 and quantity.get("code") is not None:
             raise BadResource(ref, f"valueQuantity unit system {system!r} is not UCUM")

@@ -35,7 +35,7 @@ class SkippedClaims(Sequence[Skipped]):
     must not grow with them. Read back in order, as many times as asked."""
 
     def __init__(self) -> None:
-        self._file = tempfile.SpooledTemporaryFile(max_size=4 << 20)  # noqa: SIM115 (kept)
+        self._file = tempfile.SpooledTemporaryFile(max_size=4 << 20)  # noqa: SIM115 (for the run)
         self._count = 0
 
     def append(self, item: Skipped) -> None:

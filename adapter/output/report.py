@@ -32,16 +32,26 @@ class Skipped:
 class SkippedClaims(Sequence[Skipped]):
     """The skipped claims, in order, kept in a spooled temporary file (in memory up to a few
     MB, then on disk): in a real export nearly every claim is skipped, and the report's memory
-    must not grow with them. Read back in order, as many times as asked."""
+    must not grow with them. Written 256 KB at a time, read back in order (a snapshot:
+    what is appended meanwhile comes in the next reading), as many times as asked."""
 
     def __init__(self) -> None:
         self._file = tempfile.SpooledTemporaryFile(max_size=4 << 20)  # noqa: SIM115 (for the run)
+        self._pending = bytearray()  # lines not yet written (one write per 256 KB)
         self._count = 0
 
     def append(self, item: Skipped) -> None:
-        self._file.seek(0, os.SEEK_END)
-        self._file.write(_dumps([item.claim, item.reason]) + b"\n")
+        self._pending += _dumps([item.claim, item.reason])
+        self._pending += b"\n"
         self._count += 1
+        if len(self._pending) >= 256 << 10:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._file.seek(0, os.SEEK_END)
+            self._file.write(self._pending)
+            self._pending = bytearray()
 
     def __len__(self) -> int:
         return self._count
@@ -55,13 +65,20 @@ class SkippedClaims(Sequence[Skipped]):
     __hash__ = None  # type: ignore[assignment]  # mutable, like a list
 
     def __iter__(self) -> Iterator[Skipped]:
-        offset = 0
-        for _ in range(self._count):  # by offset: an append between two reads is no matter
-            self._file.seek(offset)
-            line = self._file.readline()
-            offset = self._file.tell()
-            claim, reason = _loads(line)
-            yield Skipped(claim, reason)
+        self._flush()
+        offset, left, carry = 0, self._count, b""
+        while left:
+            self._file.seek(offset)  # again each time: an append may have moved it
+            chunk = self._file.read(1 << 20)
+            if not chunk:
+                return
+            offset += len(chunk)
+            lines = (carry + chunk).split(b"\n")
+            carry = lines.pop()
+            for line in lines[:left]:
+                claim, reason = _loads(line)
+                yield Skipped(claim, reason)
+            left -= min(left, len(lines))
 
     @overload
     def __getitem__(self, index: int) -> Skipped: ...

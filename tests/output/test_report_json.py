@@ -74,6 +74,9 @@ def test_skipped_claims_are_spooled_and_read_back_in_order_as_often_as_asked():
     assert len(report.skipped) == 200_000
     assert report.skipped[0].claim == "Claim/s0" and report.skipped[-1].claim == "Claim/s199999"
     assert [s.claim for s in report.skipped][:3] == ["Claim/s0", "Claim/s1", "Claim/s2"]
+    reading = iter(report.skipped)
+    assert next(reading).claim == "Claim/s0"
     report.write(PageOutcome((ClaimOutcome("Claim/late", skipped="claim status is \ud800"),)))
+    assert sum(1 for _ in reading) == 199_999  # a reading is a snapshot
     assert [s.reason for s in report.skipped][-1] == "claim status is \ud800"
     assert sum(1 for _ in report.skipped) == 200_001

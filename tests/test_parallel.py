@@ -122,6 +122,32 @@ def test_a_bad_line_deep_in_a_cut_file_is_named_by_its_line_number(tmp_path):
     assert [e["resource"] for e in json.loads(alone)["errors"]] == ["Observation.ndjson:334"]
 
 
+def test_resources_a_worker_cannot_read_are_errors_as_in_one_process(tmp_path):
+    """A worker sends the parent what it read, problems too (they crashed the run once)."""
+    resources = [*clean_chart(), *_good_many(40)]
+    resources.append(b.lab("o-bad", "p1", "b12", "abc", "pg/mL", "2026-02-10"))
+    resources.append({**b.condition("c-bad", "p1", icd="E53.8"), "subject": None})
+    directory = tmp_path / "export"
+    directory.mkdir()
+    for resource in resources:
+        with (directory / f"{resource['resourceType']}.ndjson").open("a") as out:
+            out.write(json.dumps(resource) + "\n")
+    alone = _report(directory, 1)
+    errors = {e["resource"]: e["message"] for e in json.loads(alone)["errors"]}
+    assert "not a number" in errors["Observation/o-bad"]
+    assert "no subject" in errors["Condition/c-bad"]
+    assert _report(directory, 2) == alone
+
+
+def _good_many(count: int) -> list[dict[str, Any]]:
+    """Backed claims of other patients: enough records to be cut into pieces."""
+    return [r for n in range(count) for r in (
+        b.patient(f"q{n}"), b.condition(f"qc{n}", f"q{n}", icd="E53.8"),
+        b.lab(f"qo{n}", f"q{n}", "b12", 150, "pg/mL", "2026-02-10"),
+        b.administration(f"qa{n}", f"q{n}", SERVICE),
+        b.claim(f"qk{n}", f"q{n}", SERVICE, supporting=(f"Condition/qc{n}",)))]
+
+
 @given(lines=st.lists(st.integers(min_value=0, max_value=300), min_size=1, max_size=60),
        size=st.integers(min_value=1, max_value=2000), end=st.booleans())
 def test_a_file_is_cut_into_ranges_that_cover_it_and_end_at_line_ends(

@@ -31,6 +31,10 @@ class BadResource(ValueError):
         self.ref = ref
         self.problem = problem
 
+    def __reduce__(self) -> tuple[type[BadResource], tuple[str, str]]:
+        """Pickled as its two parts: worker processes send what they read to the parent."""
+        return BadResource, (self.ref, self.problem)
+
 
 def ref_of(resource: Mapping[str, Any]) -> str:
     """``Type/id``; ``Type/(no id)`` when the id is missing or not a FHIR id (such a resource

@@ -77,6 +77,18 @@ def _server_options() -> argparse.ArgumentParser:
     return p
 
 
+def _selection_options(verb: str) -> argparse.ArgumentParser:
+    """Which of a server's claims a command reads (``check`` and ``audit``)."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--claim", action="append", default=[], metavar="ID",
+                   help=f"server: {verb} this claim (repeatable)")
+    p.add_argument("--patient", metavar="ID", help=f"server: {verb} this patient's claims")
+    p.add_argument("--since", metavar="INSTANT",
+                   help="server: claims updated at or after this instant (_lastUpdated)")
+    p.add_argument("--search", metavar="QUERY", help="server: a Claim search, 'Claim?...'")
+    return p
+
+
 def _check_options() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument("--format", choices=("table", "json"), default="table")
@@ -105,7 +117,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     server, checks = _server_options(), _check_options()
 
-    check = commands.add_parser("check", parents=[checks, server],
+    check = commands.add_parser("check", parents=[checks, server, _selection_options("check")],
                                 help="check claims from files or a FHIR server")
     where = check.add_mutually_exclusive_group(required=True)
     where.add_argument("--source", type=Path, metavar="PATH",
@@ -113,12 +125,6 @@ def _parser() -> argparse.ArgumentParser:
     where.add_argument("--server", metavar="URL", help="FHIR R4 base URL")
     check.add_argument("--out", type=Path, metavar="DIR",
                        help="files: write DetectedIssue.ndjson and report.json here")
-    check.add_argument("--claim", action="append", default=[], metavar="ID",
-                       help="server: check this claim (repeatable)")
-    check.add_argument("--patient", metavar="ID", help="server: check this patient's claims")
-    check.add_argument("--since", metavar="INSTANT",
-                       help="server: claims updated at or after this instant (_lastUpdated)")
-    check.add_argument("--search", metavar="QUERY", help="server: a Claim search, 'Claim?...'")
     check.add_argument("--workers", type=_workers, metavar="N",
                        help="files: processes that read and judge (default: every core, at "
                        "most 4, for an export with 64 MB or more of records; else 1)")
@@ -218,7 +224,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _audit_parser(commands: argparse._SubParsersAction, server: argparse.ArgumentParser
                   ) -> None:
     audit = commands.add_parser(
-        "audit", parents=[server],
+        "audit", parents=[server, _selection_options("audit")],
         help="the coder's review as one HTML page: charts, patterns, the last claims per provider")
     where = audit.add_mutually_exclusive_group(required=True)
     where.add_argument("--source", type=Path, metavar="PATH",
@@ -239,12 +245,6 @@ def _audit_parser(commands: argparse._SubParsersAction, server: argparse.Argumen
                        help="TOML or JSON file overriding thresholds and windows")
     audit.add_argument("--facility-timezone", metavar="ZONE",
                        help="the clinic's IANA time zone, as for check")
-    audit.add_argument("--claim", action="append", default=[], metavar="ID",
-                       help="server: audit this claim (repeatable)")
-    audit.add_argument("--patient", metavar="ID", help="server: audit this patient's claims")
-    audit.add_argument("--since", metavar="INSTANT",
-                       help="server: claims updated at or after this instant (_lastUpdated)")
-    audit.add_argument("--search", metavar="QUERY", help="server: a Claim search, 'Claim?...'")
 
 
 def _day(value: str) -> date:

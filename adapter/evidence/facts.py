@@ -71,10 +71,6 @@ class ClaimRecord:
     use: str | None = None  # claim | preauthorization | predetermination
     providers: tuple[str, ...] = ()  # provider, careTeam providers, facility (for reports)
 
-    @property
-    def products(self) -> tuple[tuple[Coding, ...], ...]:
-        return tuple(item.product for item in self.items)
-
 
 @value
 class B12Item:

@@ -55,7 +55,7 @@ def _b12_item(item: ClaimItem, drugs: DrugCodes) -> B12Item | None:
     )
 
 
-def out_of_scope(claim: ClaimHead | ClaimRecord, drugs: DrugCodes) -> Skip | None:
+def out_of_scope(claim: ClaimHead, drugs: DrugCodes) -> Skip | None:
     """Why the claim is skipped, or None when the checks apply to it."""
     if (skip := _not_a_service(claim)) is not None:
         return skip

@@ -59,6 +59,12 @@ def text(value: str) -> str:
     return value if value.isascii() else _SURROGATE.sub("\ufffd", value)
 
 
+def string(value: object) -> str | None:
+    """A plain string field (a status, a use, a version) as ``text`` makes it; None when
+    absent or not a string. Statuses reach messages and DetectedIssues as written."""
+    return text(value) if isinstance(value, str) else None
+
+
 def parse_date(value: object, where: str, ref: str, zone: ZoneInfo | None = None) -> date:
     """A FHIR date or dateTime as a calendar date (partial dates give their first day).
 
@@ -133,7 +139,7 @@ def reference(value: object, where: str, ref: str) -> str | None:
 def resolvable(target: str) -> str | None:
     """A reference's target normalised, if it can be looked up (see ``reference``)."""
     target = normalize_reference(target)
-    return target if _RESOLVABLE.match(target) else None
+    return text(target) if _RESOLVABLE.match(target) else None
 
 
 def normalize_reference(target: str) -> str:

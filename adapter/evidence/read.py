@@ -44,6 +44,7 @@ from adapter.evidence.fields import (
     reference,
     resolvable,
     status_code,
+    string,
     subject,
     text,
 )
@@ -153,8 +154,8 @@ def read_claim_head(resource: Resource, ref: str | None = None) -> ClaimHead:
     status, use = resource.get("status"), resource.get("use")
     return ClaimHead(
         ref=ref,
-        status=status if isinstance(status, str) else None,
-        use=use if isinstance(use, str) else None,
+        status=string(status),
+        use=string(use),
         products=tuple(tuple(codings(item.get("productOrService"),
                                      f"item[{n}].productOrService", ref))
                        for n, item in enumerate(items(resource, "item", ref))),
@@ -213,16 +214,16 @@ def read_claim(resource: Resource, zone: ZoneInfo | None = None,
              for n, item in enumerate(items(resource, "item", ref))]
     return ClaimRecord(
         ref=ref,
-        version=version if isinstance(version, str) else None,
-        last_updated=updated if isinstance(updated, str) else None,
-        status=status if isinstance(status, str) else None,
+        version=string(version),
+        last_updated=string(updated),
+        status=string(status),
         patient=reference(resource.get("patient"), "patient", ref),
         billable_start=optional_date(resource, "billablePeriod.start", ref=ref, zone=zone),
         created=optional_date(resource, "created", ref=ref, zone=zone),
         diagnoses=tuple(sorted(diagnoses, key=lambda d: d.sequence)),
         items=tuple(lines),
         supporting=_references(resource, "supportingInfo", ref, key="valueReference"),
-        use=use if isinstance(use, str) else None,
+        use=string(use),
         providers=_providers(resource, ref),
     )
 
@@ -315,7 +316,7 @@ def read_observation(resource: Resource, mappings: Mappings,
     return LabFact(
         ref=ref,
         patient=patient,
-        status=status if isinstance(status, str) else None,
+        status=string(status),
         kind=kind.name,
         loinc=loinc,
         value=value,
@@ -447,7 +448,7 @@ def read_medication_use(resource: Resource, zone: ZoneInfo | None = None,
             problems.append(exc)
     return MedicationUse(
         ref=ref, kind=kind, patient=subject(resource, ref),
-        status=status if isinstance(status, str) else None, day=day,
+        status=string(status), day=day,
         routes=tuple(routes), route_text=route_text,
         dose=dose,
         context=context,
@@ -582,7 +583,7 @@ def read_procedure(resource: Resource, drugs: DrugCodes,
     return ProcedureFact(
         ref=ref,
         patient=subject(resource, ref),
-        status=status if isinstance(status, str) else None,
+        status=string(status),
         day=optional_date(resource, "performedDateTime", "performedPeriod.start", ref=ref,
                           zone=zone),
         encounter=reference(resource.get("encounter"), "encounter", ref),
@@ -598,6 +599,6 @@ def read_patient(resource: Resource) -> PatientFact:
     birth = resource.get("birthDate")
     return PatientFact(
         ref=ref,
-        gender=gender if isinstance(gender, str) else None,
+        gender=string(gender),
         birth_date=parse_date(birth, "birthDate", ref) if birth is not None else None,
     )

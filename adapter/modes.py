@@ -16,11 +16,10 @@ from typing import TYPE_CHECKING, TextIO
 
 from adapter.driver import Driver, RunTotals, Sink
 from adapter.file_plan import FilePlan
-from adapter.mappings import Mappings
+from adapter.judge import Judge
 from adapter.outcomes import PageOutcome, Problem
 from adapter.output.files import DetectedIssueFile
 from adapter.output.report import Report
-from adapter.rules import Policy
 from adapter.sources.files import FileSource
 
 if TYPE_CHECKING:  # the server modes import their transport only when they run
@@ -29,14 +28,6 @@ if TYPE_CHECKING:  # the server modes import their transport only when they run
     from adapter.output.writeback import WriteTotals
     from adapter.sources.server import ClaimSelection
     from adapter.sync import SyncOutcome
-
-
-@dataclass
-class Judge:
-    """What every run judges by: the mappings and the policy built from them, loaded once."""
-
-    mappings: Mappings
-    policy: Policy
 
 
 def check_files(judge: Judge, path: Path, out: Path | None = None, *,

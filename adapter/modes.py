@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +20,7 @@ from adapter.judge import Judge
 from adapter.outcomes import PageOutcome, Problem
 from adapter.output.files import DetectedIssueFile
 from adapter.output.report import Report
+from adapter.sources.base import Source
 from adapter.sources.files import FileSource
 
 if TYPE_CHECKING:  # the server modes import their transport only when they run
@@ -60,16 +61,26 @@ class ServerRun:
 
 
 def check_server(judge: Judge, client: FhirClient, selection: ClaimSelection, *,
-                 dry_run: bool, max_entries: int) -> ServerRun:
+                 dry_run: bool, max_entries: int, sinks: Sequence[Sink] = ()) -> ServerRun:
     """Check the selected claims on a server and write their DetectedIssues back."""
     from adapter.evidence.needs import record_searches
-    from adapter.output.writeback import WriteBack
     from adapter.sources.server import ServerSource
+
+    source = ServerSource(client, selection, record_searches(judge.mappings))
+    return check_against(judge, client, source, dry_run=dry_run, max_entries=max_entries,
+                         sinks=sinks)
+
+
+def check_against(judge: Judge, client: FhirClient, source: Source, *, dry_run: bool,
+                  max_entries: int, sinks: Sequence[Sink] = ()) -> ServerRun:
+    """Check the claims of ``source`` (a server's, or claims handed in beside a server's
+    chart) and write their DetectedIssues back to ``client``'s server; ``sinks`` see every
+    page too (the service keeps the outcomes)."""
+    from adapter.output.writeback import WriteBack
 
     report = Report()
     writeback = WriteBack(client, dry_run=dry_run, max_entries=max_entries)
-    source = ServerSource(client, selection, record_searches(judge.mappings))
-    totals = Driver(source, judge.policy, judge.mappings, [report, writeback]).run()
+    totals = Driver(source, judge.policy, judge.mappings, [report, *sinks, writeback]).run()
     report.errors.extend(writeback.problems)
     return ServerRun(report, writeback.totals, totals)
 

@@ -14,6 +14,7 @@ from dataclasses import replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from adapter.evidence.drugs import judge_use
 from adapter.evidence.facts import (
     AdministrationFact,
     ConditionFact,
@@ -37,7 +38,6 @@ from adapter.evidence.names import NAMED_TYPES, name_of
 from adapter.evidence.read import (
     Drug,
     MedicationUse,
-    judge_use,
     read_condition,
     read_medication,
     read_medication_use,

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from pyspark import StorageLevel
@@ -319,9 +320,19 @@ def claim_tables(outputs: DataFrame) -> tuple[DataFrame, DataFrame]:
     return claims, findings
 
 
+def connected(spark: SparkSession) -> bool:
+    """A Spark Connect session: the client does not share the server's file system."""
+    return type(spark).__module__.startswith("pyspark.sql.connect")
+
+
+def _local(spark: SparkSession, uri: str) -> Path | None:
+    """Where ``uri`` is on this process's file system, if this process writes it."""
+    return None if connected(spark) else publish.local_path(uri)
+
+
 def _text(frame: DataFrame, where: str) -> None:
     frame.select("text").write.text(where)
-    local = publish.local_path(where)
+    local = _local(frame.sparkSession, where)
     if local is not None:
         publish.rename_parts(local, ".ndjson")
 
@@ -345,8 +356,9 @@ def write(outputs: DataFrame, where: str, fmt: str, progress: Progress) -> None:
 
 def write_small(spark: SparkSession, uri: str, text: str) -> None:
     """A small file (summary.json, _LATEST): replaced in one rename on a local file system;
-    elsewhere a folder of one text part file, written by Spark."""
-    local = publish.local_path(uri)
+    elsewhere (an object store, a Spark Connect server's disk) a folder of one text part
+    file, written by Spark."""
+    local = _local(spark, uri)
     if local is not None:
         publish.write_local(local, text)
     else:

@@ -7,8 +7,9 @@ A run writes only into its own folder; ``_LATEST`` names it once every section a
 summary are written. On a local or mounted file system ``_LATEST`` is replaced by one
 rename (``os.replace``), so a reader that follows it sees one whole run, the old or the new,
 never a mix; a run killed midway leaves a folder no pointer names, and ``_LATEST`` still
-names the last whole run. On an object store (``s3a://``, ``gs://``, ``abfss://``) the
-pointer is a one-line text part file in ``OUT/_LATEST/``, overwritten by Spark: a reader
+names the last whole run. On an object store (``s3a://``, ``gs://``, ``abfss://``), and over
+Spark Connect (the client does not share the server's disk), the pointer is a one-line text
+part file in ``OUT/_LATEST/``, overwritten by Spark: a reader
 may find it missing for a moment while it is replaced, but never naming a run that did not
 finish. Plain Python (no pyspark): tested without Spark.
 """
@@ -60,17 +61,22 @@ def write_local(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
-def latest(out: str | Path) -> str | None:
-    """The run id ``_LATEST`` names under a local ``out`` (a file, or a Spark text folder)."""
-    pointer = Path(out) / LATEST
-    if pointer.is_file():
-        return pointer.read_text(encoding="utf-8").strip() or None
-    if pointer.is_dir():
-        for part in sorted(pointer.glob("part-*")):
-            text = part.read_text(encoding="utf-8").strip()
-            if text:
+def read_small(path: Path) -> str | None:
+    """A small file as ``job.write_small`` leaves it: a file, or a Spark text folder."""
+    if path.is_file():
+        return path.read_text(encoding="utf-8")
+    if path.is_dir():
+        for part in sorted(path.glob("part-*")):
+            text = part.read_text(encoding="utf-8")
+            if text.strip():
                 return text
     return None
+
+
+def latest(out: str | Path) -> str | None:
+    """The run id ``_LATEST`` names under a local ``out``."""
+    text = read_small(Path(out) / LATEST)
+    return text.strip() or None if text is not None else None
 
 
 def latest_run(out: str | Path) -> Path:

@@ -54,10 +54,10 @@ def _bag(items: list[dict[str, Any]]) -> Counter[str]:
 
 def spark_output(out: Path) -> dict[str, Any]:
     """The run ``out/_LATEST`` names, read back (claims from Parquet or JSON lines)."""
-    from adapter.spark.publish import latest_run
+    from adapter.spark.publish import latest_run, read_small
 
     run = latest_run(out)
-    written = json.loads((run / "summary.json").read_text())
+    written = json.loads(read_small(run / "summary.json") or "{}")
     claims = claims_from_parquet(run) if written["format"] == "parquet" else lines(run / "claims")
     return {
         "claims": {c["claim"]: c for c in claims},

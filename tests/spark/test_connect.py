@@ -87,3 +87,5 @@ def test_over_spark_connect_the_demo_gives_file_modes_results(connect_server, tm
     assert_same(spark_output(tmp_path / "out"), file_output(DEMO))
     assert printed["summary"] == file_output(DEMO)["summary"]
     assert "checked" in done.stderr  # progress, as in local mode
+    # the client does not share the server's disk: the pointer is written by Spark
+    assert (tmp_path / "out" / "_LATEST").is_dir()

@@ -145,9 +145,11 @@ def submit(master: str, env: Path, archive: Path, source: Path, out: Path, work:
 
 
 def shuffle_bytes(event_logs: Path) -> int:
-    """Shuffle bytes written by every task, from Spark's event log(s) in the folder."""
+    """Shuffle bytes written by every task, from Spark's event log(s) in the folder (Spark 4
+    rolls them: a folder of ``events_*`` files per application)."""
     total = 0
-    for log in event_logs.iterdir():
+    for log in sorted(p for p in event_logs.rglob("*") if p.is_file()
+                      and not p.name.startswith("appstatus")):
         with log.open(encoding="utf-8") as handle:
             for line in handle:
                 if '"SparkListenerTaskEnd"' not in line:
@@ -170,7 +172,8 @@ def measure(workers: int, source: Path, work: Path, env: Path, archive: Path) ->
         up = time.perf_counter()
         done = submit(master, env, archive, source, out, work,
                       ["--conf", "spark.eventLog.enabled=true",
-                       "--conf", f"spark.eventLog.dir=file://{events}"])
+                       "--conf", f"spark.eventLog.dir=file://{events}",
+                       "--conf", "spark.eventLog.compress=false"])
         job_wall = time.perf_counter() - up
     after = resource.getrusage(resource.RUSAGE_CHILDREN)  # every process has exited
     if done.returncode not in (0, 1):

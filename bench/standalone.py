@@ -176,13 +176,19 @@ def measure(workers: int, source: Path, work: Path, env: Path, archive: Path) ->
                        "--conf", "spark.eventLog.compress=false"])
         job_wall = time.perf_counter() - up
     after = resource.getrusage(resource.RUSAGE_CHILDREN)  # every process has exited
+    (work / f"submit-{workers}.out").write_text(done.stdout)
+    (work / f"submit-{workers}.err").write_text(done.stderr)
     if done.returncode not in (0, 1):
         raise SystemExit(f"spark-submit exited {done.returncode}:\n{done.stderr[-4000:]}")
+    from adapter.spark.publish import latest_run, read_small
+
+    written = json.loads(read_small(latest_run(out) / "summary.json") or "{}")
     return {"workers": workers, "job_wall_s": job_wall,
             "with_cluster_start_s": time.perf_counter() - started,
             "cpu_s": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
             "shuffle_bytes": shuffle_bytes(events),
-            "summary": json.loads(done.stdout)["summary"]}
+            "exit": done.returncode, "summary": written.get("summary"),
+            "counts": written.get("counts")}
 
 
 def main() -> None:

@@ -7,7 +7,6 @@ result is file mode's, claim for claim. Slow (a venv, a wheel, five JVMs): one t
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -30,5 +29,7 @@ def test_the_documented_spark_submit_on_a_standalone_cluster_gives_file_modes_re
         done = submit(master, env, archive, DEMO, tmp_path / "out", tmp_path, timeout=900)
 
     assert done.returncode == 0, done.stderr[-4000:]
-    assert json.loads(done.stdout)["summary"] == file_output(DEMO)["summary"]
     assert_same(spark_output(tmp_path / "out"), file_output(DEMO))
+    # spark-submit's Python runner sends the driver's stderr to stdout: progress and the
+    # printed summary arrive together there (summary.json is the one to read)
+    assert "published run" in done.stdout

@@ -78,12 +78,16 @@ def check_claim(claim: InScope, chart: Chart, policy: Policy, *,
     ``evidence`` is False) and the names a sink asked the chart to keep, for sinks that
     show them."""
     gathered = gather(claim.facts, chart)
+    codes = gathered.code_set
     result = ClaimResult(
         claim=gathered.claim.ref,
         patient=gathered.claim.patient,
         service_date=gathered.claim.service_date,
         findings=tuple(with_paths(f, gathered) for f in check(gathered, policy)),
         version=gathered.claim.version,
+        code_set=codes.label if codes is not None else "",
+        code_set_needed=codes.needed.describe() if codes is not None and codes.missing
+        else None,
     )
     names = NO_NAMES
     if chart.name_types:

@@ -16,7 +16,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from adapter import __version__, build, modes
+from adapter import __version__, build, codes_command, modes
 from adapter.config import ConfigError, load_settings
 from adapter.fhir.errors import AuthConfigError, FhirError
 from adapter.fhir.limits import DEFAULT_MAX_PAGES, DEFAULT_RETRY_BUDGET
@@ -155,6 +155,7 @@ def _parser() -> argparse.ArgumentParser:
     spark = commands.add_parser("spark", help="check a Bulk Data export on Apache Spark "
                                 "(needs the spark extra)")
     spark_command.add_arguments(spark)
+    codes_command.add_parser(commands)  # the ICD-10-CM releases installed (SPEC 4.3)
     return parser
 
 
@@ -338,6 +339,8 @@ def _print_report(report: Report, fmt: str) -> None:
         sys.stdout.write("\n")
     else:
         print(render_table(report))
+    for notice in report.notices():  # once per run, on stderr too (SPEC 4.3)
+        print(f"b12-adapter: {notice['message']}", file=sys.stderr)
 
 
 def _print_server_summary(client: FhirClient, run: modes.ServerRun,
@@ -451,6 +454,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _audit(args)
         if args.command == "spark":
             return spark_command.run(args)
+        if args.command == "codes":
+            return codes_command.run(args)
         return _load(args)
     except (SourceError, ConfigError, MappingsError, AuthConfigError, UsageError,
             SyncStateError) as exc:

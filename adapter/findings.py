@@ -123,6 +123,14 @@ _KINDS = (
         "dx-drift", Severity.MODERATE,
         "The day's assessment documents another B12 diagnosis than the claim", "VALIDAT",
     ),
+    FindingKind(
+        "dx-excludes1", Severity.MODERATE,
+        "Two claim diagnoses form an ICD-10-CM Excludes1 pair", "VALIDAT",
+    ),
+    FindingKind(
+        "code-set-missing", Severity.LOW,
+        "The ICD-10-CM release in force on the date of service is not installed", "VALIDAT",
+    ),
 )
 FINDING_KINDS: dict[str, FindingKind] = {kind.code: kind for kind in _KINDS}
 

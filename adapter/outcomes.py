@@ -53,6 +53,8 @@ class ClaimResult:
     service_date: date
     findings: tuple[Finding, ...]
     version: str | None = None
+    code_set: str = ""  # the ICD-10-CM release(s) judged with (SPEC 4.3)
+    code_set_needed: str | None = None  # the release in force, when it is not installed
     verdict: Verdict = field(init=False, compare=False)  # of the findings, worked out once
 
     def __post_init__(self) -> None:

@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Generic, TypeVar
 
 from adapter.evidence.fields import BadResource
+from adapter.terminology.in_force import InForce
 from adapter.values import value
 
 T = TypeVar("T")
@@ -211,3 +212,6 @@ class ClaimEvidence:
     medications: tuple[MedicationFact, ...] = ()
     procedures: tuple[ProcedureFact, ...] = ()
     problems: tuple[BadResource, ...] = field(default=())
+    # the ICD-10-CM release(s) in force on the claim's earliest B12 date (SPEC 4.3); the
+    # evidence step sets it (``adapter.rules.policy.code_set`` refuses evidence without it)
+    code_set: InForce | None = None

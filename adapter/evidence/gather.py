@@ -16,6 +16,7 @@ from adapter.evidence.facts import (
     Path,
 )
 from adapter.evidence.fields import BadResource
+from adapter.terminology import in_force
 
 F = TypeVar("F", ConditionFact, LabFact, AdministrationFact)
 LINKED, RECORD = Path.LINKED, Path.RECORD
@@ -108,4 +109,5 @@ def gather(claim: ClaimFacts, chart: Chart) -> ClaimEvidence:
         medications=tuple(chart.medications.get(patient, ())),
         procedures=tuple(chart.procedures.get(patient, ())),
         problems=tuple(problems),
+        code_set=in_force.for_day(claim.service_date),
     )

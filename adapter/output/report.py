@@ -127,11 +127,17 @@ class Report(Sink):
         severities = [f.severity for r in self.claims for f in r.findings]
         return max(severities, key=lambda s: s.rank) if severities else None
 
+    def notices(self) -> list[dict[str, str]]:
+        """What the whole run must say once (SPEC 4.3): each ICD-10-CM release in force on
+        some claim's date that is not installed, and what was used instead."""
+        return code_set_notices(self.claims)
+
     def _sections(self) -> dict[str, Iterable[dict[str, Any]]]:
         return {
             "claims": (claim_dict(result) for result in self.claims),
             "skipped": ({"claim": s.claim, "reason": s.reason} for s in self.skipped),
             "errors": ({"resource": p.resource, "message": p.message} for p in self.errors),
+            "notices": iter(self.notices()),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -189,12 +195,28 @@ def _loads(line: bytes) -> Any:
         return json.loads(line)
 
 
+def code_set_notices(claims: Iterable[ClaimResult]) -> list[dict[str, str]]:
+    """One notice per ICD-10-CM release needed and not installed: how many claims, judged with
+    which installed releases, and the cure."""
+    needed: dict[str, tuple[int, set[str]]] = {}
+    for result in claims:
+        if result.code_set_needed is not None:
+            count, used = needed.get(result.code_set_needed, (0, set()))
+            needed[result.code_set_needed] = (count + 1, used | {result.code_set})
+    return [{"code": "code-set-missing",
+             "message": f"{release}, is not installed: {count} claim(s) judged with "
+                        f"{' / '.join(sorted(used)) or 'no release'} instead; install it with "
+                        "`b12-adapter codes add` (see `b12-adapter codes list`)"}
+            for release, (count, used) in sorted(needed.items())]
+
+
 def claim_dict(result: ClaimResult) -> dict[str, Any]:
     """One claim's entry of the JSON report."""
     return {
         "claim": result.claim,
         "patient": result.patient,
         "service_date": result.service_date.isoformat(),
+        "code_set": result.code_set,
         "verdict": result.verdict.value,
         "findings": [
             {

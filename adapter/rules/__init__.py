@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 
 from adapter.evidence.facts import ClaimEvidence
 from adapter.findings import Finding
-from adapter.rules import administration, coding, diagnosis, labs, premedication
+from adapter.rules import administration, coding, diagnosis, labs, premedication, release
 from adapter.rules.policy import Policy
 
 Rule = Callable[[ClaimEvidence, Policy], Iterator[Finding]]
@@ -18,6 +18,7 @@ RULES: tuple[Rule, ...] = (
     diagnosis.chart_documents_claim,
     diagnosis.dx_not_b12,
     diagnosis.dx_drift,
+    release.dx_excludes1,
     labs.lab_evidence,
     labs.anemia_supported,
     coding.manifestation_sequencing,
@@ -27,6 +28,7 @@ RULES: tuple[Rule, ...] = (
     administration.dose_units,
     premedication.premedication_timing,
     diagnosis.evidence_not_linked,
+    release.code_set_missing,
 )
 
 

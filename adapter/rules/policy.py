@@ -16,6 +16,7 @@ from adapter.evidence.facts import (
 )
 from adapter.mappings import CodeSets, DrugCodes, LabKind, Mappings
 from adapter.rules import status
+from adapter.terminology.in_force import InForce
 from adapter.thresholds import Thresholds
 
 
@@ -105,3 +106,11 @@ def current_confirmed(ev: ClaimEvidence) -> list[Linked[ConditionFact]]:
 
 def refs(items: list[Linked[ConditionFact]] | list[Linked[LabFact]]) -> tuple[str, ...]:
     return tuple(sorted({i.fact.ref for i in items}))
+
+
+def code_set(ev: ClaimEvidence) -> InForce:
+    """The ICD-10-CM release(s) the claim is judged with, as the evidence step chose them."""
+    found = ev.code_set
+    if found is None:
+        raise ValueError(f"{ev.claim.ref}: evidence without its ICD-10-CM code set")
+    return found

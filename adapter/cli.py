@@ -289,6 +289,8 @@ def _audit(args: argparse.Namespace) -> int:
                 print("requests: " + json.dumps(client.stats.as_dict()), file=sys.stderr)
     for problem in run.report.errors:  # references and problems only: never a name
         print(f"b12-adapter: {problem.resource}: {problem.message}", file=sys.stderr)
+    for notice in run.report.notices():  # once per run (SPEC 4.3)
+        print(f"b12-adapter: {notice['message']}", file=sys.stderr)
     t = run.audit.total
     print(f"audit: {t.claims} claims in the period ({period.describe()}): "
           + ", ".join(f"{t.verdicts[v]} {v.value}" for v in VERDICTS)

@@ -18,6 +18,7 @@ ALL_CODES = {
     "specificity-loss", "manifestation-sequencing", "cause-not-coded", "item-dx-link",
     "admin-missing", "dose-units-mismatch", "evidence-not-linked",
     "dx-derived", "admin-not-recorded", "premedication-timing", "dx-not-b12", "dx-drift",
+    "dx-excludes1", "code-set-missing",
 }
 
 

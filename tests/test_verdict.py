@@ -31,6 +31,8 @@ SPEC_SEVERITIES = {
     "premedication-timing": "moderate",
     "dx-not-b12": "moderate",
     "dx-drift": "moderate",
+    "dx-excludes1": "moderate",  # section 4.3
+    "code-set-missing": "low",
 }
 
 HIGH = Finding("admin-missing", "no injection")

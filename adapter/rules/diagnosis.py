@@ -135,7 +135,8 @@ def _chart_match(ev: ClaimEvidence, policy: Policy, code: str) -> Iterator[Findi
                           if c != code):
         best = _highest(higher, ladder)
         yield Finding("specificity-loss",
-                      f"Chart documents {best} ({code_set(ev).title(best)}); claim codes only {code}",
+                      f"Chart documents {best} ({code_set(ev).title(best)}); "
+                      f"claim codes only {code}",
                       diagnosis=code, suggested_code=best, evidence=refs(higher[best]))
     elif charted and not current_exact:
         best = _highest(charted, ladder)

@@ -162,7 +162,7 @@ def build_file(release: Release, path: Path) -> None:
             os.unlink(temporary)
 
 
-def fill(db: sqlite3.Connection, release: Release) -> int:  # noqa: C901
+def fill(db: sqlite3.Connection, release: Release) -> int:
     """Parse the release's files (simple-icd-10-cm's reader) into ``db``; the number of
     billable codes. Raises ``ReleaseUnreadable`` when the files are not a readable ICD-10-CM
     release."""

@@ -23,19 +23,21 @@ def test_audit_of_the_demo_writes_the_page_and_says_what_is_in_it(tmp_path, caps
 
     stdout, stderr = capsys.readouterr()
     assert stdout.strip() == (
-        f"audit: 49 claims in the period (every service date read): 9 unsupported, 14 review, "
-        f"26 supported; sample of 30 claims from 3 providers; written to {out}")
-    assert stderr == ""
+        f"audit: 51 claims in the period (every service date read): 9 unsupported, 15 review, "
+        f"27 supported; sample of 30 claims from 3 providers; written to {out}")
+    assert stderr == ("b12-adapter: ICD-10-CM FY2027, in force from 2026-10-01, is not "
+                      "installed: 1 claim(s) judged with FY2026-04 instead; install it with "
+                      "`b12-adapter codes add` (see `b12-adapter codes list`)\n")
     html = out.read_text()
     assert html.startswith("<!DOCTYPE html>") and "Dr. Ana Ortiz MD" in html
 
 
 def test_a_period_and_a_sample_size(tmp_path, capsys):
     out = tmp_path / "report.html"
-    assert main(["audit", "--source", str(DEMO), "--out", str(out), "--from", "2026-02-01",
-                 "--to", "2026-02-28", "--sample", "2"]) == 0
+    assert main(["audit", "--source", str(DEMO), "--out", str(out), "--from", "2026-05-03",
+                 "--to", "2026-05-30", "--sample", "2"]) == 0
 
-    assert "7 claims in the period (2026-02-01 to 2026-02-28)" in capsys.readouterr().out
+    assert "7 claims in the period (2026-05-03 to 2026-05-30)" in capsys.readouterr().out
     assert out.read_text().count('class="sample-row"') == 6  # 2 per provider
 
 

@@ -54,6 +54,9 @@ RULES: tuple[PatternRule, ...] = (
     PatternRule("evidence-not-linked", None, None, "Claim does not reference its evidence"),
     PatternRule("premedication-timing", None, None,
                 "Chemotherapy premedication dose off schedule"),
+    PatternRule("dx-excludes1", None, None, "Two codes billed that ICD-10-CM bars together"),
+    PatternRule("code-set-missing", None, None,
+                "Judged without the ICD-10-CM release of the service date"),
 )
 
 

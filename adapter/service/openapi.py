@@ -62,6 +62,8 @@ _CLAIM_ENTRY = {
     "description": "The claim's entry of the JSON report (SPEC section 5); null when skipped.",
     "properties": {"claim": {"type": "string"}, "patient": {"type": "string"},
                    "service_date": {"type": "string"},
+                   "code_set": {"type": "string", "description": "the ICD-10-CM release(s) "
+                                "the claim was judged with (SPEC 4.3)"},
                    "verdict": {"type": "string",
                                "enum": ["supported", "review", "unsupported"]},
                    "findings": {"type": "array", "items": _FINDING}},

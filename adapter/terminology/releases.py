@@ -134,7 +134,9 @@ def installed() -> tuple[Release, ...]:
 def needed(day: date, releases: tuple[Release, ...]) -> Needed:
     """The release in force on ``day``: the April update of its fiscal year from 1 April when
     that update is installed, else the fiscal year's October release (installed or not:
-    whether an April update was published is known only from what is installed)."""
+    whether an April update was published is known only from what is installed). A date
+    beyond the calendar's ends (a year 1 or 9999 typo) is taken at the nearest end it can."""
+    day = min(max(day, date(2, 1, 1)), date(9998, 9, 30))
     year = fiscal_year(day)
     april = date(year, 4, 1)
     if day >= april:

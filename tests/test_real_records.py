@@ -133,8 +133,12 @@ def test_a_synthea_claim_is_judged_on_the_code_of_the_condition_it_references():
     assert checked.verdict == "supported", checked.findings
     [derived] = [f for f in checked.findings if f.code == "dx-derived"]
     assert (derived.diagnosis, derived.evidence) == ("D51.0", ("Condition/b12pa-0001",))
-    # diabetes and anemia (SNOMED, no ICD-10-CM map) are neither invalid nor derived
-    assert _codes(checked) == {"dx-derived"}
+    # diabetes and anemia (SNOMED, no ICD-10-CM map) are neither invalid nor derived; in
+    # 2010 no ICD-10-CM release was in force: judged with the oldest shipped (SPEC 4.3)
+    assert _codes(checked) == {"dx-derived", "code-set-missing"}
+    [missing] = [f for f in checked.findings if f.code == "code-set-missing"]
+    assert missing.message.startswith("no ICD-10-CM release was in force then")
+    assert "judged with FY2021" in missing.message
 
 
 def test_the_same_synthea_claim_without_the_mapped_condition_has_no_indication():
@@ -158,7 +162,8 @@ def test_a_synthea_eob_is_checked_like_its_claim_and_judged_on_the_line_date():
     report = check(synthea_with_b12(eob=True, claim=False))
     checked = result(report, f"ExplanationOfBenefit/{EOB}")
     assert checked.service_date.isoformat() == DAY  # its billablePeriod runs a whole year
-    assert checked.verdict == "supported" and _codes(checked) == {"dx-derived"}
+    assert checked.verdict == "supported"
+    assert _codes(checked) == {"dx-derived", "code-set-missing"}  # 2010: before ICD-10-CM
 
 
 def test_an_eob_finding_implicates_the_eob():

@@ -204,7 +204,7 @@ def code_set_notices(claims: Iterable[ClaimResult]) -> list[dict[str, str]]:
             count, used = needed.get(result.code_set_needed, (0, set()))
             needed[result.code_set_needed] = (count + 1, used | {result.code_set})
     return [{"code": "code-set-missing",
-             "message": f"{release}, is not installed: {count} claim(s) judged with "
+             "message": f"{release}: {count} claim(s) judged with "
                         f"{' / '.join(sorted(used)) or 'no release'} instead; install it with "
                         "`b12-adapter codes add` (see `b12-adapter codes list`)"}
             for release, (count, used) in sorted(needed.items())]

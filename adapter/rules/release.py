@@ -42,7 +42,7 @@ def code_set_missing(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
     if not codes.missing:
         return
     used = ", ".join(codes.ids) or "none"
-    message = (f"{codes.needed.describe()}, is not installed: diagnoses dated "
+    message = (f"{codes.needed.describe()}: diagnoses dated "
                f"{ev.claim.service_date.isoformat()} judged with {used} "
                "(install it with `b12-adapter codes add`)")
     disputes = []

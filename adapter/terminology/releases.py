@@ -21,6 +21,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 
 SHIPPED = "icd10cm_releases"
+FIRST = date(2015, 10, 1)  # ICD-10-CM took effect in the US (FY2016)
 ADDED = "icd10cm-releases"
 
 
@@ -54,7 +55,11 @@ class Needed:
     effective: date
 
     def describe(self) -> str:
-        return f"{self.title}, in force from {self.effective.isoformat()}"
+        """What is missing, in a sentence's first half."""
+        if self.effective < FIRST:
+            return (f"no ICD-10-CM release was in force then (ICD-10-CM took effect on "
+                    f"{FIRST.isoformat()}; ICD-9-CM before)")
+        return f"{self.title}, in force from {self.effective.isoformat()}, is not installed"
 
 
 def release_id(effective: date) -> tuple[str, str, str, int]:

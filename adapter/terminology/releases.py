@@ -166,11 +166,10 @@ def in_force(day: date, releases: tuple[Release, ...]) -> tuple[Needed, tuple[Re
     return need, around
 
 
-def covers(release: Release, releases: tuple[Release, ...]) -> tuple[date, date | None]:
+def covers(release: Release, releases: tuple[Release, ...]) -> tuple[date, date]:
     """The dates ``release`` is in force, as far as the installed releases tell: from its
-    effective date to the day before the next installed release of its line (an April update
-    ends on 30 September; an October release ends at its year's April update, when
-    installed, else on 30 September). None: no end known (the newest release)."""
+    effective date to 30 September of its fiscal year, or to the day before its year's April
+    update when that is installed."""
     end_of_year = date(release.fiscal_year, 9, 30)
     later = [r.effective for r in releases if release.effective < r.effective <= end_of_year]
     if later:

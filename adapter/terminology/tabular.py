@@ -177,7 +177,8 @@ def fill(db: sqlite3.Connection, release: Release) -> int:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 icd.change_version(str(codes), str(tabular))
-            rows, notes = [], []
+            rows: list[tuple[str, str, int, str | None, str]] = []
+            notes: list[tuple[str, str, str]] = []
             for code in icd.get_all_codes(with_dots=True):
                 parent = icd.get_parent(code)
                 rows.append((code, icd.get_description(code), int(icd.is_leaf(code)),

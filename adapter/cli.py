@@ -24,6 +24,7 @@ from adapter.fhir.redaction import guard_logs
 from adapter.findings import Severity
 from adapter.judge import Judge, add_judging_options
 from adapter.mappings import MappingsError
+from adapter.output.progress import ProgressBar
 from adapter.output.report import Report
 from adapter.output.table import render_table
 from adapter.parallel import WorkerError
@@ -399,7 +400,8 @@ def _workers(value: str) -> int:
 def _check_files(args: argparse.Namespace) -> int:
     if args.claim or args.patient or args.since or args.search:
         raise UsageError("--claim, --patient, --since and --search need --server")
-    report = modes.check_files(_judge(args), args.source, args.out, workers=args.workers)
+    report = modes.check_files(_judge(args), args.source, args.out, workers=args.workers,
+                               progress=ProgressBar.on(sys.stderr))
     _print_report(report, args.format, args.every_claim)
     return _exit_status(report, args.fail_on)
 
@@ -418,8 +420,10 @@ def _check_server(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from exc
     judge = _judge(args)
     with _client(args) as client:
+        bar = ProgressBar.on(sys.stderr)
         run = modes.check_server(judge, client, selection, dry_run=args.dry_run,
-                                 max_entries=args.max_transaction_entries)
+                                 max_entries=args.max_transaction_entries,
+                                 sinks=[bar] if bar else [])
         _print_report(run.report, args.format, args.every_claim)
         _print_server_summary(client, run, args)
     return _exit_status(run.report, args.fail_on, run.failed)

@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # the server modes import their transport only when they run
 
 
 def check_files(judge: Judge, path: Path, out: Path | None = None, *,
-                workers: int | None = None) -> Report:
+                workers: int | None = None, progress: Sink | None = None) -> Report:
     """Check a file source; with ``out``, also write DetectedIssue.ndjson and report.json.
     ``workers`` processes (None: as many as pay, ``adapter.parallel.auto_workers``)."""
     source = FileSource.open(path)
@@ -41,6 +41,8 @@ def check_files(judge: Judge, path: Path, out: Path | None = None, *,
     sinks: list[Sink] = [report]
     if out is not None:
         sinks.append(DetectedIssueFile(out, datetime.now(UTC)))
+    if progress is not None:
+        sinks.append(progress)
     Driver(source, judge.policy, judge.mappings, sinks, plan=plan).run()
     if out is not None:
         with (out / "report.json").open("w", encoding="utf-8", errors="backslashreplace") as file:
@@ -62,7 +64,8 @@ class ServerRun:
 
 def check_server(judge: Judge, client: FhirClient, selection: ClaimSelection, *,
                  dry_run: bool, max_entries: int, sinks: Sequence[Sink] = ()) -> ServerRun:
-    """Check the selected claims on a server and write their DetectedIssues back."""
+    """Check the selected claims on a server and write their DetectedIssues back; ``sinks``
+    (a progress bar) see every page too."""
     from adapter.evidence.needs import record_searches
     from adapter.sources.server import ServerSource
 

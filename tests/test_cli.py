@@ -292,3 +292,24 @@ def test_load_takes_source_like_every_command_and_the_old_spelling_still_works(c
     assert "deprecated" not in new_err and "`load PATH` is deprecated" in old_err
     assert main(["load", "--server", "http://127.0.0.1:9"]) == 2
     assert "load needs --source PATH" in capsys.readouterr().err
+
+
+def test_a_long_run_on_a_terminal_shows_a_progress_bar_and_a_pipe_gets_none(tmp_path):
+    import io
+
+    from adapter import modes
+    from adapter.judge import Judge
+    from adapter.output.progress import ProgressBar
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    source = _write_ndjson(tmp_path / "bulk", clean_chart())
+    screen = Terminal()
+    bar = ProgressBar.on(screen)
+    assert bar is not None and ProgressBar.on(io.StringIO()) is None
+    bar.delay = 0.0  # as if the run had already lasted a while
+    report = modes.check_files(Judge.load(), source, progress=bar)
+    assert report.summary()["checked"] == 1
+    assert "checking" in screen.getvalue() and "claims" in screen.getvalue()

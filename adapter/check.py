@@ -7,6 +7,7 @@ outcomes to the sinks.
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import lru_cache
 from typing import Any
 
 from adapter.evidence.chart import Chart
@@ -18,6 +19,7 @@ from adapter.findings import Finding
 from adapter.outcomes import NO_NAMES, ClaimOutcome, ClaimResult, Problem
 from adapter.rules import Policy, check
 from adapter.rules.scope import Skip, in_scope, out_of_scope
+from adapter.terminology.releases import Needed
 from adapter.values import value
 
 
@@ -86,7 +88,7 @@ def check_claim(claim: InScope, chart: Chart, policy: Policy, *,
         findings=tuple(with_paths(f, gathered) for f in check(gathered, policy)),
         version=gathered.claim.version,
         code_set=codes.label if codes is not None else "",
-        code_set_needed=codes.needed.describe() if codes is not None and codes.missing
+        code_set_needed=_describe(codes.needed) if codes is not None and codes.missing
         else None,
     )
     names = NO_NAMES
@@ -97,6 +99,11 @@ def check_claim(claim: InScope, chart: Chart, policy: Policy, *,
     return ClaimOutcome(result.claim, claim.last_updated, result=result,
                         problems=tuple(problem(p) for p in gathered.problems),
                         evidence=gathered if evidence else None, names=names)
+
+
+@lru_cache(maxsize=256)
+def _describe(needed: Needed) -> str:
+    return needed.describe()
 
 
 def _canonical_providers(evidence: ClaimEvidence, chart: Chart) -> ClaimEvidence:

@@ -24,8 +24,7 @@ SHIPPED = files("adapter.terminology") / releases.SHIPPED
 
 def shipped_on(day: date) -> InForce:
     """What a claim dated ``day`` is judged with when only the shipped releases are there."""
-    need, around = releases.in_force(day, releases.shipped())
-    return InForce(need, tuple(r.key for r in around), tuple(r.id for r in around))
+    return in_force.of(*releases.in_force(day, releases.shipped()))
 
 
 def judged(day: date, *codes: str) -> list:

@@ -6,10 +6,13 @@ Codes: dx-excludes1, code-set-missing.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
+from functools import lru_cache
 
 from adapter.evidence.facts import ClaimEvidence
 from adapter.findings import Finding
 from adapter.rules.policy import Policy, code_set
+from adapter.terminology.in_force import InForce
 
 
 def _claimed(ev: ClaimEvidence) -> list[str]:
@@ -21,8 +24,10 @@ def dx_excludes1(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
     """Two claim diagnoses that an Excludes1 note of the release in force bars together (the
     note on either code or an ancestor names the other, its category or a range holding it).
     One finding per later-listed code, naming every earlier code it is barred beside."""
-    codes = code_set(ev)
     claimed = _claimed(ev)
+    if len(claimed) < 2:
+        return
+    codes = code_set(ev)
     for position, later in enumerate(claimed):
         barred = [(earlier, note) for earlier in claimed[:position]
                   if (note := codes.excludes1(earlier, later)) is not None]
@@ -39,15 +44,18 @@ def code_set_missing(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
     """The release in force on the earliest B12 date is not installed: the claim was judged
     with its installed neighbours; say which release it needs, and where they disagree."""
     codes = code_set(ev)
-    if not codes.missing:
-        return
+    if codes.missing:
+        yield Finding("code-set-missing",
+                      _missing(codes, tuple(_claimed(ev)), ev.claim.service_date))
+
+
+@lru_cache(maxsize=4096)
+def _missing(codes: InForce, claimed: tuple[str, ...], day: date) -> str:
     used = ", ".join(codes.ids) or "none"
-    message = (f"{codes.needed.describe()}: diagnoses dated "
-               f"{ev.claim.service_date.isoformat()} judged with {used} "
-               "(install it with `b12-adapter codes add`)")
+    message = (f"{codes.needed.describe()}: diagnoses dated {day.isoformat()} judged with "
+               f"{used} (install it with `b12-adapter codes add`)")
     disputes = []
     if len(codes.ids) > 1:
-        claimed = _claimed(ev)
         for code in claimed:
             valid = codes.billable_in(code)
             if valid and len(valid) < len(codes.ids):
@@ -60,4 +68,4 @@ def code_set_missing(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
                                     f"{', '.join(barred)} only")
     if disputes:
         message += "; the releases disagree: " + "; ".join(disputes)
-    yield Finding("code-set-missing", message)
+    return message

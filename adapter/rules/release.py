@@ -24,9 +24,9 @@ def dx_excludes1(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
     """Two claim diagnoses that an Excludes1 note of the release in force bars together (the
     note on either code or an ancestor names the other, its category or a range holding it).
     One finding per later-listed code, naming every earlier code it is barred beside."""
-    claimed = _claimed(ev)
-    if len(claimed) < 2:
+    if len(ev.claim.diagnoses) < 2:
         return
+    claimed = _claimed(ev)
     codes = code_set(ev)
     for position, later in enumerate(claimed):
         barred = [(earlier, note) for earlier in claimed[:position]

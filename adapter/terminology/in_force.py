@@ -23,11 +23,7 @@ class InForce:
     keys: tuple[str, ...]  # the installed releases judged with (``Release.key``), oldest first
     ids: tuple[str, ...]  # their ids, as the report names them
     missing: bool = False  # the release in force is not installed: judged with its neighbours
-
-    @property
-    def label(self) -> str:
-        """``code_set`` in the report: the release, or the releases, judged with."""
-        return "+".join(self.ids)
+    label: str = ""  # ``code_set`` in the report: the release, or the releases, judged with
 
     def is_billable(self, code: str) -> bool:
         """Valid and billable in the release in force (without it: in any neighbour)."""
@@ -113,7 +109,7 @@ def for_day(day: date) -> InForce:
 def of(need: Needed, around: tuple[releases.Release, ...]) -> InForce:
     """The value for the release needed and the installed releases judged with."""
     ids = tuple(r.id for r in around)
-    return InForce(need, tuple(r.key for r in around), ids, ids != (need.id,))
+    return InForce(need, tuple(r.key for r in around), ids, ids != (need.id,), "+".join(ids))
 
 
 def forget() -> None:

@@ -91,7 +91,7 @@ def test_audit_without_the_extra_says_how_to_install_it(tmp_path):
                    f"raise SystemExit(main(['audit', '--source', 'fixtures/demo', '--out', "
                    f"{str(tmp_path / 'r.html')!r}]))")
     assert done.returncode == 2, done.stderr
-    assert "pip install 'b12-fhir-adapter[audit]'" in done.stderr
+    assert "pip install -e '.[audit]'" in done.stderr
 
 
 def test_the_other_commands_never_import_the_chart_libraries():

@@ -328,7 +328,7 @@ def _judge(args: argparse.Namespace) -> modes.Judge:
     mappings = load_mappings()
     settings = load_settings(mappings.thresholds, args.config, args.facility_timezone)
     return modes.Judge(mappings, Policy.from_mappings(mappings, settings.thresholds,
-                                                      settings.zone))
+                                                      settings.zone, settings.payers))
 
 
 def _print_report(report: Report, fmt: str) -> None:

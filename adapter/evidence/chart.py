@@ -9,8 +9,9 @@ resource has been read, whatever the order they came in.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
+from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,6 +25,13 @@ from adapter.evidence.facts import (
 )
 from adapter.evidence.fields import BadResource, has_id, normalize_reference, ref_of
 from adapter.evidence.names import NAMED_TYPES, name_of
+from adapter.evidence.payer import (
+    PAYER_TYPES,
+    CoverageFact,
+    Party,
+    read_coverage,
+    read_organization,
+)
 from adapter.evidence.read import (
     MEDICATION_USES,
     Drug,
@@ -39,7 +47,7 @@ from adapter.evidence.read import (
 from adapter.mappings import Mappings
 
 CHART_TYPES = frozenset({"Condition", "Observation", "Patient", "Procedure", "Medication",
-                         *MEDICATION_USES})
+                         *MEDICATION_USES, *PAYER_TYPES})
 Fact = ConditionFact | LabFact | AdministrationFact | MedicationFact | ProcedureFact
 Entry = tuple[str, Any]  # ("condition", ConditionFact), ("known", "Observation/x"), ...
 
@@ -58,6 +66,11 @@ class Chart:
         self.medications: dict[str, list[MedicationFact]] = defaultdict(list)
         self.procedures: dict[str, list[ProcedureFact]] = defaultdict(list)
         self.patients: dict[str, PatientFact] = {}
+        # Payers (SPEC 4.4): Coverages and Organizations by reference, and the dates the
+        # claims of the source bill B12 on, by patient (claim, date), for frequency limits.
+        self.coverages: dict[str, CoverageFact] = {}
+        self.organizations: dict[str, Party] = {}
+        self.billed: dict[str, list[tuple[str, date]]] = defaultdict(list)
         self.by_ref: dict[str, Fact] = {}
         self.known: set[str] = set()  # chart resources seen, relevant or not ...
         self.wanted: frozenset[str] | None = None  # ... of these only, when a claim pre-scan
@@ -107,6 +120,10 @@ class Chart:
                 entry = ("procedure", procedure) if procedure is not None else None
             elif rtype == "Medication":
                 entry = ("drug", (ref, read_medication(resource)))
+            elif rtype == "Coverage":
+                entry = ("coverage", read_coverage(resource))
+            elif rtype == "Organization":
+                entry = ("organization", read_organization(resource))
             elif has_id(ref):
                 entry = ("patient", read_patient(resource))
         except BadResource as exc:
@@ -136,6 +153,11 @@ class Chart:
                 self._drugs[value[0]] = value[1]
             elif what == "name":
                 self.names[value[0]] = value[1]
+            elif what == "coverage":
+                self.coverages[value.ref] = value
+            elif what == "organization":
+                if value.ref is not None:
+                    self.organizations[value.ref] = value
             else:
                 self.patients[value.ref] = value
 
@@ -171,6 +193,16 @@ class Chart:
         if fact.patient is not None:
             by_patient[self.canonical(fact.patient)].append(fact)
         self.by_ref[fact.ref] = fact
+
+    def bill(self, claim: str, patient: str, dates: Iterable[date]) -> None:
+        """Note the dates a claim in scope bills B12 on (a patient's injection history)."""
+        self.billed[self.canonical(patient)].extend((claim, day) for day in dates)
+
+    def coverage(self, ref: str) -> CoverageFact | None:
+        return self.coverages.get(self.canonical(ref))
+
+    def organization(self, ref: str) -> Party | None:
+        return self.organizations.get(self.canonical(ref))
 
     def name(self, ref: str) -> str | None:
         """The kept display name of a Patient, Practitioner, Organization or Location."""

@@ -20,6 +20,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import orjson
+
 from adapter.check import InScope, check_claim, problem, read_scoped
 from adapter.evidence.chart import Chart
 from adapter.evidence.needs import chart_types, claim_test, line_tests
@@ -115,6 +117,8 @@ class Driver:
             parallel = self.workers > 1 and isinstance(self.source, FileSource)
             if self.source.one_chart:
                 self._chart = self._one_chart(parallel)
+                if self.policy.payers.active:
+                    self._bill_history(self._chart[0])
                 if self._chart[1]:
                     self._emit(PageOutcome((), problems=tuple(self._chart[1])))
             try:
@@ -154,6 +158,27 @@ class Driver:
         for item in records.resources:
             take(chart, problems, item)
         return finished(chart, problems)
+
+    def _bill_history(self, chart: Chart) -> None:
+        """Note in the chart the dates every claim of the source in scope bills B12 on: a
+        payer's frequency limit counts the patient's other claims (SPEC 4.4). A file source's
+        claim files are pre-scanned for the lines that may bill B12 (each parsed); claims
+        elsewhere (Bundles, a file of mixed types) are read in a claim pass of their own.
+        Whatever cannot be read is named by the claim pass proper, not here."""
+        lines = (self.source.prescan_claims(claim_test(self.mappings))
+                 if isinstance(self.source, FileSource) else None)
+        if lines is not None:
+            resources: Iterator[Resource | Problem] = (
+                parsed for line in lines if isinstance(parsed := _parsed(line), dict))
+        else:
+            resources = (item for page in self.source.claim_pages() for item in page)
+        for item in resources:
+            if isinstance(item, Problem):
+                continue
+            scoped = read_scoped(item, self.policy)
+            if isinstance(scoped, InScope):
+                facts = scoped.facts
+                chart.bill(facts.ref, facts.patient, facts.b12_dates)
 
     def _wanted(self) -> frozenset[str] | None:
         """What the B12 claims point at, from a pre-scan of the claim files that parses only
@@ -234,9 +259,19 @@ class Driver:
             found = records.found
         else:
             chart, problems, found = Chart(self.mappings), [], {}
+        if self._chart is None and self.policy.payers.active:
+            for p in scoped:  # the page's claims are the patients' billed history here
+                chart.bill(p.facts.ref, p.facts.patient, p.facts.b12_dates)
         outcomes = tuple(check_claim(p, chart, self.policy, evidence=self._evidence)
                          if isinstance(p, InScope) else p for p in pending)
         return PageOutcome(outcomes, tuple(unreadable + problems), found)
+
+
+def _parsed(line: bytes) -> Any:
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
 
 
 def _unread(pending: list[InScope | ClaimOutcome], unreadable: list[Problem],

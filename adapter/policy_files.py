@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from datetime import date
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from adapter.mappings import data_root
 from adapter.payer_policies import (
@@ -48,6 +48,9 @@ def _icd(code: str) -> str:
     return normalized
 
 
+IcdCode = Annotated[str, AfterValidator(_icd)]
+
+
 class _Source(_Strict):
     document: str = Field(min_length=1)
     url: str | None = None
@@ -62,28 +65,13 @@ class _Effective(_Strict):
 
 
 class _Covered(_Strict):
-    codes: list[str] = []
-    prefixes: list[str] = []
-
-    @field_validator("codes", "prefixes")
-    @classmethod
-    def _codes(cls, values: list[str]) -> list[str]:
-        return [_icd(v) for v in values]
+    codes: list[IcdCode] = []
+    prefixes: list[IcdCode] = []
 
 
 class _Dual(_Strict):
-    code: str
-    requires_one_of: list[str] = Field(min_length=1)
-
-    @field_validator("code")
-    @classmethod
-    def _code(cls, value: str) -> str:
-        return _icd(value)
-
-    @field_validator("requires_one_of")
-    @classmethod
-    def _partners(cls, values: list[str]) -> list[str]:
-        return [_icd(v) for v in values]
+    code: IcdCode
+    requires_one_of: list[IcdCode] = Field(min_length=1)
 
 
 class _Phase(_Strict):

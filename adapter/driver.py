@@ -159,6 +159,17 @@ class Driver:
             take(chart, problems, item)
         return finished(chart, problems)
 
+    def _links(self, claim: InScope) -> frozenset[str]:
+        """What a claim points at that its page's batch must hold: its evidence, and when
+        payer policies are configured its insurer and focal Coverage."""
+        facts = claim.facts
+        if not self.policy.payers.active:
+            return facts.referenced
+        payer = facts.payer
+        more = {ref for ref in (payer.coverage, payer.insurer.ref if payer.insurer else None)
+                if ref}
+        return facts.referenced | more
+
     def _bill_history(self, chart: Chart) -> None:
         """Note in the chart the dates every claim of the source in scope bills B12 on: a
         payer's frequency limit counts the patient's other claims (SPEC 4.4). A file source's
@@ -244,7 +255,7 @@ class Driver:
         elif scoped or queries:
             reads = Reads(
                 patients=tuple(sorted({p.facts.patient for p in scoped})),
-                links=tuple(sorted({ref for p in scoped for ref in p.facts.referenced})),
+                links=tuple(sorted({ref for p in scoped for ref in self._links(p)})),
                 queries=queries,
             )
             try:

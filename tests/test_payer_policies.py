@@ -243,3 +243,65 @@ def test_file_source_reads_other_claims_from_the_claim_files(tmp_path):
     k1 = next(c for c in report["claims"] if c["claim"] == "Claim/k1")
     assert k1["policy"] == "medicare-l33967" and k1["service_date"] == SERVICE
     assert "frequency-exceeds-policy" in {x["code"] for x in k1["findings"]}
+
+
+# server mode: the page's Coverages (with their payors) in its one batch
+
+BASE = "http://127.0.0.1:9/fhir"
+
+
+def _searchset(*resources: dict) -> dict:
+    return {"resourceType": "Bundle", "type": "searchset",
+            "entry": [{"resource": r, "search": {"mode": "match"}} for r in resources]}
+
+
+def test_server_mode_reads_the_coverage_in_the_pages_batch_and_names_the_policy():
+    import responses
+
+    from adapter import modes
+    from adapter.fhir import FhirClient
+    from adapter.rules import Policy
+    from adapter.sources.server import ClaimSelection
+
+    chart = [*clean_chart()[:-1], b.coverage("cov1", "p1", b.ref("Organization", "cms")),
+             MEDICARE, b.payer("aetna", "Aetna", (NPI, "1234567893"))]
+    k1 = b.insured(clean_chart(supporting=("Condition/c1", "Observation/o1"))[-1],
+                   coverage="Coverage/cov1")
+    k2 = b.insured(b.claim("k2", "p1", "2026-03-05", diagnoses=("D52.0",)),
+                   insurer=b.ref("Organization", "aetna"))
+    batches: list[list[str]] = []
+
+    def answer(request):
+        sent = json.loads(request.body)
+        urls = [e["request"]["url"] for e in sent["entry"]]
+        batches.append(urls)
+        entries = []
+        for url in urls:
+            rtype = url.split("?")[0]
+            found = [r for r in chart if r["resourceType"] == rtype]
+            if rtype == "Coverage" and "_include=Coverage%3Apayor" in url:
+                found += [MEDICARE]
+            bundle = _searchset(*found)
+            for entry in bundle["entry"]:
+                if entry["resource"]["resourceType"] != rtype:
+                    entry["search"]["mode"] = "include"
+            entries.append({"response": {"status": "200 OK"}, "resource": bundle})
+        return 200, {}, json.dumps({"resourceType": "Bundle", "type": "batch-response",
+                                    "entry": entries})
+
+    mappings = load_mappings()
+    policy = Policy.from_mappings(mappings, mappings.thresholds, payers=PAYERS)
+    with responses.RequestsMock() as mock:
+        mock.get(f"{BASE}/Claim", json=_searchset(k1, k2))
+        mock.get(f"{BASE}/ExplanationOfBenefit", json=_searchset())
+        mock.add_callback(responses.POST, BASE, callback=answer)
+        run_ = modes.check_server(modes.Judge(mappings, policy), FhirClient(BASE),
+                                  ClaimSelection(), dry_run=True, max_entries=50)
+    results = {r.claim: r for r in run_.report.claims}
+    assert results["Claim/k1"].policy == "medicare-l33967"
+    assert results["Claim/k2"].policy == "aetna-cpb-0536"
+    assert "dx-not-covered" in {x.code for x in results["Claim/k2"].findings}
+    # k2's history holds k1 (same page, same patient): its 2nd shot, 3 days on, is allowed
+    assert "frequency-exceeds-policy" not in {x.code for x in results["Claim/k2"].findings}
+    assert any(url.startswith("Coverage?") for url in batches[0])
+    assert len(batches) <= 2  # the records batch, and the insurer read by id when missing

@@ -30,7 +30,7 @@ class RecordSearch:
 def record_searches(mappings: Mappings) -> tuple[RecordSearch, ...]:
     """Conditions; the mapped labs only; every administration, request and statement with
     the Medication resources they name (the drug may be there: Epic); the injection
-    procedures only; the patients."""
+    procedures only; the patients; their Coverages with the payors."""
     labs = ",".join(f"{LOINC}|{code}" for code in mappings.labs_by_loinc)
     injections = ",".join(f"{system}|{code}"
                           for system, codes in mappings.drugs.injection_procedures.codes.items()
@@ -42,11 +42,14 @@ def record_searches(mappings: Mappings) -> tuple[RecordSearch, ...]:
           for rtype in ("MedicationAdministration", "MedicationRequest", "MedicationStatement")),
         RecordSearch("Procedure", (("code", injections),)),
         RecordSearch("Patient", by="_id"),
+        # the payers (SPEC 4.4): each Coverage with the Organization that pays it
+        RecordSearch("Coverage", (("_include", "Coverage:payor"),)),
     )
 
 
-# Claims point at these explicitly; what a patient search missed is read by id.
-LINKED_TYPES = frozenset({"Condition", "Observation"})
+# Claims point at these explicitly; what a patient search missed is read by id (a claim's
+# insurer Organization and focal Coverage only when payer policies are configured).
+LINKED_TYPES = frozenset({"Condition", "Observation", "Coverage", "Organization"})
 
 
 # --- Which raw NDJSON lines can matter (a file source's prefilter) ---------------------------
@@ -117,6 +120,8 @@ def line_tests(mappings: Mappings) -> dict[str, LineTest]:
         # every line: scanned all the same, so worker processes can share the file
         "Patient": _EVERY_LINE,
         "Medication": _EVERY_LINE,
+        "Coverage": _EVERY_LINE,
+        "Organization": _EVERY_LINE,
     }
 
 

@@ -90,9 +90,7 @@ class PayerPolicy:
     @property
     def cited(self) -> str:
         """The policy and its source, for a finding's message."""
-        src = self.source
-        where = f" ({src.document}{', ' + src.url if src.url else ''})"
-        return f"{self.id}{where}"
+        return f"{self.id}, source: {self.source.document}"
 
 
 def _under(code: str, prefixes: Iterable[str]) -> bool:

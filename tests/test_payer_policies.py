@@ -305,3 +305,12 @@ def test_server_mode_reads_the_coverage_in_the_pages_batch_and_names_the_policy(
     assert "frequency-exceeds-policy" not in {x.code for x in results["Claim/k2"].findings}
     assert any(url.startswith("Coverage?") for url in batches[0])
     assert len(batches) <= 2  # the records batch, and the insurer read by id when missing
+
+
+def test_a_malformed_coverage_is_an_error_naming_it_and_the_claim_is_still_checked():
+    claim = b.insured(clean_chart()[-1], coverage="Coverage/cov1")
+    bad = {**b.coverage("cov1", "p1", b.ref("Organization", "cms")), "payor": "Medicare"}
+    report = run(*_chart(claim, bad, MEDICARE), payers=PAYERS)
+    assert report.claims[0].policy is None and report.claims[0].verdict == "supported"
+    assert [(e.resource, e.message) for e in report.errors] == [
+        ("Coverage/cov1", "payor is not a list of References")]

@@ -1,9 +1,9 @@
 """Who pays a claim (SPEC 4.4): the claim's own ``insurer``, its focal ``insurance.coverage``,
 and the Coverage and Organization resources those point at, read into facts.
 
-Lenient: a payer written in an unexpected shape names no payer (the claim then gets the
-configured default policy, or none), it never fails the claim. A Coverage or Organization
-that is not an object of the expected shape is read for what it has.
+A claim's payer written in an unexpected shape names no payer (the claim then gets the
+configured default policy, or none): it never fails the claim. A malformed Coverage is an
+error naming it; an Organization is read for what it has (most are not payers).
 """
 
 from __future__ import annotations
@@ -88,14 +88,18 @@ NO_PAYER = ClaimPayer()
 
 
 def read_coverage(resource: Mapping[str, Any]) -> CoverageFact:
+    """A Coverage: its beneficiary and payors; a malformed one is a ``BadResource`` naming the
+    field (its claims then get the default policy, or none)."""
     ref = ref_of(resource)
-    try:
-        patient = reference(resource.get("beneficiary"), "beneficiary", ref)
-    except BadResource:
-        patient = None
-    payors = resource.get("payor")
-    found = [p for p in (party(v) for v in (payors if isinstance(payors, list) else [payors]))
-             if p is not None]
+    patient = reference(resource.get("beneficiary"), "beneficiary", ref)
+    payors = resource.get("payor", [])
+    if not isinstance(payors, list) or not all(isinstance(p, Mapping) for p in payors):
+        raise BadResource(ref, "payor is not a list of References")
+    found = []
+    for n, payor in enumerate(payors):
+        reference(payor, f"payor[{n}]", ref)  # a malformed reference is named
+        if (payer := party(payor)) is not None:
+            found.append(payer)
     status = resource.get("status")
     return CoverageFact(ref, patient, text(status) if isinstance(status, str) else None,
                         tuple(found))

@@ -314,3 +314,19 @@ def test_a_malformed_coverage_is_an_error_naming_it_and_the_claim_is_still_check
     assert report.claims[0].policy is None and report.claims[0].verdict == "supported"
     assert [(e.resource, e.message) for e in report.errors] == [
         ("Coverage/cov1", "payor is not a list of References")]
+
+
+def test_a_contained_coverage_names_its_payor_as_synthea_writes_it():
+    claim = {**b.insured(clean_chart()[-1], coverage="#cov"),
+             "contained": [{**b.coverage("cov", "p1", {"display": "Medicare Part B"})}]}
+    assert _policy_of(*_chart(claim)) == "medicare-l33967"
+
+
+def test_synthea_eobs_name_their_payer_by_the_insurers_display():
+    path = Path(__file__).resolve().parents[1] / "fixtures" / "realdata" / \
+        "synthea-bulk-9-patients" / "ExplanationOfBenefit.ndjson"
+    from adapter.evidence.payer import read_claim_payer
+
+    payer = read_claim_payer(json.loads(path.read_text().splitlines()[0]))
+    assert payer.insurer is not None and "Blue Cross Blue Shield" in payer.insurer.keys
+    assert [p.keys for p in payer.contained] == [("Blue Cross Blue Shield",)]

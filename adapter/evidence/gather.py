@@ -122,7 +122,9 @@ def _payers(claim: ClaimFacts, chart: Chart) -> tuple[Party, ...]:
     named: list[Party] = []
     if payer.insurer is not None:
         named.append(payer.insurer)
-    if payer.coverage is not None and (coverage := chart.coverage(payer.coverage)) is not None:
+    if payer.contained:
+        named.extend(payer.contained)
+    elif payer.coverage is not None and (coverage := chart.coverage(payer.coverage)) is not None:
         named.extend(coverage.payors)
     found: list[Party] = []
     for party in named:

@@ -41,6 +41,7 @@ class ClaimPayer:
 
     insurer: Party | None = None
     coverage: str | None = None  # the focal insurance's Coverage (or the only one)
+    contained: tuple[Party, ...] = ()  # its payors, when the Coverage is contained (Synthea)
 
 
 def _keys(identifiers: object, names: Iterable[object]) -> tuple[str, ...]:
@@ -81,7 +82,22 @@ def read_claim_payer(resource: Mapping[str, Any]) -> ClaimPayer:
             coverage = reference(focal[0].get("coverage"), "insurance.coverage", "")
         except BadResource:
             coverage = None
-    return ClaimPayer(insurer, coverage) if insurer or coverage else NO_PAYER
+    contained: tuple[Party, ...] = ()
+    if coverage and coverage.startswith("#"):
+        contained = _contained_payors(resource, coverage[1:])
+    return ClaimPayer(insurer, coverage, contained) if insurer or coverage else NO_PAYER
+
+
+def _contained_payors(resource: Mapping[str, Any], rid: str) -> tuple[Party, ...]:
+    inner = resource.get("contained")
+    for item in inner if isinstance(inner, list) else ():
+        if (isinstance(item, Mapping) and item.get("resourceType") == "Coverage"
+                and item.get("id") == rid):
+            try:
+                return read_coverage(item).payors
+            except BadResource:
+                return ()
+    return ()
 
 
 NO_PAYER = ClaimPayer()

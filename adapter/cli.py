@@ -17,16 +17,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from adapter import __version__, build, modes
-from adapter.config import ConfigError, load_settings
+from adapter.config import ConfigError
 from adapter.fhir.errors import AuthConfigError, FhirError
 from adapter.fhir.limits import DEFAULT_MAX_PAGES, DEFAULT_RETRY_BUDGET
 from adapter.fhir.redaction import guard_logs
 from adapter.findings import Severity
-from adapter.mappings import MappingsError, load_mappings
+from adapter.judge import Judge, add_judging_options
+from adapter.mappings import MappingsError
 from adapter.output.report import Report
 from adapter.output.table import render_table
 from adapter.parallel import WorkerError
-from adapter.rules import Policy
 from adapter.sources.files import FileSource, SourceError
 from adapter.spark import command as spark_command
 from adapter.sync_state import SyncStateError
@@ -92,11 +92,7 @@ def _selection_options(verb: str) -> argparse.ArgumentParser:
 def _check_options() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument("--format", choices=("table", "json"), default="table")
-    p.add_argument("--config", type=Path, metavar="FILE",
-                   help="TOML or JSON file overriding thresholds and windows")
-    p.add_argument("--facility-timezone", metavar="ZONE",
-                   help="the clinic's IANA time zone (America/New_York): the calendar day of "
-                   "a timestamp (default: the offset each timestamp is written with)")
+    add_judging_options(p)
     p.add_argument("--fail-on", choices=[s.value for s in Severity], metavar="SEVERITY",
                    help="exit 3 when a finding of this severity or higher is found")
     p.add_argument("--dry-run", action="store_true",
@@ -241,10 +237,7 @@ def _audit_parser(commands: argparse._SubParsersAction, server: argparse.Argumen
     audit.add_argument("--show-names", action="store_true",
                        help="show patient names (default: references only; the page travels "
                        "by email)")
-    audit.add_argument("--config", type=Path, metavar="FILE",
-                       help="TOML or JSON file overriding thresholds and windows")
-    audit.add_argument("--facility-timezone", metavar="ZONE",
-                       help="the clinic's IANA time zone, as for check")
+    add_judging_options(audit)
 
 
 def _day(value: str) -> date:
@@ -324,11 +317,8 @@ def _client(args: argparse.Namespace, writable: frozenset[str] | None = None) ->
         raise UsageError(str(exc)) from exc
 
 
-def _judge(args: argparse.Namespace) -> modes.Judge:
-    mappings = load_mappings()
-    settings = load_settings(mappings.thresholds, args.config, args.facility_timezone)
-    return modes.Judge(mappings, Policy.from_mappings(mappings, settings.thresholds,
-                                                      settings.zone, settings.payers))
+def _judge(args: argparse.Namespace) -> Judge:
+    return Judge.load(args.config, args.facility_timezone)
 
 
 def _print_report(report: Report, fmt: str) -> None:

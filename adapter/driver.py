@@ -6,9 +6,11 @@
 A source only yields resources: pages of claims, and the records a page needs (a file source
 has one chart for every page, read first; a server source reads a page's records in one
 batch, together with the searches the sinks ask for, such as write-back's earlier issues).
-Checking mutates nothing; sinks consume the outcomes and never read each other's state. The
-HTTP service and a distributed engine run the same ``Driver`` over a source holding one
-claim, or one partition of patients (``adapter.sources.memory``).
+Checking mutates nothing; sinks consume the outcomes and never read each other's state. How
+the records are read and the pages judged is the read plan's (``adapter.read_plan``): one
+process in order, unless a mode hands in another (file exports: ``adapter.file_plan``). The
+HTTP service runs the same ``Driver`` over a source holding the posted claims
+(``adapter.sources.posted``); the Spark job judges with the same ``check_claim``.
 """
 
 from __future__ import annotations
@@ -20,19 +22,16 @@ from dataclasses import dataclass, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import orjson
-
 from adapter.check import InScope, check_claim, problem, read_scoped
 from adapter.evidence.chart import Chart
-from adapter.evidence.needs import chart_types, claim_test, line_tests
-from adapter.evidence.read import line_links
+from adapter.evidence.needs import chart_types, line_tests
 from adapter.fhir.errors import FhirAuthError, FhirError
 from adapter.fhir.search import Query
 from adapter.mappings import Mappings
 from adapter.outcomes import ClaimOutcome, PageOutcome, Problem
+from adapter.read_plan import SERIAL, ReadPlan, take
 from adapter.rules import Policy
-from adapter.sources.base import Reads, Records, Seen, Source
-from adapter.sources.files import FileSource
+from adapter.sources.base import Reads, Records, Source
 
 Resource = dict[str, Any]
 # the error a claim gets when an earlier one had its id (Spark mode reports it too)
@@ -68,16 +67,6 @@ class RunTotals:
     read_failures: int = 0  # searches or record reads the server failed
 
 
-def take(chart: Chart, problems: list[Problem], item: Resource | Problem | Seen) -> None:
-    """One item of a records pass into the chart."""
-    if isinstance(item, Problem):
-        problems.append(item)
-    elif isinstance(item, Seen):
-        chart.seen(item.refs)
-    else:
-        chart.add(item)
-
-
 def build_chart(records: Records, mappings: Mappings, zone: ZoneInfo | None = None,
                 names: frozenset[str] = frozenset()) -> tuple[Chart, list[Problem]]:
     chart = Chart(mappings, records.aliases, zone, names)  # live aliases: a lazy source adds
@@ -98,41 +87,31 @@ class Driver:
 
     def __init__(self, source: Source, policy: Policy, mappings: Mappings,
                  sinks: Sequence[Sink], *, max_claims: int | None = None,
-                 workers: int = 1) -> None:
+                 plan: ReadPlan = SERIAL) -> None:
         self.source = source
-        self.workers = workers  # >1 (a file source, where fork exists): adapter.parallel
+        self.plan = plan
         self.policy = policy
         self.mappings = mappings
         self.sinks = sinks
         self.max_claims = max_claims
         self.totals = RunTotals()
         self._chart: tuple[Chart, list[Problem]] | None = None
-        self._b12_claims: int | None = None  # claim lines that may bill B12 (pre-scan)
         self._seen: set[str] = set()  # claims judged so far: a second one of an id is not
         self._names = frozenset().union(*(sink.names for sink in sinks))
         self._evidence = any(sink.evidence for sink in sinks)
 
     def run(self) -> RunTotals:
         with _fewer_collections():
-            parallel = self.workers > 1 and isinstance(self.source, FileSource)
             if self.source.one_chart:
-                self._chart = self._one_chart(parallel)
+                self._chart = self._one_chart()
                 if self.policy.payers.active:
                     self._bill_history(self._chart[0])
                 if self._chart[1]:
                     self._emit(PageOutcome((), problems=tuple(self._chart[1])))
             try:
-                if parallel:
-                    from adapter.parallel import judged_pages
-
-                    for outcome in judged_pages(self._pages, self._check, self.workers):
-                        self._count(outcome)
-                        self._emit(self._once_each(outcome))
-                else:
-                    for page in self._pages():
-                        outcome = self._check(page)
-                        self._count(outcome)
-                        self._emit(self._once_each(outcome))
+                for outcome in self.plan.judged(self._pages, self._check):
+                    self._count(outcome)
+                    self._emit(self._once_each(outcome))
             except FhirAuthError:
                 raise
             except FhirError as exc:  # the claim search itself failed: stop here
@@ -143,21 +122,12 @@ class Driver:
             sink.close()
         return self.totals
 
-    def _one_chart(self, parallel: bool) -> tuple[Chart, list[Problem]]:
+    def _one_chart(self) -> tuple[Chart, list[Problem]]:
         reads = Reads(types=chart_types() | self._names, lines=line_tests(self.mappings))
         records = self.source.records(reads)
         chart = Chart(self.mappings, records.aliases, self.policy.zone, self._names)
-        chart.wanted = self._wanted()
-        if parallel:
-            from adapter.parallel import read_chart, records_pay
-
-            assert isinstance(self.source, FileSource)
-            if records_pay(self.workers, self.source.scanned_bytes(reads), self._b12_claims):
-                return finished(chart, read_chart(self.source, reads, chart, self.workers))
-        problems: list[Problem] = []
-        for item in records.resources:
-            take(chart, problems, item)
-        return finished(chart, problems)
+        chart.wanted = self.plan.wanted()
+        return finished(chart, self.plan.read_chart(records, reads, chart))
 
     def _links(self, claim: InScope) -> frozenset[str]:
         """What a claim points at that its page's batch must hold: its evidence, and when
@@ -172,42 +142,14 @@ class Driver:
 
     def _bill_history(self, chart: Chart) -> None:
         """Note in the chart the dates every claim of the source in scope bills B12 on: a
-        payer's frequency limit counts the patient's other claims (SPEC 4.4). A file source's
-        claim files are pre-scanned for the lines that may bill B12 (each parsed); claims
-        elsewhere (Bundles, a file of mixed types) are read in a claim pass of their own.
-        Whatever cannot be read is named by the claim pass proper, not here."""
-        lines = (self.source.prescan_claims(claim_test(self.mappings))
-                 if isinstance(self.source, FileSource) else None)
-        if lines is not None:
-            resources: Iterator[Resource | Problem] = (
-                parsed for line in lines if isinstance(parsed := _parsed(line), dict))
-        else:
-            resources = (item for page in self.source.claim_pages() for item in page)
-        for item in resources:
-            if isinstance(item, Problem):
-                continue
+        payer's frequency limit counts the patient's other claims (SPEC 4.4). The read plan says
+        how they are read (a file export: only the claim lines that may bill B12); whatever
+        cannot be read is named by the claim pass proper, not here."""
+        for item in self.plan.history_claims(self.source.claim_pages):
             scoped = read_scoped(item, self.policy)
             if isinstance(scoped, InScope):
                 facts = scoped.facts
                 chart.bill(facts.ref, facts.patient, facts.b12_dates)
-
-    def _wanted(self) -> frozenset[str] | None:
-        """What the B12 claims point at, from a pre-scan of the claim files that parses only
-        the lines that may bill B12 (None: no pre-scan, as when claims sit in Bundles). Only
-        these of the records passed over unread need be remembered."""
-        if not isinstance(self.source, FileSource):
-            return None
-        lines = self.source.prescan_claims(claim_test(self.mappings))
-        if lines is None:
-            return None
-        wanted: set[str] = set()
-        self._b12_claims = 0
-        for line in lines:  # B12 or not, in scope or not: a few more ids kept, no matter
-            wanted |= line_links(line)
-            self._b12_claims += 1
-        if any(not ref[:1].isupper() for ref in wanted):  # urn:uuid:, #contained: no filter
-            return None
-        return frozenset(wanted)
 
     def _pages(self) -> Iterator[Sequence[Resource | Problem]]:
         """The source's claim pages, cut at ``max_claims``."""
@@ -276,13 +218,6 @@ class Driver:
         outcomes = tuple(check_claim(p, chart, self.policy, evidence=self._evidence)
                          if isinstance(p, InScope) else p for p in pending)
         return PageOutcome(outcomes, tuple(unreadable + problems), found)
-
-
-def _parsed(line: bytes) -> Any:
-    try:
-        return orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return None
 
 
 def _unread(pending: list[InScope | ClaimOutcome], unreadable: list[Problem],

@@ -230,3 +230,14 @@ def test_frequency_does_not_fire_without_a_policy(payers):
     ev = _ev(given=_days(DAY - timedelta(days=100), 1, 1, 1, 1, 7, 7, 7, 7, 30, 10),
              payers=payers)
     assert "frequency-exceeds-policy" not in _codes(ev)
+
+
+def test_dx_not_covered_does_not_fire_in_a_pemetrexed_course():
+    from adapter.evidence.facts import MedicationFact
+
+    pemetrexed = MedicationFact("MedicationAdministration/pem1", f.PATIENT,
+                                "MedicationAdministration", "pemetrexed", "completed",
+                                DAY + timedelta(days=5))
+    ev = replace(_ev("C34.90", payers=AETNA), medications=(pemetrexed,))
+    assert "dx-not-covered" not in _codes(ev)
+    assert "dx-not-covered" in _codes(_ev("C34.90", payers=AETNA))

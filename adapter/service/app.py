@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 from anyio import to_thread
@@ -26,7 +27,7 @@ from adapter.config import load_settings
 from adapter.mappings import load_mappings
 from adapter.modes import Judge
 from adapter.rules import Policy
-from adapter.service import cds_hooks, openapi
+from adapter.service import cds_hooks, fhir_answer, openapi
 from adapter.service.checking import check_in_memory
 from adapter.service.guards import BodyLimit, BodyTooLarge, CallerAuth, RequestLog
 from adapter.service.handlers import Answer, Handlers
@@ -67,6 +68,8 @@ def create_app(settings: ServeSettings | None = None) -> Any:
 def fastapi_app(settings: ServeSettings) -> FastAPI:
     """The routes (``app.openapi()`` is the document served at /openapi.json)."""
     state: dict[str, Any] = {"ready": False}
+    started_at = datetime.now(UTC)
+    writes_back = settings.fhir is not None and not settings.dry_run
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -110,6 +113,19 @@ def fastapi_app(settings: ServeSettings) -> FastAPI:
             return JSONResponse({"status": "starting"}, status_code=503)
         return JSONResponse({"status": "ready", **state["detail"]})
 
+    @app.get("/metadata", tags=["fhir"], summary="CapabilityStatement (FHIR R4)",
+             responses=openapi.METADATA)
+    async def metadata(request: Request) -> JSONResponse:
+        base = str(request.base_url).rstrip("/")
+        return JSONResponse(fhir_answer.capability_statement(
+            base, writes_back=writes_back, started=started_at), media_type=FHIR_JSON)
+
+    @app.get(f"/OperationDefinition/{fhir_answer.OPERATION}", tags=["fhir"],
+             summary="The $b12-check OperationDefinition", responses=openapi.DEFINITION)
+    async def operation_definition() -> JSONResponse:
+        return JSONResponse(fhir_answer.operation_definition(writes_back=writes_back),
+                            media_type=FHIR_JSON)
+
     for claim_type in ("Claim", "ExplanationOfBenefit"):
         _operation(app, claim_type, handlers, answer)
 
@@ -148,8 +164,19 @@ def _operation(app: FastAPI, claim_type: str, handlers: Callable[[], Handlers],
                answer: Callable[[Callable[[], Answer]], Any]) -> None:
     async def check(request: Request) -> JSONResponse:
         body = await request.body()
-        return await answer(lambda: handlers().check_operation(
-            body, request.headers.get("content-type"), claim_type))
+        fhir = fhir_answer.wants_fhir(request.headers.get("accept"),
+                                      request.query_params.get("_format"))
+
+        def work() -> Answer:
+            status, found = handlers().check_operation(
+                body, request.headers.get("content-type"), claim_type)
+            return status, fhir_answer.claim_parameters(found) if fhir else found
+
+        response = await answer(work)
+        if fhir:
+            response.headers["content-type"] = FHIR_JSON
+        response.headers["vary"] = "Accept"
+        return response
 
     app.add_api_route(
         f"/{claim_type}/$b12-check", check, methods=["POST"], tags=["operations"],

@@ -5,7 +5,8 @@ OperationOutcome, before the application reads a byte of the body.
 Callers authenticate with a bearer token (``--api-token-env`` / ``--api-token-file``, compared
 in constant time) and/or a client certificate checked by a TLS-terminating proxy, which
 passes the certificate's subject in a header it sets (``--client-cert-header``; the proxy must
-drop that header from incoming requests). ``/health`` and ``/ready`` are open, for probes.
+drop that header from incoming requests). ``/health`` and ``/ready`` are open, for probes,
+and so are ``/metadata`` and the OperationDefinition (FHIR clients read them first).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-OPEN_PATHS = frozenset({"/health", "/ready"})
+# probes, and what a FHIR client reads to discover the operation (no PHI in either)
+OPEN_PATHS = frozenset({"/health", "/ready", "/metadata", "/OperationDefinition/b12-check"})
 logger = logging.getLogger("adapter.service.access")
 
 

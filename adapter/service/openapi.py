@@ -17,6 +17,9 @@ Checks that vitamin B12 injection claims (HCPCS J3420) are backed by the FHIR R4
   its DetectedIssues (a Bundle); bad input is a 4xx with an OperationOutcome.
 * `POST /subscription`, `PUT /subscription/{type}/{id}`: FHIR Subscription rest-hook.
 * `GET /cds-services`, `POST /cds-services/b12-injection`: CDS Hooks 2.0 (order-sign).
+* `GET /metadata` (CapabilityStatement), `GET /OperationDefinition/b12-check`: FHIR
+  discovery (no token needed). `Accept: application/fhir+json` makes `$b12-check` answer a
+  FHIR `Parameters`; `application/json` (or no Accept) keeps the JSON report entry.
 * `GET /health`, `GET /ready`: probes (no token needed).
 
 Callers send `Authorization: Bearer <token>` when the service is started with an API token.
@@ -140,9 +143,27 @@ def operation_description(claim_type: str) -> str:
         f"OperationOutcome.")
 
 
+_PARAMETERS = {
+    "type": "object", "required": ["resourceType"],
+    "description": "Accept: application/fhir+json: a Parameters with a `result` per claim "
+                   "(parts claim, patient, serviceDate, verdict or skipped, finding), a "
+                   "`detectedIssue` per DetectedIssue, `writes` and `outcome`",
+    "properties": {"resourceType": {"type": "string", "enum": ["Parameters"]},
+                   "parameter": {"type": "array", "items": {
+                       "type": "object", "required": ["name"],
+                       "properties": {"name": {"type": "string"}}}}},
+}
+_FHIR_RESOURCE = {"type": "object", "required": ["resourceType"],
+                  "properties": {"resourceType": {"type": "string"}}}
+METADATA = {200: {"description": "The CapabilityStatement",
+                  "content": {FHIR_JSON: {"schema": _FHIR_RESOURCE}}}}
+DEFINITION = {200: {"description": "The OperationDefinition of $b12-check",
+                    "content": {FHIR_JSON: {"schema": _FHIR_RESOURCE}}}}
+
 CHECK_RESPONSES = {
-    200: {"description": "Checked (or skipped, with the reason)",
-          "content": {JSON: {"schema": _CHECK_ANSWER}}},
+    200: {"description": "Checked (or skipped, with the reason): the JSON report entry, or a "
+                         "Parameters for Accept: application/fhir+json",
+          "content": {JSON: {"schema": _CHECK_ANSWER}, FHIR_JSON: {"schema": _PARAMETERS}}},
     400: _error("Not a Claim, Bundle, Parameters or Reference; invalid JSON"),
     404: _error("The referenced claim is not on the FHIR server"),
     415: _error("Not JSON (FHIR XML is not supported)"),

@@ -155,6 +155,7 @@ def fastapi_app(settings: ServeSettings) -> FastAPI:
 
     for service_id, hook in cds_hooks.HOOKS.items():
         _cds_route(app, service_id, hook, handlers, answer)
+        _cds_feedback_route(app, service_id, handlers, answer)
 
     _error_handlers(app)
     return app
@@ -196,6 +197,20 @@ def _cds_route(app: FastAPI, service_id: str, hook: str, handlers: Callable[[], 
         f"/cds-services/{service_id}", call, methods=["POST"], tags=["cds-hooks"],
         name=service_id, summary=f"CDS Hooks service for {hook} (B12 injection orders)",
         responses=openapi.CDS_RESPONSES, openapi_extra=openapi.cds_body(hook))
+
+
+def _cds_feedback_route(app: FastAPI, service_id: str, handlers: Callable[[], Handlers],
+                        answer: Callable[[Callable[[], Answer]], Any]) -> None:
+    async def feedback(request: Request) -> JSONResponse:
+        body = await request.body()
+        return await answer(lambda: handlers().cds_feedback(
+            body, request.headers.get("content-type"), service_id))
+
+    app.add_api_route(
+        f"/cds-services/{service_id}/feedback", feedback, methods=["POST"],
+        tags=["cds-hooks"], name=f"{service_id}-feedback",
+        summary="CDS Hooks feedback: what became of the cards (logged)",
+        responses=openapi.FEEDBACK_RESPONSES, openapi_extra=openapi.FEEDBACK_BODY)
 
 
 def _error_handlers(app: FastAPI) -> None:

@@ -175,8 +175,11 @@ class Handlers:
     def cds(self, body: bytes, content_type: str | None, service_id: str) -> Answer:
         request = cds_hooks.read_request(read_json(body, content_type), service_id,
                                          self.judge.mappings)
+        note = (f"not checked: the medication of {', '.join(request.unresolved)} is a "
+                "reference the service could not read (contain the Medication in the order "
+                "or put it in draftOrders)") if request.unresolved else None
         if not request.orders:
-            return 200, cds_hooks.answer([])
+            return 200, cds_hooks.answer([], note)
         mappings = self.judge.mappings
         claims = {f"Claim/{c['id']}": (c, order) for order in request.orders
                   if (c := cds_hooks.synthetic_claim(order, request.patient, mappings))}
@@ -185,26 +188,36 @@ class Handlers:
         if not missing:
             checked = _guarded(lambda: check_in_memory(self.judge, [*chart, *synthetic]))
         elif self._cds_server_allowed(request.fhir_server):
+            # CDS Hooks 2.0: 412 when the data can be neither prefetched nor fetched
             try:
                 checked = self._cds_from_server(request, synthetic)
             except FhirError as exc:
-                return 200, cds_hooks.answer([], f"the chart could not be read from fhirServer "
-                                                 f"({exc}); nothing was checked")
+                raise ServiceError(412, f"the chart could not be read from fhirServer ({exc}); "
+                                        "nothing was checked", code="transient") from exc
             if checked.read_failed:
-                return 200, cds_hooks.answer([], "the chart could not be read from fhirServer; "
-                                                 "nothing was checked")
+                raise ServiceError(412, "the chart could not be read from fhirServer; nothing "
+                                        "was checked", code="transient",
+                                   problems=checked.report.errors)
         else:
-            return 200, cds_hooks.answer([], (
+            raise ServiceError(412, (
                 f"prefetch {', '.join(missing)} missing and fhirServer "
                 f"{'not given' if not request.fhir_server else 'not allowed'}: nothing was "
-                "checked (send the prefetch, or allow the server with --cds-fhir-server)"))
+                "checked (send the prefetch, or allow the server with --cds-fhir-server)"),
+                code="incomplete")
         found = []
         for result in checked.report.claims:
             _, order = claims[result.claim]
             found += cds_hooks.cards(request, order, result.findings)
         logger.info("cds", extra={"hook": request.hook, "orders": len(request.orders),
                                   "cards": len(found)})
-        return 200, cds_hooks.answer(found)
+        return 200, cds_hooks.answer(found, note)
+
+    def cds_feedback(self, body: bytes, content_type: str | None, service_id: str) -> Answer:
+        """``POST /cds-services/{id}/feedback``: logged (card uuids and outcomes, no PHI)."""
+        items = cds_hooks.read_feedback(read_json(body, content_type))
+        for item in items:
+            logger.info("cds feedback", extra={"service": service_id, **item})
+        return 200, {}
 
     def _cds_server_allowed(self, url: str | None) -> bool:
         if not url:

@@ -195,9 +195,14 @@ NOTIFY_RESPONSES = {
 }
 
 _CARD = {"type": "object", "required": ["summary", "indicator", "source"], "properties": {
-    "uuid": {"type": "string"}, "summary": {"type": "string", "maxLength": 140},
+    "uuid": {"type": "string"}, "summary": {"type": "string", "maxLength": 139},
     "detail": {"type": "string"},
-    "indicator": {"type": "string", "enum": ["info", "warning", "critical"]},
+    "indicator": {"type": "string", "enum": ["info", "warning"]},
+    "suggestions": {"type": "array", "items": {"type": "object",
+                                               "required": ["label", "uuid"]}},
+    "selectionBehavior": {"type": "string"},
+    "links": {"type": "array", "items": {"type": "object",
+                                         "required": ["label", "url", "type"]}},
     "source": {"type": "object", "required": ["label"],
                "properties": {"label": {"type": "string"}}}}}
 _SERVICE = {"type": "object", "required": ["hook", "id", "description"],
@@ -216,9 +221,25 @@ CDS_RESPONSES = {
               "cards": {"type": "array", "items": _CARD},
               "extension": {"type": "object"}}}}}},
     400: _error("Not a CDS Hooks order-sign/order-select request"),
+    412: _error("The chart can be neither prefetched nor fetched (prefetch missing and "
+                "fhirServer not given, not allowed, or failing)"),
     415: _error("Not JSON"),
     **_AUTH_ERRORS,
 }
+FEEDBACK_RESPONSES = {
+    200: {"description": "Feedback logged", "content": {JSON: {"schema": {"type": "object"}}}},
+    400: _error("Not a CDS Hooks feedback request"),
+    415: _error("Not JSON"),
+    **_AUTH_ERRORS,
+}
+FEEDBACK_BODY = _json_body({"type": "object", "required": ["feedback"], "properties": {
+    "feedback": {"type": "array", "minItems": 1, "items": {
+        "type": "object", "required": ["card", "outcome"], "properties": {
+            "card": {"type": "string", "minLength": 1},
+            "outcome": {"type": "string", "enum": ["accepted", "overridden"]},
+            "acceptedSuggestions": {"type": "array", "items": {"type": "object"}},
+            "overrideReason": {"type": "object"},
+            "outcomeTimestamp": {"type": "string"}}}}}})
 
 
 def cds_body(hook: str) -> dict[str, Any]:

@@ -188,6 +188,8 @@ def _serve_parser(commands: argparse._SubParsersAction, server: argparse.Argumen
     serve.add_argument("--allow-client-subject", action="append", default=[], metavar="DN",
                        help="client certificate subject allowed (repeatable)")
     serve.add_argument("--max-body-bytes", type=int, default=5 * 1024 * 1024, metavar="N")
+    serve.add_argument("--max-batch-claims", type=int, default=1000, metavar="N",
+                       help="most claims one $b12-check batch may hold (default 1000)")
     serve.add_argument("--cds-fhir-server", action="append", default=[], metavar="URL",
                        help="fhirServer a CDS Hooks request may have the service read "
                             "(repeatable; without it only prefetch is used)")

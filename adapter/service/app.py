@@ -168,12 +168,8 @@ def _operation(app: FastAPI, claim_type: str, handlers: Callable[[], Handlers],
         fhir = fhir_answer.wants_fhir(request.headers.get("accept"),
                                       request.query_params.get("_format"))
 
-        def work() -> Answer:
-            status, found = handlers().check_operation(
-                body, request.headers.get("content-type"), claim_type)
-            return status, fhir_answer.claim_parameters(found) if fhir else found
-
-        response = await answer(work)
+        response = await answer(lambda: handlers().check_operation(
+            body, request.headers.get("content-type"), claim_type, fhir))
         if fhir:
             response.headers["content-type"] = FHIR_JSON
         response.headers["vary"] = "Accept"

@@ -17,9 +17,9 @@ from adapter.fhir import FhirClient, FhirError, RetryPolicy
 from adapter.fhir.auth import BearerTokenAuth, NoAuth
 from adapter.modes import Judge
 from adapter.output.detected_issue import InvalidDetectedIssue
-from adapter.service import cds_hooks
+from adapter.service import batch, cds_hooks, fhir_answer
 from adapter.service.checking import CheckRun, ServerChecks, check_in_memory, run
-from adapter.service.operation import read_json, read_posted
+from adapter.service.operation import Posted, read_json, read_posted
 from adapter.service.outcome import ServiceError
 from adapter.service.settings import ServeSettings
 from adapter.service.subscriptions import CHART_TYPES, PingRunner, patients_of, read_notification
@@ -52,8 +52,50 @@ class Handlers:
 
     # POST /Claim/$b12-check, POST /ExplanationOfBenefit/$b12-check
 
-    def check_operation(self, body: bytes, content_type: str | None, claim_type: str) -> Answer:
+    def check_operation(self, body: bytes, content_type: str | None, claim_type: str,
+                        fhir: bool = False) -> Answer:
+        """One claim (its JSON report entry) or a batch (the report); ``fhir``: as a
+        Parameters (``Accept: application/fhir+json``)."""
         posted = read_posted(read_json(body, content_type), claim_type)
+        if posted.batch:
+            found = self.check_batch(posted, claim_type)
+            return 200, batch.parameters(found) if fhir else found
+        status, found = self._check_one(posted, claim_type)
+        return status, fhir_answer.claim_parameters(found) if fhir else found
+
+    def check_batch(self, posted: Posted, claim_type: str) -> dict[str, Any]:
+        count = batch.bound(posted, claim_type, self.settings.max_batch_claims)
+        missing: list[str] = []
+        if posted.references:
+            server = self._on_server(f"checking {count} claims by reference")
+            if claim_type == "Claim":
+                ids = tuple(ref.partition("/")[2] for ref in posted.references)
+                checked = _guarded(lambda: server.check_selection(
+                    ClaimSelection(ids=ids), lock=list(posted.references)))
+            else:
+                found = server.read(list(posted.references))
+                checked = _guarded(lambda: server.check_given(found))
+        elif any(r.get("resourceType") == "Bundle" for r in posted.resources) \
+                or self.server is None:
+            checked = _guarded(lambda: check_in_memory(self.judge, posted.resources))
+        else:
+            checked = _guarded(lambda: self._on_server().check_given(posted.resources))
+        if checked.read_failed:
+            raise ServiceError(502, "the FHIR server could not be read", code="transient",
+                               problems=checked.report.errors)
+        answer = batch.answer(checked)
+        if posted.references:
+            seen = {o.claim for o in checked.outcomes.claims}
+            missing = [ref for ref in posted.references if ref not in seen]
+            answer["errors"] += [{"resource": ref, "message": "not on the FHIR server"}
+                                 for ref in missing]
+            answer["summary"]["errors"] += len(missing)
+        logger.info("batch checked", extra={
+            "claims": count, **answer["summary"], "writes": answer["writes"] and {
+                k: v for k, v in answer["writes"].items() if k != "planned"}})
+        return answer
+
+    def _check_one(self, posted: Posted, claim_type: str) -> Answer:
         if posted.reference is not None:
             checked = self._check_reference(posted.reference, claim_type)
         elif posted.in_bundle or self.server is None:

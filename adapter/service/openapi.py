@@ -96,6 +96,26 @@ _CHECK_ANSWER = {
 }
 
 
+_BATCH_ANSWER = {
+    "type": "object",
+    "description": "A batch (a Bundle of several claims or of type batch, or a Parameters "
+                   "with several claim/resource parameters): the JSON report (SPEC section 5) "
+                   "with one entry per claim, its DetectedIssues and the writes.",
+    "required": ["claims", "skipped", "errors", "summary", "detected_issues", "writes"],
+    "properties": {
+        "claims": {"type": "array", "items": {**_CLAIM_ENTRY, "type": "object"}},
+        "skipped": {"type": "array", "items": {"type": "object", "properties": {
+            "claim": {"type": "string"}, "reason": {"type": "string"}}}},
+        "errors": _PROBLEMS,
+        "summary": {"type": "object", "properties": {
+            name: {"type": "integer"} for name in
+            ("checked", "supported", "review", "unsupported", "skipped", "errors")}},
+        "detected_issues": _BUNDLE,
+        "writes": _WRITES,
+    },
+}
+
+
 def _error(description: str) -> dict[str, Any]:
     return {"description": description, "content": {FHIR_JSON: {"schema": _OUTCOME}}}
 
@@ -163,12 +183,13 @@ DEFINITION = {200: {"description": "The OperationDefinition of $b12-check",
 CHECK_RESPONSES = {
     200: {"description": "Checked (or skipped, with the reason): the JSON report entry, or a "
                          "Parameters for Accept: application/fhir+json",
-          "content": {JSON: {"schema": _CHECK_ANSWER}, FHIR_JSON: {"schema": _PARAMETERS}}},
+          "content": {JSON: {"schema": {"anyOf": [_CHECK_ANSWER, _BATCH_ANSWER]}},
+                      FHIR_JSON: {"schema": _PARAMETERS}}},
     400: _error("Not a Claim, Bundle, Parameters or Reference; invalid JSON"),
     404: _error("The referenced claim is not on the FHIR server"),
     415: _error("Not JSON (FHIR XML is not supported)"),
-    422: _error("No claim, several claims, an unreadable claim, or a resource type this "
-                "version does not check"),
+    422: _error("No claim, an unreadable claim, a batch over --max-batch-claims, or a "
+                "resource type this version does not check"),
     502: _error("The FHIR server failed or refused the service's credentials"),
     **_AUTH_ERRORS,
 }

@@ -73,6 +73,7 @@ class ServeSettings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     cds_fhir_servers: tuple[str, ...] = ()  # fhirServer bases a CDS request may send us to
     access_log: bool = True
+    max_batch_claims: int = 1000  # claims one $b12-check batch may hold
 
     @property
     def config_path(self) -> Path | None:
@@ -133,6 +134,8 @@ class ServeSettings:
             raise SettingsError("--state needs --server: it holds that server's sync watermark")
         if self.max_body_bytes < 1024:
             raise SettingsError("--max-body-bytes must be at least 1024")
+        if self.max_batch_claims < 1:
+            raise SettingsError("--max-batch-claims must be at least 1")
         for url in self.cds_fhir_servers:
             if not url.startswith(("http://", "https://")):
                 raise SettingsError(f"--cds-fhir-server must be an http(s) base URL: {url!r}")

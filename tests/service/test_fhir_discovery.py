@@ -138,3 +138,10 @@ def test_accept_negotiation():
     assert not wants_fhir("application/fhir+json;q=0")
     assert wants_fhir("application/json", "json")
     assert not wants_fhir("application/fhir+json", "xml")
+
+
+def test_the_operation_affects_state_when_it_writes_back():
+    from adapter.service.fhir_answer import operation_definition
+
+    assert operation_definition(writes_back=True)["affectsState"] is True
+    OperationDefinition.model_validate(operation_definition(writes_back=True))

@@ -19,7 +19,7 @@ from typing import Any
 from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from adapter import __version__
@@ -27,7 +27,7 @@ from adapter.config import load_settings
 from adapter.mappings import load_mappings
 from adapter.modes import Judge
 from adapter.rules import Policy
-from adapter.service import cds_hooks, fhir_answer, openapi
+from adapter.service import cds_hooks, fhir_answer, metrics, openapi
 from adapter.service.checking import check_in_memory
 from adapter.service.guards import BodyLimit, BodyTooLarge, CallerAuth, RequestLog
 from adapter.service.handlers import Answer, Handlers
@@ -59,10 +59,11 @@ def warm_up(judge: Judge) -> dict[str, Any]:
 def create_app(settings: ServeSettings | None = None) -> Any:
     """The ASGI application: FastAPI wrapped in the request log, auth and size limit."""
     settings = settings or ServeSettings.from_environment()
-    wrapped: Any = BodyLimit(fastapi_app(settings), settings.max_body_bytes)
+    app = fastapi_app(settings)
+    wrapped: Any = BodyLimit(app, settings.max_body_bytes)
     wrapped = CallerAuth(wrapped, settings.api_tokens(), settings.client_cert_header,
                          settings.allowed_subjects)
-    return RequestLog(wrapped, settings.client_cert_header)
+    return RequestLog(wrapped, settings.client_cert_header, app.routes)
 
 
 def fastapi_app(settings: ServeSettings) -> FastAPI:
@@ -111,7 +112,10 @@ def fastapi_app(settings: ServeSettings) -> FastAPI:
     async def ready() -> JSONResponse:
         if not state["ready"]:
             return JSONResponse({"status": "starting"}, status_code=503)
-        return JSONResponse({"status": "ready", **state["detail"]})
+        server = await to_thread.run_sync(handlers().fhir_server_status)
+        extra = {} if server is None else {"fhir_server_answers": server["answers"],
+                                           "fhir_server_probe": server}
+        return JSONResponse({"status": "ready", **state["detail"], **extra})
 
     @app.get("/metadata", tags=["fhir"], summary="CapabilityStatement (FHIR R4)",
              responses=openapi.METADATA)
@@ -128,6 +132,12 @@ def fastapi_app(settings: ServeSettings) -> FastAPI:
 
     for claim_type in ("Claim", "ExplanationOfBenefit"):
         _operation(app, claim_type, handlers, answer)
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics (text format)",
+             responses=openapi.METRICS, response_class=Response)
+    async def metrics_text() -> Response:
+        body, content_type = await to_thread.run_sync(metrics.render)
+        return Response(body, media_type=content_type)
 
     @app.post("/subscription", tags=["subscriptions"], responses=openapi.NOTIFY_RESPONSES,
               summary="Subscription rest-hook: R4 (empty or the resource) or R4B/R5 "

@@ -14,9 +14,10 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
+from adapter.service import metrics
 from adapter.service.logs import new_request_id, request_id
 from adapter.service.outcome import FHIR_JSON, operation_outcome
 from adapter.service.settings import token_matches
@@ -53,9 +54,11 @@ class RequestLog:
     ends: method, path (no query string), status, duration, and the caller's certificate
     subject when a proxy vouches for one."""
 
-    def __init__(self, app: ASGIApp, cert_header: str | None = None) -> None:
+    def __init__(self, app: ASGIApp, cert_header: str | None = None,
+                 routes: Sequence[Any] = ()) -> None:
         self.app = app
         self.cert_header = cert_header.lower().encode() if cert_header else None
+        self.routes = routes  # the application's, for the route template of /metrics labels
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -74,12 +77,17 @@ class RequestLog:
                                       (b"x-request-id", rid.encode())]
             await send(message)
 
+        metrics.IN_FLIGHT.inc()
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            metrics.IN_FLIGHT.dec()
+            seconds = time.perf_counter() - started
+            metrics.observe_request(metrics.route_of(scope, self.routes), scope["method"],
+                                    status, seconds)
             line: dict[str, Any] = {
                 "method": scope["method"], "path": scope["path"], "status": status,
-                "ms": round((time.perf_counter() - started) * 1000, 2)}
+                "ms": round(seconds * 1000, 2)}
             if self.cert_header and (subject := _header(scope, self.cert_header)):
                 line["caller"] = subject
             logger.info("request", extra=line)

@@ -5,10 +5,14 @@ JSON body out (or a ``ServiceError``). ``app.py`` only wires these to routes.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+
+import requests
 
 from adapter import modes
 from adapter import sources as claim_sources
@@ -17,7 +21,7 @@ from adapter.fhir import FhirClient, FhirError, RetryPolicy
 from adapter.fhir.auth import BearerTokenAuth, NoAuth
 from adapter.modes import Judge
 from adapter.output.detected_issue import InvalidDetectedIssue
-from adapter.service import batch, cds_hooks, fhir_answer
+from adapter.service import batch, cds_hooks, fhir_answer, metrics
 from adapter.service.checking import CheckRun, ServerChecks, check_in_memory, run
 from adapter.service.operation import Posted, read_json, read_posted
 from adapter.service.outcome import ServiceError
@@ -32,6 +36,7 @@ Answer = tuple[int, dict[str, Any]]
 
 logger = logging.getLogger("adapter.service")
 # A clinician is waiting on a CDS call: one quick retry, then answer without cards.
+PROBE_SECONDS = 10.0
 CDS_RETRY = RetryPolicy(max_attempts=2, max_total_seconds=5.0, backoff_base=0.2, jitter=0.1)
 
 
@@ -43,6 +48,29 @@ class Handlers:
                                     max_entries=settings.max_entries)
                        if settings.fhir else None)
         self.pings = PingRunner(self._sync) if settings.state and self.server else None
+        self._probe: tuple[float, dict[str, Any]] | None = None
+        self._probe_lock = threading.Lock()
+
+    def fhir_server_status(self) -> dict[str, Any] | None:
+        """Whether the configured FHIR server answers ``GET [base]/metadata`` (any status
+        below 500; one probe per PROBE_SECONDS, whoever asks), for ``/ready``."""
+        if self.settings.fhir is None:
+            return None
+        with self._probe_lock:
+            now = time.monotonic()
+            if self._probe is not None and now - self._probe[0] < PROBE_SECONDS:
+                return self._probe[1]
+            fhir = self.settings.fhir
+            try:
+                response = requests.get(fhir.url.strip().rstrip("/") + "/metadata",
+                                        timeout=(2.0, 3.0), verify=fhir.ca_bundle or True,
+                                        headers={"Accept": "application/fhir+json"})
+                status: dict[str, Any] = {"answers": response.status_code < 500,
+                                          "status": response.status_code}
+            except requests.RequestException as exc:
+                status = {"answers": False, "error": type(exc).__name__}
+            self._probe = (now, status)
+            return status
 
     def close(self) -> None:
         if self.pings is not None:
@@ -83,6 +111,7 @@ class Handlers:
         if checked.read_failed:
             raise ServiceError(502, "the FHIR server could not be read", code="transient",
                                problems=checked.report.errors)
+        metrics.observe_run(checked.report, checked.writes, "operation")
         answer = batch.answer(checked)
         if posted.references:
             seen = {o.claim for o in checked.outcomes.claims}
@@ -103,6 +132,7 @@ class Handlers:
         else:
             checked = _guarded(lambda: self._on_server().check_given(posted.resources))
         answer = _one_claim(checked, claim_type, posted.reference)
+        metrics.observe_run(checked.report, checked.writes, "operation")
         claim, skipped = answer["claim"], answer["skipped"]
         logger.info("checked", extra={
             "claim": (claim or skipped)["claim"], "verdict": claim and claim["verdict"],
@@ -175,6 +205,8 @@ class Handlers:
         if patients:
             runs.append(_guarded(lambda: server.check_selection(
                 ClaimSelection(patient=",".join(patients)))))
+        for done in runs:
+            metrics.observe_run(done.report, done.writes, "notification")
         answer = _merge(runs)
         answer["notification"] = "event"
         answer["ignored"] = sorted(
@@ -200,10 +232,14 @@ class Handlers:
                     overlap=timedelta(seconds=self.settings.overlap_seconds), max_claims=None)
         except SyncStateError as exc:  # a cron sync holds the lock: try again shortly
             logger.warning("ping: sync not run", extra={"reason": str(exc)})
+            metrics.observe_sync("not-run")
             return False
         except FhirError as exc:
             logger.warning("ping: sync failed", extra={"reason": str(exc)})
+            metrics.observe_sync("failed")
             return False
+        metrics.observe_run(done.report, done.writes, "sync")
+        metrics.observe_sync("failed" if done.failed else "ok", outcome.after.watermark)
         w = done.writes
         logger.info("ping: sync run", extra={
             "claims": len(done.report.claims) + len(done.report.skipped),
@@ -250,6 +286,8 @@ class Handlers:
         for result in checked.report.claims:
             _, order = claims[result.claim]
             found += cds_hooks.cards(request, order, result.findings)
+        metrics.observe_run(checked.report, None, "cds")
+        metrics.observe_cards(found)
         logger.info("cds", extra={"hook": request.hook, "orders": len(request.orders),
                                   "cards": len(found)})
         return 200, cds_hooks.answer(found, note)

@@ -125,6 +125,9 @@ _AUTH_ERRORS = {401: _error("No valid bearer token"),
                 413: _error("Body over --max-body-bytes")}
 
 HEALTH = {200: {"description": "The process answers"}}
+METRICS = {200: {"description": "Prometheus text exposition format (version 0.0.4)",
+                 "content": {"text/plain": {"schema": {"type": "string"}}}},
+           **{k: v for k, v in _AUTH_ERRORS.items() if k != 413}}
 READY = {200: {"description": "Ready: mappings, thresholds and ICD-10-CM loaded"},
          503: {"description": "Still starting"}}
 

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import contextlib
 import os
+import shutil
 import socket
+import tempfile
 
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -62,6 +65,10 @@ def serve(settings: ServeSettings, *, host: str, port: int, workers: int,
     settings.validate()
     load_settings(load_mappings().thresholds, settings.config_path)  # bad --config: exit 2
     os.environ[ENVIRONMENT_VARIABLE] = settings.to_json()
+    if workers > 1:  # /metrics adds up every worker's figures (adapter/service/metrics.py)
+        shared = tempfile.mkdtemp(prefix="b12-metrics-")
+        atexit.register(shutil.rmtree, shared, True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = shared
     uvicorn.run(
         "adapter.service.app:create_app", factory=True, host=host, port=port,
         workers=workers, log_config=log_config(log_level.upper()), access_log=False,

@@ -21,6 +21,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
 
 from adapter import __version__
 from adapter.config import load_settings
@@ -28,8 +29,16 @@ from adapter.mappings import load_mappings
 from adapter.modes import Judge
 from adapter.rules import Policy
 from adapter.service import cds_hooks, fhir_answer, metrics, openapi
+from adapter.service.cds_auth import CdsTokenVerifier
 from adapter.service.checking import check_in_memory
-from adapter.service.guards import BodyLimit, BodyTooLarge, CallerAuth, RequestLog
+from adapter.service.guards import (
+    BodyLimit,
+    BodyTimeout,
+    BodyTooLarge,
+    CallerAuth,
+    RequestLog,
+    Throttle,
+)
 from adapter.service.handlers import Answer, Handlers
 from adapter.service.outcome import FHIR_JSON, ServiceError, operation_outcome
 from adapter.service.settings import ServeSettings
@@ -60,9 +69,20 @@ def create_app(settings: ServeSettings | None = None) -> Any:
     """The ASGI application: FastAPI wrapped in the request log, auth and size limit."""
     settings = settings or ServeSettings.from_environment()
     app = fastapi_app(settings)
-    wrapped: Any = BodyLimit(app, settings.max_body_bytes)
+    wrapped: Any = BodyLimit(app, settings.max_body_bytes, settings.body_timeout)
+    issuers = settings.cds_issuer_map()
     wrapped = CallerAuth(wrapped, settings.api_tokens(), settings.client_cert_header,
-                         settings.allowed_subjects)
+                         settings.allowed_subjects,
+                         CdsTokenVerifier(issuers) if issuers else None, settings.public_url)
+    wrapped = Throttle(wrapped, settings.max_concurrent)
+    if settings.cors_origins:
+        wrapped = CORSMiddleware(
+            wrapped, allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "Accept", "Prefer",
+                           "X-Request-ID"],
+            expose_headers=["Content-Location", "Retry-After", "X-Request-ID", "Location"],
+            max_age=600)
     return RequestLog(wrapped, settings.client_cert_header, app.routes)
 
 
@@ -167,7 +187,7 @@ def fastapi_app(settings: ServeSettings) -> FastAPI:
         _cds_route(app, service_id, hook, handlers, answer)
         _cds_feedback_route(app, service_id, handlers, answer)
 
-    _error_handlers(app)
+    _error_handlers(app, settings)
     return app
 
 
@@ -219,7 +239,7 @@ def _cds_feedback_route(app: FastAPI, service_id: str, handlers: Callable[[], Ha
         responses=openapi.FEEDBACK_RESPONSES, openapi_extra=openapi.FEEDBACK_BODY)
 
 
-def _error_handlers(app: FastAPI) -> None:
+def _error_handlers(app: FastAPI, settings: ServeSettings) -> None:
     def outcome(status: int, body: dict[str, Any]) -> JSONResponse:
         return JSONResponse(body, status_code=status, media_type=FHIR_JSON)
 
@@ -234,6 +254,15 @@ def _error_handlers(app: FastAPI) -> None:
     async def too_large(_: Request, exc: BodyTooLarge) -> JSONResponse:
         return outcome(413, operation_outcome("the request body is over the limit "
                                               "(--max-body-bytes)", "too-costly"))
+
+    @app.exception_handler(BodyTimeout)
+    async def body_timeout(_: Request, exc: BodyTimeout) -> JSONResponse:
+        metrics.REFUSED.labels("body-timeout").inc()
+        response = outcome(408, operation_outcome(
+            f"the request body was not received within {settings.body_timeout:g} s "
+            "(--body-timeout)", "timeout"))
+        response.headers["connection"] = "close"
+        return response
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:

@@ -39,7 +39,10 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
         api_token_env=args.api_token_env, api_token_file=args.api_token_file,
         client_cert_header=args.client_cert_header,
         allowed_subjects=tuple(args.allow_client_subject), max_body_bytes=args.max_body_bytes,
-        cds_fhir_servers=tuple(args.cds_fhir_server), max_batch_claims=args.max_batch_claims)
+        cds_fhir_servers=tuple(args.cds_fhir_server), max_batch_claims=args.max_batch_claims,
+        max_concurrent=args.max_concurrent, body_timeout=args.body_timeout,
+        cors_origins=tuple(args.cors_origin), cds_issuers=tuple(args.cds_issuer),
+        public_url=args.public_url)
 
 
 class NoDelayH11Protocol(H11Protocol):

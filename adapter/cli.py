@@ -190,6 +190,9 @@ def _serve_parser(commands: argparse._SubParsersAction, server: argparse.Argumen
     serve.add_argument("--max-body-bytes", type=int, default=5 * 1024 * 1024, metavar="N")
     serve.add_argument("--max-batch-claims", type=int, default=1000, metavar="N",
                        help="most claims one $b12-check batch may hold (default 1000)")
+    serve.add_argument("--max-async-claims", type=int, default=50_000, metavar="N",
+                       help="most claims a batch sent with Prefer: respond-async may hold "
+                            "(default 50000)")
     serve.add_argument("--max-concurrent", type=int, default=64, metavar="N",
                        help="requests answered at once per worker; past it 429 with "
                             "Retry-After (default 64)")

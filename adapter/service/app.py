@@ -28,7 +28,7 @@ from adapter.config import load_settings
 from adapter.mappings import load_mappings
 from adapter.modes import Judge
 from adapter.rules import Policy
-from adapter.service import cds_hooks, fhir_answer, metrics, openapi
+from adapter.service import async_jobs, cds_hooks, fhir_answer, metrics, openapi
 from adapter.service.cds_auth import CdsTokenVerifier
 from adapter.service.checking import check_in_memory
 from adapter.service.guards import (
@@ -98,6 +98,7 @@ def fastapi_app(settings: ServeSettings) -> FastAPI:
         judge = load_judge(settings)
         detail = warm_up(judge)
         state["handlers"] = Handlers(settings, judge)
+        state["jobs"] = async_jobs.AsyncJobs()
         state["ready"] = True
         state["detail"] = {**detail, "mappings": "loaded",
                            "startup_ms": round((time.perf_counter() - started) * 1000, 1),
@@ -108,6 +109,7 @@ def fastapi_app(settings: ServeSettings) -> FastAPI:
             yield
         finally:
             state["ready"] = False
+            state["jobs"].close()
             await to_thread.run_sync(state["handlers"].close)
             logger.info("stopped")
 
@@ -150,8 +152,35 @@ def fastapi_app(settings: ServeSettings) -> FastAPI:
         return JSONResponse(fhir_answer.operation_definition(writes_back=writes_back),
                             media_type=FHIR_JSON)
 
+    def jobs() -> async_jobs.AsyncJobs:
+        return state["jobs"]
+
     for claim_type in ("Claim", "ExplanationOfBenefit"):
-        _operation(app, claim_type, handlers, answer)
+        _operation(app, claim_type, handlers, answer, jobs, settings.public_url)
+
+    @app.get("/async/{job_id}", tags=["operations"], responses=openapi.ASYNC_POLL,
+             summary="Poll an asynchronous $b12-check (Prefer: respond-async)")
+    async def poll(job_id: str) -> JSONResponse:
+        job_state, done, fhir = await to_thread.run_sync(jobs().poll, job_id)
+        if done is None:
+            return JSONResponse(operation_outcome(f"the job is {job_state}", "informational",
+                                                  severity="information"),
+                                status_code=202, media_type=FHIR_JSON,
+                                headers={"retry-after": "1", "x-progress": job_state})
+        status, body = done
+        if status >= 400:
+            return JSONResponse(body, status_code=status, media_type=FHIR_JSON)
+        if fhir:
+            return JSONResponse(async_jobs.batch_response(status, body), media_type=FHIR_JSON)
+        return JSONResponse(body, status_code=status)
+
+    @app.delete("/async/{job_id}", tags=["operations"], responses=openapi.ASYNC_DELETE,
+                summary="Cancel an asynchronous $b12-check and forget it")
+    async def cancel(job_id: str) -> JSONResponse:
+        await to_thread.run_sync(jobs().cancel, job_id)
+        return JSONResponse(operation_outcome("the job is cancelled", "informational",
+                                              severity="information"),
+                            status_code=202, media_type=FHIR_JSON)
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics (text format)",
              responses=openapi.METRICS, response_class=Response)
@@ -192,11 +221,23 @@ def fastapi_app(settings: ServeSettings) -> FastAPI:
 
 
 def _operation(app: FastAPI, claim_type: str, handlers: Callable[[], Handlers],
-               answer: Callable[[Callable[[], Answer]], Any]) -> None:
+               answer: Callable[[Callable[[], Answer]], Any],
+               jobs: Callable[[], async_jobs.AsyncJobs], public_url: str | None) -> None:
     async def check(request: Request) -> JSONResponse:
         body = await request.body()
         fhir = fhir_answer.wants_fhir(request.headers.get("accept"),
                                       request.query_params.get("_format"))
+        content_type = request.headers.get("content-type")
+        if async_jobs.wants_async(request.headers.get("prefer")):
+            job = await to_thread.run_sync(lambda: jobs().submit(
+                lambda: handlers().check_operation(body, content_type, claim_type, fhir,
+                                                   respond_async=True), fhir))
+            base = (public_url or str(request.base_url)).rstrip("/")
+            return JSONResponse(
+                operation_outcome("accepted: poll Content-Location for the answer",
+                                  "informational", severity="information"),
+                status_code=202, media_type=FHIR_JSON,
+                headers={"content-location": f"{base}/async/{job}", "retry-after": "1"})
 
         response = await answer(lambda: handlers().check_operation(
             body, request.headers.get("content-type"), claim_type, fhir))

@@ -33,13 +33,14 @@ def size(posted: Posted) -> int:
 
 
 def bound(posted: Posted, claim_type: str, limit: int) -> int:
-    """The batch's claim count; 422 when it is over ``limit`` or holds the other claim
-    type (each type has its own endpoint)."""
+    """The batch's claim count; 422 when it is over ``limit`` (``--max-batch-claims``, or
+    ``--max-async-claims`` for a job) or holds the other claim type (each type has its own
+    endpoint)."""
     count = size(posted)
     if count > limit:
         raise ServiceError(422, f"the batch holds {count} claims, over the limit of {limit} "
-                                "(--max-batch-claims): split it, or send it with "
-                                "Prefer: respond-async", code="too-costly")
+                                "(--max-batch-claims; --max-async-claims with Prefer: "
+                                "respond-async): split it", code="too-costly")
     other = ({"Claim", "ExplanationOfBenefit"} - {claim_type}).pop()
     for resource in posted.resources:
         entries = resource.get("entry") or [] if resource.get("resourceType") == "Bundle" \

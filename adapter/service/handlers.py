@@ -81,18 +81,21 @@ class Handlers:
     # POST /Claim/$b12-check, POST /ExplanationOfBenefit/$b12-check
 
     def check_operation(self, body: bytes, content_type: str | None, claim_type: str,
-                        fhir: bool = False) -> Answer:
+                        fhir: bool = False, respond_async: bool = False) -> Answer:
         """One claim (its JSON report entry) or a batch (the report); ``fhir``: as a
-        Parameters (``Accept: application/fhir+json``)."""
+        Parameters (``Accept: application/fhir+json``); ``respond_async``: a job, whose
+        batch may be as large as ``--max-async-claims``."""
         posted = read_posted(read_json(body, content_type), claim_type)
         if posted.batch:
-            found = self.check_batch(posted, claim_type)
+            limit = (self.settings.max_async_claims if respond_async
+                     else self.settings.max_batch_claims)
+            found = self.check_batch(posted, claim_type, limit)
             return 200, batch.parameters(found) if fhir else found
         status, found = self._check_one(posted, claim_type)
         return status, fhir_answer.claim_parameters(found) if fhir else found
 
-    def check_batch(self, posted: Posted, claim_type: str) -> dict[str, Any]:
-        count = batch.bound(posted, claim_type, self.settings.max_batch_claims)
+    def check_batch(self, posted: Posted, claim_type: str, limit: int) -> dict[str, Any]:
+        count = batch.bound(posted, claim_type, limit)
         missing: list[str] = []
         if posted.references:
             server = self._on_server(f"checking {count} claims by reference")

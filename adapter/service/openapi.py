@@ -193,8 +193,32 @@ CHECK_RESPONSES = {
     415: _error("Not JSON (FHIR XML is not supported)"),
     422: _error("No claim, an unreadable claim, a batch over --max-batch-claims, or a "
                 "resource type this version does not check"),
+    429: _error("Too many asynchronous jobs waiting, or the service is saturated "
+                "(--max-concurrent; Retry-After)"),
+    202: {"description": "Prefer: respond-async: accepted; poll Content-Location",
+          "content": {FHIR_JSON: {"schema": _OUTCOME}}},
     502: _error("The FHIR server failed or refused the service's credentials"),
     **_AUTH_ERRORS,
+}
+
+_INFO = {"content": {FHIR_JSON: {"schema": _OUTCOME}}}
+ASYNC_POLL = {
+    200: {"description": "Done: the answer the request would have had (a FHIR client: a "
+                         "batch-response Bundle holding the Parameters)",
+          "content": {JSON: {"schema": {"type": "object"}},
+                      FHIR_JSON: {"schema": _FHIR_RESOURCE}}},
+    202: {"description": "Still queued or running (X-Progress, Retry-After)", **_INFO},
+    400: _error("The request the job ran was refused"),
+    404: _error("No such job: cancelled, expired (an hour after it finished), or the service "
+                "restarted"),
+    422: _error("The request the job ran could not be processed"),
+    502: _error("The FHIR server failed"),
+    **{k: v for k, v in _AUTH_ERRORS.items() if k != 413},
+}
+ASYNC_DELETE = {
+    202: {"description": "Cancelled and forgotten", **_INFO},
+    404: _error("No such job"),
+    **{k: v for k, v in _AUTH_ERRORS.items() if k != 413},
 }
 
 NOTIFY_BODY = _json_body({"anyOf": [_BUNDLE, _RESOURCE]}, required=False)

@@ -74,6 +74,7 @@ class ServeSettings:
     cds_fhir_servers: tuple[str, ...] = ()  # fhirServer bases a CDS request may send us to
     access_log: bool = True
     max_batch_claims: int = 1000  # claims one $b12-check batch may hold
+    max_async_claims: int = 50_000  # claims one Prefer: respond-async batch may hold
     max_concurrent: int = 64  # requests answered at once per worker; past it 429
     body_timeout: float = 30.0  # seconds to receive a request body; past it 408
     cors_origins: tuple[str, ...] = ()  # browser origins allowed (CDS sandbox, SMART apps)
@@ -152,6 +153,8 @@ class ServeSettings:
             raise SettingsError("--max-body-bytes must be at least 1024")
         if self.max_batch_claims < 1:
             raise SettingsError("--max-batch-claims must be at least 1")
+        if self.max_async_claims < 1:
+            raise SettingsError("--max-async-claims must be at least 1")
         if self.max_concurrent < 1:
             raise SettingsError("--max-concurrent must be at least 1")
         if self.body_timeout <= 0:

@@ -425,15 +425,16 @@ def read_feedback(data: Any) -> list[dict[str, Any]]:
         if not isinstance(item, dict) or not isinstance(item.get("card"), str) \
                 or not item["card"].strip():
             raise ServiceError(400, f"feedback[{n}].card must be the card's uuid")
-        if item.get("outcome") not in FEEDBACK_OUTCOMES:
+        if not isinstance(item.get("outcome"), str) or item["outcome"] not in FEEDBACK_OUTCOMES:
             raise ServiceError(400, f"feedback[{n}].outcome must be accepted or overridden")
         accepted = item.get("acceptedSuggestions") or []
         if not isinstance(accepted, list):
             raise ServiceError(400, f"feedback[{n}].acceptedSuggestions must be a list")
         reason = item.get("overrideReason")
         code = None
-        if isinstance(reason, dict) and isinstance(reason.get("reason"), dict):
-            code = reason["reason"].get("code")
+        if isinstance(reason, dict) and isinstance(reason.get("reason"), dict) and \
+                isinstance(reason["reason"].get("code"), str):
+            code = reason["reason"]["code"]
         items.append({"card": item["card"][:64], "outcome": item["outcome"],
                       "accepted_suggestions": [str(a.get("id"))[:64] for a in accepted
                                                if isinstance(a, dict)],

@@ -291,3 +291,6 @@ def test_feedback_is_accepted_and_logged(client, service):
     assert "Quixote-Sentinel" not in service.log_path.read_text()
     assert client.post(SIGN + "/feedback", json={"feedback": [{"card": card}]}
                        ).status_code == 400
+    # found by schemathesis: an outcome that is an object made a 500
+    assert client.post(SIGN + "/feedback", json={"feedback": [{"card": card, "outcome": {}}]}
+                       ).status_code == 400

@@ -159,6 +159,7 @@ def fastapi_app(settings: ServeSettings) -> FastAPI:
         _operation(app, claim_type, handlers, answer, jobs, settings.public_url)
 
     @app.get("/async/{job_id}", tags=["operations"], responses=openapi.ASYNC_POLL,
+             dependencies=openapi.AUTH,
              summary="Poll an asynchronous $b12-check (Prefer: respond-async)")
     async def poll(job_id: str) -> JSONResponse:
         job_state, done, fhir = await to_thread.run_sync(jobs().poll, job_id)
@@ -175,6 +176,7 @@ def fastapi_app(settings: ServeSettings) -> FastAPI:
         return JSONResponse(body, status_code=status)
 
     @app.delete("/async/{job_id}", tags=["operations"], responses=openapi.ASYNC_DELETE,
+                dependencies=openapi.AUTH,
                 summary="Cancel an asynchronous $b12-check and forget it")
     async def cancel(job_id: str) -> JSONResponse:
         await to_thread.run_sync(jobs().cancel, job_id)
@@ -183,12 +185,13 @@ def fastapi_app(settings: ServeSettings) -> FastAPI:
                             status_code=202, media_type=FHIR_JSON)
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics (text format)",
-             responses=openapi.METRICS, response_class=Response)
+             responses=openapi.METRICS, response_class=Response, dependencies=openapi.AUTH)
     async def metrics_text() -> Response:
         body, content_type = await to_thread.run_sync(metrics.render)
         return Response(body, media_type=content_type)
 
     @app.post("/subscription", tags=["subscriptions"], responses=openapi.NOTIFY_RESPONSES,
+              dependencies=openapi.AUTH,
               summary="Subscription rest-hook: R4 (empty or the resource) or R4B/R5 "
                       "notification Bundle", openapi_extra=openapi.NOTIFY_BODY)
     async def notify(request: Request) -> JSONResponse:
@@ -198,6 +201,7 @@ def fastapi_app(settings: ServeSettings) -> FastAPI:
 
     @app.put("/subscription/{resource_type}/{resource_id}", tags=["subscriptions"],
              responses=openapi.NOTIFY_RESPONSES, openapi_extra=openapi.PUT_BODY,
+             dependencies=openapi.AUTH,
              summary="Subscription rest-hook, R4 payload form: the resource PUT to "
                      "<endpoint>/<Type>/<id>")
     async def notify_put(request: Request, resource_type: str, resource_id: str
@@ -208,7 +212,7 @@ def fastapi_app(settings: ServeSettings) -> FastAPI:
             body, request.headers.get("content-type"), request.headers, path_ref=ref))
 
     @app.get("/cds-services", tags=["cds-hooks"], summary="CDS Hooks discovery",
-             responses=openapi.DISCOVERY)
+             responses=openapi.DISCOVERY, dependencies=openapi.AUTH)
     async def cds_discovery() -> dict[str, Any]:
         return cds_hooks.discovery(handlers().judge.mappings)
 
@@ -250,7 +254,8 @@ def _operation(app: FastAPI, claim_type: str, handlers: Callable[[], Handlers],
         f"/{claim_type}/$b12-check", check, methods=["POST"], tags=["operations"],
         name=f"{claim_type}-b12-check", summary=f"Check one {claim_type}",
         description=openapi.operation_description(claim_type),
-        responses=openapi.CHECK_RESPONSES, openapi_extra=openapi.check_body(claim_type))
+        responses=openapi.CHECK_RESPONSES, openapi_extra=openapi.check_body(claim_type),
+        dependencies=openapi.AUTH)
 
 
 def _cds_route(app: FastAPI, service_id: str, hook: str, handlers: Callable[[], Handlers],
@@ -263,7 +268,8 @@ def _cds_route(app: FastAPI, service_id: str, hook: str, handlers: Callable[[], 
     app.add_api_route(
         f"/cds-services/{service_id}", call, methods=["POST"], tags=["cds-hooks"],
         name=service_id, summary=f"CDS Hooks service for {hook} (B12 injection orders)",
-        responses=openapi.CDS_RESPONSES, openapi_extra=openapi.cds_body(hook))
+        responses=openapi.CDS_RESPONSES, openapi_extra=openapi.cds_body(hook),
+        dependencies=openapi.AUTH)
 
 
 def _cds_feedback_route(app: FastAPI, service_id: str, handlers: Callable[[], Handlers],
@@ -277,7 +283,8 @@ def _cds_feedback_route(app: FastAPI, service_id: str, handlers: Callable[[], Ha
         f"/cds-services/{service_id}/feedback", feedback, methods=["POST"],
         tags=["cds-hooks"], name=f"{service_id}-feedback",
         summary="CDS Hooks feedback: what became of the cards (logged)",
-        responses=openapi.FEEDBACK_RESPONSES, openapi_extra=openapi.FEEDBACK_BODY)
+        responses=openapi.FEEDBACK_RESPONSES, openapi_extra=openapi.FEEDBACK_BODY,
+        dependencies=openapi.AUTH)
 
 
 def _error_handlers(app: FastAPI, settings: ServeSettings) -> None:

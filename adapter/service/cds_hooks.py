@@ -154,7 +154,8 @@ def read_request(data: Any, service_id: str, mappings: Mappings) -> HookRequest:
         raise ServiceError(400, "context.draftOrders.entry must be a list")
     orders = [e["resource"] for e in entries
               if isinstance(e, dict) and isinstance(e.get("resource"), dict)
-              and e["resource"].get("resourceType") in ORDER_TYPES]
+              and isinstance(e["resource"].get("resourceType"), str)
+              and e["resource"]["resourceType"] in ORDER_TYPES]
     bundled = _bundled_medications(entries)
     if hook == "order-select":
         selections = context.get("selections")

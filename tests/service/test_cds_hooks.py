@@ -294,3 +294,11 @@ def test_feedback_is_accepted_and_logged(client, service):
     # found by schemathesis: an outcome that is an object made a 500
     assert client.post(SIGN + "/feedback", json={"feedback": [{"card": card, "outcome": {}}]}
                        ).status_code == 400
+
+
+def test_a_draft_entry_whose_resource_type_is_not_a_string_is_ignored(client):
+    # found by schemathesis: {"resourceType": {}} in draftOrders made a 500
+    body = request(order(), chart=BACKED)
+    body["context"]["draftOrders"]["entry"].append({"resource": {"resourceType": {}}})
+
+    assert _cards(client, SIGN, body) == []

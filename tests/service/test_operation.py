@@ -186,3 +186,20 @@ def test_the_openapi_document_describes_every_endpoint(client):
             "/cds-services/b12-injection", "/health", "/ready"} <= set(paths)
     check = paths["/Claim/$b12-check"]["post"]
     assert {"200", "400", "413", "422"} <= set(check["responses"])
+
+
+def test_the_openapi_document_describes_the_bearer_auth_and_refuses_blank_strings(client):
+    document = client.get("/openapi.json").json()
+
+    assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    assert document["paths"][CHECK]["post"]["security"] == [{"bearer": []}]
+    assert "security" not in document["paths"]["/health"]["get"]
+    assert "security" not in document["paths"]["/metadata"]["get"]
+    hook = document["paths"]["/cds-services/b12-injection"]["post"]["requestBody"]["content"][
+        "application/json"]["schema"]
+    assert hook["properties"]["hookInstance"]["minLength"] == 1
+    assert hook["properties"]["hookInstance"]["pattern"] == r"\S"
+    check = document["paths"][CHECK]["post"]["requestBody"]["content"]["application/json"][
+        "schema"]["anyOf"]
+    reference = next(s for s in check if "reference" in s.get("properties", {}))
+    assert reference["properties"]["reference"]["minLength"] == 1

@@ -93,6 +93,33 @@ def test_a_claim_reference_is_checked_on_the_server_and_its_issues_written_once(
     assert len(_issues(server, "svr-k3")) == len(codes)
 
 
+def test_a_batch_of_claim_references_is_checked_on_the_server_one_result_per_claim(
+        server, service):
+    resources = _chart("sbt")
+    _load(server, resources)
+    refs = ["Claim/sbt-k1", "Claim/sbt-k2", "Claim/sbt-k3", "Claim/sbt-nowhere"]
+
+    response = _post(service, CHECK, {"resourceType": "Parameters", "parameter": [
+        {"name": "claim", "valueReference": {"reference": ref}} for ref in refs]})
+
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert sorted(c["claim"] for c in answer["claims"]) == refs[:3]
+    assert answer["errors"] == [{"resource": "Claim/sbt-nowhere",
+                                 "message": "not on the FHIR server"}]
+    for entry in answer["claims"]:
+        claim = entry["claim"].partition("/")[2]
+        assert _codes(server, claim) == {f["code"] for f in entry["findings"]}
+    assert answer["writes"]["failed"] == 0
+    assert answer["writes"]["created"] == sum(len(c["findings"]) for c in answer["claims"])
+
+
+def test_the_operation_definition_says_it_writes_back(service):
+    definition = requests.get(service.url + "/OperationDefinition/b12-check", timeout=30).json()
+
+    assert definition["affectsState"] is True
+
+
 def test_a_claim_not_on_the_server_is_a_404(service):
     response = _post(service, CHECK, {"reference": "Claim/nowhere-1"})
 

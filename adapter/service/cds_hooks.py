@@ -24,7 +24,7 @@ import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from adapter.evidence.fields import BadResource, codings, concept_text
@@ -34,6 +34,7 @@ from adapter.findings import Finding, Severity
 from adapter.mappings import Mappings
 from adapter.output.detected_issue import FINDING_SYSTEM
 from adapter.rules.scope import b12_product
+from adapter.service import crd
 from adapter.service.outcome import ServiceError
 from adapter.terminology import icd10cm
 from adapter.terminology.snomed import SYSTEM as SNOMED
@@ -53,6 +54,7 @@ NOT_BEFORE_CLAIM = frozenset({"admin-missing", "dose-units-mismatch", "item-dx-l
 # CRD: coverage and payment matters are info or warning; critical is for patient safety
 INDICATOR = {Severity.HIGH: "warning", Severity.MODERATE: "warning", Severity.LOW: "info"}
 SUMMARY_LIMIT = 139  # "<140 characters" (CDS Hooks 2.0)
+FREQUENCY_CODE = "payer-frequency-limit"  # a CDS card of its own: not a finding of the rules
 LOINC = "http://loinc.org"
 LAB_ORDER = {"system": LOINC, "code": "2132-9", "display": "Cobalamin (Vitamin B12) "
                                                           "[Mass/volume] in Serum or Plasma"}
@@ -332,6 +334,7 @@ def cards(request: HookRequest, order: Resource, findings: Iterable[Finding]) ->
     characters, ``warning`` at most (a billing matter), a suggestion (with its uuid) where
     there is one thing to do, and a link to the documenting Condition on ``fhirServer``."""
     label = _order_label(order)
+    coverage = crd.read(order)
     found = []
     for finding in findings:
         if finding.code in NOT_BEFORE_CLAIM:
@@ -347,6 +350,8 @@ def cards(request: HookRequest, order: Resource, findings: Iterable[Finding]) ->
                   "the claim would be flagged for review or denied.")
         if finding.suggested_code:
             detail += f" Suggested code: {finding.suggested_code}."
+        if coverage is not None:
+            detail += "\n\n" + coverage.describe()
         key = f"{request.instance}|{label}|{finding.code}|{finding.diagnosis or '-'}"
         card: Resource = {
             "uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, key)),
@@ -366,6 +371,58 @@ def cards(request: HookRequest, order: Resource, findings: Iterable[Finding]) ->
             card["links"] = links
         found.append(card)
     return found
+
+
+def frequency_card(request: HookRequest, order: Resource, chart: Sequence[Resource],
+                   mappings: Mappings) -> Resource | None:
+    """A card when the payer's coverage information on the order limits how often (CRD
+    ``allowed-quantity`` per period) and the chart's completed B12 injections in that period,
+    with this order, would pass the limit."""
+    coverage = crd.read(order)
+    if coverage is None or coverage.limit is None:
+        return None
+    on = date.fromisoformat(_order_date(order))
+    bundled = {f"Medication/{r['id']}": r for r in chart
+               if r.get("resourceType") == "Medication" and isinstance(r.get("id"), str)}
+    days = [day for r in chart if (day := _injection_day(r, mappings, bundled)) is not None]
+    given = crd.injections_in_period(days, on, coverage.limit)
+    if given + 1 <= coverage.limit.count:
+        return None
+    label = _order_label(order)
+    limit = coverage.limit.describe()
+    key = f"{request.instance}|{label}|{FREQUENCY_CODE}"
+    return {
+        "uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, key)),
+        "summary": f"B12 injection: over the payer's limit of {limit}"[:SUMMARY_LIMIT],
+        "detail": (f"**The chart has {given} B12 injection(s) in the "
+                   f"{coverage.limit.days} days up to {on.isoformat()}; the payer's coverage "
+                   f"information on this order allows {limit}.**\n\nThis order would be one "
+                   f"more: the claim would be denied for frequency unless the payer is shown "
+                   f"why (a loading schedule, a documented relapse).\n\nOrder: {label}. "
+                   + coverage.describe()),
+        "indicator": "warning",
+        "source": {"label": SOURCE_LABEL,
+                   "topic": {"system": FINDING_SYSTEM, "code": FREQUENCY_CODE,
+                             "display": "Over the payer's frequency limit"}},
+    }
+
+
+def _injection_day(resource: Resource, mappings: Mappings,
+                   bundled: Mapping[str, Resource]) -> date | None:
+    if resource.get("resourceType") != "MedicationAdministration" or \
+            resource.get("status") != "completed":
+        return None
+    if not is_b12_order(resource, mappings, bundled):
+        return None
+    period = resource.get("effectivePeriod")
+    when = resource.get("effectiveDateTime") or (
+        period.get("start") if isinstance(period, dict) else None)
+    if not isinstance(when, str) or not re.match(r"\d{4}-\d{2}-\d{2}", when):
+        return None
+    try:
+        return date.fromisoformat(when[:10])
+    except ValueError:
+        return None
 
 
 def _suggestion(order: Resource, finding: Finding, patient: str,

@@ -289,6 +289,10 @@ class Handlers:
         for result in checked.report.claims:
             _, order = claims[result.claim]
             found += cds_hooks.cards(request, order, result.findings)
+            if not missing:  # the payer's frequency limit, counted in the prefetched chart
+                frequency = cds_hooks.frequency_card(request, order, chart, mappings)
+                if frequency is not None:
+                    found.append(frequency)
         metrics.observe_run(checked.report, None, "cds")
         metrics.observe_cards(found)
         logger.info("cds", extra={"hook": request.hook, "orders": len(request.orders),

@@ -302,3 +302,65 @@ def test_a_draft_entry_whose_resource_type_is_not_a_string_is_ignored(client):
     body["context"]["draftOrders"]["entry"].append({"resource": {"resourceType": {}}})
 
     assert _cards(client, SIGN, body) == []
+
+
+CRD = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information"
+
+
+def _with_coverage(ordered: dict, *, per: str | None = "/mo", count: int = 1,
+                   doc: str | None = "clinical") -> dict:
+    parts: list[dict] = [{"url": "covered", "valueCode": "conditional"}]
+    if doc:
+        parts.append({"url": "doc-needed", "valueCode": doc})
+    if per:
+        parts.append({"url": "detail", "extension": [
+            {"url": "code", "valueCodeableConcept": {"coding": [
+                {"system": "http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp",
+                 "code": "allowed-quantity"}]}},
+            {"url": "value", "valueQuantity": {"value": count, "system":
+                                               "http://unitsofmeasure.org", "code": per}}]})
+    return {**ordered, "extension": [{"url": CRD, "extension": parts}]}
+
+
+def test_the_payers_coverage_information_is_said_on_the_cards(client):
+    cards = _cards(client, SIGN, request(_with_coverage(order(), per=None),
+                                         chart=[b.condition("c1", "p1", icd="E53.8")]))
+
+    assert [c["source"]["topic"]["code"] for c in cards] == ["lab-missing"]
+    assert "documentation needed: clinical" in cards[0]["detail"]
+    assert "coverage: conditional" in cards[0]["detail"]
+
+
+def test_an_order_over_the_payers_frequency_limit_gets_a_card(client):
+    chart = [*BACKED, b.administration("a0", "p1", "2026-02-20")]  # 10 days before the order
+
+    cards = _cards(client, SIGN, request(_with_coverage(order()), chart=chart))
+
+    assert [c["source"]["topic"]["code"] for c in cards] == ["payer-frequency-limit"]
+    assert cards[0]["indicator"] == "warning"
+    assert "1 per 30 days" in cards[0]["summary"]
+    assert "has 1 B12 injection(s)" in cards[0]["detail"]
+
+
+def test_an_order_within_the_payers_frequency_limit_gets_no_card(client):
+    older = [*BACKED, b.administration("a0", "p1", "2026-01-20")]  # 41 days before
+    not_given = [*BACKED, b.administration("a0", "p1", "2026-02-20", status="not-done")]
+
+    assert _cards(client, SIGN, request(_with_coverage(order()), chart=older)) == []
+    assert _cards(client, SIGN, request(_with_coverage(order()), chart=not_given)) == []
+    assert _cards(client, SIGN, request(_with_coverage(order(), count=2),
+                                        chart=[*BACKED, b.administration(
+                                            "a0", "p1", "2026-02-20")])) == []
+
+
+def test_malformed_coverage_information_is_ignored():
+    from adapter.service import crd
+
+    assert crd.read({"extension": [{"url": CRD, "extension": [
+        {"url": "covered", "valueCode": {}}, {"url": "detail", "extension": [
+            {"url": "code", "valueCodeableConcept": {"coding": [{"code": "allowed-quantity"}]}},
+            {"url": "value", "valueQuantity": {"value": "1", "code": "/mo"}}]},
+        "junk"]}]}) is None
+    assert crd.read({"extension": "nope"}) is None
+    limited = crd.read(_with_coverage(order(), per="/wk", count=2))
+    assert limited is not None and limited.limit == crd.Limit(2.0, 7)

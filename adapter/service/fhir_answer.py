@@ -136,11 +136,12 @@ def operation_definition(*, writes_back: bool) -> Resource:
         "type": True,
         "instance": False,
         "parameter": [
-            {**_part("resource", type="Resource"), "use": "in", "min": 0, "max": "1",
+            {**_part("resource", type="Resource"), "use": "in", "min": 0, "max": "*",
              "documentation": "The Claim (or ExplanationOfBenefit), a Bundle holding it and "
-                              "its evidence, or a batch Bundle of claims"},
-            {**_part("claim", type="Reference"), "use": "in", "min": 0, "max": "1",
-             "documentation": "The claim on the configured FHIR server, e.g. Claim/k1"},
+                              "its evidence, or a batch Bundle of claims; several make a batch"},
+            {**_part("claim", type="Reference"), "use": "in", "min": 0, "max": "*",
+             "documentation": "The claim on the configured FHIR server, e.g. Claim/k1; "
+                              "several make a batch"},
             {"name": "result", "use": "out", "min": 0, "max": "*", "part": result,
              "documentation": "One per claim: its JSON report entry as parts"},
             {**_part("detectedIssue", type="DetectedIssue"), "use": "out", "min": 0,

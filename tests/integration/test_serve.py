@@ -10,6 +10,7 @@ DetectedIssues back.
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -304,6 +305,14 @@ def test_an_empty_notification_runs_a_sync_of_the_changed_claims(tmp_path):
                       "the sync run's watermark")
             for claim in ("png-k2", "png-k3"):
                 assert _codes(fresh, claim) == _in_memory_codes(pinged, resources, claim)
+            _wait_for(lambda: 'b12_sync_runs_total{result="ok"} 1.0' in requests.get(
+                f"{pinged.url}/metrics", timeout=30).text, "the sync run in /metrics")
+            metrics = requests.get(f"{pinged.url}/metrics", timeout=30).text
+            assert re.search(r"^b12_sync_lag_seconds \d", metrics, re.M)
+            assert re.search(r'^b12_detectedissue_writes_total\{outcome="created"\} [1-9]',
+                             metrics, re.M)
+            assert re.search(r'^b12_claims_total\{source="sync",verdict="unsupported"\} [1-9]',
+                             metrics, re.M)
 
 
 def test_cds_hooks_reads_the_chart_from_an_allowed_fhir_server(server, service):

@@ -24,10 +24,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 
 from adapter import __version__
-from adapter.config import load_settings
-from adapter.mappings import load_mappings
 from adapter.modes import Judge
-from adapter.rules import Policy
 from adapter.service import async_jobs, cds_hooks, fhir_answer, metrics, openapi
 from adapter.service.cds_auth import CdsTokenVerifier
 from adapter.service.checking import check_in_memory
@@ -48,9 +45,7 @@ logger = logging.getLogger("adapter.service")
 
 
 def load_judge(settings: ServeSettings) -> Judge:
-    mappings = load_mappings()
-    config = load_settings(mappings.thresholds, settings.config_path)
-    return Judge(mappings, Policy.from_mappings(mappings, config.thresholds, config.zone))
+    return Judge.load(settings.config_path)
 
 
 def warm_up(judge: Judge) -> dict[str, Any]:

@@ -100,3 +100,9 @@ def test_the_other_commands_never_import_the_chart_libraries():
                    "loaded = {'matplotlib', 'jinja2'} & {m.split('.')[0] for m in sys.modules}; "
                    "assert not loaded, loaded")
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_out_may_name_a_directory_like_check_s(tmp_path, capsys):
+    assert main(["audit", "-s", str(DEMO), "-o", str(tmp_path)]) == 0
+    assert (tmp_path / "audit.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert f"written to {tmp_path / 'audit.html'}" in capsys.readouterr().out

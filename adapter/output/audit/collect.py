@@ -408,8 +408,7 @@ def assessments(ev: ClaimEvidence, findings: Iterable[Finding],
 
     def order(c: Linked[ConditionFact]) -> tuple:
         fact = c.fact
-        today = (bool(fact.categories & policy.codes.assessment_categories)
-                 and (_day_of(fact) == day or fact.encounter in ev.claim.encounters))
+        today = policy.of_the_day(fact, ev.claim)
         when = _day_of(fact)
         return (not today, fact.ref not in cited, c.path is not Path.LINKED,
                 -(when.toordinal() if when else 0), fact.ref)
@@ -466,9 +465,8 @@ def labs(ev: ClaimEvidence, policy: Policy) -> tuple[LabLine, ...]:
 
 def _lab_line(lab: LabFact, ev: ClaimEvidence, policy: Policy) -> LabLine:
     kind = policy.lab_kinds.get(lab.kind)
-    if lab.kind == "hemoglobin":
-        cutoff, _ = policy.hemoglobin_threshold(ev.patient, lab.effective)
-        flag = "low" if lab.value is not None and lab.value < cutoff else ""
+    if lab.kind == "hemoglobin":  # as anemia-not-supported judges it
+        flag = "low" if policy.hemoglobin_low(lab, ev.patient) else ""
     else:
         flag = (kind.abnormal_when if kind else "") if kind and policy.is_abnormal(lab) else ""
     if lab.value is None:

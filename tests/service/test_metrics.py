@@ -61,15 +61,23 @@ def test_metrics_need_the_token(service):
     assert Client(service, token=None).get("/metrics").status_code == 401
 
 
-def test_ready_says_whether_the_fhir_server_answers():
+def test_ready_says_whether_the_fhir_server_answers_and_cds_answers_412_without_it():
+    from tests.service.test_cds_hooks import SIGN, order, request
+
     dead = f"http://127.0.0.1:{free_port()}/fhir"
     with running_service("--server", dead, "--dry-run", "--api-token-env", "B12_TEST_API_TOKEN",
+                         "--cds-fhir-server", dead,
                          env={"B12_TEST_API_TOKEN": TOKEN}) as running:
-        ready = Client(running).get("/ready").json()
+        caller = Client(running)
+        ready = caller.get("/ready").json()
+        # the chart can be neither prefetched nor fetched: CDS Hooks 2.0 says 412
+        unfetched = caller.post(SIGN, json=request(order(), prefetch=False, fhir_server=dead))
 
     assert ready["status"] == "ready"
     assert ready["fhir_server_answers"] is False
     assert ready["fhir_server_probe"]["error"] == "ConnectionError"
+    assert unfetched.status_code == 412, unfetched.text
+    assert "could not be read from fhirServer" in unfetched.json()["issue"][0]["diagnostics"]
 
 
 def test_workers_share_their_figures():

@@ -61,7 +61,9 @@ def warm_up(judge: Judge) -> dict[str, Any]:
 
 
 def create_app(settings: ServeSettings | None = None) -> Any:
-    """The ASGI application: FastAPI wrapped in the request log, auth and size limit."""
+    """The ASGI application: FastAPI wrapped in (outermost first) the request log and
+    metrics, CORS when origins are configured, the concurrency limit, caller auth (tokens,
+    CDS clients' JWTs, client certificates) and the body's size and read-time limits."""
     settings = settings or ServeSettings.from_environment()
     app = fastapi_app(settings)
     wrapped: Any = BodyLimit(app, settings.max_body_bytes, settings.body_timeout)
@@ -247,7 +249,7 @@ def _operation(app: FastAPI, claim_type: str, handlers: Callable[[], Handlers],
 
     app.add_api_route(
         f"/{claim_type}/$b12-check", check, methods=["POST"], tags=["operations"],
-        name=f"{claim_type}-b12-check", summary=f"Check one {claim_type}",
+        name=f"{claim_type}-b12-check", summary=f"Check one {claim_type}, or a batch",
         description=openapi.operation_description(claim_type),
         responses=openapi.CHECK_RESPONSES, openapi_extra=openapi.check_body(claim_type),
         dependencies=openapi.AUTH)

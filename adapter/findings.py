@@ -131,6 +131,14 @@ _KINDS = (
         "code-set-missing", Severity.LOW,
         "The ICD-10-CM release in force on the date of service is not installed", "VALIDAT",
     ),
+    FindingKind(
+        "dx-not-covered", Severity.HIGH,
+        "No claim diagnosis is covered by the payer's policy", "VALIDAT",
+    ),
+    FindingKind(
+        "frequency-exceeds-policy", Severity.MODERATE,
+        "Injection sooner than the payer's policy allows", "DOSEIVL",
+    ),
 )
 FINDING_KINDS: dict[str, FindingKind] = {kind.code: kind for kind in _KINDS}
 

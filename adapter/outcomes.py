@@ -55,6 +55,7 @@ class ClaimResult:
     version: str | None = None
     code_set: str = ""  # the ICD-10-CM release(s) judged with (SPEC 4.3)
     code_set_needed: str | None = None  # the release in force, when it is not installed
+    policy: str | None = None  # the payer policy the claim was judged by (SPEC 4.4)
     verdict: Verdict = field(init=False, compare=False)  # of the findings, worked out once
 
     def __post_init__(self) -> None:

@@ -33,6 +33,8 @@ SPEC_SEVERITIES = {
     "dx-drift": "moderate",
     "dx-excludes1": "moderate",  # section 4.3
     "code-set-missing": "low",
+    "dx-not-covered": "high",  # SPEC 4.4
+    "frequency-exceeds-policy": "moderate",
 }
 
 HIGH = Finding("admin-missing", "no injection")

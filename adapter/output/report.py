@@ -218,6 +218,7 @@ def claim_dict(result: ClaimResult) -> dict[str, Any]:
         "service_date": result.service_date.isoformat(),
         "code_set": result.code_set,
         "verdict": result.verdict.value,
+        "policy": result.policy,
         "findings": [
             {
                 "code": f.code,

@@ -23,8 +23,8 @@ def test_audit_of_the_demo_writes_the_page_and_says_what_is_in_it(tmp_path, caps
 
     stdout, stderr = capsys.readouterr()
     assert stdout.strip() == (
-        f"audit: 51 claims in the period (every service date read): 9 unsupported, 15 review, "
-        f"27 supported; sample of 30 claims from 3 providers; written to {out}")
+        f"audit: 55 claims in the period (every service date read): 9 unsupported, 15 review, "
+        f"31 supported; sample of 30 claims from 3 providers; written to {out}")
     assert stderr == ("b12-adapter: ICD-10-CM FY2027, in force from 2026-10-01, is not "
                       "installed: 1 claim(s) judged with FY2026-04 instead; install it with "
                       "`b12-adapter codes add` (see `b12-adapter codes list`)\n")
@@ -37,7 +37,7 @@ def test_a_period_and_a_sample_size(tmp_path, capsys):
     assert main(["audit", "--source", str(DEMO), "--out", str(out), "--from", "2026-05-03",
                  "--to", "2026-05-30", "--sample", "2"]) == 0
 
-    assert "7 claims in the period (2026-05-03 to 2026-05-30)" in capsys.readouterr().out
+    assert "9 claims in the period (2026-05-03 to 2026-05-30)" in capsys.readouterr().out
     assert out.read_text().count('class="sample-row"') == 6  # 2 per provider
 
 
@@ -93,7 +93,7 @@ def test_audit_without_the_extra_says_how_to_install_it(tmp_path):
                    f"raise SystemExit(main(['audit', '--source', 'fixtures/demo', '--out', "
                    f"{str(tmp_path / 'r.html')!r}]))")
     assert done.returncode == 2, done.stderr
-    assert "pip install 'b12-fhir-adapter[audit]'" in done.stderr
+    assert "pip install -e '.[audit]'" in done.stderr
 
 
 def test_the_other_commands_never_import_the_chart_libraries():

@@ -57,6 +57,9 @@ RULES: tuple[PatternRule, ...] = (
     PatternRule("dx-excludes1", None, None, "Two codes billed that ICD-10-CM bars together"),
     PatternRule("code-set-missing", None, None,
                 "Judged without the ICD-10-CM release of the service date"),
+    PatternRule("dx-not-covered", None, None, "Diagnosis not covered by the payer's policy"),
+    PatternRule("frequency-exceeds-policy", None, None,
+                "Injections more often than the payer pays"),
 )
 
 

@@ -89,6 +89,12 @@ ADVICE = {
                             "deficiency without anemia) as the reason.",
     "specificity-loss": "Use the chart's more specific diagnosis as the order's reason.",
     "cause-not-coded": "Add the documented cause of malabsorption as a reason as well.",
+    "dx-excludes1": "ICD-10-CM never codes these two together (Excludes1): keep the reason "
+                    "the chart supports and remove the other.",
+    "code-set-missing": "The ICD-10-CM release in force on the order's date is not installed "
+                        "on this service: the codes were checked against the nearest "
+                        "releases. Ask its administrator to install it (b12-adapter codes "
+                        "add).",
 }
 
 

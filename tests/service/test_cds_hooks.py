@@ -364,3 +364,18 @@ def test_malformed_coverage_information_is_ignored():
     assert crd.read({"extension": "nope"}) is None
     limited = crd.read(_with_coverage(order(), per="/wk", count=2))
     assert limited is not None and limited.limit == crd.Limit(2.0, 7)
+
+
+def test_an_order_dated_where_the_icd10cm_release_is_not_installed_gets_an_info_card(client):
+    # SPEC 4.3: FY2027 (from 2026-10-01) ships nowhere; the order is judged with April 2026
+    chart = [b.condition("c1", "p1", icd="E53.8"),
+             b.lab("o1", "p1", "b12", 150, "pg/mL", "2026-10-20")]
+    late = {**order(), "authoredOn": "2026-11-02"}
+    cards = _cards(client, SIGN, request(late, chart=chart))
+    (card,) = [c for c in cards if c["source"]["topic"]["code"] == "code-set-missing"]
+    assert card["indicator"] == "info"
+    assert "ICD-10-CM FY2027, in force from 2026-10-01, is not installed" in card["detail"]
+    assert "b12-adapter codes add" in card["detail"]
+    on_time = _cards(client, SIGN, request({**order(), "authoredOn": "2026-05-04"},
+                                           chart=chart))
+    assert "code-set-missing" not in {c["source"]["topic"]["code"] for c in on_time}

@@ -473,8 +473,8 @@ def _medication(resource: Resource, ref: str) -> tuple[Drug | None, str | None]:
                 return _drug(contained.get("code"), contained.get("form"), ref, display), None
         raise BadResource(ref, f"medicationReference {target} names no contained Medication")
     target = reference(med_ref, "medicationReference", ref)
-    if target is None or not target.startswith("Medication/"):
-        return Drug((), display.lower()), None
+    if target is None or not target.startswith(("Medication/", "urn:uuid:", "urn:oid:")):
+        return Drug((), display.lower()), None  # a full URL: resolved by the Bundle's fullUrl
     return None, target
 
 

@@ -68,6 +68,8 @@ def dose_units(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
         if not given or any(a.fact.dose_ug is None for a in given):
             continue
         total_ug = sum(a.fact.dose_ug or 0.0 for a in given)
+        if not math.isfinite(total_ug):  # doses each finite, their sum past a float
+            continue
         expected = math.ceil(round(total_ug / policy.mcg_per_unit, 6))
         if billed != expected:
             yield Finding("dose-units-mismatch",

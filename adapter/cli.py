@@ -332,7 +332,10 @@ def _judge(args: argparse.Namespace) -> modes.Judge:
 
 
 def _print_report(report: Report, fmt: str) -> None:
-    """JSON is indented on a terminal and compact when piped to a program (much faster)."""
+    """JSON is indented on a terminal and compact when piped to a program (much faster);
+    the run's notes go to stderr too, once each."""
+    for note in report.notes:
+        print(f"b12-adapter: note: {note}", file=sys.stderr)
     if fmt == "json":
         report.write_json(sys.stdout, indent=2 if sys.stdout.isatty() else None)
         sys.stdout.write("\n")

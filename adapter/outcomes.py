@@ -53,6 +53,8 @@ class ClaimResult:
     service_date: date
     findings: tuple[Finding, ...]
     version: str | None = None
+    # an injection matched only by guessing the clinic's day of a UTC timestamp (SPEC 4.1)
+    zone_guessed: bool = False
     verdict: Verdict = field(init=False, compare=False)  # of the findings, worked out once
 
     def __post_init__(self) -> None:

@@ -275,3 +275,34 @@ def test_a_utc_injection_two_days_off_is_missing(tmp_path, capsys):
     chart[3] = b.administration("a1", "p1", "2026-03-04T00:30:00Z")
     _, report, _ = _check(capsys, _ndjson_dir(tmp_path / "export", chart))
     assert "admin-missing" in _codes(report)
+
+
+def test_a_guessed_day_is_said_once_in_the_report(tmp_path, capsys):
+    chart = clean_chart()
+    chart[3] = b.administration("a1", "p1", "2026-03-03T00:30:00Z")
+    second = [b.patient("p2"), b.condition("c2", "p2"),
+              b.lab("o2", "p2", "b12", 150, "pg/mL", "2026-02-10"),
+              b.administration("a2", "p2", "2026-03-03T01:00:00+00:00"),
+              b.claim("k2", "p2", SERVICE, supporting=("Condition/c2", "Observation/o2"))]
+    _, report, err = _check(capsys, _ndjson_dir(tmp_path / "export", [*chart, *second]))
+    assert len(report["notes"]) == 1 and "facility_timezone" in report["notes"][0]
+    assert err.count("b12-adapter: note:") == 1
+
+
+@pytest.mark.parametrize(("zone", "missing"), [("America/New_York", False),
+                                               ("Asia/Tokyo", True)])
+def test_with_a_facility_timezone_nothing_is_guessed(tmp_path, capsys, zone, missing):
+    chart = clean_chart()
+    chart[3] = b.administration("a1", "p1", "2026-03-03T00:30:00Z")
+    _, report, err = _check(capsys, _ndjson_dir(tmp_path / "export", chart),
+                            "--facility-timezone", zone)
+    assert ("admin-missing" in _codes(report)) is missing
+    assert "notes" not in report and "facility_timezone" not in err
+
+
+def test_an_injection_stamped_on_the_day_is_no_guess(tmp_path, capsys):
+    chart = clean_chart()
+    chart[3] = b.administration("a1", "p1", "2026-03-02T15:00:00Z")
+    _, report, err = _check(capsys, _ndjson_dir(tmp_path / "export", chart))
+    assert _claim(report)["verdict"] == "supported"
+    assert "notes" not in report and "facility_timezone" not in err

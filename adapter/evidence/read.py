@@ -47,6 +47,7 @@ from adapter.evidence.fields import (
     string,
     subject,
     text,
+    utc_other_days,
 )
 from adapter.mappings import DrugCodes, Mappings
 from adapter.terminology import icd10cm, snomed
@@ -393,6 +394,7 @@ class MedicationUse:
     reasons: tuple[str, ...]
     drug: Drug | None  # None: see medication_ref
     medication_ref: str | None
+    other_days: tuple[date, ...] = ()  # an administration stamped in UTC: utc_other_days
 
 
 def read_medication(resource: Resource) -> Drug:
@@ -415,12 +417,17 @@ def read_medication_use(resource: Resource, zone: ZoneInfo | None = None,
     cannot be read is a problem in ``problems``, not a reason to drop an injection given."""
     ref = ref_of(resource)
     kind = str(resource.get("resourceType"))
+    other_days: tuple[date, ...] = ()
     if kind == "MedicationAdministration":
         day = optional_date(resource, "effectiveDateTime", "effectivePeriod.start", ref=ref,
                             zone=zone)
         if day is None:
             raise BadResource(ref, "MedicationAdministration has no effective date (effective[x] "
                               "is required)")
+        period = resource.get("effectivePeriod")
+        other_days = utc_other_days(
+            resource.get("effectiveDateTime")
+            or (period.get("start") if isinstance(period, Mapping) else None), zone)
         dosage = resource.get("dosage")
         dosages: list[Mapping[str, Any]] = [dosage] if isinstance(dosage, Mapping) else []
         context = reference(resource.get("context"), "context", ref)
@@ -453,7 +460,7 @@ def read_medication_use(resource: Resource, zone: ZoneInfo | None = None,
         dose=dose,
         context=context,
         reasons=_references(resource, "reasonReference", ref),
-        drug=drug, medication_ref=medication_ref,
+        drug=drug, medication_ref=medication_ref, other_days=other_days,
     )
 
 
@@ -534,7 +541,7 @@ def judge_use(use: MedicationUse, drug: Drug, drugs: DrugCodes,
         return AdministrationFact(
             ref=use.ref, patient=use.patient, status=use.status, day=use.day,
             dose_ug=_dose_ug(use, drug, drugs, problems), context=use.context,
-            reasons=use.reasons, self_administered=self_given,
+            reasons=use.reasons, self_administered=self_given, other_days=use.other_days,
         )
     if use.kind != "MedicationStatement" or group == "b12":
         return MedicationFact(use.ref, use.patient, use.kind, group, use.status, use.day,

@@ -24,7 +24,7 @@ from adapter.check import InScope, check_claim, problem, read_scoped
 from adapter.evidence.chart import Chart
 from adapter.evidence.needs import chart_types, claim_test, line_tests
 from adapter.evidence.read import line_links
-from adapter.fhir.errors import FhirAuthError, FhirError
+from adapter.fhir.errors import FhirAuthError, FhirError, FhirUnreachableError
 from adapter.fhir.search import Query
 from adapter.mappings import Mappings
 from adapter.outcomes import ClaimOutcome, PageOutcome, Problem
@@ -129,7 +129,7 @@ class Driver:
                         outcome = self._check(page)
                         self._count(outcome)
                         self._emit(self._once_each(outcome))
-            except FhirAuthError:
+            except (FhirAuthError, FhirUnreachableError):  # nothing more would get through
                 raise
             except FhirError as exc:  # the claim search itself failed: stop here
                 self.totals.read_failures += 1
@@ -226,7 +226,7 @@ class Driver:
                 records = self.source.records(reads)
                 chart, problems = build_chart(records, self.mappings, self.policy.zone,
                                               self._names)
-            except FhirAuthError:
+            except (FhirAuthError, FhirUnreachableError):  # nothing more would get through
                 raise
             except FhirError as exc:
                 self.totals.read_failures += 1

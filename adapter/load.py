@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from adapter.fhir import FhirClient, FhirError
+from adapter.fhir import FhirClient, FhirError, FhirUnreachableError
 from adapter.fhir.bundles import rewrite_references
 from adapter.outcomes import Problem
 from adapter.sources.base import Reads
@@ -190,6 +190,8 @@ def load(client: FhirClient, resources: list[dict[str, Any]], chunk_size: int | 
         totals.transactions += 1
         try:
             results = client.transaction(bundle)
+        except FhirUnreachableError:
+            raise  # no server there: nothing else would land either
         except FhirError as exc:
             lost.update(ref for ref, _ in sent)
             totals.problems.append(Problem("load transaction", str(exc)))

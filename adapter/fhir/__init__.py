@@ -14,6 +14,7 @@ _WHERE = {
     "auth_from_settings": "auth", "EntryResult": "bundles", "includes": "bundles",
     "matches": "bundles", "FhirClient": "client", "bundle_is_idempotent": "client",
     "FhirAuthError": "errors", "FhirError": "errors", "FhirServerError": "errors",
+    "FhirUnreachableError": "errors",
     "PageExpiredError": "errors", "WriteNotAllowedError": "errors", "NO_RETRY": "retry",
     "RetryPolicy": "retry", "Query": "search", "Search": "search", "RequestStats": "stats",
 }
@@ -36,6 +37,7 @@ __all__ = [
     "FhirClient",
     "FhirError",
     "FhirServerError",
+    "FhirUnreachableError",
     "NoAuth",
     "PageExpiredError",
     "Query",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -26,6 +27,7 @@ from adapter.fhir.entry_retry import send_entries_with_retries
 from adapter.fhir.errors import (
     FhirError,
     FhirServerError,
+    FhirUnreachableError,
     error_for_response,
     redact_url,
 )
@@ -86,6 +88,7 @@ class FhirClient:
         self._session.verify = verify
         self._session.headers.update({"Accept": FHIR_JSON, "User-Agent": USER_AGENT})
         self._auth.bind(self._auth_request, self.base_url)
+        self._reached = False  # whether any request got an answer from the server yet
         guard_logs()
 
     def __repr__(self) -> str:
@@ -221,9 +224,24 @@ class FhirClient:
         def on_retry() -> None:
             self.stats.retries += 1
 
+        def first_send() -> requests.Response:
+            """Until the server answered once, a refused connection or an unknown host is a
+            wrong URL or a server not started: not retried, said in one line."""
+            try:
+                return send()
+            except requests.ConnectionError as exc:
+                if self._reached or (why := _unreachable(exc)) is None:
+                    raise
+                host = urlsplit(url).netloc.rpartition("@")[2]
+                raise FhirUnreachableError(method, url, None, f"cannot connect to {host}: "
+                                           f"{why} (is a FHIR server running at this URL?)"
+                                           ) from None
+
         try:
-            return send_with_retries(send, retry or self.retry, idempotent=idempotent,
+            return send_with_retries(first_send, retry or self.retry, idempotent=idempotent,
                                      describe=f"{method} {_log_target(url)}", on_retry=on_retry)
+        except FhirUnreachableError:
+            raise
         except requests.RequestException as exc:
             # Unreachable or dropped (retries spent): temporary; anything else is ours.
             error_type = FhirServerError if isinstance(exc, RETRY_EXCEPTIONS) else FhirError
@@ -259,6 +277,7 @@ class FhirClient:
             raise
         logger.debug("%s %s -> %d (%.0f ms)", method, _log_target(url),
                      response.status_code, _ms_since(started))
+        self._reached = True
         return response
 
 
@@ -289,6 +308,30 @@ def _describe(exc: requests.RequestException) -> str:
     a token a server put in a next link)."""
     text = _URL_IN_MESSAGE.sub("", str(exc))
     return f"{type(exc).__name__}: {' '.join(text.split())}"[:300].rstrip(": ")
+
+
+def _unreachable(exc: BaseException) -> str | None:
+    """"connection refused" or "no such host" when that is why a connection failed."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(current, socket.gaierror):
+            return "no such host"
+        todo += [current.__cause__, current.__context__,
+                 *(a for a in current.args if isinstance(a, BaseException)),
+                 *(r for r in [getattr(current, "reason", None)] if isinstance(r, BaseException))]
+    text = str(exc)
+    if "Connection refused" in text:
+        return "connection refused"
+    if "Name or service not known" in text or "nodename nor servname" in text:
+        return "no such host"
+    return None
 
 
 def _log_target(url: str) -> str:

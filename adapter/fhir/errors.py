@@ -68,6 +68,12 @@ class FhirServerError(FhirError):
     connections) after all retries. The same request may succeed later."""
 
 
+class FhirUnreachableError(FhirServerError):
+    """Nothing listens at the base URL (connection refused, no such host) on the run's first
+    request: a wrong URL or a server not started, so the run stops at once, in one line,
+    instead of retrying for the whole retry budget."""
+
+
 class PageExpiredError(FhirError):
     """A search page link no longer works (410, or 404 on a paging link): the search restarts
     from its first page (``adapter.fhir.search``)."""

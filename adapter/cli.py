@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from datetime import date, timedelta
@@ -23,6 +24,7 @@ from adapter.fhir.limits import DEFAULT_MAX_PAGES, DEFAULT_RETRY_BUDGET
 from adapter.fhir.redaction import guard_logs
 from adapter.findings import Severity
 from adapter.mappings import MappingsError, load_mappings
+from adapter.output.paths import OutputError, writable_directory, writable_file
 from adapter.output.report import Report
 from adapter.output.table import render_table
 from adapter.parallel import WorkerError
@@ -260,8 +262,7 @@ def _audit(args: argparse.Namespace) -> int:
         from adapter.output.audit.html import render  # noqa: F401 - needs the extra
     except ImportError as exc:
         return _missing_extra("audit", "the audit extra", "audit", exc)
-    if args.out.is_dir() or not args.out.parent.is_dir():
-        raise UsageError(f"--out {args.out}: not a file in an existing directory")
+    writable_file(args.out)  # before the work, not after it
     if args.sample < 1:
         raise UsageError(f"--sample must be at least 1, not {args.sample}")
     try:
@@ -336,11 +337,15 @@ def _print_report(report: Report, fmt: str) -> None:
     the run's notes go to stderr too, once each."""
     for note in report.notes:
         print(f"b12-adapter: note: {note}", file=sys.stderr)
-    if fmt == "json":
-        report.write_json(sys.stdout, indent=2 if sys.stdout.isatty() else None)
-        sys.stdout.write("\n")
-    else:
-        print(render_table(report))
+    try:
+        if fmt == "json":
+            report.write_json(sys.stdout, indent=2 if sys.stdout.isatty() else None)
+            sys.stdout.write("\n")
+        else:
+            print(render_table(report))
+        sys.stdout.flush()
+    except BrokenPipeError:  # `| head` read what it wanted: the run ends as it would have
+        _stdout_closed()
 
 
 def _print_server_summary(client: FhirClient, run: modes.ServerRun,
@@ -369,8 +374,13 @@ def _workers(value: str) -> int:
 def _check_files(args: argparse.Namespace) -> int:
     if args.claim or args.patient or args.since or args.search:
         raise UsageError("--claim, --patient, --since and --search need --server")
+    if args.out is not None:
+        writable_directory(args.out)  # before the work, not after it
     report = modes.check_files(_judge(args), args.source, args.out, workers=args.workers)
     _print_report(report, args.format)
+    if not report.claims and not len(report.skipped):
+        print(f"b12-adapter: no claims found in {args.source} (no Claim or "
+              "ExplanationOfBenefit resource)", file=sys.stderr)
     return _exit_status(report, args.fail_on)
 
 
@@ -391,6 +401,9 @@ def _check_server(args: argparse.Namespace) -> int:
         run = modes.check_server(judge, client, selection, dry_run=args.dry_run,
                                  max_entries=args.max_transaction_entries)
         _print_report(run.report, args.format)
+        if not run.report.claims and not len(run.report.skipped) and not run.failed:
+            print(f"b12-adapter: no claims found on {client.base_url} for this selection",
+                  file=sys.stderr)
         _print_server_summary(client, run, args)
     return _exit_status(run.report, args.fail_on, run.failed)
 
@@ -439,6 +452,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # `| head`: the reader has what it wanted; end quietly
+        _stdout_closed()
+        return EXIT_PARTIAL
+
+
+def _stdout_closed() -> None:
+    """Point stdout at /dev/null, so nothing more (nor the flush at exit) writes to the
+    closed pipe and raises again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (captured in tests)
+        pass
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
@@ -456,7 +487,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return spark_command.run(args)
         return _load(args)
     except (SourceError, ConfigError, MappingsError, AuthConfigError, UsageError,
-            SyncStateError) as exc:
+            SyncStateError, OutputError) as exc:
         print(f"b12-adapter: {exc}", file=sys.stderr)
         return EXIT_UNUSABLE
     except FhirError as exc:

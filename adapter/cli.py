@@ -431,7 +431,12 @@ def _load(args: argparse.Namespace) -> int:
 
     resources, unreadable = load_resources(FileSource.open(args.path))
     with _client(args, writable=writable_types(resources)) as client:
-        totals = load(client, resources, args.max_transaction_entries, keep_ids=args.keep_ids)
+        try:
+            totals = load(client, resources, args.max_transaction_entries,
+                          keep_ids=args.keep_ids)
+        finally:
+            if args.stats:
+                print("requests: " + json.dumps(client.stats.as_dict()), file=sys.stderr)
     for problem in [*unreadable, *totals.problems]:
         print(f"b12-adapter: {problem.resource}: {problem.message}", file=sys.stderr)
     if totals.loaded < len(resources):

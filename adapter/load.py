@@ -2,14 +2,16 @@
 
 One strategy for every server: each resource is a conditional create (``POST Type`` with
 ``ifNoneExist`` on a source identifier, ``urn:b12-fhir-adapter:source-id|Type/id``, added to
-the resource), with a ``urn:uuid`` fullUrl that the other entries of its transaction refer to.
-Servers that refuse client-chosen ids (Medplum: a PUT to a new id is "400 Invalid id") take it,
-servers that create by PUT (HAPI) take it too, and loading twice creates nothing new: the
-server finds each resource by its source identifier. The server chooses the ids, so
-references are rewritten: to the fullUrl of a resource in the same transaction, or to the
-``Type/id`` the server gave one loaded in an earlier transaction. Resources go up referenced
-ones first. This is the one command allowed to write other types than DetectedIssue. What is
-counted as loaded is what the server confirmed, entry by entry.
+the resource), with a ``urn:uuid`` fullUrl. Servers that refuse client-chosen ids (Medplum: a
+PUT to a new id is "400 Invalid id") take it, servers that create by PUT (HAPI) take it too,
+and loading twice creates nothing new: the server finds each resource by its source
+identifier. The server chooses the ids, so references are rewritten to the ``Type/id`` the
+server gave the resource pointed at. A resource never shares a transaction with what it points
+at (servers do not all roll a transaction back when an entry is refused): it goes up once its
+targets landed, and is held back, named, when one of them did not. Several resources with one
+id (Bundles that reuse ids) are named, never merged silently. This is the one command allowed
+to write other types than DetectedIssue. What is counted as loaded is what the server
+confirmed, entry by entry.
 
 ``keep_ids`` puts each resource to its own id instead (``PUT Type/id``), for servers that
 create by update (HAPI, the test server): the ids stay those of the files, and no search runs
@@ -61,11 +63,31 @@ def load_resources(source: FileSource) -> tuple[list[dict[str, Any]], list[Probl
     items = [*source.records(Reads()).resources,
              *(item for page in source.claim_pages() for item in page)]
     problems = [item for item in items if isinstance(item, Problem)]
-    resources = [rewrite_references(r, source.aliases) for r in items
-                 if not isinstance(r, Problem) and r.get("id")]
+    resources = _once_each([rewrite_references(r, source.aliases) for r in items
+                            if not isinstance(r, Problem) and r.get("id")], problems)
     rank = {rtype: n for n, rtype in enumerate(ORDER)}
     resources.sort(key=lambda r: rank.get(r["resourceType"], len(ORDER) - 1))
     return _referenced_first(resources), problems
+
+
+def _once_each(resources: list[dict[str, Any]], problems: list[Problem]
+               ) -> list[dict[str, Any]]:
+    """Each ``Type/id`` once. Several Bundles that reuse ids (``Patient/p1`` in each) would
+    otherwise be merged on the server without a word: the first is loaded, each other with
+    the same id and other content is named, not loaded (a copy of the same resource is one)."""
+    first: dict[str, dict[str, Any]] = {}
+    again: dict[str, int] = {}
+    for resource in resources:
+        ref = _ref(resource)
+        if ref not in first:
+            first[ref] = resource
+        elif resource != first[ref]:
+            again[ref] = again.get(ref, 0) + 1
+    problems.extend(Problem(ref, f"{n + 1} resources in the source have this id, with other "
+                                 "content (Bundles or files that reuse ids): only the first "
+                                 "is loaded; give each its own id to load them all")
+                    for ref, n in again.items())
+    return list(first.values())
 
 
 def _referenced_first(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -152,39 +174,21 @@ def update_by_id(resource: dict[str, Any]) -> dict[str, Any]:
 
 def load(client: FhirClient, resources: list[dict[str, Any]], chunk_size: int | None = None,
          *, keep_ids: bool = False) -> LoadTotals:
+    """Send ``resources`` (referenced ones first) in transactions of at most ``chunk_size``.
+    A resource never shares a transaction with what it points at: servers do not all roll a
+    transaction back when one entry is refused (Medplum does not), and a Claim committed
+    beside a refused Condition would point at nothing. So what it points at goes up first,
+    and it goes only when all of that landed."""
     totals = LoadTotals()
-    chunk_size = chunk_size or (CHUNK_BY_ID if keep_ids else CHUNK)
+    chunk_size = max(1, chunk_size or (CHUNK_BY_ID if keep_ids else CHUNK))
     loading = {_ref(r) for r in resources}
     on_server: dict[str, str] = {}  # source Type/id -> the server's Type/id, once loaded
     lost: set[str] = set()  # refused, or pointing at something refused
-    for chunk in _chunks(resources, chunk_size):
-        in_chunk = {_ref(r) for r in chunk}
-        sent: list[tuple[str, dict[str, Any]]] = []
-        for resource in chunk:
-            ref = _ref(resource)
-            pointing = _references(resource) & loading
-            missing = sorted(pointing & lost) or sorted(
-                pointing - in_chunk - on_server.keys())
-            if missing:
-                lost.add(ref)
-                why = "the server did not take it" if set(missing) <= lost else (
-                    "it comes later (a reference cycle)")
-                totals.problems.append(Problem(
-                    ref, f"not loaded: it points at {', '.join(missing)} and {why}"))
-                continue
-            if keep_ids:
-                sent.append((ref, update_by_id(resource)))
-                continue
-            if not _has_identifier_list(resource["resourceType"]):
-                lost.add(ref)
-                totals.problems.append(Problem(
-                    ref, f"not loaded: a {resource['resourceType']} has no identifier to "
-                         "find it by on a second load"))
-                continue
-            references = {**on_server, **{r: full_url(r) for r in pointing & in_chunk}}
-            sent.append((ref, conditional_create(resource, references)))
+    sent: list[tuple[str, dict[str, Any]]] = []  # the transaction being filled
+
+    def send() -> None:
         if not sent:
-            continue
+            return
         bundle = {"resourceType": "Bundle", "type": "transaction",
                   "entry": [entry for _, entry in sent]}
         totals.transactions += 1
@@ -197,7 +201,8 @@ def load(client: FhirClient, resources: list[dict[str, Any]], chunk_size: int | 
             totals.problems.append(Problem("load transaction", str(exc)))
             totals.problems.extend(Problem(ref, "not loaded: its transaction failed")
                                    for ref, _ in sent)
-            continue
+            sent.clear()
+            return
         for (ref, _), result in zip(sent, results, strict=True):
             if result.ok and result.target:
                 totals.loaded += 1
@@ -208,6 +213,32 @@ def load(client: FhirClient, resources: list[dict[str, Any]], chunk_size: int | 
                 error = str(result.error()) if not result.ok else (
                     f"{result.status}, but the server did not say where it is")
                 totals.problems.append(Problem(ref, error))
+        sent.clear()
+
+    for resource in resources:
+        ref = _ref(resource)
+        pointing = (_references(resource) & loading) - {ref}
+        if len(sent) >= chunk_size or any(target == r for r, _ in sent for target in pointing):
+            send()  # what it points at goes up, and must land, first
+        missing = sorted(pointing & lost) or sorted(pointing - on_server.keys())
+        if missing:
+            lost.add(ref)
+            why = "the server did not take it" if set(missing) <= lost else (
+                "it comes later (a reference cycle)")
+            totals.problems.append(Problem(
+                ref, f"not loaded: it points at {', '.join(missing)} and {why}"))
+            continue
+        if keep_ids:
+            sent.append((ref, update_by_id(resource)))
+            continue
+        if not _has_identifier_list(resource["resourceType"]):
+            lost.add(ref)
+            totals.problems.append(Problem(
+                ref, f"not loaded: a {resource['resourceType']} has no identifier to "
+                     "find it by on a second load"))
+            continue
+        sent.append((ref, conditional_create(resource, on_server)))
+    send()
     return totals
 
 

@@ -29,6 +29,7 @@ from adapter.fhir.errors import (
     FhirServerError,
     FhirUnreachableError,
     error_for_response,
+    html_page_said,
     redact_url,
 )
 from adapter.fhir.guard import READ_METHODS, WriteGuard
@@ -89,6 +90,7 @@ class FhirClient:
         self._session.headers.update({"Accept": FHIR_JSON, "User-Agent": USER_AGENT})
         self._auth.bind(self._auth_request, self.base_url)
         self._reached = False  # whether any request got an answer from the server yet
+        self._split_said = False  # the warning that transactions are split, given once
         guard_logs()
 
     def __repr__(self) -> str:
@@ -153,9 +155,24 @@ class FhirClient:
     def transaction(self, bundle: dict[str, Any]) -> list[EntryResult]:
         """POST a transaction Bundle; what the server did with each entry, in order.
 
-        Servers are not always atomic: an HTTP 200 may hold refused entries (SERVERS.md).
+        Servers are not always atomic: an HTTP 200 may hold refused entries (SERVERS.md). A
+        server that refuses the transaction for its size (Medplum with atomic transactions:
+        "Transaction requires strict isolation but has too many entries") gets it in halves,
+        down to one entry, and the run says so once.
         """
-        return self._post_bundle(bundle, "transaction")
+        try:
+            return self._post_bundle(bundle, "transaction")
+        except FhirError as exc:
+            entries = bundle.get("entry") or []
+            if not (_too_many_entries(exc) and len(entries) > 1):
+                raise
+        if not self._split_said:
+            self._split_said = True
+            logger.warning("the server refuses transactions of %d entries as too many (strict "
+                           "isolation): sending smaller ones", len(entries))
+        half = len(entries) // 2
+        return [*self.transaction({**bundle, "entry": entries[:half]}),
+                *self.transaction({**bundle, "entry": entries[half:]})]
 
     def batch(self, bundle: dict[str, Any]) -> list[EntryResult]:
         """POST a batch Bundle; what the server did with each entry, in order."""
@@ -294,7 +311,9 @@ def _resource(
     try:
         body = response.json()
     except ValueError:
-        raise FhirError(method, url, response.status_code, "body is not JSON") from None
+        said = html_page_said(response.text or "")
+        raise FhirError(method, url, response.status_code,
+                        f"body is not JSON ({said})" if said else "body is not JSON") from None
     found = body.get("resourceType") if isinstance(body, dict) else None
     if not isinstance(found, str) or (expect is not None and found != expect):
         wanted = expect or "a FHIR resource"
@@ -308,6 +327,12 @@ def _describe(exc: requests.RequestException) -> str:
     a token a server put in a next link)."""
     text = _URL_IN_MESSAGE.sub("", str(exc))
     return f"{type(exc).__name__}: {' '.join(text.split())}"[:300].rstrip(": ")
+
+
+def _too_many_entries(exc: FhirError) -> bool:
+    """The server refused a transaction for the number of its entries (Medplum)."""
+    return exc.status is not None and 400 <= exc.status < 500 \
+        and "too many entries" in exc.outcome.lower()
 
 
 def _unreachable(exc: BaseException) -> str | None:

@@ -6,9 +6,11 @@
 A source only yields resources: pages of claims, and the records a page needs (a file source
 has one chart for every page, read first; a server source reads a page's records in one
 batch, together with the searches the sinks ask for, such as write-back's earlier issues).
-Checking mutates nothing; sinks consume the outcomes and never read each other's state. The
-HTTP service and a distributed engine run the same ``Driver`` over a source holding one
-claim, or one partition of patients (``adapter.sources.memory``).
+Checking mutates nothing; sinks consume the outcomes and never read each other's state. How
+the records are read and the pages judged is the read plan's (``adapter.read_plan``): one
+process in order, unless a mode hands in another (file exports: ``adapter.file_plan``). The
+HTTP service runs the same ``Driver`` over a source holding the posted claims
+(``adapter.sources.posted``); the Spark job judges with the same ``check_claim``.
 """
 
 from __future__ import annotations
@@ -22,15 +24,14 @@ from zoneinfo import ZoneInfo
 
 from adapter.check import InScope, check_claim, problem, read_scoped
 from adapter.evidence.chart import Chart
-from adapter.evidence.needs import chart_types, claim_test, line_tests
-from adapter.evidence.read import line_links
+from adapter.evidence.needs import chart_types, line_tests
 from adapter.fhir.errors import FhirAuthError, FhirError, FhirUnreachableError
 from adapter.fhir.search import Query
 from adapter.mappings import Mappings
 from adapter.outcomes import ClaimOutcome, PageOutcome, Problem
+from adapter.read_plan import SERIAL, ReadPlan, take
 from adapter.rules import Policy
-from adapter.sources.base import Reads, Records, Seen, Source
-from adapter.sources.files import FileSource
+from adapter.sources.base import Reads, Records, Source
 
 Resource = dict[str, Any]
 # the error a claim gets when an earlier one had its id (Spark mode reports it too)
@@ -66,16 +67,6 @@ class RunTotals:
     read_failures: int = 0  # searches or record reads the server failed
 
 
-def take(chart: Chart, problems: list[Problem], item: Resource | Problem | Seen) -> None:
-    """One item of a records pass into the chart."""
-    if isinstance(item, Problem):
-        problems.append(item)
-    elif isinstance(item, Seen):
-        chart.seen(item.refs)
-    else:
-        chart.add(item)
-
-
 def build_chart(records: Records, mappings: Mappings, zone: ZoneInfo | None = None,
                 names: frozenset[str] = frozenset()) -> tuple[Chart, list[Problem]]:
     chart = Chart(mappings, records.aliases, zone, names)  # live aliases: a lazy source adds
@@ -96,39 +87,29 @@ class Driver:
 
     def __init__(self, source: Source, policy: Policy, mappings: Mappings,
                  sinks: Sequence[Sink], *, max_claims: int | None = None,
-                 workers: int = 1) -> None:
+                 plan: ReadPlan = SERIAL) -> None:
         self.source = source
-        self.workers = workers  # >1 (a file source, where fork exists): adapter.parallel
+        self.plan = plan
         self.policy = policy
         self.mappings = mappings
         self.sinks = sinks
         self.max_claims = max_claims
         self.totals = RunTotals()
         self._chart: tuple[Chart, list[Problem]] | None = None
-        self._b12_claims: int | None = None  # claim lines that may bill B12 (pre-scan)
         self._seen: set[str] = set()  # claims judged so far: a second one of an id is not
         self._names = frozenset().union(*(sink.names for sink in sinks))
         self._evidence = any(sink.evidence for sink in sinks)
 
     def run(self) -> RunTotals:
         with _fewer_collections():
-            parallel = self.workers > 1 and isinstance(self.source, FileSource)
             if self.source.one_chart:
-                self._chart = self._one_chart(parallel)
+                self._chart = self._one_chart()
                 if self._chart[1]:
                     self._emit(PageOutcome((), problems=tuple(self._chart[1])))
             try:
-                if parallel:
-                    from adapter.parallel import judged_pages
-
-                    for outcome in judged_pages(self._pages, self._check, self.workers):
-                        self._count(outcome)
-                        self._emit(self._once_each(outcome))
-                else:
-                    for page in self._pages():
-                        outcome = self._check(page)
-                        self._count(outcome)
-                        self._emit(self._once_each(outcome))
+                for outcome in self.plan.judged(self._pages, self._check):
+                    self._count(outcome)
+                    self._emit(self._once_each(outcome))
             except (FhirAuthError, FhirUnreachableError):  # nothing more would get through
                 raise
             except FhirError as exc:  # the claim search itself failed: stop here
@@ -139,39 +120,12 @@ class Driver:
             sink.close()
         return self.totals
 
-    def _one_chart(self, parallel: bool) -> tuple[Chart, list[Problem]]:
+    def _one_chart(self) -> tuple[Chart, list[Problem]]:
         reads = Reads(types=chart_types() | self._names, lines=line_tests(self.mappings))
         records = self.source.records(reads)
         chart = Chart(self.mappings, records.aliases, self.policy.zone, self._names)
-        chart.wanted = self._wanted()
-        if parallel:
-            from adapter.parallel import read_chart, records_pay
-
-            assert isinstance(self.source, FileSource)
-            if records_pay(self.workers, self.source.scanned_bytes(reads), self._b12_claims):
-                return finished(chart, read_chart(self.source, reads, chart, self.workers))
-        problems: list[Problem] = []
-        for item in records.resources:
-            take(chart, problems, item)
-        return finished(chart, problems)
-
-    def _wanted(self) -> frozenset[str] | None:
-        """What the B12 claims point at, from a pre-scan of the claim files that parses only
-        the lines that may bill B12 (None: no pre-scan, as when claims sit in Bundles). Only
-        these of the records passed over unread need be remembered."""
-        if not isinstance(self.source, FileSource):
-            return None
-        lines = self.source.prescan_claims(claim_test(self.mappings))
-        if lines is None:
-            return None
-        wanted: set[str] = set()
-        self._b12_claims = 0
-        for line in lines:  # B12 or not, in scope or not: a few more ids kept, no matter
-            wanted |= line_links(line)
-            self._b12_claims += 1
-        if any(not ref[:1].isupper() for ref in wanted):  # urn:uuid:, #contained: no filter
-            return None
-        return frozenset(wanted)
+        chart.wanted = self.plan.wanted()
+        return finished(chart, self.plan.read_chart(records, reads, chart))
 
     def _pages(self) -> Iterator[Sequence[Resource | Problem]]:
         """The source's claim pages, cut at ``max_claims``."""

@@ -1,7 +1,7 @@
 """What each command runs: a source and its sinks, through the one driver.
 
-The CLI turns arguments into one call here; the HTTP service (later) calls the same
-functions. Nothing here prints.
+The CLI turns arguments into one call here (the HTTP service's server check too). Nothing
+here prints.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from adapter.driver import Driver, RunTotals, Sink
+from adapter.file_plan import FilePlan
 from adapter.mappings import Mappings
 from adapter.outcomes import PageOutcome, Problem
 from adapter.output.files import DetectedIssueFile
 from adapter.output.report import Report
-from adapter.parallel import AUTO_MIN_BYTES, auto_workers
 from adapter.rules import Policy
 from adapter.sources.files import FileSource
 
@@ -44,26 +44,17 @@ def check_files(judge: Judge, path: Path, out: Path | None = None, *,
     """Check a file source; with ``out``, also write DetectedIssue.ndjson and report.json.
     ``workers`` processes (None: as many as pay, ``adapter.parallel.auto_workers``)."""
     source = FileSource.open(path)
-    if workers is None:
-        workers = _auto_workers(source, judge.mappings)
+    plan = FilePlan.auto(source, judge.mappings, workers)
     report = Report()
     sinks: list[Sink] = [report]
     if out is not None:
         sinks.append(DetectedIssueFile(out, datetime.now(UTC)))
-    Driver(source, judge.policy, judge.mappings, sinks, workers=workers).run()
+    Driver(source, judge.policy, judge.mappings, sinks, plan=plan).run()
     if out is not None:
         with (out / "report.json").open("w", encoding="utf-8", errors="backslashreplace") as file:
             report.write_json(file)
             file.write("\n")
     return report
-
-
-def _auto_workers(source: FileSource, mappings: Mappings) -> int:
-    from adapter.evidence.needs import chart_types, line_tests
-    from adapter.sources.base import Reads
-
-    reads = Reads(types=chart_types(), lines=line_tests(mappings))
-    return auto_workers() if source.scanned_bytes(reads) >= AUTO_MIN_BYTES else 1
 
 
 @dataclass
@@ -163,7 +154,9 @@ def audit_files(judge: Judge, path: Path, out: Path, *, period: Period | None = 
     report = Report()
     sink = AuditSink(judge.policy, period=period, sample_size=sample_size,
                      show_names=show_names)
-    Driver(FileSource.open(path), judge.policy, judge.mappings, [report, sink]).run()
+    source = FileSource.open(path)
+    Driver(source, judge.policy, judge.mappings, [report, sink],
+           plan=FilePlan(source, judge.mappings)).run()
     run = AuditRun(report, sink.audit())
     _write_audit(run.audit, out, str(path))
     return run

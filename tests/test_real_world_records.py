@@ -15,7 +15,7 @@ from fixtures import builders as b
 from tests.scenario import SERVICE, clean_chart
 
 Resource = dict[str, Any]
-PAYER = Path(__file__).parent.parent / "fixtures" / "realdata" / "payer-examples"
+PAYER = Path(__file__).parent.parent / "fixtures" / "payer-examples"
 
 
 def _check(capsys: pytest.CaptureFixture[str], source: Path, *argv: str

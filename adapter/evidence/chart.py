@@ -23,9 +23,18 @@ from adapter.evidence.facts import (
     ProcedureFact,
 )
 from adapter.evidence.fields import BadResource, has_id, normalize_reference, ref_of
+from adapter.evidence.kinds import (
+    BY_TYPE,
+    CHART_TYPES,
+    CONDITION,
+    DRUG,
+    LAB,
+    PATIENT,
+    PROCEDURE,
+    USE,
+)
 from adapter.evidence.names import NAMED_TYPES, name_of
 from adapter.evidence.read import (
-    MEDICATION_USES,
     Drug,
     MedicationUse,
     judge_use,
@@ -38,8 +47,7 @@ from adapter.evidence.read import (
 )
 from adapter.mappings import Mappings
 
-CHART_TYPES = frozenset({"Condition", "Observation", "Patient", "Procedure", "Medication",
-                         *MEDICATION_USES})
+__all__ = ["CHART_TYPES", "Chart"]  # CHART_TYPES: the record kinds' types (evidence.kinds)
 Fact = ConditionFact | LabFact | AdministrationFact | MedicationFact | ProcedureFact
 Entry = tuple[str, Any]  # ("condition", ConditionFact), ("known", "Observation/x"), ...
 
@@ -87,28 +95,30 @@ class Chart:
         entries: list[Entry] = []
         if rtype in self.name_types and (name := name_of(resource)):
             entries.append(("name", (ref_of(resource), name)))
-        if rtype not in CHART_TYPES:
+        kind = BY_TYPE.get(rtype) if isinstance(rtype, str) else None
+        if kind is None:
             return entries
         ref = ref_of(resource)
         entries.append(("known", ref))
         mappings, zone = self.mappings, self.zone
         problems: list[BadResource] = []
         entry: Entry | None = None
+        fact = kind.fact
         try:
-            if rtype == "Condition":
-                entry = ("condition", read_condition(resource, mappings, zone))
-            elif rtype == "Observation":
+            if fact == CONDITION:
+                entry = (CONDITION, read_condition(resource, mappings, zone))
+            elif fact == LAB:
                 lab = read_observation(resource, mappings, zone)
-                entry = ("lab", lab) if lab is not None else None
-            elif rtype in MEDICATION_USES:
-                entry = ("use", read_medication_use(resource, zone, problems))
-            elif rtype == "Procedure":
+                entry = (LAB, lab) if lab is not None else None
+            elif fact == USE:
+                entry = (USE, read_medication_use(resource, zone, problems))
+            elif fact == PROCEDURE:
                 procedure = read_procedure(resource, mappings.drugs, zone)
-                entry = ("procedure", procedure) if procedure is not None else None
-            elif rtype == "Medication":
-                entry = ("drug", (ref, read_medication(resource)))
-            elif has_id(ref):
-                entry = ("patient", read_patient(resource))
+                entry = (PROCEDURE, procedure) if procedure is not None else None
+            elif fact == DRUG:
+                entry = (DRUG, (ref, read_medication(resource)))
+            elif fact == PATIENT and has_id(ref):
+                entry = (PATIENT, read_patient(resource))
         except BadResource as exc:
             problems.append(exc)
         if problems:
@@ -122,17 +132,17 @@ class Chart:
         for what, value in entries:
             if what == "known":
                 self.known.add(value)
-            elif what == "condition":
+            elif what == CONDITION:
                 self._index(value, self.conditions)
-            elif what == "lab":
+            elif what == LAB:
                 self._index(value, self.labs)
-            elif what == "use":
+            elif what == USE:
                 self._use(value)
-            elif what == "procedure":
+            elif what == PROCEDURE:
                 self._index(value, self.procedures)
             elif what == "problem":
                 self.problems.append(value)
-            elif what == "drug":
+            elif what == DRUG:
                 self._drugs[value[0]] = value[1]
             elif what == "name":
                 self.names[value[0]] = value[1]

@@ -12,6 +12,7 @@ from functools import cached_property
 
 import ahocorasick_rs
 
+from adapter.evidence import kinds
 from adapter.mappings import Mappings
 from adapter.terminology import icd10cm
 from adapter.terminology.systems import LOINC
@@ -28,25 +29,33 @@ class RecordSearch:
 
 
 def record_searches(mappings: Mappings) -> tuple[RecordSearch, ...]:
-    """Conditions; the mapped labs only; every administration, request and statement with
-    the Medication resources they name (the drug may be there: Epic); the injection
-    procedures only; the patients."""
+    """A search per searched record kind (``evidence.kinds``): Conditions; the mapped labs
+    only; every administration, request and statement with the Medication resources they
+    name (the drug may be there: Epic); the injection procedures only; the patients."""
     labs = ",".join(f"{LOINC}|{code}" for code in mappings.labs_by_loinc)
     injections = ",".join(f"{system}|{code}"
                           for system, codes in mappings.drugs.injection_procedures.codes.items()
                           for code in sorted(codes))
-    return (
-        RecordSearch("Condition"),
-        RecordSearch("Observation", (("code", labs),)),
-        *(RecordSearch(rtype, (("_include", f"{rtype}:medication"),))
-          for rtype in ("MedicationAdministration", "MedicationRequest", "MedicationStatement")),
-        RecordSearch("Procedure", (("code", injections),)),
-        RecordSearch("Patient", by="_id"),
-    )
+    searches: list[RecordSearch] = []
+    for kind in kinds.RECORD_KINDS:
+        rtype, how = kind.resource_type, kind.search
+        if how == kinds.EVERY:
+            searches.append(RecordSearch(rtype))
+        elif how == kinds.LABS:
+            searches.append(RecordSearch(rtype, (("code", labs),)))
+        elif how == kinds.WITH_MEDICATION:
+            searches.append(RecordSearch(rtype, (("_include", f"{rtype}:medication"),)))
+        elif how == kinds.INJECTIONS:
+            searches.append(RecordSearch(rtype, (("code", injections),)))
+        elif how == kinds.BY_ID:
+            searches.append(RecordSearch(rtype, by="_id"))
+        elif how is not None:
+            raise ValueError(f"record kind {rtype}: no search named {how!r}")
+    return tuple(searches)
 
 
 # Claims point at these explicitly; what a patient search missed is read by id.
-LINKED_TYPES = frozenset({"Condition", "Observation"})
+LINKED_TYPES = kinds.LINKED_TYPES
 
 
 # --- Which raw NDJSON lines can matter (a file source's prefilter) ---------------------------
@@ -81,9 +90,7 @@ _ESCAPES = (b"\\u", b"\\/")
 
 def chart_types() -> frozenset[str]:
     """The resource types the chart reads: a file of any other type is never opened."""
-    from adapter.evidence.chart import CHART_TYPES
-
-    return CHART_TYPES
+    return kinds.CHART_TYPES
 
 
 _EVERY_LINE = LineTest((b'"resourceType"',))

@@ -56,9 +56,6 @@ from adapter.terminology.units import UnitError, convert, unit_of
 from adapter.values import value
 
 Resource = Mapping[str, Any]
-CLAIM_KINDS = frozenset({"Claim", "ExplanationOfBenefit"})
-MEDICATION_USES = frozenset({"MedicationAdministration", "MedicationRequest",
-                             "MedicationStatement"})
 _UNDATED_ABATEMENT = frozenset({"abatementBoolean", "abatementString", "abatementAge",
                                 "abatementRange"})
 _BOUND = re.compile(r"^\s*(<=|>=|<|>)?\s*(\d+(?:\.\d+)?)\s*(\S.*)?$")

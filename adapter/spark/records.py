@@ -35,9 +35,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from adapter.check import InScope, read_scoped
-from adapter.evidence.chart import CHART_TYPES, Chart
+from adapter.evidence.chart import Chart
 from adapter.evidence.facts import AdministrationFact, ConditionFact
 from adapter.evidence.fields import normalize_reference, ref_of
+from adapter.evidence.kinds import CHART_TYPES, USE
 from adapter.evidence.needs import line_tests
 from adapter.mappings import load_mappings
 from adapter.outcomes import ClaimOutcome, Problem
@@ -172,7 +173,7 @@ def route(resource: Resource, text: str, judge: Judge, file: int, pos: int) -> I
         if rtype == "Medication":
             yield (DRUG, None, ref, text, None, None, file, pos, None)
             return
-        waiting = next((use for what, use in entries if what == "use" and use.drug is None),
+        waiting = next((use for what, use in entries if what == USE and use.drug is None),
                        None)
         if waiting is not None:  # its drug is a Medication resource: the job joins it in
             yield (WAITING, None, ref, text, [waiting.medication_ref], None, file, pos, None)

@@ -29,6 +29,7 @@ from adapter.output.report import Report
 from adapter.output.table import render_table
 from adapter.parallel import WorkerError
 from adapter.rules import Policy
+from adapter.scopes import default_scope
 from adapter.sources.files import FileSource, SourceError
 from adapter.spark import command as spark_command
 from adapter.sync_state import SyncStateError
@@ -50,19 +51,26 @@ def _server_options() -> argparse.ArgumentParser:
     """
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("FHIR server")
-    g.add_argument("--auth", choices=("none", "basic", "bearer", "smart"), default="none")
+    g.add_argument("--auth", choices=("none", "basic", "bearer", "smart", "client-secret"),
+                   default="none")
     g.add_argument("--username", help="basic auth user name")
     g.add_argument("--password-env", metavar="VAR", help="environment variable with the password")
     g.add_argument("--password-file", metavar="FILE", help="file holding the password")
     g.add_argument("--token-env", metavar="VAR", help="environment variable with a bearer token")
     g.add_argument("--token-file", metavar="FILE", help="file holding a bearer token")
-    g.add_argument("--client-id", help="SMART Backend Services client id")
+    g.add_argument("--client-id", help="SMART Backend Services or client-secret client id")
+    g.add_argument("--client-secret-env", metavar="VAR",
+                   help="environment variable with the client secret (--auth client-secret)")
+    g.add_argument("--client-secret-file", metavar="FILE", help="file holding the client secret")
+    g.add_argument("--token-auth-method", choices=("basic", "post"), default="basic",
+                   help="how the client secret is sent: client_secret_basic (default) or "
+                   "client_secret_post")
     g.add_argument("--private-key-file", metavar="PEM", help="SMART private key (RSA or P-384)")
     g.add_argument("--key-id", help="SMART key id (kid in the registered JWKS)")
     g.add_argument("--algorithm", choices=("RS384", "ES384"), default="RS384")
-    g.add_argument("--scope", default="system/Claim.read system/Condition.read "
-                   "system/Observation.read system/MedicationAdministration.read "
-                   "system/Patient.read system/DetectedIssue.read system/DetectedIssue.write")
+    g.add_argument("--scope", default=default_scope(),
+                   help="token scope (default: system/X.read for every type the checks read, "
+                   "system/DetectedIssue.write)")
     g.add_argument("--token-url", help="token endpoint (default: from smart-configuration)")
     g.add_argument("--ca-bundle", metavar="FILE", help="CA bundle for TLS verification")
     g.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
@@ -212,6 +220,12 @@ def _serve(args: argparse.Namespace) -> int:
         return _missing_extra("serve", "the service extra", "serve", exc)
     from adapter.service.settings import SettingsError
 
+    if args.stats:  # accepted by the shared server options, and ignored until issue 25
+        raise UsageError("--stats is for check, sync, audit and load: serve prints no "
+                         "request counts")
+    if not args.server and (args.retry_budget != DEFAULT_RETRY_BUDGET
+                            or args.max_pages != DEFAULT_MAX_PAGES):
+        raise UsageError("--retry-budget and --max-pages need --server")
     try:
         serve(settings_from_args(args), host=args.host, port=args.port, workers=args.workers,
               graceful_timeout=args.graceful_timeout, log_level=args.log_level)
@@ -314,6 +328,8 @@ def _client(args: argparse.Namespace, writable: frozenset[str] | None = None) ->
         password_file=args.password_file, token_env=args.token_env, token_file=args.token_file,
         client_id=args.client_id, private_key_file=args.private_key_file, key_id=args.key_id,
         algorithm=args.algorithm, scope=args.scope, token_url=args.token_url,
+        client_secret_env=args.client_secret_env, client_secret_file=args.client_secret_file,
+        token_auth_method=args.token_auth_method,
     )
     options = {"writable_types": writable} if writable else {}
     try:

@@ -132,7 +132,7 @@ class FhirClient:
         searches = []
         for query, result in zip(queries, self.batch(bundle), strict=True):
             if not result.ok:
-                raise result.error()
+                raise self._scope_hint(result.error(), query.resource_type)
             if not (result.resource and result.resource.get("resourceType") == "Bundle"):
                 raise FhirError("GET", result.url, result.status, "entry holds no searchset Bundle")
             searches.append(Search(self._page_fetcher(query.resource_type), self.base_url, query,
@@ -222,16 +222,30 @@ class FhirClient:
                         method, _log_target(url))
             response = self._with_retries(send, method, url, idempotent=idempotent, retry=retry)
         if not 200 <= response.status_code < 300:
-            raise error_for_response(method, url, response, paging_link=paging_link)
+            raise self._scope_hint(
+                error_for_response(method, url, response, paging_link=paging_link), kind)
         return response
 
+    def _scope_hint(self, error: FhirError, resource_type: str) -> FhirError:
+        """A 403 on one resource type with a scoped token: name the scope it may lack."""
+        if error.status != 403 or not self._auth.scoped \
+                or not _TYPE_NAME.fullmatch(resource_type):
+            return error
+        access = "read" if error.method in READ_METHODS else "write"
+        hint = f"the token's scope may lack system/{resource_type}.{access} (--scope)"
+        return type(error)(error.method, error.url, error.status,
+                           f"{error.outcome}; {hint}" if error.outcome else hint)
+
     def _auth_request(self, method: str, url: str,
-                      form: Callable[[], Mapping[str, str]] | None) -> requests.Response:
-        """A token-side request (discovery, token): no credentials attached, plain JSON, the
-        same timeouts and retries as the rest; a fresh form (assertion) for every attempt."""
+                      form: Callable[[], Mapping[str, str]] | None,
+                      headers: Mapping[str, str] | None = None) -> requests.Response:
+        """A token-side request (discovery, token): no FHIR credentials attached (only the
+        ``headers`` the token request itself needs: a client secret's basic header), plain
+        JSON, the same timeouts and retries as the rest; a fresh form (assertion) for every
+        attempt."""
         def send() -> requests.Response:
             return self._send_once(method, url, kind="auth", data=form() if form else None,
-                                   headers={"Accept": "application/json"})
+                                   headers={**(headers or {}), "Accept": "application/json"})
 
         return self._with_retries(send, method, url, idempotent=True)
 

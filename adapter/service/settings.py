@@ -12,6 +12,7 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from adapter.fhir import FhirClient
 from adapter.fhir.auth import AuthConfigError, auth_from_settings
@@ -44,18 +45,33 @@ class FhirSettings:
     ca_bundle: str | None = None
     timeout: float = 60.0
     page_size: int = 100
+    client_secret_env: str | None = None
+    client_secret_file: str | None = None
+    token_auth_method: str = "basic"
+    retry_budget: float | None = None  # None: the client's default
+    max_pages: int | None = None
 
     def client(self) -> FhirClient:
         """A new client (one per worker thread: a requests session is not shared)."""
+        from adapter.fhir import RetryPolicy
+
         options = {"scope": self.scope} if self.scope else {}
         auth = auth_from_settings(
             self.auth, username=self.username, password_env=self.password_env,
             password_file=self.password_file, token_env=self.token_env,
             token_file=self.token_file, client_id=self.client_id,
             private_key_file=self.private_key_file, key_id=self.key_id,
-            algorithm=self.algorithm, token_url=self.token_url, **options)
+            algorithm=self.algorithm, token_url=self.token_url,
+            client_secret_env=self.client_secret_env,
+            client_secret_file=self.client_secret_file,
+            token_auth_method=self.token_auth_method, **options)
+        limits: dict[str, Any] = {}
+        if self.retry_budget is not None:
+            limits["retry"] = RetryPolicy(max_total_seconds=self.retry_budget)
+        if self.max_pages is not None:
+            limits["max_pages"] = self.max_pages
         return FhirClient(self.url, auth=auth, timeout=(10.0, self.timeout),
-                          verify=self.ca_bundle or True, page_size=self.page_size)
+                          verify=self.ca_bundle or True, page_size=self.page_size, **limits)
 
 
 @dataclass(frozen=True)

@@ -137,6 +137,8 @@ class Driver:
                     return
             claims += sum(1 for item in page if not isinstance(item, Problem))
             yield page
+            if self.max_claims is not None and claims >= self.max_claims:
+                return  # not a request more: the next page would be cut to nothing
 
     def _count(self, outcome: PageOutcome) -> None:
         self.totals.pages += 1

@@ -19,7 +19,7 @@ from tests.integration.test_server_faults import (
     _refused,
     _run,
 )
-from tests.integration.test_server_mode import SERVICE, _chart, _load
+from tests.integration.test_server_mode import SERVICE, _chart, _codes, _load, _sync
 
 
 def _types(resources: list[dict[str, Any]]) -> set[str]:
@@ -128,3 +128,40 @@ def test_an_entry_refused_500_says_what_the_server_said(fresh_fhir_server, capsy
     assert "failed 2" in err
     messages = [e["message"] for e in report["errors"]]
     assert messages and all("500: deadlock detected" in m for m in messages), messages
+
+
+def test_sync_rechecks_the_claims_of_a_patient_whose_chart_changed(fresh_fhir_server,
+                                                                    tmp_path, capsys):
+    """A lab that arrives after the claim was judged: the stale lab-missing is cancelled by
+    the next sync, though the claim itself did not change (it lies before the watermark)."""
+    server = fresh_fhir_server
+    state = tmp_path / "state.json"
+    _load(server, _chart("rc"))
+    status, _, err = _sync(capsys, server, state)
+    assert status == 0, err
+    assert "lab-missing" in _codes(server, "rc-k2")
+    _load(server, [b.patient("rc-p9"), b.claim("rc-k9", "rc-p9", SERVICE)])  # a newer claim
+    _sync(capsys, server, state, "--overlap-seconds", "0")
+    watermark = json.loads(state.read_text())["watermark"]
+
+    _load(server, [b.lab("rc-o2", "rc-p2", "b12", 150, "pg/mL", "2026-02-20")])
+    status, report, err = _sync(capsys, server, state, "--overlap-seconds", "0")
+
+    assert status == 0, err
+    # rc-k9 sits at the watermark (ge); rc-k2 before it: read again for its patient's new lab
+    assert sorted(c["claim"] for c in report["claims"]) == ["Claim/rc-k2", "Claim/rc-k9"]
+    assert "lab-missing" in _codes(server, "rc-k2", status="cancelled")
+    assert "lab-missing" not in _codes(server, "rc-k2")
+    assert json.loads(state.read_text())["watermark"] == watermark  # not moved by old claims
+
+
+def test_sync_without_chart_changes_rechecks_nothing(fresh_fhir_server, tmp_path, capsys):
+    server = fresh_fhir_server
+    state = tmp_path / "state.json"
+    _load(server, _chart("rn"))
+    _sync(capsys, server, state)
+    _load(server, [b.patient("rn-p9"), b.claim("rn-k9", "rn-p9", SERVICE)])
+    _sync(capsys, server, state, "--overlap-seconds", "0")
+    status, report, _ = _sync(capsys, server, state, "--overlap-seconds", "0")
+    assert status == 0
+    assert [c["claim"] for c in report["claims"]] in ([], ["Claim/rn-k9"])  # the newest again

@@ -198,6 +198,9 @@ def _serve_parser(commands: argparse._SubParsersAction, server: argparse.Argumen
     serve.add_argument("--allow-client-subject", action="append", default=[], metavar="DN",
                        help="client certificate subject allowed (repeatable)")
     serve.add_argument("--max-body-bytes", type=int, default=5 * 1024 * 1024, metavar="N")
+    serve.add_argument("--body-timeout", type=float, default=30.0, metavar="SECONDS",
+                       help="a request whose body stops arriving this long is answered 408 "
+                       "and its connection closed (default 30)")
     serve.add_argument("--cds-fhir-server", action="append", default=[], metavar="URL",
                        help="fhirServer a CDS Hooks request may have the service read "
                             "(repeatable; without it only prefetch is used)")

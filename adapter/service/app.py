@@ -28,6 +28,7 @@ from adapter.modes import Judge
 from adapter.rules import Policy
 from adapter.service import cds_hooks, openapi
 from adapter.service.checking import check_in_memory
+from adapter.service.failsafe import AnsweredErrors, BodyTimedOut, BodyTimeout
 from adapter.service.guards import BodyLimit, BodyTooLarge, CallerAuth, RequestLog
 from adapter.service.handlers import Answer, Handlers
 from adapter.service.outcome import FHIR_JSON, ServiceError, operation_outcome
@@ -58,7 +59,8 @@ def warm_up(judge: Judge) -> dict[str, Any]:
 def create_app(settings: ServeSettings | None = None) -> Any:
     """The ASGI application: FastAPI wrapped in the request log, auth and size limit."""
     settings = settings or ServeSettings.from_environment()
-    wrapped: Any = BodyLimit(fastapi_app(settings), settings.max_body_bytes)
+    wrapped: Any = BodyTimeout(AnsweredErrors(fastapi_app(settings)), settings.body_timeout)
+    wrapped = BodyLimit(wrapped, settings.max_body_bytes)
     wrapped = CallerAuth(wrapped, settings.api_tokens(), settings.client_cert_header,
                          settings.allowed_subjects)
     return RequestLog(wrapped, settings.client_cert_header)
@@ -140,7 +142,7 @@ def fastapi_app(settings: ServeSettings) -> FastAPI:
     for service_id, hook in cds_hooks.HOOKS.items():
         _cds_route(app, service_id, hook, handlers, answer)
 
-    _error_handlers(app)
+    _error_handlers(app, settings)
     return app
 
 
@@ -171,7 +173,7 @@ def _cds_route(app: FastAPI, service_id: str, hook: str, handlers: Callable[[], 
         responses=openapi.CDS_RESPONSES, openapi_extra=openapi.cds_body(hook))
 
 
-def _error_handlers(app: FastAPI) -> None:
+def _error_handlers(app: FastAPI, settings: ServeSettings) -> None:
     def outcome(status: int, body: dict[str, Any]) -> JSONResponse:
         return JSONResponse(body, status_code=status, media_type=FHIR_JSON)
 
@@ -186,6 +188,14 @@ def _error_handlers(app: FastAPI) -> None:
     async def too_large(_: Request, exc: BodyTooLarge) -> JSONResponse:
         return outcome(413, operation_outcome("the request body is over the limit "
                                               "(--max-body-bytes)", "too-costly"))
+
+    @app.exception_handler(BodyTimedOut)
+    async def timed_out(_: Request, exc: BodyTimedOut) -> JSONResponse:
+        response = outcome(408, operation_outcome(
+            f"the request body did not arrive within {settings.body_timeout:g} s "
+            "(--body-timeout)", "timeout"))
+        response.headers["Connection"] = "close"
+        return response
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:

@@ -163,11 +163,12 @@ class Handlers:
             logger.warning("ping: sync failed", extra={"reason": str(exc)})
             return False
         w = done.writes
+        # "created" is a LogRecord attribute: as an extra key it raised KeyError (issue 25)
         logger.info("ping: sync run", extra={
             "claims": len(done.report.claims) + len(done.report.skipped),
-            "created": w.created, "updated": w.updated, "cancelled": w.cancelled,
-            "failed": w.failed, "errors": len(done.report.errors),
-            "watermark": outcome.after.watermark})
+            "writes": {"created": w.created, "updated": w.updated, "cancelled": w.cancelled,
+                       "failed": w.failed},
+            "errors": len(done.report.errors), "watermark": outcome.after.watermark})
         return not done.failed
 
     # CDS Hooks

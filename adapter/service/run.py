@@ -40,6 +40,7 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
         api_token_env=args.api_token_env, api_token_file=args.api_token_file,
         client_cert_header=args.client_cert_header,
         allowed_subjects=tuple(args.allow_client_subject), max_body_bytes=args.max_body_bytes,
+        body_timeout=args.body_timeout,
         cds_fhir_servers=tuple(args.cds_fhir_server))
 
 

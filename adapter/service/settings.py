@@ -87,6 +87,7 @@ class ServeSettings:
     client_cert_header: str | None = None  # set by a TLS-terminating proxy, e.g. X-SSL-Client-S-DN
     allowed_subjects: tuple[str, ...] = ()
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    body_timeout: float = 30.0  # most seconds one wait for a piece of the body may take
     cds_fhir_servers: tuple[str, ...] = ()  # fhirServer bases a CDS request may send us to
     access_log: bool = True
 
@@ -147,6 +148,9 @@ class ServeSettings:
                 raise SettingsError(str(exc)) from exc
         if self.state and self.fhir is None:
             raise SettingsError("--state needs --server: it holds that server's sync watermark")
+        if not 0 < self.body_timeout <= 3600:
+            raise SettingsError(f"--body-timeout must be between 0 and 3600 seconds, not "
+                                f"{self.body_timeout}")
         if self.max_body_bytes < 1024:
             raise SettingsError("--max-body-bytes must be at least 1024")
         for url in self.cds_fhir_servers:

@@ -306,3 +306,23 @@ def test_an_injection_stamped_on_the_day_is_no_guess(tmp_path, capsys):
     _, report, err = _check(capsys, _ndjson_dir(tmp_path / "export", chart))
     assert _claim(report)["verdict"] == "supported"
     assert "notes" not in report and "facility_timezone" not in err
+
+
+# --- Our own data: the demo is valid FHIR (Medplum refused EOB e44) -------------------------
+
+
+def test_every_demo_resource_is_valid_fhir():
+    from fhir.resources.R4B import get_fhir_model_class
+
+    demo = Path(__file__).parent.parent / "fixtures" / "demo"
+    invalid = []
+    for path in sorted(demo.glob("*.ndjson")):
+        for line in path.read_text().splitlines():
+            resource = json.loads(line)
+            try:
+                get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+            except ValueError as exc:
+                invalid.append(f"{resource['resourceType']}/{resource['id']}: {exc}"[:300])
+    assert invalid == []
+    eob = json.loads((demo / "ExplanationOfBenefit.ndjson").read_text())
+    assert eob["insurer"] and eob["outcome"] == "complete"  # what R4 requires of an EOB

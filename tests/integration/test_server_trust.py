@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
 from fixtures import builders as b
@@ -165,3 +166,13 @@ def test_sync_without_chart_changes_rechecks_nothing(fresh_fhir_server, tmp_path
     status, report, _ = _sync(capsys, server, state, "--overlap-seconds", "0")
     assert status == 0
     assert [c["claim"] for c in report["claims"]] in ([], ["Claim/rn-k9"])  # the newest again
+
+
+def test_the_demo_loads_whole(fresh_fhir_server, capsys):
+    """The demo's ExplanationOfBenefit e44 lacked insurer and outcome: Medplum refused it, so
+    `load fixtures/demo` always exited 1 on a real server."""
+    demo = Path(__file__).resolve().parent.parent.parent / "fixtures" / "demo"
+    status, out, err = _load_cli(capsys, demo, fresh_fhir_server)
+    assert status == 0, err
+    assert "NOT loaded" not in err and "loaded " in out
+    assert "ExplanationOfBenefit/e44" in _by_source_id(fresh_fhir_server, "ExplanationOfBenefit")

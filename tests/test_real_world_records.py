@@ -326,3 +326,28 @@ def test_every_demo_resource_is_valid_fhir():
     assert invalid == []
     eob = json.loads((demo / "ExplanationOfBenefit.ndjson").read_text())
     assert eob["insurer"] and eob["outcome"] == "complete"  # what R4 requires of an EOB
+
+
+def test_a_cms_carrier_eob_listing_the_same_code_twice_is_judged_once(tmp_path, capsys):
+    """The CMS Blue Button carrier EOB as the server answers it (every diagnosis coded twice,
+    ICD-10-CM and ICD-10), its first line made a J3420 and D51.0 put in two slots."""
+    eob = json.loads((PAYER / "cms-bfd" / "eobReadCarrierWithMultipleLines.json").read_text())
+    day = eob["billablePeriod"]["start"]
+    eob["created"] = day  # "IGNORED_FIELD" in their fixture
+    eob["item"][0]["productOrService"] = {"coding": [
+        {"system": "https://bluebutton.cms.gov/resources/codesystem/hcpcs", "code": "J3420"}]}
+    for slot in (eob["diagnosis"][0], eob["diagnosis"][4]):
+        for coding in slot["diagnosisCodeableConcept"]["coding"]:
+            coding["code"] = "D51.0"
+    pid = eob["patient"]["reference"].split("/")[-1]
+    chart = [b.patient(pid), b.condition("c1", pid, icd="E53.8", onset="1999-01-04"),
+             b.lab("o1", pid, "b12", 150, "pg/mL", day), b.administration("a1", pid, day), eob]
+    out = tmp_path / "out"
+    _, report, _ = _check(capsys, _ndjson_dir(tmp_path / "export", chart), "--out", str(out))
+    findings = [(f["code"], f["diagnosis"]) for f in report["claims"][0]["findings"]]
+    assert findings.count(("anemia-not-supported", "D51.0")) == 1
+    assert findings.count(("dx-more-specific-than-chart", "D51.0")) == 1
+    assert len(findings) == len(set(findings))
+    issues = [json.loads(line) for line in (out / "DetectedIssue.ndjson").read_text().splitlines()]
+    identifiers = [i["identifier"][0]["value"] for i in issues]
+    assert identifiers and len(identifiers) == len(set(identifiers))

@@ -178,7 +178,8 @@ def load(client: FhirClient, resources: list[dict[str, Any]], chunk_size: int | 
     A resource never shares a transaction with what it points at: servers do not all roll a
     transaction back when one entry is refused (Medplum does not), and a Claim committed
     beside a refused Condition would point at nothing. So what it points at goes up first,
-    and it goes only when all of that landed."""
+    and it goes only when all of that landed. The members of a reference cycle go up
+    together (nothing else can be first), whole or not at all."""
     totals = LoadTotals()
     chunk_size = max(1, chunk_size or (CHUNK_BY_ID if keep_ids else CHUNK))
     loading = {_ref(r) for r in resources}
@@ -215,31 +216,82 @@ def load(client: FhirClient, resources: list[dict[str, Any]], chunk_size: int | 
                 totals.problems.append(Problem(ref, error))
         sent.clear()
 
-    for resource in resources:
-        ref = _ref(resource)
-        pointing = (_references(resource) & loading) - {ref}
-        if len(sent) >= chunk_size or any(target == r for r, _ in sent for target in pointing):
+    ordered = _referenced_first(resources)
+    pointing = {_ref(r): (_references(r) & loading) - {_ref(r)} for r in ordered}
+    # (a cycle cannot wait for its members to land first: it goes up in one transaction)
+    in_chunk: set[str] = set()
+    for unit in _units(ordered, pointing):
+        refs = {_ref(r) for r in unit}
+        outside = set().union(*(pointing[r] for r in refs)) - refs
+        if len(sent) + len(unit) > chunk_size or outside & in_chunk:
             send()  # what it points at goes up, and must land, first
-        missing = sorted(pointing & lost) or sorted(pointing - on_server.keys())
-        if missing:
-            lost.add(ref)
-            why = "the server did not take it" if set(missing) <= lost else (
-                "it comes later (a reference cycle)")
-            totals.problems.append(Problem(
-                ref, f"not loaded: it points at {', '.join(missing)} and {why}"))
-            continue
-        if keep_ids:
-            sent.append((ref, update_by_id(resource)))
-            continue
-        if not _has_identifier_list(resource["resourceType"]):
-            lost.add(ref)
-            totals.problems.append(Problem(
-                ref, f"not loaded: a {resource['resourceType']} has no identifier to "
-                     "find it by on a second load"))
-            continue
-        sent.append((ref, conditional_create(resource, on_server)))
+            in_chunk.clear()
+        held: dict[str, str] = {}  # member -> why it is not sent
+        for resource in unit:
+            ref = _ref(resource)
+            missing = sorted((pointing[ref] - refs) & lost) or sorted(
+                (pointing[ref] - refs) - on_server.keys())
+            if missing:
+                why = "the server did not take it" if set(missing) <= lost else (
+                    "it comes later (a reference cycle)")
+                held[ref] = f"it points at {', '.join(missing)} and {why}"
+            elif not keep_ids and not _has_identifier_list(resource["resourceType"]):
+                held[ref] = (f"a {resource['resourceType']} has no identifier to find it by "
+                             "on a second load")
+        while more := {r: f"it points at {', '.join(sorted(pointing[r] & held.keys()))}, "
+                          "which is not sent"
+                       for r in refs - held.keys() if pointing[r] & held.keys()}:
+            held |= more  # a cycle goes up whole or not at all
+        for resource in unit:
+            ref = _ref(resource)
+            if ref in held:
+                lost.add(ref)
+                totals.problems.append(Problem(ref, f"not loaded: {held[ref]}"))
+            elif keep_ids:
+                sent.append((ref, update_by_id(resource)))
+            else:  # members of one cycle point at each other by their fullUrls
+                references = {**on_server, **{r: full_url(r) for r in refs - held.keys()}}
+                sent.append((ref, conditional_create(resource, references)))
+            in_chunk.add(ref)
     send()
     return totals
+
+
+def _units(ordered: list[dict[str, Any]], pointing: dict[str, set[str]]
+           ) -> list[list[dict[str, Any]]]:
+    """The resources in units that go up together, each unit after the units it points at:
+    one resource, or the resources of a reference cycle (a Condition and its Encounter
+    pointing at each other), which must share a transaction, pointing at each other by their
+    fullUrls. Tarjan's strongly connected components, which come out targets first."""
+    by_ref = {_ref(r): r for r in ordered}
+    position = {ref: n for n, ref in enumerate(by_ref)}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    units: list[list[dict[str, Any]]] = []
+
+    def visit(ref: str) -> None:
+        index[ref] = low[ref] = len(index)
+        stack.append(ref)
+        on_stack.add(ref)
+        for target in sorted(pointing[ref], key=position.__getitem__):
+            if target not in index:
+                visit(target)
+                low[ref] = min(low[ref], low[target])
+            elif target in on_stack:
+                low[ref] = min(low[ref], index[target])
+        if low[ref] == index[ref]:
+            members: list[str] = []
+            while not members or members[-1] != ref:
+                members.append(stack.pop())
+                on_stack.discard(members[-1])
+            units.append([by_ref[m] for m in sorted(members, key=position.__getitem__)])
+
+    for ref in by_ref:
+        if ref not in index:
+            visit(ref)
+    return units
 
 
 @functools.cache

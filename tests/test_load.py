@@ -131,3 +131,26 @@ def test_what_points_at_a_refused_resource_is_not_sent_and_both_are_named():
     assert "points at Patient/p1" in totals.problems[1].message
     assert [e["resource"]["identifier"][-1]["value"] for e in server.sent[1]["entry"]] == [
         "Claim/k2"]
+
+
+@responses.activate
+def test_a_reference_cycle_goes_up_in_one_transaction_by_full_urls():
+    """An Encounter and its Condition pointing at each other (Synthea writes both ways):
+    neither can land first, so they share a transaction; what points at them goes after."""
+    server = Server()
+    encounter = {"resourceType": "Encounter", "id": "e1", "status": "finished",
+                 "class": {"code": "AMB"}, "subject": {"reference": "Patient/p1"},
+                 "diagnosis": [{"condition": {"reference": "Condition/c1"}}]}
+    condition = b.condition("c1", "p1", icd="E53.8", encounter="e1")
+    claim = b.claim("k1", "p1", SERVICE, supporting=("Condition/c1",))
+    client = FhirClient(BASE, writable_types=frozenset(
+        {"Patient", "Condition", "Encounter", "Claim"}), retry=RetryPolicy(max_attempts=1))
+    totals = load(client, [b.patient("p1"), claim, condition, encounter], chunk_size=8)
+    assert totals.problems == [] and totals.loaded == 4
+    sent = [[e["resource"]["identifier"][-1]["value"] for e in t["entry"]] for t in server.sent]
+    assert [sorted(t) for t in sent] == [["Patient/p1"], ["Condition/c1", "Encounter/e1"],
+                                         ["Claim/k1"]]
+    cycle = {e["resource"]["resourceType"]: e["resource"] for e in server.sent[1]["entry"]}
+    assert cycle["Condition"]["encounter"] == {"reference": full_url("Encounter/e1")}
+    assert cycle["Encounter"]["diagnosis"][0]["condition"] == {
+        "reference": full_url("Condition/c1")}

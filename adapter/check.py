@@ -18,6 +18,7 @@ from adapter.findings import Finding
 from adapter.outcomes import NO_NAMES, ClaimOutcome, ClaimResult, Problem
 from adapter.rules import Policy, check
 from adapter.rules.administration import guessed_days
+from adapter.rules.coverage import applicable
 from adapter.rules.scope import Skip, in_scope, out_of_scope
 from adapter.values import value
 
@@ -79,12 +80,14 @@ def check_claim(claim: InScope, chart: Chart, policy: Policy, *,
     ``evidence`` is False) and the names a sink asked the chart to keep, for sinks that
     show them."""
     gathered = gather(claim.facts, chart)
+    payer = applicable(gathered, policy)
     result = ClaimResult(
         claim=gathered.claim.ref,
         patient=gathered.claim.patient,
         service_date=gathered.claim.service_date,
         findings=tuple(with_paths(f, gathered) for f in check(gathered, policy)),
         version=gathered.claim.version,
+        policy=payer.id if payer is not None else None,
         zone_guessed=policy.zone is None and bool(guessed_days(gathered)),
     )
     names = NO_NAMES

@@ -63,7 +63,11 @@ DRUG = "drug"  # a Medication resource, for the uses that name it
 # output sections (the directories under --out)
 CLAIMS, ISSUES, SKIPPED, ERRORS = "claims", "DetectedIssue", "skipped", "errors"
 
-ROW_FIELDS = ("kind", "key", "ref", "text", "links", "section", "file", "pos", "drug")
+# (name, Spark SQL type, nullable): the job builds its schema from this
+ROW_FIELDS = (("kind", "string", False), ("key", "string", True), ("ref", "string", True),
+              ("text", "string", True), ("links", "array<string>", True),
+              ("section", "string", True), ("file", "int", False), ("pos", "bigint", False),
+              ("drug", "string", True))
 # drug: the text of the Medication resource a fact's use names (the chart needs both)
 Row = tuple[str, str | None, str | None, str | None, list[str] | None, str | None, int, int,
             str | None]

@@ -66,7 +66,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.parametrize("argv", [["check"], ["load", "fixtures/demo"]])
+@pytest.mark.parametrize("argv", [["check"], ["load", "--source", "fixtures/demo"]])
 def test_the_command_line_says_it_in_one_line_within_seconds(argv):
     url = f"http://127.0.0.1:{_free_port()}/fhir"
     started = time.monotonic()

@@ -17,6 +17,7 @@ from adapter.evidence.read import read_claim, read_claim_head
 from adapter.findings import Finding
 from adapter.outcomes import NO_NAMES, ClaimOutcome, ClaimResult, Problem
 from adapter.rules import Policy, check
+from adapter.rules.administration import guessed_days
 from adapter.rules.coverage import applicable
 from adapter.rules.scope import Skip, in_scope, out_of_scope
 from adapter.values import value
@@ -87,6 +88,7 @@ def check_claim(claim: InScope, chart: Chart, policy: Policy, *,
         findings=tuple(with_paths(f, gathered) for f in check(gathered, policy)),
         version=gathered.claim.version,
         policy=payer.id if payer is not None else None,
+        zone_guessed=policy.zone is None and bool(guessed_days(gathered)),
     )
     names = NO_NAMES
     if chart.name_types:

@@ -54,6 +54,8 @@ class ClaimResult:
     findings: tuple[Finding, ...]
     version: str | None = None
     policy: str | None = None  # the payer policy the claim was judged by (SPEC 4.4)
+    # an injection matched only by guessing the clinic's day of a UTC timestamp (SPEC 4.1)
+    zone_guessed: bool = False
     verdict: Verdict = field(init=False, compare=False)  # of the findings, worked out once
 
     def __post_init__(self) -> None:

@@ -22,6 +22,10 @@ from adapter.driver import Sink
 from adapter.findings import Severity, Verdict
 from adapter.outcomes import ClaimResult, PageOutcome, Problem
 
+ZONE_GUESSED = ("an injection stamped in UTC was matched to its date of service by guessing "
+                "the clinic's day (no facility_timezone): configure facility_timezone "
+                "(or --facility-timezone) to judge days exactly")
+
 
 @dataclass(frozen=True, slots=True)
 class Skipped:
@@ -102,11 +106,15 @@ class Report(Sink):
     claims: list[ClaimResult] = field(default_factory=list)
     skipped: SkippedClaims = field(default_factory=SkippedClaims)
     errors: list[Problem] = field(default_factory=list)
+    # What the run says once about itself (the JSON report's "notes", only when there are)
+    notes: list[str] = field(default_factory=list)
 
     def write(self, page: PageOutcome) -> None:
         for outcome in page.claims:
             if outcome.result is not None:
                 self.claims.append(outcome.result)
+                if outcome.result.zone_guessed and ZONE_GUESSED not in self.notes:
+                    self.notes.append(ZONE_GUESSED)
             elif outcome.skipped is not None:
                 self.skipped.append(Skipped(outcome.claim, outcome.skipped))
             self.errors.extend(outcome.problems)
@@ -132,6 +140,7 @@ class Report(Sink):
             "claims": (claim_dict(result) for result in self.claims),
             "skipped": ({"claim": s.claim, "reason": s.reason} for s in self.skipped),
             "errors": ({"resource": p.resource, "message": p.message} for p in self.errors),
+            **({"notes": iter(self.notes)} if self.notes else {}),
         }
 
     def to_dict(self) -> dict[str, Any]:

@@ -235,8 +235,9 @@ def _serve_parser(commands: argparse._SubParsersAction, server: argparse.Argumen
 
 def _missing_extra(command: str, what: str, extra: str, exc: ImportError) -> int:
     """A command whose optional dependencies are not installed says how to install them."""
-    print(f"b12-adapter: {command} needs {what} ({exc.name} is missing): "
-          f"pip install 'b12-fhir-adapter[{extra}]'", file=sys.stderr)
+    print(f"b12-adapter: {command} needs {what} ({exc.name} is missing): in a clone, "
+          f"pip install -e '.[{extra}]'; from a wheel, pip install 'FILE.whl[{extra}]' "
+          "(the package is not on PyPI)", file=sys.stderr)
     return EXIT_UNUSABLE
 
 

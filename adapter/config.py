@@ -9,6 +9,9 @@ An override file (``--config``, TOML or JSON) names only what it changes, e.g.::
     [hemoglobin_low_g_dl]
     female = 11.5
 
+Payer policies (SPEC 4.4, ``adapter.payer_policies``) sit in a ``[policies]`` table:
+``default``, ``dir`` (relative to the config file) and ``[policies.payers]``.
+
 Thresholds may also sit in a ``[thresholds]`` table, with nothing else beside it but the
 settings below. An unknown or invalid setting is an error naming the file and the setting.
 """
@@ -23,10 +26,11 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from adapter.mappings import load_mappings
+from adapter.payer_policies import NO_POLICIES, PayerPolicies
 from adapter.shape import ShapeError
 from adapter.thresholds import Thresholds
 
-SETTINGS = ("facility_timezone",)  # keys that are not thresholds
+SETTINGS = ("facility_timezone", "policies")  # keys that are not thresholds
 
 
 class ConfigError(ValueError):
@@ -37,6 +41,7 @@ class ConfigError(ValueError):
 class Settings:
     thresholds: Thresholds
     zone: ZoneInfo | None  # the clinic's time zone; None: the offset each timestamp carries
+    payers: PayerPolicies = NO_POLICIES  # the payer policies and which payer gets which
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -99,7 +104,18 @@ def load_settings(defaults: Thresholds, override: Path | None,
             raise ConfigError(f"{override}: {exc}") from exc
     name = facility_timezone or settings.get("facility_timezone")
     where = "--facility-timezone" if facility_timezone else f"{override}: facility_timezone"
-    return Settings(thresholds, _zone(name, where))
+    table = settings.get("policies")
+    if table is not None and not isinstance(table, dict):
+        raise ConfigError(f"{override}: policies: expected a table (default, dir, payers)")
+    payers = NO_POLICIES
+    try:
+        if table:
+            from adapter.policy_files import load_policies
+
+            payers = load_policies(table, override)
+    except ValueError as exc:  # a PolicyError: names the file and the field
+        raise ConfigError(str(exc)) from exc
+    return Settings(thresholds, _zone(name, where), payers)
 
 
 def _zone(name: object, where: str) -> ZoneInfo | None:

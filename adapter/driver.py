@@ -104,6 +104,8 @@ class Driver:
         with _fewer_collections():
             if self.source.one_chart:
                 self._chart = self._one_chart()
+                if self.policy.payers.active:
+                    self._bill_history(self._chart[0])
                 if self._chart[1]:
                     self._emit(PageOutcome((), problems=tuple(self._chart[1])))
             try:
@@ -126,6 +128,28 @@ class Driver:
         chart = Chart(self.mappings, records.aliases, self.policy.zone, self._names)
         chart.wanted = self.plan.wanted()
         return finished(chart, self.plan.read_chart(records, reads, chart))
+
+    def _links(self, claim: InScope) -> frozenset[str]:
+        """What a claim points at that its page's batch must hold: its evidence, and when
+        payer policies are configured its insurer and focal Coverage."""
+        facts = claim.facts
+        if not self.policy.payers.active:
+            return facts.referenced
+        payer = facts.payer
+        more = {ref for ref in (payer.coverage, payer.insurer.ref if payer.insurer else None)
+                if ref}
+        return facts.referenced | more
+
+    def _bill_history(self, chart: Chart) -> None:
+        """Note in the chart the dates every claim of the source in scope bills B12 on: a
+        payer's frequency limit counts the patient's other claims (SPEC 4.4). The read plan says
+        how they are read (a file export: only the claim lines that may bill B12); whatever
+        cannot be read is named by the claim pass proper, not here."""
+        for item in self.plan.history_claims(self.source.claim_pages):
+            scoped = read_scoped(item, self.policy)
+            if isinstance(scoped, InScope):
+                facts = scoped.facts
+                chart.bill(facts.ref, facts.patient, facts.b12_dates)
 
     def _pages(self) -> Iterator[Sequence[Resource | Problem]]:
         """The source's claim pages, cut at ``max_claims``."""
@@ -173,7 +197,7 @@ class Driver:
         elif scoped or queries:
             reads = Reads(
                 patients=tuple(sorted({p.facts.patient for p in scoped})),
-                links=tuple(sorted({ref for p in scoped for ref in p.facts.referenced})),
+                links=tuple(sorted({ref for p in scoped for ref in self._links(p)})),
                 queries=queries,
             )
             try:
@@ -188,6 +212,9 @@ class Driver:
             found = records.found
         else:
             chart, problems, found = Chart(self.mappings), [], {}
+        if self._chart is None and self.policy.payers.active:
+            for p in scoped:  # the page's claims are the patients' billed history here
+                chart.bill(p.facts.ref, p.facts.patient, p.facts.b12_dates)
         outcomes = tuple(check_claim(p, chart, self.policy, evidence=self._evidence)
                          if isinstance(p, InScope) else p for p in pending)
         return PageOutcome(outcomes, tuple(unreadable + problems), found)

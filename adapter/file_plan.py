@@ -6,6 +6,9 @@ the records and judge the pages (``adapter.parallel``) where that pays.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
+
+import orjson
 
 from adapter import parallel
 from adapter.evidence.chart import Chart
@@ -14,7 +17,7 @@ from adapter.evidence.read import line_links
 from adapter.mappings import Mappings
 from adapter.outcomes import PageOutcome, Problem
 from adapter.read_plan import Judge, Pages, ReadPlan
-from adapter.sources.base import Reads, Records
+from adapter.sources.base import Reads, Records, Resource
 from adapter.sources.files import FileSource
 
 
@@ -53,6 +56,14 @@ class FilePlan(ReadPlan):
             return None
         return frozenset(wanted)
 
+    def history_claims(self, pages: Pages) -> Iterator[Resource]:
+        """The claims that may bill B12, from a pre-scan of the claim files (each such line
+        parsed); where claims sit elsewhere (Bundles, files of mixed types), a claim pass."""
+        lines = self.source.prescan_claims(claim_test(self.mappings))
+        if lines is None:
+            return super().history_claims(pages)
+        return (parsed for line in lines if isinstance(parsed := _parsed(line), dict))
+
     def read_chart(self, records: Records, reads: Reads, chart: Chart) -> list[Problem]:
         scanned = self.source.scanned_bytes(reads) if self.workers > 1 else 0
         if self.workers > 1 and parallel.records_pay(self.workers, scanned, self._b12_claims):
@@ -63,3 +74,10 @@ class FilePlan(ReadPlan):
         if self.workers > 1:
             return parallel.judged_pages(pages, judge, self.workers)
         return super().judged(pages, judge)
+
+
+def _parsed(line: bytes) -> Any:
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None  # the claim pass names it

@@ -123,6 +123,14 @@ _KINDS = (
         "dx-drift", Severity.MODERATE,
         "The day's assessment documents another B12 diagnosis than the claim", "VALIDAT",
     ),
+    FindingKind(
+        "dx-not-covered", Severity.HIGH,
+        "No claim diagnosis is covered by the payer's policy", "VALIDAT",
+    ),
+    FindingKind(
+        "frequency-exceeds-policy", Severity.MODERATE,
+        "Injection sooner than the payer's policy allows", "DOSEIVL",
+    ),
 )
 FINDING_KINDS: dict[str, FindingKind] = {kind.code: kind for kind in _KINDS}
 

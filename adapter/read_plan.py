@@ -43,6 +43,11 @@ class ReadPlan:
             take(chart, problems, item)
         return problems
 
+    def history_claims(self, pages: Pages) -> Iterator[Resource]:
+        """Every claim of the source, for the injection history a payer policy counts (SPEC
+        4.4): here a pass over the claim pages; unreadable ones are left out."""
+        return (item for page in pages() for item in page if not isinstance(item, Problem))
+
     def judged(self, pages: Pages, judge: Judge) -> Iterator[PageOutcome]:
         """``judge`` of each page, in order."""
         for page in pages():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 FINDING_KEYS = {"code", "severity", "diagnosis", "message", "suggested_code", "evidence"}
-CLAIM_KEYS = {"claim", "patient", "service_date", "verdict", "findings"}
+CLAIM_KEYS = {"claim", "patient", "service_date", "verdict", "policy", "findings"}
 SUMMARY_KEYS = {"checked", "supported", "review", "unsupported", "skipped", "errors"}
 
 

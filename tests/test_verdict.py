@@ -31,6 +31,8 @@ SPEC_SEVERITIES = {
     "premedication-timing": "moderate",
     "dx-not-b12": "moderate",
     "dx-drift": "moderate",
+    "dx-not-covered": "high",  # SPEC 4.4
+    "frequency-exceeds-policy": "moderate",
 }
 
 HIGH = Finding("admin-missing", "no injection")

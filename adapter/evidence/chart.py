@@ -9,8 +9,9 @@ resource has been read, whatever the order they came in.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
+from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -28,13 +29,21 @@ from adapter.evidence.kinds import (
     BY_TYPE,
     CHART_TYPES,
     CONDITION,
+    COVERAGE,
     DRUG,
     LAB,
     PATIENT,
+    PAYER,
     PROCEDURE,
     USE,
 )
 from adapter.evidence.names import NAMED_TYPES, name_of
+from adapter.evidence.payer import (
+    CoverageFact,
+    Party,
+    read_coverage,
+    read_organization,
+)
 from adapter.evidence.read import (
     Drug,
     MedicationUse,
@@ -66,6 +75,11 @@ class Chart:
         self.medications: dict[str, list[MedicationFact]] = defaultdict(list)
         self.procedures: dict[str, list[ProcedureFact]] = defaultdict(list)
         self.patients: dict[str, PatientFact] = {}
+        # Payers (SPEC 4.4): Coverages and Organizations by reference, and the dates the
+        # claims of the source bill B12 on, by patient (claim, date), for frequency limits.
+        self.coverages: dict[str, CoverageFact] = {}
+        self.organizations: dict[str, Party] = {}
+        self.billed: dict[str, list[tuple[str, date]]] = defaultdict(list)
         self.by_ref: dict[str, Fact] = {}
         self.known: set[str] = set()  # chart resources seen, relevant or not ...
         self.wanted: frozenset[str] | None = None  # ... of these only, when a claim pre-scan
@@ -117,6 +131,10 @@ class Chart:
                 entry = (PROCEDURE, procedure) if procedure is not None else None
             elif fact == DRUG:
                 entry = (DRUG, (ref, read_medication(resource)))
+            elif fact == COVERAGE:
+                entry = (COVERAGE, read_coverage(resource))
+            elif fact == PAYER:
+                entry = (PAYER, read_organization(resource))
             elif fact == PATIENT and has_id(ref):
                 entry = (PATIENT, read_patient(resource))
         except BadResource as exc:
@@ -146,6 +164,11 @@ class Chart:
                 self._drugs[value[0]] = value[1]
             elif what == "name":
                 self.names[value[0]] = value[1]
+            elif what == COVERAGE:
+                self.coverages[value.ref] = value
+            elif what == PAYER:
+                if value.ref is not None:
+                    self.organizations[value.ref] = value
             else:
                 self.patients[value.ref] = value
 
@@ -181,6 +204,16 @@ class Chart:
         if fact.patient is not None:
             by_patient[self.canonical(fact.patient)].append(fact)
         self.by_ref[fact.ref] = fact
+
+    def bill(self, claim: str, patient: str, dates: Iterable[date]) -> None:
+        """Note the dates a claim in scope bills B12 on (a patient's injection history)."""
+        self.billed[self.canonical(patient)].extend((claim, day) for day in dates)
+
+    def coverage(self, ref: str) -> CoverageFact | None:
+        return self.coverages.get(self.canonical(ref))
+
+    def organization(self, ref: str) -> Party | None:
+        return self.organizations.get(self.canonical(ref))
 
     def name(self, ref: str) -> str | None:
         """The kept display name of a Patient, Practitioner, Organization or Location."""

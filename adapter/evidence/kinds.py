@@ -18,6 +18,8 @@ USE = "use"  # a medication use, judged into an administration or another medica
 PROCEDURE = "procedure"
 DRUG = "drug"  # a Medication resource, for the uses that name it
 PATIENT = "patient"
+COVERAGE = "coverage"  # who pays a claim (SPEC 4.4): a Coverage and its payors
+PAYER = "payer"  # an Organization, as the payer a Coverage or a claim's insurer names
 
 # How a server source fetches a kind for a page of patients (``needs.record_searches``).
 EVERY = "every"  # all of the patients' resources of the type
@@ -25,6 +27,7 @@ LABS = "labs"  # the mapped lab codes only
 WITH_MEDICATION = "with-medication"  # with the Medication resources they name (_include)
 INJECTIONS = "injections"  # the injection procedure codes only
 BY_ID = "by-id"  # the patients themselves, by _id
+WITH_PAYOR = "with-payor"  # with the Organizations that pay them (_include)
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,10 @@ RECORD_KINDS: tuple[RecordKind, ...] = (
     RecordKind("Procedure", PROCEDURE, ("subject", "patient"), INJECTIONS),
     RecordKind("Patient", PATIENT, (), BY_ID, prefetch="patient"),
     RecordKind("Medication", DRUG, (), None),
+    # Payer policies (SPEC 4.4): the claim's insurer, else its focal Coverage's payor; what
+    # the page's Coverage search (and its _include) missed is read by id
+    RecordKind("Coverage", COVERAGE, ("beneficiary",), WITH_PAYOR, linked=True),
+    RecordKind("Organization", PAYER, (), None, linked=True),
 )
 
 BY_TYPE = {kind.resource_type: kind for kind in RECORD_KINDS}

@@ -31,7 +31,8 @@ class RecordSearch:
 def record_searches(mappings: Mappings) -> tuple[RecordSearch, ...]:
     """A search per searched record kind (``evidence.kinds``): Conditions; the mapped labs
     only; every administration, request and statement with the Medication resources they
-    name (the drug may be there: Epic); the injection procedures only; the patients."""
+    name (the drug may be there: Epic); the injection procedures only; the patients; their
+    Coverages with the Organizations that pay them (SPEC 4.4)."""
     labs = ",".join(f"{LOINC}|{code}" for code in mappings.labs_by_loinc)
     injections = ",".join(f"{system}|{code}"
                           for system, codes in mappings.drugs.injection_procedures.codes.items()
@@ -49,12 +50,15 @@ def record_searches(mappings: Mappings) -> tuple[RecordSearch, ...]:
             searches.append(RecordSearch(rtype, (("code", injections),)))
         elif how == kinds.BY_ID:
             searches.append(RecordSearch(rtype, by="_id"))
+        elif how == kinds.WITH_PAYOR:
+            searches.append(RecordSearch(rtype, (("_include", f"{rtype}:payor"),)))
         elif how is not None:
             raise ValueError(f"record kind {rtype}: no search named {how!r}")
     return tuple(searches)
 
 
-# Claims point at these explicitly; what a patient search missed is read by id.
+# Claims point at these explicitly; what a patient search missed is read by id (a claim's
+# insurer Organization and focal Coverage only when payer policies are configured).
 LINKED_TYPES = kinds.LINKED_TYPES
 
 
@@ -124,6 +128,8 @@ def line_tests(mappings: Mappings) -> dict[str, LineTest]:
         # every line: scanned all the same, so worker processes can share the file
         "Patient": _EVERY_LINE,
         "Medication": _EVERY_LINE,
+        "Coverage": _EVERY_LINE,
+        "Organization": _EVERY_LINE,
     }
 
 

@@ -46,6 +46,7 @@ from adapter.evidence.fields import (
     subject,
     text,
 )
+from adapter.evidence.payer import read_claim_payer
 from adapter.mappings import DrugCodes, Mappings
 from adapter.terminology import icd10cm, snomed
 from adapter.terminology.systems import LOINC
@@ -220,6 +221,7 @@ def read_claim(resource: Resource, zone: ZoneInfo | None = None,
         supporting=_references(resource, "supportingInfo", ref, key="valueReference"),
         use=string(use),
         providers=_providers(resource, ref),
+        payer=read_claim_payer(resource),
     )
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 
 from adapter.evidence.facts import ClaimEvidence
 from adapter.findings import Finding
-from adapter.rules import administration, coding, diagnosis, labs, premedication
+from adapter.rules import administration, coding, coverage, diagnosis, labs, premedication
 from adapter.rules.policy import Policy
 
 Rule = Callable[[ClaimEvidence, Policy], Iterator[Finding]]
@@ -26,6 +26,8 @@ RULES: tuple[Rule, ...] = (
     administration.admin_missing,
     administration.dose_units,
     premedication.premedication_timing,
+    coverage.dx_not_covered,
+    coverage.frequency_exceeds_policy,
     diagnosis.evidence_not_linked,
 )
 

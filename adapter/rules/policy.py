@@ -16,6 +16,7 @@ from adapter.evidence.facts import (
     PatientFact,
 )
 from adapter.mappings import CodeSets, DrugCodes, LabKind, Mappings
+from adapter.payer_policies import NO_POLICIES, PayerPolicies
 from adapter.rules import status
 from adapter.thresholds import Thresholds
 
@@ -27,12 +28,14 @@ class Policy:
     thresholds: Thresholds
     drugs: DrugCodes
     zone: ZoneInfo | None = None  # the clinic's time zone: the calendar day of a timestamp
+    payers: PayerPolicies = NO_POLICIES  # payer policies (SPEC 4.4) and who gets which
 
     @classmethod
     def from_mappings(cls, mappings: Mappings, thresholds: Thresholds,
-                      zone: ZoneInfo | None = None) -> Policy:
+                      zone: ZoneInfo | None = None,
+                      payers: PayerPolicies = NO_POLICIES) -> Policy:
         kinds = {kind.name: kind for kind in mappings.labs_by_loinc.values()}
-        return cls(mappings.codes, kinds, thresholds, mappings.drugs, zone)
+        return cls(mappings.codes, kinds, thresholds, mappings.drugs, zone, payers)
 
     @property
     def mcg_per_unit(self) -> float:

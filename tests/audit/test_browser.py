@@ -23,7 +23,7 @@ from adapter.findings import FINDING_KINDS
 from fixtures import make_demo
 from tests import browser
 from tests.browser import dom, in_frame, print_to_pdf, render, with_script
-from tests.test_demo import DEMO
+from tests.test_demo import DEMO, POLICIES
 
 VERDICT_RANK = {"unsupported": 2, "review": 1, "supported": 0}
 PATIENT_NAMES = [f"{make_demo.GIVEN[n % len(make_demo.GIVEN)]} "
@@ -351,3 +351,39 @@ def test_without_chromium_the_browser_tests_skip_saying_how_to_install_it_but_fa
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="apt-get install chromium"):
         browser.chromium()
+
+
+PICK_POLICY = """
+var select = document.getElementById("filter-policy"), out = {};
+Array.prototype.forEach.call(select.options, function (option) {
+  select.value = option.value;
+  select.dispatchEvent(new Event("change", {bubbles: true}));
+  var shown = [];
+  document.querySelectorAll("tr.sample-row").forEach(function (row) {
+    if (!row.hidden && !row.closest(".provider-sample").hidden) {
+      shown.push(row.getAttribute("data-claim"));
+    }
+  });
+  out[option.textContent] = shown;
+});
+document.documentElement.setAttribute("data-picked", JSON.stringify(out));
+"""
+
+
+def test_filtering_the_sample_by_payer_policy(tmp_path):
+    out = tmp_path / "report.html"
+    assert main(["audit", "--source", str(DEMO), "--out", str(out),
+                 "--config", str(POLICIES)]) == 0
+    rendered = dom(with_script(out, PICK_POLICY, tmp_path / "picked.html"))
+    assert rendered.console == [], rendered.console
+    picked = _attribute(rendered.dom, "data-picked")
+
+    by_policy = {name.split()[0]: claims for name, claims in picked.items()}
+    assert len(by_policy["all"]) == 30
+    assert by_policy["Aetna"] and by_policy["Medicare"] and by_policy["none"]
+    assert sorted(by_policy["Aetna"] + by_policy["Medicare"] + by_policy["none"]) == sorted(
+        by_policy["all"])
+    html = out.read_text()
+    for claim in by_policy["Aetna"]:
+        row = html.split(f'data-claim="{claim}"', 1)[1].split("</tr>", 1)[0]
+        assert "policy: Aetna CPB 0536" in row

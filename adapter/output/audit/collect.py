@@ -38,6 +38,7 @@ CATEGORY_WORDS = {"problem-list-item": "problem list", "encounter-diagnosis": "e
                   "health-concern": "health concern"}
 NO_PROVIDER = "(no provider on the claim)"
 NO_FACILITY = "(no facility on the claim)"
+NO_POLICY = "(no payer policy)"
 MAX_ERRORS_SHOWN = 100
 MAX_SKIPPED_SHOWN = 100
 MAX_ASSESSMENTS = 3
@@ -166,6 +167,7 @@ class SampleRow:
     # With ``show_names`` only: the patient's name and birth date, shown beside the reference.
     patient_name: str = ""
     birth_date: date | None = None
+    policy: str = ""  # the payer policy the claim was judged by (its name), "" for none
 
     @property
     def service_date(self) -> date:
@@ -204,6 +206,8 @@ class Audit:
     outside: int  # claims checked whose service date is outside the period
     errors: list[Problem]
     error_count: int
+    # Claims by the payer policy they were judged by (SPEC 4.4); ref: the policy id
+    policies: list[tuple[Party, Tally]] = field(default_factory=list)
     skipped_claims: list[SkippedClaim] = field(default_factory=list)  # the first few
 
 
@@ -245,6 +249,7 @@ class AuditSink(Sink):
         self.months: dict[str, Tally] = {}
         self.providers: dict[str | None, Tally] = {}
         self.facilities: dict[str | None, Tally] = {}
+        self.policies: dict[str | None, Tally] = {}
         self.patterns: dict[str, _PatternTally] = {}
         self.kept: dict[str | None, list[_Kept]] = {}
         self.party_names: dict[str, str] = {}
@@ -283,6 +288,7 @@ class AuditSink(Sink):
         _tally(self.months, result.service_date.strftime("%Y-%m")).add(result)
         _tally(self.providers, provider).add(result)
         _tally(self.facilities, facility).add(result)
+        _tally(self.policies, result.policy).add(result)
         for label, findings in _by_pattern(result.findings).items():
             if label not in self.patterns:
                 self.patterns[label] = _PatternTally()
@@ -314,6 +320,10 @@ class AuditSink(Sink):
                            key=_worst_party)
         facilities = sorted(((party(ref, NO_FACILITY), t) for ref, t in self.facilities.items()),
                             key=_worst_party)
+        known = self.policy.payers.policies
+        policies = sorted(((Party(pid, known[pid].name if pid in known else pid)
+                            if pid else Party(None, NO_POLICY), t)
+                           for pid, t in self.policies.items()), key=_worst_party)
         sample = [
             ProviderSample(who, tally.claims, tuple(sorted(
                 (self._row(k.outcome, names) for k in self.kept.get(who.ref, ())),
@@ -327,6 +337,7 @@ class AuditSink(Sink):
             total=self.total, months=sorted(self.months.items()), providers=providers,
             facilities=facilities, patterns=patterns, sample=sample, skipped=self.skipped,
             outside=self.outside, errors=list(self.errors), error_count=self.error_count,
+            policies=policies,
             skipped_claims=list(self.skipped_claims),
         )
 
@@ -355,7 +366,12 @@ class AuditSink(Sink):
                                           key=lambda f: (-f.severity.rank, f.code))),
             patient_name=name,
             birth_date=born,
+            policy=self._policy_name(result.policy),
         )
+
+    def _policy_name(self, pid: str | None) -> str:
+        known = self.policy.payers.policies
+        return (known[pid].name if pid in known else pid) if pid else ""
 
 
 def worst_first(row: SampleRow) -> tuple:

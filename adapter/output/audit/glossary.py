@@ -75,6 +75,14 @@ WORDS: dict[str, str] = {
     "dx-drift":
         "The claim was coded from an old problem-list entry while the day's assessment says "
         "another B12 diagnosis. Code what was assessed at the visit.",
+    "dx-not-covered":
+        "The chart may back the diagnosis, but the payer's policy does not pay for it (or "
+        "only beside a second code, as Aetna reads E53.8 beside a neuropathy or a "
+        "malabsorption cause). Check the payer's policy before billing.",
+    "frequency-exceeds-policy":
+        "The shot came sooner after the last one than the payer's policy allows for its "
+        "phase (Medicare: maintenance once a month), and the note documents no loading or "
+        "acute phase. Document the phase, or bill on schedule.",
 }
 
 

@@ -34,7 +34,7 @@ from adapter.output.audit.collect import VERDICT_RANK, VERDICTS, Audit, SampleRo
 
 CSV_COLUMNS = ("provider", "facility", "claim", "patient", "service dates", "billed codes",
                "B12 lines", "assessment", "assessment category", "assessment date", "labs",
-               "verdict", "findings", "suggested codes", "what to change")
+               "verdict", "findings", "suggested codes", "what to change", "payer policy")
 NAME_COLUMNS = ("patient name", "birth date")  # after "patient", with show_names only
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 SCRIPTS = ("guard.js", "sample.js")
@@ -60,12 +60,14 @@ def render(audit: Audit, *, source: str, generated: datetime,
         findings_seen=sorted({c.code for s in audit.sample for r in s.rows for c in r.changes}),
         months_seen=sorted({r.service_date.strftime("%Y-%m") for s in audit.sample
                             for r in s.rows}),
+        policies_seen=sorted({r.policy for s in audit.sample for r in s.rows if r.policy}),
         charts={
             "verdicts": Markup(charts.verdict_mix(audit.total)),
             "findings": Markup(charts.findings_by_code(audit.total)),
             "trend": Markup(charts.trend(audit.months)),
             "providers": Markup(charts.by_party(audit.providers)),
             "facilities": Markup(charts.by_party(audit.facilities)),
+            "policies": Markup(charts.by_party(audit.policies)),
         },
         max_bars=charts.MAX_BARS,
         csv_url=csv_data_url(audit),
@@ -158,6 +160,7 @@ def _csv_row(row: SampleRow) -> list[str]:
         " ".join(c.code for c in row.changes),
         " ".join(dict.fromkeys(c.suggested for c in row.changes if c.suggested)),
         " | ".join(c.message for c in row.changes),
+        row.policy,
     ]
 
 

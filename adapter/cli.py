@@ -224,6 +224,24 @@ def _serve_parser(commands: argparse._SubParsersAction, server: argparse.Argumen
                        help="client certificate subject allowed (repeatable)")
     serve.add_argument("--max-body-bytes", type=int, default=5 * 1024 * 1024, metavar="N",
                        help="largest request body accepted")
+    serve.add_argument("--max-batch-claims", type=int, default=1000, metavar="N",
+                       help="most claims one $b12-check batch may hold")
+    serve.add_argument("--max-async-claims", type=int, default=50_000, metavar="N",
+                       help="most claims a batch sent with Prefer: respond-async may hold")
+    serve.add_argument("--max-concurrent", type=int, default=64, metavar="N",
+                       help="requests answered at once per worker; past it 429 with "
+                            "Retry-After")
+    serve.add_argument("--body-timeout", type=float, default=30.0, metavar="SECONDS",
+                       help="time to receive a request body; past it 408")
+    serve.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
+                       help="browser origin allowed to call the service (CDS Hooks sandbox, "
+                            "SMART apps; repeatable; '*' for any)")
+    serve.add_argument("--cds-issuer", action="append", default=[], metavar="ISS=JWKS_URL",
+                       help="a CDS client whose signed JWTs are trusted, and the JWKS URL "
+                            "it publishes its keys at (repeatable)")
+    serve.add_argument("--public-url", metavar="URL",
+                       help="the service's URL as callers see it (the aud of CDS clients' "
+                            "JWTs when a proxy rewrites the host)")
     serve.add_argument("--cds-fhir-server", action="append", default=[], metavar="URL",
                        help="fhirServer a CDS Hooks request may have the service read "
                             "(repeatable; without it only prefetch is used)")

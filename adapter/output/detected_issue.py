@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -42,6 +43,11 @@ def issue_key(result: ClaimResult, finding: Finding) -> str:
 
 def issue_id(key: str) -> str:
     return "b12-" + hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def issue_urn(issue_id_: str) -> str:
+    """``urn:uuid:`` for a DetectedIssue built here (its id's 32 hex digits, hyphenated)."""
+    return f"urn:uuid:{uuid.UUID(hex=issue_id_.removeprefix('b12-'))}"
 
 
 def _author() -> tuple[dict[str, Any], dict[str, Any]]:

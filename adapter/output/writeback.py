@@ -26,6 +26,7 @@ from adapter.output.detected_issue import (
     build_detected_issue,
     cancel,
     issue_key,
+    issue_urn,
     key_of,
 )
 
@@ -84,7 +85,7 @@ class WritePlan:
             body = {k: v for k, v in issue.items() if k != "id"}
             condition = quote(f"{IDENTIFIER_SYSTEM}|{key_of(issue)}", safe="")
             entries.append({
-                "fullUrl": f"urn:uuid:{issue['id'].removeprefix('b12-')}",
+                "fullUrl": issue_urn(issue["id"]),
                 "resource": body,
                 "request": {"method": "POST", "url": "DetectedIssue",
                             "ifNoneExist": f"identifier={condition}"},

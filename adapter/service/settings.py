@@ -73,6 +73,24 @@ class ServeSettings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     cds_fhir_servers: tuple[str, ...] = ()  # fhirServer bases a CDS request may send us to
     access_log: bool = True
+    max_batch_claims: int = 1000  # claims one $b12-check batch may hold
+    max_async_claims: int = 50_000  # claims one Prefer: respond-async batch may hold
+    max_concurrent: int = 64  # requests answered at once per worker; past it 429
+    body_timeout: float = 30.0  # seconds to receive a request body; past it 408
+    cors_origins: tuple[str, ...] = ()  # browser origins allowed (CDS sandbox, SMART apps)
+    cds_issuers: tuple[str, ...] = ()  # "ISS=JWKS_URL": CDS clients whose JWTs are trusted
+    public_url: str | None = None  # the service's URL as callers see it (JWT aud)
+
+    def cds_issuer_map(self) -> dict[str, str]:
+        found = {}
+        for item in self.cds_issuers:
+            issuer, sep, url = item.partition("=")
+            if not sep or not issuer.strip() or not url.strip().startswith(("http://",
+                                                                            "https://")):
+                raise SettingsError(f"--cds-issuer must be ISSUER=JWKS_URL (an http(s) URL): "
+                                    f"{item!r}")
+            found[issuer.strip()] = url.strip()
+        return found
 
     @property
     def config_path(self) -> Path | None:
@@ -86,7 +104,7 @@ class ServeSettings:
         data = json.loads(text)
         fhir = FhirSettings(**data.pop("fhir")) if data.get("fhir") else None
         data.pop("fhir", None)
-        for name in ("allowed_subjects", "cds_fhir_servers"):
+        for name in ("allowed_subjects", "cds_fhir_servers", "cors_origins", "cds_issuers"):
             data[name] = tuple(data.get(name) or ())
         return cls(fhir=fhir, **data)
 
@@ -133,6 +151,19 @@ class ServeSettings:
             raise SettingsError("--state needs --server: it holds that server's sync watermark")
         if self.max_body_bytes < 1024:
             raise SettingsError("--max-body-bytes must be at least 1024")
+        if self.max_batch_claims < 1:
+            raise SettingsError("--max-batch-claims must be at least 1")
+        if self.max_async_claims < 1:
+            raise SettingsError("--max-async-claims must be at least 1")
+        if self.max_concurrent < 1:
+            raise SettingsError("--max-concurrent must be at least 1")
+        if self.body_timeout <= 0:
+            raise SettingsError("--body-timeout must be above 0")
+        self.cds_issuer_map()
+        for origin in self.cors_origins:
+            if origin != "*" and not origin.startswith(("http://", "https://")):
+                raise SettingsError(f"--cors-origin must be an http(s) origin or '*': "
+                                    f"{origin!r}")
         for url in self.cds_fhir_servers:
             if not url.startswith(("http://", "https://")):
                 raise SettingsError(f"--cds-fhir-server must be an http(s) base URL: {url!r}")

@@ -313,6 +313,10 @@ def _audit_parser(commands: argparse._SubParsersAction, server: argparse.Argumen
     audit.add_argument("--show-names", action="store_true",
                        help="show patient names (default: references only; the page travels "
                        "by email)")
+    audit.add_argument("--link-base", metavar="URL",
+                       help="link each claim and resource to its page under this web address "
+                       "(URL/Type/id, or URL with {type} and {id} filled in), e.g. the EHR's "
+                       "or the FHIR server's web view")
     add_judging_options(audit)
 
 
@@ -338,7 +342,15 @@ def _audit(args: argparse.Namespace) -> int:
         period = Period(args.period_from, args.period_to)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
-    options = {"period": period, "sample_size": args.sample, "show_names": args.show_names}
+    if args.link_base:
+        from adapter.output.audit.html import check_link_base
+
+        try:
+            check_link_base(args.link_base)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from exc
+    options = {"period": period, "sample_size": args.sample, "show_names": args.show_names,
+               "link_base": args.link_base}
     judge = _judge(args)
     if args.source:
         if args.claim or args.patient or args.since or args.search:

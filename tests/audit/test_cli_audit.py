@@ -60,6 +60,7 @@ def test_names_never_reach_the_terminal(tmp_path, capsys):
     (["--from", "2026-03-01", "--to", "2026-02-01"], "is after --to"),
     (["--claim", "k1"], "need --server"),
     (["--sample", "0"], "--sample must be at least 1"),
+    (["--link-base", "javascript:alert(1)"], "not an http(s) URL with a host"),
 ])
 def test_unusable_arguments_exit_2(tmp_path, capsys, args, message):
     out = tmp_path / "report.html"

@@ -18,6 +18,7 @@ from adapter.evidence.read import read_claim, read_claim_head
 from adapter.findings import Finding
 from adapter.outcomes import NO_NAMES, ClaimOutcome, ClaimResult, Problem
 from adapter.rules import Policy, check
+from adapter.rules.administration import guessed_days
 from adapter.rules.coverage import applicable
 from adapter.rules.scope import Skip, in_scope, out_of_scope
 from adapter.terminology.releases import Needed
@@ -93,6 +94,7 @@ def check_claim(claim: InScope, chart: Chart, policy: Policy, *,
         code_set_needed=_describe(codes.needed) if codes is not None and codes.missing
         else None,
         policy=payer.id if payer is not None else None,
+        zone_guessed=policy.zone is None and bool(guessed_days(gathered)),
     )
     names = NO_NAMES
     if chart.name_types:

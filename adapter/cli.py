@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from datetime import date, timedelta
@@ -24,10 +25,12 @@ from adapter.fhir.redaction import guard_logs
 from adapter.findings import Severity
 from adapter.judge import Judge, add_judging_options
 from adapter.mappings import MappingsError
+from adapter.output.paths import OutputError, writable_directory, writable_file
 from adapter.output.progress import ProgressBar
 from adapter.output.report import Report
 from adapter.output.table import render_table
 from adapter.parallel import WorkerError
+from adapter.scopes import default_scope
 from adapter.sources.files import FileSource, SourceError
 from adapter.spark import command as spark_command
 from adapter.sync_state import SyncStateError
@@ -70,22 +73,28 @@ def _server_options() -> argparse.ArgumentParser:
     """
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("FHIR server")
-    g.add_argument("--auth", choices=("none", "basic", "bearer", "smart"), default="none",
-                   help="how to authenticate: none, basic, bearer or smart")
+    g.add_argument("--auth", choices=("none", "basic", "bearer", "smart", "client-secret"),
+                   default="none",
+                   help="how to authenticate: none, basic, bearer, smart or client-secret")
     g.add_argument("--username", help="basic auth user name")
     g.add_argument("--password-env", metavar="VAR", help="environment variable with the password")
     g.add_argument("--password-file", metavar="FILE", help="file holding the password")
     g.add_argument("--token-env", metavar="VAR", help="environment variable with a bearer token")
     g.add_argument("--token-file", metavar="FILE", help="file holding a bearer token")
-    g.add_argument("--client-id", help="SMART Backend Services client id")
+    g.add_argument("--client-id", help="SMART Backend Services or client-secret client id")
+    g.add_argument("--client-secret-env", metavar="VAR",
+                   help="environment variable with the client secret (--auth client-secret)")
+    g.add_argument("--client-secret-file", metavar="FILE", help="file holding the client secret")
+    g.add_argument("--token-auth-method", choices=("basic", "post"), default="basic",
+                   help="how the client secret is sent: client_secret_basic (default) or "
+                   "client_secret_post")
     g.add_argument("--private-key-file", metavar="PEM", help="SMART private key (RSA or P-384)")
     g.add_argument("--key-id", help="SMART key id (kid in the registered JWKS)")
     g.add_argument("--algorithm", choices=("RS384", "ES384"), default="RS384",
                    help="SMART assertion signing algorithm: RS384 or ES384")
-    g.add_argument("--scope", default="system/Claim.read system/Condition.read "
-                   "system/Observation.read system/MedicationAdministration.read "
-                   "system/Patient.read system/DetectedIssue.read system/DetectedIssue.write",
-                   help="SMART scopes requested")
+    g.add_argument("--scope", default=default_scope(),
+                   help="token scopes requested (default: system/X.read for every type the "
+                   "checks read, system/DetectedIssue.write)")
     g.add_argument("--token-url", help="token endpoint (default: from smart-configuration)")
     g.add_argument("--ca-bundle", metavar="FILE", help="CA bundle for TLS verification")
     g.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
@@ -267,6 +276,12 @@ def _serve(args: argparse.Namespace) -> int:
         return _missing_extra("serve", "the service extra", "serve", exc)
     from adapter.service.settings import SettingsError
 
+    if args.stats:  # accepted by the shared server options, and ignored until issue 25
+        raise UsageError("--stats is for check, sync, audit and load: serve prints no "
+                         "request counts")
+    if not args.server and (args.retry_budget != DEFAULT_RETRY_BUDGET
+                            or args.max_pages != DEFAULT_MAX_PAGES):
+        raise UsageError("--retry-budget and --max-pages need --server")
     try:
         serve(settings_from_args(args), host=args.host, port=args.port, workers=args.workers,
               graceful_timeout=args.graceful_timeout, log_level=args.log_level)
@@ -299,6 +314,10 @@ def _audit_parser(commands: argparse._SubParsersAction, server: argparse.Argumen
     audit.add_argument("--show-names", action="store_true",
                        help="show patient names (default: references only; the page travels "
                        "by email)")
+    audit.add_argument("--link-base", metavar="URL",
+                       help="link each claim and resource to its page under this web address "
+                       "(URL/Type/id, or URL with {type} and {id} filled in), e.g. the EHR's "
+                       "or the FHIR server's web view")
     add_judging_options(audit)
 
 
@@ -317,15 +336,22 @@ def _audit(args: argparse.Namespace) -> int:
         return _missing_extra("audit", "the audit extra", "audit", exc)
     if args.out.is_dir():
         args.out = args.out / "audit.html"
-    if not args.out.parent.is_dir():
-        raise UsageError(f"--out {args.out}: not a file in an existing directory")
+    writable_file(args.out)  # before the work, not after it
     if args.sample < 1:
         raise UsageError(f"--sample must be at least 1, not {args.sample}")
     try:
         period = Period(args.period_from, args.period_to)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
-    options = {"period": period, "sample_size": args.sample, "show_names": args.show_names}
+    if args.link_base:
+        from adapter.output.audit.html import check_link_base
+
+        try:
+            check_link_base(args.link_base)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from exc
+    options = {"period": period, "sample_size": args.sample, "show_names": args.show_names,
+               "link_base": args.link_base}
     judge = _judge(args)
     if args.source:
         if args.claim or args.patient or args.since or args.search:
@@ -345,8 +371,8 @@ def _audit(args: argparse.Namespace) -> int:
                 print("requests: " + json.dumps(client.stats.as_dict()), file=sys.stderr)
     for problem in run.report.errors:  # references and problems only: never a name
         print(f"b12-adapter: {problem.resource}: {problem.message}", file=sys.stderr)
-    for notice in run.report.notices():  # once per run (SPEC 4.3)
-        print(f"b12-adapter: {notice['message']}", file=sys.stderr)
+    for note in run.report.run_notes():  # once per run (SPEC 4.3)
+        print(f"b12-adapter: note: {note}", file=sys.stderr)
     t = run.audit.total
     print(f"audit: {t.claims} claims in the period ({period.describe()}): "
           + ", ".join(f"{t.verdicts[v]} {v.value}" for v in VERDICTS)
@@ -372,6 +398,8 @@ def _client(args: argparse.Namespace, writable: frozenset[str] | None = None) ->
         password_file=args.password_file, token_env=args.token_env, token_file=args.token_file,
         client_id=args.client_id, private_key_file=args.private_key_file, key_id=args.key_id,
         algorithm=args.algorithm, scope=args.scope, token_url=args.token_url,
+        client_secret_env=args.client_secret_env, client_secret_file=args.client_secret_file,
+        token_auth_method=args.token_auth_method,
     )
     options = {"writable_types": writable} if writable else {}
     try:
@@ -388,14 +416,19 @@ def _judge(args: argparse.Namespace) -> Judge:
 
 
 def _print_report(report: Report, fmt: str, every_claim: bool = False) -> None:
-    """JSON is indented on a terminal and compact when piped to a program (much faster)."""
-    if fmt == "json":
-        report.write_json(sys.stdout, indent=2 if sys.stdout.isatty() else None)
-        sys.stdout.write("\n")
-    else:
-        print(render_table(report, every_claim=every_claim))
-    for notice in report.notices():  # once per run, on stderr too (SPEC 4.3)
-        print(f"b12-adapter: {notice['message']}", file=sys.stderr)
+    """JSON is indented on a terminal and compact when piped to a program (much faster);
+    the run's notes go to stderr too, once each."""
+    for note in report.run_notes():
+        print(f"b12-adapter: note: {note}", file=sys.stderr)
+    try:
+        if fmt == "json":
+            report.write_json(sys.stdout, indent=2 if sys.stdout.isatty() else None)
+            sys.stdout.write("\n")
+        else:
+            print(render_table(report, every_claim=every_claim))
+        sys.stdout.flush()
+    except BrokenPipeError:  # `| head` read what it wanted: the run ends as it would have
+        _stdout_closed()
 
 
 def _print_server_summary(client: FhirClient, run: modes.ServerRun,
@@ -424,9 +457,14 @@ def _workers(value: str) -> int:
 def _check_files(args: argparse.Namespace) -> int:
     if args.claim or args.patient or args.since or args.search:
         raise UsageError("--claim, --patient, --since and --search need --server")
+    if args.out is not None:
+        writable_directory(args.out)  # before the work, not after it
     report = modes.check_files(_judge(args), args.source, args.out, workers=args.workers,
                                progress=ProgressBar.on(sys.stderr))
     _print_report(report, args.format, args.every_claim)
+    if not report.claims and not len(report.skipped):
+        print(f"b12-adapter: no claims found in {args.source} (no Claim or "
+              "ExplanationOfBenefit resource)", file=sys.stderr)
     return _exit_status(report, args.fail_on)
 
 
@@ -449,6 +487,9 @@ def _check_server(args: argparse.Namespace) -> int:
                                  max_entries=args.max_transaction_entries,
                                  sinks=[bar] if bar else [])
         _print_report(run.report, args.format, args.every_claim)
+        if not run.report.claims and not len(run.report.skipped) and not run.failed:
+            print(f"b12-adapter: no claims found on {client.base_url} for this selection",
+                  file=sys.stderr)
         _print_server_summary(client, run, args)
     return _exit_status(run.report, args.fail_on, run.failed)
 
@@ -485,7 +526,12 @@ def _load(args: argparse.Namespace) -> int:
               file=sys.stderr)
     resources, unreadable = load_resources(FileSource.open(path))
     with _client(args, writable=writable_types(resources)) as client:
-        totals = load(client, resources, args.max_transaction_entries, keep_ids=args.keep_ids)
+        try:
+            totals = load(client, resources, args.max_transaction_entries,
+                          keep_ids=args.keep_ids)
+        finally:
+            if args.stats:
+                print("requests: " + json.dumps(client.stats.as_dict()), file=sys.stderr)
     for problem in [*unreadable, *totals.problems]:
         print(f"b12-adapter: {problem.resource}: {problem.message}", file=sys.stderr)
     if totals.loaded < len(resources):
@@ -506,6 +552,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # `| head`: the reader has what it wanted; end quietly
+        _stdout_closed()
+        return EXIT_PARTIAL
+
+
+def _stdout_closed() -> None:
+    """Point stdout at /dev/null, so nothing more (nor the flush at exit) writes to the
+    closed pipe and raises again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (captured in tests)
+        pass
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
@@ -525,7 +589,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return codes_command.run(args)
         return _load(args)
     except (SourceError, ConfigError, MappingsError, AuthConfigError, UsageError,
-            SyncStateError) as exc:
+            SyncStateError, OutputError) as exc:
         print(f"b12-adapter: {exc}", file=sys.stderr)
         return EXIT_UNUSABLE
     except FhirError as exc:

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 from adapter.check import InScope, check_claim, problem, read_scoped
 from adapter.evidence.chart import Chart
 from adapter.evidence.needs import chart_types, line_tests
-from adapter.fhir.errors import FhirAuthError, FhirError
+from adapter.fhir.errors import FhirAuthError, FhirError, FhirUnreachableError
 from adapter.fhir.search import Query
 from adapter.mappings import Mappings
 from adapter.outcomes import ClaimOutcome, PageOutcome, Problem
@@ -112,7 +112,7 @@ class Driver:
                 for outcome in self.plan.judged(self._pages, self._check):
                     self._count(outcome)
                     self._emit(self._once_each(outcome))
-            except FhirAuthError:
+            except (FhirAuthError, FhirUnreachableError):  # nothing more would get through
                 raise
             except FhirError as exc:  # the claim search itself failed: stop here
                 self.totals.read_failures += 1
@@ -161,6 +161,8 @@ class Driver:
                     return
             claims += sum(1 for item in page if not isinstance(item, Problem))
             yield page
+            if self.max_claims is not None and claims >= self.max_claims:
+                return  # not a request more: the next page would be cut to nothing
 
     def _count(self, outcome: PageOutcome) -> None:
         self.totals.pages += 1
@@ -204,7 +206,7 @@ class Driver:
                 records = self.source.records(reads)
                 chart, problems = build_chart(records, self.mappings, self.policy.zone,
                                               self._names)
-            except FhirAuthError:
+            except (FhirAuthError, FhirUnreachableError):  # nothing more would get through
                 raise
             except FhirError as exc:
                 self.totals.read_failures += 1

@@ -152,7 +152,8 @@ class AuditRun:
 
 
 def audit_files(judge: Judge, path: Path, out: Path, *, period: Period | None = None,
-                sample_size: int = 10, show_names: bool = False) -> AuditRun:
+                sample_size: int = 10, show_names: bool = False,
+                link_base: str | None = None) -> AuditRun:
     """The audit page of a file source, written to ``out``."""
     from adapter.output.audit.collect import AuditSink
 
@@ -163,13 +164,13 @@ def audit_files(judge: Judge, path: Path, out: Path, *, period: Period | None = 
     Driver(source, judge.policy, judge.mappings, [report, sink],
            plan=FilePlan(source, judge.mappings)).run()
     run = AuditRun(report, sink.audit())
-    _write_audit(run.audit, out, str(path))
+    _write_audit(run.audit, out, str(path), link_base)
     return run
 
 
 def audit_server(judge: Judge, client: FhirClient, selection: ClaimSelection, out: Path, *,
                  period: Period | None = None, sample_size: int = 10,
-                 show_names: bool = False) -> AuditRun:
+                 show_names: bool = False, link_base: str | None = None) -> AuditRun:
     """The audit page of the selected claims on a server, written to ``out``. Reads only:
     nothing is written back. Provider and facility names are read at the end, by id."""
     from adapter.evidence.needs import record_searches
@@ -192,12 +193,13 @@ def audit_server(judge: Judge, client: FhirClient, selection: ClaimSelection, ou
         names, failed = {}, True
         report.errors.append(Problem("provider names", str(exc)))
     run = AuditRun(report, sink.audit(names), failed)
-    _write_audit(run.audit, out, redact_text(client.base_url))
+    _write_audit(run.audit, out, redact_text(client.base_url), link_base)
     return run
 
 
-def _write_audit(audit: Audit, out: Path, source: str) -> None:
+def _write_audit(audit: Audit, out: Path, source: str, link_base: str | None = None) -> None:
     from adapter.output.audit.html import render
 
-    page = render(audit, source=source, generated=datetime.now(UTC).astimezone())
+    page = render(audit, source=source, generated=datetime.now(UTC).astimezone(),
+                  link_base=link_base)
     out.write_text(page, encoding="utf-8", errors="backslashreplace")

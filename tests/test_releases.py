@@ -200,10 +200,9 @@ def test_the_report_names_each_claims_code_set_and_says_once_what_is_missing(cap
     by_claim = {c["claim"]: c["code_set"] for c in report["claims"]}
     assert by_claim["Claim/k56"] == "FY2025-04" and by_claim["Claim/k57"] == "FY2026-04"
     assert by_claim["Claim/k01"] == "FY2026-04"
-    (notice,) = report["notices"]
-    assert notice["code"] == "code-set-missing"
-    assert notice["message"].startswith("ICD-10-CM FY2027, in force from 2026-10-01, is not "
-                                        "installed: 1 claim(s) judged with FY2026-04")
+    (note,) = report["notes"]
+    assert note.startswith("ICD-10-CM FY2027, in force from 2026-10-01, is not installed: 1 "
+                           "claim(s) judged with FY2026-04 instead (code-set-missing)")
     assert err.count("is not installed") == 1
 
 

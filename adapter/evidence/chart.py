@@ -201,6 +201,14 @@ class Chart:
             self.problems.append(BadResource(fact.ref, "has no id (or not a FHIR id): evidence "
                                              "that cannot be referenced is not used"))
             return
+        prior = self.by_ref.get(fact.ref)
+        if prior is not None:  # the same id twice: a resource repeated verbatim is one record
+            if prior != fact:
+                kind = fact.ref.partition("/")[0]
+                self.problems.append(BadResource(
+                    fact.ref, f"a second {kind} with this id: ids must be unique; the first "
+                    "is used, this one is not read"))
+            return
         if fact.patient is not None:
             by_patient[self.canonical(fact.patient)].append(fact)
         self.by_ref[fact.ref] = fact

@@ -161,6 +161,9 @@ class AdministrationFact:
     context: str | None
     reasons: tuple[str, ...] = ()
     self_administered: bool = False  # an oral, sublingual or nasal route or dose form
+    # Stamped in UTC with no facility_timezone: the other days it may be at the clinic
+    # (fields.utc_other_days); a match on one of them is a guess the run says it made.
+    other_days: tuple[date, ...] = ()
 
 
 @value

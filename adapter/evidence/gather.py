@@ -89,7 +89,8 @@ def gather(claim: ClaimFacts, chart: Chart) -> ClaimEvidence:
     b12_dates = claim.b12_dates
     given_for = {
         chart.canonical(reason)
-        for a in admins if a.fact.reasons and a.fact.day in b12_dates
+        for a in admins if a.fact.reasons
+        and (a.fact.day in b12_dates or any(d in b12_dates for d in a.fact.other_days))
         for reason in a.fact.reasons
     }
     conditions = _merge(

@@ -45,6 +45,7 @@ from adapter.evidence.fields import (
     string,
     subject,
     text,
+    utc_other_days,
 )
 from adapter.evidence.payer import read_claim_payer
 from adapter.mappings import DrugCodes, Mappings
@@ -390,6 +391,7 @@ class MedicationUse:
     reasons: tuple[str, ...]
     drug: Drug | None  # None: see medication_ref
     medication_ref: str | None
+    other_days: tuple[date, ...] = ()  # an administration stamped in UTC: utc_other_days
 
 
 def read_medication(resource: Resource) -> Drug:
@@ -412,12 +414,17 @@ def read_medication_use(resource: Resource, zone: ZoneInfo | None = None,
     cannot be read is a problem in ``problems``, not a reason to drop an injection given."""
     ref = ref_of(resource)
     kind = str(resource.get("resourceType"))
+    other_days: tuple[date, ...] = ()
     if kind == "MedicationAdministration":
         day = optional_date(resource, "effectiveDateTime", "effectivePeriod.start", ref=ref,
                             zone=zone)
         if day is None:
             raise BadResource(ref, "MedicationAdministration has no effective date (effective[x] "
                               "is required)")
+        period = resource.get("effectivePeriod")
+        other_days = utc_other_days(
+            resource.get("effectiveDateTime")
+            or (period.get("start") if isinstance(period, Mapping) else None), zone)
         dosage = resource.get("dosage")
         dosages: list[Mapping[str, Any]] = [dosage] if isinstance(dosage, Mapping) else []
         context = reference(resource.get("context"), "context", ref)
@@ -450,7 +457,7 @@ def read_medication_use(resource: Resource, zone: ZoneInfo | None = None,
         dose=dose,
         context=context,
         reasons=_references(resource, "reasonReference", ref),
-        drug=drug, medication_ref=medication_ref,
+        drug=drug, medication_ref=medication_ref, other_days=other_days,
     )
 
 
@@ -470,8 +477,8 @@ def _medication(resource: Resource, ref: str) -> tuple[Drug | None, str | None]:
                 return _drug(contained.get("code"), contained.get("form"), ref, display), None
         raise BadResource(ref, f"medicationReference {target} names no contained Medication")
     target = reference(med_ref, "medicationReference", ref)
-    if target is None or not target.startswith("Medication/"):
-        return Drug((), display.lower()), None
+    if target is None or not target.startswith(("Medication/", "urn:uuid:", "urn:oid:")):
+        return Drug((), display.lower()), None  # a full URL: resolved by the Bundle's fullUrl
     return None, target
 
 

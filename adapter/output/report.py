@@ -22,6 +22,10 @@ from adapter.driver import Sink
 from adapter.findings import Severity, Verdict
 from adapter.outcomes import ClaimResult, PageOutcome, Problem
 
+ZONE_GUESSED = ("an injection stamped in UTC was matched to its date of service by guessing "
+                "the clinic's day (no facility_timezone): configure facility_timezone "
+                "(or --facility-timezone) to judge days exactly")
+
 
 @dataclass(frozen=True, slots=True)
 class Skipped:
@@ -102,11 +106,15 @@ class Report(Sink):
     claims: list[ClaimResult] = field(default_factory=list)
     skipped: SkippedClaims = field(default_factory=SkippedClaims)
     errors: list[Problem] = field(default_factory=list)
+    # What the run says once about itself (the JSON report's "notes", only when there are)
+    notes: list[str] = field(default_factory=list)
 
     def write(self, page: PageOutcome) -> None:
         for outcome in page.claims:
             if outcome.result is not None:
                 self.claims.append(outcome.result)
+                if outcome.result.zone_guessed and ZONE_GUESSED not in self.notes:
+                    self.notes.append(ZONE_GUESSED)
             elif outcome.skipped is not None:
                 self.skipped.append(Skipped(outcome.claim, outcome.skipped))
             self.errors.extend(outcome.problems)
@@ -127,17 +135,17 @@ class Report(Sink):
         severities = [f.severity for r in self.claims for f in r.findings]
         return max(severities, key=lambda s: s.rank) if severities else None
 
-    def notices(self) -> list[dict[str, str]]:
-        """What the whole run must say once (SPEC 4.3): each ICD-10-CM release in force on
-        some claim's date that is not installed, and what was used instead."""
-        return code_set_notices(self.claims)
+    def run_notes(self) -> list[str]:
+        """Every note the run says once: those kept as claims came (``notes``), then one per
+        ICD-10-CM release in force on some claim's date and not installed (SPEC 4.3)."""
+        return [*self.notes, *code_set_notes(self.claims)]
 
     def _sections(self) -> dict[str, Iterable[dict[str, Any]]]:
         return {
             "claims": (claim_dict(result) for result in self.claims),
             "skipped": ({"claim": s.claim, "reason": s.reason} for s in self.skipped),
             "errors": ({"resource": p.resource, "message": p.message} for p in self.errors),
-            "notices": iter(self.notices()),
+            **({"notes": iter(notes)} if (notes := self.run_notes()) else {}),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -195,18 +203,17 @@ def _loads(line: bytes) -> Any:
         return json.loads(line)
 
 
-def code_set_notices(claims: Iterable[ClaimResult]) -> list[dict[str, str]]:
-    """One notice per ICD-10-CM release needed and not installed: how many claims, judged with
+def code_set_notes(claims: Iterable[ClaimResult]) -> list[str]:
+    """One note per ICD-10-CM release needed and not installed: how many claims, judged with
     which installed releases, and the cure."""
     needed: dict[str, tuple[int, set[str]]] = {}
     for result in claims:
         if result.code_set_needed is not None:
             count, used = needed.get(result.code_set_needed, (0, set()))
             needed[result.code_set_needed] = (count + 1, used | {result.code_set})
-    return [{"code": "code-set-missing",
-             "message": f"{release}: {count} claim(s) judged with "
-                        f"{' / '.join(sorted(used)) or 'no release'} instead; install it with "
-                        "`b12-adapter codes add` (see `b12-adapter codes list`)"}
+    return [f"{release}: {count} claim(s) judged with {' / '.join(sorted(used)) or 'no release'} "
+            "instead (code-set-missing); install it with `b12-adapter codes add` (see "
+            "`b12-adapter codes list`)"
             for release, (count, used) in sorted(needed.items())]
 
 

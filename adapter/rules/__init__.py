@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import date
 
 from adapter.evidence.facts import ClaimEvidence
 from adapter.findings import Finding
@@ -43,8 +44,18 @@ RULES: tuple[Rule, ...] = (
 
 
 def check(ev: ClaimEvidence, policy: Policy) -> list[Finding]:
-    """Every finding for one claim, in rule order."""
-    return [finding for rule in RULES for finding in rule(ev, policy)]
+    """Every finding for one claim, in rule order; a finding for a code the claim lists twice
+    (CMS carrier EOBs do) is given once (SPEC 4.1 "Same code twice"): one finding, one
+    DetectedIssue identifier for each (code, diagnosis, date)."""
+    findings: list[Finding] = []
+    seen: set[tuple[str, str | None, date | None]] = set()
+    for rule in RULES:
+        for finding in rule(ev, policy):
+            key = (finding.code, finding.diagnosis, finding.day)
+            if key not in seen:
+                seen.add(key)
+                findings.append(finding)
+    return findings
 
 
 __all__ = ["RULES", "Policy", "check"]

@@ -55,6 +55,8 @@ def item_dx_link(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
     indicated_anyway = premedicated(ev, policy)
     for item in ev.claim.b12_items:
         if not item.diagnosis_sequences:
+            if ev.claim.ref.startswith("ExplanationOfBenefit/"):
+                continue  # payer lines often carry no pointer (SPEC 4.1, CARIN Blue Button)
             yield Finding("item-dx-link",
                           f"B12 item {item.sequence} has no diagnosisSequence")
             return

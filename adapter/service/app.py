@@ -28,6 +28,7 @@ from adapter.modes import Judge
 from adapter.service import async_jobs, cds_hooks, fhir_answer, metrics, openapi
 from adapter.service.cds_auth import CdsTokenVerifier
 from adapter.service.checking import check_in_memory
+from adapter.service.failsafe import AnsweredErrors
 from adapter.service.guards import (
     BodyLimit,
     BodyTimeout,
@@ -66,7 +67,7 @@ def create_app(settings: ServeSettings | None = None) -> Any:
     CDS clients' JWTs, client certificates) and the body's size and read-time limits."""
     settings = settings or ServeSettings.from_environment()
     app = fastapi_app(settings)
-    wrapped: Any = BodyLimit(app, settings.max_body_bytes, settings.body_timeout)
+    wrapped: Any = BodyLimit(AnsweredErrors(app), settings.max_body_bytes, settings.body_timeout)
     issuers = settings.cds_issuer_map()
     wrapped = CallerAuth(wrapped, settings.api_tokens(), settings.client_cert_header,
                          settings.allowed_subjects,

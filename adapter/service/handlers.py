@@ -244,11 +244,12 @@ class Handlers:
         metrics.observe_run(done.report, done.writes, "sync")
         metrics.observe_sync("failed" if done.failed else "ok", outcome.after.watermark)
         w = done.writes
+        # "created" is a LogRecord attribute: as an extra key it raised KeyError (issue 25)
         logger.info("ping: sync run", extra={
             "claims": len(done.report.claims) + len(done.report.skipped),
-            "created": w.created, "updated": w.updated, "cancelled": w.cancelled,
-            "failed": w.failed, "errors": len(done.report.errors),
-            "watermark": outcome.after.watermark})
+            "writes": {"created": w.created, "updated": w.updated, "cancelled": w.cancelled,
+                       "failed": w.failed},
+            "errors": len(done.report.errors), "watermark": outcome.after.watermark})
         return not done.failed
 
     # CDS Hooks

@@ -139,19 +139,15 @@ class CheckAnswer(BaseModel):
     writes: Writes | None
 
 
-class Notice(BaseModel):
-    code: str = Field(description="code-set-missing: an ICD-10-CM release in force on some "
-                      "claim's date is not installed (SPEC 4.3)")
-    message: str
-
-
 class BatchAnswer(BaseModel):
     """A batch: the JSON report (one entry per claim), the DetectedIssues and the writes."""
 
     claims: list[ClaimEntry]
     skipped: list[Skipped]
     errors: list[Problem]
-    notices: list[Notice] = []
+    notes: list[str] = Field([], description="What the run says once about itself: a guessed "
+                             "clinic day, an ICD-10-CM release in force and not installed "
+                             "(SPEC 4.3); absent when none")
     summary: Summary
     detected_issues: Bundle
     writes: Writes | None

@@ -60,6 +60,9 @@ def read_json(body: bytes, content_type: str | None) -> Any:
                                 f"column {exc.colno})") from None
     except RecursionError:
         raise ServiceError(400, "the body is nested too deeply") from None
+    except ValueError as exc:  # an integer too long to convert (over 4300 digits)
+        raise ServiceError(400, f"the body is not usable JSON ({str(exc).split(';')[0]})"
+                           ) from None
 
 
 def read_posted(data: Any, claim_type: str) -> Posted:

@@ -32,7 +32,11 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
             token_env=args.token_env, token_file=args.token_file, client_id=args.client_id,
             private_key_file=args.private_key_file, key_id=args.key_id,
             algorithm=args.algorithm, scope=args.scope, token_url=args.token_url,
-            ca_bundle=args.ca_bundle, timeout=args.timeout, page_size=args.page_size)
+            ca_bundle=args.ca_bundle, timeout=args.timeout, page_size=args.page_size,
+            client_secret_env=args.client_secret_env,
+            client_secret_file=args.client_secret_file,
+            token_auth_method=args.token_auth_method, retry_budget=args.retry_budget,
+            max_pages=args.max_pages)
     return ServeSettings(
         fhir=fhir, dry_run=args.dry_run, max_entries=args.max_transaction_entries,
         config=str(args.config) if args.config else None,

@@ -12,6 +12,7 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from adapter.fhir import FhirClient
 from adapter.fhir.auth import AuthConfigError, auth_from_settings
@@ -44,18 +45,33 @@ class FhirSettings:
     ca_bundle: str | None = None
     timeout: float = 60.0
     page_size: int = 100
+    client_secret_env: str | None = None
+    client_secret_file: str | None = None
+    token_auth_method: str = "basic"
+    retry_budget: float | None = None  # None: the client's default
+    max_pages: int | None = None
 
     def client(self) -> FhirClient:
         """A new client (one per worker thread: a requests session is not shared)."""
+        from adapter.fhir import RetryPolicy
+
         options = {"scope": self.scope} if self.scope else {}
         auth = auth_from_settings(
             self.auth, username=self.username, password_env=self.password_env,
             password_file=self.password_file, token_env=self.token_env,
             token_file=self.token_file, client_id=self.client_id,
             private_key_file=self.private_key_file, key_id=self.key_id,
-            algorithm=self.algorithm, token_url=self.token_url, **options)
+            algorithm=self.algorithm, token_url=self.token_url,
+            client_secret_env=self.client_secret_env,
+            client_secret_file=self.client_secret_file,
+            token_auth_method=self.token_auth_method, **options)
+        limits: dict[str, Any] = {}
+        if self.retry_budget is not None:
+            limits["retry"] = RetryPolicy(max_total_seconds=self.retry_budget)
+        if self.max_pages is not None:
+            limits["max_pages"] = self.max_pages
         return FhirClient(self.url, auth=auth, timeout=(10.0, self.timeout),
-                          verify=self.ca_bundle or True, page_size=self.page_size)
+                          verify=self.ca_bundle or True, page_size=self.page_size, **limits)
 
 
 @dataclass(frozen=True)
@@ -71,6 +87,7 @@ class ServeSettings:
     client_cert_header: str | None = None  # set by a TLS-terminating proxy, e.g. X-SSL-Client-S-DN
     allowed_subjects: tuple[str, ...] = ()
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    body_timeout: float = 30.0  # most seconds one wait for a piece of the body may take
     cds_fhir_servers: tuple[str, ...] = ()  # fhirServer bases a CDS request may send us to
     access_log: bool = True
     max_batch_claims: int = 1000  # claims one $b12-check batch may hold
@@ -149,6 +166,9 @@ class ServeSettings:
                 raise SettingsError(str(exc)) from exc
         if self.state and self.fhir is None:
             raise SettingsError("--state needs --server: it holds that server's sync watermark")
+        if not 0 < self.body_timeout <= 3600:
+            raise SettingsError(f"--body-timeout must be between 0 and 3600 seconds, not "
+                                f"{self.body_timeout}")
         if self.max_body_bytes < 1024:
             raise SettingsError("--max-body-bytes must be at least 1024")
         if self.max_batch_claims < 1:

@@ -7,8 +7,10 @@ pages only when a result overflows a page, never a request per claim.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -34,6 +36,9 @@ class ClaimSelection:
     oldest_first: bool = False  # sort by _lastUpdated, as a watermark needs
 
     def __post_init__(self) -> None:
+        if self.since is not None and not _is_instant(self.since):
+            raise ValueError(f"--since must be a date or an instant (2026-03-01, "
+                             f"2026-03-01T08:00:00Z): {self.since!r}")
         path, sep, _ = (self.search or "").partition("?")
         if sep and path.strip("/") not in CLAIM_TYPES:
             raise ValueError("--search must be a Claim or ExplanationOfBenefit search "
@@ -61,6 +66,23 @@ class ClaimSelection:
         if self.since or self.oldest_first:
             params.append(("_sort", "_lastUpdated"))
         return Query(resource_type, tuple(params))
+
+
+_INSTANT = re.compile(r"(\d{4})(-\d{2}(-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?"
+                      r"(Z|[+-]\d{2}:\d{2})?)?)?)?")
+
+
+def _is_instant(text: str) -> bool:
+    """A FHIR date or dateTime ``_lastUpdated`` takes (``yesterday`` is not one: sent as
+    ``geyesterday`` a server ignores it or refuses it)."""
+    if not _INSTANT.fullmatch(text):
+        return False
+    try:
+        datetime.fromisoformat((text + "-01-01"[len(text) - 4:] if len(text) < 10 else text)
+                               .replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
 
 
 class ServerSource:

@@ -25,9 +25,10 @@ def test_audit_of_the_demo_writes_the_page_and_says_what_is_in_it(tmp_path, caps
     assert stdout.strip() == (
         f"audit: 55 claims in the period (every service date read): 9 unsupported, 15 review, "
         f"31 supported; sample of 30 claims from 3 providers; written to {out}")
-    assert stderr == ("b12-adapter: ICD-10-CM FY2027, in force from 2026-10-01, is not "
-                      "installed: 1 claim(s) judged with FY2026-04 instead; install it with "
-                      "`b12-adapter codes add` (see `b12-adapter codes list`)\n")
+    assert stderr == ("b12-adapter: note: ICD-10-CM FY2027, in force from 2026-10-01, is not "
+                      "installed: 1 claim(s) judged with FY2026-04 instead (code-set-missing); "
+                      "install it with `b12-adapter codes add` (see `b12-adapter codes "
+                      "list`)\n")
     html = out.read_text()
     assert html.startswith("<!DOCTYPE html>") and "Dr. Ana Ortiz MD" in html
 
@@ -62,6 +63,7 @@ def test_names_never_reach_the_terminal(tmp_path, capsys):
     (["--from", "2026-03-01", "--to", "2026-02-01"], "is after --to"),
     (["--claim", "k1"], "need --server"),
     (["--sample", "0"], "--sample must be at least 1"),
+    (["--link-base", "javascript:alert(1)"], "not an http(s) URL with a host"),
 ])
 def test_unusable_arguments_exit_2(tmp_path, capsys, args, message):
     out = tmp_path / "report.html"

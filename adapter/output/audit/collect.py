@@ -40,6 +40,7 @@ NO_PROVIDER = "(no provider on the claim)"
 NO_FACILITY = "(no facility on the claim)"
 NO_POLICY = "(no payer policy)"
 MAX_ERRORS_SHOWN = 100
+MAX_SKIPPED_SHOWN = 100
 MAX_ASSESSMENTS = 3
 K = TypeVar("K")
 
@@ -144,6 +145,11 @@ class Change:
     suggested: str | None
     day: date | None
 
+    @property
+    def weight(self) -> int:
+        """For sorting by what to change: one high outweighs any number of moderate ones."""
+        return 100 ** Severity(self.severity).rank
+
 
 @dataclass(frozen=True)
 class SampleRow:
@@ -158,10 +164,22 @@ class SampleRow:
     labs: tuple[LabLine, ...]
     verdict: Verdict
     changes: tuple[Change, ...]
+    # With ``show_names`` only: the patient's name and birth date, shown beside the reference.
+    patient_name: str = ""
+    birth_date: date | None = None
+    policy: str = ""  # the payer policy the claim was judged by (its name), "" for none
 
     @property
     def service_date(self) -> date:
         return self.dates[0]
+
+
+@dataclass(frozen=True)
+class SkippedClaim:
+    """A claim read but not checked, and why (e.g. "no B12 injection item")."""
+
+    claim: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -190,6 +208,7 @@ class Audit:
     error_count: int
     # Claims by the payer policy they were judged by (SPEC 4.4); ref: the policy id
     policies: list[tuple[Party, Tally]] = field(default_factory=list)
+    skipped_claims: list[SkippedClaim] = field(default_factory=list)  # the first few
 
 
 def rendering_provider(providers: Iterable[str]) -> str | None:
@@ -236,6 +255,7 @@ class AuditSink(Sink):
         self.party_names: dict[str, str] = {}
         self.skipped = self.outside = self.error_count = 0
         self.errors: list[Problem] = []
+        self.skipped_claims: list[SkippedClaim] = []
 
     # --- the sink --------------------------------------------------------------------------
 
@@ -245,6 +265,8 @@ class AuditSink(Sink):
             self._problems(outcome.problems)
             if outcome.skipped is not None:
                 self.skipped += 1
+                if len(self.skipped_claims) < MAX_SKIPPED_SHOWN:
+                    self.skipped_claims.append(SkippedClaim(outcome.claim, outcome.skipped))
             if outcome.result is not None:
                 self._claim(outcome, outcome.result)
 
@@ -316,6 +338,7 @@ class AuditSink(Sink):
             facilities=facilities, patterns=patterns, sample=sample, skipped=self.skipped,
             outside=self.outside, errors=list(self.errors), error_count=self.error_count,
             policies=policies,
+            skipped_claims=list(self.skipped_claims),
         )
 
     def _row(self, outcome: ClaimOutcome, names: Mapping[str, str]) -> SampleRow:
@@ -324,12 +347,11 @@ class AuditSink(Sink):
         ev = outcome.evidence
         providers = ev.claim.providers
         provider, facility = rendering_provider(providers), facility_of(providers)
-        patient = result.patient
-        if self.show_names:
-            patient = outcome.names.get(patient, patient)
+        name = outcome.names.get(result.patient, "") if self.show_names else ""
+        born = ev.patient.birth_date if self.show_names and ev.patient else None
         return SampleRow(
             claim=result.claim,
-            patient=patient,
+            patient=result.patient,
             dates=ev.claim.b12_dates or (result.service_date,),
             billed=tuple(BilledCode(d.written or "?", icd10cm.title(d.code) if d.code else "")
                          for d in ev.claim.diagnoses),
@@ -342,7 +364,14 @@ class AuditSink(Sink):
             changes=tuple(Change(f.severity.value, f.code, f.message, f.suggested_code, f.day)
                           for f in sorted(result.findings,
                                           key=lambda f: (-f.severity.rank, f.code))),
+            patient_name=name,
+            birth_date=born,
+            policy=self._policy_name(result.policy),
         )
+
+    def _policy_name(self, pid: str | None) -> str:
+        known = self.policy.payers.policies
+        return (known[pid].name if pid in known else pid) if pid else ""
 
 
 def worst_first(row: SampleRow) -> tuple:

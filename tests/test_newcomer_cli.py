@@ -74,7 +74,8 @@ def test_a_closed_pipe_ends_quietly(fmt):
     process.stdout.close()  # `| head` that has read all it wanted (here: nothing)
     err = process.stderr.read().decode()
     assert process.wait(timeout=120) == 0
-    assert err == ""
+    # nothing but the run's notes (the demo's November 2026 claim: FY2027 not installed)
+    assert all(line.startswith("b12-adapter: note: ") for line in err.splitlines()), err
 
 
 def test_a_source_with_no_claims_says_so(tmp_path, capsys):

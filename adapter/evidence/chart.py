@@ -19,6 +19,7 @@ from adapter.evidence.facts import (
     ConditionFact,
     LabFact,
     MedicationFact,
+    NoteFact,
     PatientFact,
     ProcedureFact,
 )
@@ -37,9 +38,10 @@ from adapter.evidence.read import (
     read_procedure,
 )
 from adapter.mappings import Mappings
+from adapter.notes.documents import BINARY, NOTE_TYPES, read_binary, read_note, settle_notes
 
 CHART_TYPES = frozenset({"Condition", "Observation", "Patient", "Procedure", "Medication",
-                         *MEDICATION_USES})
+                         *MEDICATION_USES, *NOTE_TYPES, BINARY})
 Fact = ConditionFact | LabFact | AdministrationFact | MedicationFact | ProcedureFact
 Entry = tuple[str, Any]  # ("condition", ConditionFact), ("known", "Observation/x"), ...
 
@@ -58,6 +60,10 @@ class Chart:
         self.medications: dict[str, list[MedicationFact]] = defaultdict(list)
         self.procedures: dict[str, list[ProcedureFact]] = defaultdict(list)
         self.patients: dict[str, PatientFact] = {}
+        self.notes: dict[str, list[NoteFact]] = defaultdict(list)  # clinical notes (SPEC 4.2)
+        # the patients whose notes are kept (a file source: those of the B12 claims), None: all
+        self.note_patients: frozenset[str] | None = None
+        self._binaries: dict[str, tuple[str, str, str | None]] = {}  # until ``finish``
         self.by_ref: dict[str, Fact] = {}
         self.known: set[str] = set()  # chart resources seen, relevant or not ...
         self.wanted: frozenset[str] | None = None  # ... of these only, when a claim pre-scan
@@ -107,6 +113,12 @@ class Chart:
                 entry = ("procedure", procedure) if procedure is not None else None
             elif rtype == "Medication":
                 entry = ("drug", (ref, read_medication(resource)))
+            elif rtype in NOTE_TYPES:
+                note, defects = read_note(resource, zone)
+                problems += defects
+                entry = ("note", note) if note is not None else None
+            elif rtype == BINARY:
+                entry = ("binary", read_binary(resource))
             elif has_id(ref):
                 entry = ("patient", read_patient(resource))
         except BadResource as exc:
@@ -136,6 +148,10 @@ class Chart:
                 self._drugs[value[0]] = value[1]
             elif what == "name":
                 self.names[value[0]] = value[1]
+            elif what == "note":
+                self._note(value)
+            elif what == "binary":
+                self._binaries[value[0]] = value
             else:
                 self.patients[value.ref] = value
 
@@ -149,8 +165,20 @@ class Chart:
         elif fact is not None:
             self._index(fact, self.medications)
 
+    def _note(self, note: NoteFact) -> None:
+        if note.patient is None or not has_id(note.ref):
+            self.problems.append(BadResource(note.ref, "note has no subject or no id: it "
+                                             "cannot be told whose visit it documents"))
+            return
+        patient = self.canonical(note.patient)
+        if self.note_patients is None or patient in self.note_patients:
+            self.notes[patient].append(note)
+
     def finish(self) -> Chart:
-        """Judge the medication uses that waited for their Medication resource."""
+        """Judge the medication uses that waited for their Medication resource; give notes
+        their Binary's text, and keep of the notes those that count (SPEC 4.2)."""
+        binaries, self._binaries = self._binaries, {}
+        self.problems += settle_notes(self.notes, binaries, self.canonical)
         waiting, self._waiting = self._waiting, []
         for use in waiting:
             drug = self._drugs.get(self.canonical(use.medication_ref or ""))

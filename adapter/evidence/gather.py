@@ -16,6 +16,7 @@ from adapter.evidence.facts import (
     Path,
 )
 from adapter.evidence.fields import BadResource
+from adapter.notes.day import note_evidence
 
 F = TypeVar("F", ConditionFact, LabFact, AdministrationFact)
 LINKED, RECORD = Path.LINKED, Path.RECORD
@@ -108,4 +109,5 @@ def gather(claim: ClaimFacts, chart: Chart) -> ClaimEvidence:
         medications=tuple(chart.medications.get(patient, ())),
         procedures=tuple(chart.procedures.get(patient, ())),
         problems=tuple(problems),
+        notes=note_evidence(claim, chart.notes.get(patient, ()), chart.canonical),
     )

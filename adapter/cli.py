@@ -327,8 +327,9 @@ def _client(args: argparse.Namespace, writable: frozenset[str] | None = None) ->
 def _judge(args: argparse.Namespace) -> modes.Judge:
     mappings = load_mappings()
     settings = load_settings(mappings.thresholds, args.config, args.facility_timezone)
-    return modes.Judge(mappings, Policy.from_mappings(mappings, settings.thresholds,
-                                                      settings.zone))
+    return modes.Judge(mappings, Policy.from_mappings(
+        mappings, settings.thresholds, settings.zone, settings.notes_quote,
+        settings.notes_required))
 
 
 def _print_report(report: Report, fmt: str) -> None:

@@ -130,6 +130,7 @@ class ConditionFact:
     categories: frozenset[str] = frozenset()  # category codes (problem-list-item, ...)
     encounter: str | None = None
     recorded: date | None = None
+    text_only: bool = False  # no ICD-10-CM or SNOMED CT coding: ``codes`` read from ``text``
 
 
 @value

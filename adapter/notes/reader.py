@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import threading
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,7 +124,10 @@ def read_mentions(text: str) -> tuple[Mention, ...]:
     p = pipeline()
     mentions = []
     for kind, body in sections:
-        doc = p.nlp(body.strip())
+        with warnings.catch_warnings():
+            # W036: the target matcher's token matcher has no patterns (its phrases do)
+            warnings.filterwarnings("ignore", message=r"\[W036\]")
+            doc = p.nlp(body.strip())
         for ent in doc.ents:
             mentions.append(Mention(code=ent.label_, term=ent.text, context=context_of(ent),
                                     sentence=quote(ent), section=kind))

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 
 from adapter.evidence.facts import ClaimEvidence
 from adapter.findings import Finding
-from adapter.rules import administration, coding, diagnosis, labs, premedication
+from adapter.rules import administration, coding, diagnosis, labs, notes, premedication
 from adapter.rules.policy import Policy
 
 Rule = Callable[[ClaimEvidence, Policy], Iterator[Finding]]
@@ -27,6 +27,8 @@ RULES: tuple[Rule, ...] = (
     administration.dose_units,
     premedication.premedication_timing,
     diagnosis.evidence_not_linked,
+    notes.dx_text_only,
+    notes.note_findings,
 )
 
 

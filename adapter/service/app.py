@@ -40,7 +40,8 @@ logger = logging.getLogger("adapter.service")
 def load_judge(settings: ServeSettings) -> Judge:
     mappings = load_mappings()
     config = load_settings(mappings.thresholds, settings.config_path)
-    return Judge(mappings, Policy.from_mappings(mappings, config.thresholds, config.zone))
+    return Judge(mappings, Policy.from_mappings(mappings, config.thresholds, config.zone,
+                                                config.notes_quote, config.notes_required))
 
 
 def warm_up(judge: Judge) -> dict[str, Any]:

@@ -55,6 +55,8 @@ _FINDING = {
     "properties": {"code": {"type": "string"}, "severity": {"type": "string"},
                    "diagnosis": {"type": ["string", "null"]}, "message": {"type": "string"},
                    "suggested_code": {"type": ["string", "null"]},
+                   "quote": {"type": "string", "description": "a note finding's sentence, "
+                             "the mention marked [[...]] (SPEC 4.2)"},
                    "evidence": {"type": "array", "items": {"type": "string"}}},
 }
 _CLAIM_ENTRY = {

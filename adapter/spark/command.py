@@ -84,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(load_mappings().thresholds, args.config,
                                  args.facility_timezone)
-        spec = RunSpec.of(settings.thresholds, datetime.now(UTC), settings.zone)
+        spec = RunSpec.of(settings.thresholds, datetime.now(UTC), settings.zone,
+                          settings.notes_quote, settings.notes_required)
         spark = session(args.master)
         done = job.run(spark, str(args.source), str(args.out), spec, args.partitions)
     except (SourceError, ConfigError, MappingsError) as exc:

@@ -83,12 +83,15 @@ class RunSpec:
     thresholds: str  # Thresholds as JSON (the defaults plus the user's --config)
     identified: str  # the run's instant: DetectedIssue.identifiedDateTime
     zone: str | None = None  # the clinic's IANA time zone (facility_timezone), if set
+    notes_quote: bool = True  # [notes] quote
+    notes_required: bool = False  # [notes] required
 
     @classmethod
     def of(cls, thresholds: Thresholds, identified: datetime,
-           zone: ZoneInfo | None = None) -> RunSpec:
+           zone: ZoneInfo | None = None, notes_quote: bool = True,
+           notes_required: bool = False) -> RunSpec:
         return cls(json.dumps(thresholds.as_dict()), identified.isoformat(),
-                   zone.key if zone is not None else None)
+                   zone.key if zone is not None else None, notes_quote, notes_required)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +106,8 @@ def judge(spec: RunSpec) -> Judge:
     mappings = load_mappings()
     thresholds = Thresholds.from_dict(json.loads(spec.thresholds))
     zone = ZoneInfo(spec.zone) if spec.zone else None
-    policy = Policy.from_mappings(mappings, thresholds, zone)
+    policy = Policy.from_mappings(mappings, thresholds, zone, spec.notes_quote,
+                                  spec.notes_required)
     return Judge(policy, datetime.fromisoformat(spec.identified))
 
 

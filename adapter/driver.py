@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from adapter.check import InScope, check_claim, problem, read_scoped
 from adapter.evidence.chart import Chart
-from adapter.evidence.needs import chart_types, claim_test, line_tests
+from adapter.evidence.needs import chart_types, claim_test, line_patient, line_tests
 from adapter.evidence.read import line_links
 from adapter.fhir.errors import FhirAuthError, FhirError
 from adapter.fhir.search import Query
@@ -106,6 +106,7 @@ class Driver:
         self.totals = RunTotals()
         self._chart: tuple[Chart, list[Problem]] | None = None
         self._b12_claims: int | None = None  # claim lines that may bill B12 (pre-scan)
+        self._note_patients: frozenset[str] | None = None  # their patients (pre-scan)
         self._seen: set[str] = set()  # claims judged so far: a second one of an id is not
         self._names = frozenset().union(*(sink.names for sink in sinks))
         self._evidence = any(sink.evidence for sink in sinks)
@@ -140,10 +141,13 @@ class Driver:
         return self.totals
 
     def _one_chart(self, parallel: bool) -> tuple[Chart, list[Problem]]:
-        reads = Reads(types=chart_types() | self._names, lines=line_tests(self.mappings))
+        wanted = self._wanted()
+        reads = Reads(types=chart_types() | self._names,
+                      lines=line_tests(self.mappings, self._note_patients))
         records = self.source.records(reads)
         chart = Chart(self.mappings, records.aliases, self.policy.zone, self._names)
-        chart.wanted = self._wanted()
+        chart.wanted = wanted
+        chart.note_patients = self._note_patients
         if parallel:
             from adapter.parallel import read_chart, records_pay
 
@@ -165,10 +169,14 @@ class Driver:
         if lines is None:
             return None
         wanted: set[str] = set()
+        patients: set[str | None] = set()
         self._b12_claims = 0
         for line in lines:  # B12 or not, in scope or not: a few more ids kept, no matter
             wanted |= line_links(line)
+            patients.add(line_patient(line))
             self._b12_claims += 1
+        if None not in patients:  # only these patients' notes are kept (SPEC 4.2 "Cost")
+            self._note_patients = frozenset(p for p in patients if p is not None)
         if any(not ref[:1].isupper() for ref in wanted):  # urn:uuid:, #contained: no filter
             return None
         return frozenset(wanted)

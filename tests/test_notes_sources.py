@@ -210,3 +210,62 @@ def test_the_detected_issue_carries_the_quote_and_validates():
     issue = build_detected_issue(claim, finding, datetime(2026, 3, 3, tzinfo=UTC))
     assert "B12 shot for [[low energy]]." in issue["detail"]
     assert {"reference": "DocumentReference/n1"} in issue["implicated"]
+
+
+def _ndjson(folder, resources):
+    import json
+    from collections import defaultdict
+
+    by_type = defaultdict(list)
+    for resource in resources:
+        by_type[resource["resourceType"]].append(json.dumps(resource))
+    for rtype, lines in by_type.items():
+        (folder / f"{rtype}.ndjson").write_text("\n".join(lines) + "\n")
+
+
+def _file_run(folder):
+    from adapter.driver import Driver
+    from adapter.mappings import load_mappings
+    from adapter.output.report import Report
+    from adapter.rules import Policy
+    from adapter.sources.files import FileSource
+
+    mappings = load_mappings()
+    report = Report()
+    driver = Driver(FileSource.open(folder), Policy.from_mappings(mappings, mappings.thresholds),
+                    mappings, [report])
+    driver.run()
+    assert driver._chart is not None
+    return report, driver._chart[0]
+
+
+def test_a_file_source_keeps_only_the_notes_of_b12_claims_patients(tmp_path):
+    _ndjson(tmp_path, [*clean_chart(), b.patient("p2"),
+                       b.document_reference("n1", "p1", SERVICE, SYMPTOM),
+                       b.document_reference("n2", "p2", SERVICE, SYMPTOM),
+                       b.note_report("dr1", "p1", SERVICE, SYMPTOM)])
+    report, chart = _file_run(tmp_path)
+    assert set(chart.notes) == {"Patient/p1"}
+    assert [n.ref for n in chart.notes["Patient/p1"]] == ["DocumentReference/n1"]
+    assert {f.code for f in report.claims[0].findings} & NOTE_CODES == {"note-symptom-only"}
+
+
+def test_a_free_text_condition_in_a_file_source_documents_its_code(tmp_path):
+    chart = clean_chart()
+    free = {"resourceType": "Condition", "id": "c1", "subject": b.ref("Patient", "p1"),
+            "clinicalStatus": {"coding": [{"system": b.CLINICAL, "code": "active"}]},
+            "code": {"text": "Vitamin B12 Deficiency"}, "onsetDateTime": "2024-01-15"}
+    _ndjson(tmp_path, [free if r["resourceType"] == "Condition" else r for r in chart])
+    report, _ = _file_run(tmp_path)
+    found = {f.code for f in report.claims[0].findings}
+    assert "dx-text-only" in found and "dx-not-documented" not in found
+
+
+def test_a_negated_free_text_condition_documents_nothing():
+    chart = clean_chart()
+    free = {"resourceType": "Condition", "id": "c1", "subject": b.ref("Patient", "p1"),
+            "clinicalStatus": {"coding": [{"system": b.CLINICAL, "code": "active"}]},
+            "code": {"text": "B12 deficiency ruled out"}, "onsetDateTime": "2024-01-15"}
+    report = run(*[free if r["resourceType"] == "Condition" else r for r in chart])
+    found = {f.code for f in report.claims[0].findings}
+    assert "dx-text-only" not in found and "dx-not-documented" in found

@@ -6,6 +6,7 @@ beside the readers, so a reader that learns a new resource type adds its search 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
@@ -87,9 +88,43 @@ def chart_types() -> frozenset[str]:
 
 
 _EVERY_LINE = LineTest((b'"resourceType"',))
+_PATIENT = re.compile(rb'"patient": ?\{[^{}]*?"reference": ?"([^"\\]+)"')
+_TERM_STOPWORDS = frozenset({"deficiency", "deficient", "anemia", "anaemia", "due", "with",
+                             "without", "syndrome", "disease", "vitamin", "surgery", "the",
+                             "and", "low", "vit"})
 
 
-def line_tests(mappings: Mappings) -> dict[str, LineTest]:
+def line_patient(line: bytes) -> str | None:
+    """The ``Patient/x`` a raw claim line names (None: none found, or not as ``Type/id``)."""
+    found = _PATIENT.search(line)
+    target = found.group(1).decode(errors="replace") if found else ""
+    return target if target.startswith("Patient/") and target.count("/") == 1 else None
+
+
+def _term_words() -> set[bytes]:
+    """Words of the notes table's diagnosis terms, as a free-text Condition may write them
+    (lower case, capitalised, upper case): such a Condition documents a code (SPEC 4.1)."""
+    from adapter.notes.terms import SPECIAL_CODES, note_table
+
+    words: set[bytes] = set()
+    for term, code in note_table().terms.items():
+        if code in SPECIAL_CODES:
+            continue
+        for word in term.replace("-", " ").replace("'", " ").split():
+            if len(word) >= 3 and word not in _TERM_STOPWORDS:
+                words.update(w.encode() for w in (word, word.capitalize(), word.upper()))
+    return words
+
+
+def _note_test(patients: frozenset[str] | None) -> LineTest:
+    """A note line of one of ``patients`` (None: any note)."""
+    if patients is None:
+        return _EVERY_LINE
+    return LineTest((*(p.encode() + b'"' for p in sorted(patients)), *_ESCAPES))
+
+
+def line_tests(mappings: Mappings, note_patients: frozenset[str] | None = None
+               ) -> dict[str, LineTest]:
     """Per resource type, a test on the raw line that fails only when the resource cannot
     matter to any check: a lab with none of the mapped LOINC codes, a procedure with none of
     the injection codes, a medication use naming no B12, pemetrexed or pralatrexate product
@@ -108,7 +143,8 @@ def line_tests(mappings: Mappings) -> dict[str, LineTest]:
     injections = {c for cs in drugs.injection_procedures.codes.values() for c in cs}
     return {
         "Condition": LineTest((*_quoted(mappings.snomed.to_icd10cm),
-                               *(s.encode() for s in sorted(icd10cm.SYSTEMS)), *_ESCAPES)),
+                               *(s.encode() for s in sorted(icd10cm.SYSTEMS)),
+                               *sorted(_term_words()), *_ESCAPES)),
         "Observation": LineTest((*_quoted(mappings.labs_by_loinc), *_ESCAPES)),
         "Procedure": LineTest((*_quoted(injections), *_ESCAPES)),
         "MedicationAdministration": medication,
@@ -117,6 +153,12 @@ def line_tests(mappings: Mappings) -> dict[str, LineTest]:
         # every line: scanned all the same, so worker processes can share the file
         "Patient": _EVERY_LINE,
         "Medication": _EVERY_LINE,
+        # notes (SPEC 4.2): only those of the B12 claims' patients, when the claims said
+        # which; a DiagnosticReport only when it carries a presentedForm (most are labs)
+        "DocumentReference": _note_test(note_patients),
+        "Composition": _note_test(note_patients),
+        "DiagnosticReport": LineTest((b'"presentedForm"', *_ESCAPES)),
+        "Binary": _EVERY_LINE,
     }
 
 

@@ -18,6 +18,9 @@ ALL_CODES = {
     "specificity-loss", "manifestation-sequencing", "cause-not-coded", "item-dx-link",
     "admin-missing", "dose-units-mismatch", "evidence-not-linked",
     "dx-derived", "admin-not-recorded", "premedication-timing", "dx-not-b12", "dx-drift",
+    "note-missing", "note-symptom-only", "note-no-indication", "note-unreadable",
+    "note-history-only", "note-contradicts", "note-uncertain", "note-specificity-loss",
+    "dx-more-specific-than-note", "dx-text-only",
 }
 
 

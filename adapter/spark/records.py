@@ -40,6 +40,7 @@ from adapter.evidence.facts import AdministrationFact, ConditionFact
 from adapter.evidence.fields import normalize_reference, ref_of
 from adapter.evidence.needs import line_tests
 from adapter.mappings import load_mappings
+from adapter.notes.documents import NOTE_TYPES
 from adapter.outcomes import ClaimOutcome, Problem
 from adapter.output.detected_issue import build_detected_issue
 from adapter.output.report import claim_dict
@@ -207,10 +208,13 @@ def _fact_row(one: Chart, rtype: str, ref: str, text: str, file: int, pos: int,
               drug: str | None = None) -> Row:
     """A fact keyed by its patient, or only the reference of a resource that gives none."""
     fact: object
+    links: list[str] = []
     if rtype == "Patient":
         fact = one.patients.get(ref)
         key = ref if fact is not None else None
-        links: list[str] = []
+    elif rtype in NOTE_TYPES:  # a clinical note goes to its patient, read there again
+        fact = next((note for notes in one.notes.values() for note in notes), None)
+        key = fact.patient if fact is not None else None
     else:
         fact = one.by_ref.get(ref)
         key = fact.patient if fact is not None else None

@@ -229,6 +229,7 @@ class Driver:
                 patients=tuple(sorted({p.facts.patient for p in scoped})),
                 links=tuple(sorted({ref for p in scoped for ref in p.facts.referenced})),
                 queries=queries,
+                dates=tuple(sorted({d.isoformat() for p in scoped for d in p.facts.b12_dates})),
             )
             try:
                 records = self.source.records(reads)

@@ -26,13 +26,17 @@ class RecordSearch:
     resource_type: str
     params: tuple[tuple[str, str], ...] = ()
     by: str = "patient"
+    dated: bool = False  # narrowed to the page's B12 dates (``date``), as notes are
 
 
 def record_searches(mappings: Mappings) -> tuple[RecordSearch, ...]:
     """Conditions; the mapped labs only; every administration, request and statement with
     the Medication resources they name (the drug may be there: Epic); the injection
-    procedures only; the patients."""
+    procedures only; the patients; the clinical notes of the page's dates."""
+    from adapter.notes.terms import note_table
+
     labs = ",".join(f"{LOINC}|{code}" for code in mappings.labs_by_loinc)
+    notes = ",".join(f"{LOINC}|{code}" for code in sorted(note_table().note_loinc))
     injections = ",".join(f"{system}|{code}"
                           for system, codes in mappings.drugs.injection_procedures.codes.items()
                           for code in sorted(codes))
@@ -43,6 +47,11 @@ def record_searches(mappings: Mappings) -> tuple[RecordSearch, ...]:
           for rtype in ("MedicationAdministration", "MedicationRequest", "MedicationStatement")),
         RecordSearch("Procedure", (("code", injections),)),
         RecordSearch("Patient", by="_id"),
+        # clinical notes of the B12 dates (SPEC 4.2); the Binaries they point at are read in
+        # one more batch (adapter.sources.server)
+        RecordSearch("DocumentReference", dated=True),
+        RecordSearch("Composition", dated=True),
+        RecordSearch("DiagnosticReport", (("code", notes),), dated=True),
     )
 
 

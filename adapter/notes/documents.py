@@ -260,3 +260,24 @@ def settle_notes(notes: dict[str, list[NoteFact]], binaries: dict[str, tuple[str
 
 def _preferred(note: NoteFact) -> tuple[int, str]:
     return (0 if note.ref.startswith("DocumentReference/") else 1, note.ref)
+
+
+def binary_ids(resource: Resource) -> set[str]:
+    """Ids of the Binaries a note's attachments point at by ``url`` (relative or absolute)."""
+    rtype = resource.get("resourceType")
+    if rtype == "DocumentReference":
+        contents = resource.get("content")
+        attachments = [c.get("attachment") for c in contents if isinstance(c, Mapping)] \
+            if isinstance(contents, list) else []
+    elif rtype == "DiagnosticReport":
+        forms = resource.get("presentedForm")
+        attachments = list(forms) if isinstance(forms, list) else []
+    else:
+        return set()
+    found = set()
+    for attachment in attachments:
+        url = attachment.get("url") if isinstance(attachment, Mapping) else None
+        target = resolvable(url) if isinstance(url, str) else None
+        if target and target.startswith(f"{BINARY}/"):
+            found.add(target.partition("/")[2])
+    return found

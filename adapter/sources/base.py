@@ -22,6 +22,7 @@ class Reads:
 
     patients: tuple[str, ...] = ()
     links: tuple[str, ...] = ()
+    dates: tuple[str, ...] = ()  # the page's B12 dates (ISO): notes are read for these only
     queries: Mapping[str, Query] = field(default_factory=dict)
     types: frozenset[str] | None = None
     lines: Mapping[str, LineTest] = field(default_factory=dict)

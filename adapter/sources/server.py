@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 from urllib.parse import parse_qsl
 
 from adapter.evidence.needs import LINKED_TYPES, RecordSearch
 from adapter.fhir import FhirClient, Query, includes, matches
+from adapter.notes.documents import binary_ids
 from adapter.outcomes import Problem
 from adapter.sources import CLAIM_TYPES
 from adapter.sources.base import Reads, Records
@@ -85,7 +87,7 @@ class ServerSource:
         ids = ",".join(ref.rpartition("/")[2] for ref in reads.patients)
         named: list[tuple[str | None, Query]] = []
         if reads.patients:
-            named += [(None, self._query(search, ",".join(reads.patients), ids))
+            named += [(None, self._query(search, ",".join(reads.patients), ids, reads.dates))
                       for search in self.searches]
         named += list(reads.queries.items())
         records: list[Resource] = []
@@ -99,11 +101,26 @@ class ServerSource:
                 else:
                     found.setdefault(name, []).extend(matches(page, rtype))
         records += self._missing_links(reads.links, records)
+        records += self._binaries(records)
         return Records(records, {}, found)
 
-    def _query(self, search: RecordSearch, patients: str, ids: str) -> Query:
-        return Query(search.resource_type, search.params).where(
+    def _query(self, search: RecordSearch, patients: str, ids: str,
+               dates: Sequence[str] = ()) -> Query:
+        query = Query(search.resource_type, search.params).where(
             {search.by: ids if search.by == "_id" else patients}, _count=RECORDS_PAGE_SIZE)
+        if search.dated and dates:  # a day either side: a timestamp's day is the clinic's
+            first, last = date.fromisoformat(min(dates)), date.fromisoformat(max(dates))
+            query = query.where([("date", f"ge{(first - timedelta(days=1)).isoformat()}"),
+                                 ("date", f"lt{(last + timedelta(days=2)).isoformat()}")])
+        return query
+
+    def _binaries(self, records: list[Resource]) -> list[Resource]:
+        """The Binaries the notes' attachments point at (``url``), in one batch."""
+        have = {r.get("id") for r in records if r.get("resourceType") == "Binary"}
+        ids = sorted({rid for r in records for rid in binary_ids(r)} - have)
+        if not ids:
+            return []
+        return list(self.client.batch_search([Query.of("Binary", _id=",".join(ids))])[0])
 
     def _missing_links(self, links: Sequence[str], records: list[Resource]) -> list[Resource]:
         """Resources the claims reference that the patient searches did not return."""

@@ -79,6 +79,7 @@ def take(chart: Chart, problems: list[Problem], item: Resource | Problem | Seen)
 def build_chart(records: Records, mappings: Mappings, zone: ZoneInfo | None = None,
                 names: frozenset[str] = frozenset()) -> tuple[Chart, list[Problem]]:
     chart = Chart(mappings, records.aliases, zone, names)  # live aliases: a lazy source adds
+    chart.note_holders = records.notes_held
     problems: list[Problem] = []
     for item in records.resources:
         take(chart, problems, item)

@@ -136,8 +136,11 @@ def conditional_create(resource: dict[str, Any], references: dict[str, str]) -> 
         body["meta"] = meta
     else:
         body.pop("meta", None)
-    identifiers = [i for i in body.get("identifier") or [] if i != source_identifier(ref)]
-    body["identifier"] = [*identifiers, source_identifier(ref)]
+    if not _has_identifier_list(resource["resourceType"]):  # one Identifier (Composition)
+        body["identifier"] = source_identifier(ref)
+    else:
+        identifiers = [i for i in body.get("identifier") or [] if i != source_identifier(ref)]
+        body["identifier"] = [*identifiers, source_identifier(ref)]
     condition = quote(f"{SOURCE_ID_SYSTEM}|{ref}", safe="")
     return {"fullUrl": full_url(ref), "resource": body,
             "request": {"method": "POST", "url": resource["resourceType"],
@@ -175,7 +178,9 @@ def load(client: FhirClient, resources: list[dict[str, Any]], chunk_size: int | 
             if keep_ids:
                 sent.append((ref, update_by_id(resource)))
                 continue
-            if not _has_identifier_list(resource["resourceType"]):
+            if not _has_identifier_list(resource["resourceType"]) and not (
+                    _has_single_identifier(resource["resourceType"])
+                    and "identifier" not in resource):
                 lost.add(ref)
                 totals.problems.append(Problem(
                     ref, f"not loaded: a {resource['resourceType']} has no identifier to "
@@ -207,6 +212,19 @@ def load(client: FhirClient, resources: list[dict[str, Any]], chunk_size: int | 
                     f"{result.status}, but the server did not say where it is")
                 totals.problems.append(Problem(ref, error))
     return totals
+
+
+@functools.cache
+def _has_single_identifier(resource_type: str) -> bool:
+    """A type with one ``identifier`` (Composition, QuestionnaireResponse): the source id can
+    be that one, when the resource has none of its own."""
+    from fhir.resources.R4B import get_fhir_model_class  # heavy: only when loading
+
+    try:
+        field_info = get_fhir_model_class(resource_type).model_fields.get("identifier")
+    except (ValueError, KeyError):
+        return False
+    return field_info is not None and "List" not in str(field_info.annotation)
 
 
 @functools.cache

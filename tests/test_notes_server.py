@@ -129,9 +129,20 @@ def test_a_binary_the_server_does_not_hold_is_a_named_problem():
 
 
 @responses.activate
-def test_a_note_outside_the_pages_dates_is_not_fetched():
+def test_a_note_outside_the_pages_dates_is_not_fetched_but_counts_as_held():
+    """Only the dates' notes are read; whether the patient holds notes at all is asked in
+    the same batch (one entry per patient), so note-missing fires as in file mode."""
     records, claim = _patient(1, [b.document_reference("n1", "p1", "2025-06-01", SYMPTOM)])
     Server(records, [claim])
     report = _run()
-    assert not {f.code for f in report.claims[0].findings} & {"note-symptom-only",
-                                                              "note-missing"}
+    found = {f.code for f in report.claims[0].findings}
+    assert "note-symptom-only" not in found and "note-missing" in found
+    assert len(responses.calls) == 3  # claims, payer EOBs, the one batch
+
+
+@responses.activate
+def test_a_patient_without_notes_on_the_server_earns_no_note_missing():
+    records, claim = _patient(1, [])
+    Server(records, [claim])
+    report = _run()
+    assert not {f.code for f in report.claims[0].findings} & {"note-missing"}

@@ -63,6 +63,8 @@ class Chart:
         self.notes: dict[str, list[NoteFact]] = defaultdict(list)  # clinical notes (SPEC 4.2)
         # the patients whose notes are kept (a file source: those of the B12 claims), None: all
         self.note_patients: frozenset[str] | None = None
+        # patients the source says hold notes beyond those read (a server: other days)
+        self.note_holders: frozenset[str] = frozenset()
         self._binaries: dict[str, tuple[str, str, str | None]] = {}  # until ``finish``
         self.by_ref: dict[str, Fact] = {}
         self.known: set[str] = set()  # chart resources seen, relevant or not ...

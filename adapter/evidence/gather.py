@@ -109,5 +109,6 @@ def gather(claim: ClaimFacts, chart: Chart) -> ClaimEvidence:
         medications=tuple(chart.medications.get(patient, ())),
         procedures=tuple(chart.procedures.get(patient, ())),
         problems=tuple(problems),
-        notes=note_evidence(claim, chart.notes.get(patient, ()), chart.canonical),
+        notes=note_evidence(claim, chart.notes.get(patient, ()), chart.canonical,
+                            patient in chart.note_holders),
     )

@@ -34,8 +34,9 @@ def reading(note: NoteFact) -> NoteReading:
 
 
 def note_evidence(claim: ClaimFacts, notes: Sequence[NoteFact],
-                  canonical: Callable[[str], str]) -> NoteEvidence:
-    if not notes:
+                  canonical: Callable[[str], str], held: bool = False) -> NoteEvidence:
+    """``held``: the source says the patient holds notes, whether or not any was read."""
+    if not notes and not held:
         return NoteEvidence()
     days = []
     for day in claim.b12_dates:

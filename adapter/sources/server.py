@@ -21,6 +21,7 @@ from adapter.sources import CLAIM_TYPES
 from adapter.sources.base import Reads, Records
 
 RECORDS_PAGE_SIZE = 1000
+_HELD = "\x00notes held by "  # the name of a patient's note-presence search in the batch
 CLAIM_TYPES_READ = ("Claim", "ExplanationOfBenefit")  # searched in this order
 Resource = dict[str, Any]
 
@@ -89,12 +90,23 @@ class ServerSource:
         if reads.patients:
             named += [(None, self._query(search, ",".join(reads.patients), ids, reads.dates))
                       for search in self.searches]
+            if reads.dates and any(search.dated for search in self.searches):
+                # whether each patient holds a note on any day: one entry each, same batch
+                named += [(f"{_HELD}{patient}", Query.of(
+                    "DocumentReference", patient=patient, _count=1, _elements="subject"))
+                    for patient in reads.patients]
         named += list(reads.queries.items())
         records: list[Resource] = []
         found: dict[str, list[Resource]] = {}
+        held: set[str] = set()
         for (name, _), search in zip(named, self.client.batch_search([q for _, q in named]),
                                      strict=True):
             rtype = search.query.resource_type
+            if name is not None and name.startswith(_HELD):
+                first = next(search.pages(), None)
+                if first is not None and any(True for _ in matches(first, rtype)):
+                    held.add(name[len(_HELD):])
+                continue
             for page in search.pages():
                 if name is None:  # the record: matches and what they _include (Medications)
                     records += [*matches(page, rtype), *includes(page, rtype)]
@@ -102,7 +114,7 @@ class ServerSource:
                     found.setdefault(name, []).extend(matches(page, rtype))
         records += self._missing_links(reads.links, records)
         records += self._binaries(records)
-        return Records(records, {}, found)
+        return Records(records, {}, found, frozenset(held))
 
     def _query(self, search: RecordSearch, patients: str, ids: str,
                dates: Sequence[str] = ()) -> Query:

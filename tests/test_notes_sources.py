@@ -269,3 +269,26 @@ def test_a_negated_free_text_condition_documents_nothing():
     report = run(*[free if r["resourceType"] == "Condition" else r for r in chart])
     found = {f.code for f in report.claims[0].findings}
     assert "dx-text-only" not in found and "dx-not-documented" in found
+
+
+def test_bad_note_input_sets_the_exit_status_and_the_claim_is_still_judged(tmp_path, capsys):
+    import json
+
+    from adapter.cli import main
+
+    bundle = tmp_path / "one.json"
+    resources = [*clean_chart(), b.document_reference("n1", "p1", SERVICE, data="%%%")]
+    bundle.write_text(json.dumps({"resourceType": "Bundle", "type": "collection",
+                                  "entry": [{"resource": r} for r in resources]}))
+    assert main(["check", "--source", str(bundle), "--format", "json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["summary"]["checked"] == 1 and report["summary"]["errors"] == 1
+    assert [f["code"] for f in report["claims"][0]["findings"]] == ["note-unreadable"]
+    assert report["errors"][0]["resource"] == "DocumentReference/n1"
+
+
+def test_a_note_past_50_mb_is_refused_before_it_is_decoded():
+    huge = "QUFB" * (18 * 1024 * 1024)  # 72 MB of base64: a 54 MB note
+    found, report = note_codes(b.document_reference("n1", "p1", SERVICE, data=huge))
+    assert found == {"note-unreadable"}
+    assert any("larger than 50 MB" in e.message for e in report.errors)

@@ -129,7 +129,10 @@ def read_mentions(text: str) -> tuple[Mention, ...]:
             warnings.filterwarnings("ignore", message=r"\[W036\]")
             doc = p.nlp(body.strip())
         for ent in doc.ents:
-            mentions.append(Mention(code=ent.label_, term=ent.text, context=context_of(ent),
+            context = context_of(ent)
+            if context == "historical" and ent.label_ in p.table.history_is_current:
+                context = "affirmed"  # "history of gastric bypass": a status today
+            mentions.append(Mention(code=ent.label_, term=ent.text, context=context,
                                     sentence=quote(ent), section=kind))
     return tuple(mentions)
 

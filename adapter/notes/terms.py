@@ -33,6 +33,7 @@ class NoteTable:
     other_headings: tuple[str, ...]
     terms: dict[str, str]  # lower-cased term -> ICD-10-CM code | "symptom" | "loading"
     context: tuple[ContextRule, ...]
+    history_is_current: frozenset[str] = frozenset()  # surgical status: history is now
 
     @cached_property
     def _automaton(self) -> ahocorasick_rs.AhoCorasick:
@@ -89,7 +90,17 @@ def parse_table(data: dict[str, Any]) -> NoteTable:
         other_headings=_strings(sections.get("other", []), "sections.other"),
         terms=terms,
         context=tuple(rules),
+        history_is_current=frozenset(_codes(data.get("history_is_current"))),
     )
+
+
+def _codes(table: object) -> tuple[str, ...]:
+    if table is None:
+        return ()
+    codes = table.get("codes") if isinstance(table, dict) else None
+    if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
+        raise MappingsError("notes.json: history_is_current.codes: expected a list of codes")
+    return tuple(codes)
 
 
 @lru_cache(maxsize=1)

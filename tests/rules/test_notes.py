@@ -291,3 +291,9 @@ def test_dx_text_only_fires_when_only_free_text_documents_the_claimed_code():
 def test_dx_text_only_is_silent_beside_a_coded_condition():
     ev = backed(claim("E53.8"), free_text("B12 deficiency", {"E53.8"}), condition())
     assert "dx-text-only" not in note_codes(ev)
+
+
+def test_a_past_operation_is_a_present_status():
+    ev = with_notes(backed(claim("E53.8", "Z98.84"), condition("Condition/c1", {"E53.8"})),
+                    note("History of gastric bypass. B12 1000 mcg IM monthly."))
+    assert not note_codes(ev) & {"note-history-only", "note-no-indication"}

@@ -42,6 +42,9 @@ from adapter.notes.documents import BINARY, NOTE_TYPES, read_binary, read_note, 
 
 CHART_TYPES = frozenset({"Condition", "Observation", "Patient", "Procedure", "Medication",
                          *MEDICATION_USES, *NOTE_TYPES, BINARY})
+# What a claim's reference must find in the source (a note may be on a day a server was not
+# asked for: no error)
+REFERENCED_TYPES = CHART_TYPES - NOTE_TYPES - {BINARY}
 Fact = ConditionFact | LabFact | AdministrationFact | MedicationFact | ProcedureFact
 Entry = tuple[str, Any]  # ("condition", ConditionFact), ("known", "Observation/x"), ...
 

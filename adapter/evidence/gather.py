@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TypeVar
 
-from adapter.evidence.chart import CHART_TYPES, Chart
+from adapter.evidence.chart import REFERENCED_TYPES, Chart
 from adapter.evidence.facts import (
     AdministrationFact,
     ClaimEvidence,
@@ -75,7 +75,7 @@ def gather(claim: ClaimFacts, chart: Chart) -> ClaimEvidence:
         claim = replace(claim, patient=patient, supporting=supporting, diagnoses=diagnoses)
     referenced = set(claim.referenced)
     for ref in sorted(referenced):
-        if ref.split("/")[0] in CHART_TYPES and not chart.has(ref):
+        if ref.split("/")[0] in REFERENCED_TYPES and not chart.has(ref):
             problems.append(BadResource(claim.ref, f"references {ref}, which is not in the source"))
 
     encounters = {chart.canonical(e) for item in claim.b12_items for e in item.encounters}

@@ -17,6 +17,7 @@ from setuptools import setup
 COMPILED = [
     "adapter/check.py",
     "adapter/evidence/chart.py",
+    "adapter/evidence/drugs.py",
     "adapter/evidence/fields.py",
     "adapter/evidence/gather.py",
     "adapter/evidence/names.py",

@@ -17,6 +17,7 @@ from adapter.evidence.read import read_claim, read_claim_head
 from adapter.findings import Finding
 from adapter.outcomes import NO_NAMES, ClaimOutcome, ClaimResult, Problem
 from adapter.rules import Policy, check
+from adapter.rules.coverage import applicable
 from adapter.rules.scope import Skip, in_scope, out_of_scope
 from adapter.values import value
 
@@ -78,12 +79,14 @@ def check_claim(claim: InScope, chart: Chart, policy: Policy, *,
     ``evidence`` is False) and the names a sink asked the chart to keep, for sinks that
     show them."""
     gathered = gather(claim.facts, chart)
+    payer = applicable(gathered, policy)
     result = ClaimResult(
         claim=gathered.claim.ref,
         patient=gathered.claim.patient,
         service_date=gathered.claim.service_date,
         findings=tuple(with_paths(f, gathered) for f in check(gathered, policy)),
         version=gathered.claim.version,
+        policy=payer.id if payer is not None else None,
     )
     names = NO_NAMES
     if chart.name_types:

@@ -6,9 +6,11 @@
 A source only yields resources: pages of claims, and the records a page needs (a file source
 has one chart for every page, read first; a server source reads a page's records in one
 batch, together with the searches the sinks ask for, such as write-back's earlier issues).
-Checking mutates nothing; sinks consume the outcomes and never read each other's state. The
-HTTP service and a distributed engine run the same ``Driver`` over a source holding one
-claim, or one partition of patients (``adapter.sources.memory``).
+Checking mutates nothing; sinks consume the outcomes and never read each other's state. How
+the records are read and the pages judged is the read plan's (``adapter.read_plan``): one
+process in order, unless a mode hands in another (file exports: ``adapter.file_plan``). The
+HTTP service runs the same ``Driver`` over a source holding the posted claims
+(``adapter.sources.posted``); the Spark job judges with the same ``check_claim``.
 """
 
 from __future__ import annotations
@@ -22,15 +24,14 @@ from zoneinfo import ZoneInfo
 
 from adapter.check import InScope, check_claim, problem, read_scoped
 from adapter.evidence.chart import Chart
-from adapter.evidence.needs import chart_types, claim_test, line_patient, line_tests
-from adapter.evidence.read import line_links
+from adapter.evidence.needs import chart_types, line_tests
 from adapter.fhir.errors import FhirAuthError, FhirError
 from adapter.fhir.search import Query
 from adapter.mappings import Mappings
 from adapter.outcomes import ClaimOutcome, PageOutcome, Problem
+from adapter.read_plan import SERIAL, ReadPlan, take
 from adapter.rules import Policy
-from adapter.sources.base import Reads, Records, Seen, Source
-from adapter.sources.files import FileSource
+from adapter.sources.base import Reads, Records, Source
 
 Resource = dict[str, Any]
 # the error a claim gets when an earlier one had its id (Spark mode reports it too)
@@ -66,16 +67,6 @@ class RunTotals:
     read_failures: int = 0  # searches or record reads the server failed
 
 
-def take(chart: Chart, problems: list[Problem], item: Resource | Problem | Seen) -> None:
-    """One item of a records pass into the chart."""
-    if isinstance(item, Problem):
-        problems.append(item)
-    elif isinstance(item, Seen):
-        chart.seen(item.refs)
-    else:
-        chart.add(item)
-
-
 def build_chart(records: Records, mappings: Mappings, zone: ZoneInfo | None = None,
                 names: frozenset[str] = frozenset()) -> tuple[Chart, list[Problem]]:
     chart = Chart(mappings, records.aliases, zone, names)  # live aliases: a lazy source adds
@@ -97,40 +88,31 @@ class Driver:
 
     def __init__(self, source: Source, policy: Policy, mappings: Mappings,
                  sinks: Sequence[Sink], *, max_claims: int | None = None,
-                 workers: int = 1) -> None:
+                 plan: ReadPlan = SERIAL) -> None:
         self.source = source
-        self.workers = workers  # >1 (a file source, where fork exists): adapter.parallel
+        self.plan = plan
         self.policy = policy
         self.mappings = mappings
         self.sinks = sinks
         self.max_claims = max_claims
         self.totals = RunTotals()
         self._chart: tuple[Chart, list[Problem]] | None = None
-        self._b12_claims: int | None = None  # claim lines that may bill B12 (pre-scan)
-        self._note_patients: frozenset[str] | None = None  # their patients (pre-scan)
         self._seen: set[str] = set()  # claims judged so far: a second one of an id is not
         self._names = frozenset().union(*(sink.names for sink in sinks))
         self._evidence = any(sink.evidence for sink in sinks)
 
     def run(self) -> RunTotals:
         with _fewer_collections():
-            parallel = self.workers > 1 and isinstance(self.source, FileSource)
             if self.source.one_chart:
-                self._chart = self._one_chart(parallel)
+                self._chart = self._one_chart()
+                if self.policy.payers.active:
+                    self._bill_history(self._chart[0])
                 if self._chart[1]:
                     self._emit(PageOutcome((), problems=tuple(self._chart[1])))
             try:
-                if parallel:
-                    from adapter.parallel import judged_pages
-
-                    for outcome in judged_pages(self._pages, self._check, self.workers):
-                        self._count(outcome)
-                        self._emit(self._once_each(outcome))
-                else:
-                    for page in self._pages():
-                        outcome = self._check(page)
-                        self._count(outcome)
-                        self._emit(self._once_each(outcome))
+                for outcome in self.plan.judged(self._pages, self._check):
+                    self._count(outcome)
+                    self._emit(self._once_each(outcome))
             except FhirAuthError:
                 raise
             except FhirError as exc:  # the claim search itself failed: stop here
@@ -141,46 +123,38 @@ class Driver:
             sink.close()
         return self.totals
 
-    def _one_chart(self, parallel: bool) -> tuple[Chart, list[Problem]]:
-        wanted = self._wanted()
+    def _one_chart(self) -> tuple[Chart, list[Problem]]:
+        wanted = self.plan.wanted()
+        note_patients = self.plan.note_patients()  # after ``wanted``: the same pre-scan
         reads = Reads(types=chart_types() | self._names,
-                      lines=line_tests(self.mappings, self._note_patients))
+                      lines=line_tests(self.mappings, note_patients))
         records = self.source.records(reads)
         chart = Chart(self.mappings, records.aliases, self.policy.zone, self._names)
         chart.wanted = wanted
-        chart.note_patients = self._note_patients
-        if parallel:
-            from adapter.parallel import read_chart, records_pay
+        chart.note_patients = note_patients
+        return finished(chart, self.plan.read_chart(records, reads, chart))
 
-            assert isinstance(self.source, FileSource)
-            if records_pay(self.workers, self.source.scanned_bytes(reads), self._b12_claims):
-                return finished(chart, read_chart(self.source, reads, chart, self.workers))
-        problems: list[Problem] = []
-        for item in records.resources:
-            take(chart, problems, item)
-        return finished(chart, problems)
+    def _links(self, claim: InScope) -> frozenset[str]:
+        """What a claim points at that its page's batch must hold: its evidence, and when
+        payer policies are configured its insurer and focal Coverage."""
+        facts = claim.facts
+        if not self.policy.payers.active:
+            return facts.referenced
+        payer = facts.payer
+        more = {ref for ref in (payer.coverage, payer.insurer.ref if payer.insurer else None)
+                if ref}
+        return facts.referenced | more
 
-    def _wanted(self) -> frozenset[str] | None:
-        """What the B12 claims point at, from a pre-scan of the claim files that parses only
-        the lines that may bill B12 (None: no pre-scan, as when claims sit in Bundles). Only
-        these of the records passed over unread need be remembered."""
-        if not isinstance(self.source, FileSource):
-            return None
-        lines = self.source.prescan_claims(claim_test(self.mappings))
-        if lines is None:
-            return None
-        wanted: set[str] = set()
-        patients: set[str | None] = set()
-        self._b12_claims = 0
-        for line in lines:  # B12 or not, in scope or not: a few more ids kept, no matter
-            wanted |= line_links(line)
-            patients.add(line_patient(line))
-            self._b12_claims += 1
-        if None not in patients:  # only these patients' notes are kept (SPEC 4.2 "Cost")
-            self._note_patients = frozenset(p for p in patients if p is not None)
-        if any(not ref[:1].isupper() for ref in wanted):  # urn:uuid:, #contained: no filter
-            return None
-        return frozenset(wanted)
+    def _bill_history(self, chart: Chart) -> None:
+        """Note in the chart the dates every claim of the source in scope bills B12 on: a
+        payer's frequency limit counts the patient's other claims (SPEC 4.4). The read plan says
+        how they are read (a file export: only the claim lines that may bill B12); whatever
+        cannot be read is named by the claim pass proper, not here."""
+        for item in self.plan.history_claims(self.source.claim_pages):
+            scoped = read_scoped(item, self.policy)
+            if isinstance(scoped, InScope):
+                facts = scoped.facts
+                chart.bill(facts.ref, facts.patient, facts.b12_dates)
 
     def _pages(self) -> Iterator[Sequence[Resource | Problem]]:
         """The source's claim pages, cut at ``max_claims``."""
@@ -228,7 +202,7 @@ class Driver:
         elif scoped or queries:
             reads = Reads(
                 patients=tuple(sorted({p.facts.patient for p in scoped})),
-                links=tuple(sorted({ref for p in scoped for ref in p.facts.referenced})),
+                links=tuple(sorted({ref for p in scoped for ref in self._links(p)})),
                 queries=queries,
                 dates=tuple(sorted({d.isoformat() for p in scoped for d in p.facts.b12_dates})),
             )
@@ -244,6 +218,9 @@ class Driver:
             found = records.found
         else:
             chart, problems, found = Chart(self.mappings), [], {}
+        if self._chart is None and self.policy.payers.active:
+            for p in scoped:  # the page's claims are the patients' billed history here
+                chart.bill(p.facts.ref, p.facts.patient, p.facts.b12_dates)
         outcomes = tuple(check_claim(p, chart, self.policy, evidence=self._evidence)
                          if isinstance(p, InScope) else p for p in pending)
         return PageOutcome(outcomes, tuple(unreadable + problems), found)

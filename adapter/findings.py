@@ -123,6 +123,14 @@ _KINDS = (
         "dx-drift", Severity.MODERATE,
         "The day's assessment documents another B12 diagnosis than the claim", "VALIDAT",
     ),
+    FindingKind(
+        "dx-not-covered", Severity.HIGH,
+        "No claim diagnosis is covered by the payer's policy", "VALIDAT",
+    ),
+    FindingKind(
+        "frequency-exceeds-policy", Severity.MODERATE,
+        "Injection sooner than the payer's policy allows", "DOSEIVL",
+    ),
     # The clinician's note of the day (SPEC 4.2)
     FindingKind(
         "note-missing", Severity.MODERATE,

@@ -1,26 +1,26 @@
 """What each command runs: a source and its sinks, through the one driver.
 
-The CLI turns arguments into one call here; the HTTP service (later) calls the same
-functions. Nothing here prints.
+The CLI turns arguments into one call here (the HTTP service's server check too). Nothing
+here prints.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from adapter.driver import Driver, RunTotals, Sink
-from adapter.mappings import Mappings
+from adapter.file_plan import FilePlan
+from adapter.judge import Judge
 from adapter.outcomes import PageOutcome, Problem
 from adapter.output.files import DetectedIssueFile
 from adapter.output.report import Report
-from adapter.parallel import AUTO_MIN_BYTES, auto_workers
-from adapter.rules import Policy
+from adapter.sources.base import Source
 from adapter.sources.files import FileSource
 
 if TYPE_CHECKING:  # the server modes import their transport only when they run
@@ -31,39 +31,24 @@ if TYPE_CHECKING:  # the server modes import their transport only when they run
     from adapter.sync import SyncOutcome
 
 
-@dataclass
-class Judge:
-    """What every run judges by: the mappings and the policy built from them, loaded once."""
-
-    mappings: Mappings
-    policy: Policy
-
-
 def check_files(judge: Judge, path: Path, out: Path | None = None, *,
-                workers: int | None = None) -> Report:
+                workers: int | None = None, progress: Sink | None = None) -> Report:
     """Check a file source; with ``out``, also write DetectedIssue.ndjson and report.json.
     ``workers`` processes (None: as many as pay, ``adapter.parallel.auto_workers``)."""
     source = FileSource.open(path)
-    if workers is None:
-        workers = _auto_workers(source, judge.mappings)
+    plan = FilePlan.auto(source, judge.mappings, workers)
     report = Report()
     sinks: list[Sink] = [report]
     if out is not None:
         sinks.append(DetectedIssueFile(out, datetime.now(UTC)))
-    Driver(source, judge.policy, judge.mappings, sinks, workers=workers).run()
+    if progress is not None:
+        sinks.append(progress)
+    Driver(source, judge.policy, judge.mappings, sinks, plan=plan).run()
     if out is not None:
         with (out / "report.json").open("w", encoding="utf-8", errors="backslashreplace") as file:
             report.write_json(file)
             file.write("\n")
     return report
-
-
-def _auto_workers(source: FileSource, mappings: Mappings) -> int:
-    from adapter.evidence.needs import chart_types, line_tests
-    from adapter.sources.base import Reads
-
-    reads = Reads(types=chart_types(), lines=line_tests(mappings))
-    return auto_workers() if source.scanned_bytes(reads) >= AUTO_MIN_BYTES else 1
 
 
 @dataclass
@@ -78,16 +63,27 @@ class ServerRun:
 
 
 def check_server(judge: Judge, client: FhirClient, selection: ClaimSelection, *,
-                 dry_run: bool, max_entries: int) -> ServerRun:
-    """Check the selected claims on a server and write their DetectedIssues back."""
+                 dry_run: bool, max_entries: int, sinks: Sequence[Sink] = ()) -> ServerRun:
+    """Check the selected claims on a server and write their DetectedIssues back; ``sinks``
+    (a progress bar) see every page too."""
     from adapter.evidence.needs import record_searches
-    from adapter.output.writeback import WriteBack
     from adapter.sources.server import ServerSource
+
+    source = ServerSource(client, selection, record_searches(judge.mappings))
+    return check_against(judge, client, source, dry_run=dry_run, max_entries=max_entries,
+                         sinks=sinks)
+
+
+def check_against(judge: Judge, client: FhirClient, source: Source, *, dry_run: bool,
+                  max_entries: int, sinks: Sequence[Sink] = ()) -> ServerRun:
+    """Check the claims of ``source`` (a server's, or claims handed in beside a server's
+    chart) and write their DetectedIssues back to ``client``'s server; ``sinks`` see every
+    page too (the service keeps the outcomes)."""
+    from adapter.output.writeback import WriteBack
 
     report = Report()
     writeback = WriteBack(client, dry_run=dry_run, max_entries=max_entries)
-    source = ServerSource(client, selection, record_searches(judge.mappings))
-    totals = Driver(source, judge.policy, judge.mappings, [report, writeback]).run()
+    totals = Driver(source, judge.policy, judge.mappings, [report, *sinks, writeback]).run()
     report.errors.extend(writeback.problems)
     return ServerRun(report, writeback.totals, totals)
 
@@ -163,7 +159,9 @@ def audit_files(judge: Judge, path: Path, out: Path, *, period: Period | None = 
     report = Report()
     sink = AuditSink(judge.policy, period=period, sample_size=sample_size,
                      show_names=show_names)
-    Driver(FileSource.open(path), judge.policy, judge.mappings, [report, sink]).run()
+    source = FileSource.open(path)
+    Driver(source, judge.policy, judge.mappings, [report, sink],
+           plan=FilePlan(source, judge.mappings)).run()
     run = AuditRun(report, sink.audit())
     _write_audit(run.audit, out, str(path))
     return run

@@ -53,6 +53,7 @@ class ClaimResult:
     service_date: date
     findings: tuple[Finding, ...]
     version: str | None = None
+    policy: str | None = None  # the payer policy the claim was judged by (SPEC 4.4)
     verdict: Verdict = field(init=False, compare=False)  # of the findings, worked out once
 
     def __post_init__(self) -> None:

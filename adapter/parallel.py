@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any
 
-from adapter.driver import take
 from adapter.evidence.chart import Chart
 from adapter.outcomes import PageOutcome, Problem
+from adapter.read_plan import take
 from adapter.sources.base import Reads, Resource
 from adapter.sources.files import FileSource
 

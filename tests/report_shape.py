@@ -6,7 +6,7 @@ from typing import Any
 
 FINDING_KEYS = {"code", "severity", "diagnosis", "message", "suggested_code", "evidence"}
 OPTIONAL_FINDING_KEYS = {"quote"}  # a note finding's sentence (SPEC 4.2)
-CLAIM_KEYS = {"claim", "patient", "service_date", "verdict", "findings"}
+CLAIM_KEYS = {"claim", "patient", "service_date", "verdict", "policy", "findings"}
 SUMMARY_KEYS = {"checked", "supported", "review", "unsupported", "skipped", "errors"}
 
 

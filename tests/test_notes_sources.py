@@ -225,6 +225,7 @@ def _ndjson(folder, resources):
 
 def _file_run(folder):
     from adapter.driver import Driver
+    from adapter.file_plan import FilePlan
     from adapter.mappings import load_mappings
     from adapter.output.report import Report
     from adapter.rules import Policy
@@ -232,8 +233,9 @@ def _file_run(folder):
 
     mappings = load_mappings()
     report = Report()
-    driver = Driver(FileSource.open(folder), Policy.from_mappings(mappings, mappings.thresholds),
-                    mappings, [report])
+    source = FileSource.open(folder)
+    driver = Driver(source, Policy.from_mappings(mappings, mappings.thresholds), mappings,
+                    [report], plan=FilePlan(source, mappings))
     driver.run()
     assert driver._chart is not None
     return report, driver._chart[0]
@@ -292,3 +294,29 @@ def test_a_note_past_50_mb_is_refused_before_it_is_decoded():
     found, report = note_codes(b.document_reference("n1", "p1", SERVICE, data=huge))
     assert found == {"note-unreadable"}
     assert any("larger than 50 MB" in e.message for e in report.errors)
+
+
+@pytest.mark.parametrize(("said", "fires"), [
+    ("# Assessment and Plan\nB12 deficiency, relapse: loading dose restarted weekly.", False),
+    ("# Assessment and Plan\nB12 deficiency. No acute distress.", True),
+    ("# Assessment and Plan\nB12 deficiency; no loading dose needed.", True),
+])
+def test_a_loading_phase_stated_in_the_days_note_silences_the_payers_frequency_limit(
+        said, fires):
+    """Issue 23's frequency-exceeds-policy reads ClaimEvidence.loading_stated, filled from
+    each B12 date's notes (DayNotes.loading_phase, read with ConText)."""
+    from tests.test_payer_policies import MEDICARE, PAYERS
+
+    dates = ["2025-12-01", "2025-12-02", "2025-12-03", "2025-12-04", "2025-12-05",
+             "2025-12-12", "2025-12-19", "2025-12-26", "2026-01-02", "2026-02-01"]
+    others = [b.insured(b.claim(f"old{n}", "p1", day), coverage="Coverage/cov1")
+              for n, day in enumerate(dates)]
+    claim = b.insured(b.claim("k1", "p1", "2026-02-11", supporting=("Condition/c1",
+                                                                      "Observation/o1")),
+                      coverage="Coverage/cov1")
+    chart = [*clean_chart()[:-2], b.administration("a1", "p1", "2026-02-11"),
+             b.coverage("cov1", "p1", b.ref("Organization", "cms")), MEDICARE,
+             b.document_reference("n1", "p1", "2026-02-11T09:00:00-05:00", said)]
+    report = run(*chart, *others, claim, payers=PAYERS)
+    result = next(r for r in report.claims if r.claim == "Claim/k1")
+    assert ("frequency-exceeds-policy" in {f.code for f in result.findings}) is fires

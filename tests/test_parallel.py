@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from adapter import modes, parallel
 from adapter.cli import main
 from adapter.driver import Driver
+from adapter.file_plan import FilePlan
 from adapter.mappings import load_mappings
 from adapter.output.report import Report
 from adapter.rules import Policy
@@ -55,8 +56,9 @@ def test_records_are_read_by_workers_when_the_parent_keeps_a_core_or_b12_claims_
 def _report(path: Path, workers: int, max_claims: int | None = None) -> str:
     mappings = load_mappings()
     report = Report()
-    Driver(FileSource.open(path), Policy.from_mappings(mappings, mappings.thresholds),
-           mappings, [report], workers=workers, max_claims=max_claims).run()
+    source = FileSource.open(path)
+    Driver(source, Policy.from_mappings(mappings, mappings.thresholds), mappings, [report],
+           max_claims=max_claims, plan=FilePlan(source, mappings, workers)).run()
     return report.to_json()
 
 
@@ -191,9 +193,9 @@ def test_workers_default_to_one_for_a_small_export_and_to_the_cores_for_a_big_on
     seen: list[int] = []
 
     class Spy(Driver):
-        def __init__(self, *args: Any, workers: int = 1, **kwargs: Any) -> None:
-            seen.append(workers)
-            super().__init__(*args, workers=workers, **kwargs)
+        def __init__(self, *args: Any, plan: FilePlan, **kwargs: Any) -> None:
+            seen.append(plan.workers)
+            super().__init__(*args, plan=plan, **kwargs)
 
     monkeypatch.setattr(modes, "Driver", Spy)
     monkeypatch.setattr(parallel, "cores", lambda: 6)
@@ -201,7 +203,7 @@ def test_workers_default_to_one_for_a_small_export_and_to_the_cores_for_a_big_on
                                                               load_mappings().thresholds))
     generate(50, tmp_path, seed=2)
     small = modes.check_files(judge, tmp_path)
-    monkeypatch.setattr(modes, "AUTO_MIN_BYTES", 1)
+    monkeypatch.setattr(parallel, "AUTO_MIN_BYTES", 1)
     big = modes.check_files(judge, tmp_path)
     assert seen == [1, parallel.AUTO_MAX_WORKERS]
     assert big.to_json() == small.to_json()
@@ -222,8 +224,9 @@ def test_a_sink_that_shows_the_evidence_gets_it_from_workers_too():
     audits = []
     for workers in (1, 2):
         sink = AuditSink(policy, show_names=True)
-        Driver(FileSource.open(ROOT / "fixtures" / "demo"), policy, mappings, [sink],
-               workers=workers).run()
+        source = FileSource.open(ROOT / "fixtures" / "demo")
+        Driver(source, policy, mappings, [sink],
+               plan=FilePlan(source, mappings, workers)).run()
         audits.append(sink.audit())
     assert audits[0] == audits[1]
     assert audits[0].sample  # the sampled rows are built from each claim's evidence

@@ -13,6 +13,7 @@ import pytest
 from adapter.driver import Driver
 from adapter.evidence.needs import line_tests
 from adapter.evidence.read import claim_links, line_links
+from adapter.file_plan import FilePlan
 from adapter.mappings import load_mappings
 from adapter.output.report import Report
 from adapter.rules import Policy
@@ -240,9 +241,9 @@ def test_a_claim_pointing_at_nothing_is_still_told_so(tmp_path):
 
 def _chart_of(directory: Path) -> Any:
     mappings = load_mappings()
-    driver = Driver(FileSource.open(directory), Policy.from_mappings(mappings,
-                                                                     mappings.thresholds),
-                    mappings, [Report()])
+    source = FileSource.open(directory)
+    driver = Driver(source, Policy.from_mappings(mappings, mappings.thresholds), mappings,
+                    [Report()], plan=FilePlan(source, mappings))
     driver.run()
     assert driver._chart is not None
     return driver._chart[0]

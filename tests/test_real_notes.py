@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from adapter.driver import Driver
+from adapter.file_plan import FilePlan
 from adapter.mappings import load_mappings
 from adapter.notes.reader import read_mentions
 from adapter.output.report import Report
@@ -88,8 +89,9 @@ def report(tmp_path_factory) -> Report:
         "\n".join(json.dumps(a) for a in given) + "\n")
     mappings = load_mappings()
     out = Report()
-    Driver(FileSource.open(folder), Policy.from_mappings(mappings, mappings.thresholds),
-           mappings, [out]).run()
+    source = FileSource.open(folder)
+    Driver(source, Policy.from_mappings(mappings, mappings.thresholds), mappings, [out],
+           plan=FilePlan(source, mappings)).run()
     return out
 
 

@@ -31,6 +31,8 @@ SPEC_SEVERITIES = {
     "premedication-timing": "moderate",
     "dx-not-b12": "moderate",
     "dx-drift": "moderate",
+    "dx-not-covered": "high",  # SPEC 4.4
+    "frequency-exceeds-policy": "moderate",
     # section 4.2, the clinician's note (and 4.1's free-text Conditions)
     "note-missing": "moderate",
     "note-symptom-only": "moderate",

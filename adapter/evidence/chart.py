@@ -9,11 +9,13 @@ resource has been read, whatever the order they came in.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
+from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from adapter.evidence.drugs import judge_use
 from adapter.evidence.facts import (
     AdministrationFact,
     ConditionFact,
@@ -24,12 +26,31 @@ from adapter.evidence.facts import (
     ProcedureFact,
 )
 from adapter.evidence.fields import BadResource, has_id, normalize_reference, ref_of
+from adapter.evidence.kinds import (
+    BODY,
+    BY_TYPE,
+    CHART_TYPES,
+    CONDITION,
+    COVERAGE,
+    DRUG,
+    LAB,
+    NOTE,
+    PATIENT,
+    PAYER,
+    PROCEDURE,
+    REFERENCED_TYPES,
+    USE,
+)
 from adapter.evidence.names import NAMED_TYPES, name_of
+from adapter.evidence.payer import (
+    CoverageFact,
+    Party,
+    read_coverage,
+    read_organization,
+)
 from adapter.evidence.read import (
-    MEDICATION_USES,
     Drug,
     MedicationUse,
-    judge_use,
     read_condition,
     read_medication,
     read_medication_use,
@@ -38,13 +59,10 @@ from adapter.evidence.read import (
     read_procedure,
 )
 from adapter.mappings import Mappings
-from adapter.notes.documents import BINARY, NOTE_TYPES, read_binary, read_note, settle_notes
+from adapter.notes.documents import read_binary, read_note, settle_notes
 
-CHART_TYPES = frozenset({"Condition", "Observation", "Patient", "Procedure", "Medication",
-                         *MEDICATION_USES, *NOTE_TYPES, BINARY})
-# What a claim's reference must find in the source (a note may be on a day a server was not
-# asked for: no error)
-REFERENCED_TYPES = CHART_TYPES - NOTE_TYPES - {BINARY}
+# CHART_TYPES: the record kinds' types; REFERENCED_TYPES: those a claim's reference must find
+__all__ = ["CHART_TYPES", "REFERENCED_TYPES", "Chart"]
 Fact = ConditionFact | LabFact | AdministrationFact | MedicationFact | ProcedureFact
 Entry = tuple[str, Any]  # ("condition", ConditionFact), ("known", "Observation/x"), ...
 
@@ -63,6 +81,11 @@ class Chart:
         self.medications: dict[str, list[MedicationFact]] = defaultdict(list)
         self.procedures: dict[str, list[ProcedureFact]] = defaultdict(list)
         self.patients: dict[str, PatientFact] = {}
+        # Payers (SPEC 4.4): Coverages and Organizations by reference, and the dates the
+        # claims of the source bill B12 on, by patient (claim, date), for frequency limits.
+        self.coverages: dict[str, CoverageFact] = {}
+        self.organizations: dict[str, Party] = {}
+        self.billed: dict[str, list[tuple[str, date]]] = defaultdict(list)
         self.notes: dict[str, list[NoteFact]] = defaultdict(list)  # clinical notes (SPEC 4.2)
         # the patients whose notes are kept (a file source: those of the B12 claims), None: all
         self.note_patients: frozenset[str] | None = None
@@ -98,34 +121,40 @@ class Chart:
         entries: list[Entry] = []
         if rtype in self.name_types and (name := name_of(resource)):
             entries.append(("name", (ref_of(resource), name)))
-        if rtype not in CHART_TYPES:
+        kind = BY_TYPE.get(rtype) if isinstance(rtype, str) else None
+        if kind is None:
             return entries
         ref = ref_of(resource)
         entries.append(("known", ref))
         mappings, zone = self.mappings, self.zone
         problems: list[BadResource] = []
         entry: Entry | None = None
+        fact = kind.fact
         try:
-            if rtype == "Condition":
-                entry = ("condition", read_condition(resource, mappings, zone))
-            elif rtype == "Observation":
+            if fact == CONDITION:
+                entry = (CONDITION, read_condition(resource, mappings, zone))
+            elif fact == LAB:
                 lab = read_observation(resource, mappings, zone)
-                entry = ("lab", lab) if lab is not None else None
-            elif rtype in MEDICATION_USES:
-                entry = ("use", read_medication_use(resource, zone, problems))
-            elif rtype == "Procedure":
+                entry = (LAB, lab) if lab is not None else None
+            elif fact == USE:
+                entry = (USE, read_medication_use(resource, zone, problems))
+            elif fact == PROCEDURE:
                 procedure = read_procedure(resource, mappings.drugs, zone)
-                entry = ("procedure", procedure) if procedure is not None else None
-            elif rtype == "Medication":
-                entry = ("drug", (ref, read_medication(resource)))
-            elif rtype in NOTE_TYPES:
+                entry = (PROCEDURE, procedure) if procedure is not None else None
+            elif fact == DRUG:
+                entry = (DRUG, (ref, read_medication(resource)))
+            elif fact == COVERAGE:
+                entry = (COVERAGE, read_coverage(resource))
+            elif fact == PAYER:
+                entry = (PAYER, read_organization(resource))
+            elif fact == NOTE:
                 note, defects = read_note(resource, zone)
                 problems += defects
-                entry = ("note", note) if note is not None else None
-            elif rtype == BINARY:
-                entry = ("binary", read_binary(resource))
-            elif has_id(ref):
-                entry = ("patient", read_patient(resource))
+                entry = (NOTE, note) if note is not None else None
+            elif fact == BODY:
+                entry = (BODY, read_binary(resource))
+            elif fact == PATIENT and has_id(ref):
+                entry = (PATIENT, read_patient(resource))
         except BadResource as exc:
             problems.append(exc)
         if problems:
@@ -139,23 +168,28 @@ class Chart:
         for what, value in entries:
             if what == "known":
                 self.known.add(value)
-            elif what == "condition":
+            elif what == CONDITION:
                 self._index(value, self.conditions)
-            elif what == "lab":
+            elif what == LAB:
                 self._index(value, self.labs)
-            elif what == "use":
+            elif what == USE:
                 self._use(value)
-            elif what == "procedure":
+            elif what == PROCEDURE:
                 self._index(value, self.procedures)
             elif what == "problem":
                 self.problems.append(value)
-            elif what == "drug":
+            elif what == DRUG:
                 self._drugs[value[0]] = value[1]
             elif what == "name":
                 self.names[value[0]] = value[1]
-            elif what == "note":
+            elif what == COVERAGE:
+                self.coverages[value.ref] = value
+            elif what == PAYER:
+                if value.ref is not None:
+                    self.organizations[value.ref] = value
+            elif what == NOTE:
                 self._note(value)
-            elif what == "binary":
+            elif what == BODY:
                 self._binaries[value[0]] = value
             else:
                 self.patients[value.ref] = value
@@ -204,6 +238,16 @@ class Chart:
         if fact.patient is not None:
             by_patient[self.canonical(fact.patient)].append(fact)
         self.by_ref[fact.ref] = fact
+
+    def bill(self, claim: str, patient: str, dates: Iterable[date]) -> None:
+        """Note the dates a claim in scope bills B12 on (a patient's injection history)."""
+        self.billed[self.canonical(patient)].extend((claim, day) for day in dates)
+
+    def coverage(self, ref: str) -> CoverageFact | None:
+        return self.coverages.get(self.canonical(ref))
+
+    def organization(self, ref: str) -> Party | None:
+        return self.organizations.get(self.canonical(ref))
 
     def name(self, ref: str) -> str | None:
         """The kept display name of a Patient, Practitioner, Organization or Location."""

@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Generic, TypeVar
 
 from adapter.evidence.fields import BadResource
+from adapter.evidence.payer import NO_PAYER, ClaimPayer, Party
 from adapter.values import value
 
 T = TypeVar("T")
@@ -70,6 +71,7 @@ class ClaimRecord:
     supporting: tuple[str, ...]  # supportingInfo valueReference targets
     use: str | None = None  # claim | preauthorization | predetermination
     providers: tuple[str, ...] = ()  # provider, careTeam providers, facility (for reports)
+    payer: ClaimPayer = NO_PAYER  # insurer and focal coverage (SPEC 4.4)
 
 
 @value
@@ -94,6 +96,7 @@ class ClaimFacts:
     b12_items: tuple[B12Item, ...]
     supporting: tuple[str, ...]  # supportingInfo valueReference targets
     providers: tuple[str, ...] = ()
+    payer: ClaimPayer = NO_PAYER  # insurer and focal coverage (SPEC 4.4)
 
     @property
     def referenced(self) -> frozenset[str]:
@@ -290,5 +293,17 @@ class ClaimEvidence:
     medications: tuple[MedicationFact, ...] = ()
     procedures: tuple[ProcedureFact, ...] = ()
     problems: tuple[BadResource, ...] = field(default=())
+    # Payer policies (SPEC 4.4). The payers that may decide the claim's policy, in the order
+    # they are tried: the insurer, then the focal Coverage's payors (each with the keys of
+    # its Organization when the chart holds it).
+    payers: tuple[Party, ...] = ()
+    # Dates the patient's other claims bill B12 on (active claims for services given), each
+    # once: with the completed injectable administrations, the injection history a payer's
+    # frequency limit counts.
+    billed: tuple[date, ...] = ()
+    # Days whose clinician's note states an acute or loading phase ("loading dose", "initial
+    # treatment", "acute phase"): no frequency finding on them. Read with ConText ("no acute
+    # distress" is none) from the notes below: ``DayNotes.loading_phase`` of each date.
+    loading_stated: frozenset[date] = frozenset()
+    # The clinician's notes of the B12 dates (SPEC 4.2)
     notes: NoteEvidence = NoteEvidence()
-

@@ -16,6 +16,7 @@ from adapter.evidence.facts import (
     Path,
 )
 from adapter.evidence.fields import BadResource
+from adapter.evidence.payer import Party
 from adapter.notes.day import note_evidence
 
 F = TypeVar("F", ConditionFact, LabFact, AdministrationFact)
@@ -100,6 +101,8 @@ def gather(claim: ClaimFacts, chart: Chart) -> ClaimEvidence:
         if linked.path is Path.LINKED:
             lab_links.update(chart.canonical(r) for r in linked.fact.evidence)
     labs = _merge(list(chart.labs.get(patient, ())), lab_links, chart, LabFact, claim, problems)
+    notes = note_evidence(claim, chart.notes.get(patient, ()), chart.canonical,
+                          patient in chart.note_holders)
     return ClaimEvidence(
         claim=claim,
         patient=chart.patients.get(patient),
@@ -109,6 +112,29 @@ def gather(claim: ClaimFacts, chart: Chart) -> ClaimEvidence:
         medications=tuple(chart.medications.get(patient, ())),
         procedures=tuple(chart.procedures.get(patient, ())),
         problems=tuple(problems),
-        notes=note_evidence(claim, chart.notes.get(patient, ()), chart.canonical,
-                            patient in chart.note_holders),
+        notes=notes,
+        loading_stated=frozenset(d.day for d in notes.days if d.loading_phase),
+        payers=_payers(claim, chart),
+        billed=tuple(sorted({day for ref, day in chart.billed.get(patient, ())
+                             if ref != claim.ref})),
     )
+
+
+def _payers(claim: ClaimFacts, chart: Chart) -> tuple[Party, ...]:
+    """The insurer, then the focal Coverage's payors, each with its Organization's keys when
+    the chart holds it (SPEC 4.4)."""
+    payer = claim.payer
+    named: list[Party] = []
+    if payer.insurer is not None:
+        named.append(payer.insurer)
+    if payer.contained:
+        named.extend(payer.contained)
+    elif payer.coverage is not None and (coverage := chart.coverage(payer.coverage)) is not None:
+        named.extend(coverage.payors)
+    found: list[Party] = []
+    for party in named:
+        org = chart.organization(party.ref) if party.ref else None
+        if org is not None:
+            party = Party(org.ref, tuple(dict.fromkeys((*org.keys, *party.keys))))
+        found.append(party)
+    return tuple(found)

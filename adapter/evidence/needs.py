@@ -13,6 +13,7 @@ from functools import cached_property
 
 import ahocorasick_rs
 
+from adapter.evidence import kinds
 from adapter.mappings import Mappings
 from adapter.terminology import icd10cm
 from adapter.terminology.systems import LOINC
@@ -30,9 +31,11 @@ class RecordSearch:
 
 
 def record_searches(mappings: Mappings) -> tuple[RecordSearch, ...]:
-    """Conditions; the mapped labs only; every administration, request and statement with
-    the Medication resources they name (the drug may be there: Epic); the injection
-    procedures only; the patients; the clinical notes of the page's dates."""
+    """A search per searched record kind (``evidence.kinds``): Conditions; the mapped labs
+    only; every administration, request and statement with the Medication resources they
+    name (the drug may be there: Epic); the injection procedures only; the patients; their
+    Coverages with the Organizations that pay them (SPEC 4.4); the clinical notes of the
+    page's B12 dates (SPEC 4.2)."""
     from adapter.notes.terms import note_table
 
     labs = ",".join(f"{LOINC}|{code}" for code in mappings.labs_by_loinc)
@@ -40,23 +43,33 @@ def record_searches(mappings: Mappings) -> tuple[RecordSearch, ...]:
     injections = ",".join(f"{system}|{code}"
                           for system, codes in mappings.drugs.injection_procedures.codes.items()
                           for code in sorted(codes))
-    return (
-        RecordSearch("Condition"),
-        RecordSearch("Observation", (("code", labs),)),
-        *(RecordSearch(rtype, (("_include", f"{rtype}:medication"),))
-          for rtype in ("MedicationAdministration", "MedicationRequest", "MedicationStatement")),
-        RecordSearch("Procedure", (("code", injections),)),
-        RecordSearch("Patient", by="_id"),
-        # clinical notes of the B12 dates (SPEC 4.2); the Binaries they point at are read in
-        # one more batch (adapter.sources.server)
-        RecordSearch("DocumentReference", dated=True),
-        RecordSearch("Composition", dated=True),
-        RecordSearch("DiagnosticReport", (("code", notes),), dated=True),
-    )
+    searches: list[RecordSearch] = []
+    for kind in kinds.RECORD_KINDS:
+        rtype, how = kind.resource_type, kind.search
+        if how == kinds.EVERY:
+            searches.append(RecordSearch(rtype))
+        elif how == kinds.LABS:
+            searches.append(RecordSearch(rtype, (("code", labs),)))
+        elif how == kinds.WITH_MEDICATION:
+            searches.append(RecordSearch(rtype, (("_include", f"{rtype}:medication"),)))
+        elif how == kinds.INJECTIONS:
+            searches.append(RecordSearch(rtype, (("code", injections),)))
+        elif how == kinds.BY_ID:
+            searches.append(RecordSearch(rtype, by="_id"))
+        elif how == kinds.WITH_PAYOR:
+            searches.append(RecordSearch(rtype, (("_include", f"{rtype}:payor"),)))
+        elif how == kinds.NOTES:  # the Binaries they point at: one more batch (server.py)
+            searches.append(RecordSearch(rtype, dated=True))
+        elif how == kinds.NOTE_REPORTS:
+            searches.append(RecordSearch(rtype, (("code", notes),), dated=True))
+        elif how is not None:
+            raise ValueError(f"record kind {rtype}: no search named {how!r}")
+    return tuple(searches)
 
 
-# Claims point at these explicitly; what a patient search missed is read by id.
-LINKED_TYPES = frozenset({"Condition", "Observation"})
+# Claims point at these explicitly; what a patient search missed is read by id (a claim's
+# insurer Organization and focal Coverage only when payer policies are configured).
+LINKED_TYPES = kinds.LINKED_TYPES
 
 
 # --- Which raw NDJSON lines can matter (a file source's prefilter) ---------------------------
@@ -91,9 +104,7 @@ _ESCAPES = (b"\\u", b"\\/")
 
 def chart_types() -> frozenset[str]:
     """The resource types the chart reads: a file of any other type is never opened."""
-    from adapter.evidence.chart import CHART_TYPES
-
-    return CHART_TYPES
+    return kinds.CHART_TYPES
 
 
 _EVERY_LINE = LineTest((b'"resourceType"',))
@@ -162,6 +173,8 @@ def line_tests(mappings: Mappings, note_patients: frozenset[str] | None = None
         # every line: scanned all the same, so worker processes can share the file
         "Patient": _EVERY_LINE,
         "Medication": _EVERY_LINE,
+        "Coverage": _EVERY_LINE,
+        "Organization": _EVERY_LINE,
         # notes (SPEC 4.2): only those of the B12 claims' patients, when the claims said
         # which; a DiagnosticReport only when it carries a presentedForm (most are labs)
         "DocumentReference": _note_test(note_patients),

@@ -33,7 +33,6 @@ DEFAULT_SCOPE = "system/*.read system/DetectedIssue.write"
 ASSERTION_LIFETIME_SECONDS = 300  # SMART Backend Services: exp no more than 5 minutes ahead
 TOKEN_REFRESH_MARGIN_SECONDS = 60.0
 DEFAULT_TOKEN_LIFETIME_SECONDS = 300
-AuthKind = Literal["none", "basic", "bearer", "smart"]
 Algorithm = Literal["RS384", "ES384"]
 
 

@@ -14,7 +14,8 @@ FINDING_SYSTEM = "urn:b12-fhir-adapter:finding"
 IDENTIFIER_SYSTEM = "urn:b12-fhir-adapter:finding-id"
 CLAIM_SYSTEM = "urn:b12-fhir-adapter:claim"  # second identifier: find a claim's issues
 ACT_CODE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
-ACT_CODE_DISPLAY = {"VALIDAT": "validation issue", "DOSE": "Dosage problem"}
+ACT_CODE_DISPLAY = {"VALIDAT": "validation issue", "DOSE": "Dosage problem",
+                    "DOSEIVL": "Dose interval alert"}
 STATUSES = frozenset({"registered", "preliminary", "final", "amended", "corrected", "cancelled",
                       "entered-in-error", "unknown"})
 SEVERITIES = frozenset({"high", "moderate", "low"})

@@ -196,6 +196,7 @@ def claim_dict(result: ClaimResult) -> dict[str, Any]:
         "patient": result.patient,
         "service_date": result.service_date.isoformat(),
         "verdict": result.verdict.value,
+        "policy": result.policy,
         "findings": [finding_dict(f) for f in result.findings],
     }
 

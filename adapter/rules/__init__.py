@@ -6,7 +6,15 @@ from collections.abc import Callable, Iterator
 
 from adapter.evidence.facts import ClaimEvidence
 from adapter.findings import Finding
-from adapter.rules import administration, coding, diagnosis, labs, notes, premedication
+from adapter.rules import (
+    administration,
+    coding,
+    coverage,
+    diagnosis,
+    labs,
+    notes,
+    premedication,
+)
 from adapter.rules.policy import Policy
 
 Rule = Callable[[ClaimEvidence, Policy], Iterator[Finding]]
@@ -26,6 +34,8 @@ RULES: tuple[Rule, ...] = (
     administration.admin_missing,
     administration.dose_units,
     premedication.premedication_timing,
+    coverage.dx_not_covered,
+    coverage.frequency_exceeds_policy,
     diagnosis.evidence_not_linked,
     notes.dx_text_only,
     notes.note_findings,

@@ -213,12 +213,9 @@ def dx_drift(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
     document has drifted. A more specific assessment is ``specificity-loss``'s to report."""
     ladder = policy.codes.ladder
     day = ev.claim.service_date
-    encounters = ev.claim.encounters
     assessed = [c for c in ev.conditions
-                if c.fact.categories & policy.codes.assessment_categories
-                and status.counts(c.fact) and c.fact.codes.intersection(ladder)
-                and (c.fact.encounter in encounters
-                     or day in (c.fact.onset, c.fact.recorded))]
+                if policy.of_the_day(c.fact, ev.claim)
+                and status.counts(c.fact) and c.fact.codes.intersection(ladder)]
     if not assessed:
         return
     of_the_day = {code for c in assessed for code in c.fact.codes.intersection(ladder)}

@@ -99,15 +99,7 @@ def anemia_supported(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
                   and lab.fact.effective <= day
                   and (start is None or lab.fact.effective >= start)]
 
-    def low(lab: LabFact) -> bool:
-        threshold, _ = policy.hemoglobin_threshold(ev.patient, lab.effective)
-        if lab.value is not None:
-            if lab.comparator in ("<", "<="):
-                return lab.value <= threshold
-            return lab.comparator is None and lab.value < threshold
-        return bool(lab.interpretation & {"L", "LL"})
-
-    if not any(low(lab.fact) for lab in hemoglobin):
+    if not any(policy.hemoglobin_low(lab.fact, ev.patient) for lab in hemoglobin):
         threshold, whom = policy.hemoglobin_threshold(ev.patient, day)
         seen = f"{len(hemoglobin)} result(s), none" if hemoglobin else "no result"
         when = f"in the {window} days before" if window is not None else "on or before"

@@ -9,12 +9,14 @@ from zoneinfo import ZoneInfo
 from adapter.evidence.facts import (
     ClaimDiagnosis,
     ClaimEvidence,
+    ClaimFacts,
     ConditionFact,
     LabFact,
     Linked,
     PatientFact,
 )
 from adapter.mappings import CodeSets, DrugCodes, LabKind, Mappings
+from adapter.payer_policies import NO_POLICIES, PayerPolicies
 from adapter.rules import status
 from adapter.thresholds import Thresholds
 
@@ -26,15 +28,17 @@ class Policy:
     thresholds: Thresholds
     drugs: DrugCodes
     zone: ZoneInfo | None = None  # the clinic's time zone: the calendar day of a timestamp
+    payers: PayerPolicies = NO_POLICIES  # payer policies (SPEC 4.4) and who gets which
     notes_quote: bool = True  # note findings quote the note's sentence (``notes.quote``)
     notes_required: bool = False  # a patient with no note at all is ``note-missing`` too
 
     @classmethod
     def from_mappings(cls, mappings: Mappings, thresholds: Thresholds,
-                      zone: ZoneInfo | None = None, notes_quote: bool = True,
+                      zone: ZoneInfo | None = None,
+                      payers: PayerPolicies = NO_POLICIES, notes_quote: bool = True,
                       notes_required: bool = False) -> Policy:
         kinds = {kind.name: kind for kind in mappings.labs_by_loinc.values()}
-        return cls(mappings.codes, kinds, thresholds, mappings.drugs, zone, notes_quote,
+        return cls(mappings.codes, kinds, thresholds, mappings.drugs, zone, payers, notes_quote,
                    notes_required)
 
     @property
@@ -76,6 +80,24 @@ class Policy:
         if kind == "mma":
             return t.mma_high_umol_l
         return t.homocysteine_high_umol_l if kind == "homocysteine" else None
+
+    def hemoglobin_low(self, lab: LabFact, patient: PatientFact | None) -> bool:
+        """A hemoglobin below the patient's anemia cut-off on its day: a value (a bound
+        "<12" at or below the cut-off counts), else interpretation L/LL. The rules and the
+        audit page both ask here."""
+        threshold, _ = self.hemoglobin_threshold(patient, lab.effective)
+        if lab.value is not None:
+            if lab.comparator in ("<", "<="):
+                return lab.value <= threshold
+            return lab.comparator is None and lab.value < threshold
+        return bool(lab.interpretation & {"L", "LL"})
+
+    def of_the_day(self, fact: ConditionFact, claim: ClaimFacts) -> bool:
+        """An assessment of the service day: an encounter-diagnosis (assessment category)
+        Condition on the claim's encounter, or onset or recorded that day."""
+        return (bool(fact.categories & self.codes.assessment_categories)
+                and (fact.encounter in claim.encounters
+                     or claim.service_date in (fact.onset, fact.recorded)))
 
     def hemoglobin_threshold(self, patient: PatientFact | None, on: date) -> tuple[float, str]:
         """The anemia cut-off (g/dL) for the patient on a day (age then), and who it is for."""

@@ -22,10 +22,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from adapter import __version__
-from adapter.config import load_settings
-from adapter.mappings import load_mappings
 from adapter.modes import Judge
-from adapter.rules import Policy
 from adapter.service import cds_hooks, openapi
 from adapter.service.checking import check_in_memory
 from adapter.service.guards import BodyLimit, BodyTooLarge, CallerAuth, RequestLog
@@ -38,10 +35,7 @@ logger = logging.getLogger("adapter.service")
 
 
 def load_judge(settings: ServeSettings) -> Judge:
-    mappings = load_mappings()
-    config = load_settings(mappings.thresholds, settings.config_path)
-    return Judge(mappings, Policy.from_mappings(mappings, config.thresholds, config.zone,
-                                                config.notes_quote, config.notes_required))
+    return Judge.load(settings.config_path)
 
 
 def warm_up(judge: Judge) -> dict[str, Any]:

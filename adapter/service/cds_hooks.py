@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from adapter.evidence.fields import BadResource, codings, concept_text
+from adapter.evidence.kinds import PATIENT, RECORD_KINDS
 from adapter.evidence.needs import record_searches
 from adapter.fhir import Query
 from adapter.findings import Finding, Severity
@@ -100,8 +101,8 @@ def discovery(mappings: Mappings) -> dict[str, Any]:
 def prefetch_templates(mappings: Mappings) -> dict[str, str]:
     """The record searches a server source runs, as prefetch templates for one patient."""
     templates = {"patient": "Patient/{{context.patientId}}"}
-    names = {"Condition": "conditions", "Observation": "observations",
-             "MedicationAdministration": "administrations"}
+    names = {k.resource_type: k.prefetch for k in RECORD_KINDS
+             if k.prefetch and k.fact != PATIENT}
     for search in record_searches(mappings):
         if search.resource_type in names:
             query = Query(search.resource_type, (("patient", "PATIENT"), *search.params))

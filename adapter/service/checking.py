@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from queue import Empty, LifoQueue
 from typing import Any
 
+from adapter import modes
 from adapter.driver import Driver, RunTotals, Sink
 from adapter.evidence.needs import record_searches
 from adapter.fhir import FhirClient, Query
@@ -24,7 +25,7 @@ from adapter.modes import Judge
 from adapter.outcomes import ClaimOutcome, PageOutcome
 from adapter.output.detected_issue import build_detected_issue
 from adapter.output.report import Report, claim_dict
-from adapter.output.writeback import WriteBack, WriteTotals
+from adapter.output.writeback import WriteTotals
 from adapter.service.outcome import ServiceError
 from adapter.service.settings import FhirSettings
 from adapter.sources.base import Source
@@ -180,15 +181,14 @@ class ServerChecks:
                 raise upstream(exc) from exc
 
     def _run(self, client: FhirClient, source: Source, lock: Sequence[str]) -> CheckRun:
-        writeback = WriteBack(client, dry_run=self.dry_run, max_entries=self.max_entries)
+        outcomes = Outcomes(datetime.now(UTC))
         with self._locks.hold(lock):
             try:
-                checked = run(self.judge, source, [writeback])
+                done = modes.check_against(self.judge, client, source, dry_run=self.dry_run,
+                                           max_entries=self.max_entries, sinks=[outcomes])
             except FhirError as exc:  # credentials refused: the driver stops the run
                 raise upstream(exc) from exc
-        checked.report.errors.extend(writeback.problems)
-        checked.writes, checked.dry_run = writeback.totals, self.dry_run
-        return checked
+        return CheckRun(done.report, outcomes, done.totals, done.writes, self.dry_run)
 
 
 def upstream(exc: FhirError) -> ServiceError:

@@ -66,6 +66,8 @@ _CLAIM_ENTRY = {
                    "service_date": {"type": "string"},
                    "verdict": {"type": "string",
                                "enum": ["supported", "review", "unsupported"]},
+                   "policy": {"type": ["string", "null"],
+                              "description": "The payer policy applied (SPEC 4.4), if any"},
                    "findings": {"type": "array", "items": _FINDING}},
 }
 _PROBLEMS = {"type": "array", "items": {

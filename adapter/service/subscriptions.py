@@ -19,9 +19,10 @@ What servers send to the endpoint of a ``rest-hook`` Subscription:
   event's ``focus``); an event with no focus and no entries (``empty``) is a ping.
 
 Notified claims are checked against the server's chart and their DetectedIssues written back;
-notified Conditions, Observations and MedicationAdministrations re-check their patient's claims
-(a corrected chart cancels its issues). Writes are idempotent, so a notification delivered
-twice changes nothing the second time.
+notified chart resources of a patient (every record kind keyed to a patient, and the Patient:
+``adapter.evidence.kinds``) re-check their patient's claims (a corrected chart cancels its
+issues). A notified Medication is not traced to the uses that name it: it is ignored. Writes
+are idempotent, so a notification delivered twice changes nothing the second time.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from adapter.evidence.kinds import BY_TYPE, PATIENT_TYPES
 from adapter.fhir.guard import ID_RE, TYPE_RE
 from adapter.service.outcome import ServiceError
 
@@ -39,7 +41,9 @@ Resource = dict[str, Any]
 Kind = Literal["ping", "handshake", "heartbeat", "event", "deleted"]
 STATUS_TYPES = frozenset({"SubscriptionStatus", "Parameters"})
 EVENT_TYPES = frozenset({"event-notification", "query-event"})
-CHART_TYPES = frozenset({"Condition", "Observation", "MedicationAdministration"})
+# A change to one of these may change its patient's claims (the record kinds keyed to a
+# patient, and the Patient itself: the thresholds read gender and birth date).
+CHART_TYPES = PATIENT_TYPES
 
 logger = logging.getLogger("adapter.service")
 
@@ -170,7 +174,14 @@ def patients_of(resources: list[Resource]) -> list[str]:
     """The patients whose claims a notified chart resource may change."""
     found: dict[str, None] = {}
     for resource in resources:
-        for name in ("subject", "patient"):
+        kind = BY_TYPE.get(str(resource.get("resourceType")))
+        if kind is None or kind.resource_type not in PATIENT_TYPES:
+            continue
+        if not kind.patient:  # the Patient itself
+            if isinstance(resource.get("id"), str) and ID_RE.fullmatch(resource["id"]):
+                found[f"Patient/{resource['id']}"] = None
+            continue
+        for name in kind.patient:
             ref = _relative(_ref(resource.get(name)))
             if ref and ref.startswith("Patient/"):
                 found[ref] = None

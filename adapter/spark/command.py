@@ -14,11 +14,11 @@ import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from adapter.config import ConfigError, load_settings
-from adapter.mappings import MappingsError, load_mappings
+from adapter.config import ConfigError
+from adapter.judge import Judge, add_judging_options
+from adapter.mappings import MappingsError
 from adapter.sources.files import SourceError
 from adapter.spark.records import RunSpec
 
@@ -34,13 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, metavar="DIR|URI",
                         help="writes claims/, DetectedIssue/, skipped/, errors/ (part files "
                         "of one JSON per line) and summary.json here, replacing an earlier run")
-    parser.add_argument("--config", type=Path, metavar="FILE",
-                        help="TOML or JSON file overriding thresholds and windows (and "
-                        "facility_timezone), as for check")
-    parser.add_argument("--facility-timezone", metavar="ZONE",
-                        help="the clinic's IANA time zone (America/New_York), as for check: "
-                        "the calendar day of a timestamp (default: the offset each timestamp "
-                        "is written with)")
+    add_judging_options(parser)
     parser.add_argument("--master", metavar="URL",
                         help="Spark master, e.g. local[2] (default: spark-submit's, else "
                         "local[*])")
@@ -82,10 +76,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"b12-adapter: spark needs pyspark ({exc}); {INSTALL}", file=sys.stderr)
         return EXIT_UNUSABLE
     try:
-        settings = load_settings(load_mappings().thresholds, args.config,
-                                 args.facility_timezone)
-        spec = RunSpec.of(settings.thresholds, datetime.now(UTC), settings.zone,
-                          settings.notes_quote, settings.notes_required)
+        policy = Judge.load(args.config, args.facility_timezone).policy
+        spec = RunSpec.of(policy.thresholds, datetime.now(UTC), policy.zone, policy.notes_quote,
+                          policy.notes_required)
         spark = session(args.master)
         done = job.run(spark, str(args.source), str(args.out), spec, args.partitions)
     except (SourceError, ConfigError, MappingsError) as exc:

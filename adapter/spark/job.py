@@ -43,17 +43,10 @@ from adapter.spark import records
 from adapter.spark.patients import CLAIM, KNOWN_REF, LINKED, OWN, check_partition
 from adapter.spark.records import CLAIMS, ERRORS, ISSUES, SKIPPED, RunSpec
 
-ROWS = StructType([
-    StructField("kind", StringType(), False),
-    StructField("key", StringType(), True),
-    StructField("ref", StringType(), True),
-    StructField("text", StringType(), True),
-    StructField("links", ArrayType(StringType()), True),
-    StructField("section", StringType(), True),
-    StructField("file", IntegerType(), False),
-    StructField("pos", LongType(), False),
-    StructField("drug", StringType(), True),
-])
+_TYPES = {"string": StringType(), "int": IntegerType(), "bigint": LongType(),
+          "array<string>": ArrayType(StringType())}
+ROWS = StructType([StructField(name, _TYPES[sql], nullable)
+                   for name, sql, nullable in records.ROW_FIELDS])
 OUTPUTS = StructType([
     StructField("section", StringType(), False),
     StructField("text", StringType(), False),

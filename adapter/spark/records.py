@@ -35,9 +35,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from adapter.check import InScope, read_scoped
-from adapter.evidence.chart import CHART_TYPES, Chart
+from adapter.evidence.chart import Chart
 from adapter.evidence.facts import AdministrationFact, ConditionFact
 from adapter.evidence.fields import normalize_reference, ref_of
+from adapter.evidence.kinds import CHART_TYPES, USE
 from adapter.evidence.needs import line_tests
 from adapter.mappings import load_mappings
 from adapter.notes.documents import NOTE_TYPES
@@ -63,7 +64,11 @@ DRUG = "drug"  # a Medication resource, for the uses that name it
 # output sections (the directories under --out)
 CLAIMS, ISSUES, SKIPPED, ERRORS = "claims", "DetectedIssue", "skipped", "errors"
 
-ROW_FIELDS = ("kind", "key", "ref", "text", "links", "section", "file", "pos", "drug")
+# (name, Spark SQL type, nullable): the job builds its schema from this
+ROW_FIELDS = (("kind", "string", False), ("key", "string", True), ("ref", "string", True),
+              ("text", "string", True), ("links", "array<string>", True),
+              ("section", "string", True), ("file", "int", False), ("pos", "bigint", False),
+              ("drug", "string", True))
 # drug: the text of the Medication resource a fact's use names (the chart needs both)
 Row = tuple[str, str | None, str | None, str | None, list[str] | None, str | None, int, int,
             str | None]
@@ -107,8 +112,8 @@ def judge(spec: RunSpec) -> Judge:
     mappings = load_mappings()
     thresholds = Thresholds.from_dict(json.loads(spec.thresholds))
     zone = ZoneInfo(spec.zone) if spec.zone else None
-    policy = Policy.from_mappings(mappings, thresholds, zone, spec.notes_quote,
-                                  spec.notes_required)
+    policy = Policy.from_mappings(mappings, thresholds, zone, notes_quote=spec.notes_quote,
+                                  notes_required=spec.notes_required)
     return Judge(policy, datetime.fromisoformat(spec.identified))
 
 
@@ -177,7 +182,7 @@ def route(resource: Resource, text: str, judge: Judge, file: int, pos: int) -> I
         if rtype == "Medication":
             yield (DRUG, None, ref, text, None, None, file, pos, None)
             return
-        waiting = next((use for what, use in entries if what == "use" and use.drug is None),
+        waiting = next((use for what, use in entries if what == USE and use.drug is None),
                        None)
         if waiting is not None:  # its drug is a Medication resource: the job joins it in
             yield (WAITING, None, ref, text, [waiting.medication_ref], None, file, pos, None)

@@ -9,8 +9,6 @@ class UnitError(ValueError):
     """A quantity's unit cannot be converted; the value must not be read as a number."""
 
 
-UCUM = "http://unitsofmeasure.org"
-
 _SPELLINGS = {"mcg/l": "ug/L", "µg/l": "ug/L", "μg/l": "ug/L", "mcmol/l": "umol/L",
               "µmol/l": "umol/L", "μmol/l": "umol/L", "gm/dl": "g/dL", "g/dl": "g/dL"}
 

@@ -23,8 +23,8 @@ def test_audit_of_the_demo_writes_the_page_and_says_what_is_in_it(tmp_path, caps
 
     stdout, stderr = capsys.readouterr()
     assert stdout.strip() == (
-        f"audit: 61 claims in the period (every service date read): 10 unsupported, 21 review, "
-        f"30 supported; sample of 30 claims from 3 providers; written to {out}")
+        f"audit: 65 claims in the period (every service date read): 10 unsupported, 21 review, "
+        f"34 supported; sample of 30 claims from 3 providers; written to {out}")
     assert stderr == ""
     html = out.read_text()
     assert html.startswith("<!DOCTYPE html>") and "Dr. Ana Ortiz MD" in html
@@ -35,7 +35,7 @@ def test_a_period_and_a_sample_size(tmp_path, capsys):
     assert main(["audit", "--source", str(DEMO), "--out", str(out), "--from", "2026-02-01",
                  "--to", "2026-02-28", "--sample", "2"]) == 0
 
-    assert "7 claims in the period (2026-02-01 to 2026-02-28)" in capsys.readouterr().out
+    assert "9 claims in the period (2026-02-01 to 2026-02-28)" in capsys.readouterr().out
     assert out.read_text().count('class="sample-row"') == 6  # 2 per provider
 
 
@@ -91,7 +91,7 @@ def test_audit_without_the_extra_says_how_to_install_it(tmp_path):
                    f"raise SystemExit(main(['audit', '--source', 'fixtures/demo', '--out', "
                    f"{str(tmp_path / 'r.html')!r}]))")
     assert done.returncode == 2, done.stderr
-    assert "pip install 'b12-fhir-adapter[audit]'" in done.stderr
+    assert "pip install -e '.[audit]'" in done.stderr
 
 
 def test_the_other_commands_never_import_the_chart_libraries():
@@ -102,3 +102,9 @@ def test_the_other_commands_never_import_the_chart_libraries():
                    "assert not loaded, loaded")
     # (jinja2 is no longer asked about: spaCy, which reads the demo's notes, imports it)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_out_may_name_a_directory_like_check_s(tmp_path, capsys):
+    assert main(["audit", "-s", str(DEMO), "-o", str(tmp_path)]) == 0
+    assert (tmp_path / "audit.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert f"written to {tmp_path / 'audit.html'}" in capsys.readouterr().out

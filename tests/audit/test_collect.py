@@ -242,3 +242,34 @@ def test_an_empty_source_gives_an_empty_audit():
     result = audit(b.patient("p1"))
 
     assert (result.total.claims, result.sample, result.patterns, result.months) == (0, [], [], [])
+
+
+# The page shows what the rules decided: the rules' own predicates, one source
+
+@pytest.mark.parametrize("hemoglobin", [
+    {"value": 12.0, "comparator": "<"},  # a bound at the cut-off (female: 12.0 g/dL)
+    {"value": None, "interpretation": "L"},  # only a flag
+], ids=["bound-at-cutoff", "interpretation-only"])
+def test_a_hemoglobin_the_rules_count_as_low_is_flagged_low_on_the_page(hemoglobin):
+    resources = backed("k1", "p1", "2026-03-02", dx="D51.9")
+    resources = [r for r in resources if r.get("id") != "k1-h"]
+    resources.append(b.lab("k1-h", "p1", "hemoglobin", hemoglobin["value"], "g/dL",
+                           "2026-03-02", interpretation=hemoglobin.get("interpretation"),
+                           comparator=hemoglobin.get("comparator")))
+    row = rows(audit(*resources))[0]
+
+    assert "anemia-not-supported" not in {c.code for c in row.changes}
+    assert [lab.flag for lab in row.labs if lab.ref == "Observation/k1-h"] == ["low"]
+
+
+@pytest.mark.parametrize("today_code, drift", [("E53.8", True), ("D51.9", False)])
+def test_the_assessment_of_the_day_is_the_one_the_drift_rule_reads(today_code, drift):
+    # onset on the service day, recorded later: the rule reads it as the day's assessment,
+    # and the page shows it first (before the linked problem-list entry)
+    resources = [*backed("k1", "p1", "2026-03-02", dx="D51.9"),
+                 b.condition("k1-today", "p1", icd=today_code, onset="2026-03-02",
+                             recorded="2026-03-05", category="encounter-diagnosis")]
+    row = rows(audit(*resources))[0]
+
+    assert ("dx-drift" in {c.code for c in row.changes}) is drift
+    assert row.assessments[0].ref == "Condition/k1-today"

@@ -38,6 +38,7 @@ CATEGORY_WORDS = {"problem-list-item": "problem list", "encounter-diagnosis": "e
                   "health-concern": "health concern"}
 NO_PROVIDER = "(no provider on the claim)"
 NO_FACILITY = "(no facility on the claim)"
+NO_POLICY = "(no payer policy)"
 MAX_ERRORS_SHOWN = 100
 MAX_ASSESSMENTS = 3
 K = TypeVar("K")
@@ -208,6 +209,8 @@ class Audit:
     outside: int  # claims checked whose service date is outside the period
     errors: list[Problem]
     error_count: int
+    # Claims by the payer policy they were judged by (SPEC 4.4); ref: the policy id
+    policies: list[tuple[Party, Tally]] = field(default_factory=list)
 
 
 def rendering_provider(providers: Iterable[str]) -> str | None:
@@ -248,6 +251,7 @@ class AuditSink(Sink):
         self.months: dict[str, Tally] = {}
         self.providers: dict[str | None, Tally] = {}
         self.facilities: dict[str | None, Tally] = {}
+        self.policies: dict[str | None, Tally] = {}
         self.patterns: dict[str, _PatternTally] = {}
         self.kept: dict[str | None, list[_Kept]] = {}
         self.party_names: dict[str, str] = {}
@@ -283,6 +287,7 @@ class AuditSink(Sink):
         _tally(self.months, result.service_date.strftime("%Y-%m")).add(result)
         _tally(self.providers, provider).add(result)
         _tally(self.facilities, facility).add(result)
+        _tally(self.policies, result.policy).add(result)
         for label, findings in _by_pattern(result.findings).items():
             if label not in self.patterns:
                 self.patterns[label] = _PatternTally()
@@ -314,6 +319,10 @@ class AuditSink(Sink):
                            key=_worst_party)
         facilities = sorted(((party(ref, NO_FACILITY), t) for ref, t in self.facilities.items()),
                             key=_worst_party)
+        known = self.policy.payers.policies
+        policies = sorted(((Party(pid, known[pid].name if pid in known else pid)
+                            if pid else Party(None, NO_POLICY), t)
+                           for pid, t in self.policies.items()), key=_worst_party)
         sample = [
             ProviderSample(who, tally.claims, tuple(sorted(
                 (self._row(k.outcome, names) for k in self.kept.get(who.ref, ())),
@@ -327,6 +336,7 @@ class AuditSink(Sink):
             total=self.total, months=sorted(self.months.items()), providers=providers,
             facilities=facilities, patterns=patterns, sample=sample, skipped=self.skipped,
             outside=self.outside, errors=list(self.errors), error_count=self.error_count,
+            policies=policies,
         )
 
     def _row(self, outcome: ClaimOutcome, names: Mapping[str, str]) -> SampleRow:
@@ -430,8 +440,7 @@ def assessments(ev: ClaimEvidence, findings: Iterable[Finding],
 
     def order(c: Linked[ConditionFact]) -> tuple:
         fact = c.fact
-        today = (bool(fact.categories & policy.codes.assessment_categories)
-                 and (_day_of(fact) == day or fact.encounter in ev.claim.encounters))
+        today = policy.of_the_day(fact, ev.claim)
         when = _day_of(fact)
         return (not today, fact.ref not in cited, c.path is not Path.LINKED,
                 -(when.toordinal() if when else 0), fact.ref)
@@ -518,9 +527,8 @@ def labs(ev: ClaimEvidence, policy: Policy) -> tuple[LabLine, ...]:
 
 def _lab_line(lab: LabFact, ev: ClaimEvidence, policy: Policy) -> LabLine:
     kind = policy.lab_kinds.get(lab.kind)
-    if lab.kind == "hemoglobin":
-        cutoff, _ = policy.hemoglobin_threshold(ev.patient, lab.effective)
-        flag = "low" if lab.value is not None and lab.value < cutoff else ""
+    if lab.kind == "hemoglobin":  # as anemia-not-supported judges it
+        flag = "low" if policy.hemoglobin_low(lab, ev.patient) else ""
     else:
         flag = (kind.abnormal_when if kind else "") if kind and policy.is_abnormal(lab) else ""
     if lab.value is None:

@@ -43,6 +43,7 @@ def render(audit: Audit, *, source: str, generated: datetime) -> str:
             "trend": Markup(charts.trend(audit.months)),
             "providers": Markup(charts.by_party(audit.providers)),
             "facilities": Markup(charts.by_party(audit.facilities)),
+            "policies": Markup(charts.by_party(audit.policies)),
         },
         max_bars=charts.MAX_BARS,
         csv_url=csv_data_url(audit),

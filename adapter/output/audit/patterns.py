@@ -54,6 +54,9 @@ RULES: tuple[PatternRule, ...] = (
     PatternRule("evidence-not-linked", None, None, "Claim does not reference its evidence"),
     PatternRule("premedication-timing", None, None,
                 "Chemotherapy premedication dose off schedule"),
+    PatternRule("dx-not-covered", None, None, "Diagnosis not covered by the payer's policy"),
+    PatternRule("frequency-exceeds-policy", None, None,
+                "Injections more often than the payer pays"),
     # the clinician's note of the day (SPEC 4.2)
     PatternRule("note-missing", None, None, "Injection billed, no note for the visit"),
     PatternRule("note-unreadable", None, None, "The visit's note is a scan or unreadable"),

@@ -176,8 +176,9 @@ def route(resource: Resource, text: str, judge: Judge, file: int, pos: int) -> I
         one = chart(judge)
         entries = one.read(resource)
         one.put(entries)
-        for bad in one.problems:
-            yield error_row(Problem(bad.ref, bad.problem), file, pos)
+        if rtype not in NOTE_TYPES:  # a note's defects: named where its patient is judged
+            for bad in one.problems:
+                yield error_row(Problem(bad.ref, bad.problem), file, pos)
         ref = ref_of(resource)
         if rtype == "Medication":
             yield (DRUG, None, ref, text, None, None, file, pos, None)

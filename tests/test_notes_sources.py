@@ -320,3 +320,11 @@ def test_a_loading_phase_stated_in_the_days_note_silences_the_payers_frequency_l
     report = run(*chart, *others, claim, payers=PAYERS)
     result = next(r for r in report.claims if r.claim == "Claim/k1")
     assert ("frequency-exceeds-policy" in {f.code for f in result.findings}) is fires
+
+
+def test_the_table_for_people_shows_the_notes_sentence():
+    from adapter.output.table import render_table
+
+    _, report = note_codes(b.document_reference("n1", "p1", SERVICE, SYMPTOM))
+    assert "note says: \u201cDocumentReference/n1: B12 shot for [[low energy]].\u201d" in \
+        render_table(report)

@@ -7,7 +7,15 @@ from datetime import date
 
 from adapter.evidence.facts import ClaimEvidence
 from adapter.findings import Finding
-from adapter.rules import administration, coding, coverage, diagnosis, labs, premedication
+from adapter.rules import (
+    administration,
+    coding,
+    coverage,
+    diagnosis,
+    labs,
+    notes,
+    premedication,
+)
 from adapter.rules.policy import Policy
 
 Rule = Callable[[ClaimEvidence, Policy], Iterator[Finding]]
@@ -30,6 +38,8 @@ RULES: tuple[Rule, ...] = (
     coverage.dx_not_covered,
     coverage.frequency_exceeds_policy,
     diagnosis.evidence_not_linked,
+    notes.dx_text_only,
+    notes.note_findings,
 )
 
 

@@ -70,6 +70,7 @@ class RunTotals:
 def build_chart(records: Records, mappings: Mappings, zone: ZoneInfo | None = None,
                 names: frozenset[str] = frozenset()) -> tuple[Chart, list[Problem]]:
     chart = Chart(mappings, records.aliases, zone, names)  # live aliases: a lazy source adds
+    chart.note_holders = records.notes_held
     problems: list[Problem] = []
     for item in records.resources:
         take(chart, problems, item)
@@ -123,10 +124,14 @@ class Driver:
         return self.totals
 
     def _one_chart(self) -> tuple[Chart, list[Problem]]:
-        reads = Reads(types=chart_types() | self._names, lines=line_tests(self.mappings))
+        wanted = self.plan.wanted()
+        note_patients = self.plan.note_patients()  # after ``wanted``: the same pre-scan
+        reads = Reads(types=chart_types() | self._names,
+                      lines=line_tests(self.mappings, note_patients))
         records = self.source.records(reads)
         chart = Chart(self.mappings, records.aliases, self.policy.zone, self._names)
-        chart.wanted = self.plan.wanted()
+        chart.wanted = wanted
+        chart.note_patients = note_patients
         return finished(chart, self.plan.read_chart(records, reads, chart))
 
     def _links(self, claim: InScope) -> frozenset[str]:
@@ -201,6 +206,7 @@ class Driver:
                 patients=tuple(sorted({p.facts.patient for p in scoped})),
                 links=tuple(sorted({ref for p in scoped for ref in self._links(p)})),
                 queries=queries,
+                dates=tuple(sorted({d.isoformat() for p in scoped for d in p.facts.b12_dates})),
             )
             try:
                 records = self.source.records(reads)

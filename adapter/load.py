@@ -158,8 +158,11 @@ def conditional_create(resource: dict[str, Any], references: dict[str, str]) -> 
         body["meta"] = meta
     else:
         body.pop("meta", None)
-    identifiers = [i for i in body.get("identifier") or [] if i != source_identifier(ref)]
-    body["identifier"] = [*identifiers, source_identifier(ref)]
+    if not _has_identifier_list(resource["resourceType"]):  # one Identifier (Composition)
+        body["identifier"] = source_identifier(ref)
+    else:
+        identifiers = [i for i in body.get("identifier") or [] if i != source_identifier(ref)]
+        body["identifier"] = [*identifiers, source_identifier(ref)]
     condition = quote(f"{SOURCE_ID_SYSTEM}|{ref}", safe="")
     return {"fullUrl": full_url(ref), "resource": body,
             "request": {"method": "POST", "url": resource["resourceType"],
@@ -235,7 +238,9 @@ def load(client: FhirClient, resources: list[dict[str, Any]], chunk_size: int | 
                 why = "the server did not take it" if set(missing) <= lost else (
                     "it comes later (a reference cycle)")
                 held[ref] = f"it points at {', '.join(missing)} and {why}"
-            elif not keep_ids and not _has_identifier_list(resource["resourceType"]):
+            elif not keep_ids and not _has_identifier_list(resource["resourceType"]) and not (
+                    _has_single_identifier(resource["resourceType"])
+                    and "identifier" not in resource):
                 held[ref] = (f"a {resource['resourceType']} has no identifier to find it by "
                              "on a second load")
         while more := {r: f"it points at {', '.join(sorted(pointing[r] & held.keys()))}, "
@@ -292,6 +297,19 @@ def _units(ordered: list[dict[str, Any]], pointing: dict[str, set[str]]
         if ref not in index:
             visit(ref)
     return units
+
+
+@functools.cache
+def _has_single_identifier(resource_type: str) -> bool:
+    """A type with one ``identifier`` (Composition, QuestionnaireResponse): the source id can
+    be that one, when the resource has none of its own."""
+    from fhir.resources.R4B import get_fhir_model_class  # heavy: only when loading
+
+    try:
+        field_info = get_fhir_model_class(resource_type).model_fields.get("identifier")
+    except (ValueError, KeyError):
+        return False
+    return field_info is not None and "List" not in str(field_info.annotation)
 
 
 @functools.cache

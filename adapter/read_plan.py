@@ -36,6 +36,11 @@ class ReadPlan:
         all of them; no pre-scan told)."""
         return None
 
+    def note_patients(self) -> frozenset[str] | None:
+        """The only patients whose clinical notes need be kept: those of the B12 claims
+        (None: all; no pre-scan told). Asked after ``wanted``."""
+        return None
+
     def read_chart(self, records: Records, reads: Reads, chart: Chart) -> list[Problem]:
         """Fill ``chart`` from ``records``; the problems met doing it."""
         problems: list[Problem] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 FINDING_KEYS = {"code", "severity", "diagnosis", "message", "suggested_code", "evidence"}
+OPTIONAL_FINDING_KEYS = {"quote"}  # a note finding's sentence (SPEC 4.2)
 CLAIM_KEYS = {"claim", "patient", "service_date", "code_set", "verdict", "policy", "findings"}
 SUMMARY_KEYS = {"checked", "supported", "review", "unsupported", "skipped", "errors"}
 
@@ -21,7 +22,7 @@ def assert_report_shape(report: dict[str, Any]) -> None:
         assert len(claim["service_date"]) == 10
         assert claim["code_set"].startswith("FY")
         for finding in claim["findings"]:
-            assert set(finding) == FINDING_KEYS
+            assert FINDING_KEYS <= set(finding) <= FINDING_KEYS | OPTIONAL_FINDING_KEYS
             assert finding["severity"] in {"high", "moderate", "low"}
             assert isinstance(finding["message"], str) and finding["message"]
             assert isinstance(finding["evidence"], list)

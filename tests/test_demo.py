@@ -20,6 +20,9 @@ ALL_CODES = {
     "dx-derived", "admin-not-recorded", "premedication-timing", "dx-not-b12", "dx-drift",
     "dx-excludes1", "code-set-missing",
     "dx-not-covered", "frequency-exceeds-policy",
+    "note-missing", "note-symptom-only", "note-no-indication", "note-unreadable",
+    "note-history-only", "note-contradicts", "note-uncertain", "note-specificity-loss",
+    "dx-more-specific-than-note", "dx-text-only",
 }
 POLICIES = DEMO / "policies.toml"  # the demo's payer policies (SPEC 4.4)
 

@@ -198,7 +198,7 @@ def test_the_report_names_each_claims_code_set_and_says_once_what_is_missing(cap
     out, err = capsys.readouterr()
     report = json.loads(out)
     by_claim = {c["claim"]: c["code_set"] for c in report["claims"]}
-    assert by_claim["Claim/k56"] == "FY2025-04" and by_claim["Claim/k57"] == "FY2026-04"
+    assert by_claim["Claim/k68"] == "FY2025-04" and by_claim["Claim/k69"] == "FY2026-04"
     assert by_claim["Claim/k01"] == "FY2026-04"
     (note,) = report["notes"]
     assert note.startswith("ICD-10-CM FY2027, in force from 2026-10-01, is not installed: 1 "

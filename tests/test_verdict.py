@@ -35,6 +35,17 @@ SPEC_SEVERITIES = {
     "code-set-missing": "low",
     "dx-not-covered": "high",  # SPEC 4.4
     "frequency-exceeds-policy": "moderate",
+    # section 4.2, the clinician's note (and 4.1's free-text Conditions)
+    "note-missing": "moderate",
+    "note-symptom-only": "moderate",
+    "note-no-indication": "moderate",
+    "note-unreadable": "low",
+    "note-history-only": "moderate",
+    "note-contradicts": "high",
+    "note-uncertain": "moderate",
+    "note-specificity-loss": "moderate",
+    "dx-more-specific-than-note": "moderate",
+    "dx-text-only": "low",
 }
 
 HIGH = Finding("admin-missing", "no injection")

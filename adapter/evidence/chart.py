@@ -21,20 +21,24 @@ from adapter.evidence.facts import (
     ConditionFact,
     LabFact,
     MedicationFact,
+    NoteFact,
     PatientFact,
     ProcedureFact,
 )
 from adapter.evidence.fields import BadResource, has_id, normalize_reference, ref_of
 from adapter.evidence.kinds import (
+    BODY,
     BY_TYPE,
     CHART_TYPES,
     CONDITION,
     COVERAGE,
     DRUG,
     LAB,
+    NOTE,
     PATIENT,
     PAYER,
     PROCEDURE,
+    REFERENCED_TYPES,
     USE,
 )
 from adapter.evidence.names import NAMED_TYPES, name_of
@@ -55,8 +59,10 @@ from adapter.evidence.read import (
     read_procedure,
 )
 from adapter.mappings import Mappings
+from adapter.notes.documents import read_binary, read_note, settle_notes
 
-__all__ = ["CHART_TYPES", "Chart"]  # CHART_TYPES: the record kinds' types (evidence.kinds)
+# CHART_TYPES: the record kinds' types; REFERENCED_TYPES: those a claim's reference must find
+__all__ = ["CHART_TYPES", "REFERENCED_TYPES", "Chart"]
 Fact = ConditionFact | LabFact | AdministrationFact | MedicationFact | ProcedureFact
 Entry = tuple[str, Any]  # ("condition", ConditionFact), ("known", "Observation/x"), ...
 
@@ -80,6 +86,12 @@ class Chart:
         self.coverages: dict[str, CoverageFact] = {}
         self.organizations: dict[str, Party] = {}
         self.billed: dict[str, list[tuple[str, date]]] = defaultdict(list)
+        self.notes: dict[str, list[NoteFact]] = defaultdict(list)  # clinical notes (SPEC 4.2)
+        # the patients whose notes are kept (a file source: those of the B12 claims), None: all
+        self.note_patients: frozenset[str] | None = None
+        # patients the source says hold notes beyond those read (a server: other days)
+        self.note_holders: frozenset[str] = frozenset()
+        self._binaries: dict[str, tuple[str, str, str | None]] = {}  # until ``finish``
         self.by_ref: dict[str, Fact] = {}
         self.known: set[str] = set()  # chart resources seen, relevant or not ...
         self.wanted: frozenset[str] | None = None  # ... of these only, when a claim pre-scan
@@ -135,6 +147,12 @@ class Chart:
                 entry = (COVERAGE, read_coverage(resource))
             elif fact == PAYER:
                 entry = (PAYER, read_organization(resource))
+            elif fact == NOTE:
+                note, defects = read_note(resource, zone)
+                problems += defects
+                entry = (NOTE, note) if note is not None else None
+            elif fact == BODY:
+                entry = (BODY, read_binary(resource))
             elif fact == PATIENT and has_id(ref):
                 entry = (PATIENT, read_patient(resource))
         except BadResource as exc:
@@ -169,6 +187,10 @@ class Chart:
             elif what == PAYER:
                 if value.ref is not None:
                     self.organizations[value.ref] = value
+            elif what == NOTE:
+                self._note(value)
+            elif what == BODY:
+                self._binaries[value[0]] = value
             else:
                 self.patients[value.ref] = value
 
@@ -182,8 +204,20 @@ class Chart:
         elif fact is not None:
             self._index(fact, self.medications)
 
+    def _note(self, note: NoteFact) -> None:
+        if note.patient is None or not has_id(note.ref):
+            self.problems.append(BadResource(note.ref, "note has no subject or no id: it "
+                                             "cannot be told whose visit it documents"))
+            return
+        patient = self.canonical(note.patient)
+        if self.note_patients is None or patient in self.note_patients:
+            self.notes[patient].append(note)
+
     def finish(self) -> Chart:
-        """Judge the medication uses that waited for their Medication resource."""
+        """Judge the medication uses that waited for their Medication resource; give notes
+        their Binary's text, and keep of the notes those that count (SPEC 4.2)."""
+        binaries, self._binaries = self._binaries, {}
+        self.problems += settle_notes(self.notes, binaries, self.canonical)
         waiting, self._waiting = self._waiting, []
         for use in waiting:
             drug = self._drugs.get(self.canonical(use.medication_ref or ""))

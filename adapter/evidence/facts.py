@@ -134,6 +134,7 @@ class ConditionFact:
     categories: frozenset[str] = frozenset()  # category codes (problem-list-item, ...)
     encounter: str | None = None
     recorded: date | None = None
+    text_only: bool = False  # no ICD-10-CM or SNOMED CT coding: ``codes`` read from ``text``
 
 
 @value
@@ -207,6 +208,84 @@ class Linked(Generic[T]):
 
 
 @value
+class NoteFact:
+    """A clinical note as the source holds it (SPEC 4.2): a DocumentReference, a Composition
+    or a note-type DiagnosticReport. Its words are read (``NoteReading``) only for a B12
+    date that needs them."""
+
+    ref: str
+    patient: str | None
+    kind: str  # the note's type as written ("Progress note"), for messages
+    day: date | None  # the clinic's day of its clinical time
+    encounters: tuple[str, ...]
+    status: str | None
+    text: str | None = None  # None: unreadable (``problem``) or waiting for its Binary
+    content_type: str = ""
+    problem: str | None = None  # why it cannot be read
+    binary: str | None = None  # the Binary its text is in, until the chart resolves it
+    replaces: tuple[str, ...] = ()  # relatesTo code "replaces" targets
+
+
+@value
+class Mention:
+    """A term of the terms table met in a note, with its ConText context."""
+
+    code: str  # an ICD-10-CM code, "symptom" or "loading"
+    term: str  # the words as written
+    context: str  # affirmed | negated | historical | uncertain | family | hypothetical
+    sentence: str  # the sentence (<= 200 characters), the mention marked [[like this]]
+    section: str = ""  # the heading it sat under ("" when the note was read whole)
+
+    @property
+    def stated(self) -> bool:
+        """Current and affirmed: a statement of the code."""
+        return self.context == "affirmed"
+
+
+@value
+class NoteReading:
+    """What one note of a B12 date says."""
+
+    note: str  # DocumentReference/x, Composition/y, DiagnosticReport/z
+    kind: str
+    day: date | None
+    readable: bool
+    problem: str | None = None
+    content_type: str = ""
+    mentions: tuple[Mention, ...] = ()
+
+
+@value
+class DayNotes:
+    """The notes of one B12 date (by the item's encounter, else by the clinic's day)."""
+
+    day: date
+    notes: tuple[NoteReading, ...] = ()
+
+    @property
+    def readable(self) -> tuple[NoteReading, ...]:
+        return tuple(n for n in self.notes if n.readable)
+
+    @property
+    def loading_phase(self) -> bool:
+        """The day's note states a loading or acute phase ("loading dose", "initial
+        treatment", "acute phase"), affirmed and current: for payer frequency policies."""
+        return any(m.code == "loading" and m.stated for n in self.notes for m in n.mentions)
+
+
+@value
+class NoteEvidence:
+    """The claim's notes: whether the source holds any note of the patient at all, and the
+    notes of each B12 date."""
+
+    held: bool = False
+    days: tuple[DayNotes, ...] = ()
+
+    def on(self, day: date) -> DayNotes | None:
+        return next((d for d in self.days if d.day == day), None)
+
+
+@value
 class ClaimEvidence:
     """Everything the rules know about one claim, gathered once."""
 
@@ -230,6 +309,8 @@ class ClaimEvidence:
     # frequency limit counts.
     billed: tuple[date, ...] = ()
     # Days whose clinician's note states an acute or loading phase ("loading dose", "initial
-    # treatment", "acute phase"): no frequency finding on them. Filled by the notes reader
-    # (issue 26); empty where none runs.
+    # treatment", "acute phase"): no frequency finding on them. Read with ConText ("no acute
+    # distress" is none) from the notes below: ``DayNotes.loading_phase`` of each date.
     loading_stated: frozenset[date] = frozenset()
+    # The clinician's notes of the B12 dates (SPEC 4.2)
+    notes: NoteEvidence = NoteEvidence()

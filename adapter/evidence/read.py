@@ -49,6 +49,7 @@ from adapter.evidence.fields import (
 )
 from adapter.evidence.payer import read_claim_payer
 from adapter.mappings import DrugCodes, Mappings
+from adapter.notes.conditions import text_codes
 from adapter.terminology import icd10cm, snomed
 from adapter.terminology.systems import LOINC
 from adapter.terminology.units import UnitError, convert, unit_of
@@ -248,10 +249,16 @@ def read_condition(resource: Resource, mappings: Mappings,
     if patient is None:
         raise BadResource(ref, "Condition has no subject: whose diagnosis it is cannot be told")
     written_icd = icd10cm_codes(pairs)
+    written = _written_text(concept)
+    codes = frozenset(written_icd + mapped_snomed(pairs, mappings))
+    text_only = False
+    if not written_icd and written and not any(system == snomed.SYSTEM for system, _ in pairs):
+        codes = text_codes(written)  # free text (SPEC 4.1): read as a note's words are
+        text_only = bool(codes)
     return ConditionFact(
         ref=ref,
         patient=patient,
-        codes=frozenset(written_icd + mapped_snomed(pairs, mappings)),
+        codes=codes,
         clinical_status=status_code(resource.get("clinicalStatus"), "clinicalStatus", ref),
         verification_status=status_code(
             resource.get("verificationStatus"), "verificationStatus", ref
@@ -263,10 +270,11 @@ def read_condition(resource: Resource, mappings: Mappings,
         evidence=evidence,
         written_icd=frozenset(written_icd),
         snomed=frozenset(code for system, code in pairs if system == snomed.SYSTEM),
-        text=_written_text(concept),
+        text=written,
         categories=categories,
         encounter=reference(resource.get("encounter"), "encounter", ref),
         recorded=optional_date(resource, "recordedDate", ref=ref, zone=zone),
+        text_only=text_only,
     )
 
 

@@ -83,7 +83,8 @@ def build_detected_issue(result: ClaimResult, finding: Finding, identified: date
         "author": author,
         "implicated": [{"reference": result.versioned_claim}]
         + [{"reference": ref} for ref in finding.evidence],
-        "detail": finding.message,
+        "detail": finding.message + (f" The note says: \u201c{finding.quote}\u201d"
+                                     if finding.quote else ""),
     }
     groups = [(path, [ref for ref in finding.evidence if finding.path_of(ref) == path])
               for path in ("linked", "record")]

@@ -19,7 +19,7 @@ from typing import Any, TextIO, overload
 import orjson
 
 from adapter.driver import Sink
-from adapter.findings import Severity, Verdict
+from adapter.findings import Finding, Severity, Verdict
 from adapter.outcomes import ClaimResult, PageOutcome, Problem
 
 ZONE_GUESSED = ("an injection stamped in UTC was matched to its date of service by guessing "
@@ -226,18 +226,23 @@ def claim_dict(result: ClaimResult) -> dict[str, Any]:
         "code_set": result.code_set,
         "verdict": result.verdict.value,
         "policy": result.policy,
-        "findings": [
-            {
-                "code": f.code,
-                "severity": f.severity.value,
-                "diagnosis": f.diagnosis,
-                "message": f.message,
-                "suggested_code": f.suggested_code,
-                "evidence": list(f.evidence),
-            }
-            for f in result.findings
-        ],
+        "findings": [finding_dict(f) for f in result.findings],
     }
+
+
+def finding_dict(f: Finding) -> dict[str, Any]:
+    """One finding of the report; a note finding adds the sentence it read (``quote``)."""
+    entry = {
+        "code": f.code,
+        "severity": f.severity.value,
+        "diagnosis": f.diagnosis,
+        "message": f.message,
+        "suggested_code": f.suggested_code,
+        "evidence": list(f.evidence),
+    }
+    if f.quote is not None:
+        entry["quote"] = f.quote
+    return entry
 
 
 

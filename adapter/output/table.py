@@ -28,6 +28,8 @@ def render_table(report: Report, width: int = 100, *, every_claim: bool = False)
             hint = f" -> suggest {f.suggested_code}" if f.suggested_code else ""
             lines.append(f"    {f.severity.value:<8} {f.code}{dx}{hint}")
             lines.append(f"             {f.message}")
+            if f.quote:  # a note finding's sentence (SPEC 4.2)
+                lines.append(f"             note says: \u201c{f.quote}\u201d")
             if f.evidence:
                 used = ", ".join(f"{ref} ({f.path_of(ref)})" for ref in f.evidence)
                 lines.append(f"             evidence: {used}")

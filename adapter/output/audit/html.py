@@ -150,7 +150,8 @@ def _csv_row(row: SampleRow) -> list[str]:
         " ".join(d.isoformat() for d in row.dates),
         " ".join(b.code for b in row.billed),
         row.lines,
-        " | ".join(a.text for a in row.assessments),
+        " | ".join(n.text for n in row.notes) if row.notes
+        else " | ".join(a.text for a in row.assessments),
         ", ".join(first.categories) if first else "",
         first.day.isoformat() if first and first.day else "",
         "; ".join(f"{lab.kind} {lab.value} {lab.unit} {lab.day.isoformat()}"

@@ -7,6 +7,7 @@ outcomes to the sinks.
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import lru_cache
 from typing import Any
 
 from adapter.evidence.chart import Chart
@@ -17,7 +18,10 @@ from adapter.evidence.read import read_claim, read_claim_head
 from adapter.findings import Finding
 from adapter.outcomes import NO_NAMES, ClaimOutcome, ClaimResult, Problem
 from adapter.rules import Policy, check
+from adapter.rules.administration import guessed_days
+from adapter.rules.coverage import applicable
 from adapter.rules.scope import Skip, in_scope, out_of_scope
+from adapter.terminology.releases import Needed
 from adapter.values import value
 
 
@@ -78,12 +82,19 @@ def check_claim(claim: InScope, chart: Chart, policy: Policy, *,
     ``evidence`` is False) and the names a sink asked the chart to keep, for sinks that
     show them."""
     gathered = gather(claim.facts, chart)
+    codes = gathered.code_set
+    payer = applicable(gathered, policy)
     result = ClaimResult(
         claim=gathered.claim.ref,
         patient=gathered.claim.patient,
         service_date=gathered.claim.service_date,
         findings=tuple(with_paths(f, gathered) for f in check(gathered, policy)),
         version=gathered.claim.version,
+        code_set=codes.label if codes is not None else "",
+        code_set_needed=_describe(codes.needed) if codes is not None and codes.missing
+        else None,
+        policy=payer.id if payer is not None else None,
+        zone_guessed=policy.zone is None and bool(guessed_days(gathered)),
     )
     names = NO_NAMES
     if chart.name_types:
@@ -93,6 +104,11 @@ def check_claim(claim: InScope, chart: Chart, policy: Policy, *,
     return ClaimOutcome(result.claim, claim.last_updated, result=result,
                         problems=tuple(problem(p) for p in gathered.problems),
                         evidence=gathered if evidence else None, names=names)
+
+
+@lru_cache(maxsize=256)
+def _describe(needed: Needed) -> str:
+    return needed.describe()
 
 
 def _canonical_providers(evidence: ClaimEvidence, chart: Chart) -> ClaimEvidence:

@@ -10,13 +10,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from adapter import __version__, build, modes
+from adapter import __version__, build, codes_command, modes
 from adapter.config import ConfigError
 from adapter.fhir.errors import AuthConfigError, FhirError
 from adapter.fhir.limits import DEFAULT_MAX_PAGES, DEFAULT_RETRY_BUDGET
@@ -24,9 +25,12 @@ from adapter.fhir.redaction import guard_logs
 from adapter.findings import Severity
 from adapter.judge import Judge, add_judging_options
 from adapter.mappings import MappingsError
+from adapter.output.paths import OutputError, writable_directory, writable_file
+from adapter.output.progress import ProgressBar
 from adapter.output.report import Report
 from adapter.output.table import render_table
 from adapter.parallel import WorkerError
+from adapter.scopes import default_scope
 from adapter.sources.files import FileSource, SourceError
 from adapter.spark import command as spark_command
 from adapter.sync_state import SyncStateError
@@ -41,6 +45,27 @@ class UsageError(Exception):
     """Arguments that parse but cannot be used together."""
 
 
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's default in ``--help`` (argparse's convention; none shown for an option
+    with no default or a flag), wider columns."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=32)
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False, [], argparse.SUPPRESS):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _common() -> argparse.ArgumentParser:
+    """Options every command takes after its name too (``check -v`` as ``-v check``)."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                   help="log requests and progress")
+    return p
+
+
 def _server_options() -> argparse.ArgumentParser:
     """Connection and auth options shared by every command that talks to a server.
 
@@ -48,32 +73,41 @@ def _server_options() -> argparse.ArgumentParser:
     """
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("FHIR server")
-    g.add_argument("--auth", choices=("none", "basic", "bearer", "smart"), default="none")
+    g.add_argument("--auth", choices=("none", "basic", "bearer", "smart", "client-secret"),
+                   default="none",
+                   help="how to authenticate: none, basic, bearer, smart or client-secret")
     g.add_argument("--username", help="basic auth user name")
     g.add_argument("--password-env", metavar="VAR", help="environment variable with the password")
     g.add_argument("--password-file", metavar="FILE", help="file holding the password")
     g.add_argument("--token-env", metavar="VAR", help="environment variable with a bearer token")
     g.add_argument("--token-file", metavar="FILE", help="file holding a bearer token")
-    g.add_argument("--client-id", help="SMART Backend Services client id")
+    g.add_argument("--client-id", help="SMART Backend Services or client-secret client id")
+    g.add_argument("--client-secret-env", metavar="VAR",
+                   help="environment variable with the client secret (--auth client-secret)")
+    g.add_argument("--client-secret-file", metavar="FILE", help="file holding the client secret")
+    g.add_argument("--token-auth-method", choices=("basic", "post"), default="basic",
+                   help="how the client secret is sent: client_secret_basic (default) or "
+                   "client_secret_post")
     g.add_argument("--private-key-file", metavar="PEM", help="SMART private key (RSA or P-384)")
     g.add_argument("--key-id", help="SMART key id (kid in the registered JWKS)")
-    g.add_argument("--algorithm", choices=("RS384", "ES384"), default="RS384")
-    g.add_argument("--scope", default="system/Claim.read system/Condition.read "
-                   "system/Observation.read system/MedicationAdministration.read "
-                   "system/Patient.read system/DetectedIssue.read system/DetectedIssue.write")
+    g.add_argument("--algorithm", choices=("RS384", "ES384"), default="RS384",
+                   help="SMART assertion signing algorithm: RS384 or ES384")
+    g.add_argument("--scope", default=default_scope(),
+                   help="token scopes requested (default: system/X.read for every type the "
+                   "checks read, system/DetectedIssue.write)")
     g.add_argument("--token-url", help="token endpoint (default: from smart-configuration)")
     g.add_argument("--ca-bundle", metavar="FILE", help="CA bundle for TLS verification")
     g.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
-                   help="read timeout per request (default 60)")
+                   help="read timeout per request")
     g.add_argument("--page-size", type=int, default=100, metavar="N",
-                   help="claims per page (_count, default 100)")
+                   help="claims per page (_count)")
     g.add_argument("--stats", action="store_true", help="print HTTP request counts")
     # Reliability of server runs (README "Reliability: server runs").
     g.add_argument("--retry-budget", type=float, default=DEFAULT_RETRY_BUDGET, metavar="SECONDS",
                    help="most time one request, with its refused entries, may wait for the "
-                   f"server's rate-limit window or backoff (default {DEFAULT_RETRY_BUDGET:.0f})")
+                   "server's rate-limit window or backoff")
     g.add_argument("--max-pages", type=int, default=DEFAULT_MAX_PAGES, metavar="N",
-                   help=f"most pages one search may read (default {DEFAULT_MAX_PAGES})")
+                   help="most pages one search may read")
     return p
 
 
@@ -91,52 +125,62 @@ def _selection_options(verb: str) -> argparse.ArgumentParser:
 
 def _check_options() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("-f", "--format", choices=("table", "json"), default="table",
+                   help="table for people, json (the report) for programs")
     add_judging_options(p)
-    p.add_argument("--fail-on", choices=[s.value for s in Severity], metavar="SEVERITY",
-                   help="exit 3 when a finding of this severity or higher is found")
+    severities = [s.value for s in Severity]
+    p.add_argument("--fail-on", choices=severities, metavar="SEVERITY",
+                   help="exit 3 when a finding of this severity or higher is found: "
+                   + ", ".join(severities))
     p.add_argument("--dry-run", action="store_true",
                    help="server: write nothing, print the DetectedIssue writes instead")
     p.add_argument("--max-transaction-entries", type=int, default=50, metavar="N",
-                   help="server: DetectedIssue writes per transaction Bundle (default 50)")
+                   help="server: DetectedIssue writes per transaction Bundle")
     return p
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="b12-adapter",
+        prog="b12-adapter", formatter_class=_Help,
         description="Check that B12 injection claims (J3420) are backed by the FHIR chart.",
     )
     parser.add_argument("--version", action="version",
                         version=f"%(prog)s {__version__} ({build.name()})")
     parser.add_argument("-v", "--verbose", action="store_true", help="log requests and progress")
     commands = parser.add_subparsers(dest="command", required=True)
-    server, checks = _server_options(), _check_options()
+    server, checks, common = _server_options(), _check_options(), _common()
 
-    check = commands.add_parser("check", parents=[checks, server, _selection_options("check")],
+    check = commands.add_parser("check", parents=[common, checks, server,
+                                                  _selection_options("check")],
+                                formatter_class=_Help,
                                 help="check claims from files or a FHIR server")
     where = check.add_mutually_exclusive_group(required=True)
-    where.add_argument("--source", type=Path, metavar="PATH",
+    where.add_argument("-s", "--source", type=Path, metavar="PATH",
                        help="Bundle JSON, NDJSON file, Bulk Data directory or directory of Bundles")
     where.add_argument("--server", metavar="URL", help="FHIR R4 base URL")
-    check.add_argument("--out", type=Path, metavar="DIR",
+    check.add_argument("-o", "--out", type=Path, metavar="DIR",
                        help="files: write DetectedIssue.ndjson and report.json here")
+    check.add_argument("--all", dest="every_claim", action="store_true",
+                       help="table: list the supported claims too (else only their count)")
     check.add_argument("--workers", type=_workers, metavar="N",
                        help="files: processes that read and judge (default: every core, at "
                        "most 4, for an export with 64 MB or more of records; else 1)")
 
-    sync = commands.add_parser("sync", parents=[checks, server],
+    sync = commands.add_parser("sync", parents=[common, checks, server], formatter_class=_Help,
                                help="check every claim changed since the last successful run")
     sync.add_argument("--server", metavar="URL", required=True, help="FHIR R4 base URL")
     sync.add_argument("--state", type=Path, required=True, metavar="FILE",
                       help="JSON state file holding the watermark (a .lock file sits beside it)")
     sync.add_argument("--max-claims", type=int, metavar="N", help="stop after N claims")
     sync.add_argument("--overlap-seconds", type=int, default=300, metavar="S",
-                      help="re-check this much before the watermark (default 300)")
+                      help="re-check this much before the watermark")
 
-    load_cmd = commands.add_parser("load", parents=[server],
+    load_cmd = commands.add_parser("load", parents=[common, server], formatter_class=_Help,
                                    help="upload fixture data to a sandbox FHIR server")
-    load_cmd.add_argument("path", type=Path, help="Bundle, NDJSON or Bulk Data directory")
+    load_cmd.add_argument("-s", "--source", type=Path, metavar="PATH",
+                          help="Bundle, NDJSON or Bulk Data directory")
+    load_cmd.add_argument("path", type=Path, nargs="?", default=None,
+                          help="deprecated spelling of --source (the path alone)")
     load_cmd.add_argument("--server", metavar="URL", required=True, help="FHIR R4 base URL")
     load_cmd.add_argument("--max-transaction-entries", type=int, metavar="N",
                           help="resources per transaction Bundle (default 8, 50 with "
@@ -144,36 +188,41 @@ def _parser() -> argparse.ArgumentParser:
     load_cmd.add_argument("--keep-ids", action="store_true",
                           help="PUT each resource to its own id (servers that create by update, "
                           "such as HAPI) instead of conditional creates with server ids")
-    _serve_parser(commands, server)
-    _audit_parser(commands, server)
+    _serve_parser(commands, server, common)
+    _audit_parser(commands, server, common)
 
     # --- spark (issue 14): the same checks on Apache Spark; pyspark is imported only by it ---
-    spark = commands.add_parser("spark", help="check a Bulk Data export on Apache Spark "
+    spark = commands.add_parser("spark", parents=[common], formatter_class=_Help,
+                                help="check a Bulk Data export on Apache Spark "
                                 "(needs the spark extra)")
     spark_command.add_arguments(spark)
+    codes_command.add_parser(commands)  # the ICD-10-CM releases installed (SPEC 4.3)
     return parser
 
 
 # --- serve: the HTTP service (adapter/service; needs the `serve` extra) ----------------------
 
 
-def _serve_parser(commands: argparse._SubParsersAction, server: argparse.ArgumentParser
-                  ) -> None:
+def _serve_parser(commands: argparse._SubParsersAction, server: argparse.ArgumentParser,
+                  common: argparse.ArgumentParser) -> None:
     serve = commands.add_parser(
-        "serve", parents=[server], help="HTTP service: $b12-check, Subscriptions, CDS Hooks")
+        "serve", parents=[common, server], formatter_class=_Help,
+        help="HTTP service: $b12-check, Subscriptions, CDS Hooks")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    serve.add_argument("--port", type=int, default=8080)
-    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    serve.add_argument("--port", type=int, default=8080, help="port to listen on")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes")
     serve.add_argument("--server", metavar="URL",
                        help="FHIR R4 base URL: charts are read from it, DetectedIssues written")
     serve.add_argument("--dry-run", action="store_true",
                        help="write nothing to the FHIR server (answers show the writes)")
-    serve.add_argument("--max-transaction-entries", type=int, default=50, metavar="N")
+    serve.add_argument("--max-transaction-entries", type=int, default=50, metavar="N",
+                       help="DetectedIssue writes per transaction Bundle")
     serve.add_argument("--config", type=Path, metavar="FILE",
                        help="thresholds and facility_timezone (TOML or JSON), as for check")
     serve.add_argument("--state", type=Path, metavar="FILE",
                        help="sync state file: an empty Subscription notification runs a sync")
-    serve.add_argument("--overlap-seconds", type=int, default=300, metavar="S")
+    serve.add_argument("--overlap-seconds", type=int, default=300, metavar="S",
+                       help="with --state: re-check this much before the watermark")
     serve.add_argument("--api-token-env", metavar="VAR",
                        help="environment variable with the bearer token callers must send")
     serve.add_argument("--api-token-file", metavar="FILE",
@@ -183,19 +232,40 @@ def _serve_parser(commands: argparse._SubParsersAction, server: argparse.Argumen
                             "certificate subject (required on every request when set)")
     serve.add_argument("--allow-client-subject", action="append", default=[], metavar="DN",
                        help="client certificate subject allowed (repeatable)")
-    serve.add_argument("--max-body-bytes", type=int, default=5 * 1024 * 1024, metavar="N")
+    serve.add_argument("--max-body-bytes", type=int, default=5 * 1024 * 1024, metavar="N",
+                       help="largest request body accepted")
+    serve.add_argument("--max-batch-claims", type=int, default=1000, metavar="N",
+                       help="most claims one $b12-check batch may hold")
+    serve.add_argument("--max-async-claims", type=int, default=50_000, metavar="N",
+                       help="most claims a batch sent with Prefer: respond-async may hold")
+    serve.add_argument("--max-concurrent", type=int, default=64, metavar="N",
+                       help="requests answered at once per worker; past it 429 with "
+                            "Retry-After")
+    serve.add_argument("--body-timeout", type=float, default=30.0, metavar="SECONDS",
+                       help="time to receive a request body; past it 408")
+    serve.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
+                       help="browser origin allowed to call the service (CDS Hooks sandbox, "
+                            "SMART apps; repeatable; '*' for any)")
+    serve.add_argument("--cds-issuer", action="append", default=[], metavar="ISS=JWKS_URL",
+                       help="a CDS client whose signed JWTs are trusted, and the JWKS URL "
+                            "it publishes its keys at (repeatable)")
+    serve.add_argument("--public-url", metavar="URL",
+                       help="the service's URL as callers see it (the aud of CDS clients' "
+                            "JWTs when a proxy rewrites the host)")
     serve.add_argument("--cds-fhir-server", action="append", default=[], metavar="URL",
                        help="fhirServer a CDS Hooks request may have the service read "
                             "(repeatable; without it only prefetch is used)")
     serve.add_argument("--graceful-timeout", type=float, default=30.0, metavar="SECONDS",
                        help="on SIGTERM, how long requests in flight may take to finish")
-    serve.add_argument("--log-level", choices=("debug", "info", "warning"), default="info")
+    serve.add_argument("--log-level", choices=("debug", "info", "warning"), default="info",
+                       help="debug, info or warning")
 
 
 def _missing_extra(command: str, what: str, extra: str, exc: ImportError) -> int:
     """A command whose optional dependencies are not installed says how to install them."""
-    print(f"b12-adapter: {command} needs {what} ({exc.name} is missing): "
-          f"pip install 'b12-fhir-adapter[{extra}]'", file=sys.stderr)
+    print(f"b12-adapter: {command} needs {what} ({exc.name} is missing): in a clone, "
+          f"pip install -e '.[{extra}]'; from a wheel, pip install 'FILE.whl[{extra}]' "
+          "(the package is not on PyPI)", file=sys.stderr)
     return EXIT_UNUSABLE
 
 
@@ -206,6 +276,12 @@ def _serve(args: argparse.Namespace) -> int:
         return _missing_extra("serve", "the service extra", "serve", exc)
     from adapter.service.settings import SettingsError
 
+    if args.stats:  # accepted by the shared server options, and ignored until issue 25
+        raise UsageError("--stats is for check, sync, audit and load: serve prints no "
+                         "request counts")
+    if not args.server and (args.retry_budget != DEFAULT_RETRY_BUDGET
+                            or args.max_pages != DEFAULT_MAX_PAGES):
+        raise UsageError("--retry-budget and --max-pages need --server")
     try:
         serve(settings_from_args(args), host=args.host, port=args.port, workers=args.workers,
               graceful_timeout=args.graceful_timeout, log_level=args.log_level)
@@ -217,26 +293,31 @@ def _serve(args: argparse.Namespace) -> int:
 # --- audit: the coder's review as one HTML page (adapter/output/audit; the `audit` extra) ---
 
 
-def _audit_parser(commands: argparse._SubParsersAction, server: argparse.ArgumentParser
-                  ) -> None:
+def _audit_parser(commands: argparse._SubParsersAction, server: argparse.ArgumentParser,
+                  common: argparse.ArgumentParser) -> None:
     audit = commands.add_parser(
-        "audit", parents=[server, _selection_options("audit")],
+        "audit", parents=[common, server, _selection_options("audit")], formatter_class=_Help,
         help="the coder's review as one HTML page: charts, patterns, the last claims per provider")
     where = audit.add_mutually_exclusive_group(required=True)
-    where.add_argument("--source", type=Path, metavar="PATH",
+    where.add_argument("-s", "--source", type=Path, metavar="PATH",
                        help="Bundle JSON, NDJSON file, Bulk Data directory or directory of Bundles")
     where.add_argument("--server", metavar="URL", help="FHIR R4 base URL (read only)")
-    audit.add_argument("--out", type=Path, required=True, metavar="FILE",
-                       help="the HTML page to write (one self-contained file)")
+    audit.add_argument("-o", "--out", type=Path, required=True, metavar="FILE|DIR",
+                       help="the HTML page to write (one self-contained file); a directory: "
+                       "audit.html in it")
     audit.add_argument("--from", dest="period_from", type=_day, metavar="DATE",
                        help="first service date of the period (default: the earliest read)")
     audit.add_argument("--to", dest="period_to", type=_day, metavar="DATE",
                        help="last service date of the period (default: the latest read)")
     audit.add_argument("--sample", type=int, default=10, metavar="N",
-                       help="claims per provider in the sample table (default 10)")
+                       help="claims per provider in the sample table")
     audit.add_argument("--show-names", action="store_true",
                        help="show patient names (default: references only; the page travels "
                        "by email)")
+    audit.add_argument("--link-base", metavar="URL",
+                       help="link each claim and resource to its page under this web address "
+                       "(URL/Type/id, or URL with {type} and {id} filled in), e.g. the EHR's "
+                       "or the FHIR server's web view")
     add_judging_options(audit)
 
 
@@ -253,15 +334,24 @@ def _audit(args: argparse.Namespace) -> int:
         from adapter.output.audit.html import render  # noqa: F401 - needs the extra
     except ImportError as exc:
         return _missing_extra("audit", "the audit extra", "audit", exc)
-    if args.out.is_dir() or not args.out.parent.is_dir():
-        raise UsageError(f"--out {args.out}: not a file in an existing directory")
+    if args.out.is_dir():
+        args.out = args.out / "audit.html"
+    writable_file(args.out)  # before the work, not after it
     if args.sample < 1:
         raise UsageError(f"--sample must be at least 1, not {args.sample}")
     try:
         period = Period(args.period_from, args.period_to)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
-    options = {"period": period, "sample_size": args.sample, "show_names": args.show_names}
+    if args.link_base:
+        from adapter.output.audit.html import check_link_base
+
+        try:
+            check_link_base(args.link_base)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from exc
+    options = {"period": period, "sample_size": args.sample, "show_names": args.show_names,
+               "link_base": args.link_base}
     judge = _judge(args)
     if args.source:
         if args.claim or args.patient or args.since or args.search:
@@ -281,6 +371,8 @@ def _audit(args: argparse.Namespace) -> int:
                 print("requests: " + json.dumps(client.stats.as_dict()), file=sys.stderr)
     for problem in run.report.errors:  # references and problems only: never a name
         print(f"b12-adapter: {problem.resource}: {problem.message}", file=sys.stderr)
+    for note in run.report.run_notes():  # once per run (SPEC 4.3)
+        print(f"b12-adapter: note: {note}", file=sys.stderr)
     t = run.audit.total
     print(f"audit: {t.claims} claims in the period ({period.describe()}): "
           + ", ".join(f"{t.verdicts[v]} {v.value}" for v in VERDICTS)
@@ -306,6 +398,8 @@ def _client(args: argparse.Namespace, writable: frozenset[str] | None = None) ->
         password_file=args.password_file, token_env=args.token_env, token_file=args.token_file,
         client_id=args.client_id, private_key_file=args.private_key_file, key_id=args.key_id,
         algorithm=args.algorithm, scope=args.scope, token_url=args.token_url,
+        client_secret_env=args.client_secret_env, client_secret_file=args.client_secret_file,
+        token_auth_method=args.token_auth_method,
     )
     options = {"writable_types": writable} if writable else {}
     try:
@@ -321,13 +415,20 @@ def _judge(args: argparse.Namespace) -> Judge:
     return Judge.load(args.config, args.facility_timezone)
 
 
-def _print_report(report: Report, fmt: str) -> None:
-    """JSON is indented on a terminal and compact when piped to a program (much faster)."""
-    if fmt == "json":
-        report.write_json(sys.stdout, indent=2 if sys.stdout.isatty() else None)
-        sys.stdout.write("\n")
-    else:
-        print(render_table(report))
+def _print_report(report: Report, fmt: str, every_claim: bool = False) -> None:
+    """JSON is indented on a terminal and compact when piped to a program (much faster);
+    the run's notes go to stderr too, once each."""
+    for note in report.run_notes():
+        print(f"b12-adapter: note: {note}", file=sys.stderr)
+    try:
+        if fmt == "json":
+            report.write_json(sys.stdout, indent=2 if sys.stdout.isatty() else None)
+            sys.stdout.write("\n")
+        else:
+            print(render_table(report, every_claim=every_claim))
+        sys.stdout.flush()
+    except BrokenPipeError:  # `| head` read what it wanted: the run ends as it would have
+        _stdout_closed()
 
 
 def _print_server_summary(client: FhirClient, run: modes.ServerRun,
@@ -356,8 +457,14 @@ def _workers(value: str) -> int:
 def _check_files(args: argparse.Namespace) -> int:
     if args.claim or args.patient or args.since or args.search:
         raise UsageError("--claim, --patient, --since and --search need --server")
-    report = modes.check_files(_judge(args), args.source, args.out, workers=args.workers)
-    _print_report(report, args.format)
+    if args.out is not None:
+        writable_directory(args.out)  # before the work, not after it
+    report = modes.check_files(_judge(args), args.source, args.out, workers=args.workers,
+                               progress=ProgressBar.on(sys.stderr))
+    _print_report(report, args.format, args.every_claim)
+    if not report.claims and not len(report.skipped):
+        print(f"b12-adapter: no claims found in {args.source} (no Claim or "
+              "ExplanationOfBenefit resource)", file=sys.stderr)
     return _exit_status(report, args.fail_on)
 
 
@@ -375,9 +482,14 @@ def _check_server(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from exc
     judge = _judge(args)
     with _client(args) as client:
+        bar = ProgressBar.on(sys.stderr)
         run = modes.check_server(judge, client, selection, dry_run=args.dry_run,
-                                 max_entries=args.max_transaction_entries)
-        _print_report(run.report, args.format)
+                                 max_entries=args.max_transaction_entries,
+                                 sinks=[bar] if bar else [])
+        _print_report(run.report, args.format, args.every_claim)
+        if not run.report.claims and not len(run.report.skipped) and not run.failed:
+            print(f"b12-adapter: no claims found on {client.base_url} for this selection",
+                  file=sys.stderr)
         _print_server_summary(client, run, args)
     return _exit_status(run.report, args.fail_on, run.failed)
 
@@ -403,9 +515,23 @@ def _sync(args: argparse.Namespace) -> int:
 def _load(args: argparse.Namespace) -> int:
     from adapter.load import load, load_resources, writable_types
 
-    resources, unreadable = load_resources(FileSource.open(args.path))
+    if args.source and args.path:
+        raise UsageError("give the path once: --source PATH")
+    path = args.source or args.path
+    if path is None:
+        raise UsageError("load needs --source PATH (a Bundle, NDJSON file or Bulk Data "
+                         "directory)")
+    if args.path is not None:
+        print("b12-adapter: `load PATH` is deprecated: write `load --source PATH`",
+              file=sys.stderr)
+    resources, unreadable = load_resources(FileSource.open(path))
     with _client(args, writable=writable_types(resources)) as client:
-        totals = load(client, resources, args.max_transaction_entries, keep_ids=args.keep_ids)
+        try:
+            totals = load(client, resources, args.max_transaction_entries,
+                          keep_ids=args.keep_ids)
+        finally:
+            if args.stats:
+                print("requests: " + json.dumps(client.stats.as_dict()), file=sys.stderr)
     for problem in [*unreadable, *totals.problems]:
         print(f"b12-adapter: {problem.resource}: {problem.message}", file=sys.stderr)
     if totals.loaded < len(resources):
@@ -426,6 +552,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # `| head`: the reader has what it wanted; end quietly
+        _stdout_closed()
+        return EXIT_PARTIAL
+
+
+def _stdout_closed() -> None:
+    """Point stdout at /dev/null, so nothing more (nor the flush at exit) writes to the
+    closed pipe and raises again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (captured in tests)
+        pass
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
@@ -441,9 +585,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _audit(args)
         if args.command == "spark":
             return spark_command.run(args)
+        if args.command == "codes":
+            return codes_command.run(args)
         return _load(args)
     except (SourceError, ConfigError, MappingsError, AuthConfigError, UsageError,
-            SyncStateError) as exc:
+            SyncStateError, OutputError) as exc:
         print(f"b12-adapter: {exc}", file=sys.stderr)
         return EXIT_UNUSABLE
     except FhirError as exc:

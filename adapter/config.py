@@ -8,6 +8,12 @@ An override file (``--config``, TOML or JSON) names only what it changes, e.g.::
     lab_lookback_days = 730
     [hemoglobin_low_g_dl]
     female = 11.5
+    [notes]
+    quote = false      # note findings leave the note's sentence out (SPEC 4.2)
+    required = true    # a patient with no clinical note at all is note-missing too
+
+Payer policies (SPEC 4.4, ``adapter.payer_policies``) sit in a ``[policies]`` table:
+``default``, ``dir`` (relative to the config file) and ``[policies.payers]``.
 
 Thresholds may also sit in a ``[thresholds]`` table, with nothing else beside it but the
 settings below. An unknown or invalid setting is an error naming the file and the setting.
@@ -23,10 +29,12 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from adapter.mappings import load_mappings
+from adapter.payer_policies import NO_POLICIES, PayerPolicies
 from adapter.shape import ShapeError
 from adapter.thresholds import Thresholds
 
-SETTINGS = ("facility_timezone",)  # keys that are not thresholds
+SETTINGS = ("facility_timezone", "policies", "notes")  # keys that are not thresholds
+NOTE_SETTINGS = {"quote": True, "required": False}  # [notes] keys and their defaults
 
 
 class ConfigError(ValueError):
@@ -37,6 +45,9 @@ class ConfigError(ValueError):
 class Settings:
     thresholds: Thresholds
     zone: ZoneInfo | None  # the clinic's time zone; None: the offset each timestamp carries
+    payers: PayerPolicies = NO_POLICIES  # the payer policies and which payer gets which
+    notes_quote: bool = True  # note findings quote the note's sentence
+    notes_required: bool = False  # no note at all for a patient is note-missing too
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -99,7 +110,33 @@ def load_settings(defaults: Thresholds, override: Path | None,
             raise ConfigError(f"{override}: {exc}") from exc
     name = facility_timezone or settings.get("facility_timezone")
     where = "--facility-timezone" if facility_timezone else f"{override}: facility_timezone"
-    return Settings(thresholds, _zone(name, where))
+    table = settings.get("policies")
+    if table is not None and not isinstance(table, dict):
+        raise ConfigError(f"{override}: policies: expected a table (default, dir, payers)")
+    payers = NO_POLICIES
+    try:
+        if table:
+            from adapter.policy_files import load_policies
+
+            payers = load_policies(table, override)
+    except ValueError as exc:  # a PolicyError: names the file and the field
+        raise ConfigError(str(exc)) from exc
+    notes = _notes(settings.get("notes", {}), f"{override}: notes")
+    return Settings(thresholds, _zone(name, where), payers, notes["quote"], notes["required"])
+
+
+def _notes(table: object, where: str) -> dict[str, bool]:
+    """The ``[notes]`` table: ``quote`` and ``required``, both true or false."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: expected a table (quote, required)")
+    unknown = sorted(set(table) - set(NOTE_SETTINGS))
+    if unknown:
+        raise ConfigError(f"{where}: {', '.join(unknown)}: unknown setting (quote, required)")
+    found = {**NOTE_SETTINGS, **table}
+    for key, value in found.items():
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}.{key}: expected true or false")
+    return found
 
 
 def _zone(name: object, where: str) -> ZoneInfo | None:

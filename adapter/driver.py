@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 from adapter.check import InScope, check_claim, problem, read_scoped
 from adapter.evidence.chart import Chart
 from adapter.evidence.needs import chart_types, line_tests
-from adapter.fhir.errors import FhirAuthError, FhirError
+from adapter.fhir.errors import FhirAuthError, FhirError, FhirUnreachableError
 from adapter.fhir.search import Query
 from adapter.mappings import Mappings
 from adapter.outcomes import ClaimOutcome, PageOutcome, Problem
@@ -70,6 +70,7 @@ class RunTotals:
 def build_chart(records: Records, mappings: Mappings, zone: ZoneInfo | None = None,
                 names: frozenset[str] = frozenset()) -> tuple[Chart, list[Problem]]:
     chart = Chart(mappings, records.aliases, zone, names)  # live aliases: a lazy source adds
+    chart.note_holders = records.notes_held
     problems: list[Problem] = []
     for item in records.resources:
         take(chart, problems, item)
@@ -104,13 +105,15 @@ class Driver:
         with _fewer_collections():
             if self.source.one_chart:
                 self._chart = self._one_chart()
+                if self.policy.payers.active:
+                    self._bill_history(self._chart[0])
                 if self._chart[1]:
                     self._emit(PageOutcome((), problems=tuple(self._chart[1])))
             try:
                 for outcome in self.plan.judged(self._pages, self._check):
                     self._count(outcome)
                     self._emit(self._once_each(outcome))
-            except FhirAuthError:
+            except (FhirAuthError, FhirUnreachableError):  # nothing more would get through
                 raise
             except FhirError as exc:  # the claim search itself failed: stop here
                 self.totals.read_failures += 1
@@ -121,11 +124,37 @@ class Driver:
         return self.totals
 
     def _one_chart(self) -> tuple[Chart, list[Problem]]:
-        reads = Reads(types=chart_types() | self._names, lines=line_tests(self.mappings))
+        wanted = self.plan.wanted()
+        note_patients = self.plan.note_patients()  # after ``wanted``: the same pre-scan
+        reads = Reads(types=chart_types() | self._names,
+                      lines=line_tests(self.mappings, note_patients))
         records = self.source.records(reads)
         chart = Chart(self.mappings, records.aliases, self.policy.zone, self._names)
-        chart.wanted = self.plan.wanted()
+        chart.wanted = wanted
+        chart.note_patients = note_patients
         return finished(chart, self.plan.read_chart(records, reads, chart))
+
+    def _links(self, claim: InScope) -> frozenset[str]:
+        """What a claim points at that its page's batch must hold: its evidence, and when
+        payer policies are configured its insurer and focal Coverage."""
+        facts = claim.facts
+        if not self.policy.payers.active:
+            return facts.referenced
+        payer = facts.payer
+        more = {ref for ref in (payer.coverage, payer.insurer.ref if payer.insurer else None)
+                if ref}
+        return facts.referenced | more
+
+    def _bill_history(self, chart: Chart) -> None:
+        """Note in the chart the dates every claim of the source in scope bills B12 on: a
+        payer's frequency limit counts the patient's other claims (SPEC 4.4). The read plan says
+        how they are read (a file export: only the claim lines that may bill B12); whatever
+        cannot be read is named by the claim pass proper, not here."""
+        for item in self.plan.history_claims(self.source.claim_pages):
+            scoped = read_scoped(item, self.policy)
+            if isinstance(scoped, InScope):
+                facts = scoped.facts
+                chart.bill(facts.ref, facts.patient, facts.b12_dates)
 
     def _pages(self) -> Iterator[Sequence[Resource | Problem]]:
         """The source's claim pages, cut at ``max_claims``."""
@@ -137,6 +166,8 @@ class Driver:
                     return
             claims += sum(1 for item in page if not isinstance(item, Problem))
             yield page
+            if self.max_claims is not None and claims >= self.max_claims:
+                return  # not a request more: the next page would be cut to nothing
 
     def _count(self, outcome: PageOutcome) -> None:
         self.totals.pages += 1
@@ -173,14 +204,15 @@ class Driver:
         elif scoped or queries:
             reads = Reads(
                 patients=tuple(sorted({p.facts.patient for p in scoped})),
-                links=tuple(sorted({ref for p in scoped for ref in p.facts.referenced})),
+                links=tuple(sorted({ref for p in scoped for ref in self._links(p)})),
                 queries=queries,
+                dates=tuple(sorted({d.isoformat() for p in scoped for d in p.facts.b12_dates})),
             )
             try:
                 records = self.source.records(reads)
                 chart, problems = build_chart(records, self.mappings, self.policy.zone,
                                               self._names)
-            except FhirAuthError:
+            except (FhirAuthError, FhirUnreachableError):  # nothing more would get through
                 raise
             except FhirError as exc:
                 self.totals.read_failures += 1
@@ -188,6 +220,9 @@ class Driver:
             found = records.found
         else:
             chart, problems, found = Chart(self.mappings), [], {}
+        if self._chart is None and self.policy.payers.active:
+            for p in scoped:  # the page's claims are the patients' billed history here
+                chart.bill(p.facts.ref, p.facts.patient, p.facts.b12_dates)
         outcomes = tuple(check_claim(p, chart, self.policy, evidence=self._evidence)
                          if isinstance(p, InScope) else p for p in pending)
         return PageOutcome(outcomes, tuple(unreadable + problems), found)

@@ -6,15 +6,18 @@ the records and judge the pages (``adapter.parallel``) where that pays.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
+
+import orjson
 
 from adapter import parallel
 from adapter.evidence.chart import Chart
-from adapter.evidence.needs import chart_types, claim_test, line_tests
+from adapter.evidence.needs import chart_types, claim_test, line_patient, line_tests
 from adapter.evidence.read import line_links
 from adapter.mappings import Mappings
 from adapter.outcomes import PageOutcome, Problem
 from adapter.read_plan import Judge, Pages, ReadPlan
-from adapter.sources.base import Reads, Records
+from adapter.sources.base import Reads, Records, Resource
 from adapter.sources.files import FileSource
 
 
@@ -26,6 +29,7 @@ class FilePlan(ReadPlan):
         self.mappings = mappings
         self.workers = workers
         self._b12_claims: int | None = None  # claim lines that may bill B12 (pre-scan)
+        self._note_patients: frozenset[str] | None = None  # their patients (pre-scan)
 
     @classmethod
     def auto(cls, source: FileSource, mappings: Mappings, workers: int | None) -> FilePlan:
@@ -45,13 +49,28 @@ class FilePlan(ReadPlan):
         if lines is None:
             return None
         wanted: set[str] = set()
+        patients: set[str | None] = set()
         self._b12_claims = 0
         for line in lines:  # B12 or not, in scope or not: a few more ids kept, no matter
             wanted |= line_links(line)
+            patients.add(line_patient(line))
             self._b12_claims += 1
+        if None not in patients:  # only these patients' notes are kept (SPEC 4.2 "Cost")
+            self._note_patients = frozenset(p for p in patients if p is not None)
         if any(not ref[:1].isupper() for ref in wanted):  # urn:uuid:, #contained: no filter
             return None
         return frozenset(wanted)
+
+    def note_patients(self) -> frozenset[str] | None:
+        return self._note_patients
+
+    def history_claims(self, pages: Pages) -> Iterator[Resource]:
+        """The claims that may bill B12, from a pre-scan of the claim files (each such line
+        parsed); where claims sit elsewhere (Bundles, files of mixed types), a claim pass."""
+        lines = self.source.prescan_claims(claim_test(self.mappings))
+        if lines is None:
+            return super().history_claims(pages)
+        return (parsed for line in lines if isinstance(parsed := _parsed(line), dict))
 
     def read_chart(self, records: Records, reads: Reads, chart: Chart) -> list[Problem]:
         scanned = self.source.scanned_bytes(reads) if self.workers > 1 else 0
@@ -63,3 +82,10 @@ class FilePlan(ReadPlan):
         if self.workers > 1:
             return parallel.judged_pages(pages, judge, self.workers)
         return super().judged(pages, judge)
+
+
+def _parsed(line: bytes) -> Any:
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None  # the claim pass names it

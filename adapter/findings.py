@@ -123,6 +123,63 @@ _KINDS = (
         "dx-drift", Severity.MODERATE,
         "The day's assessment documents another B12 diagnosis than the claim", "VALIDAT",
     ),
+    FindingKind(
+        "dx-excludes1", Severity.MODERATE,
+        "Two claim diagnoses form an ICD-10-CM Excludes1 pair", "VALIDAT",
+    ),
+    FindingKind(
+        "code-set-missing", Severity.LOW,
+        "The ICD-10-CM release in force on the date of service is not installed", "VALIDAT",
+    ),
+    FindingKind(
+        "dx-not-covered", Severity.HIGH,
+        "No claim diagnosis is covered by the payer's policy", "VALIDAT",
+    ),
+    FindingKind(
+        "frequency-exceeds-policy", Severity.MODERATE,
+        "Injection sooner than the payer's policy allows", "DOSEIVL",
+    ),
+    # The clinician's note of the day (SPEC 4.2)
+    FindingKind(
+        "note-missing", Severity.MODERATE,
+        "No clinical note for the B12 date", "VALIDAT",
+    ),
+    FindingKind(
+        "note-symptom-only", Severity.MODERATE,
+        "The day's note gives only symptoms or a wellness reason", "VALIDAT",
+    ),
+    FindingKind(
+        "note-no-indication", Severity.MODERATE,
+        "The day's note states no reason for the B12 injection", "VALIDAT",
+    ),
+    FindingKind(
+        "note-unreadable", Severity.LOW,
+        "A note of the day cannot be read", "VALIDAT",
+    ),
+    FindingKind(
+        "note-history-only", Severity.MODERATE,
+        "The day's note mentions B12 deficiency only as history", "VALIDAT",
+    ),
+    FindingKind(
+        "note-contradicts", Severity.HIGH,
+        "The day's note negates the claimed B12 diagnosis", "VALIDAT",
+    ),
+    FindingKind(
+        "note-uncertain", Severity.MODERATE,
+        "The day's note calls the claimed diagnosis uncertain", "VALIDAT",
+    ),
+    FindingKind(
+        "note-specificity-loss", Severity.MODERATE,
+        "The day's note states a more specific B12 diagnosis than the claim", "VALIDAT",
+    ),
+    FindingKind(
+        "dx-more-specific-than-note", Severity.MODERATE,
+        "Claimed B12 diagnosis is more specific than the day's note", "VALIDAT",
+    ),
+    FindingKind(
+        "dx-text-only", Severity.LOW,
+        "The documenting problem-list entry is free text only", "VALIDAT",
+    ),
 )
 FINDING_KINDS: dict[str, FindingKind] = {kind.code: kind for kind in _KINDS}
 
@@ -136,6 +193,9 @@ class Finding:
     evidence: tuple[str, ...] = ()
     linked: frozenset[str] = frozenset()  # the evidence found through explicit links (SPEC 3)
     day: date | None = None  # the date of service it concerns, for findings judged per date
+    # The note's sentence a note finding read, the mention marked [[...]] (SPEC 4.2): in the
+    # report and the DetectedIssue, never in a log line; None with ``notes.quote = false``.
+    quote: str | None = None
 
     def __post_init__(self) -> None:
         if self.code not in FINDING_KINDS:

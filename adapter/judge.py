@@ -26,7 +26,9 @@ class Judge:
         ``ConfigError`` or ``MappingsError`` with the file and the problem."""
         mappings = load_mappings()
         settings = load_settings(mappings.thresholds, config, facility_timezone)
-        return cls(mappings, Policy.from_mappings(mappings, settings.thresholds, settings.zone))
+        return cls(mappings, Policy.from_mappings(
+            mappings, settings.thresholds, settings.zone, settings.payers,
+            notes_quote=settings.notes_quote, notes_required=settings.notes_required))
 
 
 def add_judging_options(parser: argparse.ArgumentParser) -> None:

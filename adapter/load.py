@@ -2,14 +2,16 @@
 
 One strategy for every server: each resource is a conditional create (``POST Type`` with
 ``ifNoneExist`` on a source identifier, ``urn:b12-fhir-adapter:source-id|Type/id``, added to
-the resource), with a ``urn:uuid`` fullUrl that the other entries of its transaction refer to.
-Servers that refuse client-chosen ids (Medplum: a PUT to a new id is "400 Invalid id") take it,
-servers that create by PUT (HAPI) take it too, and loading twice creates nothing new: the
-server finds each resource by its source identifier. The server chooses the ids, so
-references are rewritten: to the fullUrl of a resource in the same transaction, or to the
-``Type/id`` the server gave one loaded in an earlier transaction. Resources go up referenced
-ones first. This is the one command allowed to write other types than DetectedIssue. What is
-counted as loaded is what the server confirmed, entry by entry.
+the resource), with a ``urn:uuid`` fullUrl. Servers that refuse client-chosen ids (Medplum: a
+PUT to a new id is "400 Invalid id") take it, servers that create by PUT (HAPI) take it too,
+and loading twice creates nothing new: the server finds each resource by its source
+identifier. The server chooses the ids, so references are rewritten to the ``Type/id`` the
+server gave the resource pointed at. A resource never shares a transaction with what it points
+at (servers do not all roll a transaction back when an entry is refused): it goes up once its
+targets landed, and is held back, named, when one of them did not. Several resources with one
+id (Bundles that reuse ids) are named, never merged silently. This is the one command allowed
+to write other types than DetectedIssue. What is counted as loaded is what the server
+confirmed, entry by entry.
 
 ``keep_ids`` puts each resource to its own id instead (``PUT Type/id``), for servers that
 create by update (HAPI, the test server): the ids stay those of the files, and no search runs
@@ -25,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from adapter.fhir import FhirClient, FhirError
+from adapter.fhir import FhirClient, FhirError, FhirUnreachableError
 from adapter.fhir.bundles import rewrite_references
 from adapter.outcomes import Problem
 from adapter.sources.base import Reads
@@ -61,11 +63,31 @@ def load_resources(source: FileSource) -> tuple[list[dict[str, Any]], list[Probl
     items = [*source.records(Reads()).resources,
              *(item for page in source.claim_pages() for item in page)]
     problems = [item for item in items if isinstance(item, Problem)]
-    resources = [rewrite_references(r, source.aliases) for r in items
-                 if not isinstance(r, Problem) and r.get("id")]
+    resources = _once_each([rewrite_references(r, source.aliases) for r in items
+                            if not isinstance(r, Problem) and r.get("id")], problems)
     rank = {rtype: n for n, rtype in enumerate(ORDER)}
     resources.sort(key=lambda r: rank.get(r["resourceType"], len(ORDER) - 1))
     return _referenced_first(resources), problems
+
+
+def _once_each(resources: list[dict[str, Any]], problems: list[Problem]
+               ) -> list[dict[str, Any]]:
+    """Each ``Type/id`` once. Several Bundles that reuse ids (``Patient/p1`` in each) would
+    otherwise be merged on the server without a word: the first is loaded, each other with
+    the same id and other content is named, not loaded (a copy of the same resource is one)."""
+    first: dict[str, dict[str, Any]] = {}
+    again: dict[str, int] = {}
+    for resource in resources:
+        ref = _ref(resource)
+        if ref not in first:
+            first[ref] = resource
+        elif resource != first[ref]:
+            again[ref] = again.get(ref, 0) + 1
+    problems.extend(Problem(ref, f"{n + 1} resources in the source have this id, with other "
+                                 "content (Bundles or files that reuse ids): only the first "
+                                 "is loaded; give each its own id to load them all")
+                    for ref, n in again.items())
+    return list(first.values())
 
 
 def _referenced_first(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -136,8 +158,11 @@ def conditional_create(resource: dict[str, Any], references: dict[str, str]) -> 
         body["meta"] = meta
     else:
         body.pop("meta", None)
-    identifiers = [i for i in body.get("identifier") or [] if i != source_identifier(ref)]
-    body["identifier"] = [*identifiers, source_identifier(ref)]
+    if not _has_identifier_list(resource["resourceType"]):  # one Identifier (Composition)
+        body["identifier"] = source_identifier(ref)
+    else:
+        identifiers = [i for i in body.get("identifier") or [] if i != source_identifier(ref)]
+        body["identifier"] = [*identifiers, source_identifier(ref)]
     condition = quote(f"{SOURCE_ID_SYSTEM}|{ref}", safe="")
     return {"fullUrl": full_url(ref), "resource": body,
             "request": {"method": "POST", "url": resource["resourceType"],
@@ -152,50 +177,36 @@ def update_by_id(resource: dict[str, Any]) -> dict[str, Any]:
 
 def load(client: FhirClient, resources: list[dict[str, Any]], chunk_size: int | None = None,
          *, keep_ids: bool = False) -> LoadTotals:
+    """Send ``resources`` (referenced ones first) in transactions of at most ``chunk_size``.
+    A resource never shares a transaction with what it points at: servers do not all roll a
+    transaction back when one entry is refused (Medplum does not), and a Claim committed
+    beside a refused Condition would point at nothing. So what it points at goes up first,
+    and it goes only when all of that landed. The members of a reference cycle go up
+    together (nothing else can be first), whole or not at all."""
     totals = LoadTotals()
-    chunk_size = chunk_size or (CHUNK_BY_ID if keep_ids else CHUNK)
+    chunk_size = max(1, chunk_size or (CHUNK_BY_ID if keep_ids else CHUNK))
     loading = {_ref(r) for r in resources}
     on_server: dict[str, str] = {}  # source Type/id -> the server's Type/id, once loaded
     lost: set[str] = set()  # refused, or pointing at something refused
-    for chunk in _chunks(resources, chunk_size):
-        in_chunk = {_ref(r) for r in chunk}
-        sent: list[tuple[str, dict[str, Any]]] = []
-        for resource in chunk:
-            ref = _ref(resource)
-            pointing = _references(resource) & loading
-            missing = sorted(pointing & lost) or sorted(
-                pointing - in_chunk - on_server.keys())
-            if missing:
-                lost.add(ref)
-                why = "the server did not take it" if set(missing) <= lost else (
-                    "it comes later (a reference cycle)")
-                totals.problems.append(Problem(
-                    ref, f"not loaded: it points at {', '.join(missing)} and {why}"))
-                continue
-            if keep_ids:
-                sent.append((ref, update_by_id(resource)))
-                continue
-            if not _has_identifier_list(resource["resourceType"]):
-                lost.add(ref)
-                totals.problems.append(Problem(
-                    ref, f"not loaded: a {resource['resourceType']} has no identifier to "
-                         "find it by on a second load"))
-                continue
-            references = {**on_server, **{r: full_url(r) for r in pointing & in_chunk}}
-            sent.append((ref, conditional_create(resource, references)))
+    sent: list[tuple[str, dict[str, Any]]] = []  # the transaction being filled
+
+    def send() -> None:
         if not sent:
-            continue
+            return
         bundle = {"resourceType": "Bundle", "type": "transaction",
                   "entry": [entry for _, entry in sent]}
         totals.transactions += 1
         try:
             results = client.transaction(bundle)
+        except FhirUnreachableError:
+            raise  # no server there: nothing else would land either
         except FhirError as exc:
             lost.update(ref for ref, _ in sent)
             totals.problems.append(Problem("load transaction", str(exc)))
             totals.problems.extend(Problem(ref, "not loaded: its transaction failed")
                                    for ref, _ in sent)
-            continue
+            sent.clear()
+            return
         for (ref, _), result in zip(sent, results, strict=True):
             if result.ok and result.target:
                 totals.loaded += 1
@@ -206,7 +217,99 @@ def load(client: FhirClient, resources: list[dict[str, Any]], chunk_size: int | 
                 error = str(result.error()) if not result.ok else (
                     f"{result.status}, but the server did not say where it is")
                 totals.problems.append(Problem(ref, error))
+        sent.clear()
+
+    ordered = _referenced_first(resources)
+    pointing = {_ref(r): (_references(r) & loading) - {_ref(r)} for r in ordered}
+    # (a cycle cannot wait for its members to land first: it goes up in one transaction)
+    in_chunk: set[str] = set()
+    for unit in _units(ordered, pointing):
+        refs = {_ref(r) for r in unit}
+        outside = set().union(*(pointing[r] for r in refs)) - refs
+        if len(sent) + len(unit) > chunk_size or outside & in_chunk:
+            send()  # what it points at goes up, and must land, first
+            in_chunk.clear()
+        held: dict[str, str] = {}  # member -> why it is not sent
+        for resource in unit:
+            ref = _ref(resource)
+            missing = sorted((pointing[ref] - refs) & lost) or sorted(
+                (pointing[ref] - refs) - on_server.keys())
+            if missing:
+                why = "the server did not take it" if set(missing) <= lost else (
+                    "it comes later (a reference cycle)")
+                held[ref] = f"it points at {', '.join(missing)} and {why}"
+            elif not keep_ids and not _has_identifier_list(resource["resourceType"]) and not (
+                    _has_single_identifier(resource["resourceType"])
+                    and "identifier" not in resource):
+                held[ref] = (f"a {resource['resourceType']} has no identifier to find it by "
+                             "on a second load")
+        while more := {r: f"it points at {', '.join(sorted(pointing[r] & held.keys()))}, "
+                          "which is not sent"
+                       for r in refs - held.keys() if pointing[r] & held.keys()}:
+            held |= more  # a cycle goes up whole or not at all
+        for resource in unit:
+            ref = _ref(resource)
+            if ref in held:
+                lost.add(ref)
+                totals.problems.append(Problem(ref, f"not loaded: {held[ref]}"))
+            elif keep_ids:
+                sent.append((ref, update_by_id(resource)))
+            else:  # members of one cycle point at each other by their fullUrls
+                references = {**on_server, **{r: full_url(r) for r in refs - held.keys()}}
+                sent.append((ref, conditional_create(resource, references)))
+            in_chunk.add(ref)
+    send()
     return totals
+
+
+def _units(ordered: list[dict[str, Any]], pointing: dict[str, set[str]]
+           ) -> list[list[dict[str, Any]]]:
+    """The resources in units that go up together, each unit after the units it points at:
+    one resource, or the resources of a reference cycle (a Condition and its Encounter
+    pointing at each other), which must share a transaction, pointing at each other by their
+    fullUrls. Tarjan's strongly connected components, which come out targets first."""
+    by_ref = {_ref(r): r for r in ordered}
+    position = {ref: n for n, ref in enumerate(by_ref)}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    units: list[list[dict[str, Any]]] = []
+
+    def visit(ref: str) -> None:
+        index[ref] = low[ref] = len(index)
+        stack.append(ref)
+        on_stack.add(ref)
+        for target in sorted(pointing[ref], key=position.__getitem__):
+            if target not in index:
+                visit(target)
+                low[ref] = min(low[ref], low[target])
+            elif target in on_stack:
+                low[ref] = min(low[ref], index[target])
+        if low[ref] == index[ref]:
+            members: list[str] = []
+            while not members or members[-1] != ref:
+                members.append(stack.pop())
+                on_stack.discard(members[-1])
+            units.append([by_ref[m] for m in sorted(members, key=position.__getitem__)])
+
+    for ref in by_ref:
+        if ref not in index:
+            visit(ref)
+    return units
+
+
+@functools.cache
+def _has_single_identifier(resource_type: str) -> bool:
+    """A type with one ``identifier`` (Composition, QuestionnaireResponse): the source id can
+    be that one, when the resource has none of its own."""
+    from fhir.resources.R4B import get_fhir_model_class  # heavy: only when loading
+
+    try:
+        field_info = get_fhir_model_class(resource_type).model_fields.get("identifier")
+    except (ValueError, KeyError):
+        return False
+    return field_info is not None and "List" not in str(field_info.annotation)
 
 
 @functools.cache

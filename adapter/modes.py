@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # the server modes import their transport only when they run
 
 
 def check_files(judge: Judge, path: Path, out: Path | None = None, *,
-                workers: int | None = None) -> Report:
+                workers: int | None = None, progress: Sink | None = None) -> Report:
     """Check a file source; with ``out``, also write DetectedIssue.ndjson and report.json.
     ``workers`` processes (None: as many as pay, ``adapter.parallel.auto_workers``)."""
     source = FileSource.open(path)
@@ -41,6 +41,8 @@ def check_files(judge: Judge, path: Path, out: Path | None = None, *,
     sinks: list[Sink] = [report]
     if out is not None:
         sinks.append(DetectedIssueFile(out, datetime.now(UTC)))
+    if progress is not None:
+        sinks.append(progress)
     Driver(source, judge.policy, judge.mappings, sinks, plan=plan).run()
     if out is not None:
         with (out / "report.json").open("w", encoding="utf-8", errors="backslashreplace") as file:
@@ -62,7 +64,8 @@ class ServerRun:
 
 def check_server(judge: Judge, client: FhirClient, selection: ClaimSelection, *,
                  dry_run: bool, max_entries: int, sinks: Sequence[Sink] = ()) -> ServerRun:
-    """Check the selected claims on a server and write their DetectedIssues back."""
+    """Check the selected claims on a server and write their DetectedIssues back; ``sinks``
+    (a progress bar) see every page too."""
     from adapter.evidence.needs import record_searches
     from adapter.sources.server import ServerSource
 
@@ -149,7 +152,8 @@ class AuditRun:
 
 
 def audit_files(judge: Judge, path: Path, out: Path, *, period: Period | None = None,
-                sample_size: int = 10, show_names: bool = False) -> AuditRun:
+                sample_size: int = 10, show_names: bool = False,
+                link_base: str | None = None) -> AuditRun:
     """The audit page of a file source, written to ``out``."""
     from adapter.output.audit.collect import AuditSink
 
@@ -160,13 +164,13 @@ def audit_files(judge: Judge, path: Path, out: Path, *, period: Period | None = 
     Driver(source, judge.policy, judge.mappings, [report, sink],
            plan=FilePlan(source, judge.mappings)).run()
     run = AuditRun(report, sink.audit())
-    _write_audit(run.audit, out, str(path))
+    _write_audit(run.audit, out, str(path), link_base)
     return run
 
 
 def audit_server(judge: Judge, client: FhirClient, selection: ClaimSelection, out: Path, *,
                  period: Period | None = None, sample_size: int = 10,
-                 show_names: bool = False) -> AuditRun:
+                 show_names: bool = False, link_base: str | None = None) -> AuditRun:
     """The audit page of the selected claims on a server, written to ``out``. Reads only:
     nothing is written back. Provider and facility names are read at the end, by id."""
     from adapter.evidence.needs import record_searches
@@ -189,12 +193,13 @@ def audit_server(judge: Judge, client: FhirClient, selection: ClaimSelection, ou
         names, failed = {}, True
         report.errors.append(Problem("provider names", str(exc)))
     run = AuditRun(report, sink.audit(names), failed)
-    _write_audit(run.audit, out, redact_text(client.base_url))
+    _write_audit(run.audit, out, redact_text(client.base_url), link_base)
     return run
 
 
-def _write_audit(audit: Audit, out: Path, source: str) -> None:
+def _write_audit(audit: Audit, out: Path, source: str, link_base: str | None = None) -> None:
     from adapter.output.audit.html import render
 
-    page = render(audit, source=source, generated=datetime.now(UTC).astimezone())
+    page = render(audit, source=source, generated=datetime.now(UTC).astimezone(),
+                  link_base=link_base)
     out.write_text(page, encoding="utf-8", errors="backslashreplace")

@@ -53,6 +53,11 @@ class ClaimResult:
     service_date: date
     findings: tuple[Finding, ...]
     version: str | None = None
+    code_set: str = ""  # the ICD-10-CM release(s) judged with (SPEC 4.3)
+    code_set_needed: str | None = None  # the release in force, when it is not installed
+    policy: str | None = None  # the payer policy the claim was judged by (SPEC 4.4)
+    # an injection matched only by guessing the clinic's day of a UTC timestamp (SPEC 4.1)
+    zone_guessed: bool = False
     verdict: Verdict = field(init=False, compare=False)  # of the findings, worked out once
 
     def __post_init__(self) -> None:

@@ -36,12 +36,22 @@ class ReadPlan:
         all of them; no pre-scan told)."""
         return None
 
+    def note_patients(self) -> frozenset[str] | None:
+        """The only patients whose clinical notes need be kept: those of the B12 claims
+        (None: all; no pre-scan told). Asked after ``wanted``."""
+        return None
+
     def read_chart(self, records: Records, reads: Reads, chart: Chart) -> list[Problem]:
         """Fill ``chart`` from ``records``; the problems met doing it."""
         problems: list[Problem] = []
         for item in records.resources:
             take(chart, problems, item)
         return problems
+
+    def history_claims(self, pages: Pages) -> Iterator[Resource]:
+        """Every claim of the source, for the injection history a payer policy counts (SPEC
+        4.4): here a pass over the claim pages; unreadable ones are left out."""
+        return (item for page in pages() for item in page if not isinstance(item, Problem))
 
     def judged(self, pages: Pages, judge: Judge) -> Iterator[PageOutcome]:
         """``judge`` of each page, in order."""

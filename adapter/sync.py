@@ -37,7 +37,8 @@ from adapter.mappings import Mappings
 from adapter.outcomes import PageOutcome, Problem
 from adapter.output.writeback import WriteBack
 from adapter.rules import Policy
-from adapter.sources.server import CLAIM_TYPES_READ, ClaimSelection, ServerSource
+from adapter.sources.rechecks import RecheckSource
+from adapter.sources.server import CLAIM_TYPES_READ, ClaimSelection
 from adapter.sync_state import SyncState, SyncStateError, run_lock
 
 logger = logging.getLogger("adapter.sync")
@@ -72,9 +73,13 @@ class Stamp:
 class Watermark(Sink):
     """Places every claim of the run's complete pages in time, in the order they came."""
 
-    def __init__(self, *, keep_claims: bool, now: datetime) -> None:
+    def __init__(self, *, keep_claims: bool, now: datetime,
+                 rechecked: set[str] | None = None) -> None:
         self.keep_claims = keep_claims  # a run that may be cut short keeps every claim's stamp
         self.now = now
+        # Claims re-checked because their patient's chart changed (RecheckSource): their own
+        # stamps are older than the run's start and say nothing of where it got to.
+        self.rechecked = rechecked if rechecked is not None else set()
         self.newest: Stamp | None = None
         self.claims: dict[str, Stamp] = {}
         self.in_order = True
@@ -85,6 +90,8 @@ class Watermark(Sink):
         if not page.complete:
             return
         for outcome in page.claims:
+            if outcome.claim in self.rechecked:
+                continue
             stamp = self.place(outcome.claim, outcome.last_updated)
             if stamp is None:
                 continue
@@ -189,8 +196,11 @@ def run_sync(client: FhirClient, policy: Policy, mappings: Mappings, writeback: 
                 f"{state_path}: state belongs to {before.server}, not {base}; use another file")
         since = _since(before.watermark, overlap)
         selection = ClaimSelection(since=since, oldest_first=True)
-        source = ServerSource(client, selection, record_searches(mappings))
-        watermark = Watermark(keep_claims=max_claims is not None, now=started)
+        source = RecheckSource(client, selection, record_searches(mappings), since=since,
+                               lookback_days=policy.thresholds.lab_lookback_days,
+                               today=started.date())
+        watermark = Watermark(keep_claims=max_claims is not None, now=started,
+                              rechecked=source.rechecked)
         totals = Driver(source, policy, mappings, [*sinks, watermark],
                         max_claims=max_claims).run()
         problems = list(watermark.problems)

@@ -1,15 +1,17 @@
-"""The service benchmark: one claim per request, against the CLI's cost per call.
+"""The service benchmark: one claim per request at several concurrencies, and a batch.
 
-    python -m bench.serve [--requests 3000] [--connections 4] [--cli-calls 5]
+    python -m bench.serve [--requests 2000] [--concurrency 1,8,32] [--batch-claims 1000]
 
 Starts ``b12-adapter serve`` (``tests/service_process.py``, uvicorn on 127.0.0.1) and posts
 one-claim Bundles (the claim with its patient, Condition, labs and administration, ~3.6 KB,
 every one different) to ``POST /Claim/$b12-check``:
 
 - start-up: process spawn to ``/ready`` answering 200 (mappings, ICD-10-CM, a warm-up claim);
-- latency: one connection, one request at a time (p50/p99 of the client's wall time);
-- throughput: ``--connections`` keep-alive connections in threads, with 1 and 2 uvicorn
-  workers (the machine has 2 cores, shared with this client);
+- latency and throughput: ``--concurrency`` levels (1, 8, 32 requests in flight: that many
+  keep-alive connections in threads), with 1 and 2 uvicorn workers (the machine has 2 cores,
+  shared with this client): p50/p99 of the client's wall time per request;
+- a batch: ``--batch-claims`` claims with their charts in one Bundle, one request, against
+  file mode (``b12-adapter check --source batch.json``) on the same claims;
 - the CLI: ``b12-adapter check --source one-claim.json --format json``, spawned per claim,
   as an integration engine without the service would call it.
 
@@ -96,6 +98,62 @@ def load(url: str, bodies: list[bytes], connections: int) -> dict[str, float]:
             "p50_ms": _percentile(every, 0.50) * 1000, "p99_ms": _percentile(every, 0.99) * 1000}
 
 
+def batch_bundle(claims: int) -> bytes:
+    """``claims`` different claims with their charts in one Bundle."""
+    entries = []
+    for n in range(claims):
+        entries += json.loads(claim_bundle(n))["entry"]
+    return json.dumps({"resourceType": "Bundle", "type": "batch", "entry": entries}).encode()
+
+
+def post_batch(url: str, body: bytes, repeat: int) -> dict[str, float]:
+    """Post the batch ``repeat`` times, one at a time: the median claims/s."""
+    port = int(url.rsplit(":", 1)[1])
+    times = []
+    claims = 0
+    for _ in range(repeat):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+        started = time.perf_counter()
+        connection.request("POST", PATH, body=body,
+                           headers={"Content-Type": "application/fhir+json"})
+        response = connection.getresponse()
+        data = response.read()
+        times.append(time.perf_counter() - started)
+        connection.close()
+        if response.status != 200:
+            raise RuntimeError(f"{response.status}: {data[:300]!r}")
+        summary = json.loads(data)["summary"]
+        claims = summary["checked"] + summary["skipped"]
+    median = statistics.median(times)
+    return {"claims": claims, "seconds": median, "per_second": claims / median}
+
+
+def file_mode(body: bytes, repeat: int, out: bool) -> dict[str, float]:
+    """``b12-adapter check --source batch.json --format json`` on the same claims (with
+    ``out``: ``--out DIR`` too, building and validating the DetectedIssues as the service
+    does): its wall time, and without the process's fixed start (the same on one claim)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path, one = Path(tmp) / "batch.json", Path(tmp) / "one.json"
+        path.write_bytes(body)
+        one.write_bytes(claim_bundle(1))
+
+        def wall(source: Path) -> float:
+            times = []
+            for n in range(repeat):
+                extra = ["--out", str(Path(tmp) / f"out-{source.stem}-{n}")] if out else []
+                started = time.perf_counter()
+                subprocess.run([sys.executable, "-m", "adapter", "check", "--source",
+                                str(source), "--format", "json", *extra], capture_output=True,
+                               cwd=ROOT, check=False)
+                times.append(time.perf_counter() - started)
+            return statistics.median(times)
+
+        whole, fixed = wall(path), wall(one)
+    claims = len(json.loads(body)["entry"]) // 6
+    return {"claims": claims, "seconds": whole, "per_second": claims / whole,
+            "fixed_seconds": fixed, "per_second_net": claims / max(whole - fixed, 1e-9)}
+
+
 def cli_calls(calls: int) -> dict[str, float]:
     """Wall time of spawning ``b12-adapter check`` on a one-claim Bundle."""
     times = []
@@ -112,30 +170,51 @@ def cli_calls(calls: int) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=3000)
-    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--requests", type=int, default=2000,
+                        help="one-claim requests per concurrency level")
+    parser.add_argument("--concurrency", default="1,8,32",
+                        help="requests in flight at once (comma-separated levels)")
+    parser.add_argument("--batch-claims", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=3, help="batch and file-mode runs")
     parser.add_argument("--cli-calls", type=int, default=5)
     args = parser.parse_args()
+    levels = [int(x) for x in args.concurrency.split(",") if x]
     bodies = [claim_bundle(n) for n in range(args.requests)]
+    big = batch_bundle(args.batch_claims)
     rows = []
     starts = []
+    batches = []
     for workers in (1, 2):
-        with running_service("--workers", str(workers), "--log-level", "warning") as service:
+        with running_service("--workers", str(workers), "--log-level", "warning",
+                             "--max-concurrent", "256",
+                             "--max-body-bytes", str(len(big) + 1024)) as service:
             starts.append((workers, service.started_seconds))
-            if workers == 1:
-                rows.append(("1 connection, sequential", workers,
-                             load(service.url, bodies[: args.requests // 2], 1)))
-            rows.append((f"{args.connections} connections", workers,
-                         load(service.url, bodies, args.connections)))
+            for level in levels:
+                rows.append((level, workers, load(service.url, bodies, level)))
+            batches.append((workers, post_batch(service.url, big, args.repeat)))
+    files = [(out, file_mode(big, args.repeat, out)) for out in (False, True)]
     cli = cli_calls(args.cli_calls)
     print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}; one-claim Bundle ~{len(bodies[0]) / 1024:.1f} KB; "
           "client and service on the same 2 cores.\n")
-    print("| load | uvicorn workers | requests | claims/s | p50 ms | p99 ms |")
+    print("| requests in flight | uvicorn workers | requests | claims/s | p50 ms | p99 ms |")
     print("| --- | --- | --- | --- | --- | --- |")
-    for label, workers, r in rows:
-        print(f"| {label} | {workers} | {r['requests']:.0f} | {r['per_second']:.0f} | "
+    for level, workers, r in rows:
+        print(f"| {level} | {workers} | {r['requests']:.0f} | {r['per_second']:.0f} | "
               f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} |")
+    print()
+    print(f"A {args.batch_claims}-claim batch (one Bundle, {len(big) / 1e6:.1f} MB), "
+          f"median of {args.repeat}:\n")
+    print("| how | seconds | claims/s |")
+    print("| --- | --- | --- |")
+    for workers, r in batches:
+        print(f"| service, one request, {workers} worker(s) | {r['seconds']:.2f} | "
+              f"{r['per_second']:.0f} |")
+    for out, r in files:
+        how = "`check --source batch.json --format json" + (" --out DIR`" if out else "`")
+        print(f"| file mode, {how} | {r['seconds']:.2f} | {r['per_second']:.0f} |")
+        print(f"| the same without its fixed start ({r['fixed_seconds']:.2f} s on one claim) "
+              f"| {r['seconds'] - r['fixed_seconds']:.2f} | {r['per_second_net']:.0f} |")
     print()
     for workers, seconds in starts:
         print(f"- start-up to /ready, {workers} worker(s): {seconds:.2f} s")

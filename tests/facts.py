@@ -24,6 +24,7 @@ from adapter.evidence.facts import (
 from adapter.findings import Finding
 from adapter.mappings import load_mappings
 from adapter.rules import Policy, check
+from adapter.terminology import in_force
 
 DAY = date(2026, 3, 2)
 PATIENT = "Patient/p1"
@@ -75,7 +76,8 @@ def evidence(facts: ClaimFacts, *, conditions: Iterable[ConditionFact] = (),
                      for f in items)
 
     return ClaimEvidence(facts, PatientFact(PATIENT, gender, born), linked(conditions),
-                         linked(labs), linked(administrations))
+                         linked(labs), linked(administrations),
+                         code_set=in_force.for_day(facts.service_date))
 
 
 def findings(ev: ClaimEvidence) -> list[Finding]:

@@ -5,21 +5,24 @@ from __future__ import annotations
 from typing import Any
 
 FINDING_KEYS = {"code", "severity", "diagnosis", "message", "suggested_code", "evidence"}
-CLAIM_KEYS = {"claim", "patient", "service_date", "verdict", "findings"}
+OPTIONAL_FINDING_KEYS = {"quote"}  # a note finding's sentence (SPEC 4.2)
+CLAIM_KEYS = {"claim", "patient", "service_date", "code_set", "verdict", "policy", "findings"}
 SUMMARY_KEYS = {"checked", "supported", "review", "unsupported", "skipped", "errors"}
 
 
 def assert_report_shape(report: dict[str, Any]) -> None:
     """Exactly the keys and types SPEC section 5 shows; summary consistent with the lists."""
-    assert set(report) == {"claims", "skipped", "errors", "summary"}
+    assert set(report) - {"notes"} == {"claims", "skipped", "errors", "summary"}
+    assert all(isinstance(note, str) for note in report.get("notes", ["-"]))
     for claim in report["claims"]:
         assert set(claim) == CLAIM_KEYS
         assert claim["verdict"] in {"supported", "review", "unsupported"}
         assert claim["claim"].startswith(("Claim/", "ExplanationOfBenefit/"))
         assert claim["patient"].startswith("Patient/")
         assert len(claim["service_date"]) == 10
+        assert claim["code_set"].startswith("FY")
         for finding in claim["findings"]:
-            assert set(finding) == FINDING_KEYS
+            assert FINDING_KEYS <= set(finding) <= FINDING_KEYS | OPTIONAL_FINDING_KEYS
             assert finding["severity"] in {"high", "moderate", "low"}
             assert isinstance(finding["message"], str) and finding["message"]
             assert isinstance(finding["evidence"], list)

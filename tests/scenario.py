@@ -9,6 +9,7 @@ from adapter.findings import Finding
 from adapter.mappings import load_mappings
 from adapter.outcomes import ClaimResult
 from adapter.output.report import Report
+from adapter.payer_policies import NO_POLICIES, PayerPolicies
 from adapter.rules import Policy
 from adapter.sources.memory import MemorySource
 from adapter.thresholds import Thresholds
@@ -17,17 +18,19 @@ from fixtures import builders as b
 SERVICE = "2026-03-02"
 
 
-def run(*resources: dict[str, Any], thresholds: Thresholds | None = None) -> Report:
+def run(*resources: dict[str, Any], thresholds: Thresholds | None = None,
+        payers: PayerPolicies = NO_POLICIES) -> Report:
     """Check every claim among ``resources`` against the rest, through the one driver."""
     mappings = load_mappings()
-    policy = Policy.from_mappings(mappings, thresholds or mappings.thresholds)
+    policy = Policy.from_mappings(mappings, thresholds or mappings.thresholds, payers=payers)
     report = Report()
     Driver(MemorySource(resources), policy, mappings, [report]).run()
     return report
 
 
-def result(*resources: dict[str, Any], thresholds: Thresholds | None = None) -> ClaimResult:
-    report = run(*resources, thresholds=thresholds)
+def result(*resources: dict[str, Any], thresholds: Thresholds | None = None,
+           payers: PayerPolicies = NO_POLICIES) -> ClaimResult:
+    report = run(*resources, thresholds=thresholds, payers=payers)
     assert len(report.claims) == 1, report.to_json()
     return report.claims[0]
 

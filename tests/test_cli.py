@@ -42,12 +42,14 @@ def test_clean_bulk_directory_exits_0_with_a_supported_claim(tmp_path, capsys):
     assert [c["verdict"] for c in report["claims"]] == ["supported"]
 
 
-def test_table_is_the_default_and_ends_with_the_summary(tmp_path, capsys):
+def test_table_is_the_default_and_ends_with_the_summary_and_what_to_do_next(tmp_path, capsys):
     source = _write_ndjson(tmp_path / "bulk", clean_chart(supporting=()))
     status, out, _ = _run(capsys, "check", "--source", str(source))
     assert status == 0
-    assert "Claim/k1" in out and "evidence-not-linked" in out
-    assert out.strip().splitlines()[-1].startswith("Summary: checked 1, supported 1")
+    assert "Claim/k1" in out and "evidence-not-linked" in out  # a low finding: shown
+    summary, following = out.strip().splitlines()[-2:]
+    assert summary.startswith("Summary: checked 1, supported 1")
+    assert following.startswith("Next: ")
 
 
 def test_malformed_resource_is_listed_and_the_run_goes_on_with_exit_1(tmp_path, capsys):
@@ -232,3 +234,82 @@ def test_a_server_search_becomes_claim_search_parameters():
     assert list(selection.query().params) == [
         ("status", "active"), ("created", "ge2026-03-01"), ("_id", "k1,k2"),
         ("_lastUpdated", "ge2026-03-01T00:00:00Z"), ("_sort", "_lastUpdated")]
+
+
+# One convention (issue 20): short options, options after the command, defaults in --help
+
+def test_the_table_shows_the_claims_that_need_work_first_and_counts_the_supported(
+        tmp_path, capsys):
+    source = _write_ndjson(tmp_path / "bulk", [
+        *clean_chart(),  # k1: supported
+        b.claim("k2", "p1", SERVICE, diagnoses=("R53.83",)),  # unsupported: no indication
+    ])
+    status, out, _ = _run(capsys, "check", "-s", str(source))
+    lines = out.splitlines()
+    assert status == 0
+    assert lines[2].startswith("Claim/k2") and lines[2].endswith("unsupported")
+    assert not any(line.startswith("Claim/k1") for line in lines)
+    assert "... and 1 supported claim(s) with no finding (--all lists them)" in lines
+    assert lines[-1].startswith("Next: fix the unsupported claims first")
+
+    _, every, _ = _run(capsys, "check", "-s", str(source), "--all")
+    claims = [line.split()[0] for line in every.splitlines() if line.startswith("Claim/")]
+    assert claims == ["Claim/k2", "Claim/k1"]  # worst first, then the supported
+    assert any(line.startswith("Claim/k1") and line.endswith("supported")
+               for line in every.splitlines())
+
+
+def test_short_options_and_verbose_after_the_command(tmp_path, capsys):
+    source = _write_ndjson(tmp_path / "bulk", clean_chart())
+    status, out, _ = _run(capsys, "check", "-s", str(source), "-f", "json", "-o",
+                          str(tmp_path / "out"), "-v")
+    assert status == 0 and json.loads(out)["summary"]["checked"] == 1
+    assert (tmp_path / "out" / "report.json").is_file()
+    from adapter.cli import _parser
+
+    assert _parser().parse_args(["check", "-s", "x", "-v"]).verbose is True
+    assert _parser().parse_args(["-v", "check", "-s", "x"]).verbose is True
+    assert _parser().parse_args(["check", "-s", "x"]).verbose is False
+
+
+def test_help_shows_defaults_and_choices(capsys):
+    with pytest.raises(SystemExit):
+        main(["check", "--help"])
+    out = capsys.readouterr().out
+    assert "(default: table)" in out and "high, moderate, low" in out
+    assert "(default: None)" not in out
+
+
+def test_load_takes_source_like_every_command_and_the_old_spelling_still_works(capsys):
+    # nothing listens on port 9: both spellings get as far as the server
+    status_new = main(["load", "-s", "fixtures/demo", "--server", "http://127.0.0.1:9",
+                       "--retry-budget", "0"])
+    new_err = capsys.readouterr().err
+    status_old = main(["load", "fixtures/demo", "--server", "http://127.0.0.1:9",
+                       "--retry-budget", "0"])
+    old_err = capsys.readouterr().err
+    assert status_new == status_old != 0
+    assert "deprecated" not in new_err and "`load PATH` is deprecated" in old_err
+    assert main(["load", "--server", "http://127.0.0.1:9"]) == 2
+    assert "load needs --source PATH" in capsys.readouterr().err
+
+
+def test_a_long_run_on_a_terminal_shows_a_progress_bar_and_a_pipe_gets_none(tmp_path):
+    import io
+
+    from adapter import modes
+    from adapter.judge import Judge
+    from adapter.output.progress import ProgressBar
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    source = _write_ndjson(tmp_path / "bulk", clean_chart())
+    screen = Terminal()
+    bar = ProgressBar.on(screen)
+    assert bar is not None and ProgressBar.on(io.StringIO()) is None
+    bar.delay = 0.0  # as if the run had already lasted a while
+    report = modes.check_files(Judge.load(), source, progress=bar)
+    assert report.summary()["checked"] == 1
+    assert "checking" in screen.getvalue() and "claims" in screen.getvalue()

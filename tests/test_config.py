@@ -129,3 +129,32 @@ def test_a_boolean_lookback_is_an_invalid_value(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load_thresholds(_config(tmp_path, "b12.json", '{"lab_lookback_days": true}'))
     assert "b12.json" in str(caught.value) and "lab_lookback_days" in str(caught.value)
+
+
+def test_notes_settings_default_to_quoting_and_not_requiring_notes(tmp_path):
+    from adapter.config import load_settings
+    from adapter.mappings import load_mappings
+
+    defaults = load_mappings().thresholds
+    plain = load_settings(defaults, None)
+    assert (plain.notes_quote, plain.notes_required) == (True, False)
+    path = tmp_path / "b12.toml"
+    path.write_text("b12_low_pg_ml = 180\n[notes]\nquote = false\nrequired = true\n")
+    settings = load_settings(defaults, path)
+    assert (settings.notes_quote, settings.notes_required) == (False, True)
+    assert settings.thresholds.b12_low_pg_ml == 180
+
+
+@pytest.mark.parametrize(("text", "said"), [
+    ("[notes]\nquote = 1\n", "notes.quote: expected true or false"),
+    ("[notes]\nrequire = true\n", "require: unknown setting"),
+    ("notes = 3\n", "notes: expected a table"),
+])
+def test_bad_notes_settings_name_the_file_and_the_setting(tmp_path, text, said):
+    from adapter.config import load_settings
+    from adapter.mappings import load_mappings
+
+    path = tmp_path / "b12.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=said):
+        load_settings(load_mappings().thresholds, path)

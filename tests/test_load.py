@@ -82,7 +82,7 @@ class Server:
 
 
 def _client() -> FhirClient:
-    return FhirClient(BASE, writable_types=frozenset({"Patient", "Claim"}),
+    return FhirClient(BASE, writable_types=frozenset({"Patient", "Condition", "Claim"}),
                       retry=RetryPolicy(max_attempts=1))
 
 
@@ -95,11 +95,28 @@ def test_a_reference_to_a_resource_of_an_earlier_transaction_gets_its_server_id(
 
 
 @responses.activate
-def test_a_reference_inside_one_transaction_is_its_full_url():
+def test_a_resource_never_shares_a_transaction_with_what_it_points_at():
+    """Issue 25: a Claim committed beside a Condition the server refused pointed at nothing
+    (servers do not all roll a transaction back); it now goes after, once its targets landed."""
     server = Server()
-    load(_client(), [b.patient("p1"), b.claim("k1", "p1", SERVICE)], chunk_size=8)
-    claim = server.sent[0]["entry"][1]["resource"]
-    assert claim["patient"] == {"reference": full_url("Patient/p1")}
+    totals = load(_client(), [b.patient("p1"), b.patient("p2"), b.claim("k1", "p1", SERVICE)],
+                  chunk_size=8)
+    assert [len(t["entry"]) for t in server.sent] == [2, 1] and totals.loaded == 3
+    claim = server.sent[1]["entry"][0]["resource"]
+    assert claim["patient"] == {"reference": "Patient/srv-p1"}
+
+
+@responses.activate
+def test_a_claim_whose_condition_was_refused_in_the_same_chunk_is_held_back():
+    server = Server(refuse=frozenset({"Condition/c1"}))
+    condition = b.condition("c1", "p1", icd="E53.8")
+    claim = b.claim("k1", "p1", SERVICE, supporting=("Condition/c1",))
+    totals = load(_client(), [b.patient("p1"), condition, claim], chunk_size=8)
+    assert totals.loaded == 1 and totals.refused == 2
+    assert [p.resource for p in totals.problems] == ["Condition/c1", "Claim/k1"]
+    assert "400: no" in totals.problems[0].message
+    assert "points at Condition/c1 and the server did not take it" in totals.problems[1].message
+    assert all(e["resource"]["resourceType"] != "Claim" for t in server.sent for e in t["entry"])
 
 
 @responses.activate
@@ -114,3 +131,26 @@ def test_what_points_at_a_refused_resource_is_not_sent_and_both_are_named():
     assert "points at Patient/p1" in totals.problems[1].message
     assert [e["resource"]["identifier"][-1]["value"] for e in server.sent[1]["entry"]] == [
         "Claim/k2"]
+
+
+@responses.activate
+def test_a_reference_cycle_goes_up_in_one_transaction_by_full_urls():
+    """An Encounter and its Condition pointing at each other (Synthea writes both ways):
+    neither can land first, so they share a transaction; what points at them goes after."""
+    server = Server()
+    encounter = {"resourceType": "Encounter", "id": "e1", "status": "finished",
+                 "class": {"code": "AMB"}, "subject": {"reference": "Patient/p1"},
+                 "diagnosis": [{"condition": {"reference": "Condition/c1"}}]}
+    condition = b.condition("c1", "p1", icd="E53.8", encounter="e1")
+    claim = b.claim("k1", "p1", SERVICE, supporting=("Condition/c1",))
+    client = FhirClient(BASE, writable_types=frozenset(
+        {"Patient", "Condition", "Encounter", "Claim"}), retry=RetryPolicy(max_attempts=1))
+    totals = load(client, [b.patient("p1"), claim, condition, encounter], chunk_size=8)
+    assert totals.problems == [] and totals.loaded == 4
+    sent = [[e["resource"]["identifier"][-1]["value"] for e in t["entry"]] for t in server.sent]
+    assert [sorted(t) for t in sent] == [["Patient/p1"], ["Condition/c1", "Encounter/e1"],
+                                         ["Claim/k1"]]
+    cycle = {e["resource"]["resourceType"]: e["resource"] for e in server.sent[1]["entry"]}
+    assert cycle["Condition"]["encounter"] == {"reference": full_url("Encounter/e1")}
+    assert cycle["Encounter"]["diagnosis"][0]["condition"] == {
+        "reference": full_url("Condition/c1")}

@@ -31,6 +31,27 @@ def test_the_mappings_are_read_as_package_data_and_every_file_is_shipped():
     assert load_mappings().thresholds.lab_lookback_days == 365
 
 
+def test_the_icd10cm_releases_are_package_data_and_each_file_is_what_the_catalogue_names():
+    """SPEC 4.3: every file the catalogue names is in the folder the wheel's glob ships, with
+    the sha256 it gives (of the uncompressed file)."""
+    import gzip
+    import hashlib
+    import json
+    from fnmatch import fnmatch
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    globs = config["package-data"]["adapter.terminology"]
+    folder = ROOT / "adapter" / "terminology" / "icd10cm_releases"
+    catalogue = json.loads((folder / "releases.json").read_text())["releases"]
+    assert [r["id"] for r in catalogue] == ["FY2021", "FY2025-04", "FY2026-04"]
+    for release in catalogue:
+        for kind in ("tabular", "codes"):
+            name = release[kind]
+            assert any(fnmatch(f"icd10cm_releases/{name}", g) for g in globs), name
+            data = gzip.decompress((folder / name).read_bytes())
+            assert hashlib.sha256(data).hexdigest() == release["sha256"][kind], name
+
+
 @pytest.fixture
 def mappings_copy(tmp_path, monkeypatch):
     """A copy of mappings/ the program reads instead of the packaged one."""

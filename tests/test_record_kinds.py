@@ -20,7 +20,10 @@ def test_every_kind_is_read_by_the_chart_scanned_in_files_and_fetched_from_a_ser
     assert chart_types() == types
     assert set(line_tests(MAPPINGS)) == types  # a file of each kind is scanned with a test
     searched = {s.resource_type for s in record_searches(MAPPINGS)}
-    included = {"Medication"}  # comes with the uses that name it (_include)
+    # Medications come with the uses that name them, payer Organizations with the Coverages
+    # that name them (_include; a claim's insurer is read by id), Binaries in a batch of
+    # their own after the notes that point at them (SPEC 4.2)
+    included = {"Medication", "Organization", "Binary"}
     assert searched | included == types
     assert types >= LINKED_TYPES
     assert all(wanted_type(t) for t in types)  # Spark reads the same files
@@ -39,10 +42,16 @@ def test_a_change_to_any_record_of_a_patient_rechecks_that_patient():
         {"resourceType": "MedicationRequest", "id": "mr1",
          "subject": {"reference": "Patient/b"}},
         {"resourceType": "Patient", "id": "c"},
+        {"resourceType": "Coverage", "id": "cov1", "beneficiary": {"reference": "Patient/d"}},
+        {"resourceType": "DocumentReference", "id": "n1",
+         "subject": {"reference": "Patient/e"}},  # a note: the day's words may change
+        {"resourceType": "Binary", "id": "b1"},  # no patient: not traced
         {"resourceType": "Medication", "id": "m1"},  # no patient: not traced
+        {"resourceType": "Organization", "id": "o1"},  # no patient: not traced
         {"resourceType": "Basic", "id": "z", "subject": {"reference": "Patient/z"}},
     ]
-    assert patients_of(changed) == ["Patient/a", "Patient/b", "Patient/c"]
+    assert patients_of(changed) == ["Patient/a", "Patient/b", "Patient/c", "Patient/d",
+                                    "Patient/e"]
 
 
 def test_cds_hooks_prefetch_keys_come_from_the_kinds():

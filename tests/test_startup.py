@@ -21,10 +21,12 @@ B12 = frozenset({"E53.8", "D51.0", "D51.1", "D51.2", "D51.3", "D51.8", "D51.9"})
 def icd():
     import simple_icd_10_cm
 
+    simple_icd_10_cm.change_version()  # its own April 2026 data (a release build switches it)
     return simple_icd_10_cm
 
 
 def test_the_index_holds_every_item_of_the_tabular_as_the_package_reads_it(icd):
+    # the newest shipped release (April 2026) is the package's own, from our vendored copy
     codes = icd.get_all_codes(with_dots=True)
     assert len(codes) > 90_000
     for code in codes:
@@ -74,8 +76,36 @@ def test_a_file_check_imports_neither_the_xml_parse_nor_pydantic_nor_http(tmp_pa
     probe = (f"import sys; from adapter.cli import main; main(['check', '--source', "
              f"{str(bundle)!r}, '--format', 'json']); "
              "print(sorted(m for m in ('simple_icd_10_cm', 'pydantic', 'requests', "
-             "'fhir.resources', 'jwt') if m in sys.modules), file=sys.stderr)")
+             "'fhir.resources', 'jwt', 'spacy', 'medspacy') if m in sys.modules), "
+             "file=sys.stderr)")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           check=True, cwd=Path(__file__).resolve().parent.parent)
     assert json.loads(done.stdout)["summary"]["supported"] == 1
     assert done.stderr.strip().splitlines()[-1] == "[]"
+
+
+def _nlp_loaded_by_a_check(tmp_path, note_text: str) -> tuple[dict, bool]:
+    from fixtures import builders as b
+    from tests.scenario import SERVICE
+
+    bundle = tmp_path / "one.json"
+    resources = [*clean_chart(), b.document_reference("n1", "p1", SERVICE, note_text)]
+    bundle.write_text(json.dumps({"resourceType": "Bundle", "type": "collection",
+                                  "entry": [{"resource": r} for r in resources]}))
+    probe = (f"import sys; from adapter.cli import main; main(['check', '--source', "
+             f"{str(bundle)!r}, '--format', 'json']); "
+             "print('spacy' in sys.modules, file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True, cwd=Path(__file__).resolve().parent.parent)
+    return json.loads(done.stdout), done.stderr.strip().splitlines()[-1] == "True"
+
+
+def test_a_note_with_no_term_of_the_table_costs_no_nlp(tmp_path):
+    report, loaded = _nlp_loaded_by_a_check(tmp_path, "# Assessment and Plan\nWell visit.")
+    assert not loaded
+    assert [f["code"] for f in report["claims"][0]["findings"]] == ["note-no-indication"]
+
+
+def test_the_nlp_pipeline_is_imported_when_a_note_holds_a_term(tmp_path):
+    report, loaded = _nlp_loaded_by_a_check(tmp_path, "# Assessment and Plan\nB12 deficiency.")
+    assert loaded and report["claims"][0]["verdict"] == "supported"

@@ -15,6 +15,7 @@ import pytest
 import responses
 
 from adapter import modes
+from adapter.evidence.kinds import CHART_TYPES
 from adapter.fhir import FhirClient
 from adapter.fhir.retry import RetryPolicy
 from adapter.mappings import load_mappings
@@ -45,6 +46,9 @@ class ClaimServer:
         responses.add_callback(responses.GET, f"{BASE}/Claim", callback=self.search)
         responses.get(f"{BASE}/ExplanationOfBenefit",  # payer EOBs: none here
                       json={"resourceType": "Bundle", "type": "searchset", "entry": []})
+        for rtype in CHART_TYPES:  # charts changed since the watermark: none here
+            responses.get(f"{BASE}/{rtype}",
+                          json={"resourceType": "Bundle", "type": "searchset", "entry": []})
         responses.add_callback(responses.POST, BASE, callback=self.bundle)
 
     def search(self, request: Any) -> tuple[int, dict[str, str], str]:

@@ -31,6 +31,21 @@ SPEC_SEVERITIES = {
     "premedication-timing": "moderate",
     "dx-not-b12": "moderate",
     "dx-drift": "moderate",
+    "dx-excludes1": "moderate",  # section 4.3
+    "code-set-missing": "low",
+    "dx-not-covered": "high",  # SPEC 4.4
+    "frequency-exceeds-policy": "moderate",
+    # section 4.2, the clinician's note (and 4.1's free-text Conditions)
+    "note-missing": "moderate",
+    "note-symptom-only": "moderate",
+    "note-no-indication": "moderate",
+    "note-unreadable": "low",
+    "note-history-only": "moderate",
+    "note-contradicts": "high",
+    "note-uncertain": "moderate",
+    "note-specificity-loss": "moderate",
+    "dx-more-specific-than-note": "moderate",
+    "dx-text-only": "low",
 }
 
 HIGH = Finding("admin-missing", "no injection")

@@ -9,8 +9,9 @@ resource has been read, whatever the order they came in.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
+from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,21 +21,33 @@ from adapter.evidence.facts import (
     ConditionFact,
     LabFact,
     MedicationFact,
+    NoteFact,
     PatientFact,
     ProcedureFact,
 )
 from adapter.evidence.fields import BadResource, has_id, normalize_reference, ref_of
 from adapter.evidence.kinds import (
+    BODY,
     BY_TYPE,
     CHART_TYPES,
     CONDITION,
+    COVERAGE,
     DRUG,
     LAB,
+    NOTE,
     PATIENT,
+    PAYER,
     PROCEDURE,
+    REFERENCED_TYPES,
     USE,
 )
 from adapter.evidence.names import NAMED_TYPES, name_of
+from adapter.evidence.payer import (
+    CoverageFact,
+    Party,
+    read_coverage,
+    read_organization,
+)
 from adapter.evidence.read import (
     Drug,
     MedicationUse,
@@ -46,8 +59,10 @@ from adapter.evidence.read import (
     read_procedure,
 )
 from adapter.mappings import Mappings
+from adapter.notes.documents import read_binary, read_note, settle_notes
 
-__all__ = ["CHART_TYPES", "Chart"]  # CHART_TYPES: the record kinds' types (evidence.kinds)
+# CHART_TYPES: the record kinds' types; REFERENCED_TYPES: those a claim's reference must find
+__all__ = ["CHART_TYPES", "REFERENCED_TYPES", "Chart"]
 Fact = ConditionFact | LabFact | AdministrationFact | MedicationFact | ProcedureFact
 Entry = tuple[str, Any]  # ("condition", ConditionFact), ("known", "Observation/x"), ...
 
@@ -66,6 +81,17 @@ class Chart:
         self.medications: dict[str, list[MedicationFact]] = defaultdict(list)
         self.procedures: dict[str, list[ProcedureFact]] = defaultdict(list)
         self.patients: dict[str, PatientFact] = {}
+        # Payers (SPEC 4.4): Coverages and Organizations by reference, and the dates the
+        # claims of the source bill B12 on, by patient (claim, date), for frequency limits.
+        self.coverages: dict[str, CoverageFact] = {}
+        self.organizations: dict[str, Party] = {}
+        self.billed: dict[str, list[tuple[str, date]]] = defaultdict(list)
+        self.notes: dict[str, list[NoteFact]] = defaultdict(list)  # clinical notes (SPEC 4.2)
+        # the patients whose notes are kept (a file source: those of the B12 claims), None: all
+        self.note_patients: frozenset[str] | None = None
+        # patients the source says hold notes beyond those read (a server: other days)
+        self.note_holders: frozenset[str] = frozenset()
+        self._binaries: dict[str, tuple[str, str, str | None]] = {}  # until ``finish``
         self.by_ref: dict[str, Fact] = {}
         self.known: set[str] = set()  # chart resources seen, relevant or not ...
         self.wanted: frozenset[str] | None = None  # ... of these only, when a claim pre-scan
@@ -117,6 +143,16 @@ class Chart:
                 entry = (PROCEDURE, procedure) if procedure is not None else None
             elif fact == DRUG:
                 entry = (DRUG, (ref, read_medication(resource)))
+            elif fact == COVERAGE:
+                entry = (COVERAGE, read_coverage(resource))
+            elif fact == PAYER:
+                entry = (PAYER, read_organization(resource))
+            elif fact == NOTE:
+                note, defects = read_note(resource, zone)
+                problems += defects
+                entry = (NOTE, note) if note is not None else None
+            elif fact == BODY:
+                entry = (BODY, read_binary(resource))
             elif fact == PATIENT and has_id(ref):
                 entry = (PATIENT, read_patient(resource))
         except BadResource as exc:
@@ -146,6 +182,15 @@ class Chart:
                 self._drugs[value[0]] = value[1]
             elif what == "name":
                 self.names[value[0]] = value[1]
+            elif what == COVERAGE:
+                self.coverages[value.ref] = value
+            elif what == PAYER:
+                if value.ref is not None:
+                    self.organizations[value.ref] = value
+            elif what == NOTE:
+                self._note(value)
+            elif what == BODY:
+                self._binaries[value[0]] = value
             else:
                 self.patients[value.ref] = value
 
@@ -159,8 +204,20 @@ class Chart:
         elif fact is not None:
             self._index(fact, self.medications)
 
+    def _note(self, note: NoteFact) -> None:
+        if note.patient is None or not has_id(note.ref):
+            self.problems.append(BadResource(note.ref, "note has no subject or no id: it "
+                                             "cannot be told whose visit it documents"))
+            return
+        patient = self.canonical(note.patient)
+        if self.note_patients is None or patient in self.note_patients:
+            self.notes[patient].append(note)
+
     def finish(self) -> Chart:
-        """Judge the medication uses that waited for their Medication resource."""
+        """Judge the medication uses that waited for their Medication resource; give notes
+        their Binary's text, and keep of the notes those that count (SPEC 4.2)."""
+        binaries, self._binaries = self._binaries, {}
+        self.problems += settle_notes(self.notes, binaries, self.canonical)
         waiting, self._waiting = self._waiting, []
         for use in waiting:
             drug = self._drugs.get(self.canonical(use.medication_ref or ""))
@@ -178,9 +235,27 @@ class Chart:
             self.problems.append(BadResource(fact.ref, "has no id (or not a FHIR id): evidence "
                                              "that cannot be referenced is not used"))
             return
+        prior = self.by_ref.get(fact.ref)
+        if prior is not None:  # the same id twice: a resource repeated verbatim is one record
+            if prior != fact:
+                kind = fact.ref.partition("/")[0]
+                self.problems.append(BadResource(
+                    fact.ref, f"a second {kind} with this id: ids must be unique; the first "
+                    "is used, this one is not read"))
+            return
         if fact.patient is not None:
             by_patient[self.canonical(fact.patient)].append(fact)
         self.by_ref[fact.ref] = fact
+
+    def bill(self, claim: str, patient: str, dates: Iterable[date]) -> None:
+        """Note the dates a claim in scope bills B12 on (a patient's injection history)."""
+        self.billed[self.canonical(patient)].extend((claim, day) for day in dates)
+
+    def coverage(self, ref: str) -> CoverageFact | None:
+        return self.coverages.get(self.canonical(ref))
+
+    def organization(self, ref: str) -> Party | None:
+        return self.organizations.get(self.canonical(ref))
 
     def name(self, ref: str) -> str | None:
         """The kept display name of a Patient, Practitioner, Organization or Location."""

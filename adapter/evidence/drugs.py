@@ -67,7 +67,7 @@ def judge_use(use: MedicationUse, drug: Drug, drugs: DrugCodes,
         return AdministrationFact(
             ref=use.ref, patient=use.patient, status=use.status, day=use.day,
             dose_ug=_dose_ug(use, drug, drugs, problems), context=use.context,
-            reasons=use.reasons, self_administered=self_given,
+            reasons=use.reasons, self_administered=self_given, other_days=use.other_days,
         )
     if use.kind != "MedicationStatement" or group == "b12":
         return MedicationFact(use.ref, use.patient, use.kind, group, use.status, use.day,

@@ -9,6 +9,8 @@ from enum import StrEnum
 from typing import Generic, TypeVar
 
 from adapter.evidence.fields import BadResource
+from adapter.evidence.payer import NO_PAYER, ClaimPayer, Party
+from adapter.terminology.in_force import InForce
 from adapter.values import value
 
 T = TypeVar("T")
@@ -70,6 +72,7 @@ class ClaimRecord:
     supporting: tuple[str, ...]  # supportingInfo valueReference targets
     use: str | None = None  # claim | preauthorization | predetermination
     providers: tuple[str, ...] = ()  # provider, careTeam providers, facility (for reports)
+    payer: ClaimPayer = NO_PAYER  # insurer and focal coverage (SPEC 4.4)
 
 
 @value
@@ -94,6 +97,7 @@ class ClaimFacts:
     b12_items: tuple[B12Item, ...]
     supporting: tuple[str, ...]  # supportingInfo valueReference targets
     providers: tuple[str, ...] = ()
+    payer: ClaimPayer = NO_PAYER  # insurer and focal coverage (SPEC 4.4)
 
     @property
     def referenced(self) -> frozenset[str]:
@@ -130,6 +134,7 @@ class ConditionFact:
     categories: frozenset[str] = frozenset()  # category codes (problem-list-item, ...)
     encounter: str | None = None
     recorded: date | None = None
+    text_only: bool = False  # no ICD-10-CM or SNOMED CT coding: ``codes`` read from ``text``
 
 
 @value
@@ -157,6 +162,9 @@ class AdministrationFact:
     context: str | None
     reasons: tuple[str, ...] = ()
     self_administered: bool = False  # an oral, sublingual or nasal route or dose form
+    # Stamped in UTC with no facility_timezone: the other days it may be at the clinic
+    # (fields.utc_other_days); a match on one of them is a guess the run says it made.
+    other_days: tuple[date, ...] = ()
 
 
 @value
@@ -200,6 +208,84 @@ class Linked(Generic[T]):
 
 
 @value
+class NoteFact:
+    """A clinical note as the source holds it (SPEC 4.2): a DocumentReference, a Composition
+    or a note-type DiagnosticReport. Its words are read (``NoteReading``) only for a B12
+    date that needs them."""
+
+    ref: str
+    patient: str | None
+    kind: str  # the note's type as written ("Progress note"), for messages
+    day: date | None  # the clinic's day of its clinical time
+    encounters: tuple[str, ...]
+    status: str | None
+    text: str | None = None  # None: unreadable (``problem``) or waiting for its Binary
+    content_type: str = ""
+    problem: str | None = None  # why it cannot be read
+    binary: str | None = None  # the Binary its text is in, until the chart resolves it
+    replaces: tuple[str, ...] = ()  # relatesTo code "replaces" targets
+
+
+@value
+class Mention:
+    """A term of the terms table met in a note, with its ConText context."""
+
+    code: str  # an ICD-10-CM code, "symptom" or "loading"
+    term: str  # the words as written
+    context: str  # affirmed | negated | historical | uncertain | family | hypothetical
+    sentence: str  # the sentence (<= 200 characters), the mention marked [[like this]]
+    section: str = ""  # the heading it sat under ("" when the note was read whole)
+
+    @property
+    def stated(self) -> bool:
+        """Current and affirmed: a statement of the code."""
+        return self.context == "affirmed"
+
+
+@value
+class NoteReading:
+    """What one note of a B12 date says."""
+
+    note: str  # DocumentReference/x, Composition/y, DiagnosticReport/z
+    kind: str
+    day: date | None
+    readable: bool
+    problem: str | None = None
+    content_type: str = ""
+    mentions: tuple[Mention, ...] = ()
+
+
+@value
+class DayNotes:
+    """The notes of one B12 date (by the item's encounter, else by the clinic's day)."""
+
+    day: date
+    notes: tuple[NoteReading, ...] = ()
+
+    @property
+    def readable(self) -> tuple[NoteReading, ...]:
+        return tuple(n for n in self.notes if n.readable)
+
+    @property
+    def loading_phase(self) -> bool:
+        """The day's note states a loading or acute phase ("loading dose", "initial
+        treatment", "acute phase"), affirmed and current: for payer frequency policies."""
+        return any(m.code == "loading" and m.stated for n in self.notes for m in n.mentions)
+
+
+@value
+class NoteEvidence:
+    """The claim's notes: whether the source holds any note of the patient at all, and the
+    notes of each B12 date."""
+
+    held: bool = False
+    days: tuple[DayNotes, ...] = ()
+
+    def on(self, day: date) -> DayNotes | None:
+        return next((d for d in self.days if d.day == day), None)
+
+
+@value
 class ClaimEvidence:
     """Everything the rules know about one claim, gathered once."""
 
@@ -211,3 +297,20 @@ class ClaimEvidence:
     medications: tuple[MedicationFact, ...] = ()
     procedures: tuple[ProcedureFact, ...] = ()
     problems: tuple[BadResource, ...] = field(default=())
+    # the ICD-10-CM release(s) in force on the claim's earliest B12 date (SPEC 4.3); the
+    # evidence step sets it (``adapter.rules.policy.code_set`` refuses evidence without it)
+    code_set: InForce | None = None
+    # Payer policies (SPEC 4.4). The payers that may decide the claim's policy, in the order
+    # they are tried: the insurer, then the focal Coverage's payors (each with the keys of
+    # its Organization when the chart holds it).
+    payers: tuple[Party, ...] = ()
+    # Dates the patient's other claims bill B12 on (active claims for services given), each
+    # once: with the completed injectable administrations, the injection history a payer's
+    # frequency limit counts.
+    billed: tuple[date, ...] = ()
+    # Days whose clinician's note states an acute or loading phase ("loading dose", "initial
+    # treatment", "acute phase"): no frequency finding on them. Read with ConText ("no acute
+    # distress" is none) from the notes below: ``DayNotes.loading_phase`` of each date.
+    loading_stated: frozenset[date] = frozenset()
+    # The clinician's notes of the B12 dates (SPEC 4.2)
+    notes: NoteEvidence = NoteEvidence()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -95,6 +95,30 @@ def _calendar_date(value: str, zone: ZoneInfo | None) -> date | None:
         return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(zone).date()
     except (ValueError, OverflowError):  # no such day, or out of range once moved to the zone
         return None
+
+
+def utc_other_days(value: object, zone: ZoneInfo | None) -> tuple[date, ...]:
+    """The other calendar days a UTC timestamp (``Z``, ``+00:00``) may be at the clinic when no
+    ``facility_timezone`` says (SPEC 4.1 "Times"): many servers store every instant in UTC,
+    so 00:30Z on 03-03 is 03-02 in the Americas. Every day the instant falls on in some zone
+    from UTC-12 to UTC+14, but the UTC day itself (the day ``parse_date`` gives)."""
+    if zone is not None or not isinstance(value, str):
+        return ()
+    return _utc_other_days(value.strip())
+
+
+@lru_cache(maxsize=8192)
+def _utc_other_days(text: str) -> tuple[date, ...]:
+    if "T" not in text or not text.endswith(("Z", "+00:00", "-00:00")) or not _DATE.match(text):
+        return ()
+    try:
+        instant = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        first, last = (instant - timedelta(hours=12)).date(), (instant + timedelta(hours=14)).date()
+    except (ValueError, OverflowError):
+        return ()
+    written = instant.date()
+    return tuple(first + timedelta(days=n) for n in range((last - first).days + 1)
+                 if first + timedelta(days=n) != written)
 
 
 def _shown(value: object) -> str:

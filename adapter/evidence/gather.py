@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TypeVar
 
-from adapter.evidence.chart import CHART_TYPES, Chart
+from adapter.evidence.chart import REFERENCED_TYPES, Chart
 from adapter.evidence.facts import (
     AdministrationFact,
     ClaimEvidence,
@@ -16,6 +16,9 @@ from adapter.evidence.facts import (
     Path,
 )
 from adapter.evidence.fields import BadResource
+from adapter.evidence.payer import Party
+from adapter.notes.day import note_evidence
+from adapter.terminology import in_force
 
 F = TypeVar("F", ConditionFact, LabFact, AdministrationFact)
 LINKED, RECORD = Path.LINKED, Path.RECORD
@@ -74,7 +77,7 @@ def gather(claim: ClaimFacts, chart: Chart) -> ClaimEvidence:
         claim = replace(claim, patient=patient, supporting=supporting, diagnoses=diagnoses)
     referenced = set(claim.referenced)
     for ref in sorted(referenced):
-        if ref.split("/")[0] in CHART_TYPES and not chart.has(ref):
+        if ref.split("/")[0] in REFERENCED_TYPES and not chart.has(ref):
             problems.append(BadResource(claim.ref, f"references {ref}, which is not in the source"))
 
     encounters = {chart.canonical(e) for item in claim.b12_items for e in item.encounters}
@@ -87,7 +90,8 @@ def gather(claim: ClaimFacts, chart: Chart) -> ClaimEvidence:
     b12_dates = claim.b12_dates
     given_for = {
         chart.canonical(reason)
-        for a in admins if a.fact.reasons and a.fact.day in b12_dates
+        for a in admins if a.fact.reasons
+        and (a.fact.day in b12_dates or any(d in b12_dates for d in a.fact.other_days))
         for reason in a.fact.reasons
     }
     conditions = _merge(
@@ -99,6 +103,8 @@ def gather(claim: ClaimFacts, chart: Chart) -> ClaimEvidence:
         if linked.path is Path.LINKED:
             lab_links.update(chart.canonical(r) for r in linked.fact.evidence)
     labs = _merge(list(chart.labs.get(patient, ())), lab_links, chart, LabFact, claim, problems)
+    notes = note_evidence(claim, chart.notes.get(patient, ()), chart.canonical,
+                          patient in chart.note_holders)
     return ClaimEvidence(
         claim=claim,
         patient=chart.patients.get(patient),
@@ -108,4 +114,30 @@ def gather(claim: ClaimFacts, chart: Chart) -> ClaimEvidence:
         medications=tuple(chart.medications.get(patient, ())),
         procedures=tuple(chart.procedures.get(patient, ())),
         problems=tuple(problems),
+        code_set=in_force.for_day(claim.service_date),
+        notes=notes,
+        loading_stated=frozenset(d.day for d in notes.days if d.loading_phase),
+        payers=_payers(claim, chart),
+        billed=tuple(sorted({day for ref, day in chart.billed.get(patient, ())
+                             if ref != claim.ref})),
     )
+
+
+def _payers(claim: ClaimFacts, chart: Chart) -> tuple[Party, ...]:
+    """The insurer, then the focal Coverage's payors, each with its Organization's keys when
+    the chart holds it (SPEC 4.4)."""
+    payer = claim.payer
+    named: list[Party] = []
+    if payer.insurer is not None:
+        named.append(payer.insurer)
+    if payer.contained:
+        named.extend(payer.contained)
+    elif payer.coverage is not None and (coverage := chart.coverage(payer.coverage)) is not None:
+        named.extend(coverage.payors)
+    found: list[Party] = []
+    for party in named:
+        org = chart.organization(party.ref) if party.ref else None
+        if org is not None:
+            party = Party(org.ref, tuple(dict.fromkeys((*org.keys, *party.keys))))
+        found.append(party)
+    return tuple(found)

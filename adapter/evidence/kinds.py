@@ -18,6 +18,10 @@ USE = "use"  # a medication use, judged into an administration or another medica
 PROCEDURE = "procedure"
 DRUG = "drug"  # a Medication resource, for the uses that name it
 PATIENT = "patient"
+COVERAGE = "coverage"  # who pays a claim (SPEC 4.4): a Coverage and its payors
+PAYER = "payer"  # an Organization, as the payer a Coverage or a claim's insurer names
+NOTE = "note"  # a clinical note (SPEC 4.2): DocumentReference, Composition, DiagnosticReport
+BODY = "binary"  # a Binary: the text a note's attachment url points at
 
 # How a server source fetches a kind for a page of patients (``needs.record_searches``).
 EVERY = "every"  # all of the patients' resources of the type
@@ -25,6 +29,9 @@ LABS = "labs"  # the mapped lab codes only
 WITH_MEDICATION = "with-medication"  # with the Medication resources they name (_include)
 INJECTIONS = "injections"  # the injection procedure codes only
 BY_ID = "by-id"  # the patients themselves, by _id
+WITH_PAYOR = "with-payor"  # with the Organizations that pay them (_include)
+NOTES = "notes"  # the notes of the page's B12 dates (``date``, a day either side)
+NOTE_REPORTS = "note-reports"  # the note-type DiagnosticReports of the page's B12 dates
 
 
 @dataclass(frozen=True)
@@ -51,12 +58,25 @@ RECORD_KINDS: tuple[RecordKind, ...] = (
     RecordKind("Procedure", PROCEDURE, ("subject", "patient"), INJECTIONS),
     RecordKind("Patient", PATIENT, (), BY_ID, prefetch="patient"),
     RecordKind("Medication", DRUG, (), None),
+    # Payer policies (SPEC 4.4): the claim's insurer, else its focal Coverage's payor; what
+    # the page's Coverage search (and its _include) missed is read by id
+    RecordKind("Coverage", COVERAGE, ("beneficiary",), WITH_PAYOR, linked=True),
+    RecordKind("Organization", PAYER, (), None, linked=True),
+    # Clinical notes (SPEC 4.2): read for the B12 dates only; the Binaries their attachments
+    # point at are read by the server source in one more batch (adapter.sources.server)
+    RecordKind("DocumentReference", NOTE, ("subject", "patient"), NOTES),
+    RecordKind("Composition", NOTE, ("subject",), NOTES),
+    RecordKind("DiagnosticReport", NOTE, ("subject",), NOTE_REPORTS),
+    RecordKind("Binary", BODY, (), None),
 )
 
 BY_TYPE = {kind.resource_type: kind for kind in RECORD_KINDS}
 CHART_TYPES = frozenset(BY_TYPE)
 LINKED_TYPES = frozenset(k.resource_type for k in RECORD_KINDS if k.linked)
 MEDICATION_USES = frozenset(k.resource_type for k in RECORD_KINDS if k.fact == USE)
+# What a claim's reference must find in the source: not a note (a server reads only the
+# notes of the page's dates) nor a Binary
+REFERENCED_TYPES = frozenset(k.resource_type for k in RECORD_KINDS if k.fact not in (NOTE, BODY))
 # A change to one of these may change the verdict of its patient's claims.
 PATIENT_TYPES = frozenset(k.resource_type for k in RECORD_KINDS
                           if k.patient or k.fact == PATIENT)

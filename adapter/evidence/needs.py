@@ -6,6 +6,7 @@ beside the readers, so a reader that learns a new resource type adds its search 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
@@ -26,13 +27,19 @@ class RecordSearch:
     resource_type: str
     params: tuple[tuple[str, str], ...] = ()
     by: str = "patient"
+    dated: bool = False  # narrowed to the page's B12 dates (``date``), as notes are
 
 
 def record_searches(mappings: Mappings) -> tuple[RecordSearch, ...]:
     """A search per searched record kind (``evidence.kinds``): Conditions; the mapped labs
     only; every administration, request and statement with the Medication resources they
-    name (the drug may be there: Epic); the injection procedures only; the patients."""
+    name (the drug may be there: Epic); the injection procedures only; the patients; their
+    Coverages with the Organizations that pay them (SPEC 4.4); the clinical notes of the
+    page's B12 dates (SPEC 4.2)."""
+    from adapter.notes.terms import note_table
+
     labs = ",".join(f"{LOINC}|{code}" for code in mappings.labs_by_loinc)
+    notes = ",".join(f"{LOINC}|{code}" for code in sorted(note_table().note_loinc))
     injections = ",".join(f"{system}|{code}"
                           for system, codes in mappings.drugs.injection_procedures.codes.items()
                           for code in sorted(codes))
@@ -49,12 +56,19 @@ def record_searches(mappings: Mappings) -> tuple[RecordSearch, ...]:
             searches.append(RecordSearch(rtype, (("code", injections),)))
         elif how == kinds.BY_ID:
             searches.append(RecordSearch(rtype, by="_id"))
+        elif how == kinds.WITH_PAYOR:
+            searches.append(RecordSearch(rtype, (("_include", f"{rtype}:payor"),)))
+        elif how == kinds.NOTES:  # the Binaries they point at: one more batch (server.py)
+            searches.append(RecordSearch(rtype, dated=True))
+        elif how == kinds.NOTE_REPORTS:
+            searches.append(RecordSearch(rtype, (("code", notes),), dated=True))
         elif how is not None:
             raise ValueError(f"record kind {rtype}: no search named {how!r}")
     return tuple(searches)
 
 
-# Claims point at these explicitly; what a patient search missed is read by id.
+# Claims point at these explicitly; what a patient search missed is read by id (a claim's
+# insurer Organization and focal Coverage only when payer policies are configured).
 LINKED_TYPES = kinds.LINKED_TYPES
 
 
@@ -94,9 +108,43 @@ def chart_types() -> frozenset[str]:
 
 
 _EVERY_LINE = LineTest((b'"resourceType"',))
+_PATIENT = re.compile(rb'"patient": ?\{[^{}]*?"reference": ?"([^"\\]+)"')
+_TERM_STOPWORDS = frozenset({"deficiency", "deficient", "anemia", "anaemia", "due", "with",
+                             "without", "syndrome", "disease", "vitamin", "surgery", "the",
+                             "and", "low", "vit"})
 
 
-def line_tests(mappings: Mappings) -> dict[str, LineTest]:
+def line_patient(line: bytes) -> str | None:
+    """The ``Patient/x`` a raw claim line names (None: none found, or not as ``Type/id``)."""
+    found = _PATIENT.search(line)
+    target = found.group(1).decode(errors="replace") if found else ""
+    return target if target.startswith("Patient/") and target.count("/") == 1 else None
+
+
+def _term_words() -> set[bytes]:
+    """Words of the notes table's diagnosis terms, as a free-text Condition may write them
+    (lower case, capitalised, upper case): such a Condition documents a code (SPEC 4.1)."""
+    from adapter.notes.terms import SPECIAL_CODES, note_table
+
+    words: set[bytes] = set()
+    for term, code in note_table().terms.items():
+        if code in SPECIAL_CODES:
+            continue
+        for word in term.replace("-", " ").replace("'", " ").split():
+            if len(word) >= 3 and word not in _TERM_STOPWORDS:
+                words.update(w.encode() for w in (word, word.capitalize(), word.upper()))
+    return words
+
+
+def _note_test(patients: frozenset[str] | None) -> LineTest:
+    """A note line of one of ``patients`` (None: any note)."""
+    if patients is None:
+        return _EVERY_LINE
+    return LineTest((*(p.encode() + b'"' for p in sorted(patients)), *_ESCAPES))
+
+
+def line_tests(mappings: Mappings, note_patients: frozenset[str] | None = None
+               ) -> dict[str, LineTest]:
     """Per resource type, a test on the raw line that fails only when the resource cannot
     matter to any check: a lab with none of the mapped LOINC codes, a procedure with none of
     the injection codes, a medication use naming no B12, pemetrexed or pralatrexate product
@@ -115,7 +163,8 @@ def line_tests(mappings: Mappings) -> dict[str, LineTest]:
     injections = {c for cs in drugs.injection_procedures.codes.values() for c in cs}
     return {
         "Condition": LineTest((*_quoted(mappings.snomed.to_icd10cm),
-                               *(s.encode() for s in sorted(icd10cm.SYSTEMS)), *_ESCAPES)),
+                               *(s.encode() for s in sorted(icd10cm.SYSTEMS)),
+                               *sorted(_term_words()), *_ESCAPES)),
         "Observation": LineTest((*_quoted(mappings.labs_by_loinc), *_ESCAPES)),
         "Procedure": LineTest((*_quoted(injections), *_ESCAPES)),
         "MedicationAdministration": medication,
@@ -124,6 +173,14 @@ def line_tests(mappings: Mappings) -> dict[str, LineTest]:
         # every line: scanned all the same, so worker processes can share the file
         "Patient": _EVERY_LINE,
         "Medication": _EVERY_LINE,
+        "Coverage": _EVERY_LINE,
+        "Organization": _EVERY_LINE,
+        # notes (SPEC 4.2): only those of the B12 claims' patients, when the claims said
+        # which; a DiagnosticReport only when it carries a presentedForm (most are labs)
+        "DocumentReference": _note_test(note_patients),
+        "Composition": _note_test(note_patients),
+        "DiagnosticReport": LineTest((b'"presentedForm"', *_ESCAPES)),
+        "Binary": _EVERY_LINE,
     }
 
 

@@ -45,8 +45,11 @@ from adapter.evidence.fields import (
     string,
     subject,
     text,
+    utc_other_days,
 )
+from adapter.evidence.payer import read_claim_payer
 from adapter.mappings import DrugCodes, Mappings
+from adapter.notes.conditions import text_codes
 from adapter.terminology import icd10cm, snomed
 from adapter.terminology.systems import LOINC
 from adapter.terminology.units import UnitError, convert, unit_of
@@ -220,6 +223,7 @@ def read_claim(resource: Resource, zone: ZoneInfo | None = None,
         supporting=_references(resource, "supportingInfo", ref, key="valueReference"),
         use=string(use),
         providers=_providers(resource, ref),
+        payer=read_claim_payer(resource),
     )
 
 
@@ -245,10 +249,16 @@ def read_condition(resource: Resource, mappings: Mappings,
     if patient is None:
         raise BadResource(ref, "Condition has no subject: whose diagnosis it is cannot be told")
     written_icd = icd10cm_codes(pairs)
+    written = _written_text(concept)
+    codes = frozenset(written_icd + mapped_snomed(pairs, mappings))
+    text_only = False
+    if not written_icd and written and not any(system == snomed.SYSTEM for system, _ in pairs):
+        codes = text_codes(written)  # free text (SPEC 4.1): read as a note's words are
+        text_only = bool(codes)
     return ConditionFact(
         ref=ref,
         patient=patient,
-        codes=frozenset(written_icd + mapped_snomed(pairs, mappings)),
+        codes=codes,
         clinical_status=status_code(resource.get("clinicalStatus"), "clinicalStatus", ref),
         verification_status=status_code(
             resource.get("verificationStatus"), "verificationStatus", ref
@@ -260,10 +270,11 @@ def read_condition(resource: Resource, mappings: Mappings,
         evidence=evidence,
         written_icd=frozenset(written_icd),
         snomed=frozenset(code for system, code in pairs if system == snomed.SYSTEM),
-        text=_written_text(concept),
+        text=written,
         categories=categories,
         encounter=reference(resource.get("encounter"), "encounter", ref),
         recorded=optional_date(resource, "recordedDate", ref=ref, zone=zone),
+        text_only=text_only,
     )
 
 
@@ -388,6 +399,7 @@ class MedicationUse:
     reasons: tuple[str, ...]
     drug: Drug | None  # None: see medication_ref
     medication_ref: str | None
+    other_days: tuple[date, ...] = ()  # an administration stamped in UTC: utc_other_days
 
 
 def read_medication(resource: Resource) -> Drug:
@@ -410,12 +422,17 @@ def read_medication_use(resource: Resource, zone: ZoneInfo | None = None,
     cannot be read is a problem in ``problems``, not a reason to drop an injection given."""
     ref = ref_of(resource)
     kind = str(resource.get("resourceType"))
+    other_days: tuple[date, ...] = ()
     if kind == "MedicationAdministration":
         day = optional_date(resource, "effectiveDateTime", "effectivePeriod.start", ref=ref,
                             zone=zone)
         if day is None:
             raise BadResource(ref, "MedicationAdministration has no effective date (effective[x] "
                               "is required)")
+        period = resource.get("effectivePeriod")
+        other_days = utc_other_days(
+            resource.get("effectiveDateTime")
+            or (period.get("start") if isinstance(period, Mapping) else None), zone)
         dosage = resource.get("dosage")
         dosages: list[Mapping[str, Any]] = [dosage] if isinstance(dosage, Mapping) else []
         context = reference(resource.get("context"), "context", ref)
@@ -448,7 +465,7 @@ def read_medication_use(resource: Resource, zone: ZoneInfo | None = None,
         dose=dose,
         context=context,
         reasons=_references(resource, "reasonReference", ref),
-        drug=drug, medication_ref=medication_ref,
+        drug=drug, medication_ref=medication_ref, other_days=other_days,
     )
 
 
@@ -468,8 +485,8 @@ def _medication(resource: Resource, ref: str) -> tuple[Drug | None, str | None]:
                 return _drug(contained.get("code"), contained.get("form"), ref, display), None
         raise BadResource(ref, f"medicationReference {target} names no contained Medication")
     target = reference(med_ref, "medicationReference", ref)
-    if target is None or not target.startswith("Medication/"):
-        return Drug((), display.lower()), None
+    if target is None or not target.startswith(("Medication/", "urn:uuid:", "urn:oid:")):
+        return Drug((), display.lower()), None  # a full URL: resolved by the Bundle's fullUrl
     return None, target
 
 

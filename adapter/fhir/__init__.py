@@ -10,10 +10,12 @@ from typing import Any
 # only the error types never imports requests, jwt or cryptography.
 _WHERE = {
     "Auth": "auth", "AuthConfigError": "errors", "BasicAuth": "auth",
-    "BearerTokenAuth": "auth", "NoAuth": "auth", "SmartBackendAuth": "auth",
+    "BearerTokenAuth": "auth", "ClientSecretAuth": "auth", "NoAuth": "auth",
+    "SmartBackendAuth": "auth",
     "auth_from_settings": "auth", "EntryResult": "bundles", "includes": "bundles",
     "matches": "bundles", "FhirClient": "client", "bundle_is_idempotent": "client",
     "FhirAuthError": "errors", "FhirError": "errors", "FhirServerError": "errors",
+    "FhirUnreachableError": "errors",
     "PageExpiredError": "errors", "WriteNotAllowedError": "errors", "NO_RETRY": "retry",
     "RetryPolicy": "retry", "Query": "search", "Search": "search", "RequestStats": "stats",
 }
@@ -31,11 +33,13 @@ __all__ = [
     "AuthConfigError",
     "BasicAuth",
     "BearerTokenAuth",
+    "ClientSecretAuth",
     "EntryResult",
     "FhirAuthError",
     "FhirClient",
     "FhirError",
     "FhirServerError",
+    "FhirUnreachableError",
     "NoAuth",
     "PageExpiredError",
     "Query",

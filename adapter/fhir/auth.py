@@ -1,4 +1,5 @@
-"""Credentials for a FHIR server: none, HTTP basic, a bearer token, or SMART Backend Services.
+"""Credentials for a FHIR server: none, HTTP basic, a bearer token, SMART Backend Services, or
+OAuth2 client_credentials with a client secret.
 
 Each is a `requests` auth object the client attaches to every request. Secrets are read from
 files or environment variables (never argv), and never appear in a repr, a log line or an
@@ -16,6 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Literal, Protocol
+from urllib.parse import quote_plus
 
 import jwt
 import requests
@@ -34,6 +36,7 @@ ASSERTION_LIFETIME_SECONDS = 300  # SMART Backend Services: exp no more than 5 m
 TOKEN_REFRESH_MARGIN_SECONDS = 60.0
 DEFAULT_TOKEN_LIFETIME_SECONDS = 300
 Algorithm = Literal["RS384", "ES384"]
+SecretMethod = Literal["basic", "post"]
 
 
 class AuthSender(Protocol):
@@ -42,11 +45,14 @@ class AuthSender(Protocol):
     client's timeouts and retry policy, and returns the final response."""
 
     def __call__(self, method: str, url: str,
-                 form: Callable[[], Mapping[str, str]] | None) -> requests.Response: ...
+                 form: Callable[[], Mapping[str, str]] | None,
+                 headers: Mapping[str, str] | None = None) -> requests.Response: ...
 
 
 class Auth(AuthBase):
     """Base of all auth: adds credentials per request; the client binds it to its session."""
+
+    scoped = False  # its token carries OAuth scopes (a 403 may mean a scope is missing)
 
     def bind(self, send: AuthSender, base_url: str) -> None:
         """Learn the client's transport and base URL (for token requests)."""
@@ -96,45 +102,28 @@ class BearerTokenAuth(Auth):
         return "BearerTokenAuth(token=***)"
 
 
-class SmartBackendAuth(Auth):
-    """SMART Backend Services: client_credentials grant with a private_key_jwt assertion.
+class _TokenAuth(Auth):
+    """OAuth2 client_credentials: a token from the server's token endpoint (from
+    `{base}/.well-known/smart-configuration` unless given), cached until shortly before it
+    expires (renewed then, so an hour-long token never lapses mid-run) and dropped on a 401.
+    Subclasses say how the client proves who it is (``_grant``)."""
 
-    The token endpoint comes from `{base}/.well-known/smart-configuration` unless given.
-    The access token is cached until shortly before it expires, and dropped on a 401.
-    """
+    scoped = True
 
-    def __init__(
-        self,
-        client_id: str,
-        private_key_pem: str | bytes,
-        key_id: str,
-        algorithm: Algorithm = "RS384",
-        scope: str = DEFAULT_SCOPE,
-        token_url: str | None = None,
-        *,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        if not client_id:
-            raise AuthConfigError("SMART backend auth needs a client id")
-        if not key_id:
-            raise AuthConfigError("SMART backend auth needs a key id (the JWKS 'kid')")
-        self.client_id = client_id
-        self.key_id = key_id
-        self.algorithm = algorithm
+    def __init__(self, scope: str, token_url: str | None,
+                 clock: Callable[[], float]) -> None:
         self.scope = scope
         self.token_url = token_url
-        self._key = _load_signing_key(private_key_pem, algorithm)
         self._clock = clock
         self._send: AuthSender | None = None
         self._base_url: str | None = None
         self._token: str | None = None
         self._token_valid_until = 0.0
 
-    def __repr__(self) -> str:
-        return (
-            f"SmartBackendAuth(client_id={self.client_id!r}, key_id={self.key_id!r}, "
-            f"algorithm={self.algorithm!r}, scope={self.scope!r}, token_url={self.token_url!r})"
-        )
+    def _grant(self, token_url: str) -> dict[str, str]:
+        """The form of one token request, made anew for each attempt (an assertion is used
+        once)."""
+        raise NotImplementedError
 
     def bind(self, send: AuthSender, base_url: str) -> None:
         self._send, self._base_url = send, base_url
@@ -154,26 +143,11 @@ class SmartBackendAuth(Auth):
             self._token, self._token_valid_until = self._request_token()
         return self._token
 
-    def assertion(self, token_url: str) -> str:
-        """A fresh signed JWT that proves who we are to `token_url` (unique jti each time)."""
-        now = int(self._clock())
-        claims = {
-            "iss": self.client_id,
-            "sub": self.client_id,
-            "aud": token_url,
-            "exp": now + ASSERTION_LIFETIME_SECONDS,
-            "iat": now,
-            "jti": secrets.token_hex(16),
-        }
-        return jwt.encode(
-            claims, self._key, algorithm=self.algorithm, headers={"kid": self.key_id, "typ": "JWT"}
-        )
-
     def _endpoint(self) -> str:
         if self.token_url:
             return self.token_url
         if not self._base_url:
-            raise AuthConfigError("SMART backend auth needs a token URL or a bound FHIR base URL")
+            raise AuthConfigError("token auth needs a token URL or a bound FHIR base URL")
         url = f"{self._base_url}/.well-known/smart-configuration"
         response = self._post_or_get("GET", url)
         try:
@@ -189,15 +163,10 @@ class SmartBackendAuth(Auth):
         token_url = self._endpoint()
 
         def form() -> dict[str, str]:
-            return {
-                "grant_type": "client_credentials",
-                "scope": self.scope,
-                "client_assertion_type": CLIENT_ASSERTION_TYPE,
-                "client_assertion": self.assertion(token_url),
-            }
+            return self._grant(token_url)
 
         obtained = self._clock()
-        response = self._post_or_get("POST", token_url, form)
+        response = self._post_or_get("POST", token_url, form, self._grant_headers())
         try:
             body = response.json()
         except ValueError:
@@ -208,22 +177,119 @@ class SmartBackendAuth(Auth):
             raise FhirAuthError("POST", token_url, response.status_code, "no bearer access_token")
         lifetime = _positive_number(body.get("expires_in"), DEFAULT_TOKEN_LIFETIME_SECONDS)
         margin = min(TOKEN_REFRESH_MARGIN_SECONDS, lifetime / 2)
-        logger.debug("obtained SMART access token valid for %.0f s", lifetime)
+        logger.debug("obtained an access token valid for %.0f s", lifetime)
         return token, obtained + lifetime - margin
 
+    def _grant_headers(self) -> dict[str, str] | None:
+        """Headers of the token request (the same for each attempt), if any."""
+        return None
+
     def _post_or_get(
-        self, method: str, url: str, form: Callable[[], Mapping[str, str]] | None = None
+        self, method: str, url: str, form: Callable[[], Mapping[str, str]] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> requests.Response:
         """A token-side request through the client; failures become FhirAuthError (refused)
         or FhirServerError (temporary, after the client's retries)."""
         if self._send is None:
-            raise AuthConfigError("SMART backend auth must be bound to a FhirClient")
-        response = self._send(method, url, form)
+            raise AuthConfigError("token auth must be bound to a FhirClient")
+        response = self._send(method, url, form, headers) if headers else \
+            self._send(method, url, form)
         if response.status_code == 429 or response.status_code >= 500:
             raise FhirServerError(method, url, response.status_code, _oauth_error(response))
         if not response.ok:
             raise FhirAuthError(method, url, response.status_code, _oauth_error(response))
         return response
+
+
+class SmartBackendAuth(_TokenAuth):
+    """SMART Backend Services: client_credentials grant with a private_key_jwt assertion."""
+
+    def __init__(
+        self,
+        client_id: str,
+        private_key_pem: str | bytes,
+        key_id: str,
+        algorithm: Algorithm = "RS384",
+        scope: str = DEFAULT_SCOPE,
+        token_url: str | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not client_id:
+            raise AuthConfigError("SMART backend auth needs a client id")
+        if not key_id:
+            raise AuthConfigError("SMART backend auth needs a key id (the JWKS 'kid')")
+        super().__init__(scope, token_url, clock)
+        self.client_id = client_id
+        self.key_id = key_id
+        self.algorithm = algorithm
+        self._key = _load_signing_key(private_key_pem, algorithm)
+
+    def __repr__(self) -> str:
+        return (
+            f"SmartBackendAuth(client_id={self.client_id!r}, key_id={self.key_id!r}, "
+            f"algorithm={self.algorithm!r}, scope={self.scope!r}, token_url={self.token_url!r})"
+        )
+
+    def assertion(self, token_url: str) -> str:
+        """A fresh signed JWT that proves who we are to `token_url` (unique jti each time)."""
+        now = int(self._clock())
+        claims = {
+            "iss": self.client_id,
+            "sub": self.client_id,
+            "aud": token_url,
+            "exp": now + ASSERTION_LIFETIME_SECONDS,
+            "iat": now,
+            "jti": secrets.token_hex(16),
+        }
+        return jwt.encode(
+            claims, self._key, algorithm=self.algorithm, headers={"kid": self.key_id, "typ": "JWT"}
+        )
+
+    def _grant(self, token_url: str) -> dict[str, str]:
+        return {
+            "grant_type": "client_credentials",
+            "scope": self.scope,
+            "client_assertion_type": CLIENT_ASSERTION_TYPE,
+            "client_assertion": self.assertion(token_url),
+        }
+
+
+class ClientSecretAuth(_TokenAuth):
+    """OAuth2 client_credentials with a client secret, as Medplum, Azure, Google and most
+    servers give it: ``client_secret_basic`` (the id and secret in an HTTP basic header, the
+    default) or ``client_secret_post`` (in the form)."""
+
+    def __init__(self, client_id: str, client_secret: str, method: SecretMethod = "basic",
+                 scope: str = DEFAULT_SCOPE, token_url: str | None = None, *,
+                 clock: Callable[[], float] = time.time) -> None:
+        if not client_id:
+            raise AuthConfigError("client-secret auth needs a client id")
+        if not client_secret:
+            raise AuthConfigError("client-secret auth needs a client secret")
+        if method not in ("basic", "post"):
+            raise AuthConfigError(f"unknown token auth method {method!r}; use basic or post")
+        super().__init__(scope, token_url, clock)
+        self.client_id = client_id
+        self.method = method
+        self._secret = client_secret
+
+    def __repr__(self) -> str:
+        return (f"ClientSecretAuth(client_id={self.client_id!r}, secret=***, "
+                f"method={self.method!r}, scope={self.scope!r}, token_url={self.token_url!r})")
+
+    def _grant(self, token_url: str) -> dict[str, str]:
+        form = {"grant_type": "client_credentials", "scope": self.scope}
+        if self.method == "post":
+            form |= {"client_id": self.client_id, "client_secret": self._secret}
+        return form
+
+    def _grant_headers(self) -> dict[str, str] | None:
+        if self.method != "basic":
+            return None
+        # RFC 6749 2.3.1: each part form-urlencoded before the basic encoding
+        pair = f"{quote_plus(self.client_id)}:{quote_plus(self._secret)}"
+        return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode("ascii")}
 
 
 def _oauth_error(response: requests.Response) -> str:
@@ -280,6 +346,9 @@ def auth_from_settings(
     algorithm: str = "RS384",
     scope: str = DEFAULT_SCOPE,
     token_url: str | None = None,
+    client_secret_env: str | None = None,
+    client_secret_file: str | os.PathLike[str] | None = None,
+    token_auth_method: str = "basic",
     environ: Mapping[str, str] = os.environ,
 ) -> Auth:
     """Build auth from CLI/config settings; secrets come only from env vars or files."""
@@ -303,7 +372,14 @@ def auth_from_settings(
             raise AuthConfigError(f"unsupported algorithm {algorithm!r}; use RS384 or ES384")
         pem = _read_pem_key(private_key_file)
         return SmartBackendAuth(client_id, pem, key_id, algorithm, scope, token_url)  # type: ignore[arg-type]
-    raise AuthConfigError(f"unknown auth kind {kind!r}; use none, basic, bearer or smart")
+    if kind == "client-secret":
+        if not client_id:
+            raise AuthConfigError("client-secret auth needs a client id (--client-id)")
+        secret = _secret("client secret", client_secret_env, client_secret_file, environ)
+        return ClientSecretAuth(client_id, secret, token_auth_method,  # type: ignore[arg-type]
+                                scope, token_url)
+    raise AuthConfigError(f"unknown auth kind {kind!r}; use none, basic, bearer, smart or "
+                          "client-secret")
 
 
 def _secret(

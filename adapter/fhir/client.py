@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -26,7 +27,9 @@ from adapter.fhir.entry_retry import send_entries_with_retries
 from adapter.fhir.errors import (
     FhirError,
     FhirServerError,
+    FhirUnreachableError,
     error_for_response,
+    html_page_said,
     redact_url,
 )
 from adapter.fhir.guard import READ_METHODS, WriteGuard
@@ -86,6 +89,8 @@ class FhirClient:
         self._session.verify = verify
         self._session.headers.update({"Accept": FHIR_JSON, "User-Agent": USER_AGENT})
         self._auth.bind(self._auth_request, self.base_url)
+        self._reached = False  # whether any request got an answer from the server yet
+        self._split_said = False  # the warning that transactions are split, given once
         guard_logs()
 
     def __repr__(self) -> str:
@@ -127,7 +132,7 @@ class FhirClient:
         searches = []
         for query, result in zip(queries, self.batch(bundle), strict=True):
             if not result.ok:
-                raise result.error()
+                raise self._scope_hint(result.error(), query.resource_type)
             if not (result.resource and result.resource.get("resourceType") == "Bundle"):
                 raise FhirError("GET", result.url, result.status, "entry holds no searchset Bundle")
             searches.append(Search(self._page_fetcher(query.resource_type), self.base_url, query,
@@ -150,9 +155,24 @@ class FhirClient:
     def transaction(self, bundle: dict[str, Any]) -> list[EntryResult]:
         """POST a transaction Bundle; what the server did with each entry, in order.
 
-        Servers are not always atomic: an HTTP 200 may hold refused entries (SERVERS.md).
+        Servers are not always atomic: an HTTP 200 may hold refused entries (SERVERS.md). A
+        server that refuses the transaction for its size (Medplum with atomic transactions:
+        "Transaction requires strict isolation but has too many entries") gets it in halves,
+        down to one entry, and the run says so once.
         """
-        return self._post_bundle(bundle, "transaction")
+        try:
+            return self._post_bundle(bundle, "transaction")
+        except FhirError as exc:
+            entries = bundle.get("entry") or []
+            if not (_too_many_entries(exc) and len(entries) > 1):
+                raise
+        if not self._split_said:
+            self._split_said = True
+            logger.warning("the server refuses transactions of %d entries as too many (strict "
+                           "isolation): sending smaller ones", len(entries))
+        half = len(entries) // 2
+        return [*self.transaction({**bundle, "entry": entries[:half]}),
+                *self.transaction({**bundle, "entry": entries[half:]})]
 
     def batch(self, bundle: dict[str, Any]) -> list[EntryResult]:
         """POST a batch Bundle; what the server did with each entry, in order."""
@@ -202,16 +222,30 @@ class FhirClient:
                         method, _log_target(url))
             response = self._with_retries(send, method, url, idempotent=idempotent, retry=retry)
         if not 200 <= response.status_code < 300:
-            raise error_for_response(method, url, response, paging_link=paging_link)
+            raise self._scope_hint(
+                error_for_response(method, url, response, paging_link=paging_link), kind)
         return response
 
+    def _scope_hint(self, error: FhirError, resource_type: str) -> FhirError:
+        """A 403 on one resource type with a scoped token: name the scope it may lack."""
+        if error.status != 403 or not self._auth.scoped \
+                or not _TYPE_NAME.fullmatch(resource_type):
+            return error
+        access = "read" if error.method in READ_METHODS else "write"
+        hint = f"the token's scope may lack system/{resource_type}.{access} (--scope)"
+        return type(error)(error.method, error.url, error.status,
+                           f"{error.outcome}; {hint}" if error.outcome else hint)
+
     def _auth_request(self, method: str, url: str,
-                      form: Callable[[], Mapping[str, str]] | None) -> requests.Response:
-        """A token-side request (discovery, token): no credentials attached, plain JSON, the
-        same timeouts and retries as the rest; a fresh form (assertion) for every attempt."""
+                      form: Callable[[], Mapping[str, str]] | None,
+                      headers: Mapping[str, str] | None = None) -> requests.Response:
+        """A token-side request (discovery, token): no FHIR credentials attached (only the
+        ``headers`` the token request itself needs: a client secret's basic header), plain
+        JSON, the same timeouts and retries as the rest; a fresh form (assertion) for every
+        attempt."""
         def send() -> requests.Response:
             return self._send_once(method, url, kind="auth", data=form() if form else None,
-                                   headers={"Accept": "application/json"})
+                                   headers={**(headers or {}), "Accept": "application/json"})
 
         return self._with_retries(send, method, url, idempotent=True)
 
@@ -221,9 +255,24 @@ class FhirClient:
         def on_retry() -> None:
             self.stats.retries += 1
 
+        def first_send() -> requests.Response:
+            """Until the server answered once, a refused connection or an unknown host is a
+            wrong URL or a server not started: not retried, said in one line."""
+            try:
+                return send()
+            except requests.ConnectionError as exc:
+                if self._reached or (why := _unreachable(exc)) is None:
+                    raise
+                host = urlsplit(url).netloc.rpartition("@")[2]
+                raise FhirUnreachableError(method, url, None, f"cannot connect to {host}: "
+                                           f"{why} (is a FHIR server running at this URL?)"
+                                           ) from None
+
         try:
-            return send_with_retries(send, retry or self.retry, idempotent=idempotent,
+            return send_with_retries(first_send, retry or self.retry, idempotent=idempotent,
                                      describe=f"{method} {_log_target(url)}", on_retry=on_retry)
+        except FhirUnreachableError:
+            raise
         except requests.RequestException as exc:
             # Unreachable or dropped (retries spent): temporary; anything else is ours.
             error_type = FhirServerError if isinstance(exc, RETRY_EXCEPTIONS) else FhirError
@@ -259,6 +308,7 @@ class FhirClient:
             raise
         logger.debug("%s %s -> %d (%.0f ms)", method, _log_target(url),
                      response.status_code, _ms_since(started))
+        self._reached = True
         return response
 
 
@@ -275,7 +325,9 @@ def _resource(
     try:
         body = response.json()
     except ValueError:
-        raise FhirError(method, url, response.status_code, "body is not JSON") from None
+        said = html_page_said(response.text or "")
+        raise FhirError(method, url, response.status_code,
+                        f"body is not JSON ({said})" if said else "body is not JSON") from None
     found = body.get("resourceType") if isinstance(body, dict) else None
     if not isinstance(found, str) or (expect is not None and found != expect):
         wanted = expect or "a FHIR resource"
@@ -289,6 +341,36 @@ def _describe(exc: requests.RequestException) -> str:
     a token a server put in a next link)."""
     text = _URL_IN_MESSAGE.sub("", str(exc))
     return f"{type(exc).__name__}: {' '.join(text.split())}"[:300].rstrip(": ")
+
+
+def _too_many_entries(exc: FhirError) -> bool:
+    """The server refused a transaction for the number of its entries (Medplum)."""
+    return exc.status is not None and 400 <= exc.status < 500 \
+        and "too many entries" in exc.outcome.lower()
+
+
+def _unreachable(exc: BaseException) -> str | None:
+    """"connection refused" or "no such host" when that is why a connection failed."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(current, socket.gaierror):
+            return "no such host"
+        todo += [current.__cause__, current.__context__,
+                 *(a for a in current.args if isinstance(a, BaseException)),
+                 *(r for r in [getattr(current, "reason", None)] if isinstance(r, BaseException))]
+    text = str(exc)
+    if "Connection refused" in text:
+        return "connection refused"
+    if "Name or service not known" in text or "nodename nor servname" in text:
+        return "no such host"
+    return None
 
 
 def _log_target(url: str) -> str:

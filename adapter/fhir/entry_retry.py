@@ -23,7 +23,7 @@ import requests
 
 from adapter.fhir.bundles import EntryResult, entry_is_idempotent, rewrite_references
 from adapter.fhir.errors import FhirError
-from adapter.fhir.retry import RetryPolicy, server_wait_seconds
+from adapter.fhir.retry import RetryPolicy, serialization_failure, server_wait_seconds
 
 logger = logging.getLogger("adapter.fhir")
 
@@ -33,8 +33,11 @@ PostBundle = Callable[[Bundle, RetryPolicy], tuple[requests.Response, list[Entry
 
 
 def refused_for_now(result: EntryResult) -> bool:
-    """An entry status that may succeed later: rate-limited (429) or a server failure (5xx)."""
-    return result.status is not None and (result.status == 429 or result.status >= 500)
+    """An entry status that may succeed later: rate-limited (429), a server failure (5xx) or
+    PostgreSQL's serialization failure (409 "could not serialize access")."""
+    return result.status is not None and (result.status == 429 or result.status >= 500
+                                          or serialization_failure(result.status,
+                                                                   result.outcome))
 
 
 def send_entries_with_retries(post: PostBundle, bundle: Bundle, policy: RetryPolicy, *,

@@ -68,6 +68,12 @@ class FhirServerError(FhirError):
     connections) after all retries. The same request may succeed later."""
 
 
+class FhirUnreachableError(FhirServerError):
+    """Nothing listens at the base URL (connection refused, no such host) on the run's first
+    request: a wrong URL or a server not started, so the run stops at once, in one line,
+    instead of retrying for the whole retry budget."""
+
+
 class PageExpiredError(FhirError):
     """A search page link no longer works (410, or 404 on a paging link): the search restarts
     from its first page (``adapter.fhir.search``)."""
@@ -109,8 +115,20 @@ def outcome_text(body: Any) -> str:
             details.get("text"),
             *(c.get("display") or c.get("code") for c in codings),
         ]
-        texts.extend(str(t) for t in candidates if t and str(t) not in texts)
+        said = [str(t) for t in candidates if t and str(t) not in texts]
+        # The element the issue is about (``Claim.diagnosis[0]``): a path, never a value
+        where = [str(e) for e in (issue.get("expression") or issue.get("location") or [])
+                 if isinstance(e, str) and _PATH.fullmatch(e)] \
+            if isinstance(issue.get("expression") or issue.get("location"), list) else []
+        if said and where:
+            said[-1] = f"{said[-1]} (at {', '.join(where)})"
+        texts.extend(said)
     return "; ".join(texts)
+
+
+# A FHIRPath element path as servers put in OperationOutcome.issue.expression
+_PATH = re.compile(r"[A-Za-z][A-Za-z0-9_]*(?:\[\d+\])?(?:\.[A-Za-z][A-Za-z0-9_]*(?:\[\d+\])?)*"
+                   r"(?:\.ofType\([A-Za-z]+\))?[A-Za-z0-9_.\[\]]*")
 
 
 _TYPE_NAME = re.compile(r"[A-Z][A-Za-z]{1,63}")
@@ -144,6 +162,24 @@ def _non_json_outcome(text: str) -> str:
                 return "; ".join(" ".join(d.split()) for d in found)[:OUTCOME_MAX_CHARS]
         return f"a FHIR XML body ({_NOT_QUOTED})"
     return " ".join(text.split())[:OUTCOME_MAX_CHARS]
+
+
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]*>")
+
+
+def html_page_said(text: str) -> str:
+    """What an HTML page (a proxy's or gateway's error page) says: its title, else its first
+    line of text; "" when ``text`` is not HTML. A page is not a resource body: no PHI."""
+    head = text[:4000].lstrip()
+    if not head.lower().startswith(("<!doctype html", "<html", "<head", "<body", "<title")):
+        return ""
+    if (title := _TITLE.search(head)) and (said := " ".join(title.group(1).split())):
+        return f"an HTML page: {said}"[:OUTCOME_MAX_CHARS]
+    body = re.sub(r"(?is)<(script|style)[^>]*>.*?</\1>", " ", head)
+    lines = [" ".join(line.split()) for line in _TAG.sub("\n", body).splitlines()]
+    first = next((line for line in lines if line), "")
+    return f"an HTML page: {first}"[:OUTCOME_MAX_CHARS] if first else "an HTML page"
 
 
 def error_type_for(status: int, *, paging_link: bool = False) -> type[FhirError]:

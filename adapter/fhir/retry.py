@@ -1,7 +1,8 @@
 """When and how long to retry a FHIR request.
 
 The policy is data; `send_with_retries` applies it with tenacity. Only transient failures are
-retried (429, 502, 503, 504, dropped connections, timeouts), only for idempotent requests,
+retried (429, 502, 503, 504, PostgreSQL's 409 "could not serialize access", dropped
+connections, timeouts), only for idempotent requests,
 after the window the server announced (`Retry-After`, the IETF `RateLimit` header Medplum
 sends, or the `_msBeforeNext` of its 429 body), else with exponential backoff and jitter,
 within a bounded number of attempts and a total time budget (``--retry-budget``). Sleeping
@@ -34,6 +35,22 @@ RETRY_EXCEPTIONS: tuple[type[BaseException], ...] = (
     requests.Timeout,
     requests.exceptions.ChunkedEncodingError,
 )
+
+
+# PostgreSQL's serialization failure, answered 409 by Medplum: transient (the same request
+# succeeds once the concurrent transaction is done), unlike a 409 version conflict.
+SERIALIZATION_FAILURE = "could not serialize access"
+
+
+def serialization_failure(status: int | None, text: str) -> bool:
+    return status == 409 and SERIALIZATION_FAILURE in text
+
+
+def _transient_response(response: requests.Response) -> bool:
+    if response.status_code in RETRY_STATUSES:
+        return True
+    return response.status_code == 409 and len(response.content or b"") < 64_000 \
+        and serialization_failure(409, response.text or "")
 
 
 def _transient_exception(exc: BaseException) -> bool:
@@ -265,7 +282,7 @@ def send_with_retries(
         wait=schedule.wait_for,
         retry=(
             tenacity.retry_if_exception(_transient_exception)
-            | tenacity.retry_if_result(lambda r: r.status_code in RETRY_STATUSES)
+            | tenacity.retry_if_result(_transient_response)
         ),
         before_sleep=before_sleep,
         retry_error_callback=lambda state: state.outcome.result(),  # type: ignore[union-attr]

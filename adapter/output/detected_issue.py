@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +15,8 @@ FINDING_SYSTEM = "urn:b12-fhir-adapter:finding"
 IDENTIFIER_SYSTEM = "urn:b12-fhir-adapter:finding-id"
 CLAIM_SYSTEM = "urn:b12-fhir-adapter:claim"  # second identifier: find a claim's issues
 ACT_CODE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
-ACT_CODE_DISPLAY = {"VALIDAT": "validation issue", "DOSE": "Dosage problem"}
+ACT_CODE_DISPLAY = {"VALIDAT": "validation issue", "DOSE": "Dosage problem",
+                    "DOSEIVL": "Dose interval alert"}
 STATUSES = frozenset({"registered", "preliminary", "final", "amended", "corrected", "cancelled",
                       "entered-in-error", "unknown"})
 SEVERITIES = frozenset({"high", "moderate", "low"})
@@ -41,6 +43,11 @@ def issue_key(result: ClaimResult, finding: Finding) -> str:
 
 def issue_id(key: str) -> str:
     return "b12-" + hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def issue_urn(issue_id_: str) -> str:
+    """``urn:uuid:`` for a DetectedIssue built here (its id's 32 hex digits, hyphenated)."""
+    return f"urn:uuid:{uuid.UUID(hex=issue_id_.removeprefix('b12-'))}"
 
 
 def _author() -> tuple[dict[str, Any], dict[str, Any]]:
@@ -76,7 +83,8 @@ def build_detected_issue(result: ClaimResult, finding: Finding, identified: date
         "author": author,
         "implicated": [{"reference": result.versioned_claim}]
         + [{"reference": ref} for ref in finding.evidence],
-        "detail": finding.message,
+        "detail": finding.message + (f" The note says: \u201c{finding.quote}\u201d"
+                                     if finding.quote else ""),
     }
     groups = [(path, [ref for ref in finding.evidence if finding.path_of(ref) == path])
               for path in ("linked", "record")]

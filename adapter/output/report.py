@@ -19,8 +19,12 @@ from typing import Any, TextIO, overload
 import orjson
 
 from adapter.driver import Sink
-from adapter.findings import Severity, Verdict
+from adapter.findings import Finding, Severity, Verdict
 from adapter.outcomes import ClaimResult, PageOutcome, Problem
+
+ZONE_GUESSED = ("an injection stamped in UTC was matched to its date of service by guessing "
+                "the clinic's day (no facility_timezone): configure facility_timezone "
+                "(or --facility-timezone) to judge days exactly")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,11 +106,15 @@ class Report(Sink):
     claims: list[ClaimResult] = field(default_factory=list)
     skipped: SkippedClaims = field(default_factory=SkippedClaims)
     errors: list[Problem] = field(default_factory=list)
+    # What the run says once about itself (the JSON report's "notes", only when there are)
+    notes: list[str] = field(default_factory=list)
 
     def write(self, page: PageOutcome) -> None:
         for outcome in page.claims:
             if outcome.result is not None:
                 self.claims.append(outcome.result)
+                if outcome.result.zone_guessed and ZONE_GUESSED not in self.notes:
+                    self.notes.append(ZONE_GUESSED)
             elif outcome.skipped is not None:
                 self.skipped.append(Skipped(outcome.claim, outcome.skipped))
             self.errors.extend(outcome.problems)
@@ -127,11 +135,17 @@ class Report(Sink):
         severities = [f.severity for r in self.claims for f in r.findings]
         return max(severities, key=lambda s: s.rank) if severities else None
 
+    def run_notes(self) -> list[str]:
+        """Every note the run says once: those kept as claims came (``notes``), then one per
+        ICD-10-CM release in force on some claim's date and not installed (SPEC 4.3)."""
+        return [*self.notes, *code_set_notes(self.claims)]
+
     def _sections(self) -> dict[str, Iterable[dict[str, Any]]]:
         return {
             "claims": (claim_dict(result) for result in self.claims),
             "skipped": ({"claim": s.claim, "reason": s.reason} for s in self.skipped),
             "errors": ({"resource": p.resource, "message": p.message} for p in self.errors),
+            **({"notes": iter(notes)} if (notes := self.run_notes()) else {}),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -189,25 +203,46 @@ def _loads(line: bytes) -> Any:
         return json.loads(line)
 
 
+def code_set_notes(claims: Iterable[ClaimResult]) -> list[str]:
+    """One note per ICD-10-CM release needed and not installed: how many claims, judged with
+    which installed releases, and the cure."""
+    needed: dict[str, tuple[int, set[str]]] = {}
+    for result in claims:
+        if result.code_set_needed is not None:
+            count, used = needed.get(result.code_set_needed, (0, set()))
+            needed[result.code_set_needed] = (count + 1, used | {result.code_set})
+    return [f"{release}: {count} claim(s) judged with {' / '.join(sorted(used)) or 'no release'} "
+            "instead (code-set-missing); install it with `b12-adapter codes add` (see "
+            "`b12-adapter codes list`)"
+            for release, (count, used) in sorted(needed.items())]
+
+
 def claim_dict(result: ClaimResult) -> dict[str, Any]:
     """One claim's entry of the JSON report."""
     return {
         "claim": result.claim,
         "patient": result.patient,
         "service_date": result.service_date.isoformat(),
+        "code_set": result.code_set,
         "verdict": result.verdict.value,
-        "findings": [
-            {
-                "code": f.code,
-                "severity": f.severity.value,
-                "diagnosis": f.diagnosis,
-                "message": f.message,
-                "suggested_code": f.suggested_code,
-                "evidence": list(f.evidence),
-            }
-            for f in result.findings
-        ],
+        "policy": result.policy,
+        "findings": [finding_dict(f) for f in result.findings],
     }
+
+
+def finding_dict(f: Finding) -> dict[str, Any]:
+    """One finding of the report; a note finding adds the sentence it read (``quote``)."""
+    entry = {
+        "code": f.code,
+        "severity": f.severity.value,
+        "diagnosis": f.diagnosis,
+        "message": f.message,
+        "suggested_code": f.suggested_code,
+        "evidence": list(f.evidence),
+    }
+    if f.quote is not None:
+        entry["quote"] = f.quote
+    return entry
 
 
 

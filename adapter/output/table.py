@@ -1,27 +1,40 @@
-"""The readable table for people: one block per claim, findings indented, summary last."""
+"""The readable table for people: the claims that need work first (unsupported, then review),
+then supported claims that carry a low finding, each with its findings; clean supported claims
+as a count unless asked for; what to do next last."""
 
 from __future__ import annotations
 
+from adapter.findings import Verdict
 from adapter.output.report import Report
 
-_MARK = {"supported": "ok", "review": "REVIEW", "unsupported": "UNSUPPORTED"}
+_ORDER = {Verdict.UNSUPPORTED: 0, Verdict.REVIEW: 1, Verdict.SUPPORTED: 2}
 
 
-def render_table(report: Report, width: int = 100) -> str:
+def render_table(report: Report, width: int = 100, *, every_claim: bool = False) -> str:
+    """``every_claim``: list the clean supported claims too (else only their count)."""
     lines = [f"{'CLAIM':<22} {'PATIENT':<18} {'SERVICE':<10}  VERDICT", "-" * width]
-    for result in report.claims:
+    ordered = sorted(report.claims, key=lambda r: _ORDER[r.verdict])  # stable: source order
+    hidden = 0
+    for result in ordered:
+        if result.verdict is Verdict.SUPPORTED and not result.findings and not every_claim:
+            hidden += 1
+            continue
         lines.append(
             f"{result.claim:<22} {result.patient:<18} {result.service_date.isoformat():<10}  "
-            f"{_MARK[result.verdict.value]}"
+            f"{result.verdict.value}"
         )
         for f in result.findings:
             dx = f" [{f.diagnosis}]" if f.diagnosis else ""
             hint = f" -> suggest {f.suggested_code}" if f.suggested_code else ""
             lines.append(f"    {f.severity.value:<8} {f.code}{dx}{hint}")
             lines.append(f"             {f.message}")
+            if f.quote:  # a note finding's sentence (SPEC 4.2)
+                lines.append(f"             note says: \u201c{f.quote}\u201d")
             if f.evidence:
                 used = ", ".join(f"{ref} ({f.path_of(ref)})" for ref in f.evidence)
                 lines.append(f"             evidence: {used}")
+    if hidden:
+        lines.append(f"... and {hidden} supported claim(s) with no finding (--all lists them)")
     if report.skipped:
         lines += ["", "Skipped:"]
         lines += [f"    {s.claim:<22} {s.reason}" for s in report.skipped]
@@ -29,5 +42,16 @@ def render_table(report: Report, width: int = 100) -> str:
         lines += ["", "Errors:"]
         lines += [f"    {p.resource:<22} {p.message}" for p in report.errors]
     summary = report.summary()
-    lines += ["", "Summary: " + ", ".join(f"{k} {v}" for k, v in summary.items())]
+    lines += ["", "Summary: " + ", ".join(f"{k} {v}" for k, v in summary.items()),
+              _next_steps(summary)]
     return "\n".join(lines)
+
+
+def _next_steps(summary: dict[str, int]) -> str:
+    if summary.get("unsupported") or summary.get("review"):
+        return ("Next: fix the unsupported claims first (each finding says what to change); "
+                "`b12-adapter audit` draws the coder's page, `--format json` gives the report "
+                "for programs.")
+    if summary.get("checked"):
+        return "Next: every claim checked is supported; `--format json` gives the report."
+    return "Next: no B12 claim was checked; see the skipped claims and errors above."

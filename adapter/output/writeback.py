@@ -26,6 +26,7 @@ from adapter.output.detected_issue import (
     build_detected_issue,
     cancel,
     issue_key,
+    issue_urn,
     key_of,
 )
 
@@ -38,6 +39,34 @@ _COMPARED = ("status", "code", "severity", "patient", "implicated", "evidence", 
 
 def fingerprint(issue: dict[str, Any]) -> str:
     return json.dumps({k: issue.get(k) for k in _COMPARED}, sort_keys=True)
+
+
+def same_issue(issue: dict[str, Any], current: dict[str, Any], claim: str) -> bool:
+    """Whether ``issue`` says what ``current`` says. The claim's version in ``implicated`` is
+    compared only when both name one: a claim read from the server carries its version, the
+    same claim handed in (a full-resource notification, a posted Claim) may not, and a
+    notification redelivered in the other form must change nothing (issue 25)."""
+    if fingerprint(issue) == fingerprint(current):
+        return True
+    if _claim_version(issue, claim) is not None and _claim_version(current, claim) is not None:
+        return False
+    return fingerprint(_unversioned(issue, claim)) == fingerprint(_unversioned(current, claim))
+
+
+def _claim_version(issue: dict[str, Any], claim: str) -> str | None:
+    for item in issue.get("implicated") or []:
+        ref = item.get("reference") if isinstance(item, dict) else None
+        if isinstance(ref, str) and ref.startswith(f"{claim}/_history/"):
+            return ref.removeprefix(f"{claim}/_history/")
+    return None
+
+
+def _unversioned(issue: dict[str, Any], claim: str) -> dict[str, Any]:
+    implicated = [{**item, "reference": claim}
+                  if isinstance(item, dict) and isinstance(item.get("reference"), str)
+                  and item["reference"].startswith(f"{claim}/_history/") else item
+                  for item in issue.get("implicated") or []]
+    return {**issue, "implicated": implicated}
 
 
 def _claim_of(key: str) -> str:
@@ -84,7 +113,7 @@ class WritePlan:
             body = {k: v for k, v in issue.items() if k != "id"}
             condition = quote(f"{IDENTIFIER_SYSTEM}|{key_of(issue)}", safe="")
             entries.append({
-                "fullUrl": f"urn:uuid:{issue['id'].removeprefix('b12-')}",
+                "fullUrl": issue_urn(issue["id"]),
                 "resource": body,
                 "request": {"method": "POST", "url": "DetectedIssue",
                             "ifNoneExist": f"identifier={condition}"},
@@ -131,7 +160,7 @@ def plan_writes(
             current = on_server.get(key)
             if current is None:
                 plan.creates.append(issue)
-            elif fingerprint(issue) == fingerprint(current):
+            elif same_issue(issue, current, result.claim):
                 plan.unchanged += 1
             else:
                 plan.updates.append({**issue, "id": current["id"]})

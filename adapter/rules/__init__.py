@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import date
 
 from adapter.evidence.facts import ClaimEvidence
 from adapter.findings import Finding
-from adapter.rules import administration, coding, diagnosis, labs, premedication
+from adapter.rules import (
+    administration,
+    coding,
+    coverage,
+    diagnosis,
+    labs,
+    notes,
+    premedication,
+    release,
+)
 from adapter.rules.policy import Policy
 
 Rule = Callable[[ClaimEvidence, Policy], Iterator[Finding]]
@@ -18,6 +28,7 @@ RULES: tuple[Rule, ...] = (
     diagnosis.chart_documents_claim,
     diagnosis.dx_not_b12,
     diagnosis.dx_drift,
+    release.dx_excludes1,
     labs.lab_evidence,
     labs.anemia_supported,
     coding.manifestation_sequencing,
@@ -26,13 +37,28 @@ RULES: tuple[Rule, ...] = (
     administration.admin_missing,
     administration.dose_units,
     premedication.premedication_timing,
+    coverage.dx_not_covered,
+    coverage.frequency_exceeds_policy,
     diagnosis.evidence_not_linked,
+    notes.dx_text_only,
+    notes.note_findings,
+    release.code_set_missing,
 )
 
 
 def check(ev: ClaimEvidence, policy: Policy) -> list[Finding]:
-    """Every finding for one claim, in rule order."""
-    return [finding for rule in RULES for finding in rule(ev, policy)]
+    """Every finding for one claim, in rule order; a finding for a code the claim lists twice
+    (CMS carrier EOBs do) is given once (SPEC 4.1 "Same code twice"): one finding, one
+    DetectedIssue identifier for each (code, diagnosis, date)."""
+    findings: list[Finding] = []
+    seen: set[tuple[str, str | None, date | None]] = set()
+    for rule in RULES:
+        for finding in rule(ev, policy):
+            key = (finding.code, finding.diagnosis, finding.day)
+            if key not in seen:
+                seen.add(key)
+                findings.append(finding)
+    return findings
 
 
 __all__ = ["RULES", "Policy", "check"]

@@ -20,7 +20,22 @@ from adapter.rules.policy import Policy
 
 
 def _given_on(ev: ClaimEvidence, day: date) -> list[Linked[AdministrationFact]]:
-    return [a for a in ev.administrations if status.given(a.fact) and a.fact.day == day]
+    """The injections given on ``day``; when none was stamped that day, those stamped in UTC
+    that may be that day at the clinic (SPEC 4.1 "Times": no facility_timezone to tell)."""
+    given = [a for a in ev.administrations if status.given(a.fact)]
+    return [a for a in given if a.fact.day == day] \
+        or [a for a in given if day in a.fact.other_days]
+
+
+def guessed_days(ev: ClaimEvidence) -> tuple[date, ...]:
+    """The B12 dates an injection was matched to only by guessing the day of a UTC
+    timestamp: the run then says once to configure ``facility_timezone``."""
+    days: list[date] = []
+    for day in ev.claim.b12_dates:
+        given = _given_on(ev, day)
+        if given and all(a.fact.day != day for a in given):
+            days.append(day)
+    return tuple(days)
 
 
 def _recorded_otherwise(ev: ClaimEvidence, day: date) -> list[str]:
@@ -68,6 +83,8 @@ def dose_units(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
         if not given or any(a.fact.dose_ug is None for a in given):
             continue
         total_ug = sum(a.fact.dose_ug or 0.0 for a in given)
+        if not math.isfinite(total_ug):  # doses each finite, their sum past a float
+            continue
         expected = math.ceil(round(total_ug / policy.mcg_per_unit, 6))
         if billed != expected:
             yield Finding("dose-units-mismatch",

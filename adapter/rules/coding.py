@@ -9,9 +9,8 @@ from collections.abc import Iterator
 
 from adapter.evidence.facts import ClaimEvidence
 from adapter.findings import Finding
-from adapter.rules.policy import Policy, current_confirmed, refs
+from adapter.rules.policy import Policy, code_set, current_confirmed, refs
 from adapter.rules.premedication import premedicated
-from adapter.terminology import icd10cm
 
 
 def manifestation_sequencing(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
@@ -21,9 +20,10 @@ def manifestation_sequencing(ev: ClaimEvidence, policy: Policy) -> Iterator[Find
     diagnoses = ev.claim.diagnoses
     underlying = policy.codes.b12_diagnoses
     words = policy.codes.manifestation_note_words
+    codes = code_set(ev)
     for position, dx in enumerate(diagnoses):
         if not dx.code or dx.code in policy.codes.manifestation_excluded or \
-                not icd10cm.is_manifestation_of(dx.code, underlying, words):
+                not codes.is_manifestation_of(dx.code, underlying, words):
             continue
         before = [d.code for d in diagnoses[:position] if d.code in underlying]
         if position == 0:
@@ -33,7 +33,7 @@ def manifestation_sequencing(ev: ClaimEvidence, policy: Policy) -> Iterator[Find
         else:
             continue
         yield Finding("manifestation-sequencing",
-                      f"{dx.code} ({icd10cm.title(dx.code)}) {problem}", diagnosis=dx.code)
+                      f"{dx.code} ({codes.title(dx.code)}) {problem}", diagnosis=dx.code)
 
 
 def cause_not_coded(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
@@ -55,6 +55,8 @@ def item_dx_link(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
     indicated_anyway = premedicated(ev, policy)
     for item in ev.claim.b12_items:
         if not item.diagnosis_sequences:
+            if ev.claim.ref.startswith("ExplanationOfBenefit/"):
+                continue  # payer lines often carry no pointer (SPEC 4.1, CARIN Blue Button)
             yield Finding("item-dx-link",
                           f"B12 item {item.sequence} has no diagnosisSequence")
             return

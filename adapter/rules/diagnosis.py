@@ -15,14 +15,14 @@ from functools import lru_cache
 from adapter.evidence.facts import ClaimEvidence, ConditionFact, Linked
 from adapter.findings import Finding
 from adapter.rules import status
-from adapter.rules.policy import Policy, refs
+from adapter.rules.policy import Policy, code_set, refs
 from adapter.rules.premedication import premedicated
-from adapter.terminology import icd10cm
 
 
 def dx_invalid(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
     """A code present and wrong, or a written diagnosis with no ICD-10-CM coding. A diagnosis
     given only by reference is judged by the code taken from its Condition (``dx-derived``)."""
+    codes = code_set(ev)
     if not ev.claim.diagnoses:
         yield Finding("dx-invalid", "Claim has no diagnosis")
     for dx in ev.claim.diagnoses:
@@ -33,10 +33,11 @@ def dx_invalid(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
             shown = f" ({dx.written})" if dx.written else ""
             yield Finding("dx-invalid", f"Diagnosis {dx.sequence}{shown} has no ICD-10-CM code",
                           diagnosis=dx.written or None)
-        elif not icd10cm.is_billable(dx.code):
-            why = ("a category, not a billable code" if icd10cm.title(dx.code)
+        elif not codes.is_billable(dx.code):
+            why = ("a category, not a billable code" if codes.title(dx.code)
                    else "not an ICD-10-CM code")
-            yield Finding("dx-invalid", f"{dx.code}{taken} is {why}", diagnosis=dx.code)
+            yield Finding("dx-invalid", f"{dx.code}{taken} is {why} in ICD-10-CM "
+                          f"{codes.label}", diagnosis=dx.code)
 
 
 def dx_derived(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
@@ -134,14 +135,15 @@ def _chart_match(ev: ClaimEvidence, policy: Policy, code: str) -> Iterator[Findi
                           if c != code):
         best = _highest(higher, ladder)
         yield Finding("specificity-loss",
-                      f"Chart documents {best} ({icd10cm.title(best)}); claim codes only {code}",
+                      f"Chart documents {best} ({code_set(ev).title(best)}); "
+                      f"claim codes only {code}",
                       diagnosis=code, suggested_code=best, evidence=refs(higher[best]))
     elif charted and not current_exact:
         best = _highest(charted, ladder)
         if ladder[best] < rank:
             yield Finding("dx-more-specific-than-chart",
                           f"Claim codes {code} but the chart documents only {best} "
-                          f"({icd10cm.title(best)})",
+                          f"({code_set(ev).title(best)})",
                           diagnosis=code, suggested_code=best, evidence=refs(charted[best]))
         elif ladder[best] == rank:
             yield Finding("dx-not-documented",
@@ -158,7 +160,7 @@ def _cause_documented(ev: ClaimEvidence, policy: Policy, code: str) -> Iterator[
     if not any(family.matches(charted) for c in ev.conditions if status.counts(c.fact)
                for charted in c.fact.codes):
         yield Finding("dx-not-documented",
-                      f"No Condition in the chart documents {code} ({icd10cm.title(code)}), "
+                      f"No Condition in the chart documents {code} ({code_set(ev).title(code)}), "
                       "claimed as the cause of B12 malabsorption", diagnosis=code)
 
 

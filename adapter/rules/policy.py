@@ -16,7 +16,9 @@ from adapter.evidence.facts import (
     PatientFact,
 )
 from adapter.mappings import CodeSets, DrugCodes, LabKind, Mappings
+from adapter.payer_policies import NO_POLICIES, PayerPolicies
 from adapter.rules import status
+from adapter.terminology.in_force import InForce
 from adapter.thresholds import Thresholds
 
 
@@ -27,12 +29,18 @@ class Policy:
     thresholds: Thresholds
     drugs: DrugCodes
     zone: ZoneInfo | None = None  # the clinic's time zone: the calendar day of a timestamp
+    payers: PayerPolicies = NO_POLICIES  # payer policies (SPEC 4.4) and who gets which
+    notes_quote: bool = True  # note findings quote the note's sentence (``notes.quote``)
+    notes_required: bool = False  # a patient with no note at all is ``note-missing`` too
 
     @classmethod
     def from_mappings(cls, mappings: Mappings, thresholds: Thresholds,
-                      zone: ZoneInfo | None = None) -> Policy:
+                      zone: ZoneInfo | None = None,
+                      payers: PayerPolicies = NO_POLICIES, notes_quote: bool = True,
+                      notes_required: bool = False) -> Policy:
         kinds = {kind.name: kind for kind in mappings.labs_by_loinc.values()}
-        return cls(mappings.codes, kinds, thresholds, mappings.drugs, zone)
+        return cls(mappings.codes, kinds, thresholds, mappings.drugs, zone, payers, notes_quote,
+                   notes_required)
 
     @property
     def mcg_per_unit(self) -> float:
@@ -124,3 +132,11 @@ def current_confirmed(ev: ClaimEvidence) -> list[Linked[ConditionFact]]:
 
 def refs(items: list[Linked[ConditionFact]] | list[Linked[LabFact]]) -> tuple[str, ...]:
     return tuple(sorted({i.fact.ref for i in items}))
+
+
+def code_set(ev: ClaimEvidence) -> InForce:
+    """The ICD-10-CM release(s) the claim is judged with, as the evidence step chose them."""
+    found = ev.code_set
+    if found is None:
+        raise ValueError(f"{ev.claim.ref}: evidence without its ICD-10-CM code set")
+    return found

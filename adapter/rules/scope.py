@@ -103,4 +103,5 @@ def in_scope(record: ClaimRecord, drugs: DrugCodes) -> ClaimFacts | Skip:
         b12_items=b12_items,
         supporting=record.supporting,
         providers=record.providers,
+        payer=record.payer,
     )

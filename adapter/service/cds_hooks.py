@@ -24,7 +24,7 @@ import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from adapter.evidence.fields import BadResource, codings, concept_text
@@ -35,6 +35,7 @@ from adapter.findings import Finding, Severity
 from adapter.mappings import Mappings
 from adapter.output.detected_issue import FINDING_SYSTEM
 from adapter.rules.scope import b12_product
+from adapter.service import crd
 from adapter.service.outcome import ServiceError
 from adapter.terminology import icd10cm
 from adapter.terminology.snomed import SYSTEM as SNOMED
@@ -47,9 +48,17 @@ ORDER_TYPES = frozenset({"MedicationRequest", "ServiceRequest"})
 HCPCS = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
 CLAIM_PREFIX = "b12-order-"
 SOURCE_LABEL = "B12 claim check (b12-fhir-adapter)"
+# dx-derived: an order's reasonReference to a coded Condition is the order's diagnosis (the
+# ordinary FHIR form), not a claim that forgot its code
 NOT_BEFORE_CLAIM = frozenset({"admin-missing", "dose-units-mismatch", "item-dx-link",
-                              "manifestation-sequencing", "evidence-not-linked"})
-INDICATOR = {Severity.HIGH: "critical", Severity.MODERATE: "warning", Severity.LOW: "info"}
+                              "manifestation-sequencing", "evidence-not-linked", "dx-derived"})
+# CRD: coverage and payment matters are info or warning; critical is for patient safety
+INDICATOR = {Severity.HIGH: "warning", Severity.MODERATE: "warning", Severity.LOW: "info"}
+SUMMARY_LIMIT = 139  # "<140 characters" (CDS Hooks 2.0)
+FREQUENCY_CODE = "payer-frequency-limit"  # a CDS card of its own: not a finding of the rules
+LOINC = "http://loinc.org"
+LAB_ORDER = {"system": LOINC, "code": "2132-9", "display": "Cobalamin (Vitamin B12) "
+                                                          "[Mass/volume] in Serum or Plasma"}
 PREFETCH_KEYS = ("patient", "conditions", "observations", "administrations")
 _ID = re.compile(r"[^A-Za-z0-9\-.]")
 
@@ -80,6 +89,12 @@ ADVICE = {
                             "deficiency without anemia) as the reason.",
     "specificity-loss": "Use the chart's more specific diagnosis as the order's reason.",
     "cause-not-coded": "Add the documented cause of malabsorption as a reason as well.",
+    "dx-excludes1": "ICD-10-CM never codes these two together (Excludes1): keep the reason "
+                    "the chart supports and remove the other.",
+    "code-set-missing": "The ICD-10-CM release in force on the order's date is not installed "
+                        "on this service: the codes were checked against the nearest "
+                        "releases. Ask its administrator to install it (b12-adapter codes "
+                        "add).",
 }
 
 
@@ -120,6 +135,7 @@ class HookRequest:
     prefetch: Mapping[str, Any]
     fhir_server: str | None
     access_token: str | None
+    unresolved: tuple[str, ...] = ()  # orders whose medicationReference could not be read
 
 
 def read_request(data: Any, service_id: str, mappings: Mappings) -> HookRequest:
@@ -147,7 +163,9 @@ def read_request(data: Any, service_id: str, mappings: Mappings) -> HookRequest:
         raise ServiceError(400, "context.draftOrders.entry must be a list")
     orders = [e["resource"] for e in entries
               if isinstance(e, dict) and isinstance(e.get("resource"), dict)
-              and e["resource"].get("resourceType") in ORDER_TYPES]
+              and isinstance(e["resource"].get("resourceType"), str)
+              and e["resource"]["resourceType"] in ORDER_TYPES]
+    bundled = _bundled_medications(entries)
     if hook == "order-select":
         selections = context.get("selections")
         if not isinstance(selections, list):
@@ -159,18 +177,43 @@ def read_request(data: Any, service_id: str, mappings: Mappings) -> HookRequest:
     server = data.get("fhirServer")
     authorization = data.get("fhirAuthorization")
     token = authorization.get("access_token") if isinstance(authorization, dict) else None
+    unresolved = tuple(_order_label(o) for o in orders
+                       if _medication_target(o) and not _order_concepts(o, bundled))
     return HookRequest(
         hook=hook, instance=instance.strip(), patient=patient,
-        orders=tuple(o for o in orders if is_b12_order(o, mappings)),
+        orders=tuple(o for o in orders if is_b12_order(o, mappings, bundled)),
         prefetch=prefetch if isinstance(prefetch, dict) else {},
         fhir_server=server if isinstance(server, str) and server else None,
         access_token=token if isinstance(token, str) and token else None,
+        unresolved=unresolved,
     )
 
 
-def is_b12_order(order: Resource, mappings: Mappings) -> bool:
+def _bundled_medications(entries: list[Any]) -> dict[str, Resource]:
+    """The draft Bundle's Medications by every name an order may use: ``Medication/id``, and
+    the entry's fullUrl (``urn:uuid:...`` or absolute)."""
+    found: dict[str, Resource] = {}
+    for entry in entries:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict) or resource.get("resourceType") != "Medication":
+            continue
+        if isinstance(resource.get("id"), str):
+            found[f"Medication/{resource['id']}"] = resource
+        if isinstance(entry.get("fullUrl"), str):
+            found[entry["fullUrl"]] = resource
+    return found
+
+
+def _medication_target(order: Resource) -> str | None:
+    reference = order.get("medicationReference")
+    target = reference.get("reference") if isinstance(reference, dict) else None
+    return target if isinstance(target, str) and target else None
+
+
+def is_b12_order(order: Resource, mappings: Mappings,
+                 bundled: Mapping[str, Resource] | None = None) -> bool:
     try:
-        concepts = _order_concepts(order)
+        concepts = _order_concepts(order, bundled or {})
         for concept in concepts:
             if b12_product(tuple(codings(concept, "code", "order")), mappings.drugs)[0]:
                 return True
@@ -180,28 +223,39 @@ def is_b12_order(order: Resource, mappings: Mappings) -> bool:
     return any(keyword in text for keyword in mappings.drugs.keywords)
 
 
-def _order_concepts(order: Resource) -> list[Any]:
+def _order_concepts(order: Resource, bundled: Mapping[str, Resource]) -> list[Any]:
+    """The concepts naming what is ordered: the ServiceRequest's code, the MedicationRequest's
+    medicationCodeableConcept, or the code of the Medication its medicationReference names
+    (contained, ``#id``; or in the draft Bundle, by ``Medication/id`` or fullUrl)."""
     if order.get("resourceType") == "ServiceRequest":
         return [order.get("code")] if isinstance(order.get("code"), dict) else []
     concepts = []
     if isinstance(order.get("medicationCodeableConcept"), dict):
         concepts.append(order["medicationCodeableConcept"])
-    reference = order.get("medicationReference")
-    target = reference.get("reference") if isinstance(reference, dict) else None
-    if isinstance(target, str) and target.startswith("#"):
-        for contained in order.get("contained") or []:
-            if isinstance(contained, dict) and contained.get("id") == target[1:] and \
-                    isinstance(contained.get("code"), dict):
-                concepts.append(contained["code"])
+    target = _medication_target(order)
+    medication: Any = None
+    if target and target.startswith("#"):
+        medication = next((c for c in order.get("contained") or []
+                           if isinstance(c, dict) and c.get("id") == target[1:]), None)
+    elif target:
+        medication = bundled.get(target)
+        if medication is None and "Medication/" in target:  # absolute or versioned
+            rid = target.split("/_history/")[0].rstrip("/").rpartition("/")[2]
+            medication = bundled.get(f"Medication/{rid}")
+    if isinstance(medication, dict) and isinstance(medication.get("code"), dict):
+        concepts.append(medication["code"])
     return concepts
 
 
 def prefetched(request: HookRequest) -> tuple[list[Resource], list[str]]:
     """The prefetched resources (Bundles unpacked) and the prefetch keys that are missing
-    (absent, null, or an OperationOutcome: the client could not fetch them)."""
+    (absent, or an OperationOutcome: the client could not fetch them). A key whose value is
+    ``null`` is "no data" (CDS Hooks 2.0: the search found nothing), not missing."""
     resources: list[Resource] = []
     missing = []
     for key in PREFETCH_KEYS:
+        if key in request.prefetch and request.prefetch[key] is None:
+            continue
         value = request.prefetch.get(key)
         if not isinstance(value, dict) or value.get("resourceType") in (None,
                                                                        "OperationOutcome"):
@@ -215,22 +269,29 @@ def prefetched(request: HookRequest) -> tuple[list[Resource], list[str]]:
 
 
 def synthetic_claim(order: Resource, patient: str, mappings: Mappings) -> Resource:
-    """The claim this order would become, for the same checks as a real one."""
+    """The claim this order would become, for the same checks as a real one.
+
+    ``reasonCode`` becomes coded diagnoses; ``reasonReference`` to a Condition becomes a
+    diagnosisReference (judged by the Condition's code: the order's diagnosis); to a
+    contained Condition, that Condition's code."""
     diagnoses: list[Resource] = []
     for concept in order.get("reasonCode") or []:
-        if not isinstance(concept, dict):
-            continue
-        coded = [dict(c) for c in concept.get("coding") or [] if isinstance(c, dict)]
-        if not any(c.get("system") in icd10cm.SYSTEMS for c in coded):
-            for c in list(coded):
-                mapped = mappings.snomed.lookup(str(c.get("code", ""))) \
-                    if c.get("system") == SNOMED else None
-                if mapped:
-                    coded.append({"system": icd10cm.SYSTEM, "code": mapped})
-        diagnoses.append({"diagnosisCodeableConcept": {**concept, "coding": coded}})
+        if isinstance(concept, dict):
+            diagnoses.append(_coded_diagnosis(concept, mappings))
     for reason in order.get("reasonReference") or []:
-        if isinstance(reason, dict) and str(reason.get("reference", "")).startswith("Condition/"):
-            diagnoses.append({"diagnosisReference": {"reference": reason["reference"]}})
+        target = reason.get("reference") if isinstance(reason, dict) else None
+        if not isinstance(target, str):
+            continue
+        if target.startswith("#"):
+            contained = next((c for c in order.get("contained") or [] if isinstance(c, dict)
+                              and c.get("resourceType") == "Condition"
+                              and c.get("id") == target[1:]), None)
+            if contained and isinstance(contained.get("code"), dict):
+                diagnoses.append(_coded_diagnosis(contained["code"], mappings))
+            continue
+        path = target.split("/_history/")[0].rstrip("/").split("/")
+        if len(path) >= 2 and path[-2] == "Condition":
+            diagnoses.append({"diagnosisReference": {"reference": f"Condition/{path[-1]}"}})
     for sequence, diagnosis in enumerate(diagnoses, 1):
         diagnosis["sequence"] = sequence
     when = _order_date(order)
@@ -256,6 +317,17 @@ def synthetic_claim(order: Resource, patient: str, mappings: Mappings) -> Resour
     return claim
 
 
+def _coded_diagnosis(concept: Resource, mappings: Mappings) -> Resource:
+    coded = [dict(c) for c in concept.get("coding") or [] if isinstance(c, dict)]
+    if not any(c.get("system") in icd10cm.SYSTEMS for c in coded):
+        for c in list(coded):
+            mapped = mappings.snomed.lookup(str(c.get("code", ""))) \
+                if c.get("system") == SNOMED else None
+            if mapped:
+                coded.append({"system": icd10cm.SYSTEM, "code": mapped})
+    return {"diagnosisCodeableConcept": {**concept, "coding": coded}}
+
+
 def _order_date(order: Resource) -> str:
     for name in ("occurrenceDateTime", "authoredOn"):
         value = order.get(name)
@@ -265,8 +337,11 @@ def _order_date(order: Resource) -> str:
 
 
 def cards(request: HookRequest, order: Resource, findings: Iterable[Finding]) -> list[Resource]:
-    """One card per finding that applies before the claim exists."""
+    """One card per finding that applies before the claim exists: a summary under 140
+    characters, ``warning`` at most (a billing matter), a suggestion (with its uuid) where
+    there is one thing to do, and a link to the documenting Condition on ``fhirServer``."""
     label = _order_label(order)
+    coverage = crd.read(order)
     found = []
     for finding in findings:
         if finding.code in NOT_BEFORE_CLAIM:
@@ -275,26 +350,161 @@ def cards(request: HookRequest, order: Resource, findings: Iterable[Finding]) ->
         summary = f"B12 injection: {kind.title}"
         if finding.diagnosis:
             summary += f" ({finding.diagnosis})"
+        if len(summary) > SUMMARY_LIMIT:
+            summary = summary[:SUMMARY_LIMIT - 3].rstrip() + "..."
         detail = (f"**{finding.message}**\n\n{ADVICE.get(finding.code, '')}\n\n"
                   f"Order: {label}. Finding `{finding.code}` ({finding.severity.value}); "
                   "the claim would be flagged for review or denied.")
         if finding.suggested_code:
             detail += f" Suggested code: {finding.suggested_code}."
+        if coverage is not None:
+            detail += "\n\n" + coverage.describe()
         key = f"{request.instance}|{label}|{finding.code}|{finding.diagnosis or '-'}"
-        found.append({
+        card: Resource = {
             "uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, key)),
-            "summary": summary[:140],
+            "summary": summary,
             "detail": detail,
             "indicator": INDICATOR[finding.severity],
             "source": {"label": SOURCE_LABEL,
                        "topic": {"system": FINDING_SYSTEM, "code": finding.code,
                                  "display": kind.title}},
-        })
+        }
+        suggestion = _suggestion(order, finding, request.patient, key)
+        if suggestion:
+            card["suggestions"] = [suggestion]
+            card["selectionBehavior"] = "at-most-one"
+        links = _condition_links(request.fhir_server, finding.evidence)
+        if links:
+            card["links"] = links
+        found.append(card)
     return found
+
+
+def frequency_card(request: HookRequest, order: Resource, chart: Sequence[Resource],
+                   mappings: Mappings) -> Resource | None:
+    """A card when the payer's coverage information on the order limits how often (CRD
+    ``allowed-quantity`` per period) and the chart's completed B12 injections in that period,
+    with this order, would pass the limit."""
+    coverage = crd.read(order)
+    if coverage is None or coverage.limit is None:
+        return None
+    on = date.fromisoformat(_order_date(order))
+    bundled = {f"Medication/{r['id']}": r for r in chart
+               if r.get("resourceType") == "Medication" and isinstance(r.get("id"), str)}
+    days = [day for r in chart if (day := _injection_day(r, mappings, bundled)) is not None]
+    given = crd.injections_in_period(days, on, coverage.limit)
+    if given + 1 <= coverage.limit.count:
+        return None
+    label = _order_label(order)
+    limit = coverage.limit.describe()
+    key = f"{request.instance}|{label}|{FREQUENCY_CODE}"
+    return {
+        "uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, key)),
+        "summary": f"B12 injection: over the payer's limit of {limit}"[:SUMMARY_LIMIT],
+        "detail": (f"**The chart has {given} B12 injection(s) in the "
+                   f"{coverage.limit.days} days up to {on.isoformat()}; the payer's coverage "
+                   f"information on this order allows {limit}.**\n\nThis order would be one "
+                   f"more: the claim would be denied for frequency unless the payer is shown "
+                   f"why (a loading schedule, a documented relapse).\n\nOrder: {label}. "
+                   + coverage.describe()),
+        "indicator": "warning",
+        "source": {"label": SOURCE_LABEL,
+                   "topic": {"system": FINDING_SYSTEM, "code": FREQUENCY_CODE,
+                             "display": "Over the payer's frequency limit"}},
+    }
+
+
+def _injection_day(resource: Resource, mappings: Mappings,
+                   bundled: Mapping[str, Resource]) -> date | None:
+    if resource.get("resourceType") != "MedicationAdministration" or \
+            resource.get("status") != "completed":
+        return None
+    if not is_b12_order(resource, mappings, bundled):
+        return None
+    period = resource.get("effectivePeriod")
+    when = resource.get("effectiveDateTime") or (
+        period.get("start") if isinstance(period, dict) else None)
+    if not isinstance(when, str) or not re.match(r"\d{4}-\d{2}-\d{2}", when):
+        return None
+    try:
+        return date.fromisoformat(when[:10])
+    except ValueError:
+        return None
+
+
+def _suggestion(order: Resource, finding: Finding, patient: str,
+                key: str) -> Resource | None:
+    """The one thing to do, as a CDS Hooks suggestion: the chart's more specific code as the
+    order's reason, or a serum B12 order when no lab is on file."""
+    if finding.suggested_code and order.get("id"):
+        reasons = [c for c in order.get("reasonCode") or []
+                   if not (isinstance(c, dict) and finding.diagnosis and any(
+                       isinstance(x, dict) and icd10cm.normalize(str(x.get("code", "")))
+                       == finding.diagnosis for x in c.get("coding") or []))]
+        title = icd10cm.title(finding.suggested_code) or finding.suggested_code
+        reason = {"coding": [{"system": icd10cm.SYSTEM, "code": finding.suggested_code,
+                              "display": title}]}
+        return {"label": f"Use {finding.suggested_code} ({title})"[:80] + " as the reason",
+                "uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, key + "|reason")),
+                "isRecommended": True,
+                "actions": [{"type": "update",
+                             "description": f"Set the order's reason to "
+                                            f"{finding.suggested_code}",
+                             "resource": {**order, "reasonCode": [reason, *reasons]}}]}
+    if finding.code == "lab-missing":
+        lab = {"resourceType": "ServiceRequest", "status": "draft", "intent": "order",
+               "subject": {"reference": f"Patient/{patient}"},
+               "code": {"coding": [LAB_ORDER], "text": "Vitamin B12 level"}}
+        return {"label": "Order a serum vitamin B12 level (LOINC 2132-9)",
+                "uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, key + "|lab")),
+                "isRecommended": True,
+                "actions": [{"type": "create", "description": "Order a serum B12 level",
+                             "resource": lab}]}
+    return None
+
+
+def _condition_links(server: str | None, evidence: Sequence[str]) -> list[Resource]:
+    if not server:
+        return []
+    base = server.rstrip("/")
+    return [{"label": f"Documenting {ref}", "url": f"{base}/{ref}", "type": "absolute"}
+            for ref in evidence if ref.startswith("Condition/")][:3]
 
 
 def _order_label(order: Resource) -> str:
     return f"{order.get('resourceType')}/{order.get('id') or '(draft)'}"
+
+
+FEEDBACK_OUTCOMES = frozenset({"accepted", "overridden"})
+
+
+def read_feedback(data: Any) -> list[dict[str, Any]]:
+    """The feedback items of a CDS Hooks 2.0 feedback request, reduced to what is logged:
+    the card's uuid, the outcome, the accepted suggestions' uuids and the override reason's
+    code (no free text: it may hold PHI)."""
+    if not isinstance(data, dict) or not isinstance(data.get("feedback"), list) \
+            or not data["feedback"]:
+        raise ServiceError(400, "a feedback request is {\"feedback\": [...]}, one item per card")
+    items = []
+    for n, item in enumerate(data["feedback"]):
+        if not isinstance(item, dict) or not isinstance(item.get("card"), str) \
+                or not item["card"].strip():
+            raise ServiceError(400, f"feedback[{n}].card must be the card's uuid")
+        if not isinstance(item.get("outcome"), str) or item["outcome"] not in FEEDBACK_OUTCOMES:
+            raise ServiceError(400, f"feedback[{n}].outcome must be accepted or overridden")
+        accepted = item.get("acceptedSuggestions") or []
+        if not isinstance(accepted, list):
+            raise ServiceError(400, f"feedback[{n}].acceptedSuggestions must be a list")
+        reason = item.get("overrideReason")
+        code = None
+        if isinstance(reason, dict) and isinstance(reason.get("reason"), dict) and \
+                isinstance(reason["reason"].get("code"), str):
+            code = reason["reason"]["code"]
+        items.append({"card": item["card"][:64], "outcome": item["outcome"],
+                      "accepted_suggestions": [str(a.get("id"))[:64] for a in accepted
+                                               if isinstance(a, dict)],
+                      "override_reason": str(code)[:64] if code else None})
+    return items
 
 
 def answer(cards_found: Sequence[Resource], note: str | None = None) -> dict[str, Any]:

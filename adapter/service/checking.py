@@ -23,7 +23,7 @@ from adapter.fhir import FhirClient, Query
 from adapter.fhir.errors import FhirAuthError, FhirError
 from adapter.modes import Judge
 from adapter.outcomes import ClaimOutcome, PageOutcome
-from adapter.output.detected_issue import build_detected_issue
+from adapter.output.detected_issue import build_detected_issue, issue_urn
 from adapter.output.report import Report, claim_dict
 from adapter.output.writeback import WriteTotals
 from adapter.service.outcome import ServiceError
@@ -70,10 +70,10 @@ class CheckRun:
         return bool(self.writes and self.writes.failed)
 
     def issues_bundle(self) -> Resource:
+        # a collection has no total (bdl-1); a urn:uuid is the hyphenated RFC 4122 form
         return {"resourceType": "Bundle", "type": "collection",
-                "total": len(self.outcomes.issues),
-                "entry": [{"fullUrl": f"urn:uuid:{issue['id'].removeprefix('b12-')}",
-                           "resource": issue} for issue in self.outcomes.issues]}
+                "entry": [{"fullUrl": issue_urn(issue["id"]), "resource": issue}
+                          for issue in self.outcomes.issues]}
 
     def writes_dict(self) -> dict[str, Any] | None:
         if self.writes is None:

@@ -5,10 +5,14 @@ JSON body out (or a ``ServiceError``). ``app.py`` only wires these to routes.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+
+import requests
 
 from adapter import modes
 from adapter import sources as claim_sources
@@ -17,9 +21,9 @@ from adapter.fhir import FhirClient, FhirError, RetryPolicy
 from adapter.fhir.auth import BearerTokenAuth, NoAuth
 from adapter.modes import Judge
 from adapter.output.detected_issue import InvalidDetectedIssue
-from adapter.service import cds_hooks
+from adapter.service import batch, cds_hooks, fhir_answer, metrics
 from adapter.service.checking import CheckRun, ServerChecks, check_in_memory, run
-from adapter.service.operation import read_json, read_posted
+from adapter.service.operation import Posted, read_json, read_posted
 from adapter.service.outcome import ServiceError
 from adapter.service.settings import ServeSettings
 from adapter.service.subscriptions import CHART_TYPES, PingRunner, patients_of, read_notification
@@ -32,6 +36,7 @@ Answer = tuple[int, dict[str, Any]]
 
 logger = logging.getLogger("adapter.service")
 # A clinician is waiting on a CDS call: one quick retry, then answer without cards.
+PROBE_SECONDS = 10.0
 CDS_RETRY = RetryPolicy(max_attempts=2, max_total_seconds=5.0, backoff_base=0.2, jitter=0.1)
 
 
@@ -43,6 +48,29 @@ class Handlers:
                                     max_entries=settings.max_entries)
                        if settings.fhir else None)
         self.pings = PingRunner(self._sync) if settings.state and self.server else None
+        self._probe: tuple[float, dict[str, Any]] | None = None
+        self._probe_lock = threading.Lock()
+
+    def fhir_server_status(self) -> dict[str, Any] | None:
+        """Whether the configured FHIR server answers ``GET [base]/metadata`` (any status
+        below 500; one probe per PROBE_SECONDS, whoever asks), for ``/ready``."""
+        if self.settings.fhir is None:
+            return None
+        with self._probe_lock:
+            now = time.monotonic()
+            if self._probe is not None and now - self._probe[0] < PROBE_SECONDS:
+                return self._probe[1]
+            fhir = self.settings.fhir
+            try:
+                response = requests.get(fhir.url.strip().rstrip("/") + "/metadata",
+                                        timeout=(2.0, 3.0), verify=fhir.ca_bundle or True,
+                                        headers={"Accept": "application/fhir+json"})
+                status: dict[str, Any] = {"answers": response.status_code < 500,
+                                          "status": response.status_code}
+            except requests.RequestException as exc:
+                status = {"answers": False, "error": type(exc).__name__}
+            self._probe = (now, status)
+            return status
 
     def close(self) -> None:
         if self.pings is not None:
@@ -52,8 +80,54 @@ class Handlers:
 
     # POST /Claim/$b12-check, POST /ExplanationOfBenefit/$b12-check
 
-    def check_operation(self, body: bytes, content_type: str | None, claim_type: str) -> Answer:
+    def check_operation(self, body: bytes, content_type: str | None, claim_type: str,
+                        fhir: bool = False, respond_async: bool = False) -> Answer:
+        """One claim (its JSON report entry) or a batch (the report); ``fhir``: as a
+        Parameters (``Accept: application/fhir+json``); ``respond_async``: a job, whose
+        batch may be as large as ``--max-async-claims``."""
         posted = read_posted(read_json(body, content_type), claim_type)
+        if posted.batch:
+            limit = (self.settings.max_async_claims if respond_async
+                     else self.settings.max_batch_claims)
+            found = self.check_batch(posted, claim_type, limit)
+            return 200, batch.parameters(found) if fhir else found
+        status, found = self._check_one(posted, claim_type)
+        return status, fhir_answer.claim_parameters(found) if fhir else found
+
+    def check_batch(self, posted: Posted, claim_type: str, limit: int) -> dict[str, Any]:
+        count = batch.bound(posted, claim_type, limit)
+        missing: list[str] = []
+        if posted.references:
+            server = self._on_server(f"checking {count} claims by reference")
+            if claim_type == "Claim":
+                ids = tuple(ref.partition("/")[2] for ref in posted.references)
+                checked = _guarded(lambda: server.check_selection(
+                    ClaimSelection(ids=ids), lock=list(posted.references)))
+            else:
+                found = server.read(list(posted.references))
+                checked = _guarded(lambda: server.check_given(found))
+        elif any(r.get("resourceType") == "Bundle" for r in posted.resources) \
+                or self.server is None:
+            checked = _guarded(lambda: check_in_memory(self.judge, posted.resources))
+        else:
+            checked = _guarded(lambda: self._on_server().check_given(posted.resources))
+        if checked.read_failed:
+            raise ServiceError(502, "the FHIR server could not be read", code="transient",
+                               problems=checked.report.errors)
+        metrics.observe_run(checked.report, checked.writes, "operation")
+        answer = batch.answer(checked)
+        if posted.references:
+            seen = {o.claim for o in checked.outcomes.claims}
+            missing = [ref for ref in posted.references if ref not in seen]
+            answer["errors"] += [{"resource": ref, "message": "not on the FHIR server"}
+                                 for ref in missing]
+            answer["summary"]["errors"] += len(missing)
+        logger.info("batch checked", extra={
+            "claims": count, **answer["summary"], "writes": answer["writes"] and {
+                k: v for k, v in answer["writes"].items() if k != "planned"}})
+        return answer
+
+    def _check_one(self, posted: Posted, claim_type: str) -> Answer:
         if posted.reference is not None:
             checked = self._check_reference(posted.reference, claim_type)
         elif posted.in_bundle or self.server is None:
@@ -61,6 +135,7 @@ class Handlers:
         else:
             checked = _guarded(lambda: self._on_server().check_given(posted.resources))
         answer = _one_claim(checked, claim_type, posted.reference)
+        metrics.observe_run(checked.report, checked.writes, "operation")
         claim, skipped = answer["claim"], answer["skipped"]
         logger.info("checked", extra={
             "claim": (claim or skipped)["claim"], "verdict": claim and claim["verdict"],
@@ -133,6 +208,8 @@ class Handlers:
         if patients:
             runs.append(_guarded(lambda: server.check_selection(
                 ClaimSelection(patient=",".join(patients)))))
+        for done in runs:
+            metrics.observe_run(done.report, done.writes, "notification")
         answer = _merge(runs)
         answer["notification"] = "event"
         answer["ignored"] = sorted(
@@ -158,16 +235,21 @@ class Handlers:
                     overlap=timedelta(seconds=self.settings.overlap_seconds), max_claims=None)
         except SyncStateError as exc:  # a cron sync holds the lock: try again shortly
             logger.warning("ping: sync not run", extra={"reason": str(exc)})
+            metrics.observe_sync("not-run")
             return False
         except FhirError as exc:
             logger.warning("ping: sync failed", extra={"reason": str(exc)})
+            metrics.observe_sync("failed")
             return False
+        metrics.observe_run(done.report, done.writes, "sync")
+        metrics.observe_sync("failed" if done.failed else "ok", outcome.after.watermark)
         w = done.writes
+        # "created" is a LogRecord attribute: as an extra key it raised KeyError (issue 25)
         logger.info("ping: sync run", extra={
             "claims": len(done.report.claims) + len(done.report.skipped),
-            "created": w.created, "updated": w.updated, "cancelled": w.cancelled,
-            "failed": w.failed, "errors": len(done.report.errors),
-            "watermark": outcome.after.watermark})
+            "writes": {"created": w.created, "updated": w.updated, "cancelled": w.cancelled,
+                       "failed": w.failed},
+            "errors": len(done.report.errors), "watermark": outcome.after.watermark})
         return not done.failed
 
     # CDS Hooks
@@ -175,8 +257,11 @@ class Handlers:
     def cds(self, body: bytes, content_type: str | None, service_id: str) -> Answer:
         request = cds_hooks.read_request(read_json(body, content_type), service_id,
                                          self.judge.mappings)
+        note = (f"not checked: the medication of {', '.join(request.unresolved)} is a "
+                "reference the service could not read (contain the Medication in the order "
+                "or put it in draftOrders)") if request.unresolved else None
         if not request.orders:
-            return 200, cds_hooks.answer([])
+            return 200, cds_hooks.answer([], note)
         mappings = self.judge.mappings
         claims = {f"Claim/{c['id']}": (c, order) for order in request.orders
                   if (c := cds_hooks.synthetic_claim(order, request.patient, mappings))}
@@ -185,26 +270,42 @@ class Handlers:
         if not missing:
             checked = _guarded(lambda: check_in_memory(self.judge, [*chart, *synthetic]))
         elif self._cds_server_allowed(request.fhir_server):
+            # CDS Hooks 2.0: 412 when the data can be neither prefetched nor fetched
             try:
                 checked = self._cds_from_server(request, synthetic)
             except FhirError as exc:
-                return 200, cds_hooks.answer([], f"the chart could not be read from fhirServer "
-                                                 f"({exc}); nothing was checked")
+                raise ServiceError(412, f"the chart could not be read from fhirServer ({exc}); "
+                                        "nothing was checked", code="transient") from exc
             if checked.read_failed:
-                return 200, cds_hooks.answer([], "the chart could not be read from fhirServer; "
-                                                 "nothing was checked")
+                raise ServiceError(412, "the chart could not be read from fhirServer; nothing "
+                                        "was checked", code="transient",
+                                   problems=checked.report.errors)
         else:
-            return 200, cds_hooks.answer([], (
+            raise ServiceError(412, (
                 f"prefetch {', '.join(missing)} missing and fhirServer "
                 f"{'not given' if not request.fhir_server else 'not allowed'}: nothing was "
-                "checked (send the prefetch, or allow the server with --cds-fhir-server)"))
+                "checked (send the prefetch, or allow the server with --cds-fhir-server)"),
+                code="incomplete")
         found = []
         for result in checked.report.claims:
             _, order = claims[result.claim]
             found += cds_hooks.cards(request, order, result.findings)
+            if not missing:  # the payer's frequency limit, counted in the prefetched chart
+                frequency = cds_hooks.frequency_card(request, order, chart, mappings)
+                if frequency is not None:
+                    found.append(frequency)
+        metrics.observe_run(checked.report, None, "cds")
+        metrics.observe_cards(found)
         logger.info("cds", extra={"hook": request.hook, "orders": len(request.orders),
                                   "cards": len(found)})
-        return 200, cds_hooks.answer(found)
+        return 200, cds_hooks.answer(found, note)
+
+    def cds_feedback(self, body: bytes, content_type: str | None, service_id: str) -> Answer:
+        """``POST /cds-services/{id}/feedback``: logged (card uuids and outcomes, no PHI)."""
+        items = cds_hooks.read_feedback(read_json(body, content_type))
+        for item in items:
+            logger.info("cds feedback", extra={"service": service_id, **item})
+        return 200, {}
 
     def _cds_server_allowed(self, url: str | None) -> bool:
         if not url:

@@ -8,6 +8,10 @@ Accepted bodies (JSON, ``application/fhir+json`` or ``application/json``):
 - a Reference, ``{"reference": "Claim/k1"}``: read from the configured FHIR server;
 - a Parameters resource wrapping any of these: parameter ``resource`` (a Claim or Bundle) or
   ``claim`` (a resource, or a ``valueReference``).
+
+A batch (answered one result per claim, see ``batch.py``): a Bundle holding more than one
+claim, or of ``type`` ``batch``; or a Parameters with several ``claim``/``resource``
+parameters (claim references read from the server, or claims).
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ class Posted:
 
     resources: tuple[Resource, ...] = ()
     reference: str | None = None
+    batch: bool = False
+    references: tuple[str, ...] = ()  # a batch's claims on the server
 
     @property
     def in_bundle(self) -> bool:
@@ -54,6 +60,9 @@ def read_json(body: bytes, content_type: str | None) -> Any:
                                 f"column {exc.colno})") from None
     except RecursionError:
         raise ServiceError(400, "the body is nested too deeply") from None
+    except ValueError as exc:  # an integer too long to convert (over 4300 digits)
+        raise ServiceError(400, f"the body is not usable JSON ({str(exc).split(';')[0]})"
+                           ) from None
 
 
 def read_posted(data: Any, claim_type: str) -> Posted:
@@ -68,7 +77,8 @@ def read_posted(data: Any, claim_type: str) -> Posted:
     if rtype == "Bundle":
         if not isinstance(data.get("entry", []), list):
             raise ServiceError(400, "Bundle.entry is not a list")
-        return Posted(resources=(data,))
+        return Posted(resources=(data,),
+                      batch=data.get("type") == "batch" or claim_count(data) > 1)
     if rtype == claim_type:
         return Posted(resources=(data,))
     raise ServiceError(400, f"this operation checks a {claim_type}: post the {claim_type}, a "
@@ -89,10 +99,21 @@ def reference_of(data: Any, claim_type: str) -> str:
     return f"{claim_type}/{parts[-1]}"
 
 
+def claim_count(bundle: Resource) -> int:
+    """Claims and ExplanationOfBenefits among a Bundle's entries."""
+    return sum(1 for e in bundle.get("entry") or [] if isinstance(e, dict)
+               and isinstance(e.get("resource"), dict)
+               and e["resource"].get("resourceType") in ("Claim", "ExplanationOfBenefit"))
+
+
 def _from_parameters(data: Resource, claim_type: str) -> Posted:
     parameters = data.get("parameter")
     if not isinstance(parameters, list):
         raise ServiceError(400, "Parameters.parameter must be a list")
+    named = [p for p in parameters
+             if isinstance(p, dict) and p.get("name") in PARAMETER_NAMES]
+    if len(named) > 1:
+        return _batch_parameters(named, claim_type)
     for parameter in parameters:
         if not isinstance(parameter, dict) or parameter.get("name") not in PARAMETER_NAMES:
             continue
@@ -106,6 +127,32 @@ def _from_parameters(data: Resource, claim_type: str) -> Posted:
         raise ServiceError(400, f"parameter {parameter['name']!r} needs a resource or a "
                                 "valueReference")
     raise ServiceError(400, "Parameters holds no parameter named 'resource' or 'claim'")
+
+
+def _batch_parameters(named: list[Resource], claim_type: str) -> Posted:
+    """Several ``claim``/``resource`` parameters: references (read from the server) or
+    resources (claims, or Bundles of claims and their charts), not both."""
+    references: list[str] = []
+    resources: list[Resource] = []
+    for parameter in named:
+        if "valueReference" in parameter:
+            references.append(reference_of(parameter["valueReference"], claim_type))
+        elif isinstance(parameter.get("resource"), dict) and \
+                parameter["resource"].get("resourceType") in (claim_type, "Bundle"):
+            resources.append(parameter["resource"])
+        else:
+            raise ServiceError(400, f"parameter {parameter['name']!r} needs a {claim_type}, "
+                                    "a Bundle or a valueReference")
+    if references and resources:
+        raise ServiceError(400, "a batch gives its claims as references or as resources, "
+                                "not both")
+    if resources:
+        for resource in resources:
+            if resource["resourceType"] == "Bundle" and \
+                    not isinstance(resource.get("entry", []), list):
+                raise ServiceError(400, "Bundle.entry is not a list")
+        return Posted(resources=tuple(resources), batch=True)
+    return Posted(references=tuple(dict.fromkeys(references)), batch=True)
 
 
 def _kind(value: Any) -> str:

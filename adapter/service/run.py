@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import contextlib
 import os
+import shutil
 import socket
+import tempfile
 
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from adapter.config import load_settings
 from adapter.mappings import load_mappings
+from adapter.service.async_jobs import DIRECTORY_VARIABLE
 from adapter.service.logs import log_config
 from adapter.service.settings import ENVIRONMENT_VARIABLE, FhirSettings, ServeSettings
 
@@ -28,7 +32,11 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
             token_env=args.token_env, token_file=args.token_file, client_id=args.client_id,
             private_key_file=args.private_key_file, key_id=args.key_id,
             algorithm=args.algorithm, scope=args.scope, token_url=args.token_url,
-            ca_bundle=args.ca_bundle, timeout=args.timeout, page_size=args.page_size)
+            ca_bundle=args.ca_bundle, timeout=args.timeout, page_size=args.page_size,
+            client_secret_env=args.client_secret_env,
+            client_secret_file=args.client_secret_file,
+            token_auth_method=args.token_auth_method, retry_budget=args.retry_budget,
+            max_pages=args.max_pages)
     return ServeSettings(
         fhir=fhir, dry_run=args.dry_run, max_entries=args.max_transaction_entries,
         config=str(args.config) if args.config else None,
@@ -36,7 +44,11 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
         api_token_env=args.api_token_env, api_token_file=args.api_token_file,
         client_cert_header=args.client_cert_header,
         allowed_subjects=tuple(args.allow_client_subject), max_body_bytes=args.max_body_bytes,
-        cds_fhir_servers=tuple(args.cds_fhir_server))
+        cds_fhir_servers=tuple(args.cds_fhir_server), max_batch_claims=args.max_batch_claims,
+        max_async_claims=args.max_async_claims, max_concurrent=args.max_concurrent,
+        body_timeout=args.body_timeout,
+        cors_origins=tuple(args.cors_origin), cds_issuers=tuple(args.cds_issuer),
+        public_url=args.public_url)
 
 
 class NoDelayH11Protocol(H11Protocol):
@@ -62,6 +74,13 @@ def serve(settings: ServeSettings, *, host: str, port: int, workers: int,
     settings.validate()
     load_settings(load_mappings().thresholds, settings.config_path)  # bad --config: exit 2
     os.environ[ENVIRONMENT_VARIABLE] = settings.to_json()
+    jobs = tempfile.mkdtemp(prefix="b12-async-")  # every worker answers polls (async_jobs.py)
+    atexit.register(shutil.rmtree, jobs, True)
+    os.environ[DIRECTORY_VARIABLE] = jobs
+    if workers > 1:  # /metrics adds up every worker's figures (adapter/service/metrics.py)
+        shared = tempfile.mkdtemp(prefix="b12-metrics-")
+        atexit.register(shutil.rmtree, shared, True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = shared
     uvicorn.run(
         "adapter.service.app:create_app", factory=True, host=host, port=port,
         workers=workers, log_config=log_config(log_level.upper()), access_log=False,

@@ -12,6 +12,7 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from adapter.fhir import FhirClient
 from adapter.fhir.auth import AuthConfigError, auth_from_settings
@@ -44,18 +45,33 @@ class FhirSettings:
     ca_bundle: str | None = None
     timeout: float = 60.0
     page_size: int = 100
+    client_secret_env: str | None = None
+    client_secret_file: str | None = None
+    token_auth_method: str = "basic"
+    retry_budget: float | None = None  # None: the client's default
+    max_pages: int | None = None
 
     def client(self) -> FhirClient:
         """A new client (one per worker thread: a requests session is not shared)."""
+        from adapter.fhir import RetryPolicy
+
         options = {"scope": self.scope} if self.scope else {}
         auth = auth_from_settings(
             self.auth, username=self.username, password_env=self.password_env,
             password_file=self.password_file, token_env=self.token_env,
             token_file=self.token_file, client_id=self.client_id,
             private_key_file=self.private_key_file, key_id=self.key_id,
-            algorithm=self.algorithm, token_url=self.token_url, **options)
+            algorithm=self.algorithm, token_url=self.token_url,
+            client_secret_env=self.client_secret_env,
+            client_secret_file=self.client_secret_file,
+            token_auth_method=self.token_auth_method, **options)
+        limits: dict[str, Any] = {}
+        if self.retry_budget is not None:
+            limits["retry"] = RetryPolicy(max_total_seconds=self.retry_budget)
+        if self.max_pages is not None:
+            limits["max_pages"] = self.max_pages
         return FhirClient(self.url, auth=auth, timeout=(10.0, self.timeout),
-                          verify=self.ca_bundle or True, page_size=self.page_size)
+                          verify=self.ca_bundle or True, page_size=self.page_size, **limits)
 
 
 @dataclass(frozen=True)
@@ -71,8 +87,27 @@ class ServeSettings:
     client_cert_header: str | None = None  # set by a TLS-terminating proxy, e.g. X-SSL-Client-S-DN
     allowed_subjects: tuple[str, ...] = ()
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    body_timeout: float = 30.0  # most seconds one wait for a piece of the body may take
     cds_fhir_servers: tuple[str, ...] = ()  # fhirServer bases a CDS request may send us to
     access_log: bool = True
+    max_batch_claims: int = 1000  # claims one $b12-check batch may hold
+    max_async_claims: int = 50_000  # claims one Prefer: respond-async batch may hold
+    max_concurrent: int = 64  # requests answered at once per worker; past it 429
+    body_timeout: float = 30.0  # seconds to receive a request body; past it 408
+    cors_origins: tuple[str, ...] = ()  # browser origins allowed (CDS sandbox, SMART apps)
+    cds_issuers: tuple[str, ...] = ()  # "ISS=JWKS_URL": CDS clients whose JWTs are trusted
+    public_url: str | None = None  # the service's URL as callers see it (JWT aud)
+
+    def cds_issuer_map(self) -> dict[str, str]:
+        found = {}
+        for item in self.cds_issuers:
+            issuer, sep, url = item.partition("=")
+            if not sep or not issuer.strip() or not url.strip().startswith(("http://",
+                                                                            "https://")):
+                raise SettingsError(f"--cds-issuer must be ISSUER=JWKS_URL (an http(s) URL): "
+                                    f"{item!r}")
+            found[issuer.strip()] = url.strip()
+        return found
 
     @property
     def config_path(self) -> Path | None:
@@ -86,7 +121,7 @@ class ServeSettings:
         data = json.loads(text)
         fhir = FhirSettings(**data.pop("fhir")) if data.get("fhir") else None
         data.pop("fhir", None)
-        for name in ("allowed_subjects", "cds_fhir_servers"):
+        for name in ("allowed_subjects", "cds_fhir_servers", "cors_origins", "cds_issuers"):
             data[name] = tuple(data.get(name) or ())
         return cls(fhir=fhir, **data)
 
@@ -131,8 +166,24 @@ class ServeSettings:
                 raise SettingsError(str(exc)) from exc
         if self.state and self.fhir is None:
             raise SettingsError("--state needs --server: it holds that server's sync watermark")
+        if not 0 < self.body_timeout <= 3600:
+            raise SettingsError(f"--body-timeout must be between 0 and 3600 seconds, not "
+                                f"{self.body_timeout}")
         if self.max_body_bytes < 1024:
             raise SettingsError("--max-body-bytes must be at least 1024")
+        if self.max_batch_claims < 1:
+            raise SettingsError("--max-batch-claims must be at least 1")
+        if self.max_async_claims < 1:
+            raise SettingsError("--max-async-claims must be at least 1")
+        if self.max_concurrent < 1:
+            raise SettingsError("--max-concurrent must be at least 1")
+        if self.body_timeout <= 0:
+            raise SettingsError("--body-timeout must be above 0")
+        self.cds_issuer_map()
+        for origin in self.cors_origins:
+            if origin != "*" and not origin.startswith(("http://", "https://")):
+                raise SettingsError(f"--cors-origin must be an http(s) origin or '*': "
+                                    f"{origin!r}")
         for url in self.cds_fhir_servers:
             if not url.startswith(("http://", "https://")):
                 raise SettingsError(f"--cds-fhir-server must be an http(s) base URL: {url!r}")

@@ -22,6 +22,7 @@ class Reads:
 
     patients: tuple[str, ...] = ()
     links: tuple[str, ...] = ()
+    dates: tuple[str, ...] = ()  # the page's B12 dates (ISO): notes are read for these only
     queries: Mapping[str, Query] = field(default_factory=dict)
     types: frozenset[str] | None = None
     lines: Mapping[str, LineTest] = field(default_factory=dict)
@@ -54,6 +55,9 @@ class Records:
     resources: Iterable[Resource | Problem | Seen]
     aliases: Mapping[str, str] = field(default_factory=dict)
     found: dict[str, list[Resource]] = field(default_factory=dict)
+    # patients the source says hold clinical notes on any day (a server reads only the notes
+    # of the page's dates, so holding notes is asked apart: SPEC 4.2 note-missing)
+    notes_held: frozenset[str] = frozenset()
 
 
 class Source(Protocol):

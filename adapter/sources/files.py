@@ -236,18 +236,36 @@ def _manifest_files(directory: Path, manifest: Path) -> list[DataFile]:
         assert isinstance(outputs, list)
     except (ValueError, KeyError, TypeError, AssertionError, RecursionError) as exc:
         raise SourceError(f"{manifest}: not a Bulk Data export manifest ({exc})") from None
-    files = []
+    files: dict[Path, DataFile] = {}
     for entry in outputs:
         url = entry.get("url") if isinstance(entry, dict) else None
         rtype = entry.get("type") if isinstance(entry, dict) else None
         if not isinstance(url, str):
             raise SourceError(f"{manifest}: an output entry has no url")
-        path = directory / Path(unquote(urlsplit(url).path)).name
-        if not path.is_file():
-            raise SourceError(f"{manifest}: names {_name(path)}, which is not in {directory}")
-        files.append(DataFile(path, ndjson=True,
-                              rtype=rtype if isinstance(rtype, str) else _type_from_name(path)))
-    return files
+        for path in _manifest_output(directory, url, rtype if isinstance(rtype, str) else None):
+            files.setdefault(path, DataFile(
+                path, ndjson=True,
+                rtype=rtype if isinstance(rtype, str) else _type_from_name(path)))
+    return list(files.values())
+
+
+def _manifest_output(directory: Path, url: str, rtype: str | None) -> list[Path]:
+    """The local files of one manifest entry: the file beside the manifest named as the URL's
+    last segment; else, when the URL is the exporting server's (published exports keep
+    them, and a downloader saves each file under its type's name), the files beside it named
+    for the entry's type (``Condition.ndjson``, ``Condition.000.ndjson``)."""
+    parts = urlsplit(url)
+    path = directory / Path(unquote(parts.path)).name
+    if path.is_file():
+        return [path]
+    if parts.scheme.lower() in ("http", "https") and rtype is not None:
+        typed = [candidate for candidate in sorted(directory.iterdir())
+                 if candidate.is_file() and _is_ndjson(candidate)
+                 and _type_from_name(candidate) == rtype]
+        if typed:
+            return typed
+    also = f" (nor any file of {text(rtype)})" if rtype else ""
+    raise SourceError(f"manifest.json names {_name(path)}, which is not in {directory}{also}")
 
 
 def _name(path: Path) -> str:
@@ -496,7 +514,16 @@ def _parse_line(raw: bytes, where: str, aliases: dict[str, str]
     resource = _parse(raw, where)
     if isinstance(resource, Problem):
         yield resource
-    elif not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+    elif isinstance(resource, list):  # some servers' fixture files: an array of resources
+        for index, item in enumerate(resource):
+            yield from _one_resource(item, f"{where}[{index}]", aliases)
+    else:
+        yield from _one_resource(resource, where, aliases)
+
+
+def _one_resource(resource: Any, where: str, aliases: dict[str, str]
+                  ) -> Iterator[Resource | Problem]:
+    if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
         yield Problem(where, "not a FHIR resource (no resourceType)")
     elif resource["resourceType"] == "Bundle":
         yield from unpack(resource, where, aliases)

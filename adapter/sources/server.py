@@ -7,18 +7,22 @@ pages only when a result overflows a page, never a request per claim.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl
 
 from adapter.evidence.needs import LINKED_TYPES, RecordSearch
 from adapter.fhir import FhirClient, Query, includes, matches
+from adapter.notes.documents import binary_ids
 from adapter.outcomes import Problem
 from adapter.sources import CLAIM_TYPES
 from adapter.sources.base import Reads, Records
 
 RECORDS_PAGE_SIZE = 1000
+_HELD = "\x00notes held by "  # the name of a patient's note-presence search in the batch
 CLAIM_TYPES_READ = ("Claim", "ExplanationOfBenefit")  # searched in this order
 Resource = dict[str, Any]
 
@@ -34,6 +38,9 @@ class ClaimSelection:
     oldest_first: bool = False  # sort by _lastUpdated, as a watermark needs
 
     def __post_init__(self) -> None:
+        if self.since is not None and not _is_instant(self.since):
+            raise ValueError(f"--since must be a date or an instant (2026-03-01, "
+                             f"2026-03-01T08:00:00Z): {self.since!r}")
         path, sep, _ = (self.search or "").partition("?")
         if sep and path.strip("/") not in CLAIM_TYPES:
             raise ValueError("--search must be a Claim or ExplanationOfBenefit search "
@@ -63,6 +70,23 @@ class ClaimSelection:
         return Query(resource_type, tuple(params))
 
 
+_INSTANT = re.compile(r"(\d{4})(-\d{2}(-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?"
+                      r"(Z|[+-]\d{2}:\d{2})?)?)?)?")
+
+
+def _is_instant(text: str) -> bool:
+    """A FHIR date or dateTime ``_lastUpdated`` takes (``yesterday`` is not one: sent as
+    ``geyesterday`` a server ignores it or refuses it)."""
+    if not _INSTANT.fullmatch(text):
+        return False
+    try:
+        datetime.fromisoformat((text + "-01-01"[len(text) - 4:] if len(text) < 10 else text)
+                               .replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
+
+
 class ServerSource:
     """Reads claims and records through a ``FhirClient``; knows nothing of the rules."""
 
@@ -85,25 +109,51 @@ class ServerSource:
         ids = ",".join(ref.rpartition("/")[2] for ref in reads.patients)
         named: list[tuple[str | None, Query]] = []
         if reads.patients:
-            named += [(None, self._query(search, ",".join(reads.patients), ids))
+            named += [(None, self._query(search, ",".join(reads.patients), ids, reads.dates))
                       for search in self.searches]
+            if reads.dates and any(search.dated for search in self.searches):
+                # whether each patient holds a note on any day: one entry each, same batch
+                named += [(f"{_HELD}{patient}", Query.of(
+                    "DocumentReference", patient=patient, _count=1, _elements="subject"))
+                    for patient in reads.patients]
         named += list(reads.queries.items())
         records: list[Resource] = []
         found: dict[str, list[Resource]] = {}
+        held: set[str] = set()
         for (name, _), search in zip(named, self.client.batch_search([q for _, q in named]),
                                      strict=True):
             rtype = search.query.resource_type
+            if name is not None and name.startswith(_HELD):
+                first = next(search.pages(), None)
+                if first is not None and any(True for _ in matches(first, rtype)):
+                    held.add(name[len(_HELD):])
+                continue
             for page in search.pages():
                 if name is None:  # the record: matches and what they _include (Medications)
                     records += [*matches(page, rtype), *includes(page, rtype)]
                 else:
                     found.setdefault(name, []).extend(matches(page, rtype))
         records += self._missing_links(reads.links, records)
-        return Records(records, {}, found)
+        records += self._binaries(records)
+        return Records(records, {}, found, frozenset(held))
 
-    def _query(self, search: RecordSearch, patients: str, ids: str) -> Query:
-        return Query(search.resource_type, search.params).where(
+    def _query(self, search: RecordSearch, patients: str, ids: str,
+               dates: Sequence[str] = ()) -> Query:
+        query = Query(search.resource_type, search.params).where(
             {search.by: ids if search.by == "_id" else patients}, _count=RECORDS_PAGE_SIZE)
+        if search.dated and dates:  # a day either side: a timestamp's day is the clinic's
+            first, last = date.fromisoformat(min(dates)), date.fromisoformat(max(dates))
+            query = query.where([("date", f"ge{(first - timedelta(days=1)).isoformat()}"),
+                                 ("date", f"lt{(last + timedelta(days=2)).isoformat()}")])
+        return query
+
+    def _binaries(self, records: list[Resource]) -> list[Resource]:
+        """The Binaries the notes' attachments point at (``url``), in one batch."""
+        have = {r.get("id") for r in records if r.get("resourceType") == "Binary"}
+        ids = sorted({rid for r in records for rid in binary_ids(r)} - have)
+        if not ids:
+            return []
+        return list(self.client.batch_search([Query.of("Binary", _id=",".join(ids))])[0])
 
     def _missing_links(self, links: Sequence[str], records: list[Resource]) -> list[Resource]:
         """Resources the claims reference that the patient searches did not return."""

@@ -41,6 +41,7 @@ from adapter.evidence.fields import normalize_reference, ref_of
 from adapter.evidence.kinds import CHART_TYPES, USE
 from adapter.evidence.needs import line_tests
 from adapter.mappings import load_mappings
+from adapter.notes.documents import NOTE_TYPES
 from adapter.outcomes import ClaimOutcome, Problem
 from adapter.output.detected_issue import build_detected_issue
 from adapter.output.report import claim_dict
@@ -88,12 +89,15 @@ class RunSpec:
     thresholds: str  # Thresholds as JSON (the defaults plus the user's --config)
     identified: str  # the run's instant: DetectedIssue.identifiedDateTime
     zone: str | None = None  # the clinic's IANA time zone (facility_timezone), if set
+    notes_quote: bool = True  # [notes] quote
+    notes_required: bool = False  # [notes] required
 
     @classmethod
     def of(cls, thresholds: Thresholds, identified: datetime,
-           zone: ZoneInfo | None = None) -> RunSpec:
+           zone: ZoneInfo | None = None, notes_quote: bool = True,
+           notes_required: bool = False) -> RunSpec:
         return cls(json.dumps(thresholds.as_dict()), identified.isoformat(),
-                   zone.key if zone is not None else None)
+                   zone.key if zone is not None else None, notes_quote, notes_required)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +112,8 @@ def judge(spec: RunSpec) -> Judge:
     mappings = load_mappings()
     thresholds = Thresholds.from_dict(json.loads(spec.thresholds))
     zone = ZoneInfo(spec.zone) if spec.zone else None
-    policy = Policy.from_mappings(mappings, thresholds, zone)
+    policy = Policy.from_mappings(mappings, thresholds, zone, notes_quote=spec.notes_quote,
+                                  notes_required=spec.notes_required)
     return Judge(policy, datetime.fromisoformat(spec.identified))
 
 
@@ -171,8 +176,9 @@ def route(resource: Resource, text: str, judge: Judge, file: int, pos: int) -> I
         one = chart(judge)
         entries = one.read(resource)
         one.put(entries)
-        for bad in one.problems:
-            yield error_row(Problem(bad.ref, bad.problem), file, pos)
+        if rtype not in NOTE_TYPES:  # a note's defects: named where its patient is judged
+            for bad in one.problems:
+                yield error_row(Problem(bad.ref, bad.problem), file, pos)
         ref = ref_of(resource)
         if rtype == "Medication":
             yield (DRUG, None, ref, text, None, None, file, pos, None)
@@ -208,10 +214,13 @@ def _fact_row(one: Chart, rtype: str, ref: str, text: str, file: int, pos: int,
               drug: str | None = None) -> Row:
     """A fact keyed by its patient, or only the reference of a resource that gives none."""
     fact: object
+    links: list[str] = []
     if rtype == "Patient":
         fact = one.patients.get(ref)
         key = ref if fact is not None else None
-        links: list[str] = []
+    elif rtype in NOTE_TYPES:  # a clinical note goes to its patient, read there again
+        fact = next((note for notes in one.notes.values() for note in notes), None)
+        key = fact.patient if fact is not None else None
     else:
         fact = one.by_ref.get(ref)
         key = fact.patient if fact is not None else None

@@ -1,8 +1,9 @@
-"""ICD-10-CM facts from the CDC tabular bundled in simple-icd-10-cm (April 2026 release).
+"""ICD-10-CM facts read from a release's CDC tabular (SPEC 4.3: the release in force).
 
-Validity, billability (leaf codes), titles and "code first" notes are read from that data
-(through the on-disk index of ``adapter.terminology.tabular``), never from a hand-made list,
-so a new release only needs a new package version.
+Validity, billability (leaf codes), titles, "code first" and Excludes1 notes are read from
+that data (through the on-disk index of ``adapter.terminology.tabular``), never from a
+hand-made list. Every lookup takes the release's index; without one, the newest shipped
+release answers (titles on a page, a warm-up): a claim is never judged that way.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from adapter.terminology import tabular
+from adapter.terminology.tabular import Index
 
 SYSTEM = "http://hl7.org/fhir/sid/icd-10-cm"
 SYSTEMS = frozenset({SYSTEM, "urn:oid:2.16.840.1.113883.6.90"})
@@ -35,19 +37,23 @@ def normalize(raw: str) -> str:
     return code
 
 
-@lru_cache(maxsize=4096)
-def is_billable(code: str) -> bool:
+def _index(index: Index | None) -> Index:
+    return index if index is not None else tabular.index_of(tabular.default_release())
+
+
+@lru_cache(maxsize=8192)
+def is_billable(code: str, index: Index | None = None) -> bool:
     """A code is billable when it is a valid leaf of the tabular (not a category or block)."""
     if not _CODE.match(code):
         return False
-    found = tabular.item(code)
+    found = _index(index).item(code)
     return found is not None and found[1]
 
 
-@lru_cache(maxsize=4096)
-def title(code: str) -> str:
+@lru_cache(maxsize=8192)
+def title(code: str, index: Index | None = None) -> str:
     """The tabular title, or '' for a code the tabular does not know."""
-    found = tabular.item(code) if _CODE.match(code) else None
+    found = _index(index).item(code) if _CODE.match(code) else None
     return found[0] if found else ""
 
 
@@ -91,10 +97,10 @@ def in_range(code: str, low: str, high: str) -> bool:
 
 
 @lru_cache(maxsize=4096)
-def _title_says_elsewhere(code: str) -> bool:
+def _title_says_elsewhere(code: str, index: Index) -> bool:
     """The code's title, or an ancestor's, says "classified elsewhere" (a manifestation)."""
-    for item in (code, *tabular.ancestors(code)):
-        found = tabular.item(item)
+    for item in (code, *index.ancestors(code)):
+        found = index.item(item)
         words = found[0].lower() if found else ""
         if "classified elsewhere" in words and "not elsewhere classified" not in words:
             return True
@@ -102,14 +108,16 @@ def _title_says_elsewhere(code: str) -> bool:
 
 
 def is_manifestation_of(code: str, underlying: frozenset[str],
-                        note_words: tuple[str, ...] = ("deficien",)) -> bool:
+                        note_words: tuple[str, ...] = ("deficien",),
+                        index: Index | None = None) -> bool:
     """True when ``code`` is a manifestation the ``underlying`` codes can cause (SPEC 4.1):
     its title says "classified elsewhere", its "code first" note is not an "if applicable"
     one, and a line of the note names an underlying code (or a range holding one) beside one
     of ``note_words`` ("nutritional deficiency (E40-E64)": yes; "hemoglobinopathy (D50-D64)",
     M90.5-: no). G63 and G32.0 are found this way, from the tabular, not from a list."""
-    found = tabular.item(code) if _CODE.match(code) else None
-    if found is None or not _title_says_elsewhere(code):
+    book = _index(index)
+    found = book.item(code) if _CODE.match(code) else None
+    if found is None or not _title_says_elsewhere(code, book):
         return False
     note = found[3]
     if not note or "if applicable" in note.lower():
@@ -124,3 +132,22 @@ def is_manifestation_of(code: str, underlying: frozenset[str],
 @lru_cache(maxsize=1024)
 def _parsed(note: str) -> tuple[NoteLine, ...]:
     return parse_note(note)
+
+
+def excludes1_note(code: str, other: str,
+                   index: Index | None = None) -> tuple[str, str] | None:
+    """The Excludes1 line that bars ``other`` beside ``code`` (SPEC 4.3), as (the item it sits
+    on, the line), None when none does:
+    a line on ``code`` or any ancestor that names ``other``, its category (``D51.-``) or a
+    range holding it (``E40-E64``). Excludes2 lines never count. Both must be tabular codes."""
+    book = _index(index)
+    if not _CODE.match(code) or not _CODE.match(other) or book.item(code) is None:
+        return None
+    for item in (code, *book.ancestors(code)):
+        for kind, line in book.notes(item):
+            if kind != "excludes1":
+                continue
+            for parsed in _parsed(line):
+                if any(in_range(other, low, high) for low, high in parsed.ranges):
+                    return item, line
+    return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 
@@ -33,4 +34,7 @@ def convert(value: float, unit: str | None, factors: Mapping[str, float], target
         factor = lowered.get(unit.lower())
     if factor is None:
         raise UnitError(f"unit '{unit}' cannot be converted to {target}")
-    return value * factor
+    result = value * factor
+    if not math.isfinite(result):  # 1e308 mg is a finite number, not a finite dose in ug
+        raise UnitError(f"{value:g} {unit} is too large to convert to {target}")
+    return result

@@ -23,19 +23,22 @@ def test_audit_of_the_demo_writes_the_page_and_says_what_is_in_it(tmp_path, caps
 
     stdout, stderr = capsys.readouterr()
     assert stdout.strip() == (
-        f"audit: 49 claims in the period (every service date read): 9 unsupported, 14 review, "
-        f"26 supported; sample of 30 claims from 3 providers; written to {out}")
-    assert stderr == ""
+        f"audit: 67 claims in the period (every service date read): 10 unsupported, 22 review, "
+        f"35 supported; sample of 30 claims from 3 providers; written to {out}")
+    assert stderr == ("b12-adapter: note: ICD-10-CM FY2027, in force from 2026-10-01, is not "
+                      "installed: 1 claim(s) judged with FY2026-04 instead (code-set-missing); "
+                      "install it with `b12-adapter codes add` (see `b12-adapter codes "
+                      "list`)\n")
     html = out.read_text()
     assert html.startswith("<!DOCTYPE html>") and "Dr. Ana Ortiz MD" in html
 
 
 def test_a_period_and_a_sample_size(tmp_path, capsys):
     out = tmp_path / "report.html"
-    assert main(["audit", "--source", str(DEMO), "--out", str(out), "--from", "2026-02-01",
-                 "--to", "2026-02-28", "--sample", "2"]) == 0
+    assert main(["audit", "--source", str(DEMO), "--out", str(out), "--from", "2026-05-03",
+                 "--to", "2026-05-30", "--sample", "2"]) == 0
 
-    assert "7 claims in the period (2026-02-01 to 2026-02-28)" in capsys.readouterr().out
+    assert "9 claims in the period (2026-05-03 to 2026-05-30)" in capsys.readouterr().out
     assert out.read_text().count('class="sample-row"') == 6  # 2 per provider
 
 
@@ -60,6 +63,7 @@ def test_names_never_reach_the_terminal(tmp_path, capsys):
     (["--from", "2026-03-01", "--to", "2026-02-01"], "is after --to"),
     (["--claim", "k1"], "need --server"),
     (["--sample", "0"], "--sample must be at least 1"),
+    (["--link-base", "javascript:alert(1)"], "not an http(s) URL with a host"),
 ])
 def test_unusable_arguments_exit_2(tmp_path, capsys, args, message):
     out = tmp_path / "report.html"
@@ -91,12 +95,20 @@ def test_audit_without_the_extra_says_how_to_install_it(tmp_path):
                    f"raise SystemExit(main(['audit', '--source', 'fixtures/demo', '--out', "
                    f"{str(tmp_path / 'r.html')!r}]))")
     assert done.returncode == 2, done.stderr
-    assert "pip install 'b12-fhir-adapter[audit]'" in done.stderr
+    assert "pip install -e '.[audit]'" in done.stderr
 
 
 def test_the_other_commands_never_import_the_chart_libraries():
     done = _python("import sys; from adapter.cli import main; "
                    "main(['check', '--source', 'fixtures/demo', '--format', 'json']); "
-                   "loaded = {'matplotlib', 'jinja2'} & {m.split('.')[0] for m in sys.modules}; "
+                   "loaded = {'matplotlib'} & {m.split('.')[0] for m in sys.modules}; "
+                   "loaded |= {'adapter.output.audit'} & set(sys.modules); "
                    "assert not loaded, loaded")
+    # (jinja2 is no longer asked about: spaCy, which reads the demo's notes, imports it)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_out_may_name_a_directory_like_check_s(tmp_path, capsys):
+    assert main(["audit", "-s", str(DEMO), "-o", str(tmp_path)]) == 0
+    assert (tmp_path / "audit.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert f"written to {tmp_path / 'audit.html'}" in capsys.readouterr().out

@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from adapter.findings import FINDING_KINDS, Finding, Verdict
-from adapter.output.audit.collect import NO_FACILITY, NO_PROVIDER, Period
+from adapter.output.audit.collect import NO_FACILITY, NO_PROVIDER, Period, SkippedClaim
 from adapter.output.audit.patterns import RULES, pattern_label
 from fixtures import builders as b
 from tests.audit.scenario import audit, backed, rows
@@ -221,11 +221,15 @@ def test_every_finding_code_has_a_pattern_in_a_coders_words():
     assert {rule.code for rule in RULES} == set(FINDING_KINDS)
 
 
-def test_patient_names_are_kept_and_shown_only_when_asked():
-    chart = [b.patient("p1", name=("Alma", "Abbott")), *backed("k1", "p1", "2026-03-02")[1:]]
+def test_patient_names_are_kept_and_shown_only_when_asked_beside_the_reference():
+    chart = [b.patient("p1", name=("Alma", "Abbott"), birth="1950-07-01"),
+             *backed("k1", "p1", "2026-03-02")[1:]]
 
-    assert rows(audit(*chart))[0].patient == "Patient/p1"
-    assert rows(audit(*chart, show_names=True))[0].patient == "Alma Abbott"
+    hidden = rows(audit(*chart))[0]
+    assert (hidden.patient, hidden.patient_name, hidden.birth_date) == ("Patient/p1", "", None)
+    shown = rows(audit(*chart, show_names=True))[0]
+    assert (shown.patient, shown.patient_name, shown.birth_date) == (
+        "Patient/p1", "Alma Abbott", date(1950, 7, 1))
 
 
 def test_skipped_claims_and_unreadable_resources_are_counted():
@@ -236,6 +240,7 @@ def test_skipped_claims_and_unreadable_resources_are_counted():
 
     assert (result.total.claims, result.skipped, result.error_count) == (1, 1, 1)
     assert result.errors[0].resource == "Observation/bad"
+    assert result.skipped_claims == [SkippedClaim("Claim/k2", "claim status is cancelled")]
 
 
 def test_an_empty_source_gives_an_empty_audit():

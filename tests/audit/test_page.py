@@ -5,14 +5,25 @@ from __future__ import annotations
 
 import base64
 import csv
+import hashlib
 import io
 import re
 from datetime import UTC, datetime
+from html import unescape
 
-from adapter.findings import Verdict
-from adapter.output.audit import charts
+import pytest
+
+from adapter.findings import FINDING_KINDS, Verdict
+from adapter.output.audit import charts, glossary
 from adapter.output.audit.collect import Party, Tally
-from adapter.output.audit.html import CSV_COLUMNS, csv_data_url, render, sample_csv
+from adapter.output.audit.html import (
+    CSV_COLUMNS,
+    check_link_base,
+    csv_data_url,
+    link,
+    render,
+    sample_csv,
+)
 from fixtures import builders as b
 from tests.audit.scenario import audit, backed
 
@@ -110,3 +121,78 @@ def test_the_template_ships_in_the_wheel():
     package = root / "adapter" / "output" / "audit"
     shipped = [p.relative_to(package).as_posix() for p in (package / "templates").iterdir()]
     assert shipped and all(any(fnmatch(name, g) for g in globs) for name in shipped)
+
+
+def test_only_the_page_s_own_scripts_may_run_named_by_their_hashes():
+    html = page(*backed("k1", "p1", "2026-03-02"))
+
+    policy = unescape(re.search(r'Content-Security-Policy" content="([^"]+)"', html).group(1))
+    allowed = re.search(r"script-src ([^;]+);", policy).group(1).split()
+    assert "'unsafe-inline'" not in policy.split("script-src", 1)[1].split(";")[0]
+    scripts = re.findall(r"<script>(.*?)</script>", html, flags=re.S)
+    assert len(scripts) == len(allowed) == 2
+    assert allowed == [_sha256(script) for script in scripts]
+
+
+def _sha256(script: str) -> str:
+    digest = hashlib.sha256(script.encode("utf-8")).digest()
+    return f"'sha256-{base64.b64encode(digest).decode()}'"
+
+
+def test_the_glossary_gives_every_finding_code_in_a_coders_words():
+    html = page(*backed("k1", "p1", "2026-03-02", given=False))
+
+    for entry in glossary.entries():
+        assert entry.words, f"{entry.code}: no words in adapter/output/audit/glossary.py"
+        assert f'<tr id="finding-{entry.code}">' in html
+    assert {e.code for e in glossary.entries()} == set(FINDING_KINDS)
+    row = html.split('<tr id="finding-admin-missing">', 1)[1].split("</tr>", 1)[0]
+    assert '<td class="num">1</td>' in row  # the claims with it in this audit
+    assert 'href="#finding-admin-missing"' in html  # the sample's code links to its entry
+
+
+def test_skipped_claims_are_listed_with_their_reasons():
+    html = page(*backed("k1", "p1", "2026-03-02"),
+                b.claim("k2", "p1", "2026-03-02", status="cancelled"))
+
+    assert "Claims skipped (1)" in html
+    assert "<code>Claim/k2</code></td><td>claim status is cancelled</td>" in html
+    assert 'id="skipped"' not in page(*backed("k1", "p1", "2026-03-02"))
+
+
+def test_with_names_the_name_and_birth_date_stand_beside_the_reference():
+    chart = [b.patient("p1", name=("Alma", "Abbott"), birth="1950-07-01"),
+             *backed("k1", "p1", "2026-03-02")[1:]]
+
+    shown = page(*chart, show_names=True)
+    assert '<b>Alma Abbott</b> <span class="born">born 1950-07-01</span>' in shown
+    assert '<span class="patient">Patient/p1</span>' in shown
+    header, row = csv_rows(csv_data_url(audit(*chart, show_names=True)))
+    record = dict(zip(header, row, strict=True))
+    assert (record["patient"], record["patient name"], record["birth date"]) == (
+        "Patient/p1", "Alma Abbott", "1950-07-01")
+    assert "born 1950" not in page(*chart)
+
+
+def test_with_a_link_base_claims_and_resources_link_to_their_web_view():
+    chart = backed("k1", "p1", "2026-03-02", practitioner="d1")
+    result = audit(*chart)
+
+    html = render(result, source="s", generated=WHEN, link_base="https://ehr.example.org/fhir/")
+    for ref in ("Claim/k1", "Patient/p1", "Condition/k1-c", "Observation/k1-o",
+                "Practitioner/d1"):
+        assert f'href="https://ehr.example.org/fhir/{ref}" rel="noopener noreferrer"' in html
+    shaped = render(result, source="s", generated=WHEN,
+                    link_base="https://ehr.example.org/view?type={type}&id={id}")
+    assert 'href="https://ehr.example.org/view?type=Claim&amp;id=k1"' in shaped
+    assert "ehr.example.org" not in page(*chart)  # no links without a base
+
+
+def test_only_plain_references_are_linked_and_only_to_an_http_base():
+    assert link("https://x.org/r4", "Claim/k1/_history/3") == "https://x.org/r4/Claim/k1"
+    assert link("https://x.org/r4", "urn:uuid:0c3f") is None
+    assert link("https://x.org/r4", "#contained") is None
+    assert check_link_base("http://127.0.0.1:8080/fhir") == "http://127.0.0.1:8080/fhir"
+    for bad in ("javascript:alert(1)", "ftp://x.org", "https://", "https://x.org/{name}"):
+        with pytest.raises(ValueError, match="--link-base"):
+            check_link_base(bad)

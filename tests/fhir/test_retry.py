@@ -162,14 +162,14 @@ def test_dropped_connections_and_timeouts_are_retried(failure):
 @responses.activate
 def test_connection_failures_that_never_end_are_a_server_error_without_status():
     fake = FakeTime()
-    responses.get(CLAIM_URL, body=requests.ConnectionError("Connection refused"))
+    responses.get(CLAIM_URL, body=requests.ConnectionError("Connection reset by peer"))
 
     with pytest.raises(FhirServerError) as raised:
         read_claim(make_client(fake))
 
     assert raised.value.status is None
-    assert raised.value.outcome == "ConnectionError: Connection refused"
-    assert str(raised.value) == f"GET {CLAIM_SEARCH}: ConnectionError: Connection refused"
+    assert raised.value.outcome == "ConnectionError: Connection reset by peer"
+    assert str(raised.value) == f"GET {CLAIM_SEARCH}: ConnectionError: Connection reset by peer"
     assert len(responses.calls) == 5
 
 

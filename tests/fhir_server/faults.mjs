@@ -8,7 +8,7 @@
 //
 // The control path is outside /fhir/R4, so no FHIR client reaches it by accident. Faults:
 //
-//   refuse: [{match, status = 400, diagnostics}]
+//   refuse: [{match, status = 400, diagnostics, expression}]
 //       A write whose JSON contains `match` is refused with `status` and an OperationOutcome:
 //       inside an HTTP 200 for a transaction or batch entry (the other entries are processed:
 //       Medplum's transactions are not atomic), as the HTTP status for a plain request.
@@ -27,6 +27,19 @@
 //   ignoreSort: true       searches ignore `_sort` (answered in the repository's own order).
 //   dropNextLinks: true    searchsets lose their next link (Bundle.total stays).
 //   lastUpdated: {"Claim/id": "text"}   those resources carry that meta.lastUpdated in answers.
+//
+// Issue 25 (measured on a real Medplum 5.0.10 with PostgreSQL):
+//   strictIsolation: {maxEntries}
+//       A transaction of more than `maxEntries` entries is refused whole, HTTP 400 "Transaction
+//       requires strict isolation but has too many entries" (a project with atomic
+//       transactions).
+//   serializationConflict: {count}
+//       The next `count` transactions or batches are refused whole, HTTP 409 "could not
+//       serialize access due to concurrent update" (PostgreSQL's transient serialization
+//       failure).
+//   htmlPage: {count, status = 200}
+//       The next `count` requests are answered with a proxy's HTML error page (HTTP 200 by
+//       default: a gateway that hides the failure).
 
 const CONTROL = '/__faults';
 const READS = new Set(['GET', 'HEAD']);
@@ -66,6 +79,24 @@ export async function refuseRequest(method, relative, body, repo) {
     faults.httpRateLimit.count -= 1;
     refused.push({ status: 429, method, url: relative });
     return [429, rateLimitBody(), { ...rateLimitHeader(), 'Content-Type': 'application/json' }];
+  }
+  if (faults.htmlPage?.count > 0) {
+    faults.htmlPage.count -= 1;
+    refused.push({ status: faults.htmlPage.status ?? 200, method, url: relative });
+    return [faults.htmlPage.status ?? 200, HTML_PAGE, { 'Content-Type': 'text/html' }];
+  }
+  if (isBundlePost(method, relative, body)) {
+    if (faults.serializationConflict?.count > 0) {
+      faults.serializationConflict.count -= 1;
+      refused.push({ status: 409, method, url: relative });
+      return [409, outcomeOf('could not serialize access due to concurrent update',
+                             'conflict')];
+    }
+    const most = faults.strictIsolation?.maxEntries;
+    if (body.type === 'transaction' && most !== undefined && (body.entry ?? []).length > most) {
+      refused.push({ status: 400, method, url: relative, entries: body.entry.length });
+      return [400, outcomeOf('Transaction requires strict isolation but has too many entries')];
+    }
   }
   if (READS.has(method) || isBundlePost(method, relative, body)) return undefined;
   const entry = { request: { method, url: relative.replace(/^\/+/, '') }, resource: body };
@@ -135,7 +166,7 @@ async function refusalOf(entry, repo) {
   const rule = (faults.refuse ?? []).find((r) => r.match && text.includes(r.match));
   if (rule) {
     const diagnostics = rule.diagnostics ?? `refused by the fault mode (${rule.match})`;
-    return refuse(entry, rule.status ?? 400, diagnostics);
+    return refuse(entry, rule.status ?? 400, diagnostics, 'processing', rule.expression);
   }
   if (faults.refuseClientIds && method === 'PUT') {
     const [type, id, more] = String(entry.request.url ?? '').split('?')[0].split('/');
@@ -155,17 +186,21 @@ async function refusalOf(entry, repo) {
   return undefined;
 }
 
-function refuse(entry, status, diagnostics, code = 'processing') {
+const HTML_PAGE = '<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>\n'
+  + '<body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>\n';
+
+function outcomeOf(diagnostics, code = 'processing') {
+  return { resourceType: 'OperationOutcome',
+           issue: [{ severity: 'error', code, details: { text: diagnostics } }] };
+}
+
+function refuse(entry, status, diagnostics, code = 'processing', expression = undefined) {
   const request = entry?.request ?? {};
   refused.push({ status, method: request.method, url: request.url,
                  ifNoneExist: request.ifNoneExist });
-  return {
-    status,
-    outcome: {
-      resourceType: 'OperationOutcome',
-      issue: [{ severity: 'error', code, details: { text: diagnostics } }],
-    },
-  };
+  const issue = { severity: 'error', code, details: { text: diagnostics } };
+  if (expression) issue.expression = expression; // as Medplum's validator: the element path
+  return { status, outcome: { resourceType: 'OperationOutcome', issue: [issue] } };
 }
 
 async function exists(repo, type, id) {

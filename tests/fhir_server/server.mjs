@@ -219,7 +219,7 @@ function isConcreteResource(type) {
 
 function send(res, status, body, headers = {}) {
   res.writeHead(status, { 'Content-Type': 'application/fhir+json', ...headers });
-  res.end(body === undefined ? undefined : JSON.stringify(body));
+  res.end(body === undefined || typeof body === 'string' ? body : JSON.stringify(body));
 }
 
 // ==== Subscription rest-hook delivery (issue 11; keep this block together) =================

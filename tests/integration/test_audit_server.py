@@ -100,3 +100,24 @@ def test_names_that_cannot_be_read_leave_the_references_and_exit_1(fhir_server, 
     assert "provider names: POST" in (err := capsys.readouterr().err)
     assert "403: Practitioner.read is not in the scope" in err
     assert "Practitioner/ar-d1" in out.read_text() and 'data-claim="Claim/ar-k1"' in out.read_text()
+
+
+def test_a_server_run_links_each_claim_and_resource_to_the_link_base(fhir_server, tmp_path):
+    chart = [b.practitioner("al-d1", "Ana", "Ortiz"),
+             *backed("al-k1", "al-p1", "2026-03-02", practitioner="al-d1")]
+    with FhirClient(fhir_server,
+                    writable_types=frozenset(r["resourceType"] for r in chart)) as client:
+        assert not load(client, chart, keep_ids=True).problems
+    out = tmp_path / "r.html"
+
+    assert main(["audit", "--server", fhir_server, "--claim", "al-k1", "--out", str(out),
+                 "--link-base", fhir_server]) == 0
+
+    links = set(re.findall(r'<a class="ref" href="([^"]+)"', out.read_text()))
+    assert {f"{fhir_server}/{ref}" for ref in (
+        "Claim/al-k1", "Patient/al-p1", "Condition/al-k1-c", "Observation/al-k1-o",
+        "Practitioner/al-d1")} <= links
+    for url in links:  # each link opens the resource on the server it names
+        found = requests.get(url, timeout=30)
+        assert found.status_code == 200, url
+        assert url.endswith(f"{found.json()['resourceType']}/{found.json()['id']}")

@@ -10,6 +10,7 @@ DetectedIssues back.
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -91,6 +92,33 @@ def test_a_claim_reference_is_checked_on_the_server_and_its_issues_written_once(
     assert again.json()["writes"]["created"] == 0
     assert again.json()["writes"]["unchanged"] == len(codes)
     assert len(_issues(server, "svr-k3")) == len(codes)
+
+
+def test_a_batch_of_claim_references_is_checked_on_the_server_one_result_per_claim(
+        server, service):
+    resources = _chart("sbt")
+    _load(server, resources)
+    refs = ["Claim/sbt-k1", "Claim/sbt-k2", "Claim/sbt-k3", "Claim/sbt-nowhere"]
+
+    response = _post(service, CHECK, {"resourceType": "Parameters", "parameter": [
+        {"name": "claim", "valueReference": {"reference": ref}} for ref in refs]})
+
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert sorted(c["claim"] for c in answer["claims"]) == refs[:3]
+    assert answer["errors"] == [{"resource": "Claim/sbt-nowhere",
+                                 "message": "not on the FHIR server"}]
+    for entry in answer["claims"]:
+        claim = entry["claim"].partition("/")[2]
+        assert _codes(server, claim) == {f["code"] for f in entry["findings"]}
+    assert answer["writes"]["failed"] == 0
+    assert answer["writes"]["created"] == sum(len(c["findings"]) for c in answer["claims"])
+
+
+def test_the_operation_definition_says_it_writes_back(service):
+    definition = requests.get(service.url + "/OperationDefinition/b12-check", timeout=30).json()
+
+    assert definition["affectsState"] is True
 
 
 def test_a_claim_not_on_the_server_is_a_404(service):
@@ -277,6 +305,14 @@ def test_an_empty_notification_runs_a_sync_of_the_changed_claims(tmp_path):
                       "the sync run's watermark")
             for claim in ("png-k2", "png-k3"):
                 assert _codes(fresh, claim) == _in_memory_codes(pinged, resources, claim)
+            _wait_for(lambda: 'b12_sync_runs_total{result="ok"} 1.0' in requests.get(
+                f"{pinged.url}/metrics", timeout=30).text, "the sync run in /metrics")
+            metrics = requests.get(f"{pinged.url}/metrics", timeout=30).text
+            assert re.search(r"^b12_sync_lag_seconds \d", metrics, re.M)
+            assert re.search(r'^b12_detectedissue_writes_total\{outcome="created"\} [1-9]',
+                             metrics, re.M)
+            assert re.search(r'^b12_claims_total\{source="sync",verdict="unsupported"\} [1-9]',
+                             metrics, re.M)
 
 
 def test_cds_hooks_reads_the_chart_from_an_allowed_fhir_server(server, service):

@@ -157,3 +157,24 @@ def test_writes_are_split_into_transactions_the_server_accepts():
     assert all(b["type"] == "transaction" for b in bundles)
     sent = [e["resource"]["identifier"][0]["value"] for b in bundles for e in b["entry"]]
     assert sent == [key_of(i) for i in plan.creates]
+
+
+def _unversioned(*findings: Finding) -> ClaimResult:
+    return ClaimResult("Claim/k1", "Patient/p1", date(2026, 3, 2), tuple(findings))
+
+
+def test_a_redelivery_in_the_other_form_writes_nothing():
+    """Issue 25: id-only (the claim read from the server, with its version) and full-resource
+    (handed in, perhaps without meta.versionId) notifications of the same claim version."""
+    read_from_server = [_on_server(_result(LAB), LAB, "srv-1")]
+    assert not plan_writes([_unversioned(LAB)], read_from_server, RUN_2)
+    handed_in = [_on_server(_unversioned(LAB), LAB, "srv-1")]
+    plan = plan_writes([_result(LAB)], handed_in, RUN_2)
+    assert not plan and plan.unchanged == 1
+
+
+def test_a_new_claim_version_still_updates_the_issue():
+    existing = [_on_server(_result(LAB), LAB, "srv-1")]
+    newer = ClaimResult("Claim/k1", "Patient/p1", date(2026, 3, 2), (LAB,), version="3")
+    plan = plan_writes([newer], existing, RUN_2)
+    assert [i["implicated"][0]["reference"] for i in plan.updates] == ["Claim/k1/_history/3"]

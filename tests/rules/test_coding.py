@@ -77,7 +77,8 @@ def test_cause_not_coded_fires_for_a_charted_cause_missing_from_the_claim():
     assert result(*resources).verdict == "supported"
 
 
-@pytest.mark.parametrize("cause", ["K91.2", "K50.00", "Z90.3", "Z98.84", "K90.49"])
+@pytest.mark.parametrize("cause", ["K91.2", "K50.00", "Z90.3", "Z98.84", "K90.49",
+                                   "K90.83", "B70.0"])  # K90.83, B70.0: SPEC 4.4
 def test_cause_not_coded_fires_for_every_cause_family(cause):
     f = finding(_with_cause(cause), "cause-not-coded")
     assert cause in f.message and f.evidence == ("Condition/c2",)

@@ -104,7 +104,8 @@ def test_dx_no_indication_does_not_fire_when_fatigue_comes_with_a_b12_diagnosis(
                                                         pointers=(2,)))
 
 
-@pytest.mark.parametrize("cause", ["K90.0", "K91.2", "K50.00", "Z90.3", "Z98.84"])
+@pytest.mark.parametrize("cause", ["K90.0", "K91.2", "K50.00", "Z90.3", "Z98.84", "K90.83",
+                                   "B70.0"])
 def test_dx_no_indication_does_not_fire_when_only_a_cause_is_claimed(cause):
     resources = [*clean_chart(diagnoses=(cause,)), b.condition("c2", "p1", icd=cause)]
     assert "dx-no-indication" not in codes(*resources)

@@ -88,7 +88,8 @@ def test_lab_missing_fires_when_the_only_lab_is_glucose():
     assert "lab-missing" in codes(*resources)
 
 
-@pytest.mark.parametrize("cause", ["Z98.84", "Z90.3", "K91.2", "K50.00", "K50.812", "D51.1"])
+@pytest.mark.parametrize("cause", ["Z98.84", "Z90.3", "K91.2", "K50.00", "K50.812", "D51.1",
+                                   "K90.821", "K90.829"])  # K90.82-: SPEC 4.4
 def test_lab_missing_does_not_fire_with_a_current_lifelong_cause(cause):
     assert "lab-missing" not in codes(*_no_lab(), b.condition("c9", "p1", icd=cause))
 
@@ -110,7 +111,7 @@ def test_lab_missing_fires_when_the_lifelong_cause_is_not_current():
                                                           onset="2026-04-01"))
 
 
-@pytest.mark.parametrize("cause", ["K50.90", "K50.10", "K90.0"])
+@pytest.mark.parametrize("cause", ["K50.90", "K50.10", "K90.0", "K90.83", "B70.0"])
 def test_lab_missing_fires_when_the_cause_is_not_lifelong(cause):
     assert "lab-missing" in codes(*_no_lab(), b.condition("c9", "p1", icd=cause))
 

@@ -79,4 +79,4 @@ def test_serve_without_the_extra_says_how_to_install_it():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=ROOT, timeout=120)
     assert done.returncode == 2
-    assert "pip install 'b12-fhir-adapter[serve]'" in done.stderr
+    assert "pip install -e '.[serve]'" in done.stderr

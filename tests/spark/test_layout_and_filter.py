@@ -37,7 +37,7 @@ def names(found: layout.Layout) -> list[str]:
 def test_numbered_and_gzipped_files_are_data_and_the_log_and_unread_types_are_not():
     found = layout.plan("s3a://bucket/export", [
         "Condition.000.ndjson", "1.Claim.ndjson", "Observation.001.ndjson.gz", "log.ndjson",
-        "DocumentReference.000.ndjson", "Encounter.ndjson.gz", "part-7.ndjson", "_SUCCESS",
+        "Immunization.000.ndjson", "Encounter.ndjson.gz", "part-7.ndjson", "_SUCCESS",
         "README.md", "bundle.json"], None, wanted)
     # by name, as file mode reads them: of two claims with one id, the first is the same
     assert names(found) == ["1.Claim.ndjson", "Condition.000.ndjson",
@@ -46,7 +46,7 @@ def test_numbered_and_gzipped_files_are_data_and_the_log_and_unread_types_are_no
     assert [f.resource_type for f in found.files if not f.bundle] == [
         "Claim", "Condition", "Observation", None]
     assert any(i.startswith("log.ndjson") for i in found.ignored)
-    assert any(i.startswith("DocumentReference.000.ndjson: DocumentReference") for i in
+    assert any(i.startswith("Immunization.000.ndjson: Immunization") for i in
                found.ignored)
 
 

@@ -95,7 +95,7 @@ def test_without_a_manifest_numbered_and_gzipped_files_are_read_and_the_log_is_n
         _write_lines(export / f"{source.stem}.000.ndjson.gz", source.read_text().splitlines(),
                      zipped=True)
     (export / "log.ndjson").write_text('{"exportId": "x", "eventId": "kickoff"}\n')
-    (export / "DocumentReference.000.ndjson").write_text("not read: no check reads the type\n")
+    (export / "Immunization.000.ndjson").write_text("not read: no check reads the type\n")
 
     assert_same(run_spark(spark, export, tmp_path / "out"), file_output(DEMO))
 

@@ -38,7 +38,9 @@ CATEGORY_WORDS = {"problem-list-item": "problem list", "encounter-diagnosis": "e
                   "health-concern": "health concern"}
 NO_PROVIDER = "(no provider on the claim)"
 NO_FACILITY = "(no facility on the claim)"
+NO_POLICY = "(no payer policy)"
 MAX_ERRORS_SHOWN = 100
+MAX_SKIPPED_SHOWN = 100
 MAX_ASSESSMENTS = 3
 K = TypeVar("K")
 
@@ -126,6 +128,26 @@ class Assessment:
 
 
 @dataclass(frozen=True)
+class NoteLine:
+    """A sentence of the day's note (SPEC 4.2), the mention apart so the page can mark it;
+    a note with no mention, or one that cannot be read, has a line saying so (``mention``
+    empty)."""
+
+    note: str  # DocumentReference/x
+    kind: str  # the note's type
+    day: date | None
+    before: str
+    mention: str
+    after: str
+    context: str  # affirmed, negated, historical, uncertain, family, hypothetical; "" none
+    code: str  # what the mention says (an ICD-10-CM code, "symptom", "loading")
+
+    @property
+    def text(self) -> str:
+        return f"{self.before}{self.mention}{self.after}"
+
+
+@dataclass(frozen=True)
 class LabLine:
     ref: str
     kind: str
@@ -143,6 +165,11 @@ class Change:
     suggested: str | None
     day: date | None
 
+    @property
+    def weight(self) -> int:
+        """For sorting by what to change: one high outweighs any number of moderate ones."""
+        return 100 ** Severity(self.severity).rank
+
 
 @dataclass(frozen=True)
 class SampleRow:
@@ -157,10 +184,23 @@ class SampleRow:
     labs: tuple[LabLine, ...]
     verdict: Verdict
     changes: tuple[Change, ...]
+    # With ``show_names`` only: the patient's name and birth date, shown beside the reference.
+    patient_name: str = ""
+    birth_date: date | None = None
+    policy: str = ""  # the payer policy the claim was judged by (its name), "" for none
+    notes: tuple[NoteLine, ...] = ()  # the day's note: the assessment line when there is one
 
     @property
     def service_date(self) -> date:
         return self.dates[0]
+
+
+@dataclass(frozen=True)
+class SkippedClaim:
+    """A claim read but not checked, and why (e.g. "no B12 injection item")."""
+
+    claim: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -187,6 +227,9 @@ class Audit:
     outside: int  # claims checked whose service date is outside the period
     errors: list[Problem]
     error_count: int
+    # Claims by the payer policy they were judged by (SPEC 4.4); ref: the policy id
+    policies: list[tuple[Party, Tally]] = field(default_factory=list)
+    skipped_claims: list[SkippedClaim] = field(default_factory=list)  # the first few
 
 
 def rendering_provider(providers: Iterable[str]) -> str | None:
@@ -227,11 +270,13 @@ class AuditSink(Sink):
         self.months: dict[str, Tally] = {}
         self.providers: dict[str | None, Tally] = {}
         self.facilities: dict[str | None, Tally] = {}
+        self.policies: dict[str | None, Tally] = {}
         self.patterns: dict[str, _PatternTally] = {}
         self.kept: dict[str | None, list[_Kept]] = {}
         self.party_names: dict[str, str] = {}
         self.skipped = self.outside = self.error_count = 0
         self.errors: list[Problem] = []
+        self.skipped_claims: list[SkippedClaim] = []
 
     # --- the sink --------------------------------------------------------------------------
 
@@ -241,6 +286,8 @@ class AuditSink(Sink):
             self._problems(outcome.problems)
             if outcome.skipped is not None:
                 self.skipped += 1
+                if len(self.skipped_claims) < MAX_SKIPPED_SHOWN:
+                    self.skipped_claims.append(SkippedClaim(outcome.claim, outcome.skipped))
             if outcome.result is not None:
                 self._claim(outcome, outcome.result)
 
@@ -262,6 +309,7 @@ class AuditSink(Sink):
         _tally(self.months, result.service_date.strftime("%Y-%m")).add(result)
         _tally(self.providers, provider).add(result)
         _tally(self.facilities, facility).add(result)
+        _tally(self.policies, result.policy).add(result)
         for label, findings in _by_pattern(result.findings).items():
             if label not in self.patterns:
                 self.patterns[label] = _PatternTally()
@@ -293,6 +341,10 @@ class AuditSink(Sink):
                            key=_worst_party)
         facilities = sorted(((party(ref, NO_FACILITY), t) for ref, t in self.facilities.items()),
                             key=_worst_party)
+        known = self.policy.payers.policies
+        policies = sorted(((Party(pid, known[pid].name if pid in known else pid)
+                            if pid else Party(None, NO_POLICY), t)
+                           for pid, t in self.policies.items()), key=_worst_party)
         sample = [
             ProviderSample(who, tally.claims, tuple(sorted(
                 (self._row(k.outcome, names) for k in self.kept.get(who.ref, ())),
@@ -306,6 +358,8 @@ class AuditSink(Sink):
             total=self.total, months=sorted(self.months.items()), providers=providers,
             facilities=facilities, patterns=patterns, sample=sample, skipped=self.skipped,
             outside=self.outside, errors=list(self.errors), error_count=self.error_count,
+            policies=policies,
+            skipped_claims=list(self.skipped_claims),
         )
 
     def _row(self, outcome: ClaimOutcome, names: Mapping[str, str]) -> SampleRow:
@@ -314,12 +368,11 @@ class AuditSink(Sink):
         ev = outcome.evidence
         providers = ev.claim.providers
         provider, facility = rendering_provider(providers), facility_of(providers)
-        patient = result.patient
-        if self.show_names:
-            patient = outcome.names.get(patient, patient)
+        name = outcome.names.get(result.patient, "") if self.show_names else ""
+        born = ev.patient.birth_date if self.show_names and ev.patient else None
         return SampleRow(
             claim=result.claim,
-            patient=patient,
+            patient=result.patient,
             dates=ev.claim.b12_dates or (result.service_date,),
             billed=tuple(BilledCode(d.written or "?", icd10cm.title(d.code) if d.code else "")
                          for d in ev.claim.diagnoses),
@@ -332,7 +385,15 @@ class AuditSink(Sink):
             changes=tuple(Change(f.severity.value, f.code, f.message, f.suggested_code, f.day)
                           for f in sorted(result.findings,
                                           key=lambda f: (-f.severity.rank, f.code))),
+            patient_name=name,
+            birth_date=born,
+            policy=self._policy_name(result.policy),
+            notes=note_lines(ev, self.policy),
         )
+
+    def _policy_name(self, pid: str | None) -> str:
+        known = self.policy.payers.policies
+        return (known[pid].name if pid in known else pid) if pid else ""
 
 
 def worst_first(row: SampleRow) -> tuple:
@@ -414,6 +475,36 @@ def assessments(ev: ClaimEvidence, findings: Iterable[Finding],
                 -(when.toordinal() if when else 0), fact.ref)
 
     return tuple(_assessment(c, day) for c in sorted(relevant, key=order)[:MAX_ASSESSMENTS])
+
+
+MAX_NOTE_LINES = 3
+
+
+def note_lines(ev: ClaimEvidence, policy: Policy) -> tuple[NoteLine, ...]:
+    """The day's note as the assessment line: its sentences that mention a B12 diagnosis
+    first, then causes and manifestations, then symptoms; a note that mentions none, or
+    cannot be read, says so. Empty when the B12 dates have no note (the Conditions show)."""
+    lines: list[tuple[tuple[int, int], NoteLine]] = []
+    for day_notes in ev.notes.days:
+        for note in day_notes.notes:
+            if not note.readable:
+                lines.append(((3, 0), NoteLine(note.note, note.kind, note.day, "",
+                                               "", f"cannot be read: it {note.problem}", "",
+                                               "")))
+                continue
+            if not note.mentions:
+                lines.append(((3, 0), NoteLine(note.note, note.kind, note.day,
+                                               "No B12 diagnosis, cause or symptom is "
+                                               "mentioned in the note's assessment", "", "",
+                                               "", "")))
+            for n, mention in enumerate(note.mentions):
+                rank = (0 if mention.code in policy.codes.ladder else
+                        1 if mention.code not in ("symptom", "loading") else 2)
+                before, _, rest = mention.sentence.partition("[[")
+                said, _, after = rest.partition("]]")
+                lines.append(((rank, n), NoteLine(note.note, note.kind, note.day, before,
+                                                  said, after, mention.context, mention.code)))
+    return tuple(line for _, line in sorted(lines, key=lambda x: x[0])[:MAX_NOTE_LINES])
 
 
 def _day_of(fact: ConditionFact) -> date | None:

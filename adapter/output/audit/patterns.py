@@ -54,6 +54,27 @@ RULES: tuple[PatternRule, ...] = (
     PatternRule("evidence-not-linked", None, None, "Claim does not reference its evidence"),
     PatternRule("premedication-timing", None, None,
                 "Chemotherapy premedication dose off schedule"),
+    PatternRule("dx-excludes1", None, None, "Two codes billed that ICD-10-CM bars together"),
+    PatternRule("code-set-missing", None, None,
+                "Judged without the ICD-10-CM release of the service date"),
+    PatternRule("dx-not-covered", None, None, "Diagnosis not covered by the payer's policy"),
+    PatternRule("frequency-exceeds-policy", None, None,
+                "Injections more often than the payer pays"),
+    # the clinician's note of the day (SPEC 4.2)
+    PatternRule("note-missing", None, None, "Injection billed, no note for the visit"),
+    PatternRule("note-unreadable", None, None, "The visit's note is a scan or unreadable"),
+    PatternRule("note-symptom-only", None, None, "Note gives only a symptom (\"low energy\")"),
+    PatternRule("note-history-only", None, None,
+                "Note says history of deficiency, billed as current"),
+    PatternRule("note-contradicts", None, None, "Note rules out the diagnosis billed"),
+    PatternRule("note-uncertain", None, None, "Note says possible deficiency, billed as certain"),
+    PatternRule("note-no-indication", None, None, "Note never gives the reason for the shot"),
+    PatternRule("note-specificity-loss", "E53.8", "D51.*",
+                "Note documents deficiency with anemia, deficiency billed"),
+    PatternRule("note-specificity-loss", None, None, "Note documents a more specific code"),
+    PatternRule("dx-more-specific-than-note", None, None,
+                "Billed more specific than the note (from the problem list)"),
+    PatternRule("dx-text-only", None, None, "Problem-list entry in free text, not coded"),
 )
 
 

@@ -1,0 +1,49 @@
+"""The notes of each B12 date of a claim, and what they say (SPEC 4.2): the notes of the B12
+item's encounter, else the patient's notes whose clinical time falls on the service date (the
+clinic's day, as for administrations). Only these notes are read, and each text once per
+process (a note is met again by every claim of its day)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+
+from adapter.evidence.facts import (
+    ClaimFacts,
+    DayNotes,
+    Mention,
+    NoteEvidence,
+    NoteFact,
+    NoteReading,
+)
+
+
+@lru_cache(maxsize=2048)
+def mentions_of(text: str) -> tuple[Mention, ...]:
+    from adapter.notes.reader import read_mentions
+
+    return read_mentions(text)
+
+
+def reading(note: NoteFact) -> NoteReading:
+    if note.text is None:
+        return NoteReading(note.ref, note.kind, note.day, False, note.problem or "not read",
+                           note.content_type)
+    return NoteReading(note.ref, note.kind, note.day, True, None, note.content_type,
+                       mentions_of(note.text))
+
+
+def note_evidence(claim: ClaimFacts, notes: Sequence[NoteFact],
+                  canonical: Callable[[str], str], held: bool = False) -> NoteEvidence:
+    """``held``: the source says the patient holds notes, whether or not any was read."""
+    if not notes and not held:
+        return NoteEvidence()
+    days = []
+    for day in claim.b12_dates:
+        encounters = {canonical(e) for item in claim.b12_items if claim.item_date(item) == day
+                      for e in item.encounters}
+        of_day = [n for n in notes if encounters.intersection(canonical(e) for e in n.encounters)]
+        if not of_day:
+            of_day = [n for n in notes if n.day == day]
+        days.append(DayNotes(day, tuple(reading(n) for n in of_day)))
+    return NoteEvidence(held=True, days=tuple(days))

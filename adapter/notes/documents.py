@@ -1,0 +1,283 @@
+"""Which resources are clinical notes, and their text (SPEC 4.2).
+
+``DocumentReference`` (a clinical-note category or a note type; entered-in-error is no note),
+``Composition`` (each section's narrative under its title) and ``DiagnosticReport`` of a note
+type (``presentedForm``). A body comes inline (``attachment.data``, base64) or from a
+``Binary`` (``attachment.url``, relative or absolute), which the chart resolves once every
+resource is read. A body that cannot be read leaves the note unreadable, naming why; a defect
+of the input (bad base64, an unknown charset, an oversized or over-nested body, a missing
+Binary) is also a problem of the run (``defect``), as a malformed resource is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from datetime import date
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from adapter.evidence.facts import NoteFact
+from adapter.evidence.fields import (
+    BadResource,
+    codings,
+    items,
+    optional_date,
+    ref_of,
+    reference,
+    resolvable,
+    string,
+    subject,
+    text,
+)
+from adapter.notes.terms import NoteTable, note_table
+from adapter.notes.text import (
+    Unreadable,
+    body_text,
+    decode_base64,
+    html_text,
+    media_type,
+    readable_type,
+)
+
+Resource = Mapping[str, Any]
+NOTE_TYPES = frozenset({"DocumentReference", "Composition", "DiagnosticReport"})
+BINARY = "Binary"
+
+
+def read_note(resource: Resource, zone: ZoneInfo | None = None,
+              table: NoteTable | None = None) -> tuple[NoteFact | None, list[BadResource]]:
+    """The note a resource is (None: it is no clinical note), and the defects met reading it."""
+    table = table or note_table()
+    rtype = resource.get("resourceType")
+    ref = ref_of(resource)
+    if rtype == "DocumentReference":
+        return _document_reference(resource, ref, zone, table)
+    if rtype == "Composition":
+        return _composition(resource, ref, zone, table)
+    return _diagnostic_report(resource, ref, zone, table)
+
+
+def _is_note_type(concepts: list[object], where: str, ref: str, table: NoteTable) -> bool:
+    for n, concept in enumerate(concepts):
+        for system, code in codings(concept, f"{where}[{n}]", ref):
+            if code.lower() in table.note_categories or (
+                    code in table.note_loinc and (not system or "loinc" in system)):
+                return True
+    return False
+
+
+def _kind(concept: object) -> str:
+    if isinstance(concept, Mapping):
+        written = concept.get("text")
+        if isinstance(written, str) and written.strip():
+            return text(written.strip())[:80]
+        for coding in concept.get("coding") or []:
+            if isinstance(coding, Mapping) and isinstance(coding.get("display"), str):
+                return text(coding["display"].strip())[:80]
+    return "clinical note"
+
+
+def _document_reference(resource: Resource, ref: str, zone: ZoneInfo | None,
+                        table: NoteTable) -> tuple[NoteFact | None, list[BadResource]]:
+    status = string(resource.get("status"))
+    if status == "entered-in-error":
+        return None, []
+    concepts = [resource.get("type"), *items(resource, "category", ref)]
+    if not _is_note_type(concepts, "type/category", ref, table):
+        return None, []
+    context = resource.get("context")
+    context = context if isinstance(context, Mapping) else {}
+    encounters = tuple(e for n, enc in enumerate(items(context, "encounter", ref))
+                       if (e := reference(enc, f"context.encounter[{n}]", ref)))
+    period = context.get("period")
+    day = optional_date(period, "start", ref=ref, zone=zone) if isinstance(period, Mapping) \
+        else None
+    day = day or optional_date(resource, "date", ref=ref, zone=zone)
+    attachments = [content.get("attachment") for content in items(resource, "content", ref)]
+    replaces = tuple(target for n, rel in enumerate(items(resource, "relatesTo", ref))
+                     if rel.get("code") == "replaces"
+                     and (target := reference(rel.get("target"), f"relatesTo[{n}].target", ref)))
+    return _with_body(NoteFact(ref, subject(resource, ref), _kind(resource.get("type")), day,
+                               encounters, status, replaces=replaces), attachments)
+
+
+def _diagnostic_report(resource: Resource, ref: str, zone: ZoneInfo | None,
+                       table: NoteTable) -> tuple[NoteFact | None, list[BadResource]]:
+    if "presentedForm" not in resource:
+        return None, []
+    status = string(resource.get("status"))
+    if status == "entered-in-error":
+        return None, []
+    concepts = [resource.get("code"), *items(resource, "category", ref)]
+    if not _is_note_type(concepts, "code/category", ref, table):
+        return None, []
+    day = optional_date(resource, "effectiveDateTime", "effectivePeriod.start", "issued",
+                        ref=ref, zone=zone)
+    encounter = reference(resource.get("encounter"), "encounter", ref)
+    return _with_body(NoteFact(ref, subject(resource, ref), _kind(resource.get("code")), day,
+                               (encounter,) if encounter else (), status),
+                      list(items(resource, "presentedForm", ref)))
+
+
+def _composition(resource: Resource, ref: str, zone: ZoneInfo | None,
+                 table: NoteTable) -> tuple[NoteFact | None, list[BadResource]]:
+    status = string(resource.get("status"))
+    if status == "entered-in-error":
+        return None, []
+    day: date | None = None
+    for event in items(resource, "event", ref):
+        period = event.get("period")
+        if isinstance(period, Mapping) and (day := optional_date(period, "start", ref=ref,
+                                                                 zone=zone)):
+            break
+    day = day or optional_date(resource, "date", ref=ref, zone=zone)
+    encounter = reference(resource.get("encounter"), "encounter", ref)
+    note = NoteFact(ref, subject(resource, ref), _kind(resource.get("type")), day,
+                    (encounter,) if encounter else (), status,
+                    content_type="application/xhtml+xml")
+    parts: list[str] = []
+    try:
+        _sections(resource, ref, parts, 0)
+    except Unreadable as exc:
+        return _unreadable(note, str(exc), True)
+    return replace(note, text="\n\n".join(parts)), []
+
+
+def _sections(holder: Resource, ref: str, parts: list[str], depth: int) -> None:
+    if depth > 16:
+        raise Unreadable("sections nest deeper than 16: not read")
+    for n, section in enumerate(items(holder, "section", ref)):
+        title = section.get("title")
+        heading = title.strip() if isinstance(title, str) and title.strip() else ""
+        if not heading:
+            found = codings(section.get("code"), f"section[{n}].code", ref)
+            heading = _kind(section.get("code")) if found else ""
+        narrative = section.get("text")
+        div = narrative.get("div") if isinstance(narrative, Mapping) else None
+        body = html_text(div) if isinstance(div, str) else ""
+        parts.append((f"# {heading}\n" if heading else "") + body)
+        if "section" in section:
+            _sections(section, ref, parts, depth + 1)
+
+
+def _unreadable(note: NoteFact, why: str, defect: bool, content_type: str = ""
+                ) -> tuple[NoteFact, list[BadResource]]:
+    unread = replace(note, problem=why, content_type=content_type or note.content_type)
+    return unread, ([BadResource(note.ref, f"note {why}")] if defect else [])
+
+
+def _with_body(note: NoteFact, attachments: list[object]
+               ) -> tuple[NoteFact, list[BadResource]]:
+    """The first readable attachment read: inline data now, a Binary's once the chart has it.
+    Unreadable only when none is."""
+    failure: tuple[str, bool, str] | None = None
+    waiting: tuple[str, str] | None = None
+    for attachment in attachments:
+        if not isinstance(attachment, Mapping):
+            continue
+        content_type = attachment.get("contentType")
+        content_type = text(content_type) if isinstance(content_type, str) else ""
+        data, url = attachment.get("data"), attachment.get("url")
+        if not readable_type(content_type):
+            failure = failure or (f"is {media_type(content_type)[0]}, which is not read (only "
+                                  "text, HTML and RTF notes are)", False, content_type)
+            continue
+        if isinstance(data, str):
+            try:
+                body = body_text(decode_base64(data), content_type)
+            except Unreadable as exc:
+                failure = failure or (f"content ({content_type or 'no contentType'}) {exc}",
+                                      True, content_type)
+                continue
+            return replace(note, text=body, content_type=content_type), []
+        if isinstance(url, str) and waiting is None:
+            target = resolvable(url)
+            if target is not None and target.startswith(f"{BINARY}/"):
+                waiting = (target, content_type)
+            else:
+                failure = failure or (f"content url {url[:80]!r} is not a Binary the source "
+                                      "can hold", True, content_type)
+    if waiting is not None:
+        return replace(note, binary=waiting[0], content_type=waiting[1]), []
+    if failure is None:
+        return _unreadable(note, "has no content to read", True)
+    return _unreadable(note, failure[0], failure[1], failure[2])
+
+
+def read_binary(resource: Resource) -> tuple[str, str, str | None]:
+    """(``Binary/x``, contentType, base64 data or None) of a Binary."""
+    content_type = resource.get("contentType")
+    data = resource.get("data")
+    return (ref_of(resource), text(content_type) if isinstance(content_type, str) else "",
+            data if isinstance(data, str) else None)
+
+
+def resolve_binary(note: NoteFact, binary: tuple[str, str, str | None] | None
+                   ) -> tuple[NoteFact, list[BadResource]]:
+    """A note waiting for its Binary, with the Binary's body read (or why it cannot be)."""
+    waiting = replace(note, binary=None)
+    if binary is None:
+        return _unreadable(waiting, f"content url {note.binary} is not in the source", True)
+    _, content_type, data = binary
+    content_type = content_type or note.content_type
+    if data is None:
+        return _unreadable(waiting, f"{note.binary} has no data", True, content_type)
+    if not readable_type(content_type):
+        return _unreadable(waiting, f"is {media_type(content_type)[0]}, which is not read "
+                           "(only text, HTML and RTF notes are)", False, content_type)
+    try:
+        body = body_text(decode_base64(data), content_type)
+    except Unreadable as exc:
+        return _unreadable(waiting, f"{note.binary} ({content_type}) {exc}", True, content_type)
+    return replace(waiting, text=body, content_type=content_type), []
+
+
+def settle_notes(notes: dict[str, list[NoteFact]], binaries: dict[str, tuple[str, str, str | None]],
+                 canonical: Callable[[str], str]) -> list[BadResource]:
+    """Once every resource is read: each note waiting for a Binary gets its text; a note that
+    another ``replaces`` gives way to it; the same text reached twice (Synthea writes each note
+    as a DocumentReference and a DiagnosticReport) is kept once, as the DocumentReference."""
+    problems: list[BadResource] = []
+    for patient, held in notes.items():
+        replaced = {canonical(target) for note in held for target in note.replaces}
+        kept: list[NoteFact] = []
+        texts: dict[str, int] = {}
+        for note in sorted(held, key=_preferred):
+            if note.ref in replaced:
+                continue
+            if note.binary is not None:
+                note, defects = resolve_binary(note, binaries.get(canonical(note.binary)))
+                problems += defects
+            if note.text is not None:
+                if note.text in texts:
+                    continue
+                texts[note.text] = len(kept)
+            kept.append(note)
+        notes[patient] = kept
+    return problems
+
+
+def _preferred(note: NoteFact) -> tuple[int, str]:
+    return (0 if note.ref.startswith("DocumentReference/") else 1, note.ref)
+
+
+def binary_ids(resource: Resource) -> set[str]:
+    """Ids of the Binaries a note's attachments point at by ``url`` (relative or absolute)."""
+    rtype = resource.get("resourceType")
+    if rtype == "DocumentReference":
+        contents = resource.get("content")
+        attachments = [c.get("attachment") for c in contents if isinstance(c, Mapping)] \
+            if isinstance(contents, list) else []
+    elif rtype == "DiagnosticReport":
+        forms = resource.get("presentedForm")
+        attachments = list(forms) if isinstance(forms, list) else []
+    else:
+        return set()
+    found = set()
+    for attachment in attachments:
+        url = attachment.get("url") if isinstance(attachment, Mapping) else None
+        target = resolvable(url) if isinstance(url, str) else None
+        if target and target.startswith(f"{BINARY}/"):
+            found.add(target.partition("/")[2])
+    return found

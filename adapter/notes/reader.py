@@ -1,0 +1,172 @@
+"""What a note says: its read sections (medspaCy's sectionizer), the terms of the notes table
+in them (medspaCy's target matcher) and each one's context (medspaCy's ConText: negated,
+historical, uncertain, family, hypothetical).
+
+The pipeline is built once per process and only when a note needs reading: importing spaCy
+costs about two seconds, which a run without notes never pays (``tests/test_startup.py``).
+Sentences are split by spaCy's rule ``sentencizer`` (full stops, and line ends: a note's lines
+are its statements) instead of medspaCy's default PyRuSH, which costs eight times as much and
+logs at DEBUG. A note whose text holds no term of the table is not given to the pipeline at
+all (``NoteTable.may_mention``).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+from adapter.evidence.facts import Mention
+from adapter.notes.terms import NoteTable, note_table
+
+QUOTE_LIMIT = 200  # characters of a quoted sentence, the mention marks included
+_LINE_SPACE = re.compile(r"[ \t\f\v\r]*\n[ \t\f\v\r\n]*")
+_SPACES = re.compile(r"\s+")
+_lock = threading.Lock()
+
+
+@dataclass
+class Pipeline:
+    nlp: Any  # spacy.Language: sentencizer, target matcher, ConText
+    sectionizer: Any  # medspaCy's Sectionizer, run on the tokens alone first
+    table: NoteTable
+
+
+_pipeline: Pipeline | None = None
+
+
+def loaded() -> bool:
+    """Whether this process has built the pipeline (tests, and worker processes)."""
+    return _pipeline is not None
+
+
+def pipeline() -> Pipeline:
+    """The NLP pipeline of this process, built on first use."""
+    global _pipeline
+    if _pipeline is None:
+        with _lock:
+            if _pipeline is None:
+                _pipeline = _build(note_table())
+    return _pipeline
+
+
+def _words(nlp: Any, literal: str) -> list[dict[str, Any]]:
+    return [{"LOWER": token.text.lower()} for token in nlp.make_doc(literal)]
+
+
+def _heading_patterns(nlp: Any, heading: str) -> list[list[dict[str, Any]]]:
+    """``# Heading``, ``## Heading`` and ``HEADING:`` at the start of a line (a line that only
+    starts with the word, "History of ...", is no heading)."""
+    words = _words(nlp, heading)
+    return [[{"TEXT": {"REGEX": r"^#+$"}, "OP": "+"}, *words, {"TEXT": ":", "OP": "?"}],
+            [*words, {"TEXT": ":"}]]
+
+
+def _build(table: NoteTable) -> Pipeline:
+    import spacy
+    from medspacy.context import ConText, ConTextRule
+    from medspacy.section_detection import Sectionizer, SectionRule
+    from medspacy.target_matcher import TargetMatcher, TargetRule
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer", config={
+        "punct_chars": [".", "!", "?", ";", "\n", "\n\n"]})
+    matcher: TargetMatcher = nlp.add_pipe("medspacy_target_matcher")
+    matcher.add([TargetRule(term, code) for term, code in table.terms.items()])
+    context: ConText = nlp.add_pipe("medspacy_context")
+    # named apart from medspaCy's own rules of the same words (a rule "ruled out" that
+    # looks forward is among them: "B12 deficiency ruled out" needs one that looks back)
+    context.add([ConTextRule(f"{r.literal} ({r.direction.lower()}, notes.json)", r.category,
+                             pattern=_words(nlp, r.literal), direction=r.direction)
+                 for r in table.context])
+    sectionizer = Sectionizer(nlp, rules=None, require_start_line=True, input_span_type=None,
+                              span_attrs=None)
+    kinds = [(heading, category) for category, headings in table.read_headings.items()
+             for heading in headings]
+    kinds += [(heading, "other") for heading in table.other_headings]
+    rules = [SectionRule(literal=f"{heading} ({n})", category=category, pattern=pattern)
+             for heading, category in kinds
+             for n, pattern in enumerate(_heading_patterns(nlp, heading))]
+    sectionizer.add(rules)
+    return Pipeline(nlp, sectionizer, table)
+
+
+def normalised(text: str) -> str:
+    """Line ends as ``\\n`` with no blank space around them (so each is one token the
+    sentencizer splits on), runs of blank lines as one."""
+    return _LINE_SPACE.sub(lambda m: "\n\n" if m.group().count("\n") > 1 else "\n",
+                           text.replace("\r\n", "\n")).strip()
+
+
+def read_sections(text: str, table: NoteTable | None = None) -> list[tuple[str, str]]:
+    """(section kind, text) of the sections read: those under an assessment, impression,
+    diagnosis or plan heading; the whole note ("") when it has none. The raw-text prefilter
+    runs first: a note with no term of the table is not tokenised."""
+    table = table or note_table()
+    if not table.may_mention(text):
+        return []
+    p = pipeline()
+    doc = p.sectionizer(p.nlp.make_doc(normalised(text)))
+    read = [(s.category, doc[s.body_start:s.body_end].text) for s in doc._.sections
+            if s.category in table.read_headings]
+    if not read:
+        return [("", doc.text)]
+    return [(kind, body) for kind, body in read if table.may_mention(body)]
+
+
+def read_mentions(text: str) -> tuple[Mention, ...]:
+    """The terms a note's read sections hold, each with its context and sentence."""
+    sections = read_sections(text)
+    if not sections:
+        return ()
+    p = pipeline()
+    mentions = []
+    for kind, body in sections:
+        with warnings.catch_warnings():
+            # W036: the target matcher's token matcher has no patterns (its phrases do)
+            warnings.filterwarnings("ignore", message=r"\[W036\]")
+            doc = p.nlp(body.strip())
+        for ent in doc.ents:
+            context = context_of(ent)
+            if context == "historical" and ent.label_ in p.table.history_is_current:
+                context = "affirmed"  # "history of gastric bypass": a status today
+            mentions.append(Mention(code=ent.label_, term=ent.text, context=context,
+                                    sentence=quote(ent), section=kind))
+    return tuple(mentions)
+
+
+def context_of(ent: Any) -> str:
+    """One context per mention, the one that most limits what it says."""
+    if ent._.is_family:
+        return "family"
+    if ent._.is_negated:
+        return "negated"
+    if ent._.is_uncertain:
+        return "uncertain"
+    if ent._.is_hypothetical:
+        return "hypothetical"
+    if ent._.is_historical:
+        return "historical"
+    return "affirmed"
+
+
+def quote(ent: Any, limit: int = QUOTE_LIMIT) -> str:
+    """The mention's sentence on one line, the mention marked ``[[...]]``, cut to ``limit``
+    characters around the mention."""
+    sent = ent.sent
+    before = _SPACES.sub(" ", sent.doc.text[sent.start_char:ent.start_char]).lstrip()
+    after = _SPACES.sub(" ", sent.doc.text[ent.end_char:sent.end_char]).rstrip()
+    marked = f"[[{_SPACES.sub(' ', ent.text)}]]"
+    room = limit - len(marked)
+    if room <= 0:
+        return marked[: limit - 3] + "]]" if len(marked) > limit else marked
+    if len(before) + len(after) > room:
+        keep_before = min(len(before), max(room // 2, room - len(after)))
+        keep_after = room - keep_before
+        if keep_before < len(before):
+            before = "…" + before[len(before) - keep_before + 1:]
+        if keep_after < len(after):
+            after = after[: max(0, keep_after - 1)] + "…"
+    return (before + marked + after).strip()

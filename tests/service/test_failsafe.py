@@ -1,0 +1,97 @@
+"""Issue 25, "Service": hostile bodies and slow clients, each reproduced over HTTP against a
+running ``serve`` process; the smallest fixes (adapter/service/failsafe.py, read_json)."""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import socket
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from adapter.cli import _parser, main
+from adapter.service.failsafe import AnsweredErrors
+from adapter.service.run import settings_from_args
+from tests.service.conftest import TOKEN
+from tests.service_process import running_service
+
+HUGE = b'{"resourceType": "Claim", "id": "k1", "total": {"value": ' + b"9" * 5000 + b"}}"
+CDS = (b'{"hook": "order-sign", "hookInstance": "x", "context": {"patientId": '
+       + b"1" * 5000 + b"}}")
+
+
+def _connection(url: str) -> http.client.HTTPConnection:
+    parts = urlsplit(url)
+    return http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+
+
+@pytest.mark.parametrize(("path", "body"), [("/Claim/$b12-check", HUGE),
+                                            ("/cds-services/b12-injection", CDS)])
+def test_a_5000_digit_integer_is_a_400_and_the_connection_stays_usable(service, path, body):
+    connection = _connection(service.url)
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/fhir+json"}
+    for _ in range(3):  # the same keep-alive connection each time
+        connection.request("POST", path, body=body, headers=headers)
+        response = connection.getresponse()
+        answer = json.loads(response.read())
+        assert response.status == 400, answer
+        assert "not usable JSON" in answer["issue"][0]["diagnostics"]
+    connection.request("GET", "/health")
+    assert connection.getresponse().status == 200
+    connection.close()
+
+
+def test_a_body_that_stops_arriving_is_a_408_within_the_body_timeout():
+    with running_service("--body-timeout", "1") as slow:
+        parts = urlsplit(slow.url)
+        started = time.monotonic()
+        with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
+            sock.sendall(b"POST /Claim/$b12-check HTTP/1.1\r\nHost: x\r\n"
+                         b"Content-Type: application/fhir+json\r\nContent-Length: 100\r\n\r\n{")
+            received = b""
+            while chunk := sock.recv(4096):  # until the service closes the connection
+                received += chunk
+        assert time.monotonic() - started < 10
+        assert received.startswith(b"HTTP/1.1 408")
+        assert b"--body-timeout" in received
+
+
+def test_an_error_raised_after_the_answer_does_not_reach_the_server():
+    sent: list[dict[str, Any]] = []
+
+    async def answered_then_raised(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 500, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+        raise RuntimeError("re-raised by the error middleware")
+
+    async def raised_first(scope: Any, receive: Any, send: Any) -> None:
+        raise RuntimeError("no answer yet")
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b""}
+
+    asyncio.run(AnsweredErrors(answered_then_raised)({"type": "http"}, receive, send))
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+    with pytest.raises(RuntimeError, match="no answer yet"):
+        asyncio.run(AnsweredErrors(raised_first)({"type": "http"}, receive, send))
+
+
+def test_serve_refuses_stats_and_passes_its_server_limits(capsys):
+    assert main(["serve", "--stats"]) == 2
+    assert "--stats is for check" in capsys.readouterr().err
+    assert main(["serve", "--retry-budget", "5"]) == 2
+    assert "need --server" in capsys.readouterr().err
+    args = _parser().parse_args(["serve", "--server", "http://127.0.0.1:9/fhir",
+                                 "--retry-budget", "7", "--max-pages", "3"])
+    settings = settings_from_args(args)
+    assert settings.fhir is not None
+    client = settings.fhir.client()
+    assert client.retry.max_total_seconds == 7 and client.max_pages == 3
+    client.close()

@@ -64,23 +64,23 @@ FORMATS = ("parquet", "json")
 BROADCAST_ROWS = 100_000  # second claims of an id sent to every task (more: joined)
 SPLIT_BYTES = 128 * 1024 * 1024  # input bytes per shuffle partition when sizing from input
 
-# The claim entry of the JSON report, as Parquet reads it (from_json); policy and code_set
-# are read when a finding carries them (payer policies, code-set releases), else null
+# The claim entry of the JSON report (``report.claim_dict``), as from_json reads it
 _FINDING_JSON = StructType([
     StructField("code", StringType()), StructField("severity", StringType()),
     StructField("diagnosis", StringType()), StructField("message", StringType()),
     StructField("suggested_code", StringType()),
-    StructField("evidence", ArrayType(StringType())),
-    StructField("policy", StringType()), StructField("code_set", StringType())])
+    StructField("evidence", ArrayType(StringType())), StructField("quote", StringType())])
 _CLAIM_JSON = StructType([
     StructField("claim", StringType()), StructField("patient", StringType()),
-    StructField("service_date", StringType()), StructField("verdict", StringType()),
+    StructField("service_date", StringType()), StructField("code_set", StringType()),
+    StructField("verdict", StringType()), StructField("policy", StringType()),
     StructField("findings", ArrayType(_FINDING_JSON))])
 # the declared Parquet schemas (tests read them back; the README lists them)
 CLAIM_COLUMNS = StructType([
     StructField("claim", StringType(), False), StructField("patient", StringType(), False),
     StructField("service_date", DateType(), False), StructField("verdict", StringType(), False),
     StructField("findings", IntegerType(), False),
+    StructField("policy", StringType(), True), StructField("code_set", StringType(), True),
     StructField("service_month", StringType(), False)])
 FINDING_COLUMNS = StructType([
     StructField("claim", StringType(), False), StructField("patient", StringType(), False),
@@ -90,6 +90,7 @@ FINDING_COLUMNS = StructType([
     StructField("message", StringType(), False),
     StructField("suggested_code", StringType(), True),
     StructField("evidence", ArrayType(StringType()), False),
+    StructField("quote", StringType(), True),
     StructField("policy", StringType(), True), StructField("code_set", StringType(), True),
     StructField("service_month", StringType(), False)])
 
@@ -310,13 +311,15 @@ def claim_tables(outputs: DataFrame) -> tuple[DataFrame, DataFrame]:
               .withColumn("service_date", F.to_date("service_date"))
               .withColumn("service_month", F.date_format("service_date", "yyyy-MM")))
     claims = parsed.select("claim", "patient", "service_date", "verdict",
-                           F.size("findings").cast("int").alias("findings"), "service_month")
-    findings = parsed.select("claim", "patient", "service_date", "verdict", "service_month",
+                           F.size("findings").cast("int").alias("findings"), "policy",
+                           "code_set", "service_month")
+    findings = parsed.select("claim", "patient", "service_date", "verdict", "policy",
+                             "code_set", "service_month",
                              F.posexplode("findings").alias("finding", "f")).select(
         "claim", "patient", "service_date", "verdict", F.col("finding").cast("int"),
         "f.code", "f.severity", "f.diagnosis", "f.message", "f.suggested_code",
         F.coalesce("f.evidence", F.array().cast("array<string>")).alias("evidence"),
-        "f.policy", "f.code_set", "service_month")
+        "f.quote", "policy", "code_set", "service_month")
     return claims, findings
 
 

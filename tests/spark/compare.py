@@ -34,12 +34,15 @@ def claims_from_parquet(run: Path) -> list[dict[str, Any]]:
     """The JSON report's claim entries, rebuilt from the claims and findings tables."""
     findings: dict[str, list[dict[str, Any]]] = {}
     for row in sorted(parquet_rows(run / "findings"), key=lambda r: (r["claim"], r["finding"])):
-        findings.setdefault(row["claim"], []).append({
-            "code": row["code"], "severity": row["severity"], "diagnosis": row["diagnosis"],
-            "message": row["message"], "suggested_code": row["suggested_code"],
-            "evidence": row["evidence"]})
+        finding = {"code": row["code"], "severity": row["severity"],
+                   "diagnosis": row["diagnosis"], "message": row["message"],
+                   "suggested_code": row["suggested_code"], "evidence": row["evidence"]}
+        if row["quote"] is not None:  # the report names a note's sentence only when it has one
+            finding["quote"] = row["quote"]
+        findings.setdefault(row["claim"], []).append(finding)
     return [{"claim": row["claim"], "patient": row["patient"],
-             "service_date": row["service_date"].isoformat(), "verdict": row["verdict"],
+             "service_date": row["service_date"].isoformat(), "code_set": row["code_set"],
+             "verdict": row["verdict"], "policy": row["policy"],
              "findings": findings.get(row["claim"], [])}
             for row in parquet_rows(run / "claims")]
 

@@ -119,8 +119,9 @@ def pack_env(work: Path) -> tuple[Path, Path]:
     if archive.exists():
         return env, archive
     subprocess.run([sys.executable, "-m", "venv", str(env)], check=True)
-    subprocess.run([str(env / "bin" / "pip"), "install", "-q", str(wheel), "pyarrow", "pandas",
-                    "venv-pack"], check=True)
+    # the spark extra's pins (pyproject.toml): pandas<3 and numpy<2 keep spaCy importable
+    subprocess.run([str(env / "bin" / "pip"), "install", "-q", str(wheel), "pyarrow<21",
+                    "pandas<3", "numpy<2", "venv-pack"], check=True)
     subprocess.run([str(env / "bin" / "venv-pack"), "-p", str(env), "-o", str(archive), "-q"],
                    check=True)
     return env, archive

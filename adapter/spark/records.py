@@ -313,6 +313,10 @@ def _entries(data: Any, text: str, where: str, pos: int) -> Iterator[Entry]:
     their ``urn:uuid:`` references resolved within the Bundle (the file source resolves them
     across the whole source; a Bulk Data export has none). Each comes with its JSON text (made
     only when asked: most resources are not routed) and its position."""
+    if isinstance(data, list):  # an array of resources, as file mode reads one
+        for index, item in enumerate(data):
+            yield from _entries(item, json.dumps(item), f"{where}[{index}]", pos + index)
+        return
     if not isinstance(data, dict) or not isinstance(data.get("resourceType"), str):
         yield Problem(where, "not a FHIR resource (no resourceType)"), str, pos
         return

@@ -251,7 +251,8 @@ def test_malformed_lines_and_patientless_resources_are_errors_not_a_crash(spark,
 
     errors = [json.loads(e) for e in spark_run["errors"].elements()]
     located = [e for e in errors if e["resource"].startswith("Observation.ndjson")]
-    messages = ["not valid JSON (Expecting value)", "not a FHIR resource (no resourceType)",
+    messages = ["not valid JSON (Expecting value)",
+                *["not a FHIR resource (no resourceType)"] * 3,  # an array: each item named
                 "a Condition in a file of Observation: not read"]
     assert sorted(e["message"] for e in located) == sorted(messages)
     # a file read in one split: its lines named by number, as file mode names them

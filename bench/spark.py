@@ -1,7 +1,7 @@
 """Spark (``local[N]``) against single-process file mode on the same generated exports.
 
     python -m bench.spark [--sizes 100000,1000000] [--master local[2]] [--driver-memory 4g]
-                          [--skip-file-mode]
+                          [--skip-file-mode] [--as-shipped]
 
 Per size (data from ``bench.run.dataset``, i.e. ``bench/generate.py``, cached in
 ``bench/data/<size>``): file mode as a whole child process, ``b12-adapter check --source DIR
@@ -161,6 +161,33 @@ def _resources(source: Path) -> int:
     return count
 
 
+def shipped(sizes: list[int], master: str) -> None:
+    """The commands as users run them, each a child process timed whole (start-up, the JVM,
+    every Python worker): ``check --source`` and ``spark`` with its own defaults."""
+    lines = [f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}, "
+             f"{datetime.now(UTC):%Y-%m-%d %H:%M}, load average {os.getloadavg()[0]:.1f}", "",
+             "| claims | command | wall s | CPU s | peak RSS MB (largest process) | summary |",
+             "| ---: | --- | ---: | ---: | ---: | --- |"]
+    _say("\n".join(lines))
+    for size in sizes:
+        source = dataset(size)
+        runs = {"b12-adapter check --format json --out": [
+                    *CLI, "check", "--source", str(source), "--format", "json", "--out",
+                    str(OUT / f"shipped-file-{size}")],
+                f"b12-adapter spark --master {master}": [
+                    *CLI, "spark", "--source", str(source), "--out",
+                    str(OUT / f"shipped-spark-{size}"), "--master", master, "--quiet"]}
+        for name, argv in runs.items():
+            for path in OUT.glob(f"shipped-*-{size}"):
+                shutil.rmtree(path, ignore_errors=True)
+            result = measure_child(argv, OUT / "shipped.json", FILE_TIMEOUT)
+            printed = json.loads((OUT / "shipped.json").read_text() or "{}")
+            lines.append(f"| {size:,} | `{name}` | {result['wall']:.1f} | {result['cpu']:.1f} | "
+                         f"{result['rss_mb']:,.0f} | `{json.dumps(printed.get('summary'))}` |")
+            _say(lines[-1])
+    (OUT / "spark-shipped.md").write_text("\n".join(lines) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100000,1000000")
@@ -171,9 +198,15 @@ def main() -> None:
     parser.add_argument("--driver-memory", default="4g")
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--skip-file-mode", action="store_true")
+    parser.add_argument("--as-shipped", action="store_true",
+                        help="time the two commands as users run them (child processes, "
+                        "Spark's own defaults) instead of the tuned in-process job")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     sizes = [int(s) for s in args.sizes.split(",") if s]
+    if args.as_shipped:
+        shipped(sizes, args.master)
+        return
     spark = spark_session(args.master, args.driver_memory, args.partitions)
     spark.sparkContext.setLogLevel("ERROR")
     cores = spark.sparkContext.defaultParallelism

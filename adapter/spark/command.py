@@ -20,6 +20,7 @@ from adapter.config import ConfigError
 from adapter.judge import Judge, add_judging_options
 from adapter.mappings import MappingsError
 from adapter.sources.files import SourceError
+from adapter.spark import object_store
 from adapter.spark.records import RunSpec
 
 EXIT_OK, EXIT_PARTIAL, EXIT_UNUSABLE = 0, 1, 2
@@ -32,15 +33,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Bulk Data directory, NDJSON or Bundle file: a local path or a "
                         "URI Spark reads (s3a://, abfss://, gs://, hdfs://)")
     parser.add_argument("--out", required=True, metavar="DIR|URI",
-                        help="writes claims/, DetectedIssue/, skipped/, errors/ (part files "
-                        "of one JSON per line) and summary.json here, replacing an earlier run")
+                        help="writes a run under OUT/runs/<run id>/ (claims/, findings/, "
+                        "DetectedIssue/, skipped/, errors/, summary.json) and then OUT/_LATEST, "
+                        "naming it: a reader following _LATEST sees one whole run")
+    parser.add_argument("--format", choices=("parquet", "json"), default="parquet",
+                        help="claims and findings as Parquet rows partitioned by service month "
+                        "(default), or claims as JSON lines; DetectedIssue is NDJSON either way")
     add_judging_options(parser)
-    parser.add_argument("--master", metavar="URL",
-                        help="Spark master, e.g. local[2] (default: spark-submit's, else "
-                        "local[*])")
-    parser.add_argument("--partitions", type=int, metavar="N",
-                        help="patient partitions of the check stage (default: "
-                        "spark.sql.shuffle.partitions, adapted by Spark)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--master", metavar="URL",
+                       help="Spark master, e.g. local[2] or spark://host:7077 (default: "
+                       "spark-submit's, else local[*])")
+    where.add_argument("--remote", metavar="sc://HOST:PORT",
+                       help="a Spark Connect server to run the job on (pyspark[connect])")
+    parser.add_argument("--partitions", type=_positive, metavar="N",
+                        help="patient partitions of the check stage (default: the shuffle "
+                        "partitions)")
+    parser.add_argument("--shuffle-partitions", type=_positive, metavar="N",
+                        help="partitions of every other shuffle (default: from the input's "
+                        "bytes and the cores, at least twice the cores; adaptive query "
+                        "execution coalesces small ones)")
+    parser.add_argument("--read-partition-mb", type=_positive, metavar="MB",
+                        help="input split size (spark.sql.files.maxPartitionBytes; default "
+                        "Spark's 128, spread over the cores)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress on stderr")
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: must be at least 1")
+    return value
 
 
 def parser() -> argparse.ArgumentParser:
@@ -49,10 +73,13 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def session(master: str | None) -> Any:
-    """The Spark session: spark-submit's, or a local one this process starts."""
+def session(master: str | None, remote: str | None = None) -> Any:
+    """The Spark session: a Spark Connect server's, spark-submit's, or a local one this
+    process starts."""
     from pyspark.sql import SparkSession
 
+    if remote:
+        return SparkSession.builder.remote(remote).getOrCreate()
     builder = SparkSession.builder.appName("b12-adapter")
     launched_here = "PYSPARK_GATEWAY_PORT" not in os.environ  # not under spark-submit
     if master:
@@ -75,19 +102,37 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as exc:
         print(f"b12-adapter: spark needs pyspark ({exc}); {INSTALL}", file=sys.stderr)
         return EXIT_UNUSABLE
+    source, out = str(args.source), str(args.out)
+    missing = object_store.missing_connector(source) or object_store.missing_connector(out)
     try:
         policy = Judge.load(args.config, args.facility_timezone).policy
         spec = RunSpec.of(policy.thresholds, datetime.now(UTC), policy.zone, policy.notes_quote,
                           policy.notes_required)
-        spark = session(args.master)
-        done = job.run(spark, str(args.source), str(args.out), spec, args.partitions)
+        spark = session(args.master, args.remote)
+        sizing = job.Sizing(args.partitions, args.shuffle_partitions, args.read_partition_mb)
+        done = job.run(spark, source, out, spec, fmt=args.format, sizing=sizing,
+                       progress=_quiet if args.quiet else _progress)
     except (SourceError, ConfigError, MappingsError) as exc:
         print(f"b12-adapter: {exc}", file=sys.stderr)
         return EXIT_UNUSABLE
+    except Exception as exc:  # a file system Spark has no connector for: say which to add
+        advice = object_store.advice(exc, missing)
+        if advice is None:
+            raise
+        print(f"b12-adapter: {advice}", file=sys.stderr)
+        return EXIT_UNUSABLE
     for name in done.ignored:
         log.info("not read: %s", name)
-    print(json.dumps({"summary": done.summary, "out": str(args.out)}, indent=2))
+    print(json.dumps({"summary": done.summary, "out": out, "run": done.run}, indent=2))
     return EXIT_PARTIAL if done.summary["errors"] else EXIT_OK
+
+
+def _progress(message: str) -> None:
+    print(f"b12-adapter spark: {message}", file=sys.stderr, flush=True)
+
+
+def _quiet(message: str) -> None:
+    pass
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -23,6 +23,30 @@ def lines(directory: Path) -> list[dict[str, Any]]:
             for line in part.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def parquet_rows(directory: Path) -> list[dict[str, Any]]:
+    """The rows of a Parquet folder partitioned by service month (its column read back)."""
+    import pyarrow.dataset as ds
+
+    return ds.dataset(directory, format="parquet", partitioning="hive").to_table().to_pylist()
+
+
+def claims_from_parquet(run: Path) -> list[dict[str, Any]]:
+    """The JSON report's claim entries, rebuilt from the claims and findings tables."""
+    findings: dict[str, list[dict[str, Any]]] = {}
+    for row in sorted(parquet_rows(run / "findings"), key=lambda r: (r["claim"], r["finding"])):
+        finding = {"code": row["code"], "severity": row["severity"],
+                   "diagnosis": row["diagnosis"], "message": row["message"],
+                   "suggested_code": row["suggested_code"], "evidence": row["evidence"]}
+        if row["quote"] is not None:  # the report names a note's sentence only when it has one
+            finding["quote"] = row["quote"]
+        findings.setdefault(row["claim"], []).append(finding)
+    return [{"claim": row["claim"], "patient": row["patient"],
+             "service_date": row["service_date"].isoformat(), "code_set": row["code_set"],
+             "verdict": row["verdict"], "policy": row["policy"],
+             "findings": findings.get(row["claim"], [])}
+            for row in parquet_rows(run / "claims")]
+
+
 def _issue(issue: dict[str, Any]) -> str:
     return json.dumps({k: v for k, v in issue.items() if k not in VOLATILE}, sort_keys=True)
 
@@ -32,24 +56,30 @@ def _bag(items: list[dict[str, Any]]) -> Counter[str]:
 
 
 def spark_output(out: Path) -> dict[str, Any]:
+    """The run ``out/_LATEST`` names, read back (claims from Parquet or JSON lines)."""
+    from adapter.spark.publish import latest_run, read_small
+
+    run = latest_run(out)
+    written = json.loads(read_small(run / "summary.json") or "{}")
+    claims = claims_from_parquet(run) if written["format"] == "parquet" else lines(run / "claims")
     return {
-        "claims": {c["claim"]: c for c in lines(out / "claims")},
-        "issues": Counter(_issue(i) for i in lines(out / "DetectedIssue")),
-        "skipped": _bag(lines(out / "skipped")),
-        "errors": _bag(lines(out / "errors")),
-        "summary": json.loads((out / "summary.json").read_text()),
-        "claim_lines": len(lines(out / "claims")),
+        "claims": {c["claim"]: c for c in claims},
+        "issues": Counter(_issue(i) for i in lines(run / "DetectedIssue")),
+        "skipped": _bag(lines(run / "skipped")),
+        "errors": _bag(lines(run / "errors")),
+        "summary": written["summary"],
+        "claim_lines": len(claims),
     }
 
 
-def run_spark(spark: Any, source: Path | str, out: Path, zone: ZoneInfo | None = None
-              ) -> dict[str, Any]:
+def run_spark(spark: Any, source: Path | str, out: Path, zone: ZoneInfo | None = None,
+              fmt: str = "parquet") -> dict[str, Any]:
     """``adapter.spark.job.run`` on ``source`` (3 patient partitions), its output read back."""
     from adapter.spark import job
     from adapter.spark.records import RunSpec
 
     spec = RunSpec.of(load_mappings().thresholds, datetime.now(UTC), zone)
-    job.run(spark, str(source), str(out), spec, partitions=3)
+    job.run(spark, str(source), str(out), spec, partitions=3, fmt=fmt)
     return spark_output(out)
 
 

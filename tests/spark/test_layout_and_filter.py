@@ -7,6 +7,8 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 
+import pytest
+
 from adapter.mappings import load_mappings
 from adapter.spark import layout
 from adapter.spark.records import (
@@ -138,10 +140,28 @@ def test_a_use_whose_drug_is_a_medication_resource_waits_for_it_and_is_judged_wi
 
 
 def test_bad_lines_are_errors_that_name_where_they_are():
-    broken = list(line_rows('{"resourceType": ', "Condition.000.ndjson at byte 812", SPEC, 0, 812))
+    broken = list(line_rows('{"resourceType": ', "Condition.000.ndjson:3", SPEC, 0, 812))
     assert [(r[0], r[5], json.loads(r[3])["resource"]) for r in broken] == [
-        (OUT, ERRORS, "Condition.000.ndjson at byte 812")]
+        (OUT, ERRORS, "Condition.000.ndjson:3")]
     assert list(line_rows("\ufeff  \r", "x", SPEC, 0, 0)) == []
+
+
+def test_lines_are_numbered_within_their_split_and_ordered_across_splits():
+    pa = pytest.importorskip("pyarrow", reason="the spark extra is not installed")
+    from adapter.spark.arrow import parse_lines
+
+    claim = json.dumps(b.claim("c1", "p01", "2026-03-02"))
+    values = ["", "{bad", claim, "{bad", claim]  # a blank line counts, as in file mode
+    starts = [0, 0, 0, 4096, 4096]  # the file's first split, then one from byte 4096
+    batch = pa.RecordBatch.from_pydict({"value": values, "file_name": ["Claim.ndjson"] * 5,
+                                        "file_block_start": starts})
+    rows = [row for out in parse_lines([batch], {"Claim.ndjson": (2, "Claim", "Claim.ndjson")},
+                                       SPEC) for row in out.to_pylist()]
+
+    where = [json.loads(r["text"])["resource"] for r in rows if r["section"] == ERRORS]
+    assert where == ["Claim.ndjson:2", "Claim.ndjson:1 after byte 4096"]
+    claims = [(r["file"], r["pos"]) for r in rows if r["kind"] == CLAIM]
+    assert claims == [(2, 2), (2, 4097)]  # file order kept: the first claim of an id stands
 
 
 def test_the_check_command_never_imports_pyspark():

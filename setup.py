@@ -22,6 +22,7 @@ COMPILED = [
     "adapter/evidence/gather.py",
     "adapter/evidence/names.py",
     "adapter/evidence/read.py",
+    "adapter/evidence/read_claims.py",
     "adapter/rules/__init__.py",
     "adapter/rules/administration.py",
     "adapter/rules/coding.py",

@@ -14,7 +14,7 @@ from adapter.evidence.chart import Chart
 from adapter.evidence.facts import ClaimEvidence, ClaimFacts, Path
 from adapter.evidence.fields import BadResource, has_id, ref_of
 from adapter.evidence.gather import gather
-from adapter.evidence.read import read_claim, read_claim_head
+from adapter.evidence.read_claims import read_claim, read_claim_head
 from adapter.findings import Finding
 from adapter.outcomes import NO_NAMES, ClaimOutcome, ClaimResult, Problem
 from adapter.rules import Policy, check

@@ -13,7 +13,7 @@ import orjson
 from adapter import parallel
 from adapter.evidence.chart import Chart
 from adapter.evidence.needs import chart_types, claim_test, line_patient, line_tests
-from adapter.evidence.read import line_links
+from adapter.evidence.read_claims import line_links
 from adapter.mappings import Mappings
 from adapter.outcomes import PageOutcome, Problem
 from adapter.read_plan import Judge, Pages, ReadPlan

@@ -17,14 +17,8 @@ from tests.report_shape import assert_report_shape
 from tests.scenario import SERVICE, clean_chart
 
 
-def _write_ndjson(directory: Path, resources: list[dict[str, Any]]) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    by_type: dict[str, list[str]] = {}
-    for resource in resources:
-        by_type.setdefault(resource["resourceType"], []).append(json.dumps(resource))
-    for rtype, lines in by_type.items():
-        (directory / f"{rtype}.ndjson").write_text("\n".join(lines) + "\n")
-    return directory
+def _write_ndjson(directory: Path, resources: list) -> Path:
+    return b.write_bulk(directory, resources)
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

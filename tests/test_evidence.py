@@ -10,7 +10,8 @@ import pytest
 from adapter.evidence.chart import Chart
 from adapter.evidence.facts import Path
 from adapter.evidence.gather import gather
-from adapter.evidence.read import read_claim, read_condition
+from adapter.evidence.read import read_condition
+from adapter.evidence.read_claims import read_claim
 from adapter.mappings import load_mappings
 from adapter.rules import status
 from adapter.rules.scope import in_scope

@@ -23,7 +23,8 @@ from adapter.file_plan import FilePlan
 from adapter.mappings import load_mappings
 from adapter.output.report import Report
 from adapter.rules import Policy
-from adapter.sources.files import CLAIM_PAGE_SIZE, FileSource, _ranges
+from adapter.sources.files import CLAIM_PAGE_SIZE, FileSource
+from adapter.sources.line_scan import ranges as _ranges
 from bench.generate import generate
 from fixtures import builders as b
 from tests.scenario import SERVICE, clean_chart

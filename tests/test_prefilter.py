@@ -12,7 +12,7 @@ import pytest
 
 from adapter.driver import Driver
 from adapter.evidence.needs import line_tests
-from adapter.evidence.read import claim_links, line_links
+from adapter.evidence.read_claims import claim_links, line_links
 from adapter.file_plan import FilePlan
 from adapter.mappings import load_mappings
 from adapter.output.report import Report

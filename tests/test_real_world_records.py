@@ -26,14 +26,8 @@ def _check(capsys: pytest.CaptureFixture[str], source: Path, *argv: str
     return status, (json.loads(out) if out.strip() else {}), err
 
 
-def _ndjson_dir(directory: Path, resources: list[Resource]) -> Path:
-    directory.mkdir()
-    by_type: dict[str, list[str]] = {}
-    for resource in resources:
-        by_type.setdefault(resource["resourceType"], []).append(json.dumps(resource))
-    for rtype, lines in by_type.items():
-        (directory / f"{rtype}.ndjson").write_text("\n".join(lines) + "\n")
-    return directory
+def _ndjson_dir(directory: Path, resources: list) -> Path:
+    return b.write_bulk(directory, resources)
 
 
 def _bundle(resources: list[Resource]) -> Resource:

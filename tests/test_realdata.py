@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from adapter.cli import main
+from fixtures import builders as b
 from tests.test_real_records import PID, synthea_with_b12
 
 REAL = Path(__file__).resolve().parent.parent / "fixtures" / "realdata"
@@ -52,13 +53,8 @@ def test_the_hl7_preauthorization_example_is_skipped_as_not_a_service_given(caps
                                   "use is preauthorization: not a claim for a service given"}]
 
 
-def _write_bulk(directory: Path, resources: list[dict]) -> None:
-    directory.mkdir()
-    by_type: dict[str, list[str]] = {}
-    for resource in resources:
-        by_type.setdefault(resource["resourceType"], []).append(json.dumps(resource))
-    for rtype, lines in by_type.items():
-        (directory / f"{rtype}.ndjson").write_text("\n".join(lines) + "\n")
+def _write_bulk(directory: Path, resources: list) -> Path:
+    return b.write_bulk(directory, resources)
 
 
 def _write_bundles(directory: Path, resources: list[dict]) -> None:

@@ -270,3 +270,15 @@ def subject(resource: Mapping[str, Any], ref: str) -> str | None:
     """The patient a clinical resource is about (``subject`` or ``patient``)."""
     return (reference(resource.get("subject"), "subject", ref)
             or reference(resource.get("patient"), "patient", ref))
+
+
+def references(resource: Mapping[str, Any], name: str, ref: str, where: str = "",
+                 key: str | None = None) -> tuple[str, ...]:
+    """The targets of a repeating Reference element (or of each element's ``key``)."""
+    if name not in resource:
+        return ()
+    path = f"{where}.{name}" if where else name
+    return tuple(
+        target for n, e in enumerate(items(resource, name, ref))
+        if (target := reference(e if key is None else e.get(key), f"{path}[{n}]", ref))
+    )

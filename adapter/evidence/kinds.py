@@ -60,7 +60,8 @@ RECORD_KINDS: tuple[RecordKind, ...] = (
     RecordKind("Medication", DRUG, (), None),
     # Payer policies (SPEC 4.4): the claim's insurer, else its focal Coverage's payor; what
     # the page's Coverage search (and its _include) missed is read by id
-    RecordKind("Coverage", COVERAGE, ("beneficiary",), WITH_PAYOR, linked=True),
+    RecordKind("Coverage", COVERAGE, ("beneficiary",), WITH_PAYOR, linked=True,
+               prefetch="coverage"),
     RecordKind("Organization", PAYER, (), None, linked=True),
     # Clinical notes (SPEC 4.2): read for the B12 dates only; the Binaries their attachments
     # point at are read by the server source in one more batch (adapter.sources.server)

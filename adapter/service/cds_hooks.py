@@ -59,7 +59,12 @@ FREQUENCY_CODE = "payer-frequency-limit"  # a CDS card of its own: not a finding
 LOINC = "http://loinc.org"
 LAB_ORDER = {"system": LOINC, "code": "2132-9", "display": "Cobalamin (Vitamin B12) "
                                                           "[Mass/volume] in Serum or Plasma"}
+# The chart a card needs; a key the client sent nothing for is missing (412 without a server).
 PREFETCH_KEYS = ("patient", "conditions", "observations", "administrations")
+# Read when sent, else no data: the patient's Coverages with their payors, for the payer's
+# policy (SPEC 4.4). The record kinds table says which keys there are (evidence/kinds.py).
+OPTIONAL_PREFETCH_KEYS = tuple(k.prefetch for k in RECORD_KINDS
+                               if k.prefetch and k.prefetch not in PREFETCH_KEYS)
 _ID = re.compile(r"[^A-Za-z0-9\-.]")
 
 # What to document, per finding: shown under the finding's own message.
@@ -253,8 +258,9 @@ def prefetched(request: HookRequest) -> tuple[list[Resource], list[str]]:
     ``null`` is "no data" (CDS Hooks 2.0: the search found nothing), not missing."""
     resources: list[Resource] = []
     missing = []
-    for key in PREFETCH_KEYS:
-        if key in request.prefetch and request.prefetch[key] is None:
+    for key in (*PREFETCH_KEYS, *OPTIONAL_PREFETCH_KEYS):
+        if request.prefetch.get(key) is None and (
+                key in request.prefetch or key in OPTIONAL_PREFETCH_KEYS):
             continue
         value = request.prefetch.get(key)
         if not isinstance(value, dict) or value.get("resourceType") in (None,
@@ -268,12 +274,15 @@ def prefetched(request: HookRequest) -> tuple[list[Resource], list[str]]:
     return resources, missing
 
 
-def synthetic_claim(order: Resource, patient: str, mappings: Mappings) -> Resource:
+def synthetic_claim(order: Resource, patient: str, mappings: Mappings,
+                    coverages: Sequence[str] = ()) -> Resource:
     """The claim this order would become, for the same checks as a real one.
 
     ``reasonCode`` becomes coded diagnoses; ``reasonReference`` to a Condition becomes a
     diagnosisReference (judged by the Condition's code: the order's diagnosis); to a
-    contained Condition, that Condition's code."""
+    contained Condition, that Condition's code. The order's ``insurance`` (a Coverage) is the
+    claim's focal coverage, else the patient's one prefetched Coverage (``coverages``): its
+    payor's policy applies as to the claim."""
     diagnoses: list[Resource] = []
     for concept in order.get("reasonCode") or []:
         if isinstance(concept, dict):
@@ -308,6 +317,14 @@ def synthetic_claim(order: Resource, patient: str, mappings: Mappings) -> Resour
                   "servicedDate": when, "quantity": {"value": 1},
                   "diagnosisSequence": list(range(1, len(diagnoses) + 1))}],
     }
+    insured = [i["reference"] for i in order.get("insurance") or []
+               if isinstance(i, dict) and isinstance(i.get("reference"), str)
+               and "Coverage/" in i["reference"]]
+    if not insured and len(coverages) == 1:
+        insured = list(coverages)
+    if insured:
+        claim["insurance"] = [{"sequence": 1, "focal": True,
+                               "coverage": {"reference": insured[0]}}]
     supporting = [s for s in order.get("supportingInfo") or []
                   if isinstance(s, dict) and isinstance(s.get("reference"), str)]
     if supporting:

@@ -263,9 +263,12 @@ class Handlers:
         if not request.orders:
             return 200, cds_hooks.answer([], note)
         mappings = self.judge.mappings
-        claims = {f"Claim/{c['id']}": (c, order) for order in request.orders
-                  if (c := cds_hooks.synthetic_claim(order, request.patient, mappings))}
         chart, missing = cds_hooks.prefetched(request)
+        coverages = [f"Coverage/{r['id']}" for r in chart
+                     if r.get("resourceType") == "Coverage" and isinstance(r.get("id"), str)]
+        claims = {f"Claim/{c['id']}": (c, order) for order in request.orders
+                  if (c := cds_hooks.synthetic_claim(order, request.patient, mappings,
+                                                     coverages))}
         synthetic = [claim for claim, _ in claims.values()]
         if not missing:
             checked = _guarded(lambda: check_in_memory(self.judge, [*chart, *synthetic]))

@@ -130,7 +130,7 @@ def _line_tests() -> dict[str, Any]:
 @cache
 def _leading(rtype: str) -> re.Pattern[str]:
     """How an export starts a line of ``rtype``: the file source knows such a line by its
-    ``Type/id`` without parsing it (``adapter.sources.files._scan``)."""
+    ``Type/id`` without parsing it (``adapter.sources.line_scan.scan``)."""
     return re.compile(r'\{"resourceType": ?"' + re.escape(rtype)
                       + r'", ?"id": ?"([A-Za-z0-9\-.]{1,64})"[,}]')
 

@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,7 +23,7 @@ from adapter.fhir.errors import AuthConfigError, FhirError
 from adapter.fhir.limits import DEFAULT_MAX_PAGES, DEFAULT_RETRY_BUDGET
 from adapter.fhir.redaction import guard_logs
 from adapter.findings import Severity
-from adapter.judge import Judge, add_judging_options
+from adapter.judge import Judge, add_judging_options, day
 from adapter.mappings import MappingsError
 from adapter.output.paths import OutputError, writable_directory, writable_file
 from adapter.output.progress import ProgressBar
@@ -305,9 +305,9 @@ def _audit_parser(commands: argparse._SubParsersAction, server: argparse.Argumen
     audit.add_argument("-o", "--out", type=Path, required=True, metavar="FILE|DIR",
                        help="the HTML page to write (one self-contained file); a directory: "
                        "audit.html in it")
-    audit.add_argument("--from", dest="period_from", type=_day, metavar="DATE",
+    audit.add_argument("--from", dest="period_from", type=day, metavar="DATE",
                        help="first service date of the period (default: the earliest read)")
-    audit.add_argument("--to", dest="period_to", type=_day, metavar="DATE",
+    audit.add_argument("--to", dest="period_to", type=day, metavar="DATE",
                        help="last service date of the period (default: the latest read)")
     audit.add_argument("--sample", type=int, default=10, metavar="N",
                        help="claims per provider in the sample table")
@@ -319,13 +319,6 @@ def _audit_parser(commands: argparse._SubParsersAction, server: argparse.Argumen
                        "(URL/Type/id, or URL with {type} and {id} filled in), e.g. the EHR's "
                        "or the FHIR server's web view")
     add_judging_options(audit)
-
-
-def _day(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
 
 
 def _audit(args: argparse.Namespace) -> int:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date
 from pathlib import Path
+
+from adapter.judge import day
 
 EXIT_OK, EXIT_REFUSED = 0, 2
 
@@ -26,16 +27,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     add.add_argument("--codes", type=Path, required=True, metavar="FILE",
                      help="the code-order file (icd10cm-order-2027.txt) or the codes file "
                      "(icd10cm-codes-2027.txt), or the zip holding it")
-    add.add_argument("--effective", type=_day, required=True, metavar="DATE",
+    add.add_argument("--effective", type=day, required=True, metavar="DATE",
                      help="the date the release takes effect: YYYY-10-01 for fiscal year "
                      "YYYY+1, YYYY-04-01 for an April update")
-
-
-def _day(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
 
 
 def run(args: argparse.Namespace) -> int:

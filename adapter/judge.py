@@ -1,11 +1,13 @@
 """What every run judges by, built in one place: the mappings, the user's configuration and
 the rules' policy from them. The command line, the service and the Spark command all load it
-here, with the same two options (``--config``, ``--facility-timezone``)."""
+here, with the same two options (``--config``, ``--facility-timezone``), and the date argument
+the commands share."""
 
 from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from adapter.config import load_settings
@@ -39,3 +41,11 @@ def add_judging_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--facility-timezone", metavar="ZONE",
                         help="the clinic's IANA time zone (America/New_York): the calendar day "
                         "of a timestamp (default: the offset each timestamp is written with)")
+
+
+def day(value: str) -> date:
+    """A ``YYYY-MM-DD`` argument (``audit --from/--to``, ``codes add --effective``)."""
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None

@@ -16,6 +16,7 @@ import requests
 
 from adapter import modes
 from adapter import sources as claim_sources
+from adapter.evidence.kinds import PATIENT_TYPES
 from adapter.evidence.needs import record_searches
 from adapter.fhir import FhirClient, FhirError, RetryPolicy
 from adapter.fhir.auth import BearerTokenAuth, NoAuth
@@ -26,7 +27,7 @@ from adapter.service.checking import CheckRun, ServerChecks, check_in_memory, ru
 from adapter.service.operation import Posted, read_json, read_posted
 from adapter.service.outcome import ServiceError
 from adapter.service.settings import ServeSettings
-from adapter.service.subscriptions import CHART_TYPES, PingRunner, patients_of, read_notification
+from adapter.service.subscriptions import PingRunner, patients_of, read_notification
 from adapter.sources.posted import PostedClaimsSource
 from adapter.sources.server import ClaimSelection, ServerSource
 from adapter.sync_state import SyncStateError
@@ -197,7 +198,7 @@ class Handlers:
         claim_ids = tuple(r.partition("/")[2] for r in notification.references
                           if r.startswith("Claim/"))
         claims = [r for r in resources if r.get("resourceType") in claim_sources.CLAIM_TYPES]
-        patients = patients_of([r for r in resources if r.get("resourceType") in CHART_TYPES])
+        patients = patients_of(resources)  # the record kinds keyed to a patient, and Patients
         runs: list[CheckRun] = []
         if claim_ids:
             refs = [f"Claim/{i}" for i in claim_ids]
@@ -214,7 +215,7 @@ class Handlers:
         answer["notification"] = "event"
         answer["ignored"] = sorted(
             f"{r.get('resourceType')}/{r.get('id')}" for r in resources
-            if r.get("resourceType") not in claim_sources.CLAIM_TYPES | CHART_TYPES)
+            if r.get("resourceType") not in claim_sources.CLAIM_TYPES | PATIENT_TYPES)
         logger.info("notification", extra={**log, "claims": [c["claim"] for c in
                                                               answer["checked"]]})
         if any(r.read_failed or r.write_failed for r in runs):

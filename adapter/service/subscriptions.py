@@ -41,9 +41,6 @@ Resource = dict[str, Any]
 Kind = Literal["ping", "handshake", "heartbeat", "event", "deleted"]
 STATUS_TYPES = frozenset({"SubscriptionStatus", "Parameters"})
 EVENT_TYPES = frozenset({"event-notification", "query-event"})
-# A change to one of these may change its patient's claims (the record kinds keyed to a
-# patient, and the Patient itself: the thresholds read gender and birth date).
-CHART_TYPES = PATIENT_TYPES
 
 logger = logging.getLogger("adapter.service")
 

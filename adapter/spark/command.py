@@ -106,8 +106,7 @@ def run(args: argparse.Namespace) -> int:
     missing = object_store.missing_connector(source) or object_store.missing_connector(out)
     try:
         policy = Judge.load(args.config, args.facility_timezone).policy
-        spec = RunSpec.of(policy.thresholds, datetime.now(UTC), policy.zone, policy.notes_quote,
-                          policy.notes_required)
+        spec = RunSpec.of_policy(policy, datetime.now(UTC))  # [policies], [notes], all of it
         spark = session(args.master, args.remote)
         sizing = job.Sizing(args.partitions, args.shuffle_partitions, args.read_partition_mb)
         done = job.run(spark, source, out, spec, fmt=args.format, sizing=sizing,

@@ -50,7 +50,7 @@ from adapter.driver import SECOND_CLAIM
 from adapter.sources.files import SourceError
 from adapter.spark import arrow, publish, records
 from adapter.spark import layout as bulk
-from adapter.spark.patients import CLAIM, KNOWN_REF, LINKED, OWN
+from adapter.spark.patients import CLAIM, HISTORY, KNOWN_REF, LINKED, OWN
 from adapter.spark.records import CLAIMS, ERRORS, ISSUES, SKIPPED, RunSpec
 
 _TYPES = {"string": StringType(), "int": IntegerType(), "bigint": LongType(),
@@ -199,12 +199,13 @@ def resolve_uses(parsed: DataFrame, spec: RunSpec) -> DataFrame:
 
 
 def once_each(claims: DataFrame, outcomes: DataFrame, cached: list[DataFrame]
-              ) -> tuple[DataFrame, DataFrame]:
+              ) -> tuple[DataFrame, DataFrame, DataFrame]:
     """File mode judges one claim per id (``Driver._once_each``): of the claims sharing an
     id, the first in file order stands and each later one is an error instead. ``claims``:
     the claims in scope; ``outcomes``: output rows, of which those with a ``ref`` are claims'
     (skipped or unreadable). Returns both without the later ones, the errors added to the
-    outputs."""
+    outputs, and the later claims in scope (their B12 dates still count in the patient's
+    injection history, as file mode bills every claim it reads)."""
     ref = F.col("ref")
     seen = (claims.select("ref", "file", "pos")
             .unionByName(outcomes.where(ref.isNotNull()).select("ref", "file", "pos"))
@@ -224,7 +225,8 @@ def once_each(claims: DataFrame, outcomes: DataFrame, cached: list[DataFrame]
         F.lit(None).cast("string").alias("verdict"))
     kept = outcomes.join(drop, ["ref", "file", "pos"], "left_anti").select(
         "section", "text", F.lit(None).cast("string").alias("verdict"))
-    return claims.join(drop, ["ref", "file", "pos"], "left_anti"), kept.unionByName(errors)
+    return (claims.join(drop, ["ref", "file", "pos"], "left_anti"), kept.unionByName(errors),
+            claims.join(drop, ["ref", "file", "pos"], "left_semi"))
 
 
 def plan(parsed: DataFrame, spec: RunSpec, partitions: int | None,
@@ -234,7 +236,7 @@ def plan(parsed: DataFrame, spec: RunSpec, partitions: int | None,
     kind, key = F.col("kind"), F.col("key")
     resolved = resolve_uses(parsed, spec).persist(StorageLevel.MEMORY_AND_DISK)
     cached.append(resolved)
-    claims, early = once_each(
+    claims, early, later = once_each(
         parsed.where(kind == records.CLAIM),
         parsed.where(kind == records.OUT).unionByName(resolved.where(kind == records.OUT)),
         cached)
@@ -253,9 +255,18 @@ def plan(parsed: DataFrame, spec: RunSpec, partitions: int | None,
     targets = facts.select("ref", key.alias("owner"), F.lit(LINKED).alias("order")).unionByName(
         known.select("ref", F.lit(None).cast("string").alias("owner"),
                      F.lit(KNOWN_REF).alias("order")))
-    hits = (wanted.join(targets, "ref")
-            .where(F.col("owner").isNull() | (F.col("owner") != key))
-            .select("key", "ref", "order").persist())  # few rows, read three times
+    outside = F.col("owner").isNull() | (F.col("owner") != key)
+    hits = wanted.join(targets, "ref").where(outside).select("key", "ref", "order")
+    if spec.payer_policies:
+        # a claim's Coverage of no patient or another one (not its own: that one's payors
+        # are wanted already): its payor Organizations too, as file mode finds them
+        foreign = hits.where((F.col("order") == LINKED) & F.col("ref").startswith("Coverage/"))
+        payors = (facts.where(F.col("ref").startswith("Coverage/")).select("ref", "links")
+                  .join(F.broadcast(foreign.select("key", "ref")), "ref")
+                  .select("key", F.explode("links").alias("ref")))
+        hits = hits.unionByName(payors.join(targets, "ref").where(outside)
+                                .select("key", "ref", "order")).distinct()
+    hits = hits.persist()  # few rows, read three times
     cached.append(hits)
     texts = facts.select("ref", "text", "file", "pos", "drug").join(
         F.broadcast(hits.where(F.col("order") == LINKED).select("ref").distinct()), "ref")
@@ -270,6 +281,9 @@ def plan(parsed: DataFrame, spec: RunSpec, partitions: int | None,
     grouped = (own.select("key", F.lit(OWN).alias("order"), *columns)
                .unionByName(linked)
                .unionByName(claims.select("key", F.lit(CLAIM).alias("order"), *columns)))
+    if spec.payer_policies:  # a frequency limit counts every B12 claim of the patient
+        grouped = grouped.unionByName(
+            later.select("key", F.lit(HISTORY).alias("order"), *columns))
     grouped = grouped.repartition(partitions, "key") if partitions else grouped.repartition("key")
     checked = (grouped.sortWithinPartitions("key", "order", "file", "pos")
                .select("key", "order", "ref", "text", "drug")

@@ -16,10 +16,22 @@ from itertools import groupby
 from operator import itemgetter
 
 from adapter.check import InScope, check_claim, read_scoped
-from adapter.spark.records import Output, RunSpec, chart, judge, outcome_outputs
+from adapter.evidence.chart import Chart
+from adapter.notes.documents import NOTE_TYPES
+from adapter.outcomes import ClaimOutcome
+from adapter.spark.records import (
+    ERRORS,
+    Judge,
+    Output,
+    RunSpec,
+    chart,
+    judge,
+    outcome_outputs,
+)
 
-# order within a patient: what the chart holds first, the claims last
-OWN, LINKED, KNOWN_REF, CLAIM = 0, 1, 2, 3
+# order within a patient: what the chart holds first, the claims last; HISTORY: a claim not
+# judged here (a later one of an id) whose B12 dates still count in the injection history
+OWN, LINKED, KNOWN_REF, CLAIM, HISTORY = 0, 1, 2, 3, 4
 # (patient key, order, ref, JSON text, JSON text of the Medication a use names)
 GroupRow = tuple[str, int, str, str | None, str | None]
 
@@ -31,23 +43,49 @@ def check_partition(rows: Iterable[GroupRow], spec: RunSpec) -> Iterator[Output]
 
 
 def check_patient(rows: Iterable[GroupRow], spec: RunSpec) -> Iterator[Output]:
+    """One patient's claims against their chart. With payer policies configured, the claims
+    are held until the last so that each is judged with the patient's whole injection history
+    (every B12 claim of theirs, as file mode bills the chart before judging); else each is
+    judged as it streams past."""
     run = judge(spec)
     patient = chart(run)
     finished = False
+    history = run.policy.payers.active
+    held: list[InScope | ClaimOutcome] = []
     for _, order, ref, text, drug in rows:
-        if order == CLAIM:
+        if order >= CLAIM:
             if not finished:  # every Medication is read: judge the uses that name one
                 patient.finish()
                 finished = True
-            # problems reading chart resources were reported on the map side, once
-            patient.problems.clear()
+                # a note's defects (reading it, its Binary) are named here, once, as file
+                # mode names those of the notes of its claims' patients; problems reading
+                # any other chart resource were reported on the map side, once
+                for bad in patient.problems:
+                    if bad.ref.partition("/")[0] in NOTE_TYPES:
+                        yield ERRORS, json.dumps({"resource": bad.ref, "message": bad.problem},
+                                                 ensure_ascii=False), None
+                patient.problems.clear()
             scoped = read_scoped(json.loads(text or "{}"), run.policy)
-            outcome = check_claim(scoped, patient, run.policy, evidence=False) \
-                if isinstance(scoped, InScope) else scoped  # no sink here shows the evidence
-            yield from outcome_outputs(outcome, run.identified)
+            if history:
+                if isinstance(scoped, InScope):
+                    facts = scoped.facts
+                    patient.bill(facts.ref, facts.patient, facts.b12_dates)
+                if order == CLAIM:
+                    held.append(scoped)
+            elif order == CLAIM:
+                yield from _judged(scoped, patient, run)
         elif order == KNOWN_REF:
             patient.known.add(ref)  # exists in the source, gives no fact (another lab, drug)
         else:
             if drug is not None:
                 patient.add(json.loads(drug))
             patient.add(json.loads(text or "{}"))
+    for scoped in held:
+        yield from _judged(scoped, patient, run)
+
+
+def _judged(scoped: InScope | ClaimOutcome, patient: Chart, run: Judge) -> Iterator[Output]:
+    patient.problems.clear()  # each claim's own problems come with its outcome
+    outcome = check_claim(scoped, patient, run.policy, evidence=False) \
+        if isinstance(scoped, InScope) else scoped  # no sink here shows the evidence
+    yield from outcome_outputs(outcome, run.identified)

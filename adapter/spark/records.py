@@ -12,6 +12,10 @@ What can matter to a check is decided here, before any shuffle, by the core's ow
   missing; a problem reading it is output here, once;
 - a medication use whose drug is a Medication resource (``medicationReference``) waits for
   it: the job joins the two and ``resolve_uses`` judges the use as ``Chart.finish`` does;
+- what a fact or a claim reaches by reference only crosses as a fact of no patient (or of
+  another one), fetched by the job's join of references for the patients that name it: a
+  note's Binary (its text), and when payer policies are configured a claim's insurer and
+  focal Coverage and a Coverage's payors (a Coverage is its beneficiary's fact);
 - any other type never leaves the map side.
 
 Lines are read as file mode reads them (``adapter.sources.files``): in a file named for a
@@ -26,6 +30,7 @@ Rows are plain tuples in the order of ``ROW_FIELDS`` (the Spark schema is built 
 from __future__ import annotations
 
 import json
+import pickle
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
@@ -37,7 +42,7 @@ from zoneinfo import ZoneInfo
 from adapter.check import InScope, read_scoped
 from adapter.evidence.chart import Chart
 from adapter.evidence.facts import AdministrationFact, ConditionFact
-from adapter.evidence.fields import normalize_reference, ref_of
+from adapter.evidence.fields import has_id, normalize_reference, ref_of
 from adapter.evidence.kinds import CHART_TYPES, USE
 from adapter.evidence.needs import line_tests
 from adapter.mappings import load_mappings
@@ -45,6 +50,7 @@ from adapter.notes.documents import NOTE_TYPES
 from adapter.outcomes import ClaimOutcome, Problem
 from adapter.output.detected_issue import build_detected_issue
 from adapter.output.report import claim_dict
+from adapter.payer_policies import NO_POLICIES, PayerPolicies
 from adapter.rules import Policy
 from adapter.sources import CLAIM_TYPES
 from adapter.sources.bundles import unpack
@@ -91,13 +97,29 @@ class RunSpec:
     zone: str | None = None  # the clinic's IANA time zone (facility_timezone), if set
     notes_quote: bool = True  # [notes] quote
     notes_required: bool = False  # [notes] required
+    # [policies]: the PayerPolicies the configuration loaded, pickled (plain frozen values;
+    # bytes keep the spec hashable, the key of ``judge``'s cache); empty: none configured
+    payers: bytes = b""
 
     @classmethod
     def of(cls, thresholds: Thresholds, identified: datetime,
            zone: ZoneInfo | None = None, notes_quote: bool = True,
-           notes_required: bool = False) -> RunSpec:
+           notes_required: bool = False, payers: PayerPolicies = NO_POLICIES) -> RunSpec:
         return cls(json.dumps(thresholds.as_dict()), identified.isoformat(),
-                   zone.key if zone is not None else None, notes_quote, notes_required)
+                   zone.key if zone is not None else None, notes_quote, notes_required,
+                   pickle.dumps(payers) if payers.active else b"")
+
+    @classmethod
+    def of_policy(cls, policy: Policy, identified: datetime) -> RunSpec:
+        """Everything ``adapter.judge.Judge.load`` built from the configuration: the
+        executors judge exactly as ``check --config`` does."""
+        return cls.of(policy.thresholds, identified, policy.zone, policy.notes_quote,
+                      policy.notes_required, policy.payers)
+
+    @property
+    def payer_policies(self) -> bool:
+        """Whether payer policies are configured (Coverages and payers then matter)."""
+        return bool(self.payers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +134,9 @@ def judge(spec: RunSpec) -> Judge:
     mappings = load_mappings()
     thresholds = Thresholds.from_dict(json.loads(spec.thresholds))
     zone = ZoneInfo(spec.zone) if spec.zone else None
-    policy = Policy.from_mappings(mappings, thresholds, zone, notes_quote=spec.notes_quote,
+    payers = pickle.loads(spec.payers) if spec.payers else NO_POLICIES
+    policy = Policy.from_mappings(mappings, thresholds, zone, payers,
+                                  notes_quote=spec.notes_quote,
                                   notes_required=spec.notes_required)
     return Judge(policy, datetime.fromisoformat(spec.identified))
 
@@ -167,7 +191,11 @@ def route(resource: Resource, text: str, judge: Judge, file: int, pos: int) -> I
         scoped = read_scoped(resource, judge.policy)
         if isinstance(scoped, InScope):
             facts = scoped.facts
-            yield (CLAIM, facts.patient, facts.ref, text, _chart_refs(facts.referenced), None,
+            refs = set(facts.referenced)
+            if judge.policy.payers.active:  # its payer: what file mode reads for it too
+                refs.update(r for r in (facts.payer.coverage, facts.payer.insurer.ref
+                                        if facts.payer.insurer else None) if r)
+            yield (CLAIM, facts.patient, facts.ref, text, _chart_refs(refs), None,
                    file, pos, None)
         else:
             for section, data, _ in outcome_outputs(scoped, judge.identified):
@@ -188,7 +216,8 @@ def route(resource: Resource, text: str, judge: Judge, file: int, pos: int) -> I
         if waiting is not None:  # its drug is a Medication resource: the job joins it in
             yield (WAITING, None, ref, text, [waiting.medication_ref], None, file, pos, None)
             return
-        yield _fact_row(one, rtype, ref, text, file, pos)
+        yield _fact_row(one, rtype, ref, text, file, pos,
+                        payers=judge.policy.payers.active)
 
 
 def resolve_uses(rows: Iterable[tuple[str, int, int, str | None]], spec: RunSpec
@@ -211,16 +240,31 @@ def resolve_uses(rows: Iterable[tuple[str, int, int, str | None]], spec: RunSpec
 
 
 def _fact_row(one: Chart, rtype: str, ref: str, text: str, file: int, pos: int,
-              drug: str | None = None) -> Row:
-    """A fact keyed by its patient, or only the reference of a resource that gives none."""
+              drug: str | None = None, payers: bool = False) -> Row:
+    """A fact keyed by its patient, or only the reference of a resource that gives none.
+    ``payers``: payer policies are configured (Coverages and Organizations are facts)."""
     fact: object
+    key: str | None = None
     links: list[str] = []
     if rtype == "Patient":
         fact = one.patients.get(ref)
         key = ref if fact is not None else None
     elif rtype in NOTE_TYPES:  # a clinical note goes to its patient, read there again
-        fact = next((note for notes in one.notes.values() for note in notes), None)
-        key = fact.patient if fact is not None else None
+        note = next((note for notes in one.notes.values() for note in notes), None)
+        fact = note
+        if note is not None:
+            key = note.patient
+            links = [note.binary] if note.binary else []  # its text, in a Binary
+    elif rtype == "Binary":  # a note's text: fetched for the notes that name it
+        fact = ref if has_id(ref) else None
+    elif rtype == "Coverage" and payers:  # its beneficiary's; the payors it names follow
+        coverage = one.coverages.get(ref)
+        fact = coverage
+        if coverage is not None:
+            key = coverage.patient
+            links = _chart_refs(p.ref for p in coverage.payors if p.ref)
+    elif rtype == "Organization" and payers:  # a payer, for the claims and Coverages naming it
+        fact = one.organizations.get(ref)
     else:
         fact = one.by_ref.get(ref)
         key = fact.patient if fact is not None else None

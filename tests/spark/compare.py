@@ -92,10 +92,14 @@ def assert_same(spark_run: dict[str, Any], file_run: dict[str, Any]) -> None:
     assert spark_run["summary"] == file_run["summary"]
 
 
-def file_output(source: Path, zone: ZoneInfo | None = None) -> dict[str, Any]:
-    """``check --source`` through adapter.modes.check_files, the same shape."""
-    mappings = load_mappings()
-    judge = modes.Judge(mappings, Policy.from_mappings(mappings, mappings.thresholds, zone))
+def file_output(source: Path, zone: ZoneInfo | None = None,
+                config: Path | None = None) -> dict[str, Any]:
+    """``check --source [--config FILE]`` through adapter.modes.check_files, the same shape."""
+    if config is not None:  # as the check command loads it
+        judge = modes.Judge.load(config, zone.key if zone is not None else None)
+    else:
+        mappings = load_mappings()
+        judge = modes.Judge(mappings, Policy.from_mappings(mappings, mappings.thresholds, zone))
     report = modes.check_files(judge, source)
     data = report.to_dict()
     now = datetime.now(UTC)

@@ -23,9 +23,7 @@ _ARROW = {"string": pa.string(), "int": pa.int32(), "bigint": pa.int64(),
           "array<string>": pa.list_(pa.string())}
 ROW_SCHEMA = pa.schema([pa.field(name, _ARROW[sql], nullable)
                         for name, sql, nullable in records.ROW_FIELDS])
-# (section, JSON text, verdict of a checked claim): what the check stage outputs
-OUTPUT_FIELDS = (("section", "string", False), ("text", "string", False),
-                 ("verdict", "string", True))
+OUTPUT_FIELDS = records.OUTPUT_FIELDS  # what the check stage outputs
 OUTPUT_SCHEMA = pa.schema([pa.field(name, _ARROW[sql], nullable)
                            for name, sql, nullable in OUTPUT_FIELDS])
 

@@ -61,20 +61,8 @@ OUTPUTS = StructType([StructField(name, _TYPES[sql], nullable)
                       for name, sql, nullable in arrow.OUTPUT_FIELDS])
 FINDINGS = "findings"
 FORMATS = ("parquet", "json")
-BROADCAST_ROWS = 100_000  # second claims of an id sent to every task (more: joined)
 SPLIT_BYTES = 128 * 1024 * 1024  # input bytes per shuffle partition when sizing from input
 
-# The claim entry of the JSON report (``report.claim_dict``), as from_json reads it
-_FINDING_JSON = StructType([
-    StructField("code", StringType()), StructField("severity", StringType()),
-    StructField("diagnosis", StringType()), StructField("message", StringType()),
-    StructField("suggested_code", StringType()),
-    StructField("evidence", ArrayType(StringType())), StructField("quote", StringType())])
-_CLAIM_JSON = StructType([
-    StructField("claim", StringType()), StructField("patient", StringType()),
-    StructField("service_date", StringType()), StructField("code_set", StringType()),
-    StructField("verdict", StringType()), StructField("policy", StringType()),
-    StructField("findings", ArrayType(_FINDING_JSON))])
 # the declared Parquet schemas (tests read them back; the README lists them)
 CLAIM_COLUMNS = StructType([
     StructField("claim", StringType(), False), StructField("patient", StringType(), False),
@@ -215,23 +203,29 @@ def once_each(claims: DataFrame, outcomes: DataFrame, cached: list[DataFrame]
               .where(F.col("n") > 1))
     later = (seen.join(firsts, "ref")
              .where((F.col("file") != F.col("first.file")) | (F.col("pos") != F.col("first.pos")))
-             .select("ref", "file", "pos").persist())  # few rows, read three times
+             .select("ref", "file", "pos").persist())  # few rows, read three or four times
     cached.append(later)
-    drop = F.broadcast(later) if later.count() <= BROADCAST_ROWS else later
-    errors = later.select(
+    # no count() to choose a broadcast: adaptive execution broadcasts it when it is small
+    drop = later
+    errors = as_outputs(later.select(
         F.lit(ERRORS).alias("section"),
         F.to_json(F.struct(ref.alias("resource"), F.lit(SECOND_CLAIM).alias("message")))
-        .alias("text"),
-        F.lit(None).cast("string").alias("verdict"))
-    kept = outcomes.join(drop, ["ref", "file", "pos"], "left_anti").select(
-        "section", "text", F.lit(None).cast("string").alias("verdict"))
+        .alias("text")))
+    kept = as_outputs(outcomes.join(drop, ["ref", "file", "pos"], "left_anti")
+                      .select("section", "text"))
     return (claims.join(drop, ["ref", "file", "pos"], "left_anti"), kept.unionByName(errors),
             claims.join(drop, ["ref", "file", "pos"], "left_semi"))
 
 
+def as_outputs(frame: DataFrame) -> DataFrame:
+    """Rows of (section, text) as output rows: the tables' columns empty."""
+    return frame.select("section", "text", *(
+        F.lit(None).cast(f.dataType).alias(f.name) for f in OUTPUTS.fields[2:]))
+
+
 def plan(parsed: DataFrame, spec: RunSpec, partitions: int | None,
          cached: list[DataFrame]) -> DataFrame:
-    """Output rows (section, text, verdict): the patients' checks plus the map side's.
+    """Output rows (``records.OUTPUT_FIELDS``): the patients' checks plus the map side's.
     DataFrames it caches are added to ``cached``, for the caller to release."""
     kind, key = F.col("kind"), F.col("key")
     resolved = resolve_uses(parsed, spec).persist(StorageLevel.MEMORY_AND_DISK)
@@ -291,10 +285,15 @@ def plan(parsed: DataFrame, spec: RunSpec, partitions: int | None,
     return checked.unionByName(early)
 
 
-def summarize(outputs: DataFrame) -> dict[str, int]:
-    counts: Counter[tuple[str, str | None]] = Counter({
-        (row["section"], row["verdict"]): row["count"]
-        for row in outputs.groupBy("section", "verdict").count().collect()})
+def summarize(outputs: DataFrame) -> tuple[dict[str, int], dict[str, int]]:
+    """The summary (the JSON report's) and the findings by code, in one aggregation."""
+    counts: Counter[tuple[str, str | None]] = Counter()
+    findings: Counter[str] = Counter()
+    for row in outputs.groupBy("section", "verdict", "code").count().collect():
+        if row["section"] == ISSUES:
+            findings[row["code"]] += row["count"]
+        else:
+            counts[(row["section"], row["verdict"])] += row["count"]
     return {
         "checked": sum(n for (section, _), n in counts.items() if section == CLAIMS),
         "supported": counts[(CLAIMS, "supported")],
@@ -302,7 +301,7 @@ def summarize(outputs: DataFrame) -> dict[str, int]:
         "unsupported": counts[(CLAIMS, "unsupported")],
         "skipped": counts[(SKIPPED, None)],
         "errors": counts[(ERRORS, None)],
-    }
+    }, dict(sorted(findings.items()))
 
 
 def count_resources(parsed: DataFrame) -> dict[str, int]:
@@ -319,21 +318,16 @@ def count_resources(parsed: DataFrame) -> dict[str, int]:
 
 
 def claim_tables(outputs: DataFrame) -> tuple[DataFrame, DataFrame]:
-    """The checked claims and their findings as rows of the declared schemas."""
-    parsed = (outputs.where(F.col("section") == CLAIMS)
-              .select(F.from_json("text", _CLAIM_JSON).alias("c")).select("c.*")
-              .withColumn("service_date", F.to_date("service_date"))
-              .withColumn("service_month", F.date_format("service_date", "yyyy-MM")))
-    claims = parsed.select("claim", "patient", "service_date", "verdict",
-                           F.size("findings").cast("int").alias("findings"), "policy",
-                           "code_set", "service_month")
-    findings = parsed.select("claim", "patient", "service_date", "verdict", "policy",
-                             "code_set", "service_month",
-                             F.posexplode("findings").alias("finding", "f")).select(
-        "claim", "patient", "service_date", "verdict", F.col("finding").cast("int"),
-        "f.code", "f.severity", "f.diagnosis", "f.message", "f.suggested_code",
-        F.coalesce("f.evidence", F.array().cast("array<string>")).alias("evidence"),
-        "f.quote", "policy", "code_set", "service_month")
+    """The checked claims and their findings as rows of the declared schemas: the check
+    stage's own columns (the report's values), no JSON parsed back."""
+    section = F.col("section")
+    day = F.to_date("service_date").alias("service_date")
+    month = F.date_format(F.to_date("service_date"), "yyyy-MM").alias("service_month")
+    claims = outputs.where(section == CLAIMS).select(
+        "claim", "patient", day, "verdict", "findings", "policy", "code_set", month)
+    findings = outputs.where(section == ISSUES).select(
+        "claim", "patient", day, "verdict", "finding", "code", "severity", "diagnosis",
+        "message", "suggested_code", "evidence", "quote", "policy", "code_set", month)
     return claims, findings
 
 
@@ -441,11 +435,9 @@ def run(spark: SparkSession, source: str, out: str, spec: RunSpec,
         outputs = plan(parsed, spec, partitions or sizing.check, cached) \
             .persist(StorageLevel.MEMORY_AND_DISK)
         cached.append(outputs)
-        summary = summarize(outputs)
+        summary, counts["findings"] = summarize(outputs)
         say(f"checked {summary['checked']} claims ({summary['skipped']} skipped, "
             f"{summary['errors']} errors)")
-        counts["findings"] = {row["code"]: row["count"] for row in claim_tables(outputs)[1]
-                              .groupBy("code").count().orderBy("code").collect()}
         write(outputs, where, fmt, say)
         write_small(spark, publish.join(where, "summary.json"), json.dumps(
             {"run": run_id, "source": source, "format": fmt, "summary": summary,

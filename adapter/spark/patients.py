@@ -10,7 +10,6 @@ resources) and one claim at a time, however large the partition.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from itertools import groupby
 from operator import itemgetter
@@ -20,13 +19,14 @@ from adapter.evidence.chart import Chart
 from adapter.notes.documents import NOTE_TYPES
 from adapter.outcomes import ClaimOutcome
 from adapter.spark.records import (
-    ERRORS,
     Judge,
     Output,
     RunSpec,
     chart,
     judge,
+    loads,
     outcome_outputs,
+    problem_output,
 )
 
 # order within a patient: what the chart holds first, the claims last; HISTORY: a claim not
@@ -62,10 +62,9 @@ def check_patient(rows: Iterable[GroupRow], spec: RunSpec) -> Iterator[Output]:
                 # any other chart resource were reported on the map side, once
                 for bad in patient.problems:
                     if bad.ref.partition("/")[0] in NOTE_TYPES:
-                        yield ERRORS, json.dumps({"resource": bad.ref, "message": bad.problem},
-                                                 ensure_ascii=False), None
+                        yield problem_output(bad.ref, bad.problem)
                 patient.problems.clear()
-            scoped = read_scoped(json.loads(text or "{}"), run.policy)
+            scoped = read_scoped(loads(text or "{}"), run.policy)
             if history:
                 if isinstance(scoped, InScope):
                     facts = scoped.facts
@@ -78,8 +77,8 @@ def check_patient(rows: Iterable[GroupRow], spec: RunSpec) -> Iterator[Output]:
             patient.known.add(ref)  # exists in the source, gives no fact (another lab, drug)
         else:
             if drug is not None:
-                patient.add(json.loads(drug))
-            patient.add(json.loads(text or "{}"))
+                patient.add(loads(drug))
+            patient.add(loads(text or "{}"))
     for scoped in held:
         yield from _judged(scoped, patient, run)
 

@@ -22,6 +22,9 @@ def spark() -> Iterator[object]:
                .config("spark.ui.enabled", "false")
                .config("spark.ui.showConsoleProgress", "false")
                .config("spark.sql.shuffle.partitions", "4")
+               # one JVM for the whole suite: Spark's default 1g ends in garbage collection
+               # without end late in a run of every test on pyspark 3.5
+               .config("spark.driver.memory", "2g")
                .getOrCreate())
     session.sparkContext.setLogLevel("ERROR")
     yield session

@@ -22,14 +22,14 @@ from dataclasses import dataclass, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from adapter.check import InScope, check_claim, problem, read_scoped
+from adapter.check import InScope, check_claim, problem, read_scoped, unbilled
 from adapter.evidence.chart import Chart
 from adapter.evidence.needs import chart_types, line_tests
 from adapter.fhir.errors import FhirAuthError, FhirError, FhirUnreachableError
 from adapter.fhir.search import Query
 from adapter.mappings import Mappings
 from adapter.outcomes import ClaimOutcome, PageOutcome, Problem
-from adapter.read_plan import SERIAL, ReadPlan, take
+from adapter.read_plan import SERIAL, Page, ReadPlan, take
 from adapter.rules import Policy
 from adapter.sources.base import Reads, Records, Source
 
@@ -127,7 +127,7 @@ class Driver:
         wanted = self.plan.wanted()
         note_patients = self.plan.note_patients()  # after ``wanted``: the same pre-scan
         reads = Reads(types=chart_types() | self._names,
-                      lines=line_tests(self.mappings, note_patients))
+                      lines=line_tests(self.mappings, note_patients, wanted))
         records = self.source.records(reads)
         chart = Chart(self.mappings, records.aliases, self.policy.zone, self._names)
         chart.wanted = wanted
@@ -156,10 +156,10 @@ class Driver:
                 facts = scoped.facts
                 chart.bill(facts.ref, facts.patient, facts.b12_dates)
 
-    def _pages(self) -> Iterator[Sequence[Resource | Problem]]:
+    def _pages(self) -> Iterator[Page]:
         """The source's claim pages, cut at ``max_claims``."""
         claims = 0
-        for page in self.source.claim_pages():
+        for page in self.plan.claim_pages(self.source):
             if self.max_claims is not None:
                 page = page[: max(0, self.max_claims - claims)]
                 if not page:
@@ -191,10 +191,10 @@ class Driver:
         for sink in self.sinks:
             sink.write(page)
 
-    def _check(self, page: Sequence[Resource | Problem]) -> PageOutcome:
+    def _check(self, page: Page) -> PageOutcome:
         unreadable = [item for item in page if isinstance(item, Problem)]
-        pending = [read_scoped(item, self.policy) for item in page
-                   if not isinstance(item, Problem)]
+        pending = [read_scoped(item, self.policy) if type(item) is dict else unbilled(item)
+                   for item in page if not isinstance(item, Problem)]
         refs = [p.facts.ref if isinstance(p, InScope) else p.claim for p in pending]
         queries = {name: query for sink in self.sinks
                    for name, query in sink.queries(refs).items()}

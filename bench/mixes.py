@@ -134,6 +134,39 @@ def real_data(copies: int) -> Path:
     return path
 
 
+B12_ITEM = (b'"productOrService":{"coding":[{"system":'
+            b'"https://bluebutton.cms.gov/resources/codesystem/hcpcs","code":"J3420"},')
+
+
+def synthea_b12(copies: int, every: int = 2) -> Path:
+    """A Synthea-shaped export of the size real ones come in (``copies`` of the Synthea
+    Bulk export's 9 patients, every uuid new per copy: 240 copies are ~770 MB, ~650k
+    resources, ~116k Claims and EOBs), where few claims bill B12: in every ``every``-th copy
+    one Claim (a different one each copy) gains a J3420 coding on its first item. So the
+    B12 patients are a small part of the export while every patient's hemoglobin panels
+    match the lab line test: the shape the held-out real export has."""
+    path = DATA / f"synthea-b12-x{copies}"
+    if (path / "Claim.ndjson").exists():
+        return path
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    for source in sorted((REAL / "synthea-bulk-9-patients").glob("*.ndjson")):
+        rtype = source.name.split(".")[0]
+        lines = source.read_bytes().splitlines()
+        with (path / f"{rtype}.ndjson").open("wb") as out:
+            for copy in range(copies):
+                def fresh(match: re.Match[bytes], copy: int = copy) -> bytes:
+                    tail = int(match.group(2), 16) ^ (copy * 0x9E3779B97F4A)
+                    return match.group(1) + f"{tail & 0xFFFFFFFFFFFF:012x}".encode()
+                chunk = [UUID.sub(fresh, line) for line in lines]
+                if rtype == "Claim" and copy % every == 0:
+                    index = (copy * 7) % len(chunk)
+                    chunk[index] = chunk[index].replace(
+                        b'"productOrService":{"coding":[', B12_ITEM, 1)
+                out.write(b"\n".join(chunk) + b"\n")
+    return path
+
+
 def measure(source: Path, repeat: int, extra: list[str]) -> dict[str, float]:
     runs, floors = [], []
     for _ in range(repeat):
@@ -157,6 +190,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--claims", type=int, default=20_000)
     parser.add_argument("--copies", type=int, default=300)
+    parser.add_argument("--synthea-copies", type=int, default=240)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--workers", default="1", help="comma-separated --workers to try")
     parser.add_argument("--mixes", default="all-b12,all-b12-notes,real",
@@ -176,6 +210,8 @@ def main() -> None:
         "all-b12": ("all-B12, one claim per patient", lambda: all_b12(args.claims)),
         "all-b12-notes": ("all-B12, one note per claim", lambda: all_b12_notes(args.claims)),
         "real": (f"real data x{args.copies}", lambda: real_data(args.copies)),
+        "synthea": (f"Synthea-shaped x{args.synthea_copies}, few B12 claims",
+                    lambda: synthea_b12(args.synthea_copies)),
     }
     cpu: dict[tuple[str, int], tuple[float, int]] = {}
     for key in args.mixes.split(","):

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 PART_BYTES = 8 << 20  # a piece of a typed NDJSON file handed to a worker
 AUTO_MIN_BYTES = 64 << 20  # no pre-scan, less record data than this: forking costs more
-AUTO_MIN_B12_CLAIMS = 40_000  # fewer claims that may bill B12: a second process does not pay
+AUTO_MIN_B12_CLAIMS = 10_000  # fewer claims that may bill B12: a second process does not pay
 AUTO_MAX_WORKERS = 4
 RECORD_BYTES_PER_B12_CLAIM = 64 << 10  # fewer B12 claims than this: workers read records
 _END = b""

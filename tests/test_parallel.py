@@ -207,7 +207,7 @@ def test_a_second_process_runs_only_when_enough_claims_may_bill_b12_and_says_why
     with caplog.at_level(logging.DEBUG, logger="adapter.file_plan"):
         small = modes.check_files(judge, tmp_path)
     assert plans[-1].workers == 1
-    assert "one process: 45 claims may bill B12, fewer than 40,000" in caplog.text
+    assert "one process: 45 claims may bill B12, fewer than 10,000" in caplog.text
     monkeypatch.setattr(parallel, "AUTO_MIN_B12_CLAIMS", 10)
     big = modes.check_files(judge, tmp_path)
     assert plans[-1].workers == parallel.AUTO_MAX_WORKERS

@@ -123,7 +123,10 @@ class LineTest:
             return True
         other = False
         for found in _REFERENCE.finditer(line):
-            target = normalize_reference(found.group(1).decode(errors="replace"))
+            target = found.group(1).decode(errors="replace")
+            if target in self.patients:  # the common case: the subject, as Type/id
+                return True
+            target = normalize_reference(target)
             if target in self.patients or not target[:1].isupper():
                 return True
             other = other or target.startswith("Patient/")

@@ -62,8 +62,9 @@ def cores() -> int:
 
 
 def auto_workers() -> int:
-    """Workers for a big export: every core, at most four (one where fork is missing)."""
-    return min(cores(), AUTO_MAX_WORKERS) if available() else 1
+    """Workers for a big export: every core but the parent's, at most four (one where fork is
+    missing)."""
+    return min(cores() - 1, AUTO_MAX_WORKERS) if available() else 1
 
 
 def choose(b12_claims: int | None, scanned_bytes: int) -> tuple[int, str]:
@@ -71,13 +72,16 @@ def choose(b12_claims: int | None, scanned_bytes: int) -> tuple[int, str]:
     process can share is the work of the B12 claims: their patients' records parsed and read,
     their rules. The rest, the scan of every file for the lines that matter, is I/O and a
     search at memory speed that each process would repeat. So the claims pre-scan's count of
-    claims that may bill B12 decides: below ``AUTO_MIN_B12_CLAIMS`` (measured:
-    bench/RESULTS.md) the second core saves less wall time than the CPU it costs. Without a
-    pre-scan (claims in Bundles) the size of the records decides."""
+    claims that may bill B12 decides: below ``AUTO_MIN_B12_CLAIMS`` the work to share is too
+    small. Without a pre-scan (claims in Bundles) the size of the records decides. Workers
+    run only where the parent keeps a core of its own (it indexes the facts workers send and
+    writes the report): on two cores a second process gained 8-21% of the wall time for as
+    much more CPU, even with every claim a B12 claim (bench/RESULTS.md)."""
     if not available():
         return 1, "one process: this platform cannot fork worker processes"
     if (count := auto_workers()) < 2:
-        return 1, "one process: one core"
+        return 1, (f"one process: {cores()} core(s); worker processes pay only where the "
+                   "parent keeps a core of its own (--workers N to ask for them)")
     if b12_claims is None:
         if scanned_bytes < AUTO_MIN_BYTES:
             return 1, (f"one process: {scanned_bytes / 2**20:.0f} MB of records to scan, less "

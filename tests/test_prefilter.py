@@ -384,3 +384,14 @@ def test_a_word_found_is_found_whether_searched_alone_or_with_many_others():
     expected = sorted(m.start() for w in (b"J3420", b"718-7", b"\\u")
                       for m in re.finditer(re.escape(w), block))
     assert few.found(block) == many.found(block) == expected
+
+
+def test_a_file_of_claims_may_hold_explanations_of_benefit_too(tmp_path):
+    """As before the claim scan: an EOB line in Claim.ndjson is judged; another type is named."""
+    eob = b.claim("e1", "p1", "2026-03-02", kind="ExplanationOfBenefit")
+    _lines(tmp_path, "Claim", [b.claim("k1", "p1", "2026-03-02"), eob, b.patient("p9")])
+    _lines(tmp_path, "Patient", [b.patient("p1")])
+    filtered, unfiltered = _both(tmp_path)
+    assert [c["claim"] for c in filtered["claims"]] == ["Claim/k1", "ExplanationOfBenefit/e1"]
+    assert [c["claim"] for c in unfiltered["claims"]] == ["Claim/k1", "ExplanationOfBenefit/e1"]
+    assert [e["message"] for e in filtered["errors"]] == ["a Patient in a file of Claim: not read"]

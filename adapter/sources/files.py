@@ -169,7 +169,8 @@ class FileSource:
     def _claims(self, test: LineTest | None) -> Iterator[Resource | Problem | Unbilled]:
         for data in self.files:
             if data.claims_only and test is not None and data.rtype is not None:
-                for item in scan(data.path, data.rtype, test, self.aliases, ordered=True):
+                for item in scan(data.path, data.rtype, test, self.aliases, ordered=True,
+                                 accepts=CLAIM_TYPES):
                     if type(item) is Seen:
                         yield Unbilled(item.refs[0])
                     else:

@@ -84,7 +84,8 @@ class _LinesBefore:
 
 
 def scan(path: Path, rtype: str, test: LineTest, aliases: dict[str, str], start: int = 0,
-          end: int | None = None, ordered: bool = False) -> Iterator[Resource | Problem | Seen]:
+          end: int | None = None, ordered: bool = False, accepts: frozenset[str] = frozenset()
+          ) -> Iterator[Resource | Problem | Seen]:
     """Bytes ``start``..``end`` of a file of one resource type, read a block at a time:
     ``test`` runs over the whole block and only the lines it finds something in are parsed;
     every other line is known by the ``Type/id`` its start gives
@@ -93,7 +94,8 @@ def scan(path: Path, rtype: str, test: LineTest, aliases: dict[str, str], start:
     block whose lines do not all start and end so is read line by line (the same tests, then
     parsed or not), so nothing is guessed. ``ordered``: the lines passed over come each as its
     own ``Seen``, in file order among the parsed ones (the claim pass: a report lists skipped
-    claims in order); else a block's together, after its parsed lines."""
+    claims in order); else a block's together, after its parsed lines. ``accepts``: other
+    types read as the file's own (an ExplanationOfBenefit in a file of Claims)."""
     name = file_name(path)
     leading = re.compile(rb'\n\{"resourceType": ?"' + re.escape(rtype.encode())
                          + rb'", ?"id": ?"([A-Za-z0-9\-.]{1,64})"[,}]')
@@ -120,7 +122,7 @@ def scan(path: Path, rtype: str, test: LineTest, aliases: dict[str, str], start:
                 if block:
                     newlines = block.count(b"\n")
                     yield from _scan_block(block, newlines, name, before, rtype, test,
-                                           leading, aliases, ordered)
+                                           leading, aliases, ordered, accepts)
                     before.in_range += newlines
                 if not chunk:
                     return
@@ -130,12 +132,13 @@ def scan(path: Path, rtype: str, test: LineTest, aliases: dict[str, str], start:
 
 def _scan_block(block: bytes, newlines: int, name: str, before: _LinesBefore, rtype: str,
                 test: LineTest, leading: re.Pattern[bytes], aliases: dict[str, str],
-                ordered: bool) -> Iterator[Resource | Problem | Seen]:
+                ordered: bool, accepts: frozenset[str]) -> Iterator[Resource | Problem | Seen]:
     def parsed(raw: bytes, index: int) -> Iterator[Resource | Problem]:
         """Line ``index`` (from 0) of the block, read the slow way that names problems."""
         where = f"{name}:{before() + index + 1}"
         for item in _parse_line(raw, where, aliases):
-            if isinstance(item, Problem) or item["resourceType"] == rtype:
+            if isinstance(item, Problem) or item["resourceType"] == rtype \
+                    or item["resourceType"] in accepts:
                 yield item
             else:  # a file named for one type holds another: named, not read
                 yield Problem(where, f"a {item['resourceType']} in a file of {rtype}: "

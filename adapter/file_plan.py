@@ -13,7 +13,7 @@ import orjson
 
 from adapter import parallel
 from adapter.evidence.chart import Chart
-from adapter.evidence.needs import chart_types, claim_test, line_patient, line_tests
+from adapter.evidence.needs import chart_types, claim_test, line_patients, line_tests
 from adapter.evidence.read_claims import line_links
 from adapter.mappings import Mappings
 from adapter.outcomes import PageOutcome, Problem
@@ -49,14 +49,18 @@ class FilePlan(ReadPlan):
         if lines is None:
             return None
         wanted: set[str] = set()
-        patients: set[str | None] = set()
+        patients: set[str] | None = set()
         self._b12_claims = 0
         for line in lines:  # B12 or not, in scope or not: a few more ids kept, no matter
             wanted |= line_links(line)
-            patients.add(line_patient(line))
+            named = line_patients(line)
+            if named is None:
+                patients = None
+            elif patients is not None:
+                patients.update(named)
             self._b12_claims += 1
-        if None not in patients:  # only these patients' notes are kept (SPEC 4.2 "Cost")
-            self._note_patients = frozenset(p for p in patients if p is not None)
+        if patients is not None:  # only these patients' notes and records are read
+            self._note_patients = frozenset(patients)
         if self.workers is None:
             self._choose_workers()
         if any(not ref[:1].isupper() for ref in wanted):  # urn:uuid:, #contained: no filter

@@ -394,4 +394,65 @@ def test_a_file_of_claims_may_hold_explanations_of_benefit_too(tmp_path):
     filtered, unfiltered = _both(tmp_path)
     assert [c["claim"] for c in filtered["claims"]] == ["Claim/k1", "ExplanationOfBenefit/e1"]
     assert [c["claim"] for c in unfiltered["claims"]] == ["Claim/k1", "ExplanationOfBenefit/e1"]
-    assert [e["message"] for e in filtered["errors"]] == ["a Patient in a file of Claim: not read"]
+    assert filtered["errors"] == unfiltered["errors"] == [
+        {"resource": "Patient/p9", "message": "in Claim.ndjson, a file of Claim: not read"}]
+
+
+def _patient_filter_case(tmp_path: Path, claim_lines: list[str], lab: str) -> dict:
+    """A claim file written as given, the B12 labs of p1 and p3 (p3's written as given),
+    and another patient's; the report with every shortcut must be the one without."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "Claim.ndjson").write_text("".join(line + "\n" for line in claim_lines))
+    _lines(tmp_path, "Patient", [b.patient("p1"), b.patient("p3")])
+    (tmp_path / "Observation.ndjson").write_text(
+        json.dumps(b.lab("h1", "p1", "b12", 150, "pg/mL", "2026-02-20"),
+                   separators=(",", ":")) + "\n" + lab + "\n"
+        + json.dumps(b.lab("h9", "p9", "b12", 150, "pg/mL", "2026-02-20"),
+                     separators=(",", ":")) + "\n")
+    filtered, unfiltered = _both(tmp_path)
+    assert filtered == unfiltered
+    return filtered
+
+
+def _codes_of(report: dict, claim: str) -> set[str]:
+    return {f["code"] for c in report["claims"] if c["claim"] == claim for f in c["findings"]}
+
+
+def test_the_patient_filter_reads_the_claims_patients_as_the_claim_reader_does(tmp_path):
+    """Found by trying the scan against the reader: a patient reference with a trailing space,
+    several claims on one line (an array), a contained resource's patient written first, and
+    a record's reference with spaces around its colon all keep the B12 patients' labs."""
+    c3 = json.dumps(b.lab("h3", "p3", "b12", 150, "pg/mL", "2026-02-20"),
+                    separators=(",", ":"))
+    k1 = b.claim("k1", "p1", "2026-03-02")
+    k3 = b.claim("k3", "p3", "2026-03-02")
+    spaced = json.dumps({**k1, "patient": {"reference": "Patient/p1 "}})
+    report = _patient_filter_case(tmp_path / "a", [spaced, json.dumps(k3)], c3)
+    assert "lab-missing" not in _codes_of(report, "Claim/k1")
+    array = json.dumps([k1, k3])
+    report = _patient_filter_case(tmp_path / "b", [array], c3)
+    assert "lab-missing" not in _codes_of(report, "Claim/k3")
+    contained = json.dumps({"resourceType": "Claim", "id": "k1", "contained": [
+        {"resourceType": "ClaimResponse", "id": "r", "patient": {"reference": "Patient/p9"}}],
+        **{k: v for k, v in k1.items() if k not in ("resourceType", "id")}})
+    report = _patient_filter_case(tmp_path / "c", [contained, json.dumps(k3)], c3)
+    assert "lab-missing" not in _codes_of(report, "Claim/k1")
+    colon = c3.replace('"reference":"Patient/p3"', '"reference" : "Patient/p3"') \
+        .replace('}', ',"asserter":{"reference":"Patient/p9"}}', 1)
+    assert '"reference" : "Patient/p3"' in colon
+    report = _patient_filter_case(tmp_path / "d", [json.dumps(k1), json.dumps(k3)], colon)
+    assert "lab-missing" not in _codes_of(report, "Claim/k3")
+
+
+def test_a_damaged_gzipped_claim_file_keeps_the_claims_before_the_damage(tmp_path):
+    import gzip
+
+    claims = [b.claim("k1", "p1", "2026-03-02"),
+              b.claim("k2", "p1", "2026-03-02", product=(b.CPT, "90686"))]
+    data = gzip.compress("".join(json.dumps(c) + "\n" for c in claims).encode())
+    (tmp_path / "Claim.ndjson.gz").write_bytes(data[:-12])  # the trailer cut off
+    _lines(tmp_path, "Patient", [b.patient("p1")])
+    filtered, unfiltered = _both(tmp_path)
+    assert filtered == unfiltered
+    assert [c["claim"] for c in filtered["claims"]] == ["Claim/k1"]
+    assert [e["resource"] for e in filtered["errors"]] == ["Claim.ndjson.gz"]

@@ -149,20 +149,28 @@ def chart_types() -> frozenset[str]:
     return kinds.CHART_TYPES
 
 
-_REFERENCE = re.compile(rb'"reference": ?"([^"\\]*)"')
-_ID = re.compile(rb'"id": ?"([^"\\]*)"')
+_REFERENCE = re.compile(rb'"reference"\s*:\s*"([^"\\]*)"')
+_ID = re.compile(rb'"id"\s*:\s*"([^"\\]*)"')
 _EVERY_LINE = LineTest((b'"resourceType"',))
-_PATIENT = re.compile(rb'"patient": ?\{[^{}]*?"reference": ?"([^"\\]+)"')
+_PATIENT = re.compile(rb'"patient"\s*:\s*\{[^{}]*?"reference"\s*:\s*"([^"\\]+)"')
 _TERM_STOPWORDS = frozenset({"deficiency", "deficient", "anemia", "anaemia", "due", "with",
                              "without", "syndrome", "disease", "vitamin", "surgery", "the",
                              "and", "low", "vit"})
 
 
-def line_patient(line: bytes) -> str | None:
-    """The ``Patient/x`` a raw claim line names (None: none found, or not as ``Type/id``)."""
-    found = _PATIENT.search(line)
-    target = found.group(1).decode(errors="replace") if found else ""
-    return target if target.startswith("Patient/") and target.count("/") == 1 else None
+def line_patients(line: bytes) -> frozenset[str] | None:
+    """Every ``Patient/x`` a raw claim line names as a ``patient`` (a line may hold several
+    claims: an array, a Bundle; or a contained resource's patient: a few more kept, no
+    matter), read as the claim reader reads them (trimmed, an absolute URL or a version to
+    ``Type/id``). None when one cannot be read so (none found, a ``urn:uuid:``, an escape,
+    a ``patient`` written otherwise): then no patient filter can be trusted."""
+    found = [normalize_reference(m.group(1).decode(errors="replace"))
+             for m in _PATIENT.finditer(line)]
+    if not found or len(found) != line.count(b'"patient"'):
+        return None
+    if any(not (p.startswith("Patient/") and p.count("/") == 1) for p in found):
+        return None
+    return frozenset(found)
 
 
 def _term_words() -> set[bytes]:
@@ -198,8 +206,9 @@ def line_tests(mappings: Mappings, note_patients: frozenset[str] | None = None,
     line that does not matter, never drop one that does (tests/test_prefilter.py runs
     sources with and without it). With the B12 claims' ``note_patients`` and what they point
     at (``wanted``), both from the claims pre-scan, a line of a patient's own record
-    (``kinds.CHART_OF_ONE``) is read only when it is one of theirs: in a real export, where
-    few patients have a B12 claim, the others' labs are passed over unparsed."""
+    (``kinds.CHART_OF_ONE``) that names another patient is passed over unparsed: in a real
+    export, where few patients have a B12 claim, the others' labs. Not named then: a B12
+    patient's Condition whose evidence points at such a lab of another patient."""
     drugs = mappings.drugs
     words = _shortest({*drugs.keywords, "medicationreference", "sid/ndc",
                        *(w for g in drugs.premedicated.values() for w in g.words)})

@@ -168,15 +168,17 @@ class FileSource:
 
     def _claims(self, test: LineTest | None) -> Iterator[Resource | Problem | Unbilled]:
         for data in self.files:
-            if data.claims_only and test is not None and data.rtype is not None:
-                for item in scan(data.path, data.rtype, test, self.aliases, ordered=True,
-                                 accepts=CLAIM_TYPES):
-                    if type(item) is Seen:
-                        yield Unbilled(item.refs[0])
-                    else:
-                        yield item  # type: ignore[misc]  # a claim or a Problem, never Seen
+            # gzipped: a damaged stream fails a whole block of the scan, so read line by line
+            # and keep every claim before the damage, as ever
+            if data.claims_only and test is not None and data.rtype is not None \
+                    and not gzipped(data.path):
+                scanned = scan(data.path, data.rtype, test, self.aliases, ordered=True,
+                               accepts=None)
+                yield from _only_claims((Unbilled(item.refs[0]) if type(item) is Seen
+                                         else item for item in scanned), data)
             elif data.claims_only:
-                yield from _only_claims(lines(data.path, self.aliases), data)
+                yield from _only_claims((item for _, item in lines(data.path, self.aliases)),
+                                        data)
             elif data.path in self._claim_lines:
                 yield from lines_at(data.path, self._claim_lines[data.path])
             elif data.path in self._claim_bundles:
@@ -185,11 +187,11 @@ class FileSource:
                             and item.get("resourceType") in CLAIM_TYPES)
 
 
-def _only_claims(lines: Iterator[tuple[int, Resource | Problem]], data: DataFile
-                 ) -> Iterator[Resource | Problem]:
+def _only_claims(items: Iterator[Resource | Problem | Unbilled], data: DataFile
+                 ) -> Iterator[Resource | Problem | Unbilled]:
     """The claims of a file named for them; anything else in it is named, not read."""
-    for _, item in lines:
-        if isinstance(item, Problem) or item.get("resourceType") in CLAIM_TYPES:
+    for item in items:
+        if type(item) is not dict or item.get("resourceType") in CLAIM_TYPES:
             yield item
         else:
             ref = f"{item.get('resourceType')}/{item.get('id')}"

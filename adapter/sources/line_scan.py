@@ -84,8 +84,8 @@ class _LinesBefore:
 
 
 def scan(path: Path, rtype: str, test: LineTest, aliases: dict[str, str], start: int = 0,
-          end: int | None = None, ordered: bool = False, accepts: frozenset[str] = frozenset()
-          ) -> Iterator[Resource | Problem | Seen]:
+          end: int | None = None, ordered: bool = False,
+          accepts: frozenset[str] | None = frozenset()) -> Iterator[Resource | Problem | Seen]:
     """Bytes ``start``..``end`` of a file of one resource type, read a block at a time:
     ``test`` runs over the whole block and only the lines it finds something in are parsed;
     every other line is known by the ``Type/id`` its start gives
@@ -95,7 +95,7 @@ def scan(path: Path, rtype: str, test: LineTest, aliases: dict[str, str], start:
     parsed or not), so nothing is guessed. ``ordered``: the lines passed over come each as its
     own ``Seen``, in file order among the parsed ones (the claim pass: a report lists skipped
     claims in order); else a block's together, after its parsed lines. ``accepts``: other
-    types read as the file's own (an ExplanationOfBenefit in a file of Claims)."""
+    types read as the file's own (None: any; the caller names what it does not read)."""
     name = file_name(path)
     leading = re.compile(rb'\n\{"resourceType": ?"' + re.escape(rtype.encode())
                          + rb'", ?"id": ?"([A-Za-z0-9\-.]{1,64})"[,}]')
@@ -132,12 +132,13 @@ def scan(path: Path, rtype: str, test: LineTest, aliases: dict[str, str], start:
 
 def _scan_block(block: bytes, newlines: int, name: str, before: _LinesBefore, rtype: str,
                 test: LineTest, leading: re.Pattern[bytes], aliases: dict[str, str],
-                ordered: bool, accepts: frozenset[str]) -> Iterator[Resource | Problem | Seen]:
+                ordered: bool, accepts: frozenset[str] | None
+                ) -> Iterator[Resource | Problem | Seen]:
     def parsed(raw: bytes, index: int) -> Iterator[Resource | Problem]:
         """Line ``index`` (from 0) of the block, read the slow way that names problems."""
         where = f"{name}:{before() + index + 1}"
         for item in _parse_line(raw, where, aliases):
-            if isinstance(item, Problem) or item["resourceType"] == rtype \
+            if isinstance(item, Problem) or item["resourceType"] == rtype or accepts is None \
                     or item["resourceType"] in accepts:
                 yield item
             else:  # a file named for one type holds another: named, not read

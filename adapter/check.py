@@ -20,7 +20,8 @@ from adapter.outcomes import NO_NAMES, ClaimOutcome, ClaimResult, Problem
 from adapter.rules import Policy, check
 from adapter.rules.administration import guessed_days
 from adapter.rules.coverage import applicable
-from adapter.rules.scope import Skip, in_scope, out_of_scope
+from adapter.rules.scope import NO_B12, Skip, in_scope, out_of_scope
+from adapter.sources.base import Unbilled
 from adapter.terminology.releases import Needed
 from adapter.values import value
 
@@ -56,6 +57,11 @@ def read_scoped(resource: dict[str, Any], policy: Policy) -> InScope | ClaimOutc
     if isinstance(scoped, Skip):
         return ClaimOutcome(record.ref, updated, skipped=scoped.reason)
     return InScope(scoped, updated)
+
+
+def unbilled(claim: Unbilled) -> ClaimOutcome:
+    """A claim the file scan passed over, its line naming no B12 product: skipped unparsed."""
+    return ClaimOutcome(claim.ref, None, skipped=NO_B12.reason)
 
 
 def last_updated(resource: dict[str, Any]) -> str | None:

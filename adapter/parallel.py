@@ -18,7 +18,7 @@ import os
 import pickle
 import sys
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
@@ -26,15 +26,16 @@ from typing import TYPE_CHECKING, Any
 
 from adapter.evidence.chart import Chart
 from adapter.outcomes import PageOutcome, Problem
-from adapter.read_plan import take
-from adapter.sources.base import Reads, Resource
+from adapter.read_plan import Page, take
+from adapter.sources.base import Reads
 from adapter.sources.files import FileSource
 
 if TYPE_CHECKING:
     from multiprocessing.sharedctypes import Synchronized
 
 PART_BYTES = 8 << 20  # a piece of a typed NDJSON file handed to a worker
-AUTO_MIN_BYTES = 64 << 20  # less scanned record data than this: forking costs what it saves
+AUTO_MIN_BYTES = 64 << 20  # no pre-scan, less record data than this: forking costs more
+AUTO_MIN_B12_CLAIMS = 10_000  # fewer claims that may bill B12: a second process does not pay
 AUTO_MAX_WORKERS = 4
 RECORD_BYTES_PER_B12_CLAIM = 64 << 10  # fewer B12 claims than this: workers read records
 _END = b""
@@ -61,8 +62,38 @@ def cores() -> int:
 
 
 def auto_workers() -> int:
-    """Workers for a big export: every core, at most four (one where fork is missing)."""
-    return min(cores(), AUTO_MAX_WORKERS) if available() else 1
+    """Workers for a big export: every core but the parent's, at most four (one where fork is
+    missing)."""
+    return min(cores() - 1, AUTO_MAX_WORKERS) if available() else 1
+
+
+def choose(b12_claims: int | None, scanned_bytes: int) -> tuple[int, str]:
+    """How many processes a file run pays for, and why (``check -v`` says it). What a second
+    process can share is the work of the B12 claims: their patients' records parsed and read,
+    their rules. The rest, the scan of every file for the lines that matter, is I/O and a
+    search at memory speed that each process would repeat. So the claims pre-scan's count of
+    claims that may bill B12 decides: below ``AUTO_MIN_B12_CLAIMS`` the work to share is too
+    small. Without a pre-scan (claims in Bundles) the size of the records decides. Workers
+    run only where the parent keeps a core of its own (it indexes the facts workers send and
+    writes the report): on two cores a second process gained 8-21% of the wall time for as
+    much more CPU, even with every claim a B12 claim (bench/RESULTS.md)."""
+    if not available():
+        return 1, "one process: this platform cannot fork worker processes"
+    if (count := auto_workers()) < 2:
+        return 1, (f"one process: {cores()} core(s); worker processes pay only where the "
+                   "parent keeps a core of its own (--workers N to ask for them)")
+    if b12_claims is None:
+        if scanned_bytes < AUTO_MIN_BYTES:
+            return 1, (f"one process: {scanned_bytes / 2**20:.0f} MB of records to scan, less "
+                       f"than {AUTO_MIN_BYTES >> 20} MB (claims outside claim files: no pre-scan)")
+        return count, (f"{count} processes: {scanned_bytes / 2**20:.0f} MB of records to scan "
+                       "and claims outside claim files (no pre-scan to count them)")
+    if b12_claims < AUTO_MIN_B12_CLAIMS:
+        return 1, (f"one process: {b12_claims:,} claims may bill B12, fewer than "
+                   f"{AUTO_MIN_B12_CLAIMS:,}; the rest of the run is a scan that a second "
+                   "process would repeat, not share")
+    return count, (f"{count} processes: {b12_claims:,} claims may bill B12, their records "
+                   "and rules shared out")
 
 
 def records_pay(workers: int, scanned_bytes: int, b12_claims: int | None) -> bool:
@@ -112,8 +143,7 @@ def read_chart(source: FileSource, reads: Reads, chart: Chart, workers: int
 # --- The claims ------------------------------------------------------------------------------
 
 
-def judged_pages(pages: Callable[[], Iterator[Sequence[Resource | Problem]]],
-                 judge: Callable[[Sequence[Resource | Problem]], PageOutcome],
+def judged_pages(pages: Callable[[], Iterator[Page]], judge: Callable[[Page], PageOutcome],
                  workers: int) -> Iterator[PageOutcome]:
     """``judge`` of each page of ``pages()``, in order, the pages judged by ``workers``
     processes. Each worker reads every page (cheap) and judges those it is first to ask

@@ -10,9 +10,9 @@ from collections.abc import Callable, Iterator, Sequence
 
 from adapter.evidence.chart import Chart
 from adapter.outcomes import PageOutcome, Problem
-from adapter.sources.base import Reads, Records, Resource, Seen
+from adapter.sources.base import Reads, Records, Resource, Seen, Source, Unbilled
 
-Page = Sequence[Resource | Problem]
+Page = Sequence[Resource | Problem | Unbilled]
 Pages = Callable[[], Iterator[Page]]
 Judge = Callable[[Page], PageOutcome]
 
@@ -41,6 +41,10 @@ class ReadPlan:
         (None: all; no pre-scan told). Asked after ``wanted``."""
         return None
 
+    def claim_pages(self, source: Source) -> Iterator[Page]:
+        """The source's claims, a page at a time."""
+        return source.claim_pages()
+
     def read_chart(self, records: Records, reads: Reads, chart: Chart) -> list[Problem]:
         """Fill ``chart`` from ``records``; the problems met doing it."""
         problems: list[Problem] = []
@@ -51,7 +55,7 @@ class ReadPlan:
     def history_claims(self, pages: Pages) -> Iterator[Resource]:
         """Every claim of the source, for the injection history a payer policy counts (SPEC
         4.4): here a pass over the claim pages; unreadable ones are left out."""
-        return (item for page in pages() for item in page if not isinstance(item, Problem))
+        return (item for page in pages() for item in page if isinstance(item, dict))
 
     def judged(self, pages: Pages, judge: Judge) -> Iterator[PageOutcome]:
         """``judge`` of each page, in order."""

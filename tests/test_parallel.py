@@ -7,6 +7,7 @@ into many pieces, each file at many places."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 from itertools import pairwise
 from pathlib import Path
@@ -189,25 +190,45 @@ def test_a_worker_that_dies_fails_the_run(tmp_path, monkeypatch):
 
 # How many
 
-def test_workers_default_to_one_for_a_small_export_and_to_the_cores_for_a_big_one(
-        monkeypatch, tmp_path):
-    seen: list[int] = []
+def test_a_second_process_runs_only_when_enough_claims_may_bill_b12_and_says_why(
+        monkeypatch, tmp_path, caplog):
+    plans: list[FilePlan] = []
 
-    class Spy(Driver):
-        def __init__(self, *args: Any, plan: FilePlan, **kwargs: Any) -> None:
-            seen.append(plan.workers)
-            super().__init__(*args, plan=plan, **kwargs)
+    class Spy(FilePlan):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            plans.append(self)
 
-    monkeypatch.setattr(modes, "Driver", Spy)
+    monkeypatch.setattr(modes, "FilePlan", Spy)
     monkeypatch.setattr(parallel, "cores", lambda: 6)
     judge = modes.Judge(load_mappings(), Policy.from_mappings(load_mappings(),
                                                               load_mappings().thresholds))
     generate(50, tmp_path, seed=2)
-    small = modes.check_files(judge, tmp_path)
-    monkeypatch.setattr(parallel, "AUTO_MIN_BYTES", 1)
+    with caplog.at_level(logging.DEBUG, logger="adapter.file_plan"):
+        small = modes.check_files(judge, tmp_path)
+    assert plans[-1].workers == 1
+    assert "one process: 45 claims may bill B12, fewer than 10,000" in caplog.text
+    monkeypatch.setattr(parallel, "AUTO_MIN_B12_CLAIMS", 10)
     big = modes.check_files(judge, tmp_path)
-    assert seen == [1, parallel.AUTO_MAX_WORKERS]
+    assert plans[-1].workers == parallel.AUTO_MAX_WORKERS
     assert big.to_json() == small.to_json()
+
+
+def test_without_a_claims_pre_scan_the_size_of_the_records_decides(monkeypatch):
+    monkeypatch.setattr(parallel, "cores", lambda: 3)
+    assert parallel.choose(None, parallel.AUTO_MIN_BYTES - 1)[0] == 1
+    workers, why = parallel.choose(None, parallel.AUTO_MIN_BYTES)
+    assert workers == 2 and "no pre-scan" in why
+    assert parallel.choose(parallel.AUTO_MIN_B12_CLAIMS, 0)[0] == 2
+
+
+def test_on_two_cores_one_process_runs_whatever_the_export(monkeypatch):
+    """Measured (bench/RESULTS.md): a second process on two cores costs as much CPU as it
+    saves wall time, even when every claim bills B12."""
+    for cores in (1, 2):
+        monkeypatch.setattr(parallel, "cores", lambda cores=cores: cores)
+        workers, why = parallel.choose(10**6, 10**12)
+        assert workers == 1 and "--workers N" in why
 
 
 def test_workers_is_a_positive_number_and_only_for_files(capsys):

@@ -5,13 +5,14 @@ exports and on the Synthea B12 scenario written in every valid way a line can be
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from adapter.driver import Driver
-from adapter.evidence.needs import line_tests
+from adapter.evidence.needs import LineTest, line_tests
 from adapter.evidence.read_claims import claim_links, line_links
 from adapter.file_plan import FilePlan
 from adapter.mappings import load_mappings
@@ -35,16 +36,19 @@ class Unfiltered(FileSource):
         return super().records(Reads())
 
 
-def _report(source: FileSource) -> dict:
+def _report(source: FileSource, plan: bool = True) -> dict:
+    """The report of a run as ``check`` makes it (``plan``: the file plan's claims pre-scan,
+    which passes over unbilled claim lines and other patients' records), or with no plan."""
     mappings = load_mappings()
     report = Report()
-    Driver(source, Policy.from_mappings(mappings, mappings.thresholds), mappings,
-           [report]).run()
+    Driver(source, Policy.from_mappings(mappings, mappings.thresholds), mappings, [report],
+           **({"plan": FilePlan(source, mappings)} if plan else {})).run()
     return json.loads(report.to_json())
 
 
 def _both(path: Path) -> tuple[dict, dict]:
-    return _report(FileSource.open(path)), _report(Unfiltered.open(path))
+    """The report with every shortcut, and with every line of every file parsed."""
+    return _report(FileSource.open(path)), _report(Unfiltered.open(path), plan=False)
 
 
 def _write(directory: Path, resources: list[Resource], dump: Any = json.dumps) -> Path:
@@ -296,3 +300,159 @@ def test_any_written_form_of_a_link_gives_the_parsed_claims_links(reference, dum
              "supportingInfo": [{"sequence": 1, "valueReference": {"reference": "Observation/o"}}]}
     line = dump(claim).encode()
     assert line_links(line) == claim_links(claim)
+
+
+# Claim lines that bill no B12, and other patients' records: passed over unparsed
+
+def _lines(directory: Path, rtype: str, resources: list[Resource]) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"{rtype}.ndjson").write_text(
+        "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in resources))
+
+
+def test_claims_that_bill_no_b12_are_skipped_unparsed_in_file_order(tmp_path):
+    flu = b.claim("k1", "p1", "2026-03-02", product=(b.CPT, "90686"))
+    cancelled = b.claim("k2", "p1", "2026-03-02", status="cancelled")
+    broken = {**b.claim("k3", "p1", "2026-03-02", product=(b.CPT, "99213")), "item": 7}
+    billed = b.claim("k4", "p1", "2026-03-02")
+    ndc = b.claim("k5", "p1", "2026-03-02", product=("http://hl7.org/fhir/sid/ndc",
+                                                      "0517-0031-25"))
+    _lines(tmp_path, "Claim", [flu, cancelled, broken, billed, ndc])
+    _lines(tmp_path, "Patient", [b.patient("p1")])
+    report = _report(FileSource.open(tmp_path))
+    unbilled_preauthorization = b.claim("k6", "p1", "2026-03-02", use="preauthorization",
+                                        product=(b.CPT, "99213"))
+    with (tmp_path / "Claim.ndjson").open("a") as out:
+        out.write(json.dumps(unbilled_preauthorization) + "\n")
+    report = _report(FileSource.open(tmp_path))
+    assert report["skipped"] == [
+        {"claim": "Claim/k1", "reason": "no B12 injection item"},
+        {"claim": "Claim/k2", "reason": "claim status is cancelled"},
+        {"claim": "Claim/k3", "reason": "no B12 injection item"},
+        {"claim": "Claim/k6", "reason": "use is preauthorization: not a claim for a service "
+                                        "given"}]
+    assert [c["claim"] for c in report["claims"]] == ["Claim/k4", "Claim/k5"]
+    # k3's item is not a list: parsing every line names it; the scan passes it over
+    assert not report["errors"]
+    assert _report(Unfiltered.open(tmp_path), plan=False)["errors"] == [
+        {"resource": "Claim/k3", "message": "item is not a list of objects"}]
+
+
+def test_a_claim_line_cut_short_is_named_even_when_it_bills_no_b12(tmp_path):
+    _lines(tmp_path, "Claim", [b.claim("k1", "p1", "2026-03-02", product=(b.CPT, "90686"))])
+    with (tmp_path / "Claim.ndjson").open("a") as out:
+        out.write('{"resourceType":"Claim","id":"k2","status":"active","item":[{"seq\n')
+    report = _report(FileSource.open(tmp_path))
+    assert [e["resource"] for e in report["errors"]] == ["Claim.ndjson:2"]
+    assert report["skipped"] == [{"claim": "Claim/k1", "reason": "no B12 injection item"}]
+
+
+def test_other_patients_labs_are_passed_over_and_the_b12_patients_read_in_any_form(tmp_path):
+    """Patient p1 has a B12 claim, p2 none: p2's hemoglobin is not parsed (its broken value
+    is not named), p1's is read whether its subject is Type/id, an absolute URL or a version,
+    and a lab of p2's that p1's claim points at is read all the same."""
+    forms = ["Patient/p1", "https://ehr.example/fhir/Patient/p1",
+             "Patient/p1/_history/3"]
+    labs = [{**b.lab(f"h{n}", "p1", "hemoglobin", 9.1, "g/dL", "2026-02-20"),
+             "subject": {"reference": form}} for n, form in enumerate(forms)]
+    stranger = b.lab("s1", "p2", "hemoglobin", 9.1, "g/dL", "2026-02-20")
+    stranger["valueQuantity"]["value"] = "nine"
+    pointed = b.lab("s2", "p2", "b12", 150, "pg/mL", "2026-02-20")
+    claim = b.claim("k1", "p1", "2026-03-02", supporting=("Observation/s2",))
+    _lines(tmp_path, "Claim", [claim])
+    _lines(tmp_path, "Patient", [b.patient("p1"), b.patient("p2")])
+    _lines(tmp_path, "Observation", [*labs, stranger, pointed])
+    _lines(tmp_path, "Condition", [b.condition("c1", "p1", icd="E53.8")])
+    chart = _chart_of(tmp_path)
+    assert {f.ref for f in chart.labs["Patient/p1"]} == {"Observation/h0", "Observation/h1",
+                                                         "Observation/h2"}
+    assert [f.ref for f in chart.labs["Patient/p2"]] == ["Observation/s2"]  # pointed at
+    assert "Observation/s1" not in chart.by_ref
+    filtered, unfiltered = _both(tmp_path)
+    pointed_error = {"resource": "Claim/k1", "message": "references Observation/s2, which "
+                                                       "belongs to Patient/p2, not Patient/p1"}
+    assert filtered["errors"] == [pointed_error]
+    assert {"resource": "Observation/s1", "message": "valueQuantity.value is not a number: "
+                                                     "'nine'"} in unfiltered["errors"]
+    assert filtered["claims"] == unfiltered["claims"]
+
+
+def test_a_word_found_is_found_whether_searched_alone_or_with_many_others():
+    block = b'{"a":"J3420"}\n{"b":"x718-7"}\n{"c":"\\u0041 718-7 J3420"}\n'
+    few = LineTest((b"J3420", b"718-7", b"\\u"))
+    many = LineTest((b"J3420", b"718-7", b"\\u", *(f"w{n}".encode() for n in range(20))))
+    expected = sorted(m.start() for w in (b"J3420", b"718-7", b"\\u")
+                      for m in re.finditer(re.escape(w), block))
+    assert few.found(block) == many.found(block) == expected
+
+
+def test_a_file_of_claims_may_hold_explanations_of_benefit_too(tmp_path):
+    """As before the claim scan: an EOB line in Claim.ndjson is judged; another type is named."""
+    eob = b.claim("e1", "p1", "2026-03-02", kind="ExplanationOfBenefit")
+    _lines(tmp_path, "Claim", [b.claim("k1", "p1", "2026-03-02"), eob, b.patient("p9")])
+    _lines(tmp_path, "Patient", [b.patient("p1")])
+    filtered, unfiltered = _both(tmp_path)
+    assert [c["claim"] for c in filtered["claims"]] == ["Claim/k1", "ExplanationOfBenefit/e1"]
+    assert [c["claim"] for c in unfiltered["claims"]] == ["Claim/k1", "ExplanationOfBenefit/e1"]
+    assert filtered["errors"] == unfiltered["errors"] == [
+        {"resource": "Patient/p9", "message": "in Claim.ndjson, a file of Claim: not read"}]
+
+
+def _patient_filter_case(tmp_path: Path, claim_lines: list[str], lab: str) -> dict:
+    """A claim file written as given, the B12 labs of p1 and p3 (p3's written as given),
+    and another patient's; the report with every shortcut must be the one without."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "Claim.ndjson").write_text("".join(line + "\n" for line in claim_lines))
+    _lines(tmp_path, "Patient", [b.patient("p1"), b.patient("p3")])
+    (tmp_path / "Observation.ndjson").write_text(
+        json.dumps(b.lab("h1", "p1", "b12", 150, "pg/mL", "2026-02-20"),
+                   separators=(",", ":")) + "\n" + lab + "\n"
+        + json.dumps(b.lab("h9", "p9", "b12", 150, "pg/mL", "2026-02-20"),
+                     separators=(",", ":")) + "\n")
+    filtered, unfiltered = _both(tmp_path)
+    assert filtered == unfiltered
+    return filtered
+
+
+def _codes_of(report: dict, claim: str) -> set[str]:
+    return {f["code"] for c in report["claims"] if c["claim"] == claim for f in c["findings"]}
+
+
+def test_the_patient_filter_reads_the_claims_patients_as_the_claim_reader_does(tmp_path):
+    """Found by trying the scan against the reader: a patient reference with a trailing space,
+    several claims on one line (an array), a contained resource's patient written first, and
+    a record's reference with spaces around its colon all keep the B12 patients' labs."""
+    c3 = json.dumps(b.lab("h3", "p3", "b12", 150, "pg/mL", "2026-02-20"),
+                    separators=(",", ":"))
+    k1 = b.claim("k1", "p1", "2026-03-02")
+    k3 = b.claim("k3", "p3", "2026-03-02")
+    spaced = json.dumps({**k1, "patient": {"reference": "Patient/p1 "}})
+    report = _patient_filter_case(tmp_path / "a", [spaced, json.dumps(k3)], c3)
+    assert "lab-missing" not in _codes_of(report, "Claim/k1")
+    array = json.dumps([k1, k3])
+    report = _patient_filter_case(tmp_path / "b", [array], c3)
+    assert "lab-missing" not in _codes_of(report, "Claim/k3")
+    contained = json.dumps({"resourceType": "Claim", "id": "k1", "contained": [
+        {"resourceType": "ClaimResponse", "id": "r", "patient": {"reference": "Patient/p9"}}],
+        **{k: v for k, v in k1.items() if k not in ("resourceType", "id")}})
+    report = _patient_filter_case(tmp_path / "c", [contained, json.dumps(k3)], c3)
+    assert "lab-missing" not in _codes_of(report, "Claim/k1")
+    colon = c3.replace('"reference":"Patient/p3"', '"reference" : "Patient/p3"') \
+        .replace('}', ',"asserter":{"reference":"Patient/p9"}}', 1)
+    assert '"reference" : "Patient/p3"' in colon
+    report = _patient_filter_case(tmp_path / "d", [json.dumps(k1), json.dumps(k3)], colon)
+    assert "lab-missing" not in _codes_of(report, "Claim/k3")
+
+
+def test_a_damaged_gzipped_claim_file_keeps_the_claims_before_the_damage(tmp_path):
+    import gzip
+
+    claims = [b.claim("k1", "p1", "2026-03-02"),
+              b.claim("k2", "p1", "2026-03-02", product=(b.CPT, "90686"))]
+    data = gzip.compress("".join(json.dumps(c) + "\n" for c in claims).encode())
+    (tmp_path / "Claim.ndjson.gz").write_bytes(data[:-12])  # the trailer cut off
+    _lines(tmp_path, "Patient", [b.patient("p1")])
+    filtered, unfiltered = _both(tmp_path)
+    assert filtered == unfiltered
+    assert [c["claim"] for c in filtered["claims"]] == ["Claim/k1"]
+    assert [e["resource"] for e in filtered["errors"]] == ["Claim.ndjson.gz"]

@@ -78,6 +78,11 @@ MEDICATION_USES = frozenset(k.resource_type for k in RECORD_KINDS if k.fact == U
 # What a claim's reference must find in the source: not a note (a server reads only the
 # notes of the page's dates) nor a Binary
 REFERENCED_TYPES = frozenset(k.resource_type for k in RECORD_KINDS if k.fact not in (NOTE, BODY))
+# A patient's own record, read only for that patient's claims: a file scan that knows the
+# B12 claims' patients parses only theirs (and what a claim points at). Not Conditions: an
+# administration's reasonReference may name another patient's, which is then an error to name.
+CHART_OF_ONE = frozenset(k.resource_type for k in RECORD_KINDS
+                         if k.fact in (LAB, USE, PROCEDURE))
 # A change to one of these may change the verdict of its patient's claims.
 PATIENT_TYPES = frozenset(k.resource_type for k in RECORD_KINDS
                           if k.patient or k.fact == PATIENT)

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import ahocorasick_rs
 
 from adapter.evidence import kinds
+from adapter.evidence.fields import normalize_reference
 from adapter.mappings import Mappings
 from adapter.terminology import icd10cm
-from adapter.terminology.systems import LOINC
+from adapter.terminology.systems import LOINC, NDC
 
 
 @dataclass(frozen=True)
@@ -84,18 +85,59 @@ class LineTest:
 
     words: tuple[bytes, ...]
     lower: bool = False
+    # Not the lines that name another patient than ``patients`` in a reference, unless they
+    # hold one of the ids in ``linked`` (what the B12 claims point at); None: any line.
+    patients: frozenset[str] | None = None
+    linked: frozenset[str] = frozenset()
 
     @cached_property
-    def _automaton(self) -> ahocorasick_rs.BytesAhoCorasick:
-        return ahocorasick_rs.BytesAhoCorasick(list(self.words))
+    def _automata(self) -> tuple[ahocorasick_rs.BytesAhoCorasick, ...]:
+        """An automaton per word when they are few: each then runs as a SIMD substring
+        search (tens of GB/s), where one automaton over several words can fall back to a
+        scan of every byte, ten times slower on JSON (measured: bench/RESULTS.md)."""
+        if len(self.words) <= _WORD_BY_WORD:
+            return tuple(ahocorasick_rs.BytesAhoCorasick([word]) for word in self.words)
+        return (ahocorasick_rs.BytesAhoCorasick(list(self.words)),)
 
     def found(self, block: bytes) -> list[int]:
         target = block.lower() if self.lower else block
-        return [start for _, start, _ in self._automaton.find_matches_as_indexes(target)]
+        automata = self._automata
+        if len(automata) == 1:
+            return [start for _, start, _ in automata[0].find_matches_as_indexes(target)]
+        hits = [start for automaton in automata
+                for _, start, _ in automaton.find_matches_as_indexes(target)]
+        hits.sort()
+        return hits
+
+    @property
+    def narrowed(self) -> bool:
+        return self.patients is not None
+
+    def belongs(self, line: bytes) -> bool:
+        """Whether a line the words were found in may be one of the patients' records: it
+        is passed over only when it names another patient (``Patient/x``, as an absolute URL
+        or a version too) and none of them, and is not one a claim points at. Kept: a line
+        with an escape, a reference that only the chart can resolve (urn:uuid, contained),
+        or no patient named at all (the chart names what is wrong with it)."""
+        if self.patients is None or b"\\" in line:
+            return True
+        other = False
+        for found in _REFERENCE.finditer(line):
+            target = found.group(1).decode(errors="replace")
+            if target in self.patients:  # the common case: the subject, as Type/id
+                return True
+            target = normalize_reference(target)
+            if target in self.patients or not target[:1].isupper():
+                return True
+            other = other or target.startswith("Patient/")
+        return not other or any(found.group(1).decode(errors="replace") in self.linked
+                                for found in _ID.finditer(line))
 
     def keeps(self, line: bytes) -> bool:
-        return bool(self.found(line))
+        return bool(self.found(line)) and self.belongs(line)
 
+
+_WORD_BY_WORD = 16  # up to this many words, a search per word (``LineTest._automata``)
 
 # A JSON escape could spell any character of a word ("\u0062" is b, "\/" a slash): a line
 # holding one is always read.
@@ -107,18 +149,28 @@ def chart_types() -> frozenset[str]:
     return kinds.CHART_TYPES
 
 
+_REFERENCE = re.compile(rb'"reference"\s*:\s*"([^"\\]*)"')
+_ID = re.compile(rb'"id"\s*:\s*"([^"\\]*)"')
 _EVERY_LINE = LineTest((b'"resourceType"',))
-_PATIENT = re.compile(rb'"patient": ?\{[^{}]*?"reference": ?"([^"\\]+)"')
+_PATIENT = re.compile(rb'"patient"\s*:\s*\{[^{}]*?"reference"\s*:\s*"([^"\\]+)"')
 _TERM_STOPWORDS = frozenset({"deficiency", "deficient", "anemia", "anaemia", "due", "with",
                              "without", "syndrome", "disease", "vitamin", "surgery", "the",
                              "and", "low", "vit"})
 
 
-def line_patient(line: bytes) -> str | None:
-    """The ``Patient/x`` a raw claim line names (None: none found, or not as ``Type/id``)."""
-    found = _PATIENT.search(line)
-    target = found.group(1).decode(errors="replace") if found else ""
-    return target if target.startswith("Patient/") and target.count("/") == 1 else None
+def line_patients(line: bytes) -> frozenset[str] | None:
+    """Every ``Patient/x`` a raw claim line names as a ``patient`` (a line may hold several
+    claims: an array, a Bundle; or a contained resource's patient: a few more kept, no
+    matter), read as the claim reader reads them (trimmed, an absolute URL or a version to
+    ``Type/id``). None when one cannot be read so (none found, a ``urn:uuid:``, an escape,
+    a ``patient`` written otherwise): then no patient filter can be trusted."""
+    found = [normalize_reference(m.group(1).decode(errors="replace"))
+             for m in _PATIENT.finditer(line)]
+    if not found or len(found) != line.count(b'"patient"'):
+        return None
+    if any(not (p.startswith("Patient/") and p.count("/") == 1) for p in found):
+        return None
+    return frozenset(found)
 
 
 def _term_words() -> set[bytes]:
@@ -143,8 +195,8 @@ def _note_test(patients: frozenset[str] | None) -> LineTest:
     return LineTest((*(p.encode() + b'"' for p in sorted(patients)), *_ESCAPES))
 
 
-def line_tests(mappings: Mappings, note_patients: frozenset[str] | None = None
-               ) -> dict[str, LineTest]:
+def line_tests(mappings: Mappings, note_patients: frozenset[str] | None = None,
+               wanted: frozenset[str] | None = None) -> dict[str, LineTest]:
     """Per resource type, a test on the raw line that fails only when the resource cannot
     matter to any check: a lab with none of the mapped LOINC codes, a procedure with none of
     the injection codes, a medication use naming no B12, pemetrexed or pralatrexate product
@@ -152,7 +204,11 @@ def line_tests(mappings: Mappings, note_patients: frozenset[str] | None = None
     none of the mapped SNOMED CT codes (it documents nothing the rules read). Patients and
     Medications are always read (their test finds every line). Conservative: it may keep a
     line that does not matter, never drop one that does (tests/test_prefilter.py runs
-    sources with and without it)."""
+    sources with and without it). With the B12 claims' ``note_patients`` and what they point
+    at (``wanted``), both from the claims pre-scan, a line of a patient's own record
+    (``kinds.CHART_OF_ONE``) that names another patient is passed over unparsed: in a real
+    export, where few patients have a B12 claim, the others' labs. Not named then: a B12
+    patient's Condition whose evidence points at such a lab of another patient."""
     drugs = mappings.drugs
     words = _shortest({*drugs.keywords, "medicationreference", "sid/ndc",
                        *(w for g in drugs.premedicated.values() for w in g.words)})
@@ -161,7 +217,7 @@ def line_tests(mappings: Mappings, note_patients: frozenset[str] | None = None
     medication = LineTest((*_quoted(drug_codes), *(w.lower().encode() for w in words),
                            *_ESCAPES), lower=True)
     injections = {c for cs in drugs.injection_procedures.codes.values() for c in cs}
-    return {
+    tests = {
         "Condition": LineTest((*_quoted(mappings.snomed.to_icd10cm),
                                *(s.encode() for s in sorted(icd10cm.SYSTEMS)),
                                *sorted(_term_words()), *_ESCAPES)),
@@ -182,15 +238,33 @@ def line_tests(mappings: Mappings, note_patients: frozenset[str] | None = None
         "DiagnosticReport": LineTest((b'"presentedForm"', *_ESCAPES)),
         "Binary": _EVERY_LINE,
     }
+    if note_patients is None or wanted is None:
+        return tests
+    for rtype in kinds.CHART_OF_ONE:
+        linked = frozenset(ref.split("/", 1)[1] for ref in wanted if ref.startswith(rtype + "/"))
+        tests[rtype] = replace(tests[rtype], patients=note_patients, linked=linked)
+    return tests
 
 
-def claim_test(mappings: Mappings) -> LineTest:
+def claim_test(mappings: Mappings, also: Iterable[str] = ()) -> LineTest:
     """A claim line that may bill B12: J3420 in any case, a B12 RxNorm code, or any NDC
     coding (by its system: the product's many written forms are not listed). Conservative
-    like ``line_tests``."""
+    like ``line_tests``, and fast on the claim files, the biggest of an export: the codes
+    are looked for bare (a word that starts with a quote, the commonest byte of JSON, slows
+    the scan several times) and J3420 in each of its spellings instead of in a lower-cased
+    copy of the line. ``also``: more words to find, as written."""
     drugs = mappings.drugs
-    return LineTest((drugs.j3420_code.lower().encode(), *_quoted(drugs.rxnorm), b"sid/ndc",
-                     *_ESCAPES), lower=True)
+    return LineTest((*_spellings(drugs.j3420_code), *(c.encode() for c in sorted(drugs.rxnorm)),
+                     NDC.removeprefix("http://hl7.org/fhir/").encode(),
+                     *(word.encode() for word in sorted(also)), *_ESCAPES))
+
+
+def _spellings(code: str) -> tuple[bytes, ...]:
+    """``code`` with each of its letters in either case: J3420, j3420."""
+    spellings = [""]
+    for char in code:
+        spellings = [s + c for s in spellings for c in dict.fromkeys((char.upper(), char.lower()))]
+    return tuple(s.encode() for s in spellings)
 
 
 def _shortest(words: set[str]) -> list[str]:

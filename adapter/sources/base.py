@@ -38,6 +38,13 @@ class LineTest(Protocol):
 
     def keeps(self, line: bytes) -> bool: ...
 
+    @property
+    def narrowed(self) -> bool:
+        """Whether ``belongs`` may refuse a line the words were found in."""
+        ...
+
+    def belongs(self, line: bytes) -> bool: ...
+
 
 @value
 class Seen:
@@ -45,6 +52,14 @@ class Seen:
     reference to one is not taken for a reference to nothing."""
 
     refs: tuple[str, ...]
+
+
+@value
+class Unbilled:
+    """A claim whose raw line names no B12 product (the claim test found none of its words):
+    known by its ``Type/id`` and skipped as billing no B12 injection, never parsed."""
+
+    ref: str
 
 
 @dataclass
@@ -63,6 +78,6 @@ class Records:
 class Source(Protocol):
     one_chart: bool  # True: records() is the same whatever the page; read it once, first
 
-    def claim_pages(self) -> Iterator[Sequence[Resource | Problem]]: ...
+    def claim_pages(self) -> Iterator[Sequence[Resource | Problem | Unbilled]]: ...
 
     def records(self, reads: Reads) -> Records: ...

@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # the server modes import their transport only when they run
 def check_files(judge: Judge, path: Path, out: Path | None = None, *,
                 workers: int | None = None, progress: Sink | None = None) -> Report:
     """Check a file source; with ``out``, also write DetectedIssue.ndjson and report.json.
-    ``workers`` processes (None: as many as pay, ``adapter.parallel.auto_workers``)."""
+    ``workers`` processes (None: as many as pay, ``adapter.parallel.choose``)."""
     source = FileSource.open(path)
     plan = FilePlan.auto(source, judge.mappings, workers)
     report = Report()

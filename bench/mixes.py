@@ -136,11 +136,17 @@ def real_data(copies: int) -> Path:
         lines = source.read_bytes().splitlines()
         with (path / f"{rtype}.ndjson").open("ab") as out:
             for copy in range(copies):
-                def fresh(match: re.Match[bytes], copy: int = copy) -> bytes:
-                    tail = int(match.group(2), 16) ^ (copy * 0x9E3779B97F4A)
-                    return match.group(1) + f"{tail & 0xFFFFFFFFFFFF:012x}".encode()
-                out.write(b"\n".join(UUID.sub(fresh, line) for line in lines) + b"\n")
+                out.write(b"\n".join(_renumbered(lines, copy)) + b"\n")
     return path
+
+
+def _renumbered(lines: list[bytes], copy: int) -> list[bytes]:
+    """The lines with every uuid made new for copy ``copy`` (its last 12 hex digits mixed
+    with the copy number): references stay consistent within a copy, distinct across."""
+    def fresh(match: re.Match[bytes]) -> bytes:
+        tail = int(match.group(2), 16) ^ (copy * 0x9E3779B97F4A)
+        return match.group(1) + f"{tail & 0xFFFFFFFFFFFF:012x}".encode()
+    return [UUID.sub(fresh, line) for line in lines]
 
 
 B12_ITEM = (b'"productOrService":{"coding":[{"system":'
@@ -164,10 +170,7 @@ def synthea_b12(copies: int, every: int = 2) -> Path:
         lines = source.read_bytes().splitlines()
         with (path / f"{rtype}.ndjson").open("wb") as out:
             for copy in range(copies):
-                def fresh(match: re.Match[bytes], copy: int = copy) -> bytes:
-                    tail = int(match.group(2), 16) ^ (copy * 0x9E3779B97F4A)
-                    return match.group(1) + f"{tail & 0xFFFFFFFFFFFF:012x}".encode()
-                chunk = [UUID.sub(fresh, line) for line in lines]
+                chunk = _renumbered(lines, copy)
                 if rtype == "Claim" and copy % every == 0:
                     index = (copy * 7) % len(chunk)
                     chunk[index] = chunk[index].replace(

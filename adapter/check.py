@@ -72,14 +72,15 @@ def last_updated(resource: dict[str, Any]) -> str | None:
     return value if isinstance(value, str) or value is None else repr(value)
 
 
-def with_paths(finding: Finding, evidence: ClaimEvidence) -> Finding:
-    """Mark which of the finding's evidence came through explicit links (SPEC section 3)."""
-    if not finding.evidence:
-        return finding
+def with_paths(findings: list[Finding], evidence: ClaimEvidence) -> tuple[Finding, ...]:
+    """Mark which of each finding's evidence came through explicit links (SPEC section 3)."""
+    if not any(finding.evidence for finding in findings):
+        return tuple(findings)
     linked = {item.fact.ref for group in (evidence.conditions, evidence.labs,
                                           evidence.administrations)
               for item in group if item.path is Path.LINKED}
-    return replace(finding, linked=frozenset(linked.intersection(finding.evidence)))
+    return tuple(replace(finding, linked=frozenset(linked.intersection(finding.evidence)))
+                 if finding.evidence else finding for finding in findings)
 
 
 def check_claim(claim: InScope, chart: Chart, policy: Policy, *,
@@ -94,7 +95,7 @@ def check_claim(claim: InScope, chart: Chart, policy: Policy, *,
         claim=gathered.claim.ref,
         patient=gathered.claim.patient,
         service_date=gathered.claim.service_date,
-        findings=tuple(with_paths(f, gathered) for f in check(gathered, policy)),
+        findings=with_paths(check(gathered, policy), gathered),
         version=gathered.claim.version,
         code_set=codes.label if codes is not None else "",
         code_set_needed=_describe(codes.needed) if codes is not None and codes.missing

@@ -132,12 +132,12 @@ class Chart:
         fact = kind.fact
         try:
             if fact == CONDITION:
-                entry = (CONDITION, read_condition(resource, mappings, zone))
+                entry = (CONDITION, read_condition(resource, mappings, zone, ref))
             elif fact == LAB:
-                lab = read_observation(resource, mappings, zone)
+                lab = read_observation(resource, mappings, zone, ref)
                 entry = (LAB, lab) if lab is not None else None
             elif fact == USE:
-                entry = (USE, read_medication_use(resource, zone, problems))
+                entry = (USE, read_medication_use(resource, zone, problems, ref))
             elif fact == PROCEDURE:
                 procedure = read_procedure(resource, mappings.drugs, zone)
                 entry = (PROCEDURE, procedure) if procedure is not None else None

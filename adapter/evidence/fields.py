@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeGuard
 from zoneinfo import ZoneInfo
 
 _DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?(?:T[0-9:.]+(?:Z|[+-]\d{2}:\d{2})?)?$")
@@ -47,6 +47,12 @@ def ref_of(resource: Mapping[str, Any]) -> str:
             _TYPES_SEEN.add(rtype)
     rid = resource.get("id")
     return f"{rtype}/{rid}" if isinstance(rid, str) and _ID.fullmatch(rid) else f"{rtype}/(no id)"
+
+
+def is_object(value: object) -> TypeGuard[Mapping[str, Any]]:
+    """A JSON object: a dict (what parsers give; tested first, as an ABC check of a value
+    that is absent costs ten times as much) or any other Mapping."""
+    return type(value) is dict or isinstance(value, Mapping)
 
 
 def has_id(ref: str) -> bool:
@@ -134,7 +140,7 @@ def optional_date(resource: Mapping[str, Any], *names: str, ref: str,
         if "." in name:
             head, _, tail = name.partition(".")
             value = resource.get(head)
-            if type(value) is not dict and not isinstance(value, Mapping):
+            if value is None or not is_object(value):
                 continue
             value = value.get(tail)
         else:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from adapter.evidence.fields import BadResource, ref_of, reference, text
+from adapter.evidence.fields import BadResource, is_object, ref_of, reference, text
 from adapter.values import value
 
 PAYER_TYPES = frozenset({"Coverage", "Organization"})
@@ -59,7 +59,7 @@ def _keys(identifiers: object, names: Iterable[object]) -> tuple[str, ...]:
 
 def party(ref_value: object) -> Party | None:
     """A Reference to a payer as a ``Party``; None when it names nothing."""
-    if not isinstance(ref_value, Mapping):
+    if not is_object(ref_value):
         return None
     try:
         target = reference(ref_value, "", "")
@@ -74,7 +74,7 @@ def read_claim_payer(resource: Mapping[str, Any]) -> ClaimPayer:
     none is marked focal)."""
     insurer = party(resource.get("insurer"))
     entries = resource.get("insurance")
-    entries = [e for e in entries if isinstance(e, Mapping)] if isinstance(entries, list) else []
+    entries = [e for e in entries if is_object(e)] if isinstance(entries, list) else []
     focal = [e for e in entries if e.get("focal") is True] or entries[:1]
     coverage = None
     if focal:

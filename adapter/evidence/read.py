@@ -29,6 +29,7 @@ from adapter.evidence.fields import (
     codes_of,
     codings,
     concept_text,
+    is_object,
     items,
     number,
     optional_date,
@@ -70,9 +71,10 @@ def mapped_snomed(pairs: list[Coding], mappings: Mappings) -> list[str]:
 # --- Condition -------------------------------------------------------------------------------
 
 
-def read_condition(resource: Resource, mappings: Mappings,
-                   zone: ZoneInfo | None = None) -> ConditionFact:
-    ref = ref_of(resource)
+def read_condition(resource: Resource, mappings: Mappings, zone: ZoneInfo | None = None,
+                   ref: str | None = None) -> ConditionFact:
+    """``ref``: ``ref_of(resource)`` when the caller has it (the chart does: not made twice)."""
+    ref = ref or ref_of(resource)
     concept = resource.get("code")
     pairs = codings(concept, "code", ref)
     abated = not _UNDATED_ABATEMENT.isdisjoint(resource) and any(
@@ -120,14 +122,14 @@ def read_condition(resource: Resource, mappings: Mappings,
 
 def _written_text(concept: object) -> str:
     """A concept's text, else its first display, as written (the clinician's words)."""
-    if not isinstance(concept, Mapping):
+    if not is_object(concept):
         return ""
     written = concept.get("text")
     if isinstance(written, str) and written.strip():
         return text(written.strip())
     codings_ = concept.get("coding")
     for coding in codings_ if isinstance(codings_, list) else []:
-        if isinstance(coding, Mapping) and isinstance(coding.get("display"), str):
+        if is_object(coding) and isinstance(coding.get("display"), str):
             return text(coding["display"].strip())
     return ""
 
@@ -135,10 +137,10 @@ def _written_text(concept: object) -> str:
 # --- Observation -----------------------------------------------------------------------------
 
 
-def read_observation(resource: Resource, mappings: Mappings,
-                     zone: ZoneInfo | None = None) -> LabFact | None:
+def read_observation(resource: Resource, mappings: Mappings, zone: ZoneInfo | None = None,
+                     ref: str | None = None) -> LabFact | None:
     """A B12-status or hemoglobin lab (any status); None for other observations."""
-    ref = ref_of(resource)
+    ref = ref or ref_of(resource)
     loinc = next(
         (c for s, c in codings(resource.get("code"), "code", ref)
          if s == LOINC and c in mappings.labs_by_loinc),
@@ -179,7 +181,7 @@ def _lab_value(resource: Resource, ref: str, loinc: str, unit: str, mappings: Ma
     factors = mappings.lab_units[unit]
     quantity = resource.get("valueQuantity")
     if quantity is not None:
-        if not isinstance(quantity, Mapping):
+        if not is_object(quantity):
             raise BadResource(ref, "valueQuantity is not a Quantity")
         if quantity.get("value") is None:
             return None, None
@@ -257,10 +259,11 @@ def _drug(code: object, form: object, ref: str, extra_text: str = "") -> Drug:
 
 
 def read_medication_use(resource: Resource, zone: ZoneInfo | None = None,
-                        problems: list[BadResource] | None = None) -> MedicationUse:
+                        problems: list[BadResource] | None = None,
+                        ref: str | None = None) -> MedicationUse:
     """The parts of an administration, request or statement the checks read. A dose that
     cannot be read is a problem in ``problems``, not a reason to drop an injection given."""
-    ref = ref_of(resource)
+    ref = ref or ref_of(resource)
     kind = str(resource.get("resourceType"))
     other_days: tuple[date, ...] = ()
     if kind == "MedicationAdministration":
@@ -272,9 +275,9 @@ def read_medication_use(resource: Resource, zone: ZoneInfo | None = None,
         period = resource.get("effectivePeriod")
         other_days = utc_other_days(
             resource.get("effectiveDateTime")
-            or (period.get("start") if isinstance(period, Mapping) else None), zone)
+            or (period.get("start") if is_object(period) else None), zone)
         dosage = resource.get("dosage")
-        dosages: list[Mapping[str, Any]] = [dosage] if isinstance(dosage, Mapping) else []
+        dosages: list[Mapping[str, Any]] = [dosage] if is_object(dosage) else []
         context = reference(resource.get("context"), "context", ref)
     elif kind == "MedicationRequest":
         day = optional_date(resource, "authoredOn", ref=ref, zone=zone)
@@ -315,7 +318,7 @@ def _medication(resource: Resource, ref: str) -> tuple[Drug | None, str | None]:
     if "medicationCodeableConcept" in resource:
         return _drug(resource["medicationCodeableConcept"], None, ref), None
     med_ref = resource.get("medicationReference")
-    if not isinstance(med_ref, Mapping):
+    if not is_object(med_ref):
         return Drug((), ""), None
     display = written if isinstance(written := med_ref.get("display"), str) else ""
     target = med_ref.get("reference")
@@ -332,7 +335,7 @@ def _medication(resource: Resource, ref: str) -> tuple[Drug | None, str | None]:
 
 def _dose(dosage: Mapping[str, Any], ref: str) -> tuple[float, str | None] | None:
     dose = dosage.get("dose")
-    if not isinstance(dose, Mapping) or dose.get("value") is None:
+    if not is_object(dose) or dose.get("value") is None:
         return None
     return number(dose.get("value"), "dosage.dose.value", ref), unit_of(dose)
 

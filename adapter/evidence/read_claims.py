@@ -23,6 +23,7 @@ from adapter.evidence.fields import (
     BadResource,
     codings,
     concept_text,
+    is_object,
     items,
     number,
     optional_date,
@@ -51,7 +52,7 @@ def _claim_item(item: Resource, index: int, ref: str, zone: ZoneInfo | None,
     where = f"item[{index}]"
     quantity = item.get("quantity")
     units = None
-    if isinstance(quantity, Mapping) and (value := quantity.get("value")) is not None:
+    if is_object(quantity) and (value := quantity.get("value")) is not None:
         units = number(value, f"{where}.quantity.value", ref)
     sequence = item.get("sequence")
     return ClaimItem(
@@ -152,7 +153,7 @@ def read_claim(resource: Resource, zone: ZoneInfo | None = None,
     product taken from ``head`` when it was read already)."""
     ref = head.ref if head is not None else ref_of(resource)
     meta = resource.get("meta")
-    meta = meta if isinstance(meta, Mapping) else {}
+    meta = meta if is_object(meta) else {}
     version, updated = meta.get("versionId"), meta.get("lastUpdated")
     status, use = resource.get("status"), resource.get("use")
     diagnoses = [_claim_diagnosis(dx, n, ref)

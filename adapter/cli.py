@@ -53,7 +53,8 @@ class _Help(argparse.ArgumentDefaultsHelpFormatter):
         super().__init__(prog, max_help_position=32)
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default in (None, False, [], argparse.SUPPRESS):
+        if action.default in (None, False, [], argparse.SUPPRESS) \
+                or "(default:" in (action.help or ""):  # said in words: not said twice
             return action.help
         return super()._get_help_string(action)
 
@@ -86,8 +87,8 @@ def _server_options() -> argparse.ArgumentParser:
                    help="environment variable with the client secret (--auth client-secret)")
     g.add_argument("--client-secret-file", metavar="FILE", help="file holding the client secret")
     g.add_argument("--token-auth-method", choices=("basic", "post"), default="basic",
-                   help="how the client secret is sent: client_secret_basic (default) or "
-                   "client_secret_post")
+                   help="how the client secret is sent: basic (client_secret_basic) or post "
+                   "(client_secret_post)")
     g.add_argument("--private-key-file", metavar="PEM", help="SMART private key (RSA or P-384)")
     g.add_argument("--key-id", help="SMART key id (kid in the registered JWKS)")
     g.add_argument("--algorithm", choices=("RS384", "ES384"), default="RS384",
@@ -218,7 +219,8 @@ def _serve_parser(commands: argparse._SubParsersAction, server: argparse.Argumen
     serve.add_argument("--max-transaction-entries", type=int, default=50, metavar="N",
                        help="DetectedIssue writes per transaction Bundle")
     serve.add_argument("--config", type=Path, metavar="FILE",
-                       help="thresholds and facility_timezone (TOML or JSON), as for check")
+                       help="TOML or JSON settings, as for check: thresholds and windows, "
+                       "facility_timezone, payer policies, notes (docs/configuration.md)")
     serve.add_argument("--state", type=Path, metavar="FILE",
                        help="sync state file: an empty Subscription notification runs a sync")
     serve.add_argument("--overlap-seconds", type=int, default=300, metavar="S",
@@ -273,7 +275,7 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         from adapter.service.run import serve, settings_from_args
     except ImportError as exc:
-        return _missing_extra("serve", "the service extra", "serve", exc)
+        return _missing_extra("serve", "the serve extra", "serve", exc)
     from adapter.service.settings import SettingsError
 
     if args.stats:  # accepted by the shared server options, and ignored until issue 25

@@ -19,7 +19,7 @@ EXIT_OK, EXIT_REFUSED = 0, 2
 def add_parser(commands: argparse._SubParsersAction) -> None:
     codes = commands.add_parser("codes", help="the ICD-10-CM releases claims are judged with: "
                                 "list them, add one")
-    actions = codes.add_subparsers(dest="codes_command", required=True)
+    actions = codes.add_subparsers(dest="codes_command", required=True, metavar="{list,add}")
     actions.add_parser("list", help="each installed release and the dates it is in force")
     add = actions.add_parser("add", help="install a release from the CDC/CMS files")
     add.add_argument("--tabular", type=Path, required=True, metavar="FILE",

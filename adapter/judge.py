@@ -36,8 +36,8 @@ class Judge:
 def add_judging_options(parser: argparse.ArgumentParser) -> None:
     """``--config`` and ``--facility-timezone``, for every command that judges claims."""
     parser.add_argument("--config", type=Path, metavar="FILE",
-                        help="TOML or JSON file overriding thresholds and windows (and "
-                        "facility_timezone)")
+                        help="TOML or JSON settings: thresholds and windows, facility_timezone, "
+                        "payer policies ([policies]), notes ([notes]); see docs/configuration.md")
     parser.add_argument("--facility-timezone", metavar="ZONE",
                         help="the clinic's IANA time zone (America/New_York): the calendar day "
                         "of a timestamp (default: the offset each timestamp is written with)")

@@ -30,7 +30,15 @@ def only(data: Mapping[str, Any], allowed: Iterable[str], where: str = "") -> No
     known = set(allowed)
     unknown = sorted(k for k in data if k not in known and not str(k).startswith("_"))
     if unknown:
-        raise ShapeError(f"{_at(where, unknown[0])}: unknown setting")
+        raise ShapeError(f"{_at(where, unknown[0])}: unknown setting ({_known(unknown[0], known)})")
+
+
+def _known(key: object, known: set[str]) -> str:
+    """The setting meant by a typo, else every setting the table takes."""
+    from difflib import get_close_matches  # only when a file is wrong: not at every start
+
+    close = get_close_matches(str(key), sorted(known), n=1)
+    return f"did you mean {close[0]}?" if close else "known: " + ", ".join(sorted(known))
 
 
 def get(data: Mapping[str, Any], key: str, where: str = "") -> Any:

@@ -54,4 +54,7 @@ def _next_steps(summary: dict[str, int]) -> str:
                 "for programs.")
     if summary.get("checked"):
         return "Next: every claim checked is supported; `--format json` gives the report."
-    return "Next: no B12 claim was checked; see the skipped claims and errors above."
+    if summary.get("skipped") or summary.get("errors"):
+        return "Next: no B12 claim was checked; see the skipped claims and errors above."
+    return ("Next: no claim was found (no Claim or ExplanationOfBenefit): point --source at "
+            "the export or server that holds the claims.")

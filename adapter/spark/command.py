@@ -24,7 +24,8 @@ from adapter.spark import object_store
 from adapter.spark.records import RunSpec
 
 EXIT_OK, EXIT_PARTIAL, EXIT_UNUSABLE = 0, 1, 2
-INSTALL = "pip install 'b12-fhir-adapter[spark]'"
+INSTALL = ("in a clone, pip install -e '.[spark]'; from a wheel, pip install 'FILE.whl[spark]' "
+           "(the package is not on PyPI)")
 log = logging.getLogger(__name__)
 
 

@@ -456,3 +456,26 @@ def test_a_damaged_gzipped_claim_file_keeps_the_claims_before_the_damage(tmp_pat
     assert filtered == unfiltered
     assert [c["claim"] for c in filtered["claims"]] == ["Claim/k1"]
     assert [e["resource"] for e in filtered["errors"]] == ["Claim.ndjson.gz"]
+
+
+@pytest.mark.parametrize("subject", ["Patient/p1/_history/2", "Patient/p1 ",
+                                     "https://ehr.example/fhir/Patient/p1/_history/2"])
+@pytest.mark.parametrize("kind", ["DocumentReference", "Composition"])
+def test_a_b12_patients_note_is_read_whatever_form_its_subject_takes(tmp_path, subject, kind):
+    """Found by comparing a typed export with the same lines in one untyped file: a note whose
+    subject is a version or has a trailing space was passed over as another patient's, and
+    the claim got note-missing instead of the note's finding."""
+    if kind == "DocumentReference":
+        note = b.document_reference("n1", "p1", "2026-03-02", "Assessment: possible B12 "
+                                    "deficiency.")
+    else:
+        note = b.composition("n1", "p1", "2026-03-02",
+                             (("Assessment", "possible B12 deficiency"),))
+    note["subject"] = {"reference": subject}
+    _lines(tmp_path, "Claim", [b.claim("k1", "p1", "2026-03-02")])
+    _lines(tmp_path, "Patient", [b.patient("p1")])
+    _lines(tmp_path, "Condition", [b.condition("c1", "p1", icd="E53.8")])
+    _lines(tmp_path, kind, [note])
+    filtered, unfiltered = _both(tmp_path)
+    assert filtered == unfiltered
+    assert "note-uncertain" in _codes_of(filtered, "Claim/k1")

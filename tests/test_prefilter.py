@@ -479,3 +479,39 @@ def test_a_b12_patients_note_is_read_whatever_form_its_subject_takes(tmp_path, s
     filtered, unfiltered = _both(tmp_path)
     assert filtered == unfiltered
     assert "note-uncertain" in _codes_of(filtered, "Claim/k1")
+
+
+def _damaged_gzip(path: Path, resources: list[Resource]) -> None:
+    """``resources`` as gzipped NDJSON, the stream's end (its trailer) cut off."""
+    import gzip
+
+    data = gzip.compress("".join(json.dumps(r) + "\n" for r in resources).encode())
+    path.write_bytes(data[:-12])
+
+
+@pytest.mark.parametrize("damaged", ["Claim", "Observation"])
+def test_the_lines_before_the_damage_of_a_gzipped_file_are_read_by_the_scan_too(tmp_path,
+                                                                                 damaged):
+    """Found by comparing a typed export with the same lines in one untyped file: the scan
+    read a gzipped file a block at a time, and a damaged stream lost the whole block. A
+    damaged claim file then left the pre-scan without the B12 claims' patients (their labs
+    and administrations passed over as others': admin-missing, lab-missing); a damaged lab
+    file lost the labs before the damage (lab-missing, a reference to nothing)."""
+    resources = {
+        "Claim": [b.claim("k1", "p1", "2026-03-02", supporting=("Observation/o1",)),
+                  b.claim("k2", "p2", "2026-03-02", product=(b.CPT, "90686"))],
+        "Observation": [b.lab("o1", "p1", "b12", 150, "pg/mL", "2026-02-20"),
+                        b.lab("o2", "p2", "b12", 150, "pg/mL", "2026-02-20")],
+        "Patient": [b.patient("p1"), b.patient("p2")],
+        "Condition": [b.condition("c1", "p1", icd="E53.8")],
+        "MedicationAdministration": [b.administration("a1", "p1", "2026-03-02")],
+    }
+    for rtype, items in resources.items():
+        if rtype == damaged:
+            _damaged_gzip(tmp_path / f"{rtype}.ndjson.gz", items)
+        else:
+            _lines(tmp_path, rtype, items)
+    filtered, unfiltered = _both(tmp_path)
+    assert filtered == unfiltered
+    assert [c["verdict"] for c in filtered["claims"]] == ["supported"]
+    assert [e["resource"] for e in filtered["errors"]] == [f"{damaged}.ndjson.gz"]

@@ -10,7 +10,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import ahocorasick_rs
 import orjson
@@ -111,23 +111,42 @@ def scan(path: Path, rtype: str, test: LineTest, aliases: dict[str, str], start:
                 left = None if left is None else left - len(carry)
                 carry = carry[3:] if carry == _BOM else carry
             while True:
-                chunk = handle.read(_BLOCK if left is None else min(_BLOCK, left))
+                chunk, damage = _read(handle, _BLOCK if left is None else min(_BLOCK, left))
                 left = None if left is None else left - len(chunk)
                 block = carry + chunk
-                if chunk:
-                    cut = block.rfind(b"\n") + 1
+                if chunk or damage:
+                    cut = block.rfind(b"\n") + 1  # damaged: the line it cut is lost, as in lines()
                     block, carry = block[:cut], block[cut:]
-                    if not block:
+                    if not block and not damage:
                         continue  # a line longer than a block: read on
                 if block:
                     newlines = block.count(b"\n")
                     yield from _scan_block(block, newlines, name, before, rtype, test,
                                            leading, aliases, ordered, accepts)
                     before.in_range += newlines
+                if damage:
+                    raise damage
                 if not chunk:
                     return
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         yield Problem(name, f"cannot be read ({exc})")
+
+
+def _read(handle: IO[bytes], size: int) -> tuple[bytes, Exception | None]:
+    """Up to ``size`` bytes of the file, and None; of a damaged gzip stream, the bytes it gave
+    before the damage and the error (one ``read`` would lose them all: the lines before the
+    damage are read, as ``lines`` reads them)."""
+    if not isinstance(handle, gzip.GzipFile):
+        return handle.read(size), None
+    parts: list[bytes] = []
+    got = 0
+    try:
+        while got < size and (part := handle.read1(size - got)):
+            parts.append(part)
+            got += len(part)
+    except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError
+        return b"".join(parts), exc
+    return b"".join(parts), None
 
 
 def _scan_block(block: bytes, newlines: int, name: str, before: _LinesBefore, rtype: str,
@@ -222,13 +241,13 @@ def lines_found(path: Path, test: LineTest) -> Iterator[bytes]:
         with open_data(path) as handle:
             carry = b""
             while True:
-                chunk = handle.read(_BLOCK)
+                chunk, damage = _read(handle, _BLOCK)
                 block = carry + chunk
-                cut = block.rfind(b"\n") + 1 if chunk else len(block)
+                cut = block.rfind(b"\n") + 1 if chunk or damage else len(block)
                 block, carry = block[:cut], block[cut:]
                 yield from (block[start:end] for start, end in _found_lines(block, test))
-                if not chunk:
-                    return
+                if damage or not chunk:
+                    return  # damaged: the claim pass names it
     except (OSError, EOFError, gzip.BadGzipFile):
         return  # the claim pass names it
 

@@ -515,3 +515,26 @@ def test_the_lines_before_the_damage_of_a_gzipped_file_are_read_by_the_scan_too(
     assert filtered == unfiltered
     assert [c["verdict"] for c in filtered["claims"]] == ["supported"]
     assert [e["resource"] for e in filtered["errors"]] == [f"{damaged}.ndjson.gz"]
+
+
+@pytest.mark.parametrize("rtype", ["Claim", "Observation"])
+def test_a_file_cut_short_after_a_closing_brace_is_named_not_passed_over(tmp_path, rtype):
+    """Found by comparing a typed export with the same lines in one untyped file: a file cut
+    short where a nested object closes ends in ``}`` like a whole line, so the scan passed
+    its last line over: a claim cut short was skipped as billing no B12, a record vanished
+    unnamed. The last line, with no newline after it, is parsed."""
+    flu = b.claim("k2", "p1", "2026-03-02", product=(b.CPT, "90686"))
+    glucose = b.lab("g1", "p1", "glucose", 90, "mg/dL", "2026-02-20")
+    _lines(tmp_path, "Claim", [b.claim("k1", "p1", "2026-03-02"), flu])
+    _lines(tmp_path, "Observation", [b.lab("o1", "p1", "b12", 150, "pg/mL", "2026-02-20"),
+                                     glucose])
+    _lines(tmp_path, "Patient", [b.patient("p1")])
+    path = tmp_path / f"{rtype}.ndjson"
+    data = path.read_bytes().rstrip(b"\n")
+    path.write_bytes(data[:data.rindex(b"}", 0, len(data) - 1) + 1])  # cut after a "}"
+    lines = path.read_bytes().count(b"\n") + 1
+    filtered, unfiltered = _both(tmp_path)
+    assert filtered == unfiltered
+    assert [e["resource"] for e in filtered["errors"]] == [f"{rtype}.ndjson:{lines}"]
+    assert filtered["skipped"] == ([] if rtype == "Claim" else [
+        {"claim": "Claim/k2", "reason": "no B12 injection item"}])

@@ -90,7 +90,8 @@ def scan(path: Path, rtype: str, test: LineTest, aliases: dict[str, str], start:
     ``test`` runs over the whole block and only the lines it finds something in are parsed;
     every other line is known by the ``Type/id`` its start gives
     (``{"resourceType":"X","id":"..."``, as exports write), in one ``findall``, and is not
-    parsed (so not checked: a line cut short, not ending in ``}``, still is, and named). A
+    parsed (so not checked: a line cut short, not ending in ``}``, still is, and named; so is
+    the file's last line when no newline ends it, where a file cut short ends). A
     block whose lines do not all start and end so is read line by line (the same tests, then
     parsed or not), so nothing is guessed. ``ordered``: the lines passed over come each as its
     own ``Seen``, in file order among the parsed ones (the claim pass: a report lists skipped
@@ -164,7 +165,18 @@ def _scan_block(block: bytes, newlines: int, name: str, before: _LinesBefore, rt
                 yield Problem(where, f"a {item['resourceType']} in a file of {rtype}: "
                               "not read")
 
-    lines = newlines + (not block.endswith(b"\n"))
+    if not block.endswith(b"\n"):
+        # the file's last line, with no newline after it: where a file cut short ends, so it
+        # is parsed (a cut that falls after a "}" would pass for a whole line, and a claim
+        # cut short for one that bills no B12)
+        cut = block.rfind(b"\n") + 1
+        if cut:
+            yield from _scan_block(block[:cut], newlines, name, before, rtype, test, leading,
+                                   aliases, ordered, accepts)
+        if block[cut:].strip():
+            yield from parsed(block[cut:], newlines)
+        return
+    lines = newlines
     spans = _found_lines(block, test)
     ids: list[bytes] = []
     if len(spans) < lines:  # lines passed over: known by their start, if all are well-formed
@@ -215,9 +227,9 @@ _CLOSING = ahocorasick_rs.BytesAhoCorasick([b"}\n", b"}\r\n"])
 
 
 def _closed_lines(block: bytes) -> int:
-    """How many lines of ``block`` end in ``}``: one Aho-Corasick pass (memchr-fast), where
-    ``bytes.count(b"}\n")`` takes ten times as long."""
-    return len(_CLOSING.find_matches_as_indexes(block)) + block.endswith(b"}")
+    """How many lines of ``block`` (which ends in a newline) end in ``}``: one Aho-Corasick
+    pass (memchr-fast), where ``bytes.count(b"}\n")`` takes ten times as long."""
+    return len(_CLOSING.find_matches_as_indexes(block))
 
 
 def _found_lines(block: bytes, test: LineTest) -> list[tuple[int, int]]:

@@ -538,3 +538,19 @@ def test_a_file_cut_short_after_a_closing_brace_is_named_not_passed_over(tmp_pat
     assert [e["resource"] for e in filtered["errors"]] == [f"{rtype}.ndjson:{lines}"]
     assert filtered["skipped"] == ([] if rtype == "Claim" else [
         {"claim": "Claim/k2", "reason": "no B12 injection item"}])
+
+
+@pytest.mark.parametrize("text", ["B-12 deficiency", "Vitamin B-12 deficiency"])
+def test_a_free_text_condition_written_b_12_is_read(tmp_path, text):
+    """Found by comparing a typed export with the same lines in one untyped file: the term
+    "b-12 deficiency" gave the Condition test no word ("b" and "12" too short, "deficiency"
+    too common), so a problem-list entry written so was passed over: dx-not-documented
+    instead of dx-text-only."""
+    assert _keeps("Condition", b.condition("t1", "p1", text=text))
+    _lines(tmp_path, "Claim", [b.claim("k1", "p1", "2026-03-02")])
+    _lines(tmp_path, "Patient", [b.patient("p1")])
+    _lines(tmp_path, "Condition", [b.condition("t1", "p1", text=text)])
+    filtered, unfiltered = _both(tmp_path)
+    assert filtered == unfiltered
+    assert "dx-not-documented" not in _codes_of(filtered, "Claim/k1")
+    assert "dx-text-only" in _codes_of(filtered, "Claim/k1")

@@ -182,9 +182,10 @@ def _term_words() -> set[bytes]:
     for term, code in note_table().terms.items():
         if code in SPECIAL_CODES:
             continue
-        for word in term.replace("-", " ").replace("'", " ").split():
-            if len(word) >= 3 and word not in _TERM_STOPWORDS:
-                words.update(w.encode() for w in (word, word.capitalize(), word.upper()))
+        for whole in term.replace("'", " ").split():  # "b-12" whole: its parts are too short
+            for word in (whole, *whole.split("-")):
+                if len(word) >= 3 and word not in _TERM_STOPWORDS:
+                    words.update(w.encode() for w in (word, word.capitalize(), word.upper()))
     return words
 
 

@@ -554,3 +554,35 @@ def test_a_free_text_condition_written_b_12_is_read(tmp_path, text):
     assert filtered == unfiltered
     assert "dx-not-documented" not in _codes_of(filtered, "Claim/k1")
     assert "dx-text-only" in _codes_of(filtered, "Claim/k1")
+
+
+def _padded(concept: dict[str, Any]) -> dict[str, Any]:
+    coding = concept["coding"][0]
+    return {**concept, "coding": [{**coding, "code": f" {coding['code']}\t"}]}
+
+
+def test_a_code_with_the_spaces_the_reader_strips_is_found(tmp_path):
+    """Found by comparing a typed export with the same lines in one untyped file: the reader
+    strips a code (`` 2132-9\\t`` is 2132-9), the tests looked for ``"2132-9"`` with its
+    quotes: such a lab, SNOMED Condition, B12 administration or injection procedure was
+    passed over (lab-missing, dx-not-documented, admin-missing)."""
+    lab = b.lab("o1", "p1", "b12", 150, "pg/mL", "2026-02-20")
+    lab["code"] = _padded(lab["code"])
+    condition = b.condition("c1", "p1", snomed="190634004")
+    condition["code"] = _padded(condition["code"])
+    given = b.administration("a1", "p1", "2026-03-02")
+    given["medicationCodeableConcept"] = _padded(given["medicationCodeableConcept"])
+    injection = b.procedure("pr1", "p1", "2026-03-02")
+    injection["code"] = _padded(injection["code"])
+    for rtype, resource in [("Observation", lab), ("Condition", condition),
+                            ("MedicationAdministration", given), ("Procedure", injection)]:
+        assert _keeps(rtype, resource)
+    _lines(tmp_path, "Claim", [b.claim("k1", "p1", "2026-03-02")])
+    _lines(tmp_path, "Patient", [b.patient("p1")])
+    _lines(tmp_path, "Observation", [lab])
+    _lines(tmp_path, "Condition", [condition])
+    _lines(tmp_path, "MedicationAdministration", [given])
+    filtered, unfiltered = _both(tmp_path)
+    assert filtered == unfiltered
+    assert not _codes_of(filtered, "Claim/k1") & {"lab-missing", "dx-not-documented",
+                                                   "admin-missing"}

@@ -161,3 +161,18 @@ def test_a_file_named_for_no_resource_type_is_read_as_a_file_of_any_type(
                       "entry": [{"resource": r}]} for r in resources]
     (directory / name).write_text(_lines(resources))
     assert _report(capsys, directory / name if alone else directory) == (0, plain)
+
+
+def test_a_bundle_line_of_several_claims_in_a_mixed_file_gives_each_claim_once(
+        tmp_path, capsys, plain):
+    """Found by comparing a typed export with the same lines in one untyped file: the
+    records pass noted a line's offset once per claim in it, so the claim pass read a Bundle
+    line of two claims twice ("a second claim with this id")."""
+    claims = [r for r in _chart() if r["resourceType"] == "Claim"]
+    bundle = {"resourceType": "Bundle", "type": "collection",
+              "entry": [{"resource": r} for r in claims]}
+    path = tmp_path / "everything.ndjson"
+    path.write_text(_lines([r for r in _chart() if r["resourceType"] != "Claim"])
+                    + json.dumps(bundle) + "\n")
+    assert len(claims) == 2
+    assert _report(capsys, path) == (0, plain)

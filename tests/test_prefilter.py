@@ -586,3 +586,20 @@ def test_a_code_with_the_spaces_the_reader_strips_is_found(tmp_path):
     assert filtered == unfiltered
     assert not _codes_of(filtered, "Claim/k1") & {"lab-missing", "dx-not-documented",
                                                    "admin-missing"}
+
+
+def test_a_claim_pointing_at_a_lab_whose_line_is_broken_is_told_it_is_not_there(tmp_path):
+    """Found by comparing a typed export with the same lines in one untyped file: the scan
+    named the broken line but also took its id for a resource passed over, so the claim's
+    reference to it was not named."""
+    lab = json.dumps(b.lab("o1", "p1", "b12", 150, "pg/mL", "2026-02-20"), separators=(",", ":"))
+    _lines(tmp_path, "Claim", [b.claim("k1", "p1", "2026-03-02", supporting=("Observation/o1",))])
+    _lines(tmp_path, "Patient", [b.patient("p1")])
+    _lines(tmp_path, "Observation", [b.lab("o2", "p1", "b12", 150, "pg/mL", "2026-02-21"),
+                                     b.lab("g1", "p1", "glucose", 90, "mg/dL", "2026-02-21")])
+    with (tmp_path / "Observation.ndjson").open("a") as out:
+        out.write(lab[:-1] + "\n")  # the last "}" lost: it still ends in one
+    filtered, unfiltered = _both(tmp_path)
+    assert filtered == unfiltered
+    assert {"resource": "Claim/k1", "message": "references Observation/o1, which is not in "
+                                               "the source"} in filtered["errors"]

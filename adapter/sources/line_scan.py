@@ -204,10 +204,15 @@ def _scan_block(block: bytes, newlines: int, name: str, before: _LinesBefore, rt
                 yield Seen((f"{rtype}/{rid.decode()}",))
             line_start = end + 1
         return
+    broken: set[int] = set()  # lines parsed that gave a problem: not known to exist
     for start, end in spans:
-        yield from _read_span(block, start, end, rtype, parsed)
+        for item in _read_span(block, start, end, rtype, parsed):
+            if type(item) is Problem:
+                broken.add(block.count(b"\n", 0, start))
+            yield item
     if ids:
-        yield Seen(tuple(f"{rtype}/{rid.decode()}" for rid in ids))
+        yield Seen(tuple(f"{rtype}/{rid.decode()}" for index, rid in enumerate(ids)
+                         if index not in broken))
 
 
 def _read_span(block: bytes, start: int, end: int, rtype: str,

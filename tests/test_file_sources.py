@@ -142,3 +142,37 @@ def test_a_broken_gzip_file_is_an_error_and_the_rest_is_read(tmp_path, capsys):
     status, report = _report(capsys, tmp_path)
     assert status == 1 and report["summary"]["checked"] == 2
     assert [e["resource"] for e in report["errors"]] == ["Observation.001.ndjson.gz"]
+
+
+@pytest.mark.parametrize("name", ["Export.ndjson", "Claims.ndjson", "FHIR.ndjson",
+                                  "Patients.000.ndjson", "Bundle.ndjson"])
+@pytest.mark.parametrize("alone", [False, True], ids=["in-a-directory", "as-the-source"])
+def test_a_file_named_for_no_resource_type_is_read_as_a_file_of_any_type(
+        tmp_path, capsys, plain, name, alone):
+    """Found by comparing a typed export with the same lines in one untyped file: any
+    capitalised word was taken for a type, so ``Export.ndjson`` was a file of the type
+    "Export", which no check reads, and was never opened: an empty report, exit status 0.
+    Bundle, a resource type, holds resources of every type."""
+    directory = tmp_path / "export"
+    directory.mkdir()
+    resources = _chart()
+    if name.startswith("Bundle"):
+        resources = [{"resourceType": "Bundle", "type": "collection",
+                      "entry": [{"resource": r}]} for r in resources]
+    (directory / name).write_text(_lines(resources))
+    assert _report(capsys, directory / name if alone else directory) == (0, plain)
+
+
+def test_a_bundle_line_of_several_claims_in_a_mixed_file_gives_each_claim_once(
+        tmp_path, capsys, plain):
+    """Found by comparing a typed export with the same lines in one untyped file: the
+    records pass noted a line's offset once per claim in it, so the claim pass read a Bundle
+    line of two claims twice ("a second claim with this id")."""
+    claims = [r for r in _chart() if r["resourceType"] == "Claim"]
+    bundle = {"resourceType": "Bundle", "type": "collection",
+              "entry": [{"resource": r} for r in claims]}
+    path = tmp_path / "everything.ndjson"
+    path.write_text(_lines([r for r in _chart() if r["resourceType"] != "Claim"])
+                    + json.dumps(bundle) + "\n")
+    assert len(claims) == 2
+    assert _report(capsys, path) == (0, plain)

@@ -456,3 +456,150 @@ def test_a_damaged_gzipped_claim_file_keeps_the_claims_before_the_damage(tmp_pat
     assert filtered == unfiltered
     assert [c["claim"] for c in filtered["claims"]] == ["Claim/k1"]
     assert [e["resource"] for e in filtered["errors"]] == ["Claim.ndjson.gz"]
+
+
+@pytest.mark.parametrize("subject", ["Patient/p1/_history/2", "Patient/p1 ",
+                                     "https://ehr.example/fhir/Patient/p1/_history/2"])
+@pytest.mark.parametrize("kind", ["DocumentReference", "Composition"])
+def test_a_b12_patients_note_is_read_whatever_form_its_subject_takes(tmp_path, subject, kind):
+    """Found by comparing a typed export with the same lines in one untyped file: a note whose
+    subject is a version or has a trailing space was passed over as another patient's, and
+    the claim got note-missing instead of the note's finding."""
+    if kind == "DocumentReference":
+        note = b.document_reference("n1", "p1", "2026-03-02", "Assessment: possible B12 "
+                                    "deficiency.")
+    else:
+        note = b.composition("n1", "p1", "2026-03-02",
+                             (("Assessment", "possible B12 deficiency"),))
+    note["subject"] = {"reference": subject}
+    _lines(tmp_path, "Claim", [b.claim("k1", "p1", "2026-03-02")])
+    _lines(tmp_path, "Patient", [b.patient("p1")])
+    _lines(tmp_path, "Condition", [b.condition("c1", "p1", icd="E53.8")])
+    _lines(tmp_path, kind, [note])
+    filtered, unfiltered = _both(tmp_path)
+    assert filtered == unfiltered
+    assert "note-uncertain" in _codes_of(filtered, "Claim/k1")
+
+
+def _damaged_gzip(path: Path, resources: list[Resource]) -> None:
+    """``resources`` as gzipped NDJSON, the stream's end (its trailer) cut off."""
+    import gzip
+
+    data = gzip.compress("".join(json.dumps(r) + "\n" for r in resources).encode())
+    path.write_bytes(data[:-12])
+
+
+@pytest.mark.parametrize("damaged", ["Claim", "Observation"])
+def test_the_lines_before_the_damage_of_a_gzipped_file_are_read_by_the_scan_too(tmp_path,
+                                                                                 damaged):
+    """Found by comparing a typed export with the same lines in one untyped file: the scan
+    read a gzipped file a block at a time, and a damaged stream lost the whole block. A
+    damaged claim file then left the pre-scan without the B12 claims' patients (their labs
+    and administrations passed over as others': admin-missing, lab-missing); a damaged lab
+    file lost the labs before the damage (lab-missing, a reference to nothing)."""
+    resources = {
+        "Claim": [b.claim("k1", "p1", "2026-03-02", supporting=("Observation/o1",)),
+                  b.claim("k2", "p2", "2026-03-02", product=(b.CPT, "90686"))],
+        "Observation": [b.lab("o1", "p1", "b12", 150, "pg/mL", "2026-02-20"),
+                        b.lab("o2", "p2", "b12", 150, "pg/mL", "2026-02-20")],
+        "Patient": [b.patient("p1"), b.patient("p2")],
+        "Condition": [b.condition("c1", "p1", icd="E53.8")],
+        "MedicationAdministration": [b.administration("a1", "p1", "2026-03-02")],
+    }
+    for rtype, items in resources.items():
+        if rtype == damaged:
+            _damaged_gzip(tmp_path / f"{rtype}.ndjson.gz", items)
+        else:
+            _lines(tmp_path, rtype, items)
+    filtered, unfiltered = _both(tmp_path)
+    assert filtered == unfiltered
+    assert [c["verdict"] for c in filtered["claims"]] == ["supported"]
+    assert [e["resource"] for e in filtered["errors"]] == [f"{damaged}.ndjson.gz"]
+
+
+@pytest.mark.parametrize("rtype", ["Claim", "Observation"])
+def test_a_file_cut_short_after_a_closing_brace_is_named_not_passed_over(tmp_path, rtype):
+    """Found by comparing a typed export with the same lines in one untyped file: a file cut
+    short where a nested object closes ends in ``}`` like a whole line, so the scan passed
+    its last line over: a claim cut short was skipped as billing no B12, a record vanished
+    unnamed. The last line, with no newline after it, is parsed."""
+    flu = b.claim("k2", "p1", "2026-03-02", product=(b.CPT, "90686"))
+    glucose = b.lab("g1", "p1", "glucose", 90, "mg/dL", "2026-02-20")
+    _lines(tmp_path, "Claim", [b.claim("k1", "p1", "2026-03-02"), flu])
+    _lines(tmp_path, "Observation", [b.lab("o1", "p1", "b12", 150, "pg/mL", "2026-02-20"),
+                                     glucose])
+    _lines(tmp_path, "Patient", [b.patient("p1")])
+    path = tmp_path / f"{rtype}.ndjson"
+    data = path.read_bytes().rstrip(b"\n")
+    path.write_bytes(data[:data.rindex(b"}", 0, len(data) - 1) + 1])  # cut after a "}"
+    lines = path.read_bytes().count(b"\n") + 1
+    filtered, unfiltered = _both(tmp_path)
+    assert filtered == unfiltered
+    assert [e["resource"] for e in filtered["errors"]] == [f"{rtype}.ndjson:{lines}"]
+    assert filtered["skipped"] == ([] if rtype == "Claim" else [
+        {"claim": "Claim/k2", "reason": "no B12 injection item"}])
+
+
+@pytest.mark.parametrize("text", ["B-12 deficiency", "Vitamin B-12 deficiency"])
+def test_a_free_text_condition_written_b_12_is_read(tmp_path, text):
+    """Found by comparing a typed export with the same lines in one untyped file: the term
+    "b-12 deficiency" gave the Condition test no word ("b" and "12" too short, "deficiency"
+    too common), so a problem-list entry written so was passed over: dx-not-documented
+    instead of dx-text-only."""
+    assert _keeps("Condition", b.condition("t1", "p1", text=text))
+    _lines(tmp_path, "Claim", [b.claim("k1", "p1", "2026-03-02")])
+    _lines(tmp_path, "Patient", [b.patient("p1")])
+    _lines(tmp_path, "Condition", [b.condition("t1", "p1", text=text)])
+    filtered, unfiltered = _both(tmp_path)
+    assert filtered == unfiltered
+    assert "dx-not-documented" not in _codes_of(filtered, "Claim/k1")
+    assert "dx-text-only" in _codes_of(filtered, "Claim/k1")
+
+
+def _padded(concept: dict[str, Any]) -> dict[str, Any]:
+    coding = concept["coding"][0]
+    return {**concept, "coding": [{**coding, "code": f" {coding['code']}\t"}]}
+
+
+def test_a_code_with_the_spaces_the_reader_strips_is_found(tmp_path):
+    """Found by comparing a typed export with the same lines in one untyped file: the reader
+    strips a code (`` 2132-9\\t`` is 2132-9), the tests looked for ``"2132-9"`` with its
+    quotes: such a lab, SNOMED Condition, B12 administration or injection procedure was
+    passed over (lab-missing, dx-not-documented, admin-missing)."""
+    lab = b.lab("o1", "p1", "b12", 150, "pg/mL", "2026-02-20")
+    lab["code"] = _padded(lab["code"])
+    condition = b.condition("c1", "p1", snomed="190634004")
+    condition["code"] = _padded(condition["code"])
+    given = b.administration("a1", "p1", "2026-03-02")
+    given["medicationCodeableConcept"] = _padded(given["medicationCodeableConcept"])
+    injection = b.procedure("pr1", "p1", "2026-03-02")
+    injection["code"] = _padded(injection["code"])
+    for rtype, resource in [("Observation", lab), ("Condition", condition),
+                            ("MedicationAdministration", given), ("Procedure", injection)]:
+        assert _keeps(rtype, resource)
+    _lines(tmp_path, "Claim", [b.claim("k1", "p1", "2026-03-02")])
+    _lines(tmp_path, "Patient", [b.patient("p1")])
+    _lines(tmp_path, "Observation", [lab])
+    _lines(tmp_path, "Condition", [condition])
+    _lines(tmp_path, "MedicationAdministration", [given])
+    filtered, unfiltered = _both(tmp_path)
+    assert filtered == unfiltered
+    assert not _codes_of(filtered, "Claim/k1") & {"lab-missing", "dx-not-documented",
+                                                   "admin-missing"}
+
+
+def test_a_claim_pointing_at_a_lab_whose_line_is_broken_is_told_it_is_not_there(tmp_path):
+    """Found by comparing a typed export with the same lines in one untyped file: the scan
+    named the broken line but also took its id for a resource passed over, so the claim's
+    reference to it was not named."""
+    lab = json.dumps(b.lab("o1", "p1", "b12", 150, "pg/mL", "2026-02-20"), separators=(",", ":"))
+    _lines(tmp_path, "Claim", [b.claim("k1", "p1", "2026-03-02", supporting=("Observation/o1",))])
+    _lines(tmp_path, "Patient", [b.patient("p1")])
+    _lines(tmp_path, "Observation", [b.lab("o2", "p1", "b12", 150, "pg/mL", "2026-02-21"),
+                                     b.lab("g1", "p1", "glucose", 90, "mg/dL", "2026-02-21")])
+    with (tmp_path / "Observation.ndjson").open("a") as out:
+        out.write(lab[:-1] + "\n")  # the last "}" lost: it still ends in one
+    filtered, unfiltered = _both(tmp_path)
+    assert filtered == unfiltered
+    assert {"resource": "Claim/k1", "message": "references Observation/o1, which is not in "
+                                               "the source"} in filtered["errors"]

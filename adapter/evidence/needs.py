@@ -85,6 +85,10 @@ class LineTest:
 
     words: tuple[bytes, ...]
     lower: bool = False
+    # Of the words, the codes: found only whole, not inside a longer code or number (718-7
+    # not in 1718-7 nor in 718-70), but with whatever the reader strips around them
+    # (``" 718-7"``: fields.codings); a quoted word would miss those
+    codes: frozenset[bytes] = frozenset()
     # Not the lines that name another patient than ``patients`` in a reference, unless they
     # hold one of the ids in ``linked`` (what the B12 claims point at); None: any line.
     patients: frozenset[str] | None = None
@@ -103,9 +107,14 @@ class LineTest:
         target = block.lower() if self.lower else block
         automata = self._automata
         if len(automata) == 1:
-            return [start for _, start, _ in automata[0].find_matches_as_indexes(target)]
-        hits = [start for automaton in automata
-                for _, start, _ in automaton.find_matches_as_indexes(target)]
+            matches = automata[0].find_matches_as_indexes(target)
+            if not self.codes:
+                return [start for _, start, _ in matches]
+            return [start for index, start, end in matches
+                    if _whole(target, self.words[index], start, end, self.codes)]
+        hits = [start for word, automaton in zip(self.words, automata, strict=True)
+                for _, start, end in automaton.find_matches_as_indexes(target)
+                if not self.codes or _whole(target, word, start, end, self.codes)]
         hits.sort()
         return hits
 
@@ -138,6 +147,14 @@ class LineTest:
 
 
 _WORD_BY_WORD = 16  # up to this many words, a search per word (``LineTest._automata``)
+_IN_A_CODE = b"0123456789-."  # bytes that continue a code: a hit beside one is part of another
+
+
+def _whole(target: bytes, word: bytes, start: int, end: int, codes: frozenset[bytes]) -> bool:
+    """Whether a hit of ``word`` is a whole code (or not a code at all)."""
+    return word not in codes or (
+        (start == 0 or target[start - 1] not in _IN_A_CODE)
+        and (end == len(target) or target[end] not in _IN_A_CODE))
 
 # A JSON escape could spell any character of a word ("\u0062" is b, "\/" a slash): a line
 # holding one is always read.
@@ -182,17 +199,21 @@ def _term_words() -> set[bytes]:
     for term, code in note_table().terms.items():
         if code in SPECIAL_CODES:
             continue
-        for word in term.replace("-", " ").replace("'", " ").split():
-            if len(word) >= 3 and word not in _TERM_STOPWORDS:
-                words.update(w.encode() for w in (word, word.capitalize(), word.upper()))
+        for whole in term.replace("'", " ").split():  # "b-12" whole: its parts are too short
+            for word in (whole, *whole.split("-")):
+                if len(word) >= 3 and word not in _TERM_STOPWORDS:
+                    words.update(w.encode() for w in (word, word.capitalize(), word.upper()))
     return words
 
 
 def _note_test(patients: frozenset[str] | None) -> LineTest:
-    """A note line of one of ``patients`` (None: any note)."""
+    """A note line that names one of ``patients`` (None: any note): ``Patient/x`` as a prefix,
+    since the note reader takes ``Patient/x/_history/2`` and ``"Patient/x "`` for the patient
+    too (``normalize_reference``); a note of a patient whose id only starts so is read in
+    vain, and the chart keeps none but the claims' patients' notes."""
     if patients is None:
         return _EVERY_LINE
-    return LineTest((*(p.encode() + b'"' for p in sorted(patients)), *_ESCAPES))
+    return LineTest((*(p.encode() for p in sorted(patients)), *_ESCAPES))
 
 
 def line_tests(mappings: Mappings, note_patients: frozenset[str] | None = None,
@@ -214,15 +235,18 @@ def line_tests(mappings: Mappings, note_patients: frozenset[str] | None = None,
                        *(w for g in drugs.premedicated.values() for w in g.words)})
     drug_codes = {*drugs.rxnorm, *(c for g in drugs.premedicated.values()
                                    for cs in g.codes.values() for c in cs)}
-    medication = LineTest((*_quoted(drug_codes), *(w.lower().encode() for w in words),
-                           *_ESCAPES), lower=True)
+    medication = LineTest((*_codes(drug_codes), *(w.lower().encode() for w in words),
+                           *_ESCAPES), lower=True, codes=frozenset(_codes(drug_codes)))
     injections = {c for cs in drugs.injection_procedures.codes.values() for c in cs}
     tests = {
-        "Condition": LineTest((*_quoted(mappings.snomed.to_icd10cm),
+        "Condition": LineTest((*_codes(mappings.snomed.to_icd10cm),
                                *(s.encode() for s in sorted(icd10cm.SYSTEMS)),
-                               *sorted(_term_words()), *_ESCAPES)),
-        "Observation": LineTest((*_quoted(mappings.labs_by_loinc), *_ESCAPES)),
-        "Procedure": LineTest((*_quoted(injections), *_ESCAPES)),
+                               *sorted(_term_words()), *_ESCAPES),
+                              codes=frozenset(_codes(mappings.snomed.to_icd10cm))),
+        "Observation": LineTest((*_codes(mappings.labs_by_loinc), *_ESCAPES),
+                                codes=frozenset(_codes(mappings.labs_by_loinc))),
+        "Procedure": LineTest((*_codes(injections), *_ESCAPES),
+                              codes=frozenset(_codes(injections))),
         "MedicationAdministration": medication,
         "MedicationRequest": medication,
         "MedicationStatement": medication,
@@ -272,7 +296,7 @@ def _shortest(words: set[str]) -> list[str]:
     return sorted(w for w in words if not any(o != w and o in w for o in words))
 
 
-def _quoted(codes: Iterable[str]) -> tuple[bytes, ...]:
-    """The codes as they appear in JSON, ``"2132-9"`` (quotes included, so 718-7 is not found
-    inside 1718-7)."""
-    return tuple(b'"' + c.encode() + b'"' for c in sorted(codes))
+def _codes(codes: Iterable[str]) -> tuple[bytes, ...]:
+    """The codes, bare: a test's ``codes`` finds them only whole (718-7 not inside 1718-7),
+    with or without the spaces the reader strips (``" 2132-9"``)."""
+    return tuple(c.encode() for c in sorted(codes))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import gzip
 import json
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, cast
@@ -17,10 +16,10 @@ from urllib.parse import unquote, urlsplit
 
 from adapter.evidence.fields import text
 from adapter.sources import CLAIM_TYPES
+from adapter.sources.resource_types import NAMED_TYPES
 
 logger = logging.getLogger("adapter.sources")
 
-_TYPE_NAME = re.compile(r"[A-Z][A-Za-z]{2,63}")
 _RESOURCE_TYPE = b'"resourceType"'
 _SCAN_CHUNK = 1 << 16
 
@@ -115,8 +114,9 @@ def is_json(path: Path) -> bool:
 
 
 def type_from_name(path: Path) -> str | None:
-    """``Condition.ndjson``, ``Condition.000.ndjson``, ``1.Condition.ndjson.gz`` -> Condition."""
-    names = [part for part in path.name.split(".") if _TYPE_NAME.fullmatch(part)]
+    """``Condition.ndjson``, ``Condition.000.ndjson``, ``1.Condition.ndjson.gz`` -> Condition;
+    None for a name that is no resource type (``Export.ndjson``) or Bundle."""
+    names = [part for part in path.name.split(".") if part in NAMED_TYPES]
     return names[0] if len(names) == 1 else None
 
 

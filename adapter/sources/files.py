@@ -136,8 +136,10 @@ class FileSource:
         for offset, item in lines(path, self.aliases):
             if isinstance(item, Problem) or item.get("resourceType") not in CLAIM_TYPES:
                 yield item
-            else:
-                self._claim_lines.setdefault(path, []).append(offset)
+            else:  # once a line: a Bundle line may hold several claims
+                offsets = self._claim_lines.setdefault(path, [])
+                if not offsets or offsets[-1] != offset:
+                    offsets.append(offset)
 
     def _bundle_records(self, path: Path) -> Iterator[Resource | Problem]:
         holds_claims = False

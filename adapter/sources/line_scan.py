@@ -10,7 +10,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import ahocorasick_rs
 import orjson
@@ -90,7 +90,8 @@ def scan(path: Path, rtype: str, test: LineTest, aliases: dict[str, str], start:
     ``test`` runs over the whole block and only the lines it finds something in are parsed;
     every other line is known by the ``Type/id`` its start gives
     (``{"resourceType":"X","id":"..."``, as exports write), in one ``findall``, and is not
-    parsed (so not checked: a line cut short, not ending in ``}``, still is, and named). A
+    parsed (so not checked: a line cut short, not ending in ``}``, still is, and named; so is
+    the file's last line when no newline ends it, where a file cut short ends). A
     block whose lines do not all start and end so is read line by line (the same tests, then
     parsed or not), so nothing is guessed. ``ordered``: the lines passed over come each as its
     own ``Seen``, in file order among the parsed ones (the claim pass: a report lists skipped
@@ -111,23 +112,42 @@ def scan(path: Path, rtype: str, test: LineTest, aliases: dict[str, str], start:
                 left = None if left is None else left - len(carry)
                 carry = carry[3:] if carry == _BOM else carry
             while True:
-                chunk = handle.read(_BLOCK if left is None else min(_BLOCK, left))
+                chunk, damage = _read(handle, _BLOCK if left is None else min(_BLOCK, left))
                 left = None if left is None else left - len(chunk)
                 block = carry + chunk
-                if chunk:
-                    cut = block.rfind(b"\n") + 1
+                if chunk or damage:
+                    cut = block.rfind(b"\n") + 1  # damaged: the line it cut is lost, as in lines()
                     block, carry = block[:cut], block[cut:]
-                    if not block:
+                    if not block and not damage:
                         continue  # a line longer than a block: read on
                 if block:
                     newlines = block.count(b"\n")
                     yield from _scan_block(block, newlines, name, before, rtype, test,
                                            leading, aliases, ordered, accepts)
                     before.in_range += newlines
+                if damage:
+                    raise damage
                 if not chunk:
                     return
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         yield Problem(name, f"cannot be read ({exc})")
+
+
+def _read(handle: IO[bytes], size: int) -> tuple[bytes, Exception | None]:
+    """Up to ``size`` bytes of the file, and None; of a damaged gzip stream, the bytes it gave
+    before the damage and the error (one ``read`` would lose them all: the lines before the
+    damage are read, as ``lines`` reads them)."""
+    if not isinstance(handle, gzip.GzipFile):
+        return handle.read(size), None
+    parts: list[bytes] = []
+    got = 0
+    try:
+        while got < size and (part := handle.read1(size - got)):
+            parts.append(part)
+            got += len(part)
+    except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError
+        return b"".join(parts), exc
+    return b"".join(parts), None
 
 
 def _scan_block(block: bytes, newlines: int, name: str, before: _LinesBefore, rtype: str,
@@ -145,7 +165,18 @@ def _scan_block(block: bytes, newlines: int, name: str, before: _LinesBefore, rt
                 yield Problem(where, f"a {item['resourceType']} in a file of {rtype}: "
                               "not read")
 
-    lines = newlines + (not block.endswith(b"\n"))
+    if not block.endswith(b"\n"):
+        # the file's last line, with no newline after it: where a file cut short ends, so it
+        # is parsed (a cut that falls after a "}" would pass for a whole line, and a claim
+        # cut short for one that bills no B12)
+        cut = block.rfind(b"\n") + 1
+        if cut:
+            yield from _scan_block(block[:cut], newlines, name, before, rtype, test, leading,
+                                   aliases, ordered, accepts)
+        if block[cut:].strip():
+            yield from parsed(block[cut:], newlines)
+        return
+    lines = newlines
     spans = _found_lines(block, test)
     ids: list[bytes] = []
     if len(spans) < lines:  # lines passed over: known by their start, if all are well-formed
@@ -173,10 +204,15 @@ def _scan_block(block: bytes, newlines: int, name: str, before: _LinesBefore, rt
                 yield Seen((f"{rtype}/{rid.decode()}",))
             line_start = end + 1
         return
+    broken: set[int] = set()  # lines parsed that gave a problem: not known to exist
     for start, end in spans:
-        yield from _read_span(block, start, end, rtype, parsed)
+        for item in _read_span(block, start, end, rtype, parsed):
+            if type(item) is Problem:
+                broken.add(block.count(b"\n", 0, start))
+            yield item
     if ids:
-        yield Seen(tuple(f"{rtype}/{rid.decode()}" for rid in ids))
+        yield Seen(tuple(f"{rtype}/{rid.decode()}" for index, rid in enumerate(ids)
+                         if index not in broken))
 
 
 def _read_span(block: bytes, start: int, end: int, rtype: str,
@@ -196,9 +232,9 @@ _CLOSING = ahocorasick_rs.BytesAhoCorasick([b"}\n", b"}\r\n"])
 
 
 def _closed_lines(block: bytes) -> int:
-    """How many lines of ``block`` end in ``}``: one Aho-Corasick pass (memchr-fast), where
-    ``bytes.count(b"}\n")`` takes ten times as long."""
-    return len(_CLOSING.find_matches_as_indexes(block)) + block.endswith(b"}")
+    """How many lines of ``block`` (which ends in a newline) end in ``}``: one Aho-Corasick
+    pass (memchr-fast), where ``bytes.count(b"}\n")`` takes ten times as long."""
+    return len(_CLOSING.find_matches_as_indexes(block))
 
 
 def _found_lines(block: bytes, test: LineTest) -> list[tuple[int, int]]:
@@ -222,13 +258,13 @@ def lines_found(path: Path, test: LineTest) -> Iterator[bytes]:
         with open_data(path) as handle:
             carry = b""
             while True:
-                chunk = handle.read(_BLOCK)
+                chunk, damage = _read(handle, _BLOCK)
                 block = carry + chunk
-                cut = block.rfind(b"\n") + 1 if chunk else len(block)
+                cut = block.rfind(b"\n") + 1 if chunk or damage else len(block)
                 block, carry = block[:cut], block[cut:]
                 yield from (block[start:end] for start, end in _found_lines(block, test))
-                if not chunk:
-                    return
+                if damage or not chunk:
+                    return  # damaged: the claim pass names it
     except (OSError, EOFError, gzip.BadGzipFile):
         return  # the claim pass names it
 

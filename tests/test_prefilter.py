@@ -386,6 +386,19 @@ def test_a_word_found_is_found_whether_searched_alone_or_with_many_others():
     assert few.found(block) == many.found(block) == expected
 
 
+@pytest.mark.parametrize("searched", ["alone", "with many others"])
+def test_a_whole_code_is_found_however_other_codes_sit_inside_it(searched):
+    """Codes are searched bare and taken only whole: a code inside a longer one (1234 and
+    234-5 in 1234-5) must neither be taken there nor hide the longer one, however many
+    words are searched."""
+    others = () if searched == "alone" else tuple(f"w{n}".encode() for n in range(20))
+    codes = (b"1234", b"234-5", b"1234-5")
+    test = LineTest((*codes, *others), codes=frozenset(codes))
+    block = b'{"a":"1234-5"}\n{"b":"x 234-5"}\n{"c":"91234-5"}\n{"d":"234-50"}\n'
+    starts = test.found(block)
+    assert starts == [block.index(b"1234-5"), block.index(b"234-5", block.index(b'"b"'))]
+
+
 def test_a_file_of_claims_may_hold_explanations_of_benefit_too(tmp_path):
     """As before the claim scan: an EOB line in Claim.ndjson is judged; another type is named."""
     eob = b.claim("e1", "p1", "2026-03-02", kind="ExplanationOfBenefit")

@@ -107,11 +107,13 @@ class LineTest:
         target = block.lower() if self.lower else block
         automata = self._automata
         if len(automata) == 1:
-            matches = automata[0].find_matches_as_indexes(target)
             if not self.codes:
-                return [start for _, start, _ in matches]
-            return [start for index, start, end in matches
-                    if _whole(target, self.words[index], start, end, self.codes)]
+                return [start for _, start, _ in automata[0].find_matches_as_indexes(target)]
+            # overlapping: a hit inside a longer code (taken, then refused) must not hide a
+            # whole code that overlaps it
+            matches = automata[0].find_matches_as_indexes(target, overlapping=True)
+            return sorted({start for index, start, end in matches
+                           if _whole(target, self.words[index], start, end, self.codes)})
         hits = [start for word, automaton in zip(self.words, automata, strict=True)
                 for _, start, end in automaton.find_matches_as_indexes(target)
                 if not self.codes or _whole(target, word, start, end, self.codes)]

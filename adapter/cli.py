@@ -162,7 +162,8 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("-o", "--out", type=Path, metavar="DIR",
                        help="files: write DetectedIssue.ndjson and report.json here")
     check.add_argument("--all", dest="every_claim", action="store_true",
-                       help="table: list the supported claims too (else only their count)")
+                       help="table: list the clean supported claims and every skipped claim "
+                       "too (else their counts)")
     check.add_argument("--workers", type=_workers, metavar="N",
                        help="files: processes that read and judge (default: every core, at "
                        "most 4, for an export with 64 MB or more of records; else 1)")

@@ -85,6 +85,18 @@ def test_bad_config_exits_2_naming_the_setting(tmp_path, capsys):
     assert status == 2 and "b12.toml" in err and "b12_low_pg_ml" in err
 
 
+def test_a_misspelt_setting_is_named_with_the_one_meant(tmp_path, capsys):
+    source = _write_ndjson(tmp_path / "bulk", clean_chart())
+    config = tmp_path / "b12.toml"
+    config.write_text("lab_lookback_day = 30\n")
+    status, _, err = _run(capsys, "check", "--source", str(source), "--config", str(config))
+    assert status == 2
+    assert "lab_lookback_day: unknown setting (did you mean lab_lookback_days?)" in err
+    config.write_text("zzz = 1\n")
+    _, _, err = _run(capsys, "check", "--source", str(source), "--config", str(config))
+    assert "zzz: unknown setting (known: " in err and "lab_lookback_days" in err
+
+
 def _worst_is(severity: str) -> list[dict[str, Any]]:
     """A one-claim chart whose worst finding has ``severity``."""
     if severity == "high":  # admin-missing
@@ -253,6 +265,36 @@ def test_the_table_shows_the_claims_that_need_work_first_and_counts_the_supporte
                for line in every.splitlines())
 
 
+@pytest.mark.parametrize("others", [3, 30])
+def test_many_skipped_claims_are_counted_by_reason_and_all_lists_each(tmp_path, capsys,
+                                                                      others):
+    """A real export skips nearly every claim: past 20 the table counts them by reason (a
+    Synthea export printed 485 lines of "no B12 injection item"); --all and JSON list each."""
+    flu = [b.claim(f"x{n}", "p1", SERVICE, product=(b.CPT, "90686")) for n in range(others)]
+    source = _write_ndjson(tmp_path / "bulk", [*clean_chart(), *flu])
+    status, out, _ = _run(capsys, "check", "-s", str(source))
+    listed = [line for line in out.splitlines() if line.strip().startswith("Claim/x")]
+    assert status == 0
+    if others <= 20:
+        assert len(listed) == others
+    else:
+        assert not listed
+        assert f"    {others} claims: no B12 injection item" in out.splitlines()
+        assert "--all lists each claim" in out
+    _, every, _ = _run(capsys, "check", "-s", str(source), "--all")
+    assert sum(line.strip().startswith("Claim/x") for line in every.splitlines()) == others
+    _, as_json, _ = _run(capsys, "check", "-s", str(source), "-f", "json")
+    assert len(json.loads(as_json)["skipped"]) == others
+
+
+def test_a_source_with_no_claim_says_so_in_the_table(tmp_path, capsys):
+    chart = [r for r in clean_chart() if r["resourceType"] != "Claim"]
+    status, out, err = _run(capsys, "check", "-s", str(_write_ndjson(tmp_path / "bulk", chart)))
+    assert status == 0 and "no claims found" in err
+    assert out.strip().splitlines()[-1].startswith("Next: no claim was found")
+    assert "Skipped:" not in out
+
+
 def test_short_options_and_verbose_after_the_command(tmp_path, capsys):
     source = _write_ndjson(tmp_path / "bulk", clean_chart())
     status, out, _ = _run(capsys, "check", "-s", str(source), "-f", "json", "-o",
@@ -272,6 +314,15 @@ def test_help_shows_defaults_and_choices(capsys):
     out = capsys.readouterr().out
     assert "(default: table)" in out and "high, moderate, low" in out
     assert "(default: None)" not in out
+    scope = out[out.index("  --scope SCOPE"):out.index("  --token-url")]
+    assert scope.count("(default:") == 1  # said in words, not twice
+
+
+def test_codes_without_an_action_names_the_actions(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["codes"])
+    assert exit_.value.code == 2
+    assert "required: {list,add}" in capsys.readouterr().err
 
 
 def test_load_takes_source_like_every_command_and_the_old_spelling_still_works(capsys):

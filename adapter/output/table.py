@@ -4,14 +4,19 @@ as a count unless asked for; what to do next last."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 from adapter.findings import Verdict
 from adapter.output.report import Report
 
 _ORDER = {Verdict.UNSUPPORTED: 0, Verdict.REVIEW: 1, Verdict.SUPPORTED: 2}
+_SKIPS_LISTED = 20  # more skipped claims than this are counted by reason (a real export
+# skips nearly every claim: thousands of lines saying "no B12 injection item")
 
 
 def render_table(report: Report, width: int = 100, *, every_claim: bool = False) -> str:
-    """``every_claim``: list the clean supported claims too (else only their count)."""
+    """``every_claim``: list the clean supported claims too, and every skipped claim (else
+    only their count, and skipped claims by reason when there are many)."""
     lines = [f"{'CLAIM':<22} {'PATIENT':<18} {'SERVICE':<10}  VERDICT", "-" * width]
     ordered = sorted(report.claims, key=lambda r: _ORDER[r.verdict])  # stable: source order
     hidden = 0
@@ -37,7 +42,12 @@ def render_table(report: Report, width: int = 100, *, every_claim: bool = False)
         lines.append(f"... and {hidden} supported claim(s) with no finding (--all lists them)")
     if report.skipped:
         lines += ["", "Skipped:"]
-        lines += [f"    {s.claim:<22} {s.reason}" for s in report.skipped]
+        if every_claim or len(report.skipped) <= _SKIPS_LISTED:
+            lines += [f"    {s.claim:<22} {s.reason}" for s in report.skipped]
+        else:
+            reasons = Counter(s.reason for s in report.skipped)
+            lines += [f"    {n} claims: {reason}" for reason, n in reasons.most_common()]
+            lines.append("    (--all lists each claim, as --format json does)")
     if report.errors:
         lines += ["", "Errors:"]
         lines += [f"    {p.resource:<22} {p.message}" for p in report.errors]

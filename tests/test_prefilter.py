@@ -389,12 +389,13 @@ def test_a_word_found_is_found_whether_searched_alone_or_with_many_others():
 @pytest.mark.parametrize("searched", ["alone", "with many others"])
 def test_a_whole_code_is_found_however_other_codes_sit_inside_it(searched):
     """Codes are searched bare and taken only whole: a code inside a longer one (1234 and
-    234-5 in 1234-5) must neither be taken there nor hide the longer one, however many
-    words are searched."""
+    234-5 in 1234-5) or inside an id must neither be taken there nor hide the longer one,
+    however many words are searched."""
     others = () if searched == "alone" else tuple(f"w{n}".encode() for n in range(20))
     codes = (b"1234", b"234-5", b"1234-5")
     test = LineTest((*codes, *others), codes=frozenset(codes))
-    block = b'{"a":"1234-5"}\n{"b":"x 234-5"}\n{"c":"91234-5"}\n{"d":"234-50"}\n'
+    block = (b'{"a":"1234-5"}\n{"b":"x 234-5"}\n{"c":"91234-5"}\n{"d":"234-50"}\n'
+             b'{"id":"e62e52ae-2d75-ae1234-5bcd"}\n')  # inside an id's hex: no code
     starts = test.found(block)
     assert starts == [block.index(b"1234-5"), block.index(b"234-5", block.index(b'"b"'))]
 
@@ -567,6 +568,16 @@ def test_a_free_text_condition_written_b_12_is_read(tmp_path, text):
     assert filtered == unfiltered
     assert "dx-not-documented" not in _codes_of(filtered, "Claim/k1")
     assert "dx-text-only" in _codes_of(filtered, "Claim/k1")
+
+
+def test_b_12_inside_an_id_is_no_word_of_interest():
+    """Hyphenated term words stand alone: Synthea's ids hold "b-12" in their hex
+    ("...-9bab-12de..."), and a Condition of another patient that no check reads was read
+    for it (a Spark parity test saw its error appear)."""
+    diabetes = b.condition("bb9c4fc1-795a-4492-b065-1f497fe18bb2", "p1", snomed="44054006")
+    diabetes["encounter"] = {"reference": "Encounter/a2c3ee1d-ec35-4b26-9bab-12de3f47d604"}
+    assert not _keeps("Condition", diabetes)
+    assert _keeps("Condition", {**diabetes, "code": {"text": "Vitamin B-12 deficiency."}})
 
 
 def _padded(concept: dict[str, Any]) -> dict[str, Any]:

@@ -89,6 +89,9 @@ class LineTest:
     # not in 1718-7 nor in 718-70), but with whatever the reader strips around them
     # (``" 718-7"``: fields.codings); a quoted word would miss those
     codes: frozenset[bytes] = frozenset()
+    # Of the words, those taken only standing alone, no ASCII letter or digit touching them:
+    # a hyphenated term word (b-12) is short and hex-like, and ids hold it ("9bab-12de")
+    alone: frozenset[bytes] = frozenset()
     # Not the lines that name another patient than ``patients`` in a reference, unless they
     # hold one of the ids in ``linked`` (what the B12 claims point at); None: any line.
     patients: frozenset[str] | None = None
@@ -107,18 +110,26 @@ class LineTest:
         target = block.lower() if self.lower else block
         automata = self._automata
         if len(automata) == 1:
-            if not self.codes:
+            if not self.codes and not self.alone:
                 return [start for _, start, _ in automata[0].find_matches_as_indexes(target)]
             # overlapping: a hit inside a longer code (taken, then refused) must not hide a
             # whole code that overlaps it
             matches = automata[0].find_matches_as_indexes(target, overlapping=True)
             return sorted({start for index, start, end in matches
-                           if _whole(target, self.words[index], start, end, self.codes)})
+                           if self._whole(target, self.words[index], start, end)})
         hits = [start for word, automaton in zip(self.words, automata, strict=True)
                 for _, start, end in automaton.find_matches_as_indexes(target)
-                if not self.codes or _whole(target, word, start, end, self.codes)]
+                if self._whole(target, word, start, end)]
         hits.sort()
         return hits
+
+    def _whole(self, target: bytes, word: bytes, start: int, end: int) -> bool:
+        """Whether a hit of ``word`` counts: a code whole, a word that must stand alone so."""
+        touching = _IN_A_CODE if word in self.codes else _IN_A_WORD if word in self.alone \
+            else None
+        return touching is None or (
+            (start == 0 or target[start - 1] not in touching)
+            and (end == len(target) or target[end] not in touching))
 
     @property
     def narrowed(self) -> bool:
@@ -149,14 +160,11 @@ class LineTest:
 
 
 _WORD_BY_WORD = 16  # up to this many words, a search per word (``LineTest._automata``)
-_IN_A_CODE = b"0123456789-."  # bytes that continue a code: a hit beside one is part of another
-
-
-def _whole(target: bytes, word: bytes, start: int, end: int, codes: frozenset[bytes]) -> bool:
-    """Whether a hit of ``word`` is a whole code (or not a code at all)."""
-    return word not in codes or (
-        (start == 0 or target[start - 1] not in _IN_A_CODE)
-        and (end == len(target) or target[end] not in _IN_A_CODE))
+# Bytes that continue a code or an id: a hit beside one is inside a longer code, a number or
+# an id (a UUID's hex digits), never a code the reader takes (a stripped JSON string)
+_IN_A_WORD = frozenset(b"0123456789" + bytes(range(ord("A"), ord("Z") + 1))
+                       + bytes(range(ord("a"), ord("z") + 1)))
+_IN_A_CODE = _IN_A_WORD | frozenset(b"-._")
 
 # A JSON escape could spell any character of a word ("\u0062" is b, "\/" a slash): a line
 # holding one is always read.
@@ -192,20 +200,25 @@ def line_patients(line: bytes) -> frozenset[str] | None:
     return frozenset(found)
 
 
-def _term_words() -> set[bytes]:
+def _term_words() -> tuple[set[bytes], set[bytes]]:
     """Words of the notes table's diagnosis terms, as a free-text Condition may write them
-    (lower case, capitalised, upper case): such a Condition documents a code (SPEC 4.1)."""
+    (lower case, capitalised, upper case): such a Condition documents a code (SPEC 4.1).
+    Second, the hyphenated ones (b-12), to be found only standing alone (``LineTest.alone``)."""
     from adapter.notes.terms import SPECIAL_CODES, note_table
 
     words: set[bytes] = set()
+    alone: set[bytes] = set()
     for term, code in note_table().terms.items():
         if code in SPECIAL_CODES:
             continue
         for whole in term.replace("'", " ").split():  # "b-12" whole: its parts are too short
             for word in (whole, *whole.split("-")):
                 if len(word) >= 3 and word not in _TERM_STOPWORDS:
-                    words.update(w.encode() for w in (word, word.capitalize(), word.upper()))
-    return words
+                    spelt = {w.encode() for w in (word, word.capitalize(), word.upper())}
+                    words |= spelt
+                    if "-" in word:
+                        alone |= spelt
+    return words, alone
 
 
 def _note_test(patients: frozenset[str] | None) -> LineTest:
@@ -240,11 +253,13 @@ def line_tests(mappings: Mappings, note_patients: frozenset[str] | None = None,
     medication = LineTest((*_codes(drug_codes), *(w.lower().encode() for w in words),
                            *_ESCAPES), lower=True, codes=frozenset(_codes(drug_codes)))
     injections = {c for cs in drugs.injection_procedures.codes.values() for c in cs}
+    terms, alone = _term_words()
     tests = {
         "Condition": LineTest((*_codes(mappings.snomed.to_icd10cm),
                                *(s.encode() for s in sorted(icd10cm.SYSTEMS)),
-                               *sorted(_term_words()), *_ESCAPES),
-                              codes=frozenset(_codes(mappings.snomed.to_icd10cm))),
+                               *sorted(terms), *_ESCAPES),
+                              codes=frozenset(_codes(mappings.snomed.to_icd10cm)),
+                              alone=frozenset(alone)),
         "Observation": LineTest((*_codes(mappings.labs_by_loinc), *_ESCAPES),
                                 codes=frozenset(_codes(mappings.labs_by_loinc))),
         "Procedure": LineTest((*_codes(injections), *_ESCAPES),

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from adapter import __version__, build, codes_command, modes
 from adapter.config import ConfigError
@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # the server commands import the transport when they run, not
     from adapter.fhir import FhirClient
 
 EXIT_OK, EXIT_PARTIAL, EXIT_UNUSABLE, EXIT_FINDINGS = 0, 1, 2, 3
+DEFAULT_PAGE_SIZE, DEFAULT_TRANSACTION_ENTRIES = 100, 50  # claims a server page, writes a Bundle
 
 
 class UsageError(Exception):
@@ -57,6 +58,14 @@ class _Help(argparse.ArgumentDefaultsHelpFormatter):
                 or "(default:" in (action.help or ""):  # said in words: not said twice
             return action.help
         return super()._get_help_string(action)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument error in one line, naming where to read more, as every other error of the
+    command is (argparse prints the command's whole usage first: twenty lines for check)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_UNUSABLE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _common() -> argparse.ArgumentParser:
@@ -100,7 +109,7 @@ def _server_options() -> argparse.ArgumentParser:
     g.add_argument("--ca-bundle", metavar="FILE", help="CA bundle for TLS verification")
     g.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
                    help="read timeout per request")
-    g.add_argument("--page-size", type=int, default=100, metavar="N",
+    g.add_argument("--page-size", type=int, default=DEFAULT_PAGE_SIZE, metavar="N",
                    help="claims per page (_count)")
     g.add_argument("--stats", action="store_true", help="print HTTP request counts")
     # Reliability of server runs (README "Reliability: server runs").
@@ -135,13 +144,14 @@ def _check_options() -> argparse.ArgumentParser:
                    + ", ".join(severities))
     p.add_argument("--dry-run", action="store_true",
                    help="server: write nothing, print the DetectedIssue writes instead")
-    p.add_argument("--max-transaction-entries", type=int, default=50, metavar="N",
+    p.add_argument("--max-transaction-entries", type=int, default=DEFAULT_TRANSACTION_ENTRIES,
+                   metavar="N",
                    help="server: DetectedIssue writes per transaction Bundle")
     return p
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="b12-adapter", formatter_class=_Help,
         description="Check that B12 injection claims (J3420) are backed by the FHIR chart.",
     )
@@ -453,6 +463,10 @@ def _workers(value: str) -> int:
 def _check_files(args: argparse.Namespace) -> int:
     if args.claim or args.patient or args.since or args.search:
         raise UsageError("--claim, --patient, --since and --search need --server")
+    if args.dry_run or args.page_size != DEFAULT_PAGE_SIZE \
+            or args.max_transaction_entries != DEFAULT_TRANSACTION_ENTRIES:
+        raise UsageError("--dry-run, --page-size and --max-transaction-entries need --server: "
+                         "a file run writes nothing back")
     if args.out is not None:
         writable_directory(args.out)  # before the work, not after it
     report = modes.check_files(_judge(args), args.source, args.out, workers=args.workers,
@@ -566,7 +580,11 @@ def _stdout_closed() -> None:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # named by the command's own parser, whose --help lists what it takes
+        commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        commands.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     guard_logs(logging.getLogger().handlers)  # no secret in any library's log line

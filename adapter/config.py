@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from adapter.mappings import load_mappings
 from adapter.payer_policies import NO_POLICIES, PayerPolicies
-from adapter.shape import ShapeError
+from adapter.shape import ShapeError, only
 from adapter.thresholds import Thresholds
 
 SETTINGS = ("facility_timezone", "policies", "notes")  # keys that are not thresholds
@@ -86,6 +86,11 @@ def _split(path: Path, data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, 
             raise ConfigError(f"{path}: {', '.join(sorted(rest))}: unknown setting beside the "
                               "thresholds table (put thresholds inside it)")
         rest = table
+    else:  # a key neither a setting nor a threshold: the one meant, among both
+        try:
+            only(rest, {*Thresholds.__dataclass_fields__, "thresholds", *SETTINGS})
+        except ShapeError as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
     return rest, settings
 
 

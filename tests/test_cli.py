@@ -92,6 +92,9 @@ def test_a_misspelt_setting_is_named_with_the_one_meant(tmp_path, capsys):
     status, _, err = _run(capsys, "check", "--source", str(source), "--config", str(config))
     assert status == 2
     assert "lab_lookback_day: unknown setting (did you mean lab_lookback_days?)" in err
+    config.write_text("policy = 1\n")  # a section, misspelt
+    _, _, err = _run(capsys, "check", "--source", str(source), "--config", str(config))
+    assert "policy: unknown setting (did you mean policies?)" in err
     config.write_text("zzz = 1\n")
     _, _, err = _run(capsys, "check", "--source", str(source), "--config", str(config))
     assert "zzz: unknown setting (known: " in err and "lab_lookback_days" in err
@@ -213,10 +216,36 @@ def test_python_dash_m_adapter_runs_the_same_cli(tmp_path):
     assert json.loads(done.stdout)["summary"]["checked"] == 1
 
 
-def test_server_only_options_are_refused_for_files(tmp_path, capsys):
+@pytest.mark.parametrize("option", [["--claim", "k1"], ["--dry-run"], ["--page-size", "5"],
+                                    ["--max-transaction-entries", "9"]])
+def test_server_only_options_are_refused_for_files(tmp_path, capsys, option):
     source = _write_ndjson(tmp_path / "bulk", clean_chart())
-    status, _, err = _run(capsys, "check", "--source", str(source), "--claim", "k1")
-    assert status == 2 and "--server" in err
+    status, out, err = _run(capsys, "check", "--source", str(source), *option)
+    assert status == 2 and "--server" in err and option[0] in err and out == ""
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["check", "--source", "x", "--formt", "json"],
+     "b12-adapter check: error: unrecognized arguments: --formt json (see b12-adapter check "
+     "--help)"),
+    (["check", "--source", "x", "--workers", "0"], "not a number of processes: '0'"),
+    (["chekc"], "invalid choice: 'chekc'"),
+])
+def test_an_argument_error_is_one_line_that_says_where_to_read_more(capsys, argv, words):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2
+    assert words in err and "--help)" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_folder_of_folders_says_its_subfolders_are_not_read(tmp_path, capsys):
+    _write_ndjson(tmp_path / "exports" / "one", clean_chart())
+    status, _, err = _run(capsys, "check", "--source", str(tmp_path / "exports"))
+    assert status == 2 and "subfolders are not read" in err
+    (tmp_path / "empty").mkdir()
+    _, _, err = _run(capsys, "check", "--source", str(tmp_path / "empty"))
+    assert "holds no FHIR" in err and "subfolders" not in err
 
 
 @pytest.mark.parametrize("argv, words", [

@@ -72,7 +72,10 @@ class FileSource:
         if p.is_dir():
             source.files = directory_files(p)
             if not source.files:
-                raise SourceError(f"{p}: directory holds no FHIR NDJSON or JSON files")
+                folders = any(child.is_dir() for child in p.iterdir())
+                raise SourceError(f"{p}: directory holds no FHIR NDJSON or JSON files" + (
+                    " (its subfolders are not read: point --source at one of them)"
+                    if folders else ""))
         else:
             ndjson = is_ndjson(p)
             if holds_resources(p) is not True:

@@ -227,7 +227,8 @@ def _serve_parser(commands: argparse._SubParsersAction, server: argparse.Argumen
                        help="FHIR R4 base URL: charts are read from it, DetectedIssues written")
     serve.add_argument("--dry-run", action="store_true",
                        help="write nothing to the FHIR server (answers show the writes)")
-    serve.add_argument("--max-transaction-entries", type=int, default=50, metavar="N",
+    serve.add_argument("--max-transaction-entries", type=int,
+                       default=DEFAULT_TRANSACTION_ENTRIES, metavar="N",
                        help="DetectedIssue writes per transaction Bundle")
     serve.add_argument("--config", type=Path, metavar="FILE",
                        help="TOML or JSON settings, as for check: thresholds and windows, "
@@ -276,9 +277,8 @@ def _serve_parser(commands: argparse._SubParsersAction, server: argparse.Argumen
 
 def _missing_extra(command: str, what: str, extra: str, exc: ImportError) -> int:
     """A command whose optional dependencies are not installed says how to install them."""
-    print(f"b12-adapter: {command} needs {what} ({exc.name} is missing): in a clone, "
-          f"pip install -e '.[{extra}]'; from a wheel, pip install 'FILE.whl[{extra}]' "
-          "(the package is not on PyPI)", file=sys.stderr)
+    print(f"b12-adapter: {command} needs {what} ({exc.name} is missing): "
+          f"{build.install_hint(extra)}", file=sys.stderr)
     return EXIT_UNUSABLE
 
 

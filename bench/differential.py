@@ -38,12 +38,9 @@ def write_typed(directory: Path, case: list[Line]) -> None:
 
 def write_untyped(directory: Path, case: list[Line]) -> None:
     directory.mkdir(parents=True)
-    raws = []
-    for name in sorted({n for n, _ in case}):
-        for n, raw in case:
-            if n == name:
-                raws.append(raw if raw.endswith(b"\n") else raw + b"\n")
-    (directory / "data.ndjson").write_bytes(b"".join(raws))
+    ordered = sorted(case, key=lambda line: line[0])  # by file, each file's lines in order
+    (directory / "data.ndjson").write_bytes(b"".join(
+        raw if raw.endswith(b"\n") else raw + b"\n" for _, raw in ordered))
 
 
 def run(directory: Path) -> tuple[int, Any, str]:

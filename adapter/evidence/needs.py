@@ -160,10 +160,11 @@ class LineTest:
 
 
 _WORD_BY_WORD = 16  # up to this many words, a search per word (``LineTest._automata``)
-# Bytes that continue a code or an id: a hit beside one is inside a longer code, a number or
-# an id (a UUID's hex digits), never a code the reader takes (a stripped JSON string)
+# Bytes that continue a word: ASCII letters and digits
 _IN_A_WORD = frozenset(b"0123456789" + bytes(range(ord("A"), ord("Z") + 1))
                        + bytes(range(ord("a"), ord("z") + 1)))
+# Bytes that continue a code or an id: a hit beside one is inside a longer code, a number or
+# an id (a UUID's hex digits), never a code the reader takes (a stripped JSON string)
 _IN_A_CODE = _IN_A_WORD | frozenset(b"-._")
 
 # A JSON escape could spell any character of a word ("\u0062" is b, "\/" a slash): a line

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from adapter.build import install_hint
 from adapter.config import ConfigError
 from adapter.judge import Judge, add_judging_options
 from adapter.mappings import MappingsError
@@ -24,8 +25,6 @@ from adapter.spark import object_store
 from adapter.spark.records import RunSpec
 
 EXIT_OK, EXIT_PARTIAL, EXIT_UNUSABLE = 0, 1, 2
-INSTALL = ("in a clone, pip install -e '.[spark]'; from a wheel, pip install 'FILE.whl[spark]' "
-           "(the package is not on PyPI)")
 log = logging.getLogger(__name__)
 
 
@@ -101,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         from adapter.spark import job
     except ImportError as exc:
-        print(f"b12-adapter: spark needs pyspark ({exc}); {INSTALL}", file=sys.stderr)
+        print(f"b12-adapter: spark needs pyspark ({exc}); {install_hint('spark')}",
+              file=sys.stderr)
         return EXIT_UNUSABLE
     source, out = str(args.source), str(args.out)
     missing = object_store.missing_connector(source) or object_store.missing_connector(out)

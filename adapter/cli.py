@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
 from adapter import __version__, build, codes_command, modes
 from adapter.config import ConfigError
@@ -30,7 +30,7 @@ from adapter.output.progress import ProgressBar
 from adapter.output.report import Report
 from adapter.output.table import render_table
 from adapter.parallel import WorkerError
-from adapter.scopes import default_scope
+from adapter.scopes import default_scope, load_scope
 from adapter.sources.files import FileSource, SourceError
 from adapter.spark import command as spark_command
 from adapter.sync_state import SyncStateError
@@ -76,48 +76,82 @@ def _common() -> argparse.ArgumentParser:
     return p
 
 
-def _server_options() -> argparse.ArgumentParser:
+class _ServerOption(NamedTuple):
+    """One option of the "FHIR server" group, as the group recorded it."""
+
+    dest: str
+    flag: str
+    default: object
+
+
+# The --scope default of the commands that write DetectedIssues (check, sync, serve), in words.
+_CHECK_SCOPE = "system/X.read for every type the checks read, system/DetectedIssue.write"
+
+
+def _server_options(scope: str | None, scope_says: str, *,
+                    writes_back: bool = False) -> argparse.ArgumentParser:
     """Connection and auth options shared by every command that talks to a server.
 
-    Secrets are never arguments: they come from environment variables or files.
+    ``scope`` is the command's --scope default (``adapter.scopes``: what it reads and writes,
+    so a read-only grant serves audit), ``scope_says`` it in words; ``writes_back`` adds
+    check's and sync's --dry-run and --max-transaction-entries. The options are recorded in
+    ``args.server_options``, so a file source refuses each one set, a new one too. Secrets are
+    never arguments: they come from environment variables or files.
     """
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("FHIR server")
-    g.add_argument("--auth", choices=("none", "basic", "bearer", "smart", "client-secret"),
-                   default="none",
-                   help="how to authenticate: none, basic, bearer, smart or client-secret")
-    g.add_argument("--username", help="basic auth user name")
-    g.add_argument("--password-env", metavar="VAR", help="environment variable with the password")
-    g.add_argument("--password-file", metavar="FILE", help="file holding the password")
-    g.add_argument("--token-env", metavar="VAR", help="environment variable with a bearer token")
-    g.add_argument("--token-file", metavar="FILE", help="file holding a bearer token")
-    g.add_argument("--client-id", help="SMART Backend Services or client-secret client id")
-    g.add_argument("--client-secret-env", metavar="VAR",
-                   help="environment variable with the client secret (--auth client-secret)")
-    g.add_argument("--client-secret-file", metavar="FILE", help="file holding the client secret")
-    g.add_argument("--token-auth-method", choices=("basic", "post"), default="basic",
-                   help="how the client secret is sent: basic (client_secret_basic) or post "
-                   "(client_secret_post)")
-    g.add_argument("--private-key-file", metavar="PEM", help="SMART private key (RSA or P-384)")
-    g.add_argument("--key-id", help="SMART key id (kid in the registered JWKS)")
-    g.add_argument("--algorithm", choices=("RS384", "ES384"), default="RS384",
-                   help="SMART assertion signing algorithm: RS384 or ES384")
-    g.add_argument("--scope", default=default_scope(),
-                   help="token scopes requested (default: system/X.read for every type the "
-                   "checks read, system/DetectedIssue.write)")
-    g.add_argument("--token-url", help="token endpoint (default: from smart-configuration)")
-    g.add_argument("--ca-bundle", metavar="FILE", help="CA bundle for TLS verification")
-    g.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
-                   help="read timeout per request")
-    g.add_argument("--page-size", type=int, default=DEFAULT_PAGE_SIZE, metavar="N",
-                   help="claims per page (_count)")
-    g.add_argument("--stats", action="store_true", help="print HTTP request counts")
-    # Reliability of server runs (README "Reliability: server runs").
-    g.add_argument("--retry-budget", type=float, default=DEFAULT_RETRY_BUDGET, metavar="SECONDS",
-                   help="most time one request, with its refused entries, may wait for the "
-                   "server's rate-limit window or backoff")
-    g.add_argument("--max-pages", type=int, default=DEFAULT_MAX_PAGES, metavar="N",
-                   help="most pages one search may read")
+    options = [
+        g.add_argument("--auth", choices=("none", "basic", "bearer", "smart", "client-secret"),
+                       default="none",
+                       help="how to authenticate: none, basic, bearer, smart or client-secret"),
+        g.add_argument("--username", help="basic auth user name"),
+        g.add_argument("--password-env", metavar="VAR",
+                       help="environment variable with the password"),
+        g.add_argument("--password-file", metavar="FILE", help="file holding the password"),
+        g.add_argument("--token-env", metavar="VAR",
+                       help="environment variable with a bearer token"),
+        g.add_argument("--token-file", metavar="FILE", help="file holding a bearer token"),
+        g.add_argument("--client-id", help="SMART Backend Services or client-secret client id"),
+        g.add_argument("--client-secret-env", metavar="VAR",
+                       help="environment variable with the client secret (--auth "
+                       "client-secret)"),
+        g.add_argument("--client-secret-file", metavar="FILE",
+                       help="file holding the client secret"),
+        g.add_argument("--token-auth-method", choices=("basic", "post"), default="basic",
+                       help="how the client secret is sent: basic (client_secret_basic) or "
+                       "post (client_secret_post)"),
+        g.add_argument("--private-key-file", metavar="PEM",
+                       help="SMART private key (RSA or P-384)"),
+        g.add_argument("--key-id", help="SMART key id (kid in the registered JWKS)"),
+        g.add_argument("--algorithm", choices=("RS384", "ES384"), default="RS384",
+                       help="SMART assertion signing algorithm: RS384 or ES384"),
+        g.add_argument("--scope", default=scope,
+                       help=f"token scopes requested (default: {scope_says})"),
+        g.add_argument("--token-url", help="token endpoint (default: from smart-configuration)"),
+        g.add_argument("--ca-bundle", metavar="FILE", help="CA bundle for TLS verification"),
+        g.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
+                       help="read timeout per request"),
+        g.add_argument("--page-size", type=int, default=DEFAULT_PAGE_SIZE, metavar="N",
+                       help="claims per page (_count)"),
+        g.add_argument("--stats", action="store_true", help="print HTTP request counts"),
+        # Reliability of server runs (README "Reliability: server runs").
+        g.add_argument("--retry-budget", type=float, default=DEFAULT_RETRY_BUDGET,
+                       metavar="SECONDS",
+                       help="most time one request, with its refused entries, may wait for the "
+                       "server's rate-limit window or backoff"),
+        g.add_argument("--max-pages", type=int, default=DEFAULT_MAX_PAGES, metavar="N",
+                       help="most pages one search may read"),
+    ]
+    if writes_back:
+        options += [
+            g.add_argument("--dry-run", action="store_true",
+                           help="write nothing, print the DetectedIssue writes instead"),
+            g.add_argument("--max-transaction-entries", type=int,
+                           default=DEFAULT_TRANSACTION_ENTRIES, metavar="N",
+                           help="DetectedIssue writes per transaction Bundle"),
+        ]
+    p.set_defaults(server_options=tuple(_ServerOption(a.dest, a.option_strings[0], a.default)
+                                        for a in options))
     return p
 
 
@@ -142,11 +176,6 @@ def _check_options() -> argparse.ArgumentParser:
     p.add_argument("--fail-on", choices=severities, metavar="SEVERITY",
                    help="exit 3 when a finding of this severity or higher is found: "
                    + ", ".join(severities))
-    p.add_argument("--dry-run", action="store_true",
-                   help="server: write nothing, print the DetectedIssue writes instead")
-    p.add_argument("--max-transaction-entries", type=int, default=DEFAULT_TRANSACTION_ENTRIES,
-                   metavar="N",
-                   help="server: DetectedIssue writes per transaction Bundle")
     return p
 
 
@@ -159,9 +188,10 @@ def _parser() -> argparse.ArgumentParser:
                         version=f"%(prog)s {__version__} ({build.name()})")
     parser.add_argument("-v", "--verbose", action="store_true", help="log requests and progress")
     commands = parser.add_subparsers(dest="command", required=True)
-    server, checks, common = _server_options(), _check_options(), _common()
+    checks, common = _check_options(), _common()
+    writes = _server_options(default_scope(), _CHECK_SCOPE, writes_back=True)  # check, sync
 
-    check = commands.add_parser("check", parents=[common, checks, server,
+    check = commands.add_parser("check", parents=[common, checks, writes,
                                                   _selection_options("check")],
                                 formatter_class=_Help,
                                 help="check claims from files or a FHIR server")
@@ -178,7 +208,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="files: processes that read and judge (default: every core, at "
                        "most 4, for an export with 64 MB or more of records; else 1)")
 
-    sync = commands.add_parser("sync", parents=[common, checks, server], formatter_class=_Help,
+    sync = commands.add_parser("sync", parents=[common, checks, writes], formatter_class=_Help,
                                help="check every claim changed since the last successful run")
     sync.add_argument("--server", metavar="URL", required=True, help="FHIR R4 base URL")
     sync.add_argument("--state", type=Path, required=True, metavar="FILE",
@@ -187,7 +217,9 @@ def _parser() -> argparse.ArgumentParser:
     sync.add_argument("--overlap-seconds", type=int, default=300, metavar="S",
                       help="re-check this much before the watermark")
 
-    load_cmd = commands.add_parser("load", parents=[common, server], formatter_class=_Help,
+    uploads = _server_options(None, "system/X.read and system/X.write for every type the "
+                              "source holds")  # known once the source is read
+    load_cmd = commands.add_parser("load", parents=[common, uploads], formatter_class=_Help,
                                    help="upload fixture data to a sandbox FHIR server")
     load_cmd.add_argument("-s", "--source", type=Path, metavar="PATH",
                           help="Bundle, NDJSON or Bulk Data directory")
@@ -200,8 +232,10 @@ def _parser() -> argparse.ArgumentParser:
     load_cmd.add_argument("--keep-ids", action="store_true",
                           help="PUT each resource to its own id (servers that create by update, "
                           "such as HAPI) instead of conditional creates with server ids")
-    _serve_parser(commands, server, common)
-    _audit_parser(commands, server, common)
+    _serve_parser(commands, _server_options(default_scope(), _CHECK_SCOPE), common)
+    _audit_parser(commands, _server_options(default_scope(writes=False), "system/X.read for "
+                                            "every type the audit reads; it writes nothing"),
+                  common)
 
     # --- spark (issue 14): the same checks on Apache Spark; pyspark is imported only by it ---
     spark = commands.add_parser("spark", parents=[common], formatter_class=_Help,
@@ -358,10 +392,10 @@ def _audit(args: argparse.Namespace) -> int:
             raise UsageError(str(exc)) from exc
     options = {"period": period, "sample_size": args.sample, "show_names": args.show_names,
                "link_base": args.link_base}
+    if args.source:
+        _file_source_only(args)
     judge = _judge(args)
     if args.source:
-        if args.claim or args.patient or args.since or args.search:
-            raise UsageError("--claim, --patient, --since and --search need --server")
         run = modes.audit_files(judge, args.source, args.out, **options)
     else:
         from adapter.sources.server import ClaimSelection
@@ -396,15 +430,19 @@ def _exit_status(report: Report, fail_on: str | None, failed: bool = False) -> i
     return EXIT_OK
 
 
-def _client(args: argparse.Namespace, writable: frozenset[str] | None = None) -> FhirClient:
+def _client(args: argparse.Namespace, writable: frozenset[str] | None = None,
+            scope: str | None = None) -> FhirClient:
+    """The command's server client; ``scope`` is the --scope default when the command's is
+    known only once its source is read (load)."""
     from adapter.fhir import FhirClient, RetryPolicy, auth_from_settings
 
     auth = auth_from_settings(
         args.auth, username=args.username, password_env=args.password_env,
         password_file=args.password_file, token_env=args.token_env, token_file=args.token_file,
         client_id=args.client_id, private_key_file=args.private_key_file, key_id=args.key_id,
-        algorithm=args.algorithm, scope=args.scope, token_url=args.token_url,
-        client_secret_env=args.client_secret_env, client_secret_file=args.client_secret_file,
+        algorithm=args.algorithm, scope=scope if args.scope is None else args.scope,
+        token_url=args.token_url, client_secret_env=args.client_secret_env,
+        client_secret_file=args.client_secret_file,
         token_auth_method=args.token_auth_method,
     )
     options = {"writable_types": writable} if writable else {}
@@ -460,13 +498,22 @@ def _workers(value: str) -> int:
     return int(value)
 
 
-def _check_files(args: argparse.Namespace) -> int:
+def _file_source_only(args: argparse.Namespace) -> None:
+    """A file source (check, audit) refuses the options it would ignore: the server's
+    selection, and every option of the "FHIR server" group set to other than its default
+    (``--token-env X --source dir`` did nothing, silently)."""
     if args.claim or args.patient or args.since or args.search:
         raise UsageError("--claim, --patient, --since and --search need --server")
-    if args.dry_run or args.page_size != DEFAULT_PAGE_SIZE \
-            or args.max_transaction_entries != DEFAULT_TRANSACTION_ENTRIES:
-        raise UsageError("--dry-run, --page-size and --max-transaction-entries need --server: "
-                         "a file run writes nothing back")
+    given = [o.flag for o in args.server_options if getattr(args, o.dest) != o.default]
+    if given:
+        named = given[0] + " needs" if len(given) == 1 else (
+            f"{', '.join(given[:-1])} and {given[-1]} need")
+        raise UsageError(f"{named} --server: a file source is read from disk (no connection, "
+                         "no auth, no write-back)")
+
+
+def _check_files(args: argparse.Namespace) -> int:
+    _file_source_only(args)
     if args.out is not None:
         writable_directory(args.out)  # before the work, not after it
     report = modes.check_files(_judge(args), args.source, args.out, workers=args.workers,
@@ -535,7 +582,8 @@ def _load(args: argparse.Namespace) -> int:
         print("b12-adapter: `load PATH` is deprecated: write `load --source PATH`",
               file=sys.stderr)
     resources, unreadable = load_resources(FileSource.open(path))
-    with _client(args, writable=writable_types(resources)) as client:
+    types = writable_types(resources)
+    with _client(args, writable=types, scope=load_scope(types)) as client:
         try:
             totals = load(client, resources, args.max_transaction_entries,
                           keep_ids=args.keep_ids)

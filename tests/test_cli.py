@@ -224,6 +224,55 @@ def test_server_only_options_are_refused_for_files(tmp_path, capsys, option):
     assert status == 2 and "--server" in err and option[0] in err and out == ""
 
 
+# Every option of the "FHIR server" group, set to other than its default: a file source reads
+# from disk, so each would do nothing (--token-env with --source was ignored, silently).
+SERVER_GROUP = [
+    ["--auth", "bearer"], ["--username", "u"], ["--password-env", "B12_PASSWORD"],
+    ["--password-file", "password"], ["--token-env", "B12_TOKEN"], ["--token-file", "token"],
+    ["--client-id", "c"], ["--client-secret-env", "B12_SECRET"], ["--client-secret-file", "s"],
+    ["--token-auth-method", "post"], ["--private-key-file", "key.pem"], ["--key-id", "k"],
+    ["--algorithm", "ES384"], ["--scope", "system/Claim.read"],
+    ["--token-url", "https://auth.test/token"], ["--ca-bundle", "ca.pem"], ["--timeout", "5"],
+    ["--page-size", "5"], ["--stats"], ["--retry-budget", "1"], ["--max-pages", "2"],
+]
+
+
+@pytest.mark.parametrize("command", ["check", "audit"])
+@pytest.mark.parametrize("option", SERVER_GROUP, ids=lambda option: option[0])
+def test_every_server_option_is_refused_with_a_file_source(tmp_path, capsys, command, option):
+    source = _write_ndjson(tmp_path / "bulk", clean_chart())
+    out = ["--out", str(tmp_path / "audit.html")] if command == "audit" else []
+    status, stdout, err = _run(capsys, command, "--source", str(source), *out, *option)
+    assert status == 2 and stdout == ""
+    assert err == (f"b12-adapter: {option[0]} needs --server: a file source is read from disk "
+                   "(no connection, no auth, no write-back)\n")
+    assert not (tmp_path / "audit.html").exists()
+
+
+def test_the_server_options_given_are_named_together_and_a_default_given_passes(tmp_path,
+                                                                                capsys):
+    source = str(_write_ndjson(tmp_path / "bulk", clean_chart()))
+    status, _, err = _run(capsys, "check", "--source", source, "--token-env", "B12_TOKEN",
+                          "--timeout", "5", "--dry-run")
+    assert status == 2 and err.startswith(
+        "b12-adapter: --token-env, --timeout and --dry-run need --server: a file source is "
+        "read from disk")
+    status, _, _ = _run(capsys, "check", "--source", source, "--auth", "none",
+                        "--timeout", "60", "--page-size", "100")  # the defaults, said aloud
+    assert status == 0
+
+
+def test_the_refused_options_are_the_whole_server_group():
+    from adapter.cli import _parser
+
+    def recorded(*argv: str) -> set[str]:
+        return {o.flag for o in _parser().parse_args(argv).server_options}
+
+    group = {option[0] for option in SERVER_GROUP}  # a new server option joins SERVER_GROUP
+    assert recorded("audit", "-s", "x", "-o", "y") == group
+    assert recorded("check", "-s", "x") == group | {"--dry-run", "--max-transaction-entries"}
+
+
 @pytest.mark.parametrize("argv, words", [
     (["check", "--source", "x", "--formt", "json"],
      "b12-adapter check: error: unrecognized arguments: --formt json (see b12-adapter check "

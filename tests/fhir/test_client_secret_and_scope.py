@@ -1,5 +1,6 @@
 """Issue 25: OAuth2 client_credentials with a client secret (Medplum, Azure, Google), and the
-SMART scope derived from what the checks read, a 403 naming the scope a token lacks."""
+SMART scope derived from what each command reads and writes, a 403 naming the scope a token
+lacks."""
 
 from __future__ import annotations
 
@@ -9,14 +10,24 @@ from urllib.parse import parse_qs
 
 import pytest
 import responses
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
-from adapter.cli import _parser
+from adapter.cli import _parser, main
 from adapter.evidence.kinds import CHART_TYPES
 from adapter.fhir import AuthConfigError, ClientSecretAuth, FhirAuthError, auth_from_settings
 from adapter.fhir.client import FhirClient
 from adapter.scopes import default_scope, read_types
 from adapter.sources import CLAIM_TYPES
-from tests.fhir.testkit import BASE, CLAIM_URL, FakeTime, claim_page, make_client, read_claim
+from tests.fhir.testkit import (
+    BASE,
+    CLAIM_URL,
+    FakeTime,
+    claim_page,
+    make_client,
+    read_claim,
+    searchset,
+)
 
 TOKEN_URL = "https://auth.test/oauth2/token"
 SECRET = "s3cr3t/with+chars"
@@ -145,3 +156,64 @@ def test_a_403_without_a_scoped_token_gets_no_scope_hint():
     with pytest.raises(FhirAuthError) as raised:
         next(iter(FhirClient(BASE).search("Procedure")), None)
     assert "scope" not in str(raised.value)
+
+
+def test_audit_asks_only_to_read_and_each_command_s_help_says_its_own_default(capsys):
+    def parsed_scope(*argv: str) -> str | None:
+        return _parser().parse_args(argv).scope
+
+    audit = parsed_scope("audit", "--server", "http://x/fhir", "-o", "audit.html")
+    assert audit == default_scope(writes=False) and ".write" not in audit
+    assert "system/Claim.read" in audit.split() and "system/Practitioner.read" in audit.split()
+    check = parsed_scope("check", "--server", "http://x/fhir")
+    assert "system/DetectedIssue.write" in check.split()
+    assert parsed_scope("load", "-s", "x", "--server", "http://x/fhir") is None  # the source's
+
+    def scope_help(command: str) -> str:
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        out = " ".join(capsys.readouterr().out.split())
+        return out[out.index("--scope SCOPE token"):out.index("--token-url TOKEN_URL token")]
+
+    assert "audit reads; it writes nothing" in scope_help("audit")
+    assert "DetectedIssue.write" not in scope_help("audit")
+    for command in ("check", "sync", "serve"):
+        assert "system/DetectedIssue.write" in scope_help(command)
+    assert "system/X.write for every type the source holds" in scope_help("load")
+
+
+def _smart_options(tmp_path) -> list[str]:
+    key = tmp_path / "key.pem"
+    key.write_bytes(ec.generate_private_key(ec.SECP384R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    return ["--server", BASE, "--auth", "smart", "--client-id", "b12-audit", "--key-id", "k",
+            "--private-key-file", str(key), "--algorithm", "ES384", "--token-url", TOKEN_URL,
+            "--retry-budget", "0"]
+
+
+@responses.activate
+def test_an_audit_run_asks_the_smart_token_endpoint_for_reads_only(tmp_path, capsys):
+    responses.post(TOKEN_URL, json=_token("t1"))
+    for claims in (CLAIM_URL, f"{BASE}/ExplanationOfBenefit"):
+        responses.get(claims, json=searchset())  # none: the page says so
+    out = tmp_path / "audit.html"
+
+    assert main(["audit", *_smart_options(tmp_path), "--since", "2026-01-01", "-o", str(out)]) == 0
+
+    form = parse_qs(_token_calls()[0].request.body)
+    assert form["scope"] == [default_scope(writes=False)] and out.exists()
+    assert "system/DetectedIssue" not in form["scope"][0]  # no earlier issues read either
+
+
+@responses.activate
+def test_load_asks_to_write_the_types_it_uploads(tmp_path, capsys):
+    responses.post(TOKEN_URL, json=_token("t1"))
+    responses.post(BASE, status=400)  # the upload itself is not what is tested here
+    source = tmp_path / "Patient.ndjson"
+    source.write_text('{"resourceType": "Patient", "id": "p1"}\n')
+
+    main(["load", *_smart_options(tmp_path), "--source", str(source), "--keep-ids"])
+
+    form = parse_qs(_token_calls()[0].request.body)
+    assert form["scope"] == ["system/Patient.read system/Patient.write"]

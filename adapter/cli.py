@@ -326,9 +326,14 @@ def _serve(args: argparse.Namespace) -> int:
     if args.stats:  # accepted by the shared server options, and ignored until issue 25
         raise UsageError("--stats is for check, sync, audit and load: serve prints no "
                          "request counts")
-    if not args.server and (args.retry_budget != DEFAULT_RETRY_BUDGET
-                            or args.max_pages != DEFAULT_MAX_PAGES):
-        raise UsageError("--retry-budget and --max-pages need --server")
+    if not args.server and (given := _server_options_given(args) + [
+            flag for flag, value, default in (
+                ("--dry-run", args.dry_run, False),
+                ("--max-transaction-entries", args.max_transaction_entries,
+                 DEFAULT_TRANSACTION_ENTRIES)) if value != default]):
+        raise UsageError(f"{_need(given)} --server: without it the service judges the "
+                         "records posted with each claim (no connection, no auth, no "
+                         "write-back)")
     try:
         serve(settings_from_args(args), host=args.host, port=args.port, workers=args.workers,
               graceful_timeout=args.graceful_timeout, log_level=args.log_level)
@@ -504,12 +509,21 @@ def _file_source_only(args: argparse.Namespace) -> None:
     (``--token-env X --source dir`` did nothing, silently)."""
     if args.claim or args.patient or args.since or args.search:
         raise UsageError("--claim, --patient, --since and --search need --server")
-    given = [o.flag for o in args.server_options if getattr(args, o.dest) != o.default]
-    if given:
-        named = given[0] + " needs" if len(given) == 1 else (
-            f"{', '.join(given[:-1])} and {given[-1]} need")
-        raise UsageError(f"{named} --server: a file source is read from disk (no connection, "
-                         "no auth, no write-back)")
+    if given := _server_options_given(args):
+        raise UsageError(f"{_need(given)} --server: a file source is read from disk (no "
+                         "connection, no auth, no write-back)")
+
+
+def _server_options_given(args: argparse.Namespace) -> list[str]:
+    """The flags of the "FHIR server" group set to other than their default."""
+    return [o.flag for o in args.server_options if getattr(args, o.dest) != o.default]
+
+
+def _need(flags: list[str]) -> str:
+    """'--a needs', '--a and --b need', '--a, --b and --c need'."""
+    if len(flags) == 1:
+        return f"{flags[0]} needs"
+    return f"{', '.join(flags[:-1])} and {flags[-1]} need"
 
 
 def _check_files(args: argparse.Namespace) -> int:

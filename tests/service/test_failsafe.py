@@ -87,7 +87,7 @@ def test_serve_refuses_stats_and_passes_its_server_limits(capsys):
     assert main(["serve", "--stats"]) == 2
     assert "--stats is for check" in capsys.readouterr().err
     assert main(["serve", "--retry-budget", "5"]) == 2
-    assert "need --server" in capsys.readouterr().err
+    assert "--retry-budget needs --server" in capsys.readouterr().err
     args = _parser().parse_args(["serve", "--server", "http://127.0.0.1:9/fhir",
                                  "--retry-budget", "7", "--max-pages", "3"])
     settings = settings_from_args(args)
@@ -95,3 +95,36 @@ def test_serve_refuses_stats_and_passes_its_server_limits(capsys):
     client = settings.fhir.client()
     assert client.retry.max_total_seconds == 7 and client.max_pages == 3
     client.close()
+
+
+@pytest.fixture
+def started(monkeypatch):
+    """The settings each ``serve`` would have started the service with (none is started)."""
+    calls = []
+    monkeypatch.setattr("adapter.service.run.serve",
+                        lambda settings, **where: calls.append(settings))
+    return calls
+
+
+@pytest.mark.parametrize("option", [
+    ["--auth", "bearer"], ["--token-env", "FHIR_TOKEN"], ["--timeout", "5"],
+    ["--scope", "system/*.read"], ["--ca-bundle", "ca.pem"], ["--page-size", "10"],
+    ["--dry-run"], ["--max-transaction-entries", "10"],
+], ids=lambda option: option[0])
+def test_serve_without_a_server_refuses_the_options_that_need_one(capsys, started, option):
+    """Without --server the service judges the records posted with each claim: a token, a
+    timeout or a dry run would do nothing, silently."""
+    assert main(["serve", *option]) == 2 and not started
+    assert capsys.readouterr().err == (
+        f"b12-adapter: {option[0]} needs --server: without it the service judges the records "
+        "posted with each claim (no connection, no auth, no write-back)\n")
+
+
+def test_serve_names_every_option_that_needs_a_server_and_takes_them_with_one(
+        capsys, monkeypatch, started):
+    assert main(["serve", "--token-env", "FHIR_TOKEN", "--dry-run"]) == 2 and not started
+    assert "--token-env and --dry-run need --server" in capsys.readouterr().err
+    monkeypatch.setenv("FHIR_TOKEN", "not-a-real-token")
+    assert main(["serve", "--server", "http://127.0.0.1:9/fhir", "--auth", "bearer",
+                 "--token-env", "FHIR_TOKEN", "--dry-run", "--timeout", "5"]) == 0
+    assert len(started) == 1 and started[0].fhir is not None and started[0].dry_run

@@ -126,18 +126,21 @@ def test_a_lone_surrogate_in_a_code_does_not_stop_the_report(tmp_path, capsys):
 def test_a_lone_surrogate_in_a_status_reaches_messages_and_detected_issues_printable(
         tmp_path, capsys):
     """Found by tests/test_fuzz.py: the status went into a finding's message as written, and
-    the DetectedIssue carrying it failed validation, stopping the run."""
+    the DetectedIssue carrying it failed validation, stopping the run. (A status that is no
+    FHIR code is now an error naming it: the same printable text, in the errors.)"""
     given = b.administration("a1", "p1", SERVICE)
     given["status"] = "in-progress\ud800"
     chart = [r for r in clean_chart() if r["resourceType"] != "MedicationAdministration"]
     status, report, _ = _run(tmp_path, capsys, [*chart, given], None,
                              "--out", str(tmp_path / "out"))
     k1 = next(c for c in report["claims"] if c["claim"] == "Claim/k1")
-    [missing] = [f for f in k1["findings"] if f["code"] == "admin-missing"]
-    assert "is in-progress\ufffd" in missing["message"]
+    assert [f["code"] for f in k1["findings"]] == ["admin-missing"]
+    assert "status 'in-progress\ufffd' is not one of its FHIR codes" in _errors(report)[
+        "MedicationAdministration/a1"]
     issues = (tmp_path / "out" / "DetectedIssue.ndjson").read_text().splitlines()
-    assert any("in-progress\ufffd" in json.loads(line)["detail"] for line in issues)
-    assert status == 0 and not report["errors"]
+    assert [json.loads(line)["code"]["coding"][0]["code"] for line in issues] == [
+        "admin-missing"]
+    assert status == 1
 
 
 def test_a_numeric_code_is_an_error_not_a_missing_code(tmp_path, capsys):

@@ -14,6 +14,8 @@ from functools import lru_cache
 from typing import Any, TypeGuard
 from zoneinfo import ZoneInfo
 
+from adapter.terminology import statuses
+
 _DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?(?:T[0-9:.]+(?:Z|[+-]\d{2}:\d{2})?)?$")
 _HAS_OFFSET = re.compile(r"(Z|[+-]\d{2}:\d{2})$")
 _TYPE = re.compile(r"[A-Z][A-Za-z]{1,63}")
@@ -238,10 +240,23 @@ def codes_of(resource: Mapping[str, Any], name: str, ref: str) -> frozenset[str]
     return frozenset(found)
 
 
-def status_code(concept: object, where: str, ref: str) -> str | None:
-    """The code of a status CodeableConcept (Condition.clinicalStatus and verificationStatus)."""
+def status_code(concept: object, where: str, ref: str, allowed: frozenset[str]) -> str | None:
+    """The code of a status CodeableConcept (Condition.clinicalStatus and verificationStatus),
+    read as ``status`` reads one."""
     found = codings(concept, where, ref)
-    return found[0][1] if found else None
+    return status(found[0][1], where, ref, allowed) if found else None
+
+
+def status(value: object, where: str, ref: str, allowed: frozenset[str]) -> str | None:
+    """A status code trimmed and lower-cased (``adapter.terminology.statuses``); None when
+    absent or not a string, as ``string``. A code outside ``allowed``, the element's FHIR
+    value set, is a ``BadResource`` naming it, not a status the rules would misread."""
+    if type(value) is not str:
+        return None
+    code = value if value in allowed else statuses.normalized(value)
+    if code in allowed:
+        return code
+    raise BadResource(ref, statuses.unknown(where, text(value), allowed))
 
 
 def concept_text(concept: object) -> str:

@@ -294,11 +294,14 @@ def claim_test(mappings: Mappings, also: Iterable[str] = ()) -> LineTest:
     like ``line_tests``, and fast on the claim files, the biggest of an export: the codes
     are looked for bare (a word that starts with a quote, the commonest byte of JSON, slows
     the scan several times) and J3420 in each of its spellings instead of in a lower-cased
-    copy of the line. ``also``: more words to find, as written."""
+    copy of the line. ``also``: more words to find (statuses), as written, capitalised and in
+    capitals, the spellings the claim reader reads as the word (it lower-cases a status)."""
     drugs = mappings.drugs
     return LineTest((*_spellings(drugs.j3420_code), *(c.encode() for c in sorted(drugs.rxnorm)),
                      NDC.removeprefix("http://hl7.org/fhir/").encode(),
-                     *(word.encode() for word in sorted(also)), *_ESCAPES))
+                     *(spelt.encode() for word in sorted(also)
+                       for spelt in dict.fromkeys((word, word.capitalize(), word.upper()))),
+                     *_ESCAPES))
 
 
 def _spellings(code: str) -> tuple[bytes, ...]:

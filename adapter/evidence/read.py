@@ -37,6 +37,7 @@ from adapter.evidence.fields import (
     ref_of,
     reference,
     references,
+    status,
     status_code,
     string,
     subject,
@@ -45,7 +46,7 @@ from adapter.evidence.fields import (
 )
 from adapter.mappings import DrugCodes, Mappings
 from adapter.notes.conditions import text_codes
-from adapter.terminology import icd10cm, snomed
+from adapter.terminology import icd10cm, snomed, statuses
 from adapter.terminology.systems import LOINC
 from adapter.terminology.units import UnitError, convert, unit_of
 from adapter.values import value
@@ -101,9 +102,10 @@ def read_condition(resource: Resource, mappings: Mappings, zone: ZoneInfo | None
         ref=ref,
         patient=patient,
         codes=codes,
-        clinical_status=status_code(resource.get("clinicalStatus"), "clinicalStatus", ref),
+        clinical_status=status_code(resource.get("clinicalStatus"), "clinicalStatus", ref,
+                                    statuses.CLINICAL),
         verification_status=status_code(
-            resource.get("verificationStatus"), "verificationStatus", ref
+            resource.get("verificationStatus"), "verificationStatus", ref, statuses.VERIFICATION
         ),
         onset=optional_date(resource, "onsetDateTime", "onsetPeriod.start", ref=ref, zone=zone),
         abatement=optional_date(resource, "abatementDateTime", "abatementPeriod.start",
@@ -157,14 +159,14 @@ def read_observation(resource: Resource, mappings: Mappings, zone: ZoneInfo | No
         raise BadResource(ref, "Observation has no effective date")
     value, comparator = _lab_value(resource, ref, loinc, kind.unit, mappings)
     interpretation = frozenset(code.upper() for code in codes_of(resource, "interpretation", ref))
-    status = resource.get("status")
+    lab_status = status(resource.get("status"), "status", ref, statuses.OBSERVATION)
     patient = subject(resource, ref)
     if patient is None:
         raise BadResource(ref, "Observation has no subject: whose result it is cannot be told")
     return LabFact(
         ref=ref,
         patient=patient,
-        status=string(status),
+        status=lab_status,
         kind=kind.name,
         loinc=loinc,
         value=value,
@@ -292,7 +294,7 @@ def read_medication_use(resource: Resource, zone: ZoneInfo | None = None,
               for pair in codings(dosage.get("route"), f"dosage[{n}].route", ref)]
     route_text = " ".join(concept_text(d.get("route")) for d in dosages).lower()
     drug, medication_ref = _medication(resource, ref)
-    status = resource.get("status")
+    use_status = status(resource.get("status"), "status", ref, statuses.EVENT[kind])
     dose = None
     if kind == "MedicationAdministration" and dosages:
         try:
@@ -303,7 +305,7 @@ def read_medication_use(resource: Resource, zone: ZoneInfo | None = None,
             problems.append(exc)
     return MedicationUse(
         ref=ref, kind=kind, patient=subject(resource, ref),
-        status=string(status), day=day,
+        status=use_status, day=day,
         routes=tuple(routes), route_text=route_text,
         dose=dose,
         context=context,
@@ -347,11 +349,10 @@ def read_procedure(resource: Resource, drugs: DrugCodes,
     pairs = codings(resource.get("code"), "code", ref)
     if not any(drugs.injection_procedures.has(system, code) for system, code in pairs):
         return None
-    status = resource.get("status")
     return ProcedureFact(
         ref=ref,
         patient=subject(resource, ref),
-        status=string(status),
+        status=status(resource.get("status"), "status", ref, statuses.EVENT["Procedure"]),
         day=optional_date(resource, "performedDateTime", "performedPeriod.start", ref=ref,
                           zone=zone),
         encounter=reference(resource.get("encounter"), "encounter", ref),

@@ -35,6 +35,7 @@ from adapter.evidence.fields import (
 )
 from adapter.evidence.payer import read_claim_payer
 from adapter.evidence.read import icd10cm_codes
+from adapter.terminology import statuses
 
 Resource = Mapping[str, Any]
 
@@ -86,6 +87,14 @@ def _claim_diagnosis(dx: Resource, index: int, ref: str) -> ClaimDiagnosis:
     )
 
 
+def _code(value: object) -> str | None:
+    """A claim's status or use, trimmed and lower-cased ("Cancelled" is cancelled); which
+    codes are known is scope's to say, once the claim is known to bill B12
+    (``adapter.rules.scope``): another claim's odd status is no concern of these checks."""
+    code = string(value)
+    return code if code is None else statuses.normalized(code)
+
+
 def _providers(resource: Resource, ref: str) -> tuple[str, ...]:
     """Who rendered the service and where: provider, careTeam providers, facility."""
     found = [reference(resource.get("provider"), "provider", ref),
@@ -103,8 +112,8 @@ def read_claim_head(resource: Resource, ref: str | None = None) -> ClaimHead:
     status, use = resource.get("status"), resource.get("use")
     return ClaimHead(
         ref=ref,
-        status=string(status),
-        use=string(use),
+        status=_code(status),
+        use=_code(use),
         products=tuple(tuple(codings(item.get("productOrService"),
                                      f"item[{n}].productOrService", ref))
                        for n, item in enumerate(items(resource, "item", ref))),
@@ -165,14 +174,14 @@ def read_claim(resource: Resource, zone: ZoneInfo | None = None,
         ref=ref,
         version=string(version),
         last_updated=string(updated),
-        status=string(status),
+        status=_code(status),
         patient=reference(resource.get("patient"), "patient", ref),
         billable_start=optional_date(resource, "billablePeriod.start", ref=ref, zone=zone),
         created=optional_date(resource, "created", ref=ref, zone=zone),
         diagnoses=tuple(sorted(diagnoses, key=lambda d: d.sequence)),
         items=tuple(lines),
         supporting=references(resource, "supportingInfo", ref, key="valueReference"),
-        use=string(use),
+        use=_code(use),
         providers=_providers(resource, ref),
         payer=read_claim_payer(resource),
     )

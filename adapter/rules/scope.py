@@ -15,6 +15,7 @@ from adapter.evidence.facts import B12Item, ClaimFacts, ClaimHead, ClaimItem, Cl
 from adapter.evidence.fields import BadResource
 from adapter.mappings import DrugCodes
 from adapter.rules.status import NOT_A_SERVICE_USES, SKIPPED_CLAIM_STATUSES
+from adapter.terminology import statuses
 from adapter.terminology.systems import NDC, RXNORM
 from adapter.values import value
 
@@ -56,11 +57,17 @@ def _b12_item(item: ClaimItem, drugs: DrugCodes) -> B12Item | None:
 
 
 def out_of_scope(claim: ClaimHead, drugs: DrugCodes) -> Skip | None:
-    """Why the claim is skipped, or None when the checks apply to it."""
+    """Why the claim is skipped, or None when the checks apply to it. Raises ``BadResource``
+    for a B12 claim whose status or use is none of its FHIR codes (read trimmed and
+    lower-cased: ``read_claims``): what it bills cannot be told to be a service given."""
     if (skip := _not_a_service(claim)) is not None:
         return skip
     if not any(b12_product(product, drugs)[0] for product in claim.products):
         return NO_B12
+    for element, code, allowed in (("status", claim.status, statuses.CLAIM),
+                                   ("use", claim.use, statuses.CLAIM_USE)):
+        if code is not None and code not in allowed:
+            raise BadResource(claim.ref, statuses.unknown(element, code, allowed))
     return None
 
 

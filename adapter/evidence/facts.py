@@ -31,6 +31,9 @@ class ClaimDiagnosis:
     written: str  # as the claim wrote it, for messages
     condition: str | None = None  # diagnosisReference
     derived_from: str | None = None  # the Condition the code was taken from (no code written)
+    # the system ``written`` was coded under when it is no ICD-10-CM code ("": none); None
+    # when it is, or when ``written`` is text, not a code
+    system: str | None = None
 
 
 @value

@@ -15,6 +15,7 @@ from typing import Any, TypeGuard
 from zoneinfo import ZoneInfo
 
 from adapter.terminology import statuses
+from adapter.terminology.systems import ALIASES as _SYSTEMS
 
 _DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?(?:T[0-9:.]+(?:Z|[+-]\d{2}:\d{2})?)?$")
 _HAS_OFFSET = re.compile(r"(Z|[+-]\d{2}:\d{2})$")
@@ -200,7 +201,8 @@ def items(resource: Mapping[str, Any], name: str, ref: str) -> list[Mapping[str,
 
 
 def codings(concept: object, where: str, ref: str) -> list[tuple[str, str]]:
-    """(system, code) pairs of a CodeableConcept; codings without a code are passed over.
+    """(system, code) pairs of a CodeableConcept, each system under its canonical URL
+    (``adapter.terminology.systems``); codings without a code are passed over.
 
     A list, not a generator: concepts hold one or two codings, and this runs for every
     coded element of every resource.
@@ -225,7 +227,11 @@ def codings(concept: object, where: str, ref: str) -> list[tuple[str, str]]:
             raise BadResource(ref, f"{where}.coding[{n}].code is not a string: {_shown(code)}")
         if code := code.strip():
             system = coding.get("system")
-            system = system.strip() if type(system) is str else ""
+            if type(system) is str:
+                system = system.strip()
+                system = _SYSTEMS.get(system, system)
+            else:
+                system = ""
             # inline isascii: a lone surrogate is made printable by text(), rarely needed
             pairs.append((system if system.isascii() else text(system),
                           code if code.isascii() else text(code)))

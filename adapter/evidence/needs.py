@@ -16,8 +16,7 @@ import ahocorasick_rs
 from adapter.evidence import kinds
 from adapter.evidence.fields import normalize_reference
 from adapter.mappings import Mappings
-from adapter.terminology import icd10cm
-from adapter.terminology.systems import LOINC, NDC
+from adapter.terminology.systems import ICD10CM, LOINC, NDC, markers
 
 
 @dataclass(frozen=True)
@@ -247,7 +246,7 @@ def line_tests(mappings: Mappings, note_patients: frozenset[str] | None = None,
     export, where few patients have a B12 claim, the others' labs. Not named then: a B12
     patient's Condition whose evidence points at such a lab of another patient."""
     drugs = mappings.drugs
-    words = _shortest({*drugs.keywords, "medicationreference", "sid/ndc",
+    words = _shortest({*drugs.keywords, "medicationreference", *markers(NDC),
                        *(w for g in drugs.premedicated.values() for w in g.words)})
     drug_codes = {*drugs.rxnorm, *(c for g in drugs.premedicated.values()
                                    for cs in g.codes.values() for c in cs)}
@@ -257,7 +256,7 @@ def line_tests(mappings: Mappings, note_patients: frozenset[str] | None = None,
     terms, alone = _term_words()
     tests = {
         "Condition": LineTest((*_codes(mappings.snomed.to_icd10cm),
-                               *(s.encode() for s in sorted(icd10cm.SYSTEMS)),
+                               *(s.encode() for s in markers(ICD10CM)),
                                *sorted(terms), *_ESCAPES),
                               codes=frozenset(_codes(mappings.snomed.to_icd10cm)),
                               alone=frozenset(alone)),
@@ -298,7 +297,7 @@ def claim_test(mappings: Mappings, also: Iterable[str] = ()) -> LineTest:
     capitals, the spellings the claim reader reads as the word (it lower-cases a status)."""
     drugs = mappings.drugs
     return LineTest((*_spellings(drugs.j3420_code), *(c.encode() for c in sorted(drugs.rxnorm)),
-                     NDC.removeprefix("http://hl7.org/fhir/").encode(),
+                     *(marker.encode() for marker in markers(NDC)),
                      *(spelt.encode() for word in sorted(also)
                        for spelt in dict.fromkeys((word, word.capitalize(), word.upper()))),
                      *_ESCAPES))

@@ -84,6 +84,7 @@ def _claim_diagnosis(dx: Resource, index: int, ref: str) -> ClaimDiagnosis:
         code=codes[0] if codes else None,
         written=codes[0] if codes else written,
         condition=reference(dx.get("diagnosisReference"), f"{where}.diagnosisReference", ref),
+        system=pairs[0][0] if pairs and not codes else None,
     )
 
 

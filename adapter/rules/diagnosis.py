@@ -17,6 +17,7 @@ from adapter.findings import Finding
 from adapter.rules import status
 from adapter.rules.policy import Policy, code_set, refs
 from adapter.rules.premedication import premedicated
+from adapter.terminology.systems import ICD10CM
 
 
 def dx_invalid(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
@@ -31,13 +32,21 @@ def dx_invalid(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
             if dx.condition and not dx.written:
                 continue  # only a reference to a Condition whose code cannot be read as ICD
             shown = f" ({dx.written})" if dx.written else ""
-            yield Finding("dx-invalid", f"Diagnosis {dx.sequence}{shown} has no ICD-10-CM code",
+            yield Finding("dx-invalid", f"Diagnosis {dx.sequence}{shown} has no ICD-10-CM code"
+                          f"{'' if dx.system is None else _coded_under(dx.system)}",
                           diagnosis=dx.written or None)
         elif not codes.is_billable(dx.code):
             why = ("a category, not a billable code" if codes.title(dx.code)
                    else "not an ICD-10-CM code")
             yield Finding("dx-invalid", f"{dx.code}{taken} is {why} in ICD-10-CM "
                           f"{codes.label}", diagnosis=dx.code)
+
+
+def _coded_under(system: str) -> str:
+    """Why a code written is no ICD-10-CM code when it may look like one: its system."""
+    if not system:
+        return f": it is coded with no system (ICD-10-CM's is {ICD10CM})"
+    return f": it is coded under {system}, not ICD-10-CM ({ICD10CM})"
 
 
 def dx_derived(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:

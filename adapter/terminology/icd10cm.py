@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from adapter.terminology import tabular
+from adapter.terminology.systems import ICD10CM
 from adapter.terminology.tabular import Index
 
-SYSTEM = "http://hl7.org/fhir/sid/icd-10-cm"
+SYSTEM = ICD10CM
 SYSTEMS = frozenset({SYSTEM, "urn:oid:2.16.840.1.113883.6.90"})
 
 _RANGE = re.compile(r"\(([^()]*)\)")

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-SYSTEM = "http://snomed.info/sct"
+from adapter.terminology.systems import SNOMED
+
+SYSTEM = SNOMED
 
 
 @dataclass(frozen=True, slots=True)

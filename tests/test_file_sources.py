@@ -176,3 +176,21 @@ def test_a_bundle_line_of_several_claims_in_a_mixed_file_gives_each_claim_once(
                     + json.dumps(bundle) + "\n")
     assert len(claims) == 2
     assert _report(capsys, path) == (0, plain)
+
+
+def test_ndjson_under_a_json_name_is_named_with_what_to_do(tmp_path, capsys):
+    (tmp_path / "export.json").write_text(_lines(_chart()))
+    (tmp_path / "Patient.ndjson").write_text(_lines([b.patient("p2")]))
+    status, report = _report(capsys, tmp_path)
+    assert {e["resource"]: e["message"] for e in report["errors"]} == {
+        "export.json": "not valid JSON (Extra data): it is NDJSON, one resource per line: name "
+                       "it .ndjson"}
+    assert status == 1
+
+
+def test_a_json_file_with_more_after_its_value_gets_no_ndjson_hint(tmp_path, capsys):
+    (tmp_path / "export.json").write_text(
+        '{"resourceType": "Bundle", "type": "collection", "entry": []}}\n')
+    (tmp_path / "Patient.ndjson").write_text(_lines([b.patient("p2")]))
+    _, report = _report(capsys, tmp_path)
+    assert [e["message"] for e in report["errors"]] == ["not valid JSON (Extra data)"]

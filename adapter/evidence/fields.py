@@ -17,8 +17,12 @@ from zoneinfo import ZoneInfo
 from adapter.terminology import statuses
 from adapter.terminology.systems import ALIASES as _SYSTEMS
 
-_DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?(?:T[0-9:.]+(?:Z|[+-]\d{2}:\d{2})?)?$")
-_HAS_OFFSET = re.compile(r"(Z|[+-]\d{2}:\d{2})$")
+# FHIR date and dateTime, ASCII digits only (\d takes other scripts' digits, int() reads them):
+# a time has hours 00-23 and minutes (seconds up to 60, a fraction), an offset up to 14:00
+_DATE = re.compile(r"^([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?"
+                   r"(?:T(?:[01][0-9]|2[0-3]):[0-5][0-9](?::(?:[0-5][0-9]|60)(?:\.[0-9]+)?)?"
+                   r"(?:Z|[+-](?:(?:0[0-9]|1[0-3]):[0-5][0-9]|14:00))?)?$")
+_HAS_OFFSET = re.compile(r"(Z|[+-][0-9]{2}:[0-9]{2})$")
 _TYPE = re.compile(r"[A-Z][A-Za-z]{1,63}")
 _TYPES_SEEN: set[str] = set()
 _ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")

@@ -54,7 +54,10 @@ from adapter.values import value
 Resource = Mapping[str, Any]
 _UNDATED_ABATEMENT = frozenset({"abatementBoolean", "abatementString", "abatementAge",
                                 "abatementRange"})
-_BOUND = re.compile(r"^\s*(<=|>=|<|>)?\s*(\d+(?:\.\d+)?)\s*(\S.*)?$")
+# "<150", "< 150 pg/mL", ".149 ng/mL", "≤150": a comparator, a decimal (ASCII digits: float()
+# reads other scripts' digits too), a unit
+_BOUND = re.compile(r"^\s*(<=|>=|<|>|≤|≥)?\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*(\S.*)?$")
+_COMPARATORS = {"≤": "<=", "≥": ">="}
 
 
 def icd10cm_codes(pairs: list[Coding]) -> list[str]:
@@ -202,9 +205,14 @@ def _lab_value(resource: Resource, ref: str, loinc: str, unit: str, mappings: Ma
         except UnitError as exc:
             raise BadResource(ref, f"valueQuantity: {exc}") from None
     text = resource.get("valueString")
-    if not isinstance(text, str) or not (match := _BOUND.match(text)):
+    if not isinstance(text, str):
         return None, None
+    if not (match := _BOUND.match(text)):  # not read silently as no value (SPEC 4, units)
+        raise BadResource(ref, f"valueString {text!r} is not a value that can be read (a "
+                          "number, with a comparator and a unit or not): the result is not "
+                          "evidence")
     comparator, digits, written_unit = match.groups()
+    comparator = _COMPARATORS.get(comparator, comparator)
     stated = written_unit or mappings.unit_when_unstated.get(loinc)
     try:
         value = convert(float(digits), unit_of({"unit": stated}) if stated else None, factors,
@@ -339,7 +347,10 @@ def _dose(dosage: Mapping[str, Any], ref: str) -> tuple[float, str | None] | Non
     dose = dosage.get("dose")
     if not is_object(dose) or dose.get("value") is None:
         return None
-    return number(dose.get("value"), "dosage.dose.value", ref), unit_of(dose)
+    amount = number(dose.get("value"), "dosage.dose.value", ref)
+    if amount <= 0:  # "-1000 mcg given that day is -1 unit(s)"
+        raise BadResource(ref, f"dosage.dose.value {amount:g} is not a dose given")
+    return amount, unit_of(dose)
 
 
 def read_procedure(resource: Resource, drugs: DrugCodes,

@@ -335,4 +335,17 @@ def _parse(raw: bytes, where: str) -> Any:
         return Problem(where, "JSON nested too deeply to read")
     except ValueError as exc:  # JSONDecodeError, and integers too long to convert
         message = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc).split(";")[0]
-        return Problem(where, f"not valid JSON ({message})")
+        return Problem(where, f"not valid JSON ({message}){_ndjson_hint(raw, message)}")
+
+
+def _ndjson_hint(raw: bytes, message: str) -> str:
+    """What to do when a whole file that is not one JSON value is NDJSON under another name
+    (``x.json``, no extension): its first line alone is a JSON object."""
+    first, newline, _ = raw.partition(b"\n")
+    if message != "Extra data" or not newline:
+        return ""
+    try:
+        return (": it is NDJSON, one resource per line: name it .ndjson"
+                if isinstance(orjson.loads(first), dict) else "")
+    except orjson.JSONDecodeError:
+        return ""

@@ -10,8 +10,10 @@ class UnitError(ValueError):
     """A quantity's unit cannot be converted; the value must not be read as a number."""
 
 
+# text units by their lower-cased spelling (µ is U+00B5 micro sign, μ U+03BC Greek mu)
 _SPELLINGS = {"mcg/l": "ug/L", "µg/l": "ug/L", "μg/l": "ug/L", "mcmol/l": "umol/L",
-              "µmol/l": "umol/L", "μmol/l": "umol/L", "gm/dl": "g/dL", "g/dl": "g/dL"}
+              "µmol/l": "umol/L", "μmol/l": "umol/L", "gm/dl": "g/dL", "g/dl": "g/dL",
+              "µg": "ug", "μg": "ug"}
 
 
 def unit_of(quantity: Mapping[str, object]) -> str | None:

@@ -72,6 +72,18 @@ def text(value: str) -> str:
     return value if value.isascii() else _SURROGATE.sub("\ufffd", value)
 
 
+def printable(value: Any) -> Any:
+    """A JSON value from the input with every string in it (keys too) as ``text`` makes it:
+    safe to echo back in an answer that is written as UTF-8."""
+    if isinstance(value, str):
+        return text(value)
+    if is_object(value):
+        return {text(str(k)): printable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [printable(v) for v in value]
+    return value
+
+
 def string(value: object) -> str | None:
     """A plain string field (a status, a use, a version) as ``text`` makes it; None when
     absent or not a string. Statuses reach messages and DetectedIssues as written."""

@@ -201,7 +201,7 @@ def _lab_value(resource: Resource, ref: str, loinc: str, unit: str, mappings: Ma
         if comparator is not None and comparator not in ("<", "<=", ">=", ">"):
             raise BadResource(ref, f"valueQuantity.comparator {comparator!r} is not <, <=, >=, >")
         try:
-            return convert(raw, unit_of(quantity), factors, unit), comparator
+            return convert(raw, _unit(quantity), factors, unit), comparator
         except UnitError as exc:
             raise BadResource(ref, f"valueQuantity: {exc}") from None
     text = resource.get("valueString")
@@ -215,7 +215,7 @@ def _lab_value(resource: Resource, ref: str, loinc: str, unit: str, mappings: Ma
     comparator = _COMPARATORS.get(comparator, comparator)
     stated = written_unit or mappings.unit_when_unstated.get(loinc)
     try:
-        value = convert(float(digits), unit_of({"unit": stated}) if stated else None, factors,
+        value = convert(float(digits), _unit({"unit": stated}) if stated else None, factors,
                         unit)
     except UnitError as exc:
         raise BadResource(ref, f"valueString {text!r}: {exc}") from None
@@ -330,13 +330,14 @@ def _medication(resource: Resource, ref: str) -> tuple[Drug | None, str | None]:
     med_ref = resource.get("medicationReference")
     if not is_object(med_ref):
         return Drug((), ""), None
-    display = written if isinstance(written := med_ref.get("display"), str) else ""
+    display = text(written) if isinstance(written := med_ref.get("display"), str) else ""
     target = med_ref.get("reference")
     if isinstance(target, str) and target.startswith("#"):
         for contained in items(resource, "contained", ref):
             if contained.get("id") == target[1:]:
                 return _drug(contained.get("code"), contained.get("form"), ref, display), None
-        raise BadResource(ref, f"medicationReference {target} names no contained Medication")
+        raise BadResource(ref, f"medicationReference {text(target)} names no contained "
+                               "Medication")
     target = reference(med_ref, "medicationReference", ref)
     if target is None or not target.startswith(("Medication/", "urn:uuid:", "urn:oid:")):
         return Drug((), display.lower()), None  # a full URL: resolved by the Bundle's fullUrl
@@ -350,7 +351,14 @@ def _dose(dosage: Mapping[str, Any], ref: str) -> tuple[float, str | None] | Non
     amount = number(dose.get("value"), "dosage.dose.value", ref)
     if amount <= 0:  # "-1000 mcg given that day is -1 unit(s)"
         raise BadResource(ref, f"dosage.dose.value {amount:g} is not a dose given")
-    return amount, unit_of(dose)
+    return amount, _unit(dose)
+
+
+def _unit(quantity: Mapping[str, Any]) -> str | None:
+    """A Quantity's unit (``unit_of``) as ``text`` makes it: the unit is written into
+    messages and findings ("unit 'x' cannot be converted")."""
+    unit = unit_of(quantity)
+    return text(unit) if unit is not None else None
 
 
 def read_procedure(resource: Resource, drugs: DrugCodes,

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapter import sources as claim_sources
+from adapter.evidence.fields import ref_of
 from adapter.service import fhir_answer
 from adapter.service.checking import CheckRun
 from adapter.service.operation import Posted, claim_count
@@ -49,7 +50,7 @@ def bound(posted: Posted, claim_type: str, limit: int) -> int:
             inner = entry.get("resource") if isinstance(entry, dict) else None
             if isinstance(inner, dict) and inner.get("resourceType") == other:
                 raise ServiceError(400, f"this operation checks {claim_type}s; the batch holds "
-                                        f"{other}/{inner.get('id')} (post it to "
+                                        f"{ref_of(inner)} (post it to "
                                         f"/{other}/$b12-check)")
     return count
 

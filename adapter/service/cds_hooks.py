@@ -27,9 +27,21 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from adapter.evidence.fields import BadResource, codings, concept_text
+from adapter.evidence.fields import (
+    BadResource,
+    codings,
+    concept_text,
+    is_object,
+    items,
+    optional_date,
+    printable,
+    reference,
+    references,
+    text,
+)
 from adapter.evidence.kinds import PATIENT, RECORD_KINDS
 from adapter.evidence.needs import record_searches
+from adapter.evidence.read import mapped_snomed
 from adapter.fhir import Query
 from adapter.findings import Finding, Severity
 from adapter.mappings import Mappings
@@ -38,7 +50,6 @@ from adapter.rules.scope import b12_product
 from adapter.service import crd
 from adapter.service.outcome import ServiceError
 from adapter.terminology import icd10cm
-from adapter.terminology.snomed import SYSTEM as SNOMED
 
 Resource = dict[str, Any]
 SERVICE_ID = "b12-injection"
@@ -182,13 +193,16 @@ def read_request(data: Any, service_id: str, mappings: Mappings) -> HookRequest:
     server = data.get("fhirServer")
     authorization = data.get("fhirAuthorization")
     token = authorization.get("access_token") if isinstance(authorization, dict) else None
+    if isinstance(token, str) and token and not (token.isascii() and token.isprintable()):
+        raise ServiceError(400, "fhirAuthorization.access_token must be a bearer token "
+                                "(printable ASCII)")
     unresolved = tuple(_order_label(o) for o in orders
                        if _medication_target(o) and not _order_concepts(o, bundled))
     return HookRequest(
-        hook=hook, instance=instance.strip(), patient=patient,
+        hook=hook, instance=text(instance.strip()), patient=patient,
         orders=tuple(o for o in orders if is_b12_order(o, mappings, bundled)),
         prefetch=prefetch if isinstance(prefetch, dict) else {},
-        fhir_server=server if isinstance(server, str) and server else None,
+        fhir_server=text(server) if isinstance(server, str) and server else None,
         access_token=token if isinstance(token, str) and token else None,
         unresolved=unresolved,
     )
@@ -239,9 +253,10 @@ def _order_concepts(order: Resource, bundled: Mapping[str, Resource]) -> list[An
         concepts.append(order["medicationCodeableConcept"])
     target = _medication_target(order)
     medication: Any = None
-    if target and target.startswith("#"):
-        medication = next((c for c in order.get("contained") or []
-                           if isinstance(c, dict) and c.get("id") == target[1:]), None)
+    if target and target.startswith("#"):  # contained not a list: unresolved, said in a note
+        contained = order.get("contained")
+        medication = next((c for c in contained if is_object(c) and c.get("id") == target[1:]),
+                          None) if isinstance(contained, list) else None
     elif target:
         medication = bundled.get(target)
         if medication is None and "Medication/" in target:  # absolute or versioned
@@ -267,7 +282,10 @@ def prefetched(request: HookRequest) -> tuple[list[Resource], list[str]]:
                                                                        "OperationOutcome"):
             missing.append(key)
         elif value["resourceType"] == "Bundle":
-            resources += [e["resource"] for e in value.get("entry") or []
+            entries = value.get("entry")
+            if entries is not None and not isinstance(entries, list):
+                raise ServiceError(400, f"prefetch.{key}: Bundle.entry is not a list")
+            resources += [e["resource"] for e in entries or []
                           if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
         else:
             resources.append(value)
@@ -282,28 +300,24 @@ def synthetic_claim(order: Resource, patient: str, mappings: Mappings,
     diagnosisReference (judged by the Condition's code: the order's diagnosis); to a
     contained Condition, that Condition's code. The order's ``insurance`` (a Coverage) is the
     claim's focal coverage, else the patient's one prefetched Coverage (``coverages``): its
-    payor's policy applies as to the claim."""
-    diagnoses: list[Resource] = []
-    for concept in order.get("reasonCode") or []:
-        if isinstance(concept, dict):
-            diagnoses.append(_coded_diagnosis(concept, mappings))
-    for reason in order.get("reasonReference") or []:
-        target = reason.get("reference") if isinstance(reason, dict) else None
-        if not isinstance(target, str):
-            continue
+    payor's policy applies as to the claim.
+
+    The order is read with the checked field readers, as a claim's diagnoses and
+    supportingInfo are: a malformed reason, supportingInfo or date is a ``BadResource``
+    naming the order and the field (the order cannot be judged); a malformed ``insurance`` is
+    passed over, as a claim's is (``evidence.payer``)."""
+    ref = _order_label(order)
+    diagnoses = [_coded_diagnosis(concept, f"reasonCode[{n}]", ref, mappings)
+                 for n, concept in enumerate(items(order, "reasonCode", ref))]
+    for target in references(order, "reasonReference", ref):
         if target.startswith("#"):
-            contained = next((c for c in order.get("contained") or [] if isinstance(c, dict)
-                              and c.get("resourceType") == "Condition"
-                              and c.get("id") == target[1:]), None)
-            if contained and isinstance(contained.get("code"), dict):
-                diagnoses.append(_coded_diagnosis(contained["code"], mappings))
-            continue
-        path = target.split("/_history/")[0].rstrip("/").split("/")
-        if len(path) >= 2 and path[-2] == "Condition":
-            diagnoses.append({"diagnosisReference": {"reference": f"Condition/{path[-1]}"}})
+            diagnoses += _contained_reason(order, target[1:], ref, mappings)
+        elif target.startswith("Condition/"):
+            diagnoses.append({"diagnosisReference": {"reference": target}})
     for sequence, diagnosis in enumerate(diagnoses, 1):
         diagnosis["sequence"] = sequence
-    when = _order_date(order)
+    supporting = references(order, "supportingInfo", ref)
+    when = _order_date(order, ref)
     claim: Resource = {
         "resourceType": "Claim",
         "id": CLAIM_PREFIX + _ID.sub("-", str(order.get("id") or "draft"))[:50],
@@ -317,40 +331,59 @@ def synthetic_claim(order: Resource, patient: str, mappings: Mappings,
                   "servicedDate": when, "quantity": {"value": 1},
                   "diagnosisSequence": list(range(1, len(diagnoses) + 1))}],
     }
-    insured = [i["reference"] for i in order.get("insurance") or []
-               if isinstance(i, dict) and isinstance(i.get("reference"), str)
-               and "Coverage/" in i["reference"]]
-    if not insured and len(coverages) == 1:
-        insured = list(coverages)
+    insured = _coverages(order, ref) or (list(coverages) if len(coverages) == 1 else [])
     if insured:
         claim["insurance"] = [{"sequence": 1, "focal": True,
                                "coverage": {"reference": insured[0]}}]
-    supporting = [s for s in order.get("supportingInfo") or []
-                  if isinstance(s, dict) and isinstance(s.get("reference"), str)]
     if supporting:
         claim["supportingInfo"] = [{"sequence": n, "category": {"text": "order support"},
-                                    "valueReference": {"reference": s["reference"]}}
-                                   for n, s in enumerate(supporting, 1)]
+                                    "valueReference": {"reference": target}}
+                                   for n, target in enumerate(supporting, 1)]
     return claim
 
 
-def _coded_diagnosis(concept: Resource, mappings: Mappings) -> Resource:
-    coded = [dict(c) for c in concept.get("coding") or [] if isinstance(c, dict)]
-    if not any(c.get("system") in icd10cm.SYSTEMS for c in coded):
-        for c in list(coded):
-            mapped = mappings.snomed.lookup(str(c.get("code", ""))) \
-                if c.get("system") == SNOMED else None
-            if mapped:
-                coded.append({"system": icd10cm.SYSTEM, "code": mapped})
+def _coded_diagnosis(concept: Any, where: str, ref: str, mappings: Mappings) -> Resource:
+    """A reason as a claim diagnosis: its codings (checked: ``codings`` names a malformed
+    one), with the ICD-10-CM mapping of its SNOMED codes when it has no ICD-10-CM code."""
+    pairs = codings(concept, where, ref)
+    coded = [dict(c) for c in concept.get("coding") or []]
+    if not any(system in icd10cm.SYSTEMS for system, _ in pairs):
+        coded += [{"system": icd10cm.SYSTEM, "code": mapped}
+                  for mapped in mapped_snomed(pairs, mappings)]
     return {"diagnosisCodeableConcept": {**concept, "coding": coded}}
 
 
-def _order_date(order: Resource) -> str:
-    for name in ("occurrenceDateTime", "authoredOn"):
-        value = order.get(name)
-        if isinstance(value, str) and re.match(r"\d{4}-\d{2}-\d{2}", value):
-            return value[:10]
-    return datetime.now(UTC).date().isoformat()
+def _contained_reason(order: Resource, rid: str, ref: str, mappings: Mappings
+                      ) -> list[Resource]:
+    """The diagnosis of a ``#id`` reasonReference: the contained Condition's code."""
+    for n, contained in enumerate(items(order, "contained", ref)):
+        if contained.get("resourceType") == "Condition" and contained.get("id") == rid:
+            code = contained.get("code")
+            return [] if code is None else [
+                _coded_diagnosis(code, f"contained[{n}].code", ref, mappings)]
+    return []
+
+
+def _coverages(order: Resource, ref: str) -> list[str]:
+    """The Coverages of the order's ``insurance``; an entry that is not a Reference is
+    passed over, as a claim's malformed insurance is (``evidence.payer``)."""
+    entries = order.get("insurance")
+    found = []
+    for n, entry in enumerate(entries if isinstance(entries, list) else ()):
+        try:
+            target = reference(entry, f"insurance[{n}]", ref)
+        except BadResource:
+            continue
+        if target and target.startswith("Coverage/"):
+            found.append(target)
+    return found
+
+
+def _order_date(order: Resource, ref: str) -> str:
+    """The order's day (occurrenceDateTime, else authoredOn, read as a claim's dates are;
+    else today)."""
+    when = optional_date(order, "occurrenceDateTime", "authoredOn", ref=ref)
+    return (when or datetime.now(UTC).date()).isoformat()
 
 
 def cards(request: HookRequest, order: Resource, findings: Iterable[Finding]) -> list[Resource]:
@@ -405,7 +438,7 @@ def frequency_card(request: HookRequest, order: Resource, chart: Sequence[Resour
     coverage = crd.read(order)
     if coverage is None or coverage.limit is None:
         return None
-    on = date.fromisoformat(_order_date(order))
+    on = date.fromisoformat(_order_date(order, _order_label(order)))
     bundled = {f"Medication/{r['id']}": r for r in chart
                if r.get("resourceType") == "Medication" and isinstance(r.get("id"), str)}
     days = [day for r in chart if (day := _injection_day(r, mappings, bundled)) is not None]
@@ -467,7 +500,8 @@ def _suggestion(order: Resource, finding: Finding, patient: str,
                 "actions": [{"type": "update",
                              "description": f"Set the order's reason to "
                                             f"{finding.suggested_code}",
-                             "resource": {**order, "reasonCode": [reason, *reasons]}}]}
+                             "resource": printable({**order,
+                                                    "reasonCode": [reason, *reasons]})}]}
     if finding.code == "lab-missing":
         lab = {"resourceType": "ServiceRequest", "status": "draft", "intent": "order",
                "subject": {"reference": f"Patient/{patient}"},
@@ -489,7 +523,11 @@ def _condition_links(server: str | None, evidence: Sequence[str]) -> list[Resour
 
 
 def _order_label(order: Resource) -> str:
-    return f"{order.get('resourceType')}/{order.get('id') or '(draft)'}"
+    """``Type/id`` of a draft order (its id as written, made printable), in messages, notes
+    and the cards' uuids."""
+    rid = order.get("id")
+    return (f"{text(str(order.get('resourceType')))}/"
+            f"{text(rid) if isinstance(rid, str) and rid.strip() else '(draft)'}")
 
 
 FEEDBACK_OUTCOMES = frozenset({"accepted", "overridden"})
@@ -502,7 +540,7 @@ def read_feedback(data: Any) -> list[dict[str, Any]]:
     if not isinstance(data, dict) or not isinstance(data.get("feedback"), list) \
             or not data["feedback"]:
         raise ServiceError(400, "a feedback request is {\"feedback\": [...]}, one item per card")
-    items = []
+    found = []
     for n, item in enumerate(data["feedback"]):
         if not isinstance(item, dict) or not isinstance(item.get("card"), str) \
                 or not item["card"].strip():
@@ -517,11 +555,11 @@ def read_feedback(data: Any) -> list[dict[str, Any]]:
         if isinstance(reason, dict) and isinstance(reason.get("reason"), dict) and \
                 isinstance(reason["reason"].get("code"), str):
             code = reason["reason"]["code"]
-        items.append({"card": item["card"][:64], "outcome": item["outcome"],
-                      "accepted_suggestions": [str(a.get("id"))[:64] for a in accepted
+        found.append({"card": text(item["card"][:64]), "outcome": item["outcome"],
+                      "accepted_suggestions": [text(str(a.get("id"))[:64]) for a in accepted
                                                if isinstance(a, dict)],
-                      "override_reason": str(code)[:64] if code else None})
-    return items
+                      "override_reason": text(code[:64]) if code else None})
+    return found
 
 
 def answer(cards_found: Sequence[Resource], note: str | None = None) -> dict[str, Any]:

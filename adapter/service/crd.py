@@ -11,10 +11,12 @@ has in that period.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
+
+from adapter.evidence.fields import is_object, text
 
 EXTENSION = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information"
 # UCUM "per period" units a payer writes an allowed quantity in, as days
@@ -56,25 +58,24 @@ class CoverageInfo:
         return "The payer's coverage information on this order says " + "; ".join(parts) + "."
 
 
-def read(order: dict[str, Any]) -> CoverageInfo | None:
-    """The order's CRD coverage information (several extensions merged), or None."""
-    found = [e for e in order.get("extension") or []
-             if isinstance(e, dict) and e.get("url") == EXTENSION]
+def read(order: Mapping[str, Any]) -> CoverageInfo | None:
+    """The order's CRD coverage information (several extensions merged), or None. Read
+    leniently: a part that is not what the extension defines is passed over."""
+    found = [e for e in _objects(order.get("extension")) if e.get("url") == EXTENSION]
     if not found:
         return None
     covered = pa_needed = None
     docs: list[str] = []
     limit = None
     for extension in found:
-        for part in extension.get("extension") or []:
-            if not isinstance(part, dict):
-                continue
+        for part in _objects(extension.get("extension")):
             url, code = part.get("url"), part.get("valueCode")
-            if url == "covered" and isinstance(code, str):
+            code = text(code) if isinstance(code, str) else None  # said on the cards
+            if url == "covered" and code:
                 covered = code
-            elif url == "pa-needed" and isinstance(code, str):
+            elif url == "pa-needed" and code:
                 pa_needed = code
-            elif url == "doc-needed" and isinstance(code, str) and code not in docs:
+            elif url == "doc-needed" and code and code not in docs:
                 docs.append(code)
             elif url == "detail":
                 limit = _limit(part) or limit
@@ -82,23 +83,28 @@ def read(order: dict[str, Any]) -> CoverageInfo | None:
     return info if (covered or pa_needed or docs or limit) else None
 
 
-def _limit(detail: dict[str, Any]) -> Limit | None:
-    code = value = None
-    for part in detail.get("extension") or []:
-        if not isinstance(part, dict):
-            continue
-        if part.get("url") == "code" and isinstance(part.get("valueCodeableConcept"), dict):
-            code = {c.get("code") for c in part["valueCodeableConcept"].get("coding") or []
-                    if isinstance(c, dict)}
-        elif part.get("url") == "value" and isinstance(part.get("valueQuantity"), dict):
+def _limit(detail: Mapping[str, Any]) -> Limit | None:
+    codes: set[str] = set()
+    value = None
+    for part in _objects(detail.get("extension")):
+        concept = part.get("valueCodeableConcept")
+        if part.get("url") == "code" and is_object(concept):
+            codes = {c["code"] for c in _objects(concept.get("coding"))
+                     if isinstance(c.get("code"), str)}
+        elif part.get("url") == "value" and is_object(part.get("valueQuantity")):
             value = part["valueQuantity"]
-    if not code or "allowed-quantity" not in code or value is None:
+    if "allowed-quantity" not in codes or value is None:
         return None
     count, unit = value.get("value"), value.get("code") or value.get("unit")
     if isinstance(count, bool) or not isinstance(count, int | float) or count <= 0:
         return None
-    days = PER_PERIOD_DAYS.get(str(unit)) if unit else None
+    days = PER_PERIOD_DAYS.get(unit) if isinstance(unit, str) else None
     return Limit(float(count), days) if days else None
+
+
+def _objects(value: object) -> list[Mapping[str, Any]]:
+    """The objects of a repeating element; nothing when it is not a list."""
+    return [v for v in value if is_object(v)] if isinstance(value, list) else []
 
 
 def injections_in_period(days: Sequence[date], on: date, limit: Limit) -> int:

@@ -16,6 +16,7 @@ import requests
 
 from adapter import modes
 from adapter import sources as claim_sources
+from adapter.evidence.fields import BadResource, has_id, ref_of
 from adapter.evidence.kinds import PATIENT_TYPES
 from adapter.evidence.needs import record_searches
 from adapter.fhir import FhirClient, FhirError, RetryPolicy
@@ -265,11 +266,15 @@ class Handlers:
             return 200, cds_hooks.answer([], note)
         mappings = self.judge.mappings
         chart, missing = cds_hooks.prefetched(request)
-        coverages = [f"Coverage/{r['id']}" for r in chart
-                     if r.get("resourceType") == "Coverage" and isinstance(r.get("id"), str)]
-        claims = {f"Claim/{c['id']}": (c, order) for order in request.orders
-                  if (c := cds_hooks.synthetic_claim(order, request.patient, mappings,
-                                                     coverages))}
+        coverages = [ref for r in chart if r.get("resourceType") == "Coverage"
+                     and has_id(ref := ref_of(r))]
+        try:
+            claims = {f"Claim/{c['id']}": (c, order) for order in request.orders
+                      if (c := cds_hooks.synthetic_claim(order, request.patient, mappings,
+                                                         coverages))}
+        except BadResource as exc:  # as a claim that cannot be read: named, nothing checked
+            raise ServiceError(422, f"draft order {exc.ref} cannot be checked: {exc.problem}"
+                               ) from None
         synthetic = [claim for claim, _ in claims.values()]
         if not missing:
             checked = _guarded(lambda: check_in_memory(self.judge, [*chart, *synthetic]))

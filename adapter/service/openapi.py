@@ -167,9 +167,12 @@ DISCOVERY = {200: _answer(m.Discovery, "The CDS services"), **_AUTH_ERRORS}
 CDS_RESPONSES = {
     200: _answer(m.CdsAnswer, "Cards (none when the chart backs the order; a note in "
                               "extension when an order could not be read)"),
-    400: _error("Not a CDS Hooks order-sign/order-select request"),
+    400: _error("Not a CDS Hooks order-sign/order-select request (or a prefetch Bundle "
+                "whose entry is not a list)"),
     412: _error("The chart can be neither prefetched nor fetched (prefetch missing and "
                 "fhirServer not given, not allowed, or failing)"),
+    422: _error("A draft B12 order cannot be read (its reason, supportingInfo or date): "
+                "the order and the field are named, nothing is checked"),
     **_BODY_ERRORS,
     **_AUTH_ERRORS,
 }

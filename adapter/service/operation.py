@@ -20,6 +20,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from adapter.evidence.fields import text
 from adapter.fhir.guard import ID_RE
 from adapter.service.outcome import ServiceError
 
@@ -163,4 +164,4 @@ def _kind(value: Any) -> str:
 def _describe(rtype: Any) -> str:
     if rtype is None:
         return "an object with no resourceType"
-    return repr(rtype)[:80] if not isinstance(rtype, str) else f"a {rtype[:64]}"
+    return repr(rtype)[:80] if not isinstance(rtype, str) else f"a {text(rtype[:64])}"

@@ -33,6 +33,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from adapter.evidence.fields import is_object, text
 from adapter.evidence.kinds import BY_TYPE, PATIENT_TYPES
 from adapter.fhir.guard import ID_RE, TYPE_RE
 from adapter.service.outcome import ServiceError
@@ -76,7 +77,8 @@ def _bundle(bundle: Resource) -> Notification:
         raise ServiceError(400, "a notification Bundle needs a first entry holding its "
                                 "SubscriptionStatus")
     first = entries[0].get("resource") if isinstance(entries[0], dict) else None
-    if not isinstance(first, dict) or first.get("resourceType") not in STATUS_TYPES:
+    if not isinstance(first, dict) or not isinstance(first.get("resourceType"), str) \
+            or first["resourceType"] not in STATUS_TYPES:
         raise ServiceError(400, "the first entry of a notification Bundle must be a "
                                 "SubscriptionStatus (R4B/R5) or a Parameters (R4 backport)")
     if bundle.get("type") not in ("history", "subscription-notification"):
@@ -86,7 +88,7 @@ def _bundle(bundle: Resource) -> Notification:
     kind = status.get("type")
     if kind in ("handshake", "heartbeat"):
         return Notification(kind, subscription=status.get("subscription"))
-    if kind not in EVENT_TYPES:
+    if not isinstance(kind, str) or kind not in EVENT_TYPES:
         raise ServiceError(400, f"notification type {kind!r} is not handshake, heartbeat, "
                                 "event-notification or query-event", code="not-supported")
     resources: dict[str, Resource] = {}
@@ -119,7 +121,7 @@ def _status(resource: Resource) -> dict[str, Any]:
                 "subscription": _ref(resource.get("subscription")),
                 "focus": [r for f in focus if (r := _relative(_ref(f)))]}
     found: dict[str, Any] = {"focus": []}
-    for parameter in resource.get("parameter") or []:
+    for parameter in _list(resource.get("parameter")):
         if not isinstance(parameter, dict):
             continue
         name = parameter.get("name")
@@ -128,7 +130,7 @@ def _status(resource: Resource) -> dict[str, Any]:
         elif name == "subscription":
             found["subscription"] = _ref(parameter.get("valueReference"))
         elif name == "notification-event":
-            for part in parameter.get("part") or []:
+            for part in _list(parameter.get("part")):
                 ref = (_relative(_ref(part.get("valueReference")))
                        if isinstance(part, dict) and part.get("name") == "focus" else None)
                 if ref:
@@ -137,15 +139,21 @@ def _status(resource: Resource) -> dict[str, Any]:
 
 
 def _entry_reference(entry: Resource) -> str | None:
-    for candidate in (entry.get("fullUrl"), (entry.get("request") or {}).get("url")):
+    request = entry.get("request")
+    for candidate in (entry.get("fullUrl"), request.get("url") if is_object(request) else None):
         if isinstance(candidate, str) and (ref := _relative(candidate)):
             return ref
     return None
 
 
+def _list(value: Any) -> list[Any]:
+    """A repeating element; a value that is not a list holds nothing the service reads."""
+    return value if isinstance(value, list) else []
+
+
 def _ref(value: Any) -> str | None:
     ref = value.get("reference") if isinstance(value, dict) else None
-    return ref if isinstance(ref, str) else None
+    return text(ref) if isinstance(ref, str) else None  # the subscription's is logged
 
 
 def _relative(ref: str | None) -> str | None:

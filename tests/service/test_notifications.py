@@ -88,11 +88,34 @@ def test_the_r4_backport_parameters_form():
      "'history'"),
     (status_bundle("query-status"), "not handshake"),
     ({"resourceType": "Claim"}, "no valid id"),
+    # found beside the hostile-input hunt: each was a TypeError (a 500)
+    ({"resourceType": "Bundle", "type": "history", "entry": [{"resource": {
+        "resourceType": ["SubscriptionStatus"]}}]}, "SubscriptionStatus"),
+    ({"resourceType": "Bundle", "type": "history", "entry": [{"resource": {
+        "resourceType": "SubscriptionStatus", "type": {}}}]}, "not handshake"),
+    ({"resourceType": "Bundle", "type": "history", "entry": [{"resource": {
+        "resourceType": "Parameters", "parameter": 1}}]}, "not handshake"),
 ])
 def test_what_is_not_a_notification_is_a_400_naming_the_problem(body, words):
     with pytest.raises(ServiceError) as raised:
         read_notification(body, {})
     assert raised.value.status == 400 and words in raised.value.message
+
+
+def test_malformed_parts_of_a_notification_are_passed_over():
+    """Found beside the hostile-input hunt: a ``part`` or an entry's ``request`` that is not
+    an object made a 500; what can be read of the notification still is."""
+    parameters = {"resourceType": "Parameters", "parameter": [
+        {"name": "subscription", "valueReference": {"reference": "Subscription/\ud800"}},
+        {"name": "type", "valueCode": "event-notification"},
+        {"name": "notification-event", "part": 1}]}
+
+    notification = read_notification(
+        {"resourceType": "Bundle", "type": "history", "entry": [
+            {"resource": parameters}, {"fullUrl": f"{BASE}/Claim/k8", "request": "PUT"}]}, {})
+
+    assert notification.kind == "event" and notification.references == ("Claim/k8",)
+    assert notification.subscription == "Subscription/\ufffd"  # logged: made printable
 
 
 def test_pings_during_a_run_coalesce_into_one_more_run():

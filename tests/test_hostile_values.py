@@ -73,3 +73,28 @@ def test_a_fhir_date_at_its_edges_is_read(tmp_path, capsys, when):
     status, report = check_both(tmp_path, capsys, _swap(clean_chart(), lab))
     assert "Observation/o1" not in errors(report)
     assert "lab-missing" not in finding_codes(report) and status == 0
+
+
+def test_evidence_contained_in_the_claim_is_named_not_silently_missing(tmp_path, capsys):
+    chart = clean_chart(supporting=("Observation/o1",))
+    claim = chart[-1]
+    condition = next(r for r in chart if r["resourceType"] == "Condition")
+    claim["contained"] = [condition]
+    claim["supportingInfo"].append({"sequence": 9, "category": {"coding": [{"code": "info"}]},
+                                    "valueReference": {"reference": "#c1"}})
+    chart = [r for r in chart if r is not condition]
+    status, report = check_both(tmp_path, capsys, chart)
+    assert errors(report) == {"Claim/k1": "references #c1, a resource contained in the claim: "
+                              "contained resources are not read as evidence"}
+    assert "dx-not-documented" in finding_codes(report)  # and now the report says why
+    assert status == 1
+
+
+def test_a_urn_uuid_reference_no_entry_resolves_is_named(tmp_path, capsys):
+    chart = clean_chart(supporting=("Condition/c1", "Observation/o1"))
+    chart[-1]["supportingInfo"][0]["valueReference"]["reference"] = (
+        "urn:uuid:8f1d3b7e-0000-4000-8000-000000000001")
+    status, report = check_both(tmp_path, capsys, chart)
+    assert errors(report) == {"Claim/k1": "references urn:uuid:8f1d3b7e-0000-4000-8000-"
+                              "000000000001, which is not in the source"}
+    assert status == 1

@@ -77,7 +77,12 @@ def gather(claim: ClaimFacts, chart: Chart) -> ClaimEvidence:
         claim = replace(claim, patient=patient, supporting=supporting, diagnoses=diagnoses)
     referenced = set(claim.referenced)
     for ref in sorted(referenced):
-        if ref.split("/")[0] in REFERENCED_TYPES and not chart.has(ref):
+        if ref.startswith("#"):  # not silently nothing: the findings would not say why
+            problems.append(BadResource(claim.ref, f"references {ref}, a resource contained in "
+                                        "the claim: contained resources are not read as "
+                                        "evidence"))
+        elif ref.startswith("urn:uuid:") or (ref.split("/")[0] in REFERENCED_TYPES
+                                             and not chart.has(ref)):
             problems.append(BadResource(claim.ref, f"references {ref}, which is not in the source"))
 
     encounters = {chart.canonical(e) for item in claim.b12_items for e in item.encounters}

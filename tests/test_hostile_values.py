@@ -56,23 +56,23 @@ def test_a_value_string_that_cannot_be_read_is_an_error_and_no_evidence(tmp_path
     assert status == 1
 
 
-@pytest.mark.parametrize("when", ["\uff12\uff10\uff12\uff16-02-10", "2026-02-10T25:61:61Z",
-                                  "2026-02-10T24:00:00Z", "2026-02-10T10:00:00+25:00"])
-def test_a_date_that_is_no_fhir_date_is_an_error_naming_it(tmp_path, capsys, when):
+@pytest.mark.parametrize(("when", "valid"), [
+    ("\uff12\uff10\uff12\uff16-02-10", False), ("2026-02-10T25:61:61Z", False),
+    ("2026-02-10T24:00:00Z", False), ("2026-02-10T10:00:00+25:00", False),
+    ("2026-02-10T23:59:60Z", True), ("2026-02-10T10:30+14:00", True),
+    ("2026-02-10T10:30:00.123-12:00", True), ("2026-02", True),
+])
+def test_a_date_that_is_no_fhir_date_is_an_error_naming_it(tmp_path, capsys, when, valid):
+    """ASCII digits, hours 00-23, minutes and seconds in range, offsets up to 14:00."""
     lab = b.lab("o1", "p1", "b12", 150, "pg/mL", when)
     status, report = check_both(tmp_path, capsys, _swap(clean_chart(), lab))
-    assert errors(report)["Observation/o1"] == (
-        f"effectiveDateTime is not a valid date: {when!r}")
-    assert status == 1
-
-
-@pytest.mark.parametrize("when", ["2026-02-10T23:59:60Z", "2026-02-10T10:30+14:00",
-                                  "2026-02-10T10:30:00.123-12:00", "2026-02"])
-def test_a_fhir_date_at_its_edges_is_read(tmp_path, capsys, when):
-    lab = b.lab("o1", "p1", "b12", 150, "pg/mL", when)
-    status, report = check_both(tmp_path, capsys, _swap(clean_chart(), lab))
-    assert "Observation/o1" not in errors(report)
-    assert "lab-missing" not in finding_codes(report) and status == 0
+    if valid:
+        assert "Observation/o1" not in errors(report)
+        assert "lab-missing" not in finding_codes(report) and status == 0
+    else:
+        assert errors(report)["Observation/o1"] == (
+            f"effectiveDateTime is not a valid date: {when!r}")
+        assert status == 1
 
 
 def test_evidence_contained_in_the_claim_is_named_not_silently_missing(tmp_path, capsys):

@@ -189,3 +189,25 @@ def test_a_claim_search_whose_total_says_more_than_came_is_a_problem_and_the_wat
     assert len(problems) == 1 and "total says 500 matches, 1 were read" in problems[0].message
     assert run.failed and not outcome.moved
     assert SyncState.load(state).watermark == "2026-02-01T00:00:00.000Z"
+
+
+@responses.activate
+def test_sync_asks_for_the_total_so_a_claim_the_paging_slid_past_keeps_the_watermark(
+        tmp_path: Path):
+    """An offset-paged server (Medplum) whose claim k1 is updated mid-run: k1 moves to the end
+    and k3 slides into the page already read, so it never comes. Only the total, which
+    Medplum gives only when asked (SERVERS.md), says that fewer came than matched."""
+    state = tmp_path / "state.json"
+    SyncState(watermark="2026-02-01T00:00:00.000Z").save(state)
+    FakeServer(CHART, [])
+    asked = [responses.matchers.query_param_matcher({"_total": "accurate"}, strict_match=False)]
+    responses.replace(responses.GET, f"{BASE}/Claim", match=asked, json={
+        **_searchset(_claim("k1", "p1", "2026-03-01T10:00:00Z"),
+                     next_url=f"{BASE}/Claim?page=2"), "total": 3})
+    responses.replace(responses.GET, f"{BASE}/Claim?page=2", json={
+        **_searchset(_claim("k2", "p2", "2026-03-02T10:00:00Z")), "total": 3})
+    run, outcome = _sync(state)
+    problems = [e.message for e in run.report.errors if e.resource == "Claim search"]
+    assert problems and "total says 3 matches, 2 were read" in problems[0]
+    assert run.failed and not outcome.moved
+    assert SyncState.load(state).watermark == "2026-02-01T00:00:00.000Z"

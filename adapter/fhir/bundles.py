@@ -44,10 +44,12 @@ def same_origin(base_url: str, url: str) -> bool:
 
 
 def matches(bundle: Bundle, resource_type: str) -> Iterator[dict[str, Any]]:
-    """The resources a search matched: ``search.mode`` "match", or no mode and the searched
-    type. Included resources (mode "include") and OperationOutcome entries are left out."""
+    """The resources a search matched: of the searched type, with ``search.mode`` "match" or
+    none. Included resources (mode "include") and OperationOutcome entries are left out, an
+    OperationOutcome marked "match" too (a server that did was read as a note, "note-missing"
+    on every claim, and as a claim, "skipped")."""
     for resource, mode in _entries(bundle):
-        if mode == "match" or (mode is None and resource.get("resourceType") == resource_type):
+        if mode in ("match", None) and resource.get("resourceType") == resource_type:
             yield resource
 
 

@@ -67,6 +67,12 @@ class ClaimSelection:
             params.append(("_lastUpdated", f"ge{self.since}"))
         if self.since or self.oldest_first:
             params.append(("_sort", "_lastUpdated"))
+        if self.oldest_first:
+            # A sync's watermark must not pass a claim the paging skipped: a server paging
+            # by offset slides an unread claim into a page already read when another is
+            # updated mid-run, and only its total (which Medplum gives only when asked) says
+            # that fewer were read than matched (``fhir.search``: the run then keeps it).
+            params.append(("_total", "accurate"))
         return Query(resource_type, tuple(params))
 
 

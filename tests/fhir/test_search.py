@@ -166,6 +166,24 @@ def test_search_yields_matches_and_includes_stay_available_on_the_page():
 
 
 @responses.activate
+def test_an_outcome_or_another_type_marked_match_is_no_match():
+    """A server that marks its OperationOutcome "match" (or any entry of another type): it was
+    read as a claim ("skipped") and, in a note search, as a note ("note-missing")."""
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [
+            {"resource": claim("k1"), "search": {"mode": "match"}},
+            {"resource": outcome("too costly"), "search": {"mode": "match"}},
+            {"resource": {"resourceType": "Patient", "id": "p1"}, "search": {"mode": "match"}},
+        ],
+    }
+    responses.get(f"{BASE}/Claim?_count=100", json=bundle)
+
+    assert [c["id"] for c in make_client().search("Claim")] == ["k1"]
+
+
+@responses.activate
 def test_a_search_reads_at_most_max_pages_pages():
     for n in range(10):
         responses.get(f"{BASE}/Claim?page={n}",

@@ -224,9 +224,12 @@ class WriteBack(Sink):
         for start, bundle in plan.chunks(self.max_entries):
             try:
                 results = self.client.transaction(bundle)
-            except FhirError as exc:
-                self.totals.failed += len(bundle["entry"])
-                self.problems.append(Problem("DetectedIssue transaction", str(exc)))
+            except FhirError as exc:  # refused whole: say whose issues were not written
+                keys = [key for _, key in kinds[start:start + len(bundle["entry"])]]
+                claims = ", ".join(dict.fromkeys(key.partition(":")[0] for key in keys))
+                self.totals.failed += len(keys)
+                self.problems.append(Problem("DetectedIssue transaction", (
+                    f"{exc}; not written: {len(keys)} DetectedIssue write(s) of {claims}")))
                 continue
             for (kind, key), result in zip(kinds[start:start + len(results)], results,
                                            strict=True):

@@ -25,6 +25,7 @@ from adapter.fhir.redaction import guard_logs
 from adapter.findings import Severity
 from adapter.judge import Judge, add_judging_options, day
 from adapter.mappings import MappingsError
+from adapter.numeric_options import non_negative_int
 from adapter.output.paths import OutputError, writable_directory, writable_file
 from adapter.output.progress import ProgressBar
 from adapter.output.report import Report
@@ -214,8 +215,8 @@ def _parser() -> argparse.ArgumentParser:
     sync.add_argument("--state", type=Path, required=True, metavar="FILE",
                       help="JSON state file holding the watermark (a .lock file sits beside it)")
     sync.add_argument("--max-claims", type=int, metavar="N", help="stop after N claims")
-    sync.add_argument("--overlap-seconds", type=int, default=300, metavar="S",
-                      help="re-check this much before the watermark")
+    sync.add_argument("--overlap-seconds", type=non_negative_int, default=300, metavar="S",
+                      help="re-check this much before the watermark (0 or more)")
 
     uploads = _server_options(None, "system/X.read and system/X.write for every type the "
                               "source holds")  # known once the source is read
@@ -269,8 +270,9 @@ def _serve_parser(commands: argparse._SubParsersAction, server: argparse.Argumen
                        "facility_timezone, payer policies, notes (docs/configuration.md)")
     serve.add_argument("--state", type=Path, metavar="FILE",
                        help="sync state file: an empty Subscription notification runs a sync")
-    serve.add_argument("--overlap-seconds", type=int, default=300, metavar="S",
-                       help="with --state: re-check this much before the watermark")
+    serve.add_argument("--overlap-seconds", type=non_negative_int, default=300, metavar="S",
+                       help="with --state: re-check this much before the watermark (0 or "
+                       "more)")
     serve.add_argument("--api-token-env", metavar="VAR",
                        help="environment variable with the bearer token callers must send")
     serve.add_argument("--api-token-file", metavar="FILE",

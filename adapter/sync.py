@@ -187,6 +187,8 @@ def run_sync(client: FhirClient, policy: Policy, mappings: Mappings, writeback: 
 
     ``sinks`` must hold ``writeback`` (in the order the caller wants the sinks to see pages).
     """
+    if overlap < timedelta(0):  # the search would start after the watermark, skipping claims
+        raise ValueError(f"the overlap before the watermark must not be negative: {overlap}")
     base = client.base_url
     started = now or datetime.now(UTC)
     with run_lock(state_path):

@@ -220,6 +220,17 @@ def test_a_failed_check_of_what_was_left_unread_keeps_the_watermark(tmp_path):
                for e in run.report.errors)
 
 
+@responses.activate
+def test_a_negative_overlap_is_refused_before_any_request(tmp_path):
+    # it would search from after the watermark: a claim updated just after it never checked
+    mappings = load_mappings()
+    judge = modes.Judge(mappings, Policy.from_mappings(mappings, mappings.thresholds))
+    with pytest.raises(ValueError, match="must not be negative"):
+        modes.sync(judge, FhirClient(BASE), tmp_path / "state.json", dry_run=False,
+                   max_entries=50, overlap=timedelta(seconds=-5), max_claims=None)
+    assert not responses.calls and not (tmp_path / "state.json").exists()
+
+
 def test_an_out_of_range_saved_watermark_does_not_crash_the_next_run():
     assert _since("0001-01-01T00:00:00Z", timedelta(minutes=5)) == "0001-01-01T00:00:00.000Z"
     assert _since("not a date", timedelta(minutes=5)) is None

@@ -25,7 +25,13 @@ from adapter.fhir.redaction import guard_logs
 from adapter.findings import Severity
 from adapter.judge import Judge, add_judging_options, day
 from adapter.mappings import MappingsError
-from adapter.numeric_options import non_negative_int
+from adapter.numeric_options import (
+    non_negative_int,
+    non_negative_seconds,
+    port,
+    positive_int,
+    positive_seconds,
+)
 from adapter.output.paths import OutputError, writable_directory, writable_file
 from adapter.output.progress import ProgressBar
 from adapter.output.report import Report
@@ -130,24 +136,24 @@ def _server_options(scope: str | None, scope_says: str, *,
                        help=f"token scopes requested (default: {scope_says})"),
         g.add_argument("--token-url", help="token endpoint (default: from smart-configuration)"),
         g.add_argument("--ca-bundle", metavar="FILE", help="CA bundle for TLS verification"),
-        g.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
+        g.add_argument("--timeout", type=positive_seconds, default=60.0, metavar="SECONDS",
                        help="read timeout per request"),
-        g.add_argument("--page-size", type=int, default=DEFAULT_PAGE_SIZE, metavar="N",
+        g.add_argument("--page-size", type=positive_int, default=DEFAULT_PAGE_SIZE, metavar="N",
                        help="claims per page (_count)"),
         g.add_argument("--stats", action="store_true", help="print HTTP request counts"),
         # Reliability of server runs (README "Reliability: server runs").
-        g.add_argument("--retry-budget", type=float, default=DEFAULT_RETRY_BUDGET,
+        g.add_argument("--retry-budget", type=non_negative_seconds, default=DEFAULT_RETRY_BUDGET,
                        metavar="SECONDS",
                        help="most time one request, with its refused entries, may wait for the "
                        "server's rate-limit window or backoff"),
-        g.add_argument("--max-pages", type=int, default=DEFAULT_MAX_PAGES, metavar="N",
+        g.add_argument("--max-pages", type=positive_int, default=DEFAULT_MAX_PAGES, metavar="N",
                        help="most pages one search may read"),
     ]
     if writes_back:
         options += [
             g.add_argument("--dry-run", action="store_true",
                            help="write nothing, print the DetectedIssue writes instead"),
-            g.add_argument("--max-transaction-entries", type=int,
+            g.add_argument("--max-transaction-entries", type=positive_int,
                            default=DEFAULT_TRANSACTION_ENTRIES, metavar="N",
                            help="DetectedIssue writes per transaction Bundle"),
         ]
@@ -205,7 +211,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--all", dest="every_claim", action="store_true",
                        help="table: list the clean supported claims and every skipped claim "
                        "too (else their counts)")
-    check.add_argument("--workers", type=_workers, metavar="N",
+    check.add_argument("--workers", type=positive_int, metavar="N",
                        help="files: processes that read and judge (default: every core, at "
                        "most 4, for an export with 64 MB or more of records; else 1)")
 
@@ -214,7 +220,7 @@ def _parser() -> argparse.ArgumentParser:
     sync.add_argument("--server", metavar="URL", required=True, help="FHIR R4 base URL")
     sync.add_argument("--state", type=Path, required=True, metavar="FILE",
                       help="JSON state file holding the watermark (a .lock file sits beside it)")
-    sync.add_argument("--max-claims", type=int, metavar="N", help="stop after N claims")
+    sync.add_argument("--max-claims", type=positive_int, metavar="N", help="stop after N claims")
     sync.add_argument("--overlap-seconds", type=non_negative_int, default=300, metavar="S",
                       help="re-check this much before the watermark (0 or more)")
 
@@ -227,7 +233,7 @@ def _parser() -> argparse.ArgumentParser:
     load_cmd.add_argument("path", type=Path, nargs="?", default=None,
                           help="deprecated spelling of --source (the path alone)")
     load_cmd.add_argument("--server", metavar="URL", required=True, help="FHIR R4 base URL")
-    load_cmd.add_argument("--max-transaction-entries", type=int, metavar="N",
+    load_cmd.add_argument("--max-transaction-entries", type=positive_int, metavar="N",
                           help="resources per transaction Bundle (default 8, 50 with "
                           "--keep-ids)")
     load_cmd.add_argument("--keep-ids", action="store_true",
@@ -256,13 +262,13 @@ def _serve_parser(commands: argparse._SubParsersAction, server: argparse.Argumen
         "serve", parents=[common, server], formatter_class=_Help,
         help="HTTP service: $b12-check, Subscriptions, CDS Hooks")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    serve.add_argument("--port", type=int, default=8080, help="port to listen on")
-    serve.add_argument("--workers", type=int, default=1, help="worker processes")
+    serve.add_argument("--port", type=port, default=8080, help="port to listen on")
+    serve.add_argument("--workers", type=positive_int, default=1, help="worker processes")
     serve.add_argument("--server", metavar="URL",
                        help="FHIR R4 base URL: charts are read from it, DetectedIssues written")
     serve.add_argument("--dry-run", action="store_true",
                        help="write nothing to the FHIR server (answers show the writes)")
-    serve.add_argument("--max-transaction-entries", type=int,
+    serve.add_argument("--max-transaction-entries", type=positive_int,
                        default=DEFAULT_TRANSACTION_ENTRIES, metavar="N",
                        help="DetectedIssue writes per transaction Bundle")
     serve.add_argument("--config", type=Path, metavar="FILE",
@@ -282,16 +288,16 @@ def _serve_parser(commands: argparse._SubParsersAction, server: argparse.Argumen
                             "certificate subject (required on every request when set)")
     serve.add_argument("--allow-client-subject", action="append", default=[], metavar="DN",
                        help="client certificate subject allowed (repeatable)")
-    serve.add_argument("--max-body-bytes", type=int, default=5 * 1024 * 1024, metavar="N",
+    serve.add_argument("--max-body-bytes", type=positive_int, default=5 * 1024 * 1024, metavar="N",
                        help="largest request body accepted")
-    serve.add_argument("--max-batch-claims", type=int, default=1000, metavar="N",
+    serve.add_argument("--max-batch-claims", type=positive_int, default=1000, metavar="N",
                        help="most claims one $b12-check batch may hold")
-    serve.add_argument("--max-async-claims", type=int, default=50_000, metavar="N",
+    serve.add_argument("--max-async-claims", type=positive_int, default=50_000, metavar="N",
                        help="most claims a batch sent with Prefer: respond-async may hold")
-    serve.add_argument("--max-concurrent", type=int, default=64, metavar="N",
+    serve.add_argument("--max-concurrent", type=positive_int, default=64, metavar="N",
                        help="requests answered at once per worker; past it 429 with "
                             "Retry-After")
-    serve.add_argument("--body-timeout", type=float, default=30.0, metavar="SECONDS",
+    serve.add_argument("--body-timeout", type=positive_seconds, default=30.0, metavar="SECONDS",
                        help="time to receive a request body; past it 408")
     serve.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
                        help="browser origin allowed to call the service (CDS Hooks sandbox, "
@@ -305,7 +311,8 @@ def _serve_parser(commands: argparse._SubParsersAction, server: argparse.Argumen
     serve.add_argument("--cds-fhir-server", action="append", default=[], metavar="URL",
                        help="fhirServer a CDS Hooks request may have the service read "
                             "(repeatable; without it only prefetch is used)")
-    serve.add_argument("--graceful-timeout", type=float, default=30.0, metavar="SECONDS",
+    serve.add_argument("--graceful-timeout", type=non_negative_seconds, default=30.0,
+                       metavar="SECONDS",
                        help="on SIGTERM, how long requests in flight may take to finish")
     serve.add_argument("--log-level", choices=("debug", "info", "warning"), default="info",
                        help="debug, info or warning")
@@ -363,7 +370,7 @@ def _audit_parser(commands: argparse._SubParsersAction, server: argparse.Argumen
                        help="first service date of the period (default: the earliest read)")
     audit.add_argument("--to", dest="period_to", type=day, metavar="DATE",
                        help="last service date of the period (default: the latest read)")
-    audit.add_argument("--sample", type=int, default=10, metavar="N",
+    audit.add_argument("--sample", type=positive_int, default=10, metavar="N",
                        help="claims per provider in the sample table")
     audit.add_argument("--show-names", action="store_true",
                        help="show patient names (default: references only; the page travels "
@@ -384,8 +391,6 @@ def _audit(args: argparse.Namespace) -> int:
     if args.out.is_dir():
         args.out = args.out / "audit.html"
     writable_file(args.out)  # before the work, not after it
-    if args.sample < 1:
-        raise UsageError(f"--sample must be at least 1, not {args.sample}")
     try:
         period = Period(args.period_from, args.period_to)
     except ValueError as exc:
@@ -497,12 +502,6 @@ def _print_server_summary(client: FhirClient, run: modes.ServerRun,
         stats = client.stats.as_dict()
         stats["requests_per_claim"] = round(client.stats.total / checked, 3)
         print("requests: " + json.dumps(stats), file=sys.stderr)
-
-
-def _workers(value: str) -> int:
-    if not value.isdigit() or int(value) < 1:
-        raise argparse.ArgumentTypeError(f"not a number of processes: {value!r}")
-    return int(value)
 
 
 def _file_source_only(args: argparse.Namespace) -> None:

@@ -277,7 +277,8 @@ def test_the_refused_options_are_the_whole_server_group():
     (["check", "--source", "x", "--formt", "json"],
      "b12-adapter check: error: unrecognized arguments: --formt json (see b12-adapter check "
      "--help)"),
-    (["check", "--source", "x", "--workers", "0"], "not a number of processes: '0'"),
+    (["check", "--source", "x", "--workers", "0"],
+     "argument --workers: must be a whole number from 1 to 1000000000, not '0'"),
     (["chekc"], "invalid choice: 'chekc'"),
 ])
 def test_an_argument_error_is_one_line_that_says_where_to_read_more(capsys, argv, words):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import socket
 import time
@@ -72,6 +73,8 @@ class FhirClient:
             raise ValueError("FHIR base URL must not carry a query or fragment")
         if "@" in parts.netloc:
             raise ValueError("put credentials in the auth settings, not in the base URL")
+        if not all(math.isfinite(t) and t > 0 for t in timeout):  # urllib3's ValueError
+            raise ValueError(f"timeouts must be finite numbers of seconds above 0: {timeout}")
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
         if max_pages < 1:

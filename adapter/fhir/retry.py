@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import re
 import time
@@ -80,8 +81,9 @@ class RetryPolicy:
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
-        if self.max_total_seconds < 0 or self.backoff_base < 0 or self.jitter < 0:
-            raise ValueError("retry times must not be negative")
+        if not all(math.isfinite(t) and t >= 0
+                   for t in (self.max_total_seconds, self.backoff_base, self.jitter)):
+            raise ValueError("retry times must be finite and not negative")  # nan never waited
 
     def backoff(self, attempt: int) -> float:
         """Exponential wait after failed attempt number `attempt` (1-based), plus jitter."""

@@ -20,6 +20,7 @@ from adapter.build import install_hint
 from adapter.config import ConfigError
 from adapter.judge import Judge, add_judging_options
 from adapter.mappings import MappingsError
+from adapter.numeric_options import positive_int
 from adapter.sources.files import SourceError
 from adapter.spark import object_store
 from adapter.spark.records import RunSpec
@@ -46,25 +47,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        "spark-submit's, else local[*])")
     where.add_argument("--remote", metavar="sc://HOST:PORT",
                        help="a Spark Connect server to run the job on (pyspark[connect])")
-    parser.add_argument("--partitions", type=_positive, metavar="N",
+    parser.add_argument("--partitions", type=positive_int, metavar="N",
                         help="patient partitions of the check stage (default: the shuffle "
                         "partitions)")
-    parser.add_argument("--shuffle-partitions", type=_positive, metavar="N",
+    parser.add_argument("--shuffle-partitions", type=positive_int, metavar="N",
                         help="partitions of every other shuffle (default: from the input's "
                         "bytes and the cores, at least twice the cores; adaptive query "
                         "execution coalesces small ones)")
-    parser.add_argument("--read-partition-mb", type=_positive, metavar="MB",
+    parser.add_argument("--read-partition-mb", type=positive_int, metavar="MB",
                         help="input split size (spark.sql.files.maxPartitionBytes; default "
                         "Spark's 128, spread over the cores)")
     parser.add_argument("--quiet", action="store_true",
                         help="no progress on stderr")
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text}: must be at least 1")
-    return value
 
 
 def parser() -> argparse.ArgumentParser:

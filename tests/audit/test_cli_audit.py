@@ -62,7 +62,6 @@ def test_names_never_reach_the_terminal(tmp_path, capsys):
 @pytest.mark.parametrize("args, message", [
     (["--from", "2026-03-01", "--to", "2026-02-01"], "is after --to"),
     (["--claim", "k1"], "need --server"),
-    (["--sample", "0"], "--sample must be at least 1"),
     (["--link-base", "javascript:alert(1)"], "not an http(s) URL with a host"),
 ])
 def test_unusable_arguments_exit_2(tmp_path, capsys, args, message):
@@ -75,6 +74,15 @@ def test_unusable_arguments_exit_2(tmp_path, capsys, args, message):
 def test_an_out_file_in_a_missing_directory_exits_2_before_any_work(tmp_path, capsys):
     assert main(["audit", "--source", str(DEMO), "--out", str(tmp_path / "no" / "r.html")]) == 2
     assert "not a file in an existing directory" in capsys.readouterr().err
+
+
+def test_a_sample_below_one_is_refused_by_the_parser(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["audit", "--source", str(DEMO), "--out", str(tmp_path / "r.html"),
+              "--sample", "0"])
+    assert exited.value.code == 2
+    assert "argument --sample: must be a whole number from 1" in capsys.readouterr().err
+    assert not (tmp_path / "r.html").exists()
 
 
 def test_a_bad_date_is_refused_by_the_parser(tmp_path, capsys):

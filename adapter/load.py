@@ -5,8 +5,11 @@ One strategy for every server: each resource is a conditional create (``POST Typ
 the resource), with a ``urn:uuid`` fullUrl. Servers that refuse client-chosen ids (Medplum: a
 PUT to a new id is "400 Invalid id") take it, servers that create by PUT (HAPI) take it too,
 and loading twice creates nothing new: the server finds each resource by its source
-identifier. The server chooses the ids, so references are rewritten to the ``Type/id`` the
-server gave the resource pointed at. A resource never shares a transaction with what it points
+identifier. The server chooses the ids, so links are rewritten to the ``Type/id`` the server
+gave the resource pointed at: every form of link the file source follows (a Reference
+relative, absolute or versioned, a note's attachment url to its Binary; ``_as_loaded``). A
+link to a loaded resource in any other element (``Patient.photo.url``) cannot be, and holds
+its resource back, named. A resource never shares a transaction with what it points
 at (servers do not all roll a transaction back when an entry is refused): it goes up once its
 targets landed, and is held back, named, when one of them did not. Several resources with one
 id (Bundles that reuse ids) are named, never merged silently. This is the one command allowed
@@ -27,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from adapter.evidence.fields import resolvable
 from adapter.fhir import FhirClient, FhirError, FhirUnreachableError
 from adapter.fhir.bundles import rewrite_references
 from adapter.outcomes import Problem
@@ -42,6 +46,8 @@ CHUNK = 8
 CHUNK_BY_ID = 50
 _URN_NAMESPACE = uuid.UUID("5d3f6f0e-0b8e-4a55-9a36-6f4c1b1f2a10")
 _SERVER_META = ("versionId", "lastUpdated", "source")  # the server sets these itself
+# Elements that hold a URL, where a link load does not rewrite would be left (``_stray``).
+_URL_ELEMENTS = ("url", "valueUrl", "valueUri")
 
 
 @dataclass
@@ -65,6 +71,8 @@ def load_resources(source: FileSource) -> tuple[list[dict[str, Any]], list[Probl
     problems = [item for item in items if isinstance(item, Problem)]
     resources = _once_each([rewrite_references(r, source.aliases) for r in items
                             if not isinstance(r, Problem) and r.get("id")], problems)
+    loading = {_ref(r) for r in resources}
+    resources = [_as_loaded(r, loading) for r in resources]  # ordered by every form
     rank = {rtype: n for n, rtype in enumerate(ORDER)}
     resources.sort(key=lambda r: rank.get(r["resourceType"], len(ORDER) - 1))
     return _referenced_first(resources), problems
@@ -102,7 +110,7 @@ def _referenced_first(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if ref in placed or ref in visiting:
             return
         visiting.add(ref)
-        for target in sorted(_references(by_ref[ref]) & by_ref.keys()):
+        for target in sorted(_links(by_ref[ref]) & by_ref.keys()):
             place(target)
         visiting.discard(ref)
         placed.add(ref)
@@ -115,6 +123,86 @@ def _referenced_first(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _ref(resource: dict[str, Any]) -> str:
     return f"{resource['resourceType']}/{resource['id']}"
+
+
+def _as_loaded(resource: dict[str, Any], loading: set[str]) -> dict[str, Any]:
+    """A copy of ``resource`` whose links to resources being loaded are written as their
+    ``Type/id``, however the source wrote them, as the file source reads them
+    (``fields.resolvable``): absolute (``http://host/fhir/Condition/c3``), versioned
+    (``Condition/c2/_history/1``: the source's versions are not the server's) or padded.
+    Links are every Reference's ``reference`` and a note's attachment ``url`` to its Binary
+    (adapter.notes.documents); load orders by them and points them at the server's ids (they
+    were sent as written, and pointed at ids the server does not have)."""
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, dict):
+            out = {key: walk(item) for key, item in value.items()}
+            if isinstance(out.get("reference"), str) \
+                    and (target := resolvable(out["reference"])) in loading:
+                out["reference"] = target
+            return out
+        if isinstance(value, list):
+            return [walk(item) for item in value]
+        return value
+
+    copy = walk(resource)
+    for attachment in _note_attachments(copy):
+        if isinstance(attachment.get("url"), str) \
+                and (target := resolvable(attachment["url"])) in loading:
+            attachment["url"] = target
+    return copy
+
+
+def _note_attachments(resource: dict[str, Any]) -> list[dict[str, Any]]:
+    """The attachments whose ``url`` a note's body is read from (adapter.notes.documents)."""
+    if resource.get("resourceType") == "DocumentReference":
+        contents = resource.get("content")
+        found = [c.get("attachment") for c in contents if isinstance(c, dict)] \
+            if isinstance(contents, list) else []
+    elif resource.get("resourceType") == "DiagnosticReport":
+        forms = resource.get("presentedForm")
+        found = list(forms) if isinstance(forms, list) else []
+    else:
+        return []
+    return [a for a in found if isinstance(a, dict)]
+
+
+def _links(resource: dict[str, Any]) -> set[str]:
+    """What ``resource`` points at: its references and its note attachments' urls."""
+    return _references(resource) | {a["url"] for a in _note_attachments(resource)
+                                     if isinstance(a.get("url"), str)}
+
+
+def _stray(resource: dict[str, Any], loading: set[str]) -> list[tuple[str, str]]:
+    """(element, ``Type/id``) of each URL element other than a note attachment's that names
+    a resource being loaded (``Patient.photo.url``): load does not rewrite it (it cannot tell
+    a link from a web page's URL there), so under the server's ids it would point at nothing.
+    A canonical resource's own ``url`` and an extension's ``url`` name no loaded resource:
+    they are identities, the same on every server."""
+    skip = {id(a) for a in _note_attachments(resource)}
+    found: list[tuple[str, str]] = []
+
+    def walk(value: Any, where: str) -> None:
+        if isinstance(value, dict):
+            named = bool(where) and id(value) not in skip and not _is_extension(value)
+            for key, item in value.items():
+                at = f"{where}.{key}" if where else key
+                if (key in _URL_ELEMENTS and isinstance(item, str)
+                        and (named or key != "url")
+                        and (target := resolvable(item)) in loading):
+                    found.append((at, target))
+                else:
+                    walk(item, at)
+        elif isinstance(value, list):
+            for n, item in enumerate(value):
+                walk(item, f"{where}[{n}]")
+
+    walk(resource, "")
+    return found
+
+
+def _is_extension(value: dict[str, Any]) -> bool:
+    return all(key in ("id", "url", "extension") or key.startswith("value") for key in value)
 
 
 def _references(value: Any) -> set[str]:
@@ -153,6 +241,9 @@ def conditional_create(resource: dict[str, Any], references: dict[str, str]) -> 
     ``references`` maps the source's ``Type/id`` to what the entry must point at."""
     ref = _ref(resource)
     body = {k: rewrite_references(v, references) for k, v in resource.items() if k != "id"}
+    for attachment in _note_attachments(body):  # a copy, as every part of body
+        if attachment.get("url") in references:
+            attachment["url"] = references[attachment["url"]]
     meta = {k: v for k, v in (body.get("meta") or {}).items() if k not in _SERVER_META}
     if meta:
         body["meta"] = meta
@@ -186,6 +277,7 @@ def load(client: FhirClient, resources: list[dict[str, Any]], chunk_size: int | 
     totals = LoadTotals()
     chunk_size = max(1, chunk_size or (CHUNK_BY_ID if keep_ids else CHUNK))
     loading = {_ref(r) for r in resources}
+    resources = [_as_loaded(r, loading) for r in resources]
     on_server: dict[str, str] = {}  # source Type/id -> the server's Type/id, once loaded
     lost: set[str] = set()  # refused, or pointing at something refused
     sent: list[tuple[str, dict[str, Any]]] = []  # the transaction being filled
@@ -220,7 +312,7 @@ def load(client: FhirClient, resources: list[dict[str, Any]], chunk_size: int | 
         sent.clear()
 
     ordered = _referenced_first(resources)
-    pointing = {_ref(r): (_references(r) & loading) - {_ref(r)} for r in ordered}
+    pointing = {_ref(r): (_links(r) & loading) - {_ref(r)} for r in ordered}
     # (a cycle cannot wait for its members to land first: it goes up in one transaction)
     in_chunk: set[str] = set()
     for unit in _units(ordered, pointing):
@@ -238,6 +330,12 @@ def load(client: FhirClient, resources: list[dict[str, Any]], chunk_size: int | 
                 why = "the server did not take it" if set(missing) <= lost else (
                     "it comes later (a reference cycle)")
                 held[ref] = f"it points at {', '.join(missing)} and {why}"
+            elif not keep_ids and (stray := _stray(resource, loading)):
+                element, target = stray[0]
+                held[ref] = (f"{element} names {target}, which load cannot point at the "
+                             "server's id there (only references and a note's attachment "
+                             "url are rewritten): make it a reference, or load with "
+                             "--keep-ids")
             elif not keep_ids and not _has_identifier_list(resource["resourceType"]) and not (
                     _has_single_identifier(resource["resourceType"])
                     and "identifier" not in resource):

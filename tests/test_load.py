@@ -13,6 +13,7 @@ import responses
 from adapter.fhir import FhirClient, RetryPolicy
 from adapter.load import (
     SOURCE_ID_SYSTEM,
+    _as_loaded,
     _referenced_first,
     conditional_create,
     full_url,
@@ -154,3 +155,78 @@ def test_a_reference_cycle_goes_up_in_one_transaction_by_full_urls():
     assert cycle["Condition"]["encounter"] == {"reference": full_url("Encounter/e1")}
     assert cycle["Encounter"]["diagnosis"][0]["condition"] == {
         "reference": full_url("Condition/c1")}
+
+
+@responses.activate
+def test_a_versioned_absolute_or_padded_reference_gets_the_server_id_too():
+    """Every form the file source resolves (fields.resolvable): they went up as written,
+    pointing at ids the server does not have, and load said all loaded."""
+    server = Server()
+    claim = b.claim("k1", "p1", SERVICE, supporting=("Condition/c1/_history/3",
+                                                     "http://old.example/fhir/R4/Condition/c2"))
+    claim["patient"] = {"reference": " Patient/p1 "}
+    resources = [claim, b.condition("c1", "p1", icd="E53.8"),
+                 b.condition("c2", "p1", icd="D51.0"), b.patient("p1")]
+    totals = load(_client(), resources, chunk_size=8)
+    assert totals.problems == [] and totals.loaded == 4
+    sent = server.sent[-1]["entry"][0]["resource"]  # after what it points at, as Type/id
+    assert sent["patient"] == {"reference": "Patient/srv-p1"}
+    assert [s["valueReference"] for s in sent["supportingInfo"]] == [
+        {"reference": "Condition/srv-c1"}, {"reference": "Condition/srv-c2"}]
+
+
+@responses.activate
+def test_with_keep_ids_every_form_is_written_as_type_and_id():
+    sent: list[dict[str, Any]] = []
+
+    def answer(request: Any) -> tuple[int, dict[str, str], str]:
+        bundle = json.loads(request.body)
+        sent.extend(e["resource"] for e in bundle["entry"])
+        return 200, {}, json.dumps({"resourceType": "Bundle", "type": "transaction-response",
+                                    "entry": [{"response": {"status": "201", "location":
+                                               f"{e['request']['url']}/_history/1"}}
+                                              for e in bundle["entry"]]})
+
+    responses.add_callback(responses.POST, BASE, callback=answer)
+    claim = b.claim("k1", "p1", SERVICE, supporting=("http://old.example/Condition/c1",))
+    totals = load(_client(), [claim, b.condition("c1", "p1", icd="E53.8"), b.patient("p1")],
+                  keep_ids=True)
+    assert totals.problems == [] and totals.loaded == 3
+    assert sent[-1]["supportingInfo"][0]["valueReference"] == {"reference": "Condition/c1"}
+
+
+def test_a_notes_binary_is_pointed_at_like_a_reference():
+    note = b.document_reference("n1", "p1", "2026-02-01", url="http://old.example/Binary/b1")
+    ordered = _referenced_first(_as_loaded_each([note, b.binary("b1", "B12 low")]))
+    assert [r["id"] for r in ordered] == ["b1", "n1"]  # the Binary first
+    assert ordered[1]["content"][0]["attachment"]["url"] == "Binary/b1"
+    entry = conditional_create(ordered[1], {"Binary/b1": "Binary/9", "Patient/p1": "Patient/8"})
+    assert entry["resource"]["content"][0]["attachment"]["url"] == "Binary/9"
+
+
+def _as_loaded_each(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    loading = {f"{r['resourceType']}/{r['id']}" for r in resources}
+    return [_as_loaded(r, loading) for r in resources]
+
+
+@responses.activate
+def test_a_link_load_cannot_rewrite_holds_its_resource_back_naming_the_element():
+    server = Server()
+    patient = b.patient("p1")
+    patient["photo"] = [{"contentType": "image/png", "url": "http://old.example/Condition/c1"}]
+    # a canonical resource's own url and an extension's url are identities, not links
+    questionnaire = {"resourceType": "Questionnaire", "id": "q1", "status": "active",
+                     "url": "http://example.org/fhir/Questionnaire/q1"}
+    other = {**b.patient("p2"), "extension": [
+        {"url": "http://example.org/fhir/Questionnaire/q1", "valueString": "x"}]}
+    client = FhirClient(BASE, writable_types=frozenset({"Patient", "Condition", "Questionnaire"}),
+                        retry=RetryPolicy(max_attempts=1))
+    totals = load(client, [patient, b.condition("c1", "p2", icd="E53.8"), other, questionnaire],
+                  chunk_size=8)
+    assert totals.loaded == 3 and [p.resource for p in totals.problems] == ["Patient/p1"]
+    assert totals.problems[0].message.startswith(
+        "not loaded: photo[0].url names Condition/c1, which load cannot point at the server's "
+        "id there")
+    assert "--keep-ids" in totals.problems[0].message
+    assert all(e["resource"]["identifier"][-1]["value"] != "Patient/p1"
+               for t in server.sent for e in t["entry"])

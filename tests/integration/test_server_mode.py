@@ -265,6 +265,55 @@ def test_load_uploads_the_demo_and_loading_again_duplicates_nothing(fresh_fhir_s
     assert reads / claims <= 0.2, stats
 
 
+@pytest.mark.parametrize("ids", [[], ["--keep-ids"]])
+def test_loaded_references_in_every_form_point_at_the_servers_ids(fresh_fhir_server, capsys,
+                                                                   tmp_path, ids):
+    """A hostile-input hunt: versioned and absolute references were loaded as written, so
+    they pointed at ids the server does not have ("loaded 18 of 18", exit 0), and check
+    --server erred ("references Condition/c2, which is not in the source")."""
+    server = fresh_fhir_server
+    chart = _chart("lr")
+    for resource in chart:
+        if resource["resourceType"] != "Claim":
+            continue
+        if resource["id"] == "lr-k1":  # versioned, and padded
+            resource["supportingInfo"][0]["valueReference"]["reference"] = \
+                "Condition/lr-c1/_history/1"
+            resource["supportingInfo"][1]["valueReference"]["reference"] = \
+                " Observation/lr-o1 "
+        resource["patient"]["reference"] = (  # absolute: another server's base, or this one's
+            f"http://old.example/fhir/R4/{resource['patient']['reference']}"
+            if resource["id"] == "lr-k3" else f"{server}/{resource['patient']['reference']}")
+    source = b.write_bulk(tmp_path / "chart", chart)
+
+    assert main(["load", "--source", str(source), "--server", server, *ids]) == 0
+    assert f"loaded {len(chart)} of {len(chart)}" in capsys.readouterr().out
+    status, report, _ = _check(capsys, server, "--since", "2000-01-01", "--dry-run")
+    assert main(["check", "--source", str(source), "--format", "json"]) == 0
+    from_files = json.loads(capsys.readouterr().out)
+
+    def verdicts(found: dict, names: dict[str, str]) -> dict:
+        return {names.get(c["claim"], c["claim"]):
+                (c["verdict"], sorted(f["code"] for f in c["findings"]))
+                for c in found["claims"]}
+
+    assert status == 0 and report["errors"] == []
+    assert verdicts(report, _source_ids(server, "Claim")) == verdicts(from_files, {})
+    assert report["summary"] == from_files["summary"]
+    claims = requests.get(f"{server}/Claim", params={"_count": "100"}, timeout=30).json()
+    written = sorted(r for e in claims["entry"] for r in _references(e["resource"]))
+    assert all(r.count("/") == 1 and r == r.strip() for r in written), written
+
+
+def _references(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        found = [value["reference"]] if isinstance(value.get("reference"), str) else []
+        return found + [r for item in value.values() for r in _references(item)]
+    if isinstance(value, list):
+        return [r for item in value for r in _references(item)]
+    return []
+
+
 def test_claim_pages_are_followed_by_their_next_links(fresh_fhir_server, capsys):
     _load(fresh_fhir_server, _chart("pg"))
     status, report, err = _check(capsys, fresh_fhir_server, "--since", "2000-01-01",

@@ -76,21 +76,16 @@ def test_an_out_file_in_a_missing_directory_exits_2_before_any_work(tmp_path, ca
     assert "not a file in an existing directory" in capsys.readouterr().err
 
 
-def test_a_sample_below_one_is_refused_by_the_parser(tmp_path, capsys):
+@pytest.mark.parametrize(("option", "said"), [
+    (["--sample", "0"], "argument --sample: must be a whole number from 1"),
+    (["--from", "March"], "not a date (YYYY-MM-DD): 'March'"),
+])
+def test_an_unusable_option_value_is_refused_by_the_parser(tmp_path, capsys, option, said):
     with pytest.raises(SystemExit) as exited:
-        main(["audit", "--source", str(DEMO), "--out", str(tmp_path / "r.html"),
-              "--sample", "0"])
+        main(["audit", "--source", str(DEMO), "--out", str(tmp_path / "r.html"), *option])
     assert exited.value.code == 2
-    assert "argument --sample: must be a whole number from 1" in capsys.readouterr().err
+    assert said in capsys.readouterr().err
     assert not (tmp_path / "r.html").exists()
-
-
-def test_a_bad_date_is_refused_by_the_parser(tmp_path, capsys):
-    with pytest.raises(SystemExit) as exited:
-        main(["audit", "--source", str(DEMO), "--out", str(tmp_path / "r.html"),
-              "--from", "March"])
-    assert exited.value.code == 2
-    assert "not a date (YYYY-MM-DD): 'March'" in capsys.readouterr().err
 
 
 def _python(code: str) -> subprocess.CompletedProcess[str]:

@@ -92,8 +92,10 @@ def _code(value: object) -> str | None:
     """A claim's status or use, trimmed and lower-cased ("Cancelled" is cancelled); which
     codes are known is scope's to say, once the claim is known to bill B12
     (``adapter.rules.scope``): another claim's odd status is no concern of these checks."""
-    code = string(value)
-    return code if code is None else statuses.normalized(code)
+    written = string(value)
+    if written is None:
+        return None
+    return statuses.normalized(written)
 
 
 def _providers(resource: Resource, ref: str) -> tuple[str, ...]:

@@ -101,7 +101,8 @@ def _server_options(scope: str | None, scope_says: str, *,
 
     ``scope`` is the command's --scope default (``adapter.scopes``: what it reads and writes,
     so a read-only grant serves audit), ``scope_says`` it in words; ``writes_back`` adds
-    check's and sync's --dry-run and --max-transaction-entries. The options are recorded in
+    the --dry-run and --max-transaction-entries of the commands that write back (check,
+    sync, serve). The options are recorded in
     ``args.server_options``, so a file source refuses each one set, a new one too. Secrets are
     never arguments: they come from environment variables or files.
     """
@@ -152,7 +153,8 @@ def _server_options(scope: str | None, scope_says: str, *,
     if writes_back:
         options += [
             g.add_argument("--dry-run", action="store_true",
-                           help="write nothing, print the DetectedIssue writes instead"),
+                           help="write nothing, show the DetectedIssue writes instead (printed; "
+                           "serve: in its answers)"),
             g.add_argument("--max-transaction-entries", type=positive_int,
                            default=DEFAULT_TRANSACTION_ENTRIES, metavar="N",
                            help="DetectedIssue writes per transaction Bundle"),
@@ -196,7 +198,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log requests and progress")
     commands = parser.add_subparsers(dest="command", required=True)
     checks, common = _check_options(), _common()
-    writes = _server_options(default_scope(), _CHECK_SCOPE, writes_back=True)  # check, sync
+    writes = _server_options(default_scope(), _CHECK_SCOPE, writes_back=True)  # and serve
 
     check = commands.add_parser("check", parents=[common, checks, writes,
                                                   _selection_options("check")],
@@ -239,7 +241,7 @@ def _parser() -> argparse.ArgumentParser:
     load_cmd.add_argument("--keep-ids", action="store_true",
                           help="PUT each resource to its own id (servers that create by update, "
                           "such as HAPI) instead of conditional creates with server ids")
-    _serve_parser(commands, _server_options(default_scope(), _CHECK_SCOPE), common)
+    _serve_parser(commands, writes, common)
     _audit_parser(commands, _server_options(default_scope(writes=False), "system/X.read for "
                                             "every type the audit reads; it writes nothing"),
                   common)
@@ -266,11 +268,6 @@ def _serve_parser(commands: argparse._SubParsersAction, server: argparse.Argumen
     serve.add_argument("--workers", type=positive_int, default=1, help="worker processes")
     serve.add_argument("--server", metavar="URL",
                        help="FHIR R4 base URL: charts are read from it, DetectedIssues written")
-    serve.add_argument("--dry-run", action="store_true",
-                       help="write nothing to the FHIR server (answers show the writes)")
-    serve.add_argument("--max-transaction-entries", type=positive_int,
-                       default=DEFAULT_TRANSACTION_ENTRIES, metavar="N",
-                       help="DetectedIssue writes per transaction Bundle")
     serve.add_argument("--config", type=Path, metavar="FILE",
                        help="TOML or JSON settings, as for check: thresholds and windows, "
                        "facility_timezone, payer policies, notes (docs/configuration.md)")
@@ -335,11 +332,7 @@ def _serve(args: argparse.Namespace) -> int:
     if args.stats:  # accepted by the shared server options, and ignored until issue 25
         raise UsageError("--stats is for check, sync, audit and load: serve prints no "
                          "request counts")
-    if not args.server and (given := _server_options_given(args) + [
-            flag for flag, value, default in (
-                ("--dry-run", args.dry_run, False),
-                ("--max-transaction-entries", args.max_transaction_entries,
-                 DEFAULT_TRANSACTION_ENTRIES)) if value != default]):
+    if not args.server and (given := _server_options_given(args)):
         raise UsageError(f"{_need(given)} --server: without it the service judges the "
                          "records posted with each claim (no connection, no auth, no "
                          "write-back)")

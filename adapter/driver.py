@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from adapter.check import InScope, check_claim, problem, read_scoped, unbilled
+from adapter.check import InScope, check_claims, problem, read_scoped, unbilled
 from adapter.evidence.chart import Chart
 from adapter.evidence.needs import chart_types, line_tests
 from adapter.fhir.errors import FhirAuthError, FhirError, FhirUnreachableError
@@ -225,8 +225,8 @@ class Driver:
         if self._chart is None and self.policy.payers.active:
             for p in scoped:  # the page's claims are the patients' billed history here
                 chart.bill(p.facts.ref, p.facts.patient, p.facts.b12_dates)
-        outcomes = tuple(check_claim(p, chart, self.policy, evidence=self._evidence)
-                         if isinstance(p, InScope) else p for p in pending)
+        judged = iter(check_claims(scoped, chart, self.policy, evidence=self._evidence))
+        outcomes = tuple(next(judged) if isinstance(p, InScope) else p for p in pending)
         return PageOutcome(outcomes, tuple(unreadable + problems), found)
 
 

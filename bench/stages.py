@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import adapter.build
-from adapter.check import InScope, check_claim, read_scoped, unbilled, with_paths
+from adapter.check import InScope, check_claims, read_scoped, unbilled, with_paths
 from adapter.driver import finished
 from adapter.evidence.chart import Chart
 from adapter.evidence.gather import gather
@@ -41,13 +41,13 @@ from adapter.judge import Judge
 from adapter.outcomes import PageOutcome, Problem
 from adapter.output.report import Report
 from adapter.read_plan import take
-from adapter.rules import check
+from adapter.rules import check_each
 from adapter.sources.base import Reads
-from adapter.sources.files import FileSource
+from adapter.sources.files import CLAIM_PAGE_SIZE, FileSource
 from bench.mixes import all_b12
 
 T = TypeVar("T")
-PAGE = 500  # outcomes per report page, as the claim pages come
+PAGE = CLAIM_PAGE_SIZE  # claims judged and reported a page at a time, as check does
 
 
 def _cpu(times: dict[str, float], name: str, work: Callable[[], T]) -> T:
@@ -115,9 +115,13 @@ def run_once(source_dir: Path, judge: Judge, times: dict[str, float]) -> Report:
         read_scoped(item, policy) if type(item) is dict else unbilled(item) for item in items])
     scoped = [p for p in pending if isinstance(p, InScope)]
     gathered = _cpu(times, "gathering", lambda: [gather(p.facts, chart) for p in scoped])
-    _cpu(times, "rules", lambda: [with_paths(check(ev, policy), ev) for ev in gathered])
+    _cpu(times, "rules", lambda: [  # a claim page at a time, rule by rule, as check judges
+        with_paths(found, ev) for at in range(0, len(gathered), PAGE)
+        for ev, found in zip(gathered[at:at + PAGE],
+                             check_each(gathered[at:at + PAGE], policy), strict=True)])
     outcomes = _cpu(times, "judging in all (gathering, rules, results)", lambda: [
-        check_claim(p, chart, policy, evidence=False) for p in scoped])
+        outcome for at in range(0, len(scoped), PAGE)
+        for outcome in check_claims(scoped[at:at + PAGE], chart, policy, evidence=False)])
     judged = iter(outcomes)
     every = [next(judged) if isinstance(p, InScope) else p for p in pending]  # source order
 

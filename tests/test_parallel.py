@@ -173,7 +173,7 @@ def test_a_worker_that_raises_fails_the_run_with_its_error(tmp_path, monkeypatch
     def boom(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("the rules met something unforeseen")
 
-    monkeypatch.setattr("adapter.driver.check_claim", boom)
+    monkeypatch.setattr("adapter.driver.check_claims", boom)
     status = main(["check", "--source", str(tmp_path), "--workers", "2", "--format", "json"])
     out, err = capsys.readouterr()
     assert status == 2
@@ -183,7 +183,7 @@ def test_a_worker_that_raises_fails_the_run_with_its_error(tmp_path, monkeypatch
 
 def test_a_worker_that_dies_fails_the_run(tmp_path, monkeypatch):
     generate(CLAIM_PAGE_SIZE + 1, tmp_path, seed=1)
-    monkeypatch.setattr("adapter.driver.check_claim", lambda *a, **k: os._exit(9))
+    monkeypatch.setattr("adapter.driver.check_claims", lambda *a, **k: os._exit(9))
     with pytest.raises(parallel.WorkerError, match="ended without finishing"):
         _report(tmp_path, 2)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from adapter.driver import Driver, Sink
 from adapter.mappings import load_mappings
 from adapter.outcomes import ClaimOutcome, PageOutcome
-from adapter.rules import Policy, check
+from adapter.rules import Policy, check, check_each
 from adapter.sources.files import FileSource
 from fixtures import make_demo
 
@@ -44,3 +44,19 @@ def test_judging_a_claim_changes_none_of_its_evidence() -> None:
         findings = check(evidence, policy)
         assert evidence == before, outcome.claim
         assert [f.code for f in findings] == [f.code for f in outcome.result.findings]
+
+
+def test_a_page_judged_rule_by_rule_gives_each_claim_its_own_findings() -> None:
+    """``check_each`` runs each rule over a whole page (faster); each claim's findings must be
+    those it gets judged alone, in the same order, whatever the other claims on the page."""
+    mappings = load_mappings()
+    policy = Policy.from_mappings(mappings, mappings.thresholds)
+    sink = KeepEvidence()
+    Driver(FileSource.open(DEMO), policy, mappings, [sink]).run()
+    evidence = [o.evidence for o in sink.outcomes if o.evidence is not None]
+    assert len({f.code for ev in evidence for f in check(ev, policy)}) > 15  # most rules fire
+
+    alone = [check(ev, policy) for ev in evidence]
+    together = check_each([*evidence, *reversed(evidence)], policy)
+
+    assert together == alone + alone[::-1]

@@ -117,7 +117,8 @@ def _outcome(claim: InScope, gathered: ClaimEvidence, findings: list[Finding], c
         code_set_needed=_describe(codes.needed) if codes is not None and codes.missing
         else None,
         policy=payer.id if payer is not None else None,
-        zone_guessed=policy.zone is None and bool(guessed_days(gathered)),
+        zone_guessed=policy.zone is None and (bool(guessed_days(gathered)) or any(
+            d.guessed for d in gathered.notes.days)),
     )
     names = NO_NAMES
     if chart.name_types:

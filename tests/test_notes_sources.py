@@ -328,3 +328,159 @@ def test_the_table_for_people_shows_the_notes_sentence():
     _, report = note_codes(b.document_reference("n1", "p1", SERVICE, SYMPTOM))
     assert "note says: \u201cDocumentReference/n1: B12 shot for [[low energy]].\u201d" in \
         render_table(report)
+
+
+# Which notes count, and on which day (SPEC 4.1 "Times", 4.2): a hostile-input hunt
+
+RULED_OUT = "# Assessment and Plan\nB12 deficiency ruled out. B12 injection given."
+
+
+def _zoned(*resources, zone=None):
+    from zoneinfo import ZoneInfo
+
+    from adapter.driver import Driver
+    from adapter.mappings import load_mappings
+    from adapter.output.report import Report
+    from adapter.rules import Policy
+    from adapter.sources.memory import MemorySource
+
+    mappings = load_mappings()
+    report = Report()
+    policy = Policy.from_mappings(mappings, mappings.thresholds, ZoneInfo(zone) if zone else None)
+    Driver(MemorySource(list(resources)), policy, mappings, [report]).run()
+    [claim] = report.claims
+    return {f.code for f in claim.findings} & NOTE_CODES, report
+
+
+def test_a_note_stamped_in_utc_counts_on_each_day_it_may_be_at_the_clinic():
+    # 19:30 in New York on the service date, stored as 00:30Z the next day
+    note = b.document_reference("n1", "p1", "2026-03-03T00:30:00Z", RULED_OUT)
+    found, report = _zoned(*clean_chart(), note)
+    assert found == {"note-contradicts"} and report.claims[0].zone_guessed
+    assert any("note stamped in UTC" in said for said in report.run_notes())
+    found, report = _zoned(*clean_chart(), note, zone="America/New_York")
+    assert found == {"note-contradicts"} and not report.claims[0].zone_guessed
+    # a facility in UTC+9 has it on 03-03: not the day's note
+    assert _zoned(*clean_chart(), note, zone="Asia/Tokyo")[0] == {"note-missing"}
+
+
+def test_a_note_stamped_on_the_day_is_read_before_one_that_only_may_be():
+    stamped = b.document_reference("n1", "p1", SERVICE, STATED)
+    utc = b.document_reference("n2", "p1", "2026-03-03T00:30:00Z", RULED_OUT)
+    found, report = _zoned(*clean_chart(), stamped, utc)
+    assert found == set() and not report.claims[0].zone_guessed
+
+
+@pytest.mark.parametrize("when", ["2026-03", "2026"])
+def test_a_note_dated_by_a_month_or_a_year_is_no_days_note(when):
+    note = b.document_reference("n1", "p1", when, RULED_OUT)
+    found, report = note_codes(note)
+    assert found == {"note-missing"} and not report.errors
+    [missing] = [f for f in report.claims[0].findings if f.code == "note-missing"]
+    assert f"DocumentReference/n1 is dated {when} (context.period.start)" in missing.message
+    # beside a note of another day it is silently not the day's note
+    other = b.document_reference("n2", "p1", "2026-02-20T10:00:00-05:00", SYMPTOM)
+    [missing] = [f for f in note_codes(note, other)[1].claims[0].findings
+                 if f.code == "note-missing"]
+    assert "n1" not in missing.message
+
+
+def test_a_bad_note_date_names_the_field_it_is_in():
+    note = b.document_reference("n1", "p1", "2026-13-40", RULED_OUT)
+    _, report = note_codes(note)
+    assert [(e.resource, e.message) for e in report.errors] == [
+        ("DocumentReference/n1", "context.period.start is not a valid date: '2026-13-40'")]
+
+
+@pytest.mark.parametrize("no_note", [
+    {"docStatus": "entered-in-error"},
+    {"resourceType": "DiagnosticReport", "status": "cancelled"},
+    {"resourceType": "DiagnosticReport", "status": "entered-in-error"},
+])
+def test_a_note_entered_in_error_or_cancelled_does_not_count(no_note):
+    if no_note.get("resourceType") == "DiagnosticReport":
+        note = {**b.note_report("r1", "p1", SERVICE, RULED_OUT), **no_note}
+    else:
+        note = {**b.document_reference("n1", "p1", SERVICE, RULED_OUT), **no_note}
+    assert codes(note) == set()
+    # beside a note of the day that counts, it is not read with it
+    assert codes(note, b.document_reference("n2", "p1", SERVICE, STATED)) == set()
+
+
+@pytest.mark.parametrize(("loinc", "display"), [("59284-0", "Consent Document"),
+                                                 ("60591-5", "Patient summary Document")])
+def test_a_composition_that_is_no_clinical_note_does_not_count(loinc, display):
+    document = b.composition("cmp1", "p1", SERVICE, (("Consent", "<p>I consent.</p>"),))
+    document["type"] = {"coding": [{"system": b.LOINC, "code": loinc, "display": display}]}
+    assert codes(document) == set()  # neither note-no-indication nor a note of the patient
+    # another day's summary is no note either: no note-missing on its account
+    document["date"] = "2025-11-03T10:00:00Z"
+    assert codes(document) == set()
+
+
+def test_the_report_copy_of_a_replaced_note_is_replaced_too():
+    old = b.document_reference("n1", "p1", SERVICE, STATED, status="superseded")
+    copy = b.note_report("r1", "p1", SERVICE, STATED)  # Synthea's DiagnosticReport of n1
+    new = b.document_reference("n2", "p1", SERVICE, RULED_OUT, replaces="n1")
+    assert codes(old, new) == {"note-contradicts"}
+    assert codes(old, copy, new) == {"note-contradicts"}
+
+
+def test_the_same_text_on_two_days_is_each_days_note():
+    chart = [*clean_chart(more_dates=("2026-03-09",)),
+             b.administration("a2", "p1", "2026-03-09")]
+    first = b.document_reference("n1", "p1", SERVICE, SYMPTOM)
+    again = b.document_reference("n2", "p1", "2026-03-09", SYMPTOM)
+    found, report = note_codes(first, again, chart=chart)
+    assert found == {"note-symptom-only"}
+    days = {f.day.isoformat() for f in report.claims[0].findings if f.code.startswith("note-")}
+    assert days == {SERVICE, "2026-03-09"}
+
+
+def test_a_replacing_note_dated_only_when_written_documents_the_replaced_notes_visit():
+    old = b.document_reference("n1", "p1", SERVICE, RULED_OUT, status="superseded")
+    new = b.document_reference("n2", "p1", "2026-03-04T09:00:00-05:00", STATED,
+                               replaces="n1", period=False)
+    assert codes(old, new) == set()
+    # with a clinical time of its own, it is the note of that time
+    timed = b.document_reference("n2", "p1", "2026-03-04T09:00:00-05:00", STATED,
+                                 replaces="n1")
+    assert codes(old, timed) == {"note-missing"}
+
+
+def test_a_note_that_replaces_itself_still_counts_and_is_named():
+    note = b.document_reference("n1", "p1", SERVICE, RULED_OUT, replaces="n1")
+    found, report = note_codes(note)
+    assert found == {"note-contradicts"}
+    assert [(e.resource, e.message) for e in report.errors] == [
+        ("DocumentReference/n1", "relatesTo 'replaces' names the note itself: ignored")]
+
+
+def test_a_contained_binary_is_read():
+    note = b.document_reference("n1", "p1", SERVICE, url="#b1")
+    note["contained"] = [b.binary("b1", RULED_OUT)]
+    assert codes(note) == {"note-contradicts"}
+    note["contained"] = [b.binary("b1", RULED_OUT, data="%%%")]
+    found, report = note_codes(note)
+    assert found == {"note-unreadable"}
+    assert [e.resource for e in report.errors] == ["DocumentReference/n1"]
+
+
+def test_a_binary_named_by_its_bundle_fullurl_is_read(tmp_path, capsys):
+    import json
+
+    from adapter.cli import main
+
+    note = b.document_reference("n1", "p1", SERVICE, url="urn:uuid:7f1c0d9e-0b1a-4c55-9e4e-1")
+    entries = [{"resource": r} for r in clean_chart()]
+    entries += [{"fullUrl": "urn:uuid:7f1c0d9e-0b1a-4c55-9e4e-1",
+                 "resource": b.binary("b1", RULED_OUT),
+                 "request": {"method": "POST", "url": "Binary"}},
+                {"resource": note}]
+    bundle = tmp_path / "tx.json"
+    bundle.write_text(json.dumps({"resourceType": "Bundle", "type": "transaction",
+                                  "entry": entries}))
+    assert main(["check", "--source", str(bundle), "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [f["code"] for f in report["claims"][0]["findings"]] == ["note-contradicts"]
+    assert report["errors"] == []

@@ -227,6 +227,14 @@ class NoteFact:
     problem: str | None = None  # why it cannot be read
     binary: str | None = None  # the Binary its text is in, until the chart resolves it
     replaces: tuple[str, ...] = ()  # relatesTo code "replaces" targets
+    # Stamped in UTC with no facility_timezone: the other days it may be at the clinic
+    # (fields.utc_other_days), as for an administration
+    other_days: tuple[date, ...] = ()
+    # Its clinical time names no day (``2026-06``): why it is no day's note
+    undated: str | None = None
+    # Its only time is when it was written (DocumentReference.date, no context.period): a
+    # note that replaces another documents the replaced one's visit
+    written_only: bool = False
 
 
 @value
@@ -264,6 +272,10 @@ class DayNotes:
 
     day: date
     notes: tuple[NoteReading, ...] = ()
+    # matched only by guessing the clinic's day of a UTC timestamp (no facility_timezone)
+    guessed: bool = False
+    # no note that day, and the patient's notes name no day: why (``NoteFact.undated``)
+    undated: tuple[str, ...] = ()
 
     @property
     def readable(self) -> tuple[NoteReading, ...]:

@@ -1,16 +1,19 @@
 """Which resources are clinical notes, and their text (SPEC 4.2).
 
-``DocumentReference`` (a clinical-note category or a note type; entered-in-error is no note),
-``Composition`` (each section's narrative under its title) and ``DiagnosticReport`` of a note
-type (``presentedForm``). A body comes inline (``attachment.data``, base64) or from a
-``Binary`` (``attachment.url``, relative or absolute), which the chart resolves once every
-resource is read. A body that cannot be read leaves the note unreadable, naming why; a defect
+``DocumentReference`` (a clinical-note category or a note type), ``Composition`` of a note type
+(each section's narrative under its title; a consent or a patient summary is no note) and
+``DiagnosticReport`` of a note type (``presentedForm``); a note entered-in-error (``status`` or
+``docStatus``) or a cancelled report is none. A body comes inline (``attachment.data``, base64),
+from a Binary the note contains (``#b1``) or from a ``Binary`` (``attachment.url``, relative,
+absolute or a Bundle entry's ``urn:uuid:``), which the chart resolves once every resource is
+read. A body that cannot be read leaves the note unreadable, naming why; a defect
 of the input (bad base64, an unknown charset, an oversized or over-nested body, a missing
 Binary) is also a problem of the run (``defect``), as a malformed resource is.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import date
@@ -21,14 +24,16 @@ from adapter.evidence.facts import NoteFact
 from adapter.evidence.fields import (
     BadResource,
     codings,
+    is_object,
     items,
-    optional_date,
+    parse_date,
     ref_of,
     reference,
     resolvable,
     string,
     subject,
     text,
+    utc_other_days,
 )
 from adapter.notes.terms import NoteTable, note_table
 from adapter.notes.text import (
@@ -43,6 +48,11 @@ from adapter.notes.text import (
 Resource = Mapping[str, Any]
 NOTE_TYPES = frozenset({"DocumentReference", "Composition", "DiagnosticReport"})
 BINARY = "Binary"
+# statuses of a note that is no note: R4 DocumentReference.status and docStatus, Composition,
+# DiagnosticReport (a cancelled report was never written)
+NOT_NOTE_STATUSES = frozenset({"entered-in-error", "cancelled"})
+_FULL_DAY = re.compile(r"\s*[0-9]{4}-[0-9]{2}-[0-9]{2}")
+Time = tuple[date | None, tuple[date, ...], str | None]
 
 
 def read_note(resource: Resource, zone: ZoneInfo | None = None,
@@ -67,6 +77,23 @@ def _is_note_type(concepts: list[object], where: str, ref: str, table: NoteTable
     return False
 
 
+def _clinical_time(ref: str, zone: ZoneInfo | None,
+                   places: list[tuple[object, str, str]]) -> Time:
+    """The clinic's day of a note's clinical time: the first of ``places`` (holder, field,
+    the field's path for messages) present; the other days a UTC stamp may be at the clinic
+    (``utc_other_days``); and why the note has no day when its time names none (a year or a
+    month, ``2026-06``: it cannot be placed on a visit day)."""
+    for holder, name, where in places:
+        value = holder.get(name) if is_object(holder) else None
+        if value is None:
+            continue
+        day = parse_date(value, where, ref, zone)
+        if isinstance(value, str) and not _FULL_DAY.match(value):
+            return None, (), f"is dated {text(value.strip())[:40]} ({where}), which names no day"
+        return day, utc_other_days(value, zone), None
+    return None, (), None
+
+
 def _kind(concept: object) -> str:
     if isinstance(concept, Mapping):
         written = concept.get("text")
@@ -81,7 +108,7 @@ def _kind(concept: object) -> str:
 def _document_reference(resource: Resource, ref: str, zone: ZoneInfo | None,
                         table: NoteTable) -> tuple[NoteFact | None, list[BadResource]]:
     status = string(resource.get("status"))
-    if status == "entered-in-error":
+    if status in NOT_NOTE_STATUSES or string(resource.get("docStatus")) in NOT_NOTE_STATUSES:
         return None, []
     concepts = [resource.get("type"), *items(resource, "category", ref)]
     if not _is_note_type(concepts, "type/category", ref, table):
@@ -91,15 +118,17 @@ def _document_reference(resource: Resource, ref: str, zone: ZoneInfo | None,
     encounters = tuple(e for n, enc in enumerate(items(context, "encounter", ref))
                        if (e := reference(enc, f"context.encounter[{n}]", ref)))
     period = context.get("period")
-    day = optional_date(period, "start", ref=ref, zone=zone) if isinstance(period, Mapping) \
-        else None
-    day = day or optional_date(resource, "date", ref=ref, zone=zone)
+    timed = is_object(period) and period.get("start") is not None
+    day, other_days, undated = _clinical_time(ref, zone, [
+        (period, "start", "context.period.start"), (resource, "date", "date")])
     attachments = [content.get("attachment") for content in items(resource, "content", ref)]
     replaces = tuple(target for n, rel in enumerate(items(resource, "relatesTo", ref))
                      if rel.get("code") == "replaces"
                      and (target := reference(rel.get("target"), f"relatesTo[{n}].target", ref)))
     return _with_body(NoteFact(ref, subject(resource, ref), _kind(resource.get("type")), day,
-                               encounters, status, replaces=replaces), attachments)
+                               encounters, status, replaces=replaces, other_days=other_days,
+                               undated=undated, written_only=not timed),
+                      attachments, resource)
 
 
 def _diagnostic_report(resource: Resource, ref: str, zone: ZoneInfo | None,
@@ -107,35 +136,40 @@ def _diagnostic_report(resource: Resource, ref: str, zone: ZoneInfo | None,
     if "presentedForm" not in resource:
         return None, []
     status = string(resource.get("status"))
-    if status == "entered-in-error":
+    if status in NOT_NOTE_STATUSES:
         return None, []
     concepts = [resource.get("code"), *items(resource, "category", ref)]
     if not _is_note_type(concepts, "code/category", ref, table):
         return None, []
-    day = optional_date(resource, "effectiveDateTime", "effectivePeriod.start", "issued",
-                        ref=ref, zone=zone)
+    day, other_days, undated = _clinical_time(ref, zone, [
+        (resource, "effectiveDateTime", "effectiveDateTime"),
+        (resource.get("effectivePeriod"), "start", "effectivePeriod.start"),
+        (resource, "issued", "issued")])
     encounter = reference(resource.get("encounter"), "encounter", ref)
     return _with_body(NoteFact(ref, subject(resource, ref), _kind(resource.get("code")), day,
-                               (encounter,) if encounter else (), status),
-                      list(items(resource, "presentedForm", ref)))
+                               (encounter,) if encounter else (), status,
+                               other_days=other_days, undated=undated),
+                      list(items(resource, "presentedForm", ref)), resource)
 
 
 def _composition(resource: Resource, ref: str, zone: ZoneInfo | None,
                  table: NoteTable) -> tuple[NoteFact | None, list[BadResource]]:
     status = string(resource.get("status"))
-    if status == "entered-in-error":
+    if status in NOT_NOTE_STATUSES:
         return None, []
-    day: date | None = None
-    for event in items(resource, "event", ref):
-        period = event.get("period")
-        if isinstance(period, Mapping) and (day := optional_date(period, "start", ref=ref,
-                                                                 zone=zone)):
-            break
-    day = day or optional_date(resource, "date", ref=ref, zone=zone)
+    # a clinical document of a note type: a consent, an IPS patient summary is no note
+    concepts = [resource.get("type"), *items(resource, "category", ref)]
+    if not _is_note_type(concepts, "type/category", ref, table):
+        return None, []
+    places: list[tuple[object, str, str]] = [
+        (event.get("period"), "start", f"event[{n}].period.start")
+        for n, event in enumerate(items(resource, "event", ref))]
+    day, other_days, undated = _clinical_time(ref, zone, [*places, (resource, "date", "date")])
     encounter = reference(resource.get("encounter"), "encounter", ref)
     note = NoteFact(ref, subject(resource, ref), _kind(resource.get("type")), day,
                     (encounter,) if encounter else (), status,
-                    content_type="application/xhtml+xml")
+                    content_type="application/xhtml+xml", other_days=other_days,
+                    undated=undated)
     parts: list[str] = []
     try:
         _sections(resource, ref, parts, 0)
@@ -167,10 +201,10 @@ def _unreadable(note: NoteFact, why: str, defect: bool, content_type: str = ""
     return unread, ([BadResource(note.ref, f"note {why}")] if defect else [])
 
 
-def _with_body(note: NoteFact, attachments: list[object]
+def _with_body(note: NoteFact, attachments: list[object], resource: Resource
                ) -> tuple[NoteFact, list[BadResource]]:
-    """The first readable attachment read: inline data now, a Binary's once the chart has it.
-    Unreadable only when none is."""
+    """The first readable attachment read: inline data now, a Binary's once the chart has it
+    (a contained one, ``#b1``, now). Unreadable only when none is."""
     failure: tuple[str, bool, str] | None = None
     waiting: tuple[str, str] | None = None
     for attachment in attachments:
@@ -193,7 +227,18 @@ def _with_body(note: NoteFact, attachments: list[object]
             return replace(note, text=body, content_type=content_type), []
         if isinstance(url, str) and waiting is None:
             target = resolvable(url)
-            if target is not None and target.startswith(f"{BINARY}/"):
+            if target is not None and target.startswith("#"):
+                held = _contained_binary(resource, target[1:])
+                if held is not None:
+                    read, defects = resolve_binary(
+                        replace(note, binary=url.strip(), content_type=content_type), held)
+                    if read.text is not None:
+                        return read, defects
+                    failure = failure or (read.problem or "", bool(defects),
+                                          read.content_type)
+                    continue
+            if target is not None and target.startswith((f"{BINARY}/", "urn:uuid:")):
+                # a Bundle entry's fullUrl (urn:uuid:) is resolved as references are
                 waiting = (target, content_type)
             else:
                 failure = failure or (f"content url {url[:80]!r} is not a Binary the source "
@@ -203,6 +248,15 @@ def _with_body(note: NoteFact, attachments: list[object]
     if failure is None:
         return _unreadable(note, "has no content to read", True)
     return _unreadable(note, failure[0], failure[1], failure[2])
+
+
+def _contained_binary(resource: Resource, bid: str) -> tuple[str, str, str | None] | None:
+    """The Binary ``#bid`` a note holds in ``contained``, read; None when it holds none."""
+    contained = resource.get("contained")
+    for held in contained if isinstance(contained, list) else []:
+        if is_object(held) and held.get("resourceType") == BINARY and held.get("id") == bid:
+            return read_binary(held)
+    return None
 
 
 def read_binary(resource: Resource) -> tuple[str, str, str | None]:
@@ -236,26 +290,57 @@ def resolve_binary(note: NoteFact, binary: tuple[str, str, str | None] | None
 def settle_notes(notes: dict[str, list[NoteFact]], binaries: dict[str, tuple[str, str, str | None]],
                  canonical: Callable[[str], str]) -> list[BadResource]:
     """Once every resource is read: each note waiting for a Binary gets its text; a note that
-    another ``replaces`` gives way to it; the same text reached twice (Synthea writes each note
-    as a DocumentReference and a DiagnosticReport) is kept once, as the DocumentReference."""
+    another ``replaces`` gives way to it, and so does a copy of it (Synthea writes each note
+    as a DocumentReference and a DiagnosticReport: the report holding the replaced note's
+    text that day is replaced too); the same text reached twice on a day is kept once, as the
+    DocumentReference. A replacing note with no clinical time of its own (only the ``date`` it
+    was written) documents the replaced note's visit: it takes that note's day."""
     problems: list[BadResource] = []
     for patient, held in notes.items():
-        replaced = {canonical(target) for note in held for target in note.replaces}
-        kept: list[NoteFact] = []
-        texts: dict[str, int] = {}
+        replaced: dict[str, NoteFact] = {}  # a replaced note's reference -> its replacement
+        for note in held:
+            for target in note.replaces:
+                if canonical(target) == note.ref:
+                    problems.append(BadResource(note.ref, "relatesTo 'replaces' names the "
+                                                "note itself: ignored"))
+                else:
+                    replaced.setdefault(canonical(target), note)
+        read: list[tuple[NoteFact, list[BadResource]]] = []
         for note in sorted(held, key=_preferred):
-            if note.ref in replaced:
-                continue
             if note.binary is not None:
-                note, defects = resolve_binary(note, binaries.get(canonical(note.binary)))
-                problems += defects
+                read.append(resolve_binary(note, binaries.get(canonical(note.binary))))
+            else:
+                read.append((note, []))
+        copies = {(note.text, note.day) for note, _ in read
+                  if note.ref in replaced and note.text is not None}
+        by_ref = {note.ref: note for note, _ in read}
+        kept: list[NoteFact] = []
+        texts: set[tuple[str, date | None]] = set()
+        for note, defects in read:
+            if note.ref in replaced or (not note.replaces and (note.text, note.day) in copies):
+                continue
+            if note.written_only:
+                note = _on_replaced_visit(note, [by_ref[r] for t in note.replaces
+                                                 if (r := canonical(t)) in by_ref
+                                                 and r != note.ref])
+            problems += defects
             if note.text is not None:
-                if note.text in texts:
+                if (note.text, note.day) in texts:
                     continue
-                texts[note.text] = len(kept)
+                texts.add((note.text, note.day))
             kept.append(note)
         notes[patient] = kept
     return problems
+
+
+def _on_replaced_visit(note: NoteFact, replaced: list[NoteFact]) -> NoteFact:
+    """A replacing note dated only when it was written: the note of the replaced one's visit
+    (its day, and its encounter when the replacement names none)."""
+    for old in replaced:
+        if old.day is not None or old.encounters:
+            return replace(note, day=old.day, other_days=old.other_days, undated=old.undated,
+                           encounters=note.encounters or old.encounters)
+    return note
 
 
 def _preferred(note: NoteFact) -> tuple[int, str]:

@@ -22,8 +22,8 @@ from adapter.driver import Sink
 from adapter.findings import Finding, Severity, Verdict
 from adapter.outcomes import ClaimResult, PageOutcome, Problem
 
-ZONE_GUESSED = ("an injection stamped in UTC was matched to its date of service by guessing "
-                "the clinic's day (no facility_timezone): configure facility_timezone "
+ZONE_GUESSED = ("an injection or note stamped in UTC was matched to its date of service by "
+                "guessing the clinic's day (no facility_timezone): configure facility_timezone "
                 "(or --facility-timezone) to judge days exactly")
 
 

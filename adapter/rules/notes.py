@@ -58,6 +58,8 @@ def note_findings(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
             if notes.held or policy.notes_required:
                 held = ("the source holds notes for the patient, none for that date"
                         if notes.held else "the source holds no note for the patient at all")
+                if of_day and of_day.undated:
+                    held += f" ({'; '.join(of_day.undated)})"
                 yield Finding("note-missing", f"No clinical note for the B12 date "
                               f"{day.isoformat()}: {held}", day=day)
             continue

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import zipfile
 from dataclasses import replace
 from datetime import date
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from adapter.cli import main
-from adapter.terminology import in_force, install, releases
+from adapter.terminology import icd10cm, in_force, install, releases, tabular
 from adapter.terminology.in_force import InForce
 from tests import facts as f
 
@@ -246,6 +247,29 @@ def test_codes_add_installs_a_release_from_the_cdc_zips_and_codes_list_shows_it(
     listed = capsys.readouterr().out
     assert "FY2026     ICD-10-CM FY2026" in listed and "2025-10-01 to 2026-03-31" in listed
     assert "(added; index built)" in listed
+
+
+def test_an_added_release_replacing_a_shipped_one_is_what_every_later_run_reads(own_cache,
+                                                                                capsys):
+    """codes add of the April 2026 update (shipped too, so the same id): check, the titles a
+    page shows and the service's warm-up read the added one instead of failing to find the
+    shipped one (KeyError 'FY2026-04 is not installed', exit 1)."""
+    assert main(["check", "--source", "fixtures/demo", "--format", "json"]) == 0
+    before = capsys.readouterr().out
+    assert main(["codes", "add", "--tabular", str(SHIPPED / "icd10c-tabular-April-1-2026.xml.gz"),
+                 "--codes", str(SHIPPED / "code-list-April-2026.txt.gz"),
+                 "--effective", "2026-04-01"]) == 0
+    assert "(FY2026-04), in force from 2026-04-01" in capsys.readouterr().out
+    in_force.forget()  # as a new process
+    assert tabular.default_release().id == "FY2026-04"
+    assert not tabular.default_release().shipped
+    assert icd10cm.title("D51.0").startswith("Vitamin B12 deficiency anemia")
+    assert main(["check", "--source", "fixtures/demo", "--format", "json"]) == 0
+    after = capsys.readouterr()
+    assert "FY2026-04 is not installed" not in after.err
+    assert json.loads(after.out)["claims"] == json.loads(before)["claims"]
+    assert main(["codes", "list"]) == 0
+    assert "FY2026-04" in capsys.readouterr().out
 
 
 def _refused(capsys, own_cache, tabular: Path, codes: Path, effective: str, says: str) -> None:

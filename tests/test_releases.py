@@ -329,5 +329,48 @@ def test_codes_add_refuses_an_xml_file_given_as_the_code_list(own_cache, capsys)
     _refused(capsys, own_cache, tabular, tabular, "2025-10-01", "not a code list")
 
 
+def _tabular_2026(own_cache) -> Path:
+    tabular = own_cache / "icd10cm-tabular-2026.xml"
+    tabular.write_bytes(_plain("icd10c-tabular-April-1-2026.xml.gz"))
+    return tabular
+
+
+@pytest.mark.parametrize("data, says", [
+    (b"", "codes.txt: holds no codes (an empty file?)"),
+    (b"%PDF-1.4\n" + b"x" * 1000, "codes.txt: line 1 is not a line of a code list ('%PDF-1.4')"),
+    (b"A000    Cholera due to Vibrio cholerae\n" * 3, "codes.txt: holds 1 codes"),
+    # a download cut short: half the list (the tabular alone still gives ~36,000 billable codes)
+    (_plain("code-list-April-2026.txt.gz")[:400_000],
+     "codes.txt: 14136 of the tabular's 46881 codes are not in it (S61112, S61119, S6112, …): "
+     "cut short, or the list of another release"),
+    (_plain("code-list-April-2025.txt.gz"), "383 of the tabular's 46881 codes are not in it"),
+])
+def test_codes_add_refuses_a_code_list_that_is_empty_not_one_or_cut_short(own_cache, capsys,
+                                                                         data, says):
+    codes = own_cache / "codes.txt"
+    codes.write_bytes(data)
+    _refused(capsys, own_cache, _tabular_2026(own_cache), codes, "2025-10-01", says)
+
+
+def test_codes_add_refuses_a_code_order_file_whose_last_line_is_cut(own_cache, capsys):
+    tabular = own_cache / "icd10cm-tabular-2021.xml"
+    tabular.write_bytes(_plain("icd10cm_tabular_2021.xml.gz"))
+    codes = own_cache / "icd10cm-order-2021.txt"
+    codes.write_bytes(_plain("icd10cm-order-Jan-2021.txt.gz")[:-40])
+    _refused(capsys, own_cache, tabular, codes, "2020-10-01",
+             "icd10cm-order-2021.txt: its last line is cut short (no line end)")
+
+
+def test_codes_add_calls_a_zip_cut_short_damaged(own_cache, capsys):
+    whole = _zip(own_cache / "whole.zip", "icd10cm-tabular-2026.xml",
+                 _plain("icd10c-tabular-April-1-2026.xml.gz")).read_bytes()
+    cut = own_cache / "icd10cm-table-index-2026.zip"
+    cut.write_bytes(whole[: len(whole) // 2])
+    codes = own_cache / "codes.txt"
+    codes.write_bytes(_plain("code-list-April-2026.txt.gz"))
+    _refused(capsys, own_cache, cut, codes, "2025-10-01",
+             "icd10cm-table-index-2026.zip: a damaged zip file (its directory is missing")
+
+
 def test_install_module_errors_are_values():
     assert issubclass(install.InstallError, RuntimeError)

@@ -46,7 +46,7 @@ def dx_not_covered(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
     if premedicated(ev, policy):
         return  # B12 before pemetrexed or pralatrexate: covered whatever the diagnosis
     codes = list(dict.fromkeys(dx.code for dx in ev.claim.diagnoses if dx.code))
-    covered = False
+    covered = not payer.restricts_codes  # no covered list: every indication is covered
     lonely = False
     for code in codes:
         partners = payer.partners(code)

@@ -219,6 +219,20 @@ def test_a_payor_display_is_a_name_too():
     assert _policy_of(*_chart(claim, cov)) == "medicare-l33967"
 
 
+def test_a_payer_name_is_matched_whatever_its_case_an_identifier_exactly():
+    """The config maps "Medicare Part B"; the chart writes "MEDICARE PART B" (no policy,
+    silently, before). An identifier value in another case stays unmatched."""
+    claim = b.insured(clean_chart()[-1], coverage="Coverage/cov1")
+    cov = b.coverage("cov1", "p1", {"display": "MEDICARE  part b "})
+    assert _policy_of(*_chart(claim, cov)) == "medicare-l33967"
+    org = b.payer("cms", "MEDICARE PART B")
+    claim = b.insured(clean_chart()[-1], insurer=b.ref("Organization", "cms"))
+    assert _policy_of(*_chart(claim, org)) == "medicare-l33967"
+    other = b.payer("aetna", "Another insurer", (NPI.upper(), "1234567893"))
+    claim = b.insured(clean_chart()[-1], insurer=b.ref("Organization", "aetna"))
+    assert _policy_of(*_chart(claim, other)) is None
+
+
 def test_an_unknown_payer_gets_no_policy_and_the_report_says_none():
     claim = b.insured(clean_chart()[-1], insurer=b.ref("Organization", "other"))
     report = run(*_chart(claim, b.payer("other", "Other Health")), payers=PAYERS)

@@ -2,9 +2,9 @@
 claim's diagnoses, and whether the injection comes sooner than the policy's schedule allows.
 
 Which policy: the claim's insurer, then its focal Coverage's payors, matched against the
-configuration by identifier (``system|value``, then the bare value) or name; else the
-configured default; else none, and no finding here. A policy applies only on the dates it is
-in effect.
+configuration by identifier (``system|value``, then the bare value) or name (whatever its
+case); else the configured default; else none, and no finding here. A policy applies only on
+the dates it is in effect.
 
 Codes: dx-not-covered, frequency-exceeds-policy.
 """
@@ -29,7 +29,7 @@ def applicable(ev: ClaimEvidence, policy: Policy) -> PayerPolicy | None:
         return None
     found = None
     for party in ev.payers:
-        if (found := payers.lookup(party.keys)) is not None:
+        if (found := payers.lookup(party.keys, party.names)) is not None:
             break
     found = found or payers.fallback
     if found is None or not found.in_effect(ev.claim.service_date):

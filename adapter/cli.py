@@ -527,7 +527,9 @@ def _check_files(args: argparse.Namespace) -> int:
     report = modes.check_files(_judge(args), args.source, args.out, workers=args.workers,
                                progress=ProgressBar.on(sys.stderr))
     _print_report(report, args.format, args.every_claim)
-    if not report.claims and not len(report.skipped):
+    claims_erred = any(e.resource.startswith(("Claim/", "ExplanationOfBenefit/"))
+                       for e in report.errors)  # read, but could not be judged
+    if not report.claims and not len(report.skipped) and not claims_erred:
         print(f"b12-adapter: no claims found in {args.source} (no Claim or "
               "ExplanationOfBenefit resource)", file=sys.stderr)
     return _exit_status(report, args.fail_on)

@@ -110,11 +110,16 @@ class PayerPolicies:
         """Whether any claim can get a policy (else nothing needs reading for one)."""
         return self.default is not None or bool(self.payers)
 
-    def lookup(self, keys: Iterable[str]) -> PayerPolicy | None:
+    def lookup(self, keys: Iterable[str], names: Iterable[str] = ()) -> PayerPolicy | None:
         """The policy of the first key the configuration maps (keys in the order they are
-        to be tried: ``system|value``, bare value, name)."""
+        to be tried: ``system|value``, bare value, name); else of the first of ``names`` it
+        maps whatever the case ("AETNA" for "Aetna"; identifiers stay exact)."""
         for key in keys:
             if (pid := self.payers.get(key)) is not None:
+                return self.policies[pid]
+        folded = {key.casefold(): pid for key, pid in self.payers.items()}
+        for name in names:
+            if (pid := folded.get(name.casefold())) is not None:
                 return self.policies[pid]
         return None
 

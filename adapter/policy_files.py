@@ -14,7 +14,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
 from adapter.mappings import data_root
 from adapter.payer_policies import (
@@ -74,14 +74,14 @@ class _Dual(_Strict):
     requires_one_of: list[IcdCode] = Field(min_length=1)
 
 
-class _Phase(_Strict):
-    count: int | None = Field(ge=1)
-    min_interval_days: int = Field(ge=0)
+class _Phase(_Strict):  # numbers strict: true, "5" or 28.0 is no number of days
+    count: StrictInt | None = Field(ge=1)
+    min_interval_days: StrictInt = Field(ge=0)
     notes: str | None = None
 
 
 class _Schedule(_Strict):
-    course_gap_days: int = Field(ge=1)
+    course_gap_days: StrictInt = Field(ge=1)
     phases: list[_Phase] = Field(min_length=1)
     notes: str | None = None
 
@@ -154,9 +154,11 @@ def _read_folder(folder: Traversable | Path, label: str) -> dict[str, PayerPolic
             continue
         where = f"{label}/{entry.name}"
         try:
-            data = json.loads(entry.read_text(encoding="utf-8"))
+            data = json.loads(entry.read_text(encoding="utf-8-sig"))  # a BOM: passed over
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             raise PolicyError(f"{where}: not readable JSON: {exc}") from None
+        except RecursionError:
+            raise PolicyError(f"{where}: not readable JSON: nested too deeply") from None
         policy = parse_policy(data, where)
         if policy.id in found:
             raise PolicyError(f"{where}: id: {policy.id!r} is also the id of "

@@ -366,6 +366,18 @@ def test_many_skipped_claims_are_counted_by_reason_and_all_lists_each(tmp_path, 
     assert len(json.loads(as_json)["skipped"]) == others
 
 
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01"])
+def test_a_claim_that_could_not_be_judged_is_no_source_without_claims(tmp_path, capsys, day):
+    chart = clean_chart()
+    chart[-1] = {**chart[-1], "billablePeriod": {"start": day}, "created": day}
+    for item in chart[-1].get("item", []):
+        item["servicedDate"] = day
+    status, out, err = _run(capsys, "check", "-s", str(_write_ndjson(tmp_path / "bulk", chart)),
+                            "-f", "json")
+    assert status == 1 and json.loads(out)["errors"][0]["resource"].startswith("Claim/")
+    assert "no claims found" not in err
+
+
 def test_a_source_with_no_claim_says_so_in_the_table(tmp_path, capsys):
     chart = [r for r in clean_chart() if r["resourceType"] != "Claim"]
     status, out, err = _run(capsys, "check", "-s", str(_write_ndjson(tmp_path / "bulk", chart)))

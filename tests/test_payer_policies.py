@@ -93,6 +93,45 @@ def test_a_policy_file_that_is_not_json_is_named(tmp_path):
         load_policies({"dir": "mine"}, tmp_path / "b12.toml")
 
 
+def _schedule(gap: object = 180, count: object = 5, interval: object = 28) -> dict:
+    return {"schedule": {"course_gap_days": gap, "phases": [
+        {"count": count, "min_interval_days": 1}, {"count": None, "min_interval_days": interval}]}}
+
+
+@pytest.mark.parametrize("change, field", [
+    (_schedule(gap=True), "schedule.course_gap_days"),
+    (_schedule(count=True), "schedule.phases[0].count"),
+    (_schedule(interval=False), "schedule.phases[1].min_interval_days"),
+    (_schedule(gap="180"), "schedule.course_gap_days"),
+    (_schedule(count="5"), "schedule.phases[0].count"),
+    (_schedule(interval=28.0), "schedule.phases[1].min_interval_days"),
+])
+def test_a_number_of_days_or_injections_must_be_a_whole_number_not_a_boolean_or_text(
+        tmp_path, change, field):
+    """pydantic's lax mode took true as 1 and "180" as 180: the limit never fired."""
+    test_a_policy_file_with_an_error_names_the_file_and_the_field(tmp_path, change, field)
+
+
+def test_a_policy_file_nested_too_deeply_is_named_not_a_traceback(tmp_path, capsys):
+    _write(tmp_path / "mine", "acme.json", "[" * 100_000 + "]" * 100_000)
+    config = _config(tmp_path, '[policies]\ndir = "mine"\n')
+    source = _write(tmp_path / "data", "Patient.ndjson", json.dumps(b.patient("p1")) + "\n")
+    assert main(["check", "--source", str(source), "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "acme.json: not readable JSON: nested too deeply" in err and "Traceback" not in err
+
+
+def test_a_policy_file_and_a_config_with_a_utf8_bom_are_read(tmp_path):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "acme.json").write_bytes(b"\xef\xbb\xbf" + json.dumps(GOOD).encode())
+    config = tmp_path / "b12.toml"
+    config.write_bytes(b"\xef\xbb\xbf" + b'[policies]\ndefault = "acme-b12"\ndir = "mine"\n')
+    settings = load_settings(load_mappings().thresholds, config)
+    assert settings.payers.default == "acme-b12"
+    assert settings.payers.policies["acme-b12"].schedule.course_gap_days == 180
+
+
 def test_icd10cm_codes_in_a_policy_may_be_written_without_the_dot():
     policy = parse_policy({**GOOD, "covered": {"codes": ["d510"]}}, "acme.json")
     assert policy.covered_codes == {"D51.0"}
@@ -178,6 +217,20 @@ def test_a_payor_display_is_a_name_too():
     claim = b.insured(clean_chart()[-1], coverage="Coverage/cov1")
     cov = b.coverage("cov1", "p1", {"display": "Medicare Part B"})
     assert _policy_of(*_chart(claim, cov)) == "medicare-l33967"
+
+
+def test_a_payer_name_is_matched_whatever_its_case_an_identifier_exactly():
+    """The config maps "Medicare Part B"; the chart writes "MEDICARE PART B" (no policy,
+    silently, before). An identifier value in another case stays unmatched."""
+    claim = b.insured(clean_chart()[-1], coverage="Coverage/cov1")
+    cov = b.coverage("cov1", "p1", {"display": "MEDICARE  part b "})
+    assert _policy_of(*_chart(claim, cov)) == "medicare-l33967"
+    org = b.payer("cms", "MEDICARE PART B")
+    claim = b.insured(clean_chart()[-1], insurer=b.ref("Organization", "cms"))
+    assert _policy_of(*_chart(claim, org)) == "medicare-l33967"
+    other = b.payer("aetna", "Another insurer", (NPI.upper(), "1234567893"))
+    claim = b.insured(clean_chart()[-1], insurer=b.ref("Organization", "aetna"))
+    assert _policy_of(*_chart(claim, other)) is None
 
 
 def test_an_unknown_payer_gets_no_policy_and_the_report_says_none():

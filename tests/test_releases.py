@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import zipfile
 from dataclasses import replace
 from datetime import date
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from adapter.cli import main
-from adapter.terminology import in_force, install, releases
+from adapter.terminology import icd10cm, in_force, install, releases, tabular
 from adapter.terminology.in_force import InForce
 from tests import facts as f
 
@@ -248,6 +249,29 @@ def test_codes_add_installs_a_release_from_the_cdc_zips_and_codes_list_shows_it(
     assert "(added; index built)" in listed
 
 
+def test_an_added_release_replacing_a_shipped_one_is_what_every_later_run_reads(own_cache,
+                                                                                capsys):
+    """codes add of the April 2026 update (shipped too, so the same id): check, the titles a
+    page shows and the service's warm-up read the added one instead of failing to find the
+    shipped one (KeyError 'FY2026-04 is not installed', exit 1)."""
+    assert main(["check", "--source", "fixtures/demo", "--format", "json"]) == 0
+    before = capsys.readouterr().out
+    assert main(["codes", "add", "--tabular", str(SHIPPED / "icd10c-tabular-April-1-2026.xml.gz"),
+                 "--codes", str(SHIPPED / "code-list-April-2026.txt.gz"),
+                 "--effective", "2026-04-01"]) == 0
+    assert "(FY2026-04), in force from 2026-04-01" in capsys.readouterr().out
+    in_force.forget()  # as a new process
+    assert tabular.default_release().id == "FY2026-04"
+    assert not tabular.default_release().shipped
+    assert icd10cm.title("D51.0").startswith("Vitamin B12 deficiency anemia")
+    assert main(["check", "--source", "fixtures/demo", "--format", "json"]) == 0
+    after = capsys.readouterr()
+    assert "FY2026-04 is not installed" not in after.err
+    assert json.loads(after.out)["claims"] == json.loads(before)["claims"]
+    assert main(["codes", "list"]) == 0
+    assert "FY2026-04" in capsys.readouterr().out
+
+
 def _refused(capsys, own_cache, tabular: Path, codes: Path, effective: str, says: str) -> None:
     assert main(["codes", "add", "--tabular", str(tabular), "--codes", str(codes),
                  "--effective", effective]) == 2
@@ -303,6 +327,49 @@ def test_codes_add_refuses_an_xml_file_given_as_the_code_list(own_cache, capsys)
     tabular = own_cache / "icd10cm-tabular-2026.xml"
     tabular.write_bytes(_plain("icd10c-tabular-April-1-2026.xml.gz"))
     _refused(capsys, own_cache, tabular, tabular, "2025-10-01", "not a code list")
+
+
+def _tabular_2026(own_cache) -> Path:
+    tabular = own_cache / "icd10cm-tabular-2026.xml"
+    tabular.write_bytes(_plain("icd10c-tabular-April-1-2026.xml.gz"))
+    return tabular
+
+
+@pytest.mark.parametrize("data, says", [
+    (b"", "codes.txt: holds no codes (an empty file?)"),
+    (b"%PDF-1.4\n" + b"x" * 1000, "codes.txt: line 1 is not a line of a code list ('%PDF-1.4')"),
+    (b"A000    Cholera due to Vibrio cholerae\n" * 3, "codes.txt: holds 1 codes"),
+    # a download cut short: half the list (the tabular alone still gives ~36,000 billable codes)
+    (_plain("code-list-April-2026.txt.gz")[:400_000],
+     "codes.txt: 14136 of the tabular's 46881 codes are not in it (S61112, S61119, S6112, …): "
+     "cut short, or the list of another release"),
+    (_plain("code-list-April-2025.txt.gz"), "383 of the tabular's 46881 codes are not in it"),
+])
+def test_codes_add_refuses_a_code_list_that_is_empty_not_one_or_cut_short(own_cache, capsys,
+                                                                         data, says):
+    codes = own_cache / "codes.txt"
+    codes.write_bytes(data)
+    _refused(capsys, own_cache, _tabular_2026(own_cache), codes, "2025-10-01", says)
+
+
+def test_codes_add_refuses_a_code_order_file_whose_last_line_is_cut(own_cache, capsys):
+    tabular = own_cache / "icd10cm-tabular-2021.xml"
+    tabular.write_bytes(_plain("icd10cm_tabular_2021.xml.gz"))
+    codes = own_cache / "icd10cm-order-2021.txt"
+    codes.write_bytes(_plain("icd10cm-order-Jan-2021.txt.gz")[:-40])
+    _refused(capsys, own_cache, tabular, codes, "2020-10-01",
+             "icd10cm-order-2021.txt: its last line is cut short (no line end)")
+
+
+def test_codes_add_calls_a_zip_cut_short_damaged(own_cache, capsys):
+    whole = _zip(own_cache / "whole.zip", "icd10cm-tabular-2026.xml",
+                 _plain("icd10c-tabular-April-1-2026.xml.gz")).read_bytes()
+    cut = own_cache / "icd10cm-table-index-2026.zip"
+    cut.write_bytes(whole[: len(whole) // 2])
+    codes = own_cache / "codes.txt"
+    codes.write_bytes(_plain("code-list-April-2026.txt.gz"))
+    _refused(capsys, own_cache, cut, codes, "2025-10-01",
+             "icd10cm-table-index-2026.zip: a damaged zip file (its directory is missing")
 
 
 def test_install_module_errors_are_values():

@@ -143,6 +143,7 @@ def _payers(claim: ClaimFacts, chart: Chart) -> tuple[Party, ...]:
     for party in named:
         org = chart.organization(party.ref) if party.ref else None
         if org is not None:
-            party = Party(org.ref, tuple(dict.fromkeys((*org.keys, *party.keys))))
+            party = Party(org.ref, tuple(dict.fromkeys((*org.keys, *party.keys))),
+                          tuple(dict.fromkeys((*org.names, *party.names))))
         found.append(party)
     return tuple(found)

@@ -21,10 +21,12 @@ PAYER_TYPES = frozenset({"Coverage", "Organization"})
 class Party:
     """A payer as a Reference (or an Organization) names it: the resource it points at, and
     the keys a configuration may map, in the order they are tried: each identifier as
-    ``system|value``, then each bare value, then the name (or the reference's display)."""
+    ``system|value``, then each bare value, then the name (or the reference's display);
+    ``names`` are those of the keys that are names, matched whatever their case."""
 
     ref: str | None
     keys: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
 
 
 @value
@@ -53,8 +55,13 @@ def _keys(identifiers: object, names: Iterable[object]) -> tuple[str, ...]:
                           ident["value"].strip()))
     keys = [f"{system}|{val}" for system, val in pairs if system and val]
     keys += [val for _, val in pairs if val]
-    keys += [" ".join(name.split()) for name in names if isinstance(name, str) and name.strip()]
+    keys += _names(names)
     return tuple(dict.fromkeys(text(k) for k in keys))
+
+
+def _names(names: Iterable[object]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(text(" ".join(name.split())) for name in names
+                               if isinstance(name, str) and name.strip()))
 
 
 def party(ref_value: object) -> Party | None:
@@ -65,8 +72,9 @@ def party(ref_value: object) -> Party | None:
         target = reference(ref_value, "", "")
     except BadResource:
         target = None
-    keys = _keys(ref_value.get("identifier"), [ref_value.get("display")])
-    return Party(target, keys) if target or keys else None
+    names = [ref_value.get("display")]
+    keys = _keys(ref_value.get("identifier"), names)
+    return Party(target, keys, _names(names)) if target or keys else None
 
 
 def read_claim_payer(resource: Mapping[str, Any]) -> ClaimPayer:
@@ -125,4 +133,4 @@ def read_organization(resource: Mapping[str, Any]) -> Party:
     """An Organization as a payer: its identifiers, its name and its aliases."""
     aliases = resource.get("alias")
     names = [resource.get("name"), *(aliases if isinstance(aliases, list) else [])]
-    return Party(ref_of(resource), _keys(resource.get("identifier"), names))
+    return Party(ref_of(resource), _keys(resource.get("identifier"), names), _names(names))

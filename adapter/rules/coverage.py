@@ -2,9 +2,9 @@
 claim's diagnoses, and whether the injection comes sooner than the policy's schedule allows.
 
 Which policy: the claim's insurer, then its focal Coverage's payors, matched against the
-configuration by identifier (``system|value``, then the bare value) or name; else the
-configured default; else none, and no finding here. A policy applies only on the dates it is
-in effect.
+configuration by identifier (``system|value``, then the bare value) or name (whatever its
+case); else the configured default; else none, and no finding here. A policy applies only on
+the dates it is in effect.
 
 Codes: dx-not-covered, frequency-exceeds-policy.
 """
@@ -29,7 +29,7 @@ def applicable(ev: ClaimEvidence, policy: Policy) -> PayerPolicy | None:
         return None
     found = None
     for party in ev.payers:
-        if (found := payers.lookup(party.keys)) is not None:
+        if (found := payers.lookup(party.keys, party.names)) is not None:
             break
     found = found or payers.fallback
     if found is None or not found.in_effect(ev.claim.service_date):
@@ -46,7 +46,7 @@ def dx_not_covered(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
     if premedicated(ev, policy):
         return  # B12 before pemetrexed or pralatrexate: covered whatever the diagnosis
     codes = list(dict.fromkeys(dx.code for dx in ev.claim.diagnoses if dx.code))
-    covered = False
+    covered = not payer.restricts_codes  # no covered list: every indication is covered
     lonely = False
     for code in codes:
         partners = payer.partners(code)

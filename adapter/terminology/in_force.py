@@ -119,4 +119,5 @@ def forget() -> None:
     for kept in (_billable_in, _title, _manifestation, _excludes1):
         kept.cache_clear()
     tabular.index.cache_clear()
+    tabular.default_release.cache_clear()
     releases.shipped.cache_clear()

@@ -30,6 +30,15 @@ from adapter.terminology.releases import Release
 
 _VERSION = re.compile(rb"<version>\s*(\d{4})\s*</version>")
 _ROOT = b"<ICD10CM.tabular>"
+_TABULAR_CODE = re.compile(rb"<name>\s*([A-Z][0-9A-Z]{2}(?:\.[0-9A-Z]{1,4})?)\s*</name>")
+_CODE = "[A-Z][0-9A-Z]{2}[0-9A-Z]{0,4}"  # QA0 (FY2026) has a letter second
+# A code list's lines: the code-order file's (order number, code, billable flag, titles), the
+# codes file's (code, title), or simple-icd-10-cm's list (a code, a chapter or a block alone).
+_ORDER_LINE = re.compile(rf"\d{{5}} ({_CODE}) *[01] +\S")
+_CODES_LINE = re.compile(rf"({_CODE})[ \t]+\S")
+_BARE_LINE = re.compile(rf"({_CODE})|\d{{1,2}}|[A-Z][0-9A-Z]{{2}}-[A-Z][0-9A-Z]{{2}}")
+MIN_CODES = 50_000  # the smallest release's codes file (FY2016) lists 69,823
+MAX_ABSENT = 0.001  # of the tabular's codes, the share a code list may lack (a whole one: none)
 
 
 class InstallError(RuntimeError):
@@ -55,6 +64,9 @@ def _read(path: Path, kind: str) -> tuple[str, bytes]:
         except (OSError, EOFError) as exc:
             raise InstallError(f"{path}: a damaged gzip file ({exc})") from exc
     if not zipfile.is_zipfile(io.BytesIO(data)):
+        if data[:4] == b"PK\x03\x04":
+            raise InstallError(f"{path}: a damaged zip file (its directory is missing: cut "
+                               "short?)")
         return path.name, data
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
@@ -94,6 +106,48 @@ def _check_tabular(name: str, data: bytes, fiscal_year: int, ident: str) -> None
                            f"from the date given is {ident} (fiscal year {fiscal_year})")
 
 
+def _check_codes(name: str, data: bytes, tab: bytes) -> None:
+    """Refuse a code list that is empty, not one, cut short or not the tabular's."""
+    give = ("give the code-order file (…order….txt) or the codes file (…codes….txt) of the "
+            "same release")
+    if b"<" in data[:200]:
+        raise InstallError(f"{name}: not a code list (it looks like XML); {give}")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InstallError(f"{name}: not a code list (not text: byte {exc.start} is not "
+                           f"UTF-8); {give}") from exc
+    codes: set[str] = set()
+    described = False
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.rstrip()
+        if not line:
+            continue
+        match = (_ORDER_LINE.match(line) or _CODES_LINE.match(line)
+                 or _BARE_LINE.fullmatch(line))
+        if match is None:
+            raise InstallError(f"{name}: line {number} is not a line of a code list "
+                               f"({line[:60]!r}); {give}")
+        described = match.re is not _BARE_LINE
+        if match.group(1):
+            codes.add(match.group(1))
+    if not codes:
+        raise InstallError(f"{name}: holds no codes (an empty file?); {give}")
+    if described and not data.endswith(b"\n"):
+        raise InstallError(f"{name}: its last line is cut short (no line end): a damaged "
+                           "download; download it again")
+    if len(codes) < MIN_CODES:
+        raise InstallError(f"{name}: holds {len(codes)} codes, a whole ICD-10-CM code list "
+                           f"over {MIN_CODES:,}: cut short, or not the release's list; {give}")
+    listed = {code[:end] for code in codes for end in range(3, len(code) + 1)}
+    wanted = {found.decode().replace(".", "") for found in _TABULAR_CODE.findall(tab)}
+    absent = sorted(wanted - listed)
+    if len(absent) > MAX_ABSENT * len(wanted):
+        raise InstallError(f"{name}: {len(absent)} of the tabular's {len(wanted)} codes are "
+                           f"not in it ({', '.join(absent[:3])}, …): cut short, or the list "
+                           f"of another release; {give}")
+
+
 def add(tabular_file: Path, codes_file: Path, effective: date) -> Installed:
     """Install a release, or raise ``InstallError`` having installed nothing."""
     try:
@@ -103,9 +157,7 @@ def add(tabular_file: Path, codes_file: Path, effective: date) -> Installed:
     tab_name, tab = _read(tabular_file, "tabular")
     codes_name, codes = _read(codes_file, "codes")
     _check_tabular(tab_name, tab, year, ident)
-    if b"<" in codes[:200]:
-        raise InstallError(f"{codes_name}: not a code list (it looks like XML); give the "
-                           "code-order file (…order….txt) or the codes file (…codes….txt)")
+    _check_codes(codes_name, codes, tab)
     home = releases.added_dir()
     try:
         home.mkdir(parents=True, exist_ok=True)

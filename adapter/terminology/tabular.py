@@ -127,10 +127,16 @@ def index_of(release: Release) -> Index:
     return index(release.key)
 
 
+@cache
 def default_release() -> Release:
-    """The newest shipped release: what a code is looked up in when no date is given (titles
-    on a page, a warm-up); never what a claim is judged with."""
-    return releases.shipped()[-1]
+    """The newest shipped release, or the added release that replaced it (same id): what a
+    code is looked up in when no date is given (titles on a page, a warm-up); never what a
+    claim is judged with. Read once per process (``in_force.forget`` reads it again)."""
+    newest = releases.shipped()[-1]
+    for release in releases.installed():
+        if release.id == newest.id:
+            return release
+    return newest
 
 
 def _open(release: Release) -> sqlite3.Connection:

@@ -142,6 +142,18 @@ def test_dx_not_covered_does_not_fire_under_a_frequency_only_policy():
     assert "dx-not-covered" not in _codes(_ev("D52.0", payers=AETNA), payers)
 
 
+def test_a_policy_with_dual_diagnosis_and_no_covered_list_covers_every_other_code():
+    """SPEC 4.4: covered absent means every indication is covered; dual_diagnosis alone
+    limits only its own codes (a D51.0 claim was 'No claim diagnosis is covered')."""
+    dual = replace(SHIPPED["aetna-cpb-0536"], covered_codes=None, covered_prefixes=())
+    payers = PayerPolicies({"aetna-cpb-0536": dual}, {AETNA_NPI: "aetna-cpb-0536"})
+    assert "dx-not-covered" not in _codes(_ev("D51.0", payers=AETNA), payers)
+    assert "dx-not-covered" not in _codes(_ev("E53.8", "G63", payers=AETNA), payers)
+    found = _found(_ev("E53.8", payers=AETNA), "dx-not-covered", payers)
+    assert [x.diagnosis for x in found] == ["E53.8"]
+    assert "only beside one of" in found[0].message
+
+
 def test_dx_not_covered_does_not_fire_without_a_policy():
     assert "dx-not-covered" not in _codes(_ev("D52.0", payers=()))
 

@@ -154,7 +154,7 @@ class Chart:
             elif fact == BODY:
                 entry = (BODY, read_binary(resource))
             elif fact == PATIENT and has_id(ref):
-                entry = (PATIENT, read_patient(resource))
+                entry = (PATIENT, read_patient(resource, problems))
         except BadResource as exc:
             problems.append(exc)
         if problems:

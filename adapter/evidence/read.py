@@ -39,7 +39,6 @@ from adapter.evidence.fields import (
     references,
     status,
     status_code,
-    string,
     subject,
     text,
     utc_other_days,
@@ -381,12 +380,28 @@ def read_procedure(resource: Resource, drugs: DrugCodes,
 # --- Patient ---------------------------------------------------------------------------------
 
 
-def read_patient(resource: Resource) -> PatientFact:
+def read_patient(resource: Resource, problems: list[BadResource] | None = None) -> PatientFact:
+    """A patient's sex and birth date. ``gender`` is read as statuses are (trimmed, any case:
+    "Male" is male); another value is a problem in ``problems`` and the sex is unknown, never
+    a value silently read as unknown (the anemia cut-off depends on it, SPEC 4.1)."""
     ref = ref_of(resource)
-    gender = resource.get("gender")
+    written = resource.get("gender")
+    gender: str | None = None
+    if written is not None:
+        code = statuses.normalized(written) if isinstance(written, str) else ""
+        if code in statuses.GENDER:
+            gender = code
+        else:
+            shown = repr(text(written)) if isinstance(written, str) else "is not a string and"
+            problem = BadResource(ref, f"gender {shown} is not one of its FHIR codes "
+                                  f"({', '.join(sorted(statuses.GENDER))}): the patient's sex "
+                                  "is read as unknown")
+            if problems is None:
+                raise problem
+            problems.append(problem)
     birth = resource.get("birthDate")
     return PatientFact(
         ref=ref,
-        gender=string(gender),
+        gender=gender,
         birth_date=parse_date(birth, "birthDate", ref) if birth is not None else None,
     )

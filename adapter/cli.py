@@ -36,6 +36,7 @@ from adapter.output.paths import OutputError, writable_directory, writable_file
 from adapter.output.progress import ProgressBar
 from adapter.output.report import Report
 from adapter.output.table import render_table
+from adapter.output.terminal import shown
 from adapter.parallel import WorkerError
 from adapter.scopes import default_scope, load_scope
 from adapter.sources.files import FileSource, SourceError
@@ -415,9 +416,9 @@ def _audit(args: argparse.Namespace) -> int:
             if args.stats:
                 print("requests: " + json.dumps(client.stats.as_dict()), file=sys.stderr)
     for problem in run.report.errors:  # references and problems only: never a name
-        print(f"b12-adapter: {problem.resource}: {problem.message}", file=sys.stderr)
+        print(shown(f"b12-adapter: {problem.resource}: {problem.message}"), file=sys.stderr)
     for note in run.report.run_notes():  # once per run (SPEC 4.3)
-        print(f"b12-adapter: note: {note}", file=sys.stderr)
+        print(shown(f"b12-adapter: note: {note}"), file=sys.stderr)
     t = run.audit.total
     print(f"audit: {t.claims} claims in the period ({period.describe()}): "
           + ", ".join(f"{t.verdicts[v]} {v.value}" for v in VERDICTS)
@@ -468,7 +469,7 @@ def _print_report(report: Report, fmt: str, every_claim: bool = False) -> None:
     """JSON is indented on a terminal and compact when piped to a program (much faster);
     the run's notes go to stderr too, once each."""
     for note in report.run_notes():
-        print(f"b12-adapter: note: {note}", file=sys.stderr)
+        print(shown(f"b12-adapter: note: {note}"), file=sys.stderr)
     try:
         if fmt == "json":
             report.write_json(sys.stdout, indent=2 if sys.stdout.isatty() else None)
@@ -484,7 +485,7 @@ def _print_server_summary(client: FhirClient, run: modes.ServerRun,
                           args: argparse.Namespace) -> None:
     writes = run.writes
     for line in writes.planned:
-        print(f"dry-run: would {line}", file=sys.stderr)
+        print(shown(f"dry-run: would {line}"), file=sys.stderr)
     confirmed = (f"created {writes.created}, updated {writes.updated}, "
                  f"cancelled {writes.cancelled}, unchanged {writes.unchanged}, "
                  f"failed {writes.failed}")
@@ -528,8 +529,8 @@ def _check_files(args: argparse.Namespace) -> int:
                                progress=ProgressBar.on(sys.stderr))
     _print_report(report, args.format, args.every_claim)
     if not report.claims and not len(report.skipped):
-        print(f"b12-adapter: no claims found in {args.source} (no Claim or "
-              "ExplanationOfBenefit resource)", file=sys.stderr)
+        print(shown(f"b12-adapter: no claims found in {args.source} (no Claim or "
+                    "ExplanationOfBenefit resource)"), file=sys.stderr)
     return _exit_status(report, args.fail_on)
 
 
@@ -599,7 +600,7 @@ def _load(args: argparse.Namespace) -> int:
             if args.stats:
                 print("requests: " + json.dumps(client.stats.as_dict()), file=sys.stderr)
     for problem in [*unreadable, *totals.problems]:
-        print(f"b12-adapter: {problem.resource}: {problem.message}", file=sys.stderr)
+        print(shown(f"b12-adapter: {problem.resource}: {problem.message}"), file=sys.stderr)
     if totals.loaded < len(resources):
         print(f"b12-adapter: {len(resources) - totals.loaded} of {len(resources)} resources "
               "were NOT loaded: the server refused them, or what they point at (see above)"
@@ -635,6 +636,14 @@ def _stdout_closed() -> None:
         pass
 
 
+class _ShownFormatter(logging.Formatter):
+    """A log line with the controls of its message escaped (``shown``); a traceback after it
+    keeps its lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return shown(super().formatMessage(record))
+
+
 def _main(argv: Sequence[str] | None) -> int:
     parser = _parser()
     args, extra = parser.parse_known_args(argv)
@@ -643,6 +652,9 @@ def _main(argv: Sequence[str] | None) -> int:
         commands.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for handler in logging.getLogger().handlers:  # a file name or id from the input: escaped
+        if type(handler) is logging.StreamHandler and handler.stream is sys.stderr:
+            handler.setFormatter(_ShownFormatter("%(levelname)s %(name)s: %(message)s"))
     guard_logs(logging.getLogger().handlers)  # no secret in any library's log line
     try:
         if args.command == "check":
@@ -660,11 +672,11 @@ def _main(argv: Sequence[str] | None) -> int:
         return _load(args)
     except (SourceError, ConfigError, MappingsError, AuthConfigError, UsageError,
             SyncStateError, OutputError) as exc:
-        print(f"b12-adapter: {exc}", file=sys.stderr)
+        print(shown(f"b12-adapter: {exc}"), file=sys.stderr)
         return EXIT_UNUSABLE
     except FhirError as exc:
-        print(f"b12-adapter: {exc}", file=sys.stderr)
+        print(shown(f"b12-adapter: {exc}"), file=sys.stderr)
         return EXIT_PARTIAL
     except WorkerError as exc:  # nothing was printed: the report would have been incomplete
-        print(f"b12-adapter: {exc}", file=sys.stderr)
+        print(shown(f"b12-adapter: {exc}"), file=sys.stderr)
         return EXIT_UNUSABLE

@@ -14,7 +14,6 @@ import os
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
 from adapter import __version__, build, codes_command, modes
@@ -32,6 +31,7 @@ from adapter.numeric_options import (
     positive_int,
     positive_seconds,
 )
+from adapter.numeric_options import path as path_option
 from adapter.output.paths import OutputError, writable_directory, writable_file
 from adapter.output.progress import ProgressBar
 from adapter.output.report import Report
@@ -206,10 +206,10 @@ def _parser() -> argparse.ArgumentParser:
                                 formatter_class=_Help,
                                 help="check claims from files or a FHIR server")
     where = check.add_mutually_exclusive_group(required=True)
-    where.add_argument("-s", "--source", type=Path, metavar="PATH",
+    where.add_argument("-s", "--source", type=path_option, metavar="PATH",
                        help="Bundle JSON, NDJSON file, Bulk Data directory or directory of Bundles")
     where.add_argument("--server", metavar="URL", help="FHIR R4 base URL")
-    check.add_argument("-o", "--out", type=Path, metavar="DIR",
+    check.add_argument("-o", "--out", type=path_option, metavar="DIR",
                        help="files: write DetectedIssue.ndjson and report.json here")
     check.add_argument("--all", dest="every_claim", action="store_true",
                        help="table: list the clean supported claims and every skipped claim "
@@ -221,7 +221,7 @@ def _parser() -> argparse.ArgumentParser:
     sync = commands.add_parser("sync", parents=[common, checks, writes], formatter_class=_Help,
                                help="check every claim changed since the last successful run")
     sync.add_argument("--server", metavar="URL", required=True, help="FHIR R4 base URL")
-    sync.add_argument("--state", type=Path, required=True, metavar="FILE",
+    sync.add_argument("--state", type=path_option, required=True, metavar="FILE",
                       help="JSON state file holding the watermark (a .lock file sits beside it)")
     sync.add_argument("--max-claims", type=positive_int, metavar="N", help="stop after N claims")
     sync.add_argument("--overlap-seconds", type=non_negative_int, default=300, metavar="S",
@@ -231,9 +231,9 @@ def _parser() -> argparse.ArgumentParser:
                               "source holds")  # known once the source is read
     load_cmd = commands.add_parser("load", parents=[common, uploads], formatter_class=_Help,
                                    help="upload fixture data to a sandbox FHIR server")
-    load_cmd.add_argument("-s", "--source", type=Path, metavar="PATH",
+    load_cmd.add_argument("-s", "--source", type=path_option, metavar="PATH",
                           help="Bundle, NDJSON or Bulk Data directory")
-    load_cmd.add_argument("path", type=Path, nargs="?", default=None,
+    load_cmd.add_argument("path", type=path_option, nargs="?", default=None,
                           help="deprecated spelling of --source (the path alone)")
     load_cmd.add_argument("--server", metavar="URL", required=True, help="FHIR R4 base URL")
     load_cmd.add_argument("--max-transaction-entries", type=positive_int, metavar="N",
@@ -269,10 +269,10 @@ def _serve_parser(commands: argparse._SubParsersAction, server: argparse.Argumen
     serve.add_argument("--workers", type=positive_int, default=1, help="worker processes")
     serve.add_argument("--server", metavar="URL",
                        help="FHIR R4 base URL: charts are read from it, DetectedIssues written")
-    serve.add_argument("--config", type=Path, metavar="FILE",
+    serve.add_argument("--config", type=path_option, metavar="FILE",
                        help="TOML or JSON settings, as for check: thresholds and windows, "
                        "facility_timezone, payer policies, notes (docs/configuration.md)")
-    serve.add_argument("--state", type=Path, metavar="FILE",
+    serve.add_argument("--state", type=path_option, metavar="FILE",
                        help="sync state file: an empty Subscription notification runs a sync")
     serve.add_argument("--overlap-seconds", type=non_negative_int, default=300, metavar="S",
                        help="with --state: re-check this much before the watermark (0 or "
@@ -354,10 +354,10 @@ def _audit_parser(commands: argparse._SubParsersAction, server: argparse.Argumen
         "audit", parents=[common, server, _selection_options("audit")], formatter_class=_Help,
         help="the coder's review as one HTML page: charts, patterns, the last claims per provider")
     where = audit.add_mutually_exclusive_group(required=True)
-    where.add_argument("-s", "--source", type=Path, metavar="PATH",
+    where.add_argument("-s", "--source", type=path_option, metavar="PATH",
                        help="Bundle JSON, NDJSON file, Bulk Data directory or directory of Bundles")
     where.add_argument("--server", metavar="URL", help="FHIR R4 base URL (read only)")
-    audit.add_argument("-o", "--out", type=Path, required=True, metavar="FILE|DIR",
+    audit.add_argument("-o", "--out", type=path_option, required=True, metavar="FILE|DIR",
                        help="the HTML page to write (one self-contained file); a directory: "
                        "audit.html in it")
     audit.add_argument("--from", dest="period_from", type=day, metavar="DATE",

@@ -218,3 +218,17 @@ def test_a_json_file_with_more_after_its_value_gets_no_ndjson_hint(tmp_path, cap
     (tmp_path / "Patient.ndjson").write_text(_lines([b.patient("p2")]))
     _, report = _report(capsys, tmp_path)
     assert [e["message"] for e in report["errors"]] == ["not valid JSON (Extra data)"]
+
+
+@pytest.mark.parametrize("manifest, problem", [
+    ({"output": "notalist"}, 'has an "output" that is not a list'),
+    ({}, 'has no "output"'),
+    ([], "is not a JSON object"),
+])
+def test_a_manifest_without_its_output_list_is_named_with_what_it_should_be(
+        tmp_path, capsys, manifest, problem):
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["check", "--source", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert problem in err and '"output" lists the files' in err
+    assert "list indices" not in err and "('output')" not in err and "()" not in err

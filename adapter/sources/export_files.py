@@ -77,10 +77,19 @@ def manifest_files(directory: Path, manifest: Path) -> list[DataFile]:
     """The ``output`` files of a Bulk Data export manifest, with the types it names."""
     try:
         data = json.loads(manifest.read_bytes())
-        outputs = data["output"]
-        assert isinstance(outputs, list)
-    except (ValueError, KeyError, TypeError, AssertionError, RecursionError) as exc:
-        raise SourceError(f"{manifest}: not a Bulk Data export manifest ({exc})") from None
+    except (ValueError, RecursionError) as exc:
+        raise SourceError(f"{manifest}: not a Bulk Data export manifest (not valid JSON: "
+                          f"{exc})") from None
+    except OSError as exc:
+        raise SourceError(f"{manifest}: cannot be read ({exc.strerror})") from None
+    outputs = data.get("output") if isinstance(data, dict) else None
+    if not isinstance(outputs, list):
+        what = ("is not a JSON object" if not isinstance(data, dict)
+                else "has no \"output\"" if "output" not in data
+                else "has an \"output\" that is not a list")
+        raise SourceError(f"{manifest}: not a Bulk Data export manifest: it {what} (a "
+                          "manifest is an object whose \"output\" lists the files, each "
+                          "{\"type\", \"url\"})")
     files: dict[Path, DataFile] = {}
     for entry in outputs:
         url = entry.get("url") if isinstance(entry, dict) else None

@@ -14,7 +14,6 @@ import os
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
 from adapter import __version__, build, codes_command, modes
@@ -32,10 +31,12 @@ from adapter.numeric_options import (
     positive_int,
     positive_seconds,
 )
+from adapter.numeric_options import path as path_option
 from adapter.output.paths import OutputError, writable_directory, writable_file
 from adapter.output.progress import ProgressBar
 from adapter.output.report import Report
 from adapter.output.table import render_table
+from adapter.output.terminal import shown
 from adapter.parallel import WorkerError
 from adapter.scopes import default_scope, load_scope
 from adapter.sources.files import FileSource, SourceError
@@ -205,10 +206,10 @@ def _parser() -> argparse.ArgumentParser:
                                 formatter_class=_Help,
                                 help="check claims from files or a FHIR server")
     where = check.add_mutually_exclusive_group(required=True)
-    where.add_argument("-s", "--source", type=Path, metavar="PATH",
+    where.add_argument("-s", "--source", type=path_option, metavar="PATH",
                        help="Bundle JSON, NDJSON file, Bulk Data directory or directory of Bundles")
     where.add_argument("--server", metavar="URL", help="FHIR R4 base URL")
-    check.add_argument("-o", "--out", type=Path, metavar="DIR",
+    check.add_argument("-o", "--out", type=path_option, metavar="DIR",
                        help="files: write DetectedIssue.ndjson and report.json here")
     check.add_argument("--all", dest="every_claim", action="store_true",
                        help="table: list the clean supported claims and every skipped claim "
@@ -220,7 +221,7 @@ def _parser() -> argparse.ArgumentParser:
     sync = commands.add_parser("sync", parents=[common, checks, writes], formatter_class=_Help,
                                help="check every claim changed since the last successful run")
     sync.add_argument("--server", metavar="URL", required=True, help="FHIR R4 base URL")
-    sync.add_argument("--state", type=Path, required=True, metavar="FILE",
+    sync.add_argument("--state", type=path_option, required=True, metavar="FILE",
                       help="JSON state file holding the watermark (a .lock file sits beside it)")
     sync.add_argument("--max-claims", type=positive_int, metavar="N", help="stop after N claims")
     sync.add_argument("--overlap-seconds", type=non_negative_int, default=300, metavar="S",
@@ -230,9 +231,9 @@ def _parser() -> argparse.ArgumentParser:
                               "source holds")  # known once the source is read
     load_cmd = commands.add_parser("load", parents=[common, uploads], formatter_class=_Help,
                                    help="upload fixture data to a sandbox FHIR server")
-    load_cmd.add_argument("-s", "--source", type=Path, metavar="PATH",
+    load_cmd.add_argument("-s", "--source", type=path_option, metavar="PATH",
                           help="Bundle, NDJSON or Bulk Data directory")
-    load_cmd.add_argument("path", type=Path, nargs="?", default=None,
+    load_cmd.add_argument("path", type=path_option, nargs="?", default=None,
                           help="deprecated spelling of --source (the path alone)")
     load_cmd.add_argument("--server", metavar="URL", required=True, help="FHIR R4 base URL")
     load_cmd.add_argument("--max-transaction-entries", type=positive_int, metavar="N",
@@ -268,10 +269,10 @@ def _serve_parser(commands: argparse._SubParsersAction, server: argparse.Argumen
     serve.add_argument("--workers", type=positive_int, default=1, help="worker processes")
     serve.add_argument("--server", metavar="URL",
                        help="FHIR R4 base URL: charts are read from it, DetectedIssues written")
-    serve.add_argument("--config", type=Path, metavar="FILE",
+    serve.add_argument("--config", type=path_option, metavar="FILE",
                        help="TOML or JSON settings, as for check: thresholds and windows, "
                        "facility_timezone, payer policies, notes (docs/configuration.md)")
-    serve.add_argument("--state", type=Path, metavar="FILE",
+    serve.add_argument("--state", type=path_option, metavar="FILE",
                        help="sync state file: an empty Subscription notification runs a sync")
     serve.add_argument("--overlap-seconds", type=non_negative_int, default=300, metavar="S",
                        help="with --state: re-check this much before the watermark (0 or "
@@ -353,10 +354,10 @@ def _audit_parser(commands: argparse._SubParsersAction, server: argparse.Argumen
         "audit", parents=[common, server, _selection_options("audit")], formatter_class=_Help,
         help="the coder's review as one HTML page: charts, patterns, the last claims per provider")
     where = audit.add_mutually_exclusive_group(required=True)
-    where.add_argument("-s", "--source", type=Path, metavar="PATH",
+    where.add_argument("-s", "--source", type=path_option, metavar="PATH",
                        help="Bundle JSON, NDJSON file, Bulk Data directory or directory of Bundles")
     where.add_argument("--server", metavar="URL", help="FHIR R4 base URL (read only)")
-    audit.add_argument("-o", "--out", type=Path, required=True, metavar="FILE|DIR",
+    audit.add_argument("-o", "--out", type=path_option, required=True, metavar="FILE|DIR",
                        help="the HTML page to write (one self-contained file); a directory: "
                        "audit.html in it")
     audit.add_argument("--from", dest="period_from", type=day, metavar="DATE",
@@ -415,9 +416,9 @@ def _audit(args: argparse.Namespace) -> int:
             if args.stats:
                 print("requests: " + json.dumps(client.stats.as_dict()), file=sys.stderr)
     for problem in run.report.errors:  # references and problems only: never a name
-        print(f"b12-adapter: {problem.resource}: {problem.message}", file=sys.stderr)
+        print(shown(f"b12-adapter: {problem.resource}: {problem.message}"), file=sys.stderr)
     for note in run.report.run_notes():  # once per run (SPEC 4.3)
-        print(f"b12-adapter: note: {note}", file=sys.stderr)
+        print(shown(f"b12-adapter: note: {note}"), file=sys.stderr)
     t = run.audit.total
     print(f"audit: {t.claims} claims in the period ({period.describe()}): "
           + ", ".join(f"{t.verdicts[v]} {v.value}" for v in VERDICTS)
@@ -468,7 +469,7 @@ def _print_report(report: Report, fmt: str, every_claim: bool = False) -> None:
     """JSON is indented on a terminal and compact when piped to a program (much faster);
     the run's notes go to stderr too, once each."""
     for note in report.run_notes():
-        print(f"b12-adapter: note: {note}", file=sys.stderr)
+        print(shown(f"b12-adapter: note: {note}"), file=sys.stderr)
     try:
         if fmt == "json":
             report.write_json(sys.stdout, indent=2 if sys.stdout.isatty() else None)
@@ -484,7 +485,7 @@ def _print_server_summary(client: FhirClient, run: modes.ServerRun,
                           args: argparse.Namespace) -> None:
     writes = run.writes
     for line in writes.planned:
-        print(f"dry-run: would {line}", file=sys.stderr)
+        print(shown(f"dry-run: would {line}"), file=sys.stderr)
     confirmed = (f"created {writes.created}, updated {writes.updated}, "
                  f"cancelled {writes.cancelled}, unchanged {writes.unchanged}, "
                  f"failed {writes.failed}")
@@ -530,8 +531,8 @@ def _check_files(args: argparse.Namespace) -> int:
     claims_erred = any(e.resource.startswith(("Claim/", "ExplanationOfBenefit/"))
                        for e in report.errors)  # read, but could not be judged
     if not report.claims and not len(report.skipped) and not claims_erred:
-        print(f"b12-adapter: no claims found in {args.source} (no Claim or "
-              "ExplanationOfBenefit resource)", file=sys.stderr)
+        print(shown(f"b12-adapter: no claims found in {args.source} (no Claim or "
+                    "ExplanationOfBenefit resource)"), file=sys.stderr)
     return _exit_status(report, args.fail_on)
 
 
@@ -601,7 +602,7 @@ def _load(args: argparse.Namespace) -> int:
             if args.stats:
                 print("requests: " + json.dumps(client.stats.as_dict()), file=sys.stderr)
     for problem in [*unreadable, *totals.problems]:
-        print(f"b12-adapter: {problem.resource}: {problem.message}", file=sys.stderr)
+        print(shown(f"b12-adapter: {problem.resource}: {problem.message}"), file=sys.stderr)
     if totals.loaded < len(resources):
         print(f"b12-adapter: {len(resources) - totals.loaded} of {len(resources)} resources "
               "were NOT loaded: the server refused them, or what they point at (see above)"
@@ -637,6 +638,14 @@ def _stdout_closed() -> None:
         pass
 
 
+class _ShownFormatter(logging.Formatter):
+    """A log line with the controls of its message escaped (``shown``); a traceback after it
+    keeps its lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return shown(super().formatMessage(record))
+
+
 def _main(argv: Sequence[str] | None) -> int:
     parser = _parser()
     args, extra = parser.parse_known_args(argv)
@@ -645,6 +654,9 @@ def _main(argv: Sequence[str] | None) -> int:
         commands.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for handler in logging.getLogger().handlers:  # a file name or id from the input: escaped
+        if type(handler) is logging.StreamHandler and handler.stream is sys.stderr:
+            handler.setFormatter(_ShownFormatter("%(levelname)s %(name)s: %(message)s"))
     guard_logs(logging.getLogger().handlers)  # no secret in any library's log line
     try:
         if args.command == "check":
@@ -662,11 +674,11 @@ def _main(argv: Sequence[str] | None) -> int:
         return _load(args)
     except (SourceError, ConfigError, MappingsError, AuthConfigError, UsageError,
             SyncStateError, OutputError) as exc:
-        print(f"b12-adapter: {exc}", file=sys.stderr)
+        print(shown(f"b12-adapter: {exc}"), file=sys.stderr)
         return EXIT_UNUSABLE
     except FhirError as exc:
-        print(f"b12-adapter: {exc}", file=sys.stderr)
+        print(shown(f"b12-adapter: {exc}"), file=sys.stderr)
         return EXIT_PARTIAL
     except WorkerError as exc:  # nothing was printed: the report would have been incomplete
-        print(f"b12-adapter: {exc}", file=sys.stderr)
+        print(shown(f"b12-adapter: {exc}"), file=sys.stderr)
         return EXIT_UNUSABLE

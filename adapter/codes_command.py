@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from adapter.judge import day
+from adapter.numeric_options import path as path_option
 
 EXIT_OK, EXIT_REFUSED = 0, 2
 
@@ -22,9 +22,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     actions = codes.add_subparsers(dest="codes_command", required=True, metavar="{list,add}")
     actions.add_parser("list", help="each installed release and the dates it is in force")
     add = actions.add_parser("add", help="install a release from the CDC/CMS files")
-    add.add_argument("--tabular", type=Path, required=True, metavar="FILE",
+    add.add_argument("--tabular", type=path_option, required=True, metavar="FILE",
                      help="the tabular XML (icd10cm-tabular-2027.xml), or the zip holding it")
-    add.add_argument("--codes", type=Path, required=True, metavar="FILE",
+    add.add_argument("--codes", type=path_option, required=True, metavar="FILE",
                      help="the code-order file (icd10cm-order-2027.txt) or the codes file "
                      "(icd10cm-codes-2027.txt), or the zip holding it")
     add.add_argument("--effective", type=day, required=True, metavar="DATE",

@@ -68,7 +68,11 @@ def _read_file(path: Path) -> dict[str, Any]:
     try:
         data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
     except (tomllib.TOMLDecodeError, ValueError, RecursionError) as exc:
-        raise ConfigError(f"{path}: not valid {path.suffix.lstrip('.') or 'JSON'}: {exc}") from exc
+        if path.suffix.lower() in (".toml", ".json"):
+            raise ConfigError(f"{path}: not valid {path.suffix.lstrip('.')}: {exc}"
+                              ) from exc
+        raise ConfigError(f"{path}: not valid JSON ({exc}): a config file is TOML, named "
+                          ".toml, or JSON") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a table of settings")
     return data

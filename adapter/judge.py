@@ -12,6 +12,7 @@ from pathlib import Path
 
 from adapter.config import load_settings
 from adapter.mappings import Mappings, load_mappings
+from adapter.numeric_options import path as path_option
 from adapter.rules import Policy
 
 
@@ -35,7 +36,7 @@ class Judge:
 
 def add_judging_options(parser: argparse.ArgumentParser) -> None:
     """``--config`` and ``--facility-timezone``, for every command that judges claims."""
-    parser.add_argument("--config", type=Path, metavar="FILE",
+    parser.add_argument("--config", type=path_option, metavar="FILE",
                         help="TOML or JSON settings: thresholds and windows, facility_timezone, "
                         "payer policies ([policies]), notes ([notes]); see docs/configuration.md")
     parser.add_argument("--facility-timezone", metavar="ZONE",

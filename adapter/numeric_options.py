@@ -20,11 +20,20 @@ from __future__ import annotations
 
 import argparse
 import re
+from pathlib import Path
 
 MOST = 1_000_000_000  # an overlap of 31 years, a billion claims: past every real use
 MOST_SECONDS = 86_400  # a day: a longer timeout or wait is none
 _WHOLE = re.compile(r"[+-]?[0-9]+")
 _DECIMAL = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
+
+
+def path(text: str) -> Path:
+    """A file or directory option (not a number, but a value refused the same way): an empty
+    one (an unset ``$OUTDIR``) would be the current directory, read or written unasked."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty (an unset variable?): name a file or directory")
+    return Path(text)
 
 
 def positive_int(text: str) -> int:

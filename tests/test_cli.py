@@ -449,3 +449,24 @@ def test_a_long_run_on_a_terminal_shows_a_progress_bar_and_a_pipe_gets_none(tmp_
     report = modes.check_files(Judge.load(), source, progress=bar)
     assert report.summary()["checked"] == 1
     assert "checking" in screen.getvalue() and "claims" in screen.getvalue()
+
+
+@pytest.mark.parametrize("option", ["--out", "--source", "--config"])
+def test_an_empty_path_option_is_refused_not_read_as_the_current_directory(
+        tmp_path, capsys, monkeypatch, option):
+    monkeypatch.chdir(tmp_path)
+    argv = {"--source": ["--source", ""],
+            "--out": ["--source", str(tmp_path / "none"), "--out", ""],
+            "--config": ["--source", str(tmp_path / "none"), "--config", ""]}[option]
+    with pytest.raises(SystemExit) as exited:
+        main(["check", *argv])
+    assert exited.value.code == 2 and f"{option}: is empty" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_config_file_neither_toml_nor_json_says_what_it_must_be(tmp_path, capsys):
+    config = tmp_path / "plain.txt"
+    config.write_text("a = 1\n")
+    assert main(["check", "--source", "fixtures/demo", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "a config file is TOML, named .toml, or JSON" in err and "not valid txt" not in err

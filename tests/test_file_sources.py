@@ -144,6 +144,30 @@ def test_a_broken_gzip_file_is_an_error_and_the_rest_is_read(tmp_path, capsys):
     assert [e["resource"] for e in report["errors"]] == ["Observation.001.ndjson.gz"]
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
+@pytest.mark.parametrize("broken", ["link", "directory"])
+def test_a_broken_link_or_a_directory_named_like_a_data_file_is_an_error(
+        tmp_path, capsys, broken, workers):
+    for rtype, resources in _by_type(_chart()).items():
+        (tmp_path / f"{rtype}.ndjson").write_text(_lines(resources))
+    (tmp_path / "Observation.ndjson").unlink()
+    unreadable = ["Observation.ndjson", "Claim.001.ndjson", "more.json"]
+    for name in unreadable:
+        if broken == "link":
+            (tmp_path / name).symlink_to(tmp_path / "gone" / name)
+        else:
+            (tmp_path / name).mkdir()
+    status = main(["check", "--source", str(tmp_path), "--format", "json",
+                   "--workers", workers])
+    report = json.loads(capsys.readouterr().out)
+    assert status == 1 and report["summary"]["checked"] == 2  # the rest is read
+    files = {e["resource"]: e["message"] for e in report["errors"] if "/" not in e["resource"]}
+    assert sorted(files) == sorted(unreadable)
+    assert all(message.startswith("cannot be read (a ") for message in files.values())
+    k1 = next(c for c in report["claims"] if c["claim"] == "Claim/k1")
+    assert "lab-missing" in [f["code"] for f in k1["findings"]]
+
+
 @pytest.mark.parametrize("name", ["Export.ndjson", "Claims.ndjson", "FHIR.ndjson",
                                   "Patients.000.ndjson", "Bundle.ndjson"])
 @pytest.mark.parametrize("alone", [False, True], ids=["in-a-directory", "as-the-source"])
@@ -194,3 +218,17 @@ def test_a_json_file_with_more_after_its_value_gets_no_ndjson_hint(tmp_path, cap
     (tmp_path / "Patient.ndjson").write_text(_lines([b.patient("p2")]))
     _, report = _report(capsys, tmp_path)
     assert [e["message"] for e in report["errors"]] == ["not valid JSON (Extra data)"]
+
+
+@pytest.mark.parametrize("manifest, problem", [
+    ({"output": "notalist"}, 'has an "output" that is not a list'),
+    ({}, 'has no "output"'),
+    ([], "is not a JSON object"),
+])
+def test_a_manifest_without_its_output_list_is_named_with_what_it_should_be(
+        tmp_path, capsys, manifest, problem):
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["check", "--source", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert problem in err and '"output" lists the files' in err
+    assert "list indices" not in err and "('output')" not in err and "()" not in err

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from adapter.cli import main
+from adapter.output.detected_issue import issue_id
 from fixtures import builders as b
 from tests.scenario import SERVICE, clean_chart
 
@@ -183,3 +184,41 @@ def test_claims_without_an_id_or_with_a_duplicate_id_are_errors(tmp_path, capsys
     issues = [json.loads(line) for line in (out / "DetectedIssue.ndjson").read_text().splitlines()]
     identifiers = [i["identifier"][0]["value"] for i in issues]
     assert len(identifiers) == len(set(identifiers))
+
+
+FORGED = "ZZ9\nClaim/k8               Patient/p8         2026-03-02  supported\x1b[2J\u202e\x00"
+
+
+def test_control_characters_in_a_code_reach_no_terminal_nor_fhir_string(tmp_path, capsys):
+    """A hostile-input hunt: the table printed a claim's code as written, so its newline
+    forged a line of the report and its ESC cleared the screen; the DetectedIssue carried the
+    ESC and NUL an R4 string may not hold."""
+    claim = b.claim("k1", "p1", SERVICE, diagnoses=("E53.8", "E53.9"),
+                    supporting=("Condition/c1", "Observation/o1"))
+    claim["diagnosis"][1]["diagnosisCodeableConcept"]["coding"][0]["code"] = FORGED
+    status, report, _ = _run(tmp_path, capsys, [*clean_chart()[:-1], claim], None,
+                             "--out", str(tmp_path / "out"))
+    k1 = next(c for c in report["claims"] if c["claim"] == "Claim/k1")
+    assert [f["code"] for f in k1["findings"]] == ["dx-invalid"] and status == 0
+
+    assert main(["check", "--source", str(tmp_path / "export")]) == 0
+    table = capsys.readouterr().out
+    assert not any(c in table for c in "\x1b\u202e\x00")
+    assert [line.split()[0] for line in table.splitlines() if line.startswith("Claim/")] == [
+        "Claim/k1"]  # k9 is a clean supported claim: counted, not listed; no k8
+    assert "\\nCLAIM/K8" in table and "\\x1b[2J\\u202e\\x00" in table
+
+    [issue] = [json.loads(line) for line in
+               (tmp_path / "out" / "DetectedIssue.ndjson").read_text().splitlines()
+               if "dx-invalid" in line]
+    strings = [issue["detail"], *(i["value"] for i in issue["identifier"])]
+    assert not any(ord(c) < 0x20 and c not in "\t\r\n" for s in strings for c in s)
+    key = issue["identifier"][0]["value"]
+    assert key == "Claim/k1:dx-invalid:ZZ9\nCLAIM/K8" + key.split("CLAIM/K8")[1]
+    assert "\\x1b[2J" in key and "\\x00" in key and issue["id"] == issue_id(key)
+
+
+def test_control_characters_in_a_message_on_stderr_are_escaped(tmp_path, capsys):
+    assert main(["check", "--source", str(tmp_path / "gone\x1b]0;owned\x07")]) == 2
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\x07" not in err and "gone\\x1b]0;owned\\x07" in err

@@ -51,6 +51,7 @@ from adapter.evidence.payer import (
 from adapter.evidence.read import (
     Drug,
     MedicationUse,
+    onset_from_age,
     read_condition,
     read_medication,
     read_medication_use,
@@ -99,6 +100,7 @@ class Chart:
         self.problems: list[BadResource] = []
         self._drugs: dict[str, Drug] = {}  # Medication resources, by reference
         self._waiting: list[MedicationUse] = []  # uses whose Medication was not read yet
+        self._aged: list[ConditionFact] = []  # onset as an age: dated from the birth date
         # Display names by reference, kept only for the types a sink asked for (the audit
         # page: providers, and patients with --show-names); none by default.
         self.name_types = names & NAMED_TYPES
@@ -154,7 +156,7 @@ class Chart:
             elif fact == BODY:
                 entry = (BODY, read_binary(resource))
             elif fact == PATIENT and has_id(ref):
-                entry = (PATIENT, read_patient(resource))
+                entry = (PATIENT, read_patient(resource, problems))
         except BadResource as exc:
             problems.append(exc)
         if problems:
@@ -170,6 +172,8 @@ class Chart:
                 self.known.add(value)
             elif what == CONDITION:
                 self._index(value, self.conditions)
+                if value.onset_age is not None:
+                    self._aged.append(value)
             elif what == LAB:
                 self._index(value, self.labs)
             elif what == USE:
@@ -228,7 +232,27 @@ class Chart:
                 continue
             self._use(replace(use, drug=drug))
         self._drugs.clear()
+        aged, self._aged = self._aged, []
+        for fact in aged:
+            self._date_onset(fact)
         return self
+
+    def _date_onset(self, fact: ConditionFact) -> None:
+        """A Condition's onset written as an age (``onsetAge``, ``onsetRange.low``) as the day
+        the patient reached it, when the chart holds the patient's birth date (SPEC 4.1)."""
+        patient = self.canonical(fact.patient) if fact.patient is not None else ""
+        person = self.patients.get(patient)
+        age = fact.onset_age
+        if self.by_ref.get(fact.ref) is not fact or person is None or age is None \
+                or person.birth_date is None:
+            return
+        onset = onset_from_age(person.birth_date, age)
+        if onset is None:
+            return
+        dated = replace(fact, onset=onset)
+        self.by_ref[fact.ref] = dated
+        facts = self.conditions[patient]
+        facts[:] = [dated if kept is fact else kept for kept in facts]
 
     def _index(self, fact: Any, by_patient: dict[str, list[Any]]) -> None:
         if not has_id(fact.ref):

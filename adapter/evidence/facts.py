@@ -138,6 +138,9 @@ class ConditionFact:
     encounter: str | None = None
     recorded: date | None = None
     text_only: bool = False  # no ICD-10-CM or SNOMED CT coding: ``codes`` read from ``text``
+    # onsetAge (or onsetRange.low) as (amount, UCUM unit of time): ``onset`` is made of it and
+    # the patient's birth date once the chart holds both (``Chart.finish``)
+    onset_age: tuple[float, str] | None = None
 
 
 @value

@@ -12,8 +12,9 @@ dates are the clinic's calendar day (``zone``, SPEC 4.1 "Times").
 from __future__ import annotations
 
 import re
+from calendar import monthrange
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -39,7 +40,6 @@ from adapter.evidence.fields import (
     references,
     status,
     status_code,
-    string,
     subject,
     text,
     utc_other_days,
@@ -58,6 +58,12 @@ _UNDATED_ABATEMENT = frozenset({"abatementBoolean", "abatementString", "abatemen
 # reads other scripts' digits too), a unit
 _BOUND = re.compile(r"^\s*(<=|>=|<|>|≤|≥)?\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*(\S.*)?$")
 _COMPARATORS = {"≤": "<=", "≥": ">="}
+# an Age's unit (UCUM, or written out), and its days
+_AGE_UNITS = {"a": "a", "mo": "mo", "wk": "wk", "d": "d", "h": "h", "min": "min",
+              "y": "a", "yr": "a", "year": "a", "years": "a", "month": "mo", "months": "mo",
+              "week": "wk", "weeks": "wk", "day": "d", "days": "d"}
+_AGE_DAYS = {"a": 365.25, "mo": 30.4375, "wk": 7.0, "d": 1.0, "h": 1 / 24, "min": 1 / 1440}
+_OLDEST_DAYS = 150 * 365.25
 
 
 def icd10cm_codes(pairs: list[Coding]) -> list[str]:
@@ -94,6 +100,7 @@ def read_condition(resource: Resource, mappings: Mappings, zone: ZoneInfo | None
     patient = subject(resource, ref)
     if patient is None:
         raise BadResource(ref, "Condition has no subject: whose diagnosis it is cannot be told")
+    onset = optional_date(resource, "onsetDateTime", "onsetPeriod.start", ref=ref, zone=zone)
     written_icd = icd10cm_codes(pairs)
     written = _written_text(concept)
     codes = frozenset(written_icd + mapped_snomed(pairs, mappings))
@@ -110,7 +117,7 @@ def read_condition(resource: Resource, mappings: Mappings, zone: ZoneInfo | None
         verification_status=status_code(
             resource.get("verificationStatus"), "verificationStatus", ref, statuses.VERIFICATION
         ),
-        onset=optional_date(resource, "onsetDateTime", "onsetPeriod.start", ref=ref, zone=zone),
+        onset=onset,
         abatement=optional_date(resource, "abatementDateTime", "abatementPeriod.start",
                                 ref=ref, zone=zone),
         abated=abated,
@@ -122,7 +129,52 @@ def read_condition(resource: Resource, mappings: Mappings, zone: ZoneInfo | None
         encounter=reference(resource.get("encounter"), "encounter", ref),
         recorded=optional_date(resource, "recordedDate", ref=ref, zone=zone),
         text_only=text_only,
+        onset_age=_onset_age(resource, ref) if onset is None else None,
     )
+
+
+def _onset_age(resource: Resource, ref: str) -> tuple[float, str] | None:
+    """onsetAge, else onsetRange.low (the youngest the patient was), as (amount, UCUM unit)."""
+    age = resource.get("onsetAge")
+    name = "onsetAge"
+    if age is None:
+        span = resource.get("onsetRange")
+        if span is None:
+            return None
+        if not is_object(span):
+            raise BadResource(ref, "onsetRange is not a Range")
+        age, name = span.get("low"), "onsetRange.low"
+        if age is None:
+            return None
+    if not is_object(age):
+        raise BadResource(ref, f"{name} is not an Age")
+    if age.get("value") is None:
+        return None
+    amount = number(age.get("value"), f"{name}.value", ref)
+    written = age.get("code") if age.get("code") is not None else age.get("unit")
+    unit: str | None = _AGE_UNITS.get(written.strip().lower()) if isinstance(written, str) \
+        else None
+    if unit is None:
+        raise BadResource(ref, f"{name} has no unit of time (a, mo, wk, d, h, min): when the "
+                          "condition began cannot be told")
+    if not 0 <= amount * _AGE_DAYS[unit] <= _OLDEST_DAYS:
+        raise BadResource(ref, f"{name} {amount:g} {unit} is not an age")
+    return amount, unit
+
+
+def onset_from_age(birth: date, age: tuple[float, str]) -> date | None:
+    """The day a patient born on ``birth`` reached ``age`` (its first day: onset at age 80 is
+    on or after the 80th birthday); None past the calendar."""
+    amount, unit = age
+    try:
+        if unit in ("a", "mo") and amount == int(amount):
+            months = int(amount) * (12 if unit == "a" else 1) + birth.month - 1
+            year, month = birth.year + months // 12, months % 12 + 1
+            day = min(birth.day, monthrange(year, month)[1])  # born Feb 29: Feb 28
+            return date(year, month, day)
+        return birth + timedelta(days=int(amount * _AGE_DAYS[unit]))
+    except (ValueError, OverflowError):
+        return None
 
 
 def _written_text(concept: object) -> str:
@@ -277,15 +329,19 @@ def read_medication_use(resource: Resource, zone: ZoneInfo | None = None,
     kind = str(resource.get("resourceType"))
     other_days: tuple[date, ...] = ()
     if kind == "MedicationAdministration":
-        day = optional_date(resource, "effectiveDateTime", "effectivePeriod.start", ref=ref,
-                            zone=zone)
+        # a period with no start (an infusion's record may keep only its end): its end
+        day = optional_date(resource, "effectiveDateTime", "effectivePeriod.start",
+                            "effectivePeriod.end", ref=ref, zone=zone)
+        period = resource.get("effectivePeriod")
+        if day is None and period is not None and "effectiveDateTime" not in resource:
+            raise BadResource(ref, "effectivePeriod has neither start nor end: the day it was "
+                              "given cannot be told")
         if day is None:
             raise BadResource(ref, "MedicationAdministration has no effective date (effective[x] "
                               "is required)")
-        period = resource.get("effectivePeriod")
         other_days = utc_other_days(
             resource.get("effectiveDateTime")
-            or (period.get("start") if is_object(period) else None), zone)
+            or (period.get("start") or period.get("end") if is_object(period) else None), zone)
         dosage = resource.get("dosage")
         dosages: list[Mapping[str, Any]] = [dosage] if is_object(dosage) else []
         context = reference(resource.get("context"), "context", ref)
@@ -381,12 +437,28 @@ def read_procedure(resource: Resource, drugs: DrugCodes,
 # --- Patient ---------------------------------------------------------------------------------
 
 
-def read_patient(resource: Resource) -> PatientFact:
+def read_patient(resource: Resource, problems: list[BadResource] | None = None) -> PatientFact:
+    """A patient's sex and birth date. ``gender`` is read as statuses are (trimmed, any case:
+    "Male" is male); another value is a problem in ``problems`` and the sex is unknown, never
+    a value silently read as unknown (the anemia cut-off depends on it, SPEC 4.1)."""
     ref = ref_of(resource)
-    gender = resource.get("gender")
+    written = resource.get("gender")
+    gender: str | None = None
+    if written is not None:
+        code = statuses.normalized(written) if isinstance(written, str) else ""
+        if code in statuses.GENDER:
+            gender = code
+        else:
+            shown = repr(text(written)) if isinstance(written, str) else "is not a string and"
+            problem = BadResource(ref, f"gender {shown} is not one of its FHIR codes "
+                                  f"({', '.join(sorted(statuses.GENDER))}): the patient's sex "
+                                  "is read as unknown")
+            if problems is None:
+                raise problem
+            problems.append(problem)
     birth = resource.get("birthDate")
     return PatientFact(
         ref=ref,
-        gender=string(gender),
+        gender=gender,
         birth_date=parse_date(birth, "birthDate", ref) if birth is not None else None,
     )

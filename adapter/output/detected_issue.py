@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from datetime import datetime
 from typing import Any
@@ -25,6 +26,17 @@ EVIDENCE_PATHS = {"linked": "linked from the claim or its linked resources",
                   "record": "found in the patient's record only"}
 
 
+# R4 strings hold no character below U+0020 but tab, CR and LF (the string type's regex)
+_NOT_FHIR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def fhir_string(value: str) -> str:
+    """``value`` as an R4 string: a control character the type forbids (a claim's code with an
+    ESC or a NUL in it) is written as its escape (``\\x1b``); other text is unchanged."""
+    return _NOT_FHIR.sub(lambda m: repr(m.group())[1:-1], value) if _NOT_FHIR.search(value) \
+        else value
+
+
 class InvalidDetectedIssue(ValueError):
     """A DetectedIssue the adapter built fails validation: a bug, never sent anywhere."""
 
@@ -38,7 +50,7 @@ def issue_key(result: ClaimResult, finding: Finding) -> str:
     key = f"{result.claim}:{finding.code}:{finding.diagnosis or '-'}"
     if finding.day is not None and finding.day != result.service_date:
         key += f":{finding.day.isoformat()}"
-    return key
+    return fhir_string(key)  # the identifier's value, and its hash the id
 
 
 def issue_id(key: str) -> str:
@@ -74,7 +86,7 @@ def build_detected_issue(result: ClaimResult, finding: Finding, identified: date
         "id": issue_id(key),
         "contained": [device],
         "identifier": [{"system": IDENTIFIER_SYSTEM, "value": key},
-                       {"system": CLAIM_SYSTEM, "value": result.claim}],
+                       {"system": CLAIM_SYSTEM, "value": fhir_string(result.claim)}],
         "status": "final",
         "code": {"coding": codings, "text": kind.title},
         "severity": finding.severity.value,
@@ -83,8 +95,8 @@ def build_detected_issue(result: ClaimResult, finding: Finding, identified: date
         "author": author,
         "implicated": [{"reference": result.versioned_claim}]
         + [{"reference": ref} for ref in finding.evidence],
-        "detail": finding.message + (f" The note says: \u201c{finding.quote}\u201d"
-                                     if finding.quote else ""),
+        "detail": fhir_string(finding.message + (f" The note says: \u201c{finding.quote}\u201d"
+                                                 if finding.quote else "")),
     }
     groups = [(path, [ref for ref in finding.evidence if finding.path_of(ref) == path])
               for path in ("linked", "record")]
@@ -108,7 +120,7 @@ def cancel(issue: dict, reason: str, when: datetime) -> dict:
     cancelled = {k: v for k, v in issue.items() if k != "meta"}
     cancelled["status"] = "cancelled"
     cancelled["mitigation"] = [*issue.get("mitigation", []), {
-        "action": {"text": f"Finding no longer applies: {reason}"},
+        "action": {"text": fhir_string(f"Finding no longer applies: {reason}")},
         "date": when.isoformat(timespec="seconds"),
         "author": issue.get("author", _author()[1]),
     }]

@@ -1,6 +1,7 @@
 """The readable table for people: the claims that need work first (unsupported, then review),
 then supported claims that carry a low finding, each with its findings; clean supported claims
-as a count unless asked for; what to do next last."""
+as a count unless asked for; what to do next last. What it prints from the input is escaped
+(``adapter.output.terminal``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections import Counter
 
 from adapter.findings import Verdict
 from adapter.output.report import Report
+from adapter.output.terminal import shown
 
 _ORDER = {Verdict.UNSUPPORTED: 0, Verdict.REVIEW: 1, Verdict.SUPPORTED: 2}
 _SKIPS_LISTED = 20  # more skipped claims than this are counted by reason (a real export
@@ -54,7 +56,7 @@ def render_table(report: Report, width: int = 100, *, every_claim: bool = False)
     summary = report.summary()
     lines += ["", "Summary: " + ", ".join(f"{k} {v}" for k, v in summary.items()),
               _next_steps(summary)]
-    return "\n".join(lines)
+    return "\n".join(shown(line) for line in lines)  # each line's data: never a forged line
 
 
 def _next_steps(summary: dict[str, int]) -> str:

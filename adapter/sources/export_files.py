@@ -35,6 +35,7 @@ class DataFile:
     path: Path
     ndjson: bool
     rtype: str | None = None  # the one type the manifest or the file name says it holds
+    problem: str | None = None  # named like data but no file to read: why (never opened)
 
     @property
     def claims_only(self) -> bool:
@@ -47,10 +48,12 @@ def directory_files(directory: Path) -> list[DataFile]:
         return manifest_files(directory, manifest)
     files = []
     for path in sorted(directory.iterdir()):
-        if not path.is_file():
-            continue
         ndjson = is_ndjson(path)
         if not (ndjson or is_json(path)):
+            continue
+        if not path.is_file():  # named as data: an error naming it, not passed over
+            files.append(DataFile(path, ndjson, type_from_name(path) if ndjson else None,
+                                  problem=_not_a_file(path)))
             continue
         rtype = type_from_name(path) if ndjson else None
         if rtype is None and holds_resources(path) is False:
@@ -60,14 +63,33 @@ def directory_files(directory: Path) -> list[DataFile]:
     return files
 
 
+def _not_a_file(path: Path) -> str:
+    """Why an entry named like a data file cannot be read (it is never opened: a pipe would
+    block the run)."""
+    if path.is_dir():
+        return "cannot be read (a directory, not a file)"
+    if path.is_symlink() and not path.exists():
+        return "cannot be read (a link to a file that does not exist)"
+    return "cannot be read (not a regular file)"
+
+
 def manifest_files(directory: Path, manifest: Path) -> list[DataFile]:
     """The ``output`` files of a Bulk Data export manifest, with the types it names."""
     try:
         data = json.loads(manifest.read_bytes())
-        outputs = data["output"]
-        assert isinstance(outputs, list)
-    except (ValueError, KeyError, TypeError, AssertionError, RecursionError) as exc:
-        raise SourceError(f"{manifest}: not a Bulk Data export manifest ({exc})") from None
+    except (ValueError, RecursionError) as exc:
+        raise SourceError(f"{manifest}: not a Bulk Data export manifest (not valid JSON: "
+                          f"{exc})") from None
+    except OSError as exc:
+        raise SourceError(f"{manifest}: cannot be read ({exc.strerror})") from None
+    outputs = data.get("output") if isinstance(data, dict) else None
+    if not isinstance(outputs, list):
+        what = ("is not a JSON object" if not isinstance(data, dict)
+                else "has no \"output\"" if "output" not in data
+                else "has an \"output\" that is not a list")
+        raise SourceError(f"{manifest}: not a Bulk Data export manifest: it {what} (a "
+                          "manifest is an object whose \"output\" lists the files, each "
+                          "{\"type\", \"url\"})")
     files: dict[Path, DataFile] = {}
     for entry in outputs:
         url = entry.get("url") if isinstance(entry, dict) else None

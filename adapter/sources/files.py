@@ -10,8 +10,8 @@ Bulk Data directories as servers publish them (SPEC section 2): ``manifest.json`
 files and their types when present; files may be numbered (``Condition.000.ndjson``,
 ``1.Condition.ndjson``) or gzipped (``.ndjson.gz``); ``log.ndjson`` and other files that hold
 no FHIR resources are not data. A UTF-8 BOM, CRLF line ends and pretty-printed or key-sorted
-JSON are all read. A line or file that cannot be read is a ``Problem`` naming it; the rest
-goes on.
+JSON are all read. A line or file that cannot be read is a ``Problem`` naming it (a broken
+link or a directory named like a data file too); the rest goes on.
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ class FileSource:
         pre-scan can be complete. Nothing is checked: the claim pass reads them again."""
         if not all(data.ndjson and data.rtype is not None for data in self.files):
             return None
-        return (line for data in self.files if data.claims_only
+        return (line for data in self.files if data.claims_only and data.problem is None
                 for line in lines_found(data.path, test))
 
     def scanned_bytes(self, reads: Reads) -> int:
@@ -126,7 +126,9 @@ class FileSource:
 
     def part_records(self, part: Part, reads: Reads) -> Iterator[Resource | Problem | Seen]:
         data = part.data
-        if _scanned(data, reads):
+        if data.problem is not None:
+            yield Problem(file_name(data.path), data.problem)
+        elif _scanned(data, reads):
             assert data.rtype is not None
             yield from scan(data.path, data.rtype, reads.lines[data.rtype], self.aliases,
                              part.start, part.end)
@@ -173,6 +175,10 @@ class FileSource:
 
     def _claims(self, test: LineTest | None) -> Iterator[Resource | Problem | Unbilled]:
         for data in self.files:
+            if data.problem is not None:
+                if data.claims_only:  # the records pass named the others
+                    yield Problem(file_name(data.path), data.problem)
+                continue
             # gzipped: a damaged stream fails a whole block of the scan, so read line by line
             # and keep every claim before the damage, as ever
             if data.claims_only and test is not None and data.rtype is not None \
@@ -208,4 +214,5 @@ def _only_claims(items: Iterator[Resource | Problem | Unbilled], data: DataFile
 
 def _scanned(data: DataFile, reads: Reads) -> bool:
     """Whether the file is read by the scan: NDJSON of one type that has a line test."""
-    return data.ndjson and data.rtype is not None and data.rtype in reads.lines
+    return data.ndjson and data.rtype is not None and data.rtype in reads.lines \
+        and data.problem is None

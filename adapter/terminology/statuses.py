@@ -27,6 +27,7 @@ EVENT = {
                             "completed", "entered-in-error", "unknown"}),
 }
 CLAIM = frozenset({"active", "cancelled", "draft", "entered-in-error"})  # and the EOB's
+GENDER = frozenset({"male", "female", "other", "unknown"})  # Patient.gender (administrative)
 CLAIM_USE = frozenset({"claim", "preauthorization", "predetermination"})
 
 

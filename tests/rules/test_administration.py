@@ -80,6 +80,25 @@ def test_admin_missing_does_not_fire_for_an_administration_over_a_period():
     assert codes(*replace(clean_chart(), administration)) == set()
 
 
+def test_an_administration_period_with_only_an_end_is_given_on_that_day():
+    administration = b.administration("a1", "p1", SERVICE)
+    del administration["effectiveDateTime"]
+    administration["effectivePeriod"] = {"end": f"{SERVICE}T09:05:00Z"}
+    report = run(*replace(clean_chart(), administration))
+    assert report.errors == [] and report.claims[0].findings == ()
+
+
+def test_an_administration_period_with_neither_start_nor_end_is_named_so():
+    administration = b.administration("a1", "p1", SERVICE)
+    del administration["effectiveDateTime"]
+    administration["effectivePeriod"] = {}
+    report = run(*replace(clean_chart(), administration))
+    [error] = report.errors
+    assert error.resource == "MedicationAdministration/a1"
+    assert "effectivePeriod has neither start nor end" in error.message
+    assert "admin-missing" in {f.code for f in report.claims[0].findings}
+
+
 def test_admin_missing_does_not_fire_when_only_the_dose_value_is_malformed():
     administration = b.administration("a1", "p1", SERVICE)
     administration["dosage"]["dose"]["value"] = "1000"

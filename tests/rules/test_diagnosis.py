@@ -7,7 +7,7 @@ import pytest
 
 from fixtures import builders as b
 from tests import facts as f
-from tests.scenario import SERVICE, clean_chart, codes, finding, replace, result
+from tests.scenario import SERVICE, clean_chart, codes, finding, replace, result, run
 
 DAY_AFTER = "2026-03-03"
 
@@ -221,6 +221,55 @@ def test_dx_not_current_fires_for_onset_after_the_service_date():
 
 def test_dx_not_current_does_not_fire_for_onset_on_the_service_date():
     assert "dx-not-current" not in codes(*_charted(icd="E53.8", onset=SERVICE))
+
+
+def _aged(onset: dict, birth: str | None = "1958-04-12"):
+    """Condition/c1 with its onset as an age; the patient, born 1958-04-12, is 67 on the
+    service date 2026-03-02 (68 on 2026-04-12)."""
+    condition = b.condition("c1", "p1", icd="E53.8", onset=None)
+    condition.update(onset)
+    return replace(replace(clean_chart(), condition), b.patient("p1", birth=birth))
+
+
+UCUM = "http://unitsofmeasure.org"
+
+
+@pytest.mark.parametrize("onset", [
+    {"onsetAge": {"value": 68, "unit": "years", "system": UCUM, "code": "a"}},
+    {"onsetAge": {"value": 815, "unit": "months", "system": UCUM, "code": "mo"}},
+    {"onsetRange": {"low": {"value": 68, "unit": "a"}, "high": {"value": 70, "unit": "a"}}},
+])
+def test_dx_not_current_fires_for_an_onset_age_the_patient_reaches_after_the_service_date(
+        onset):
+    f = finding(_aged(onset), "dx-not-current")
+    assert f.evidence == ("Condition/c1",) and "after the service date" in f.message
+
+
+@pytest.mark.parametrize("onset", [
+    {"onsetAge": {"value": 67, "system": UCUM, "code": "a"}},
+    {"onsetAge": {"value": 814, "system": UCUM, "code": "mo"}},
+    {"onsetRange": {"low": {"value": 60, "unit": "a"}, "high": {"value": 70, "unit": "a"}}},
+])
+def test_dx_not_current_does_not_fire_for_an_onset_age_reached_by_the_service_date(onset):
+    report = run(*_aged(onset))
+    assert report.errors == [] and report.claims[0].findings == ()
+
+
+def test_an_onset_age_without_a_birth_date_is_no_onset_date():
+    report = run(*_aged({"onsetAge": {"value": 90, "code": "a"}}, birth=None))
+    assert report.errors == [] and "dx-not-current" not in {
+        f.code for f in report.claims[0].findings}
+
+
+@pytest.mark.parametrize("age, problem", [
+    ({"value": 68, "unit": "kg", "code": "kg"}, "onsetAge has no unit of time"),
+    ({"value": -3, "code": "a"}, "onsetAge -3 a is not an age"),
+    ({"value": "68", "code": "a"}, "onsetAge.value"),
+])
+def test_an_onset_age_that_cannot_be_read_is_an_error_naming_the_condition(age, problem):
+    report = run(*_aged({"onsetAge": age}))
+    assert [e.resource for e in report.errors] == ["Condition/c1"]
+    assert problem in report.errors[0].message
 
 
 def test_dx_not_current_fires_for_the_history_code_z86_2_only():

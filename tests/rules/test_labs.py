@@ -6,7 +6,7 @@ import pytest
 
 from fixtures import builders as b
 from tests import facts as f
-from tests.scenario import clean_chart, codes, finding, replace, result, without
+from tests.scenario import clean_chart, codes, finding, replace, result, run, without
 
 DRAWN = "2026-02-10"  # 20 days before the service date 2026-03-02
 
@@ -241,6 +241,25 @@ def test_anemia_not_supported_fires_for_woman_with_hb_exactly_12_0():
 def test_anemia_cutoff_for_unknown_sex_is_the_female_one(gender):
     assert "anemia-not-supported" in codes(*_anemia(gender, 12.5))
     assert "anemia-not-supported" not in codes(*_anemia(gender, 11.9))
+
+
+@pytest.mark.parametrize("written", ["Male", "MALE", " male", "male "])
+def test_a_gender_written_in_another_case_is_read_as_its_code(written):
+    report = run(*_anemia(written, 12.5))  # a man's 12.5 g/dL is below his 13.0 cut-off
+    assert report.errors == []
+    assert "anemia-not-supported" not in {f.code for f in report.claims[0].findings}
+
+
+@pytest.mark.parametrize("written", ["M", "man", "", 5, ["male"]])
+def test_a_gender_no_fhir_code_is_an_error_and_the_sex_unknown(written):
+    resources = replace(_anemia("male", 12.5), {**b.patient("p1"), "gender": written})
+    report = run(*resources)
+    [error] = report.errors
+    assert error.resource == "Patient/p1" and error.message.startswith("gender ")
+    assert "female, male, other, unknown" in error.message
+    [claim] = report.claims
+    assert "unknown sex" in next(f for f in claim.findings
+                                 if f.code == "anemia-not-supported").message
 
 
 def test_anemia_cutoff_for_a_child_follows_age():

@@ -1,0 +1,25 @@
+"""What the table and the stderr messages print from the input, made safe for a terminal.
+
+A claim's code, an id, a file name or a note is the input's, and a terminal obeys what it
+holds: a newline forges a line of the report ("ZZ9\nClaim/k9 ... supported"), an ESC clears the
+screen or retitles the window, a bidi override shows a code reversed. Every C0 control (tab and
+newline too: the table's own lines are joined after), DEL, every C1 control and the bidi
+embeddings, overrides and isolates are written as their Python escape (``\\n``, ``\\x1b``,
+``\\u202e``), as ``repr`` writes them; the JSON report is JSON and escapes them itself.
+"""
+
+from __future__ import annotations
+
+import re
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    return repr(match.group())[1:-1]
+
+
+def shown(value: object) -> str:
+    """``value`` as text a terminal prints as written: its controls escaped."""
+    written = str(value)
+    return _CONTROL.sub(_escape, written) if _CONTROL.search(written) else written

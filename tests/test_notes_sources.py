@@ -176,6 +176,75 @@ def test_bad_note_input_is_a_named_problem_and_the_claim_is_still_judged(note, s
                for e in report.errors), report.errors
 
 
+def _plain(text, content_type):
+    return b.document_reference("n1", "p1", SERVICE, data=b.encoded(text, "latin-1"),
+                                content_type=content_type)
+
+
+ABLE = "# Assessment and Plan\nB12 deficiency."
+
+
+@pytest.mark.parametrize(("note", "more", "said"), [
+    *[(_plain(ABLE, f"text/plain; charset={codec}"), (), "no text charset")
+      for codec in ("base64", "hex", "zlib", "rot13", "uu", "undefined", "unicode_escape")],
+    (_plain(ABLE, "text/plain; charset=utf\x008"), (), "unknown charset"),
+    (_plain('<html><meta charset="hex"><p>B12 deficiency</p></html>', "text/html"), (),
+     "no text charset"),
+    (b.document_reference("n1", "p1", SERVICE, url="Binary/b1"),
+     (b.binary("b1", ABLE, content_type="text/plain; charset=base64"),), "no text charset"),
+    (_plain(r"{\rtf1 \uc B12 deficiency.}", "text/rtf"), (), "rtf that cannot be read"),
+    (_plain(r"{\rtf1 \u9999999999 B12 deficiency.}", "text/rtf"), (),
+     "rtf that cannot be read"),
+    (_plain("B12 deficiency. " * 65_003, "text/plain"), (), "1,040,048 characters long"),
+    (b.document_reference("n1", "p1", SERVICE, data=""), (), "is empty"),
+    (_plain(ABLE, "text/plain; charset=utf-16"), (), "not utf-16"),
+])
+def test_a_body_no_charset_or_reader_can_take_is_an_unreadable_note_not_a_crash(note, more,
+                                                                                 said):
+    """A hostile-input hunt: charset=base64 (hex, zlib, rot13...) was a LookupError, RTF's \\uc
+    with no number a TypeError, a note over 1,000,000 characters spaCy's E088, each a
+    traceback ending the run; an empty body and UTF-8 labelled UTF-16 (read as CJK noise) were
+    judged as notes saying nothing."""
+    found, report = note_codes(note, *more)
+    assert found == {"note-unreadable"}
+    [error] = [e for e in report.errors if e.resource == "DocumentReference/n1"]
+    content_type = (more[0] if more else note["content"][0]["attachment"])["contentType"]
+    assert error.message.startswith(f"note ({content_type}): its ")
+    assert said in error.message.lower()
+
+
+def test_the_unreadable_note_finding_names_the_content_type_once_in_a_sentence():
+    note = b.document_reference("n1", "p1", SERVICE, data=b.encoded(b"\xff\xfe\xfa fatigue"))
+    [finding] = [f for f in note_codes(note)[1].claims[0].findings
+                 if f.code == "note-unreadable"]
+    assert finding.message == ("The note DocumentReference/n1 (Progress note, text/plain; "
+                               f"charset=utf-8) of {SERVICE} cannot be read: its content is not "
+                               "valid utf-8 text")
+
+
+@pytest.mark.parametrize("bom", ["utf-16", "utf-16-be", "utf-32", "utf-8-sig"])
+def test_a_byte_order_mark_says_the_charset_where_the_content_type_does_not(bom):
+    encoded = ("\ufeff" + ABLE).encode(bom) if bom.endswith("be") else ABLE.encode(bom)
+    note = b.document_reference("n1", "p1", SERVICE, data=b.encoded(encoded),
+                                content_type="text/plain")
+    found, report = note_codes(note)
+    assert found == set() and not report.errors
+
+
+def test_rtf_a_note_of_unclosed_hyperlink_fields_or_font_table_is_read_in_linear_time():
+    """striprtf's hyperlink pattern is cubic on unclosed fields (1,500 of them: 21 s) and its
+    font table pattern quadratic (160 KB: 27 s); both are rewritten first, the fonts' charsets
+    kept."""
+    links = "{\\rtf1 Assessment: B12 deficiency. " + '{\\field{\\*\\fldinst{HYPERLINK "a' * 1500
+    assert codes(_plain(links, "text/rtf")) == set()
+    fonts = (r"{\rtf1{\fonttbl{\f0\fcharset0 Arial;}{\f1\fcharset238 Arial CE;}}"
+             r"\f1 Assessment: B12 deficiency, see {\field{\*\fldinst{HYPERLINK "
+             r"\"https://x.org\"}}{\fldrslt{the \'9ae guide}}}.\par}")
+    assert note_text.rtf_text(fonts) == "Assessment: B12 deficiency, see the \u0161e guide."
+    table = "{\\rtf1{\\fonttbl" + "\\f1 x" * 32000 + " Assessment: B12 deficiency}"
+    assert note_text.rtf_text(table) == ""  # an unclosed table holds the note: never shown
+
+
 def test_a_note_over_the_size_cap_is_not_decoded(monkeypatch):
     monkeypatch.setattr(note_text, "MAX_NOTE_BYTES", 1000)
     found, report = note_codes(b.document_reference("n1", "p1", SERVICE, "fatigue " * 500))
@@ -484,3 +553,19 @@ def test_a_binary_named_by_its_bundle_fullurl_is_read(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert [f["code"] for f in report["claims"][0]["findings"]] == ["note-contradicts"]
     assert report["errors"] == []
+
+
+def test_a_long_assessment_is_read_in_pieces_each_mention_in_its_own_sentence():
+    """ConText compares every modifier with every mention of a doc: a note repeating "no B12
+    deficiency, history of pernicious anemia." took 51 s at 98k characters. Read in pieces of
+    whole sentences, each mention keeps its sentence's context and quote."""
+    from adapter.notes.reader import PIECE_CHARS, read_mentions
+
+    text = "Assessment: " + "No B12 deficiency. Pernicious anemia, resolved. Celiac disease. " * 60
+    assert len(text) > 3 * PIECE_CHARS
+    mentions = read_mentions(text)
+    assert [m.context for m in mentions] == ["negated", "historical", "affirmed"] * 60
+    assert {m.sentence for m in mentions} == {
+        "No [[B12 deficiency]].", "[[Pernicious anemia]], resolved.", "[[Celiac disease]]."}
+    one_sentence = "Assessment: " + "possible B12 deficiency, " * 100  # cut between words
+    assert len(read_mentions(one_sentence)) == 100

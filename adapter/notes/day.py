@@ -28,7 +28,7 @@ def mentions_of(text: str) -> tuple[Mention, ...]:
 
 def reading(note: NoteFact) -> NoteReading:
     if note.text is None:
-        return NoteReading(note.ref, note.kind, note.day, False, note.problem or "not read",
+        return NoteReading(note.ref, note.kind, note.day, False, note.problem or "it is not read",
                            note.content_type)
     return NoteReading(note.ref, note.kind, note.day, True, None, note.content_type,
                        mentions_of(note.text))

@@ -43,6 +43,7 @@ from adapter.notes.text import (
     html_text,
     media_type,
     readable_type,
+    within_limit,
 )
 
 Resource = Mapping[str, Any]
@@ -174,13 +175,16 @@ def _composition(resource: Resource, ref: str, zone: ZoneInfo | None,
     try:
         _sections(resource, ref, parts, 0)
     except Unreadable as exc:
-        return _unreadable(note, str(exc), True)
-    return replace(note, text="\n\n".join(parts)), []
+        return _unreadable(note, f"it {exc}", True)
+    try:
+        return replace(note, text=within_limit("\n\n".join(parts))), []
+    except Unreadable as exc:
+        return _unreadable(note, f"it {exc}", True)
 
 
 def _sections(holder: Resource, ref: str, parts: list[str], depth: int) -> None:
     if depth > 16:
-        raise Unreadable("sections nest deeper than 16: not read")
+        raise Unreadable("nests sections deeper than 16: not read")
     for n, section in enumerate(items(holder, "section", ref)):
         title = section.get("title")
         heading = title.strip() if isinstance(title, str) and title.strip() else ""
@@ -197,8 +201,13 @@ def _sections(holder: Resource, ref: str, parts: list[str], depth: int) -> None:
 
 def _unreadable(note: NoteFact, why: str, defect: bool, content_type: str = ""
                 ) -> tuple[NoteFact, list[BadResource]]:
-    unread = replace(note, problem=why, content_type=content_type or note.content_type)
-    return unread, ([BadResource(note.ref, f"note {why}")] if defect else [])
+    """``why``: a clause of the note ("its content is not valid base64"), which the
+    ``note-unreadable`` finding gives after the note's name and content type; the error names
+    the content type too."""
+    content_type = content_type or note.content_type
+    unread = replace(note, problem=why, content_type=content_type)
+    error = f"note ({content_type or 'no contentType'}): {why}"
+    return unread, ([BadResource(note.ref, error)] if defect else [])
 
 
 def _with_body(note: NoteFact, attachments: list[object], resource: Resource
@@ -214,15 +223,14 @@ def _with_body(note: NoteFact, attachments: list[object], resource: Resource
         content_type = text(content_type) if isinstance(content_type, str) else ""
         data, url = attachment.get("data"), attachment.get("url")
         if not readable_type(content_type):
-            failure = failure or (f"is {media_type(content_type)[0]}, which is not read (only "
-                                  "text, HTML and RTF notes are)", False, content_type)
+            failure = failure or (f"it is {media_type(content_type)[0]}, which is not read "
+                                  "(only text, HTML and RTF notes are)", False, content_type)
             continue
         if isinstance(data, str):
             try:
                 body = body_text(decode_base64(data), content_type)
             except Unreadable as exc:
-                failure = failure or (f"content ({content_type or 'no contentType'}) {exc}",
-                                      True, content_type)
+                failure = failure or (f"its content {exc}", True, content_type)
                 continue
             return replace(note, text=body, content_type=content_type), []
         if isinstance(url, str) and waiting is None:
@@ -241,12 +249,12 @@ def _with_body(note: NoteFact, attachments: list[object], resource: Resource
                 # a Bundle entry's fullUrl (urn:uuid:) is resolved as references are
                 waiting = (target, content_type)
             else:
-                failure = failure or (f"content url {url[:80]!r} is not a Binary the source "
-                                      "can hold", True, content_type)
+                failure = failure or (f"its content url {url[:80]!r} is not a Binary the "
+                                      "source can hold", True, content_type)
     if waiting is not None:
         return replace(note, binary=waiting[0], content_type=waiting[1]), []
     if failure is None:
-        return _unreadable(note, "has no content to read", True)
+        return _unreadable(note, "it has no content to read", True)
     return _unreadable(note, failure[0], failure[1], failure[2])
 
 
@@ -272,18 +280,19 @@ def resolve_binary(note: NoteFact, binary: tuple[str, str, str | None] | None
     """A note waiting for its Binary, with the Binary's body read (or why it cannot be)."""
     waiting = replace(note, binary=None)
     if binary is None:
-        return _unreadable(waiting, f"content url {note.binary} is not in the source", True)
+        return _unreadable(waiting, f"its content url {note.binary} is not in the source",
+                           True)
     _, content_type, data = binary
     content_type = content_type or note.content_type
     if data is None:
-        return _unreadable(waiting, f"{note.binary} has no data", True, content_type)
+        return _unreadable(waiting, f"its body {note.binary} has no data", True, content_type)
     if not readable_type(content_type):
-        return _unreadable(waiting, f"is {media_type(content_type)[0]}, which is not read "
-                           "(only text, HTML and RTF notes are)", False, content_type)
+        return _unreadable(waiting, f"it is {media_type(content_type)[0]}, which is not "
+                           "read (only text, HTML and RTF notes are)", False, content_type)
     try:
         body = body_text(decode_base64(data), content_type)
     except Unreadable as exc:
-        return _unreadable(waiting, f"{note.binary} ({content_type}) {exc}", True, content_type)
+        return _unreadable(waiting, f"its body {note.binary} {exc}", True, content_type)
     return replace(waiting, text=body, content_type=content_type), []
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import threading
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,10 @@ from adapter.evidence.facts import Mention
 from adapter.notes.terms import NoteTable, note_table
 
 QUOTE_LIMIT = 200  # characters of a quoted sentence, the mention marks included
+# ConText compares every modifier of a doc with every other and with every mention, and the
+# target matcher sets the doc's entities once a match: a section is read in pieces of whole
+# sentences of about this many characters, so a long one costs in proportion to its length
+PIECE_CHARS = 1_000
 _LINE_SPACE = re.compile(r"[ \t\f\v\r]*\n[ \t\f\v\r\n]*")
 _SPACES = re.compile(r"\s+")
 _lock = threading.Lock()
@@ -124,17 +129,42 @@ def read_mentions(text: str) -> tuple[Mention, ...]:
     p = pipeline()
     mentions = []
     for kind, body in sections:
-        with warnings.catch_warnings():
-            # W036: the target matcher's token matcher has no patterns (its phrases do)
-            warnings.filterwarnings("ignore", message=r"\[W036\]")
-            doc = p.nlp(body.strip())
-        for ent in doc.ents:
-            context = context_of(ent)
-            if context == "historical" and ent.label_ in p.table.history_is_current:
-                context = "affirmed"  # "history of gastric bypass": a status today
-            mentions.append(Mention(code=ent.label_, term=ent.text, context=context,
-                                    sentence=quote(ent), section=kind))
+        for doc in _read_in_pieces(p.nlp, body.strip()):
+            for ent in doc.ents:
+                context = context_of(ent)
+                if context == "historical" and ent.label_ in p.table.history_is_current:
+                    context = "affirmed"  # "history of gastric bypass": a status today
+                mentions.append(Mention(code=ent.label_, term=ent.text, context=context,
+                                        sentence=quote(ent), section=kind))
     return tuple(mentions)
+
+
+def _read_in_pieces(nlp: Any, text: str) -> Iterator[Any]:
+    """``text`` split into sentences once, then each piece of whole sentences (about
+    ``PIECE_CHARS``) read by the pipeline: ConText's scope ends at a sentence's end, so a
+    mention reads as it would in the whole text. A sentence longer than a piece (no note
+    writes one) is cut between words. (A piece is read from its text: ``Span.as_doc`` copies
+    the whole doc's arrays each time.)"""
+    doc = nlp.get_pipe("sentencizer")(nlp.make_doc(text))
+    start = 0
+    for sent in doc.sents:
+        if sent.start > start and sent.end_char - doc[start].idx > PIECE_CHARS:
+            yield _piece(nlp, doc[start:sent.start])
+            start = sent.start
+        if sent.end_char - sent.start_char > PIECE_CHARS:
+            for token in sent:
+                if token.i > start and token.idx + len(token) - doc[start].idx > PIECE_CHARS:
+                    yield _piece(nlp, doc[start:token.i])
+                    start = token.i
+    if start < len(doc):
+        yield _piece(nlp, doc[start:])
+
+
+def _piece(nlp: Any, span: Any) -> Any:
+    with warnings.catch_warnings():
+        # W036: the target matcher's token matcher has no patterns (its phrases do)
+        warnings.filterwarnings("ignore", message=r"\[W036\]")
+        return nlp(span.text)
 
 
 def context_of(ent: Any) -> str:
@@ -156,8 +186,9 @@ def quote(ent: Any, limit: int = QUOTE_LIMIT) -> str:
     """The mention's sentence on one line, the mention marked ``[[...]]``, cut to ``limit``
     characters around the mention."""
     sent = ent.sent
-    before = _SPACES.sub(" ", sent.doc.text[sent.start_char:ent.start_char]).lstrip()
-    after = _SPACES.sub(" ", sent.doc.text[ent.end_char:sent.end_char]).rstrip()
+    said = sent.text  # the sentence's own, not the doc's text: built anew at each call
+    before = _SPACES.sub(" ", said[:ent.start_char - sent.start_char]).lstrip()
+    after = _SPACES.sub(" ", said[ent.end_char - sent.start_char:]).rstrip()
     marked = f"[[{_SPACES.sub(' ', ent.text)}]]"
     room = limit - len(marked)
     if room <= 0:

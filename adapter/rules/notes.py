@@ -73,7 +73,7 @@ def _day(ev: ClaimEvidence, policy: Policy, of_day: DayNotes) -> Iterator[Findin
         if not note.readable:
             yield Finding("note-unreadable",
                           f"The note {note.note} ({note.kind}, {note.content_type or 'no type'}) "
-                          f"of {when} cannot be read: it {note.problem}",
+                          f"of {when} cannot be read: {note.problem}",
                           evidence=(note.note,), day=day)
     readable = of_day.readable
     if not readable:

@@ -429,3 +429,11 @@ def test_a_missing_patient_resource_uses_the_unknown_sex_cutoff():
     resources = without(clean_chart(dx="D51.9"), "Patient", "p1")
     resources = replace(resources, b.lab("h1", "p1", "hemoglobin", 12.5, "g/dL", "2026-02-10"))
     assert "anemia-not-supported" in codes(*resources)
+
+
+@pytest.mark.parametrize("text", ["Vitamin B12 1000 mcg/mL injection",
+                                  "Vitamin\u00a0B12 1000 mcg/mL injection",
+                                  "Vitamin\tB12  1000 mcg/mL\ninjection"])
+def test_a_drug_named_in_text_is_read_whatever_its_blank_space(text):
+    chart = replace(clean_chart(), b.administration("a1", "p1", SERVICE, rxnorm=None, text=text))
+    assert "admin-missing" not in codes(*chart)

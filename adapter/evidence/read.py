@@ -312,10 +312,16 @@ def read_medication(resource: Resource) -> Drug:
     return _drug(resource.get("code"), resource.get("form"), ref)
 
 
+def folded(words: str) -> str:
+    """Lower case, every run of blank space (a tab, a no-break space, a line end) one space:
+    how a drug's or a route's words are matched."""
+    return " ".join(words.split()).lower()
+
+
 def _drug(code: object, form: object, ref: str, extra_text: str = "") -> Drug:
     return Drug(
         codes=tuple(codings(code, "medication", ref)),
-        text=f"{concept_text(code)} {concept_text(form)} {extra_text}".strip().lower(),
+        text=folded(f"{concept_text(code)} {concept_text(form)} {extra_text}"),
         forms=tuple(codings(form, "medication.form", ref)),
     )
 
@@ -356,7 +362,7 @@ def read_medication_use(resource: Resource, zone: ZoneInfo | None = None,
         context = reference(resource.get("context"), "context", ref)
     routes = [pair for n, dosage in enumerate(dosages)
               for pair in codings(dosage.get("route"), f"dosage[{n}].route", ref)]
-    route_text = " ".join(concept_text(d.get("route")) for d in dosages).lower()
+    route_text = folded(" ".join(concept_text(d.get("route")) for d in dosages))
     drug, medication_ref = _medication(resource, ref)
     use_status = status(resource.get("status"), "status", ref, statuses.EVENT[kind])
     dose = None
@@ -396,7 +402,7 @@ def _medication(resource: Resource, ref: str) -> tuple[Drug | None, str | None]:
                                "Medication")
     target = reference(med_ref, "medicationReference", ref)
     if target is None or not target.startswith(("Medication/", "urn:uuid:", "urn:oid:")):
-        return Drug((), display.lower()), None  # a full URL: resolved by the Bundle's fullUrl
+        return Drug((), folded(display)), None  # a full URL: resolved by the Bundle's fullUrl
     return None, target
 
 

@@ -5,9 +5,10 @@ historical, uncertain, family, hypothetical).
 The pipeline is built once per process and only when a note needs reading: importing spaCy
 costs about two seconds, which a run without notes never pays (``tests/test_startup.py``).
 Sentences are split by spaCy's rule ``sentencizer`` (full stops, and line ends: a note's lines
-are its statements) instead of medspaCy's default PyRuSH, which costs eight times as much and
-logs at DEBUG. A note whose text holds no term of the table is not given to the pipeline at
-all (``NoteTable.may_mention``).
+are its statements, but a line that goes on with a lower-case word, or a term broken over two
+lines, is one wrapped statement: ``normalised``) instead of medspaCy's default PyRuSH, which
+costs eight times as much and logs at DEBUG. A note whose text holds no term of the table is
+not given to the pipeline at all (``NoteTable.may_mention``).
 """
 
 from __future__ import annotations
@@ -27,8 +28,12 @@ QUOTE_LIMIT = 200  # characters of a quoted sentence, the mention marks included
 # target matcher sets the doc's entities once a match: a section is read in pieces of whole
 # sentences of about this many characters, so a long one costs in proportion to its length
 PIECE_CHARS = 1_000
-_LINE_SPACE = re.compile(r"[ \t\f\v\r]*\n[ \t\f\v\r\n]*")
 _SPACES = re.compile(r"\s+")
+_BLANK = re.compile(r"[^\S\n]+")  # tabs, no-break and every other Unicode space: one space
+_LINE_ENDS = str.maketrans({"\r": "\n", "\x85": "\n", "\u2028": "\n", "\v": "\n",
+                            "\f": "\n\n", "\u2029": "\n\n"})
+_LABEL = re.compile(r"[^\W\d_][\w /&+\-]{0,40}:")  # "plan:" starts a line of its own
+_MARKS = re.compile(r"\[(?=\[)|\](?=\])")  # the quote's mention marks, written in a note
 _lock = threading.Lock()
 
 
@@ -62,11 +67,13 @@ def _words(nlp: Any, literal: str) -> list[dict[str, Any]]:
 
 
 def _heading_patterns(nlp: Any, heading: str) -> list[list[dict[str, Any]]]:
-    """``# Heading``, ``## Heading`` and ``HEADING:`` at the start of a line (a line that only
-    starts with the word, "History of ...", is no heading)."""
+    """``# Heading``, ``## Heading``, ``HEADING:`` and ``Heading`` alone on its line (an HTML
+    table's cell) at the start of a line (a line that only starts with the word, "History of
+    ...", is no heading)."""
     words = _words(nlp, heading)
     return [[{"TEXT": {"REGEX": r"^#+$"}, "OP": "+"}, *words, {"TEXT": ":", "OP": "?"}],
-            [*words, {"TEXT": ":"}]]
+            [*words, {"TEXT": ":"}],
+            [*words, {"TEXT": {"IN": ["\n", "\n\n"]}}]]
 
 
 def _build(table: NoteTable) -> Pipeline:
@@ -80,17 +87,28 @@ def _build(table: NoteTable) -> Pipeline:
         "punct_chars": [".", "!", "?", ";", "\n", "\n\n"]})
     matcher: TargetMatcher = nlp.add_pipe("medspacy_target_matcher")
     matcher.add([TargetRule(term, code) for term, code in table.terms.items()])
-    context: ConText = nlp.add_pipe("medspacy_context")
+    # a modifier inside a term is the term's own word ("b12 deficiency without anemia")
+    context: ConText = nlp.add_pipe("medspacy_context", config={
+        "rules": None, "prune_on_target_overlap": True})
+    replaced = {r.literal for r in table.context if r.replaces}
+    rules = [r for r in ConTextRule.from_json(context.DEFAULT_RULES_FILEPATH)
+             if r.literal not in replaced]
     # named apart from medspaCy's own rules of the same words (a rule "ruled out" that
     # looks forward is among them: "B12 deficiency ruled out" needs one that looks back)
-    context.add([ConTextRule(f"{r.literal} ({r.direction.lower()}, notes.json)", r.category,
-                             pattern=_words(nlp, r.literal), direction=r.direction)
-                 for r in table.context])
+    rules += [ConTextRule(f"{r.literal} ({r.direction.lower()}, notes.json)", r.category,
+                          pattern=_words(nlp, r.literal), direction=r.direction,
+                          allowed_types=set(r.targets) or None)
+              for r in table.context]
+    for rule in rules:
+        if rule.direction in ("FORWARD", "BIDIRECTIONAL"):
+            rule.on_modifies = _along_the_list
+    context.add(rules)
     sectionizer = Sectionizer(nlp, rules=None, require_start_line=True, input_span_type=None,
                               span_attrs=None)
     kinds = [(heading, category) for category, headings in table.read_headings.items()
              for heading in headings]
     kinds += [(heading, "other") for heading in table.other_headings]
+    kinds += [(heading, "family") for heading in table.family_headings]
     rules = [SectionRule(literal=f"{heading} ({n})", category=category, pattern=pattern)
              for heading, category in kinds
              for n, pattern in enumerate(_heading_patterns(nlp, heading))]
@@ -98,11 +116,61 @@ def _build(table: NoteTable) -> Pipeline:
     return Pipeline(nlp, sectionizer, table)
 
 
-def normalised(text: str) -> str:
-    """Line ends as ``\\n`` with no blank space around them (so each is one token the
-    sentencizer splits on), runs of blank lines as one."""
-    return _LINE_SPACE.sub(lambda m: "\n\n" if m.group().count("\n") > 1 else "\n",
-                           text.replace("\r\n", "\n")).strip()
+_CONJUNCTIONS = frozenset({"or", "and", "nor", "/", "&"})
+
+
+def _along_the_list(target: Any, modifier: Any, between: Any) -> bool:
+    """A modifier that looks forward reaches past a comma only along a list: "no anemia,
+    neuropathy or fatigue" negates all three, "denies tingling, B12 deficiency stable on
+    injections" and "no fatigue, B12 deficiency" do not negate the deficiency (a term is in the
+    list when a conjunction stands between the last comma and it, or a comma or conjunction
+    follows it)."""
+    if modifier.start >= target.end:
+        return True
+    commas = [token.i for token in between if token.text == ","]
+    if not commas:
+        return True
+    doc = target.doc
+    if any(token.lower_ in _CONJUNCTIONS for token in doc[commas[-1] + 1:target.start]):
+        return True
+    if target.end >= min(len(doc), target.sent.end):
+        return False
+    follower = doc[target.end]
+    return follower.text == "," or follower.lower_ in _CONJUNCTIONS
+
+
+def normalised(text: str, table: NoteTable | None = None) -> str:
+    """The text the pipeline reads. Every blank space (tabs, no-break spaces) is one space;
+    line ends are ``\\n`` with no blank space around them (each one token, which the
+    sentencizer splits on), runs of blank lines one blank line. A line that goes on with a
+    lower-case word (a note hard-wrapped at 60 columns), or into which a term runs on from the
+    line before ("Vitamin B12" / "deficiency"), joins it with a space, unless it starts with a
+    label ("plan:") or the line before ends one. ``[[`` and ``]]`` in the note are spaced
+    apart: they mark the mention in a quote."""
+    table = table or note_table()
+    text = _BLANK.sub(" ", text.replace("\r\n", "\n").translate(_LINE_ENDS))
+    paragraphs: list[str] = []
+    lines: list[str] = []
+    for line in [*(raw.strip() for raw in text.split("\n")), ""]:
+        if not line:
+            if lines:
+                paragraphs.append("".join(lines))
+                lines = []
+            continue
+        if lines and _goes_on(lines[-1], line, table):
+            lines.append(" " + line)
+        elif lines:
+            lines.append("\n" + line)
+        else:
+            lines.append(line)
+    return _MARKS.sub(lambda m: m.group() + " ", "\n\n".join(paragraphs))
+
+
+def _goes_on(before: str, line: str, table: NoteTable) -> bool:
+    if (before.endswith(":") or _LABEL.match(line)
+            or before.lstrip("#").strip().lower() in table.headings):
+        return False
+    return line[0].islower() or table.spans(before[-80:], line[:80])
 
 
 def read_sections(text: str, table: NoteTable | None = None) -> list[tuple[str, str]]:
@@ -113,11 +181,16 @@ def read_sections(text: str, table: NoteTable | None = None) -> list[tuple[str, 
     if not table.may_mention(text):
         return []
     p = pipeline()
-    doc = p.sectionizer(p.nlp.make_doc(normalised(text)))
+    doc = p.sectionizer(p.nlp.make_doc(normalised(text, table)))
     read = [(s.category, doc[s.body_start:s.body_end].text) for s in doc._.sections
             if s.category in table.read_headings]
-    if not read:
-        return [("", doc.text)]
+    if not read:  # the whole note, but a family history: a relative's diagnoses
+        family = [s for s in doc._.sections if s.category == "family"]
+        if not family:
+            return [("", doc.text)]
+        whole = "\n\n".join(doc[s.title_start:s.body_end].text
+                              for s in doc._.sections if s.category != "family")
+        return [("", whole)] if table.may_mention(whole) else []
     return [(kind, body) for kind, body in read if table.may_mention(body)]
 
 

@@ -23,6 +23,8 @@ class ContextRule:
     literal: str
     category: str
     direction: str
+    targets: frozenset[str] = frozenset()  # the codes it modifies; empty: every term
+    replaces: bool = False  # medspaCy's own rule of this literal is dropped
 
 
 @dataclass(frozen=True)
@@ -31,18 +33,35 @@ class NoteTable:
     note_categories: frozenset[str]
     read_headings: dict[str, tuple[str, ...]]  # section category -> headings
     other_headings: tuple[str, ...]
+    family_headings: tuple[str, ...]  # sections never read: a relative's diagnoses
     terms: dict[str, str]  # lower-cased term -> ICD-10-CM code | "symptom" | "loading"
     context: tuple[ContextRule, ...]
     history_is_current: frozenset[str] = frozenset()  # surgical status: history is now
+
+    @cached_property
+    def headings(self) -> frozenset[str]:
+        """Every heading of the table, read or not."""
+        return frozenset([*(h for hs in self.read_headings.values() for h in hs),
+                          *self.other_headings, *self.family_headings])
 
     @cached_property
     def _automaton(self) -> ahocorasick_rs.AhoCorasick:
         return ahocorasick_rs.AhoCorasick(sorted(self.terms))
 
     def may_mention(self, text: str) -> bool:
-        """Whether any term occurs in ``text`` (case-insensitive): a note that holds none
-        costs no NLP."""
-        return bool(self._automaton.find_matches_as_indexes(text.lower()))
+        """Whether any term occurs in ``text`` (case-insensitive, any run of blank space, a
+        line end or a no-break space, read as one space): a note that holds none costs no
+        NLP."""
+        return bool(self._automaton.find_matches_as_indexes(" ".join(text.split()).lower()))
+
+    def spans(self, before: str, after: str) -> bool:
+        """Whether a term runs from the end of ``before`` into ``after`` joined by a space
+        ("Vitamin B12" and "deficiency" on two lines)."""
+        joined = f"{before} {after}".lower()
+        if len(joined) != len(before) + 1 + len(after):
+            return False  # a letter whose lower case is longer: offsets would not line up
+        return any(start < len(before) < end for _, start, end in
+                   self._automaton.find_matches_as_indexes(joined, overlapping=True))
 
 
 def _strings(value: object, where: str) -> tuple[str, ...]:
@@ -81,13 +100,20 @@ def parse_table(data: dict[str, Any]) -> NoteTable:
                 or entry.get("direction", "BIDIRECTIONAL") not in DIRECTIONS):
             raise MappingsError(f"notes.json: context[{n}]: expected a literal, a category of "
                                 f"{', '.join(CONTEXTS)} and a direction")
+        targets = entry.get("targets", [])
+        if (not isinstance(targets, list) or not all(isinstance(t, str) for t in targets)
+                or not isinstance(entry.get("replaces", False), bool)):
+            raise MappingsError(f"notes.json: context[{n}]: targets must be a list of codes "
+                                "and replaces true or false")
         rules.append(ContextRule(entry["literal"], entry["category"],
-                                 entry.get("direction", "BIDIRECTIONAL")))
+                                 entry.get("direction", "BIDIRECTIONAL"), frozenset(targets),
+                                 entry.get("replaces", False)))
     return NoteTable(
         note_loinc=frozenset(_strings(types.get("loinc"), "note_types.loinc")),
         note_categories=frozenset(_strings(types.get("categories"), "note_types.categories")),
         read_headings={str(k): _strings(v, f"sections.read.{k}") for k, v in read.items()},
         other_headings=_strings(sections.get("other", []), "sections.other"),
+        family_headings=_strings(sections.get("family", []), "sections.family"),
         terms=terms,
         context=tuple(rules),
         history_is_current=frozenset(_codes(data.get("history_is_current"))),

@@ -274,6 +274,15 @@ def test_the_days_notes_tell_a_loading_phase_read_with_context():
     assert not DayNotes(DAY, (note("B12 deficiency; no loading dose needed."),)).loading_phase
 
 
+@pytest.mark.parametrize("text", [
+    "Assessment: B12 deficiency. Plan: loading dose not indicated, maintenance only.",
+    "B12 deficiency; consider loading doses if symptoms persist.",
+    "B12 deficiency; loading phase completed in December.",
+])
+def test_a_loading_phase_negated_hypothetical_or_over_is_none(text):
+    assert not DayNotes(DAY, (note(text),)).loading_phase
+
+
 # --- dx-text-only ------------------------------------------------------------------------------
 
 
@@ -297,3 +306,93 @@ def test_a_past_operation_is_a_present_status():
     ev = with_notes(backed(claim("E53.8", "Z98.84"), condition("Condition/c1", {"E53.8"})),
                     note("History of gastric bypass. B12 1000 mcg IM monthly."))
     assert not note_codes(ev) & {"note-history-only", "note-no-indication"}
+
+
+# --- how the words are read: blank space, wording, headings (a hostile-input hunt) ----------
+
+
+@pytest.mark.parametrize("text", [
+    "ASSESSMENT: neuropathy of both feet. Vitamin B12 deficiency has been\nruled out by a "
+    "repeat level of 480 pg/mL.",  # hard-wrapped at 60 columns
+    "Vitamin B12\u00a0deficiency ruled out.",  # &nbsp; in an HTML note
+    "Vitamin B12  deficiency ruled out.",
+    "Vitamin B12\tdeficiency ruled out.",
+    "Vitamin B12\nDeficiency ruled out.",
+])
+def test_blank_space_inside_a_phrase_or_a_wrapped_line_does_not_hide_it(text):
+    ev = with_notes(charted("E53.8"), note(text))
+    assert note_codes(ev) == {"note-contradicts"}
+    quote = finding(ev, "note-contradicts").quote.lower()
+    assert "[[vitamin b12 deficiency]]" in quote and " ruled out" in quote and "\n" not in quote
+
+
+def test_a_line_that_starts_anew_is_still_its_own_statement():
+    ev = with_notes(charted("E53.8"), note("Denies fatigue\nB12 deficiency, monthly shots."))
+    assert note_codes(ev) == set()
+
+
+@pytest.mark.parametrize("text", [
+    "Assessment: Vitamin B12 deficiency without anemia.",
+    "Denies numbness or tingling, B12 deficiency stable on monthly injections.",
+    "No neuropathy, B12 deficiency stable on monthly injections.",
+    "Negative for anemia, vitamin B12 deficiency on injections.",
+    "no fatigue, B12 deficiency",
+    "Vitamin B12-deficiency, monthly injections.",
+    "Vitamin B 12 deficiency.",
+    "Pt w/ B12 def, on monthly B12 IM.",
+    "Hypocobalaminemia, on monthly injections.",
+])
+def test_ordinary_wording_states_the_diagnosis(text):
+    assert note_codes(with_notes(charted("E53.8"), note(text))) == set()
+
+
+def test_a_negation_still_runs_along_a_list():
+    mentions = {m.term.lower(): m.context for m in mentions_of(
+        "No evidence of pernicious anemia, celiac disease or gastric bypass.")}
+    assert set(mentions.values()) == {"negated"} and len(mentions) == 3
+
+
+def test_a_hyphenated_b12_deficiency_anemia_is_d51_9():
+    assert note_codes(with_notes(charted("D51.9"), note("B12-deficiency anemia."))) == set()
+
+
+@pytest.mark.parametrize("text", ["Cannot rule out B12 deficiency.",
+                                  "Evaluate for B12 deficiency.",
+                                  "B12 deficiency is not excluded.",
+                                  "B12 deficiency r/o"])
+def test_rule_out_wording_is_uncertain_not_negated(text):
+    assert note_codes(with_notes(charted("E53.8"), note(text))) == {"note-uncertain"}
+
+
+@pytest.mark.parametrize("text", ["FHx: pernicious anemia (mother).",
+                                  "Screening for B12 deficiency.",
+                                  "HPI: here for monthly B12 shot.\nFamily history:\n"
+                                  "Pernicious anemia\nSocial history: nonsmoker"])
+def test_a_relatives_diagnosis_or_a_screening_is_no_reason(text):
+    assert note_codes(with_notes(charted("D51.0"), note(text))) == {"note-no-indication"}
+
+
+@pytest.mark.parametrize("text", [
+    "Subjective: tired.\nObjective: B12 150.\nA: B12 deficiency ruled out.\nPlan: B12 today.",
+    "HPI: here for shot.\nIMPRESSION/PLAN: B12 deficiency ruled out.\nPlan: follow up.",
+    "Assessment\nB12 deficiency ruled out\nPlan: injection",  # an HTML table's cells
+])
+def test_soap_slash_and_table_headings_are_read(text):
+    ev = with_notes(charted("E53.8"), note(text))
+    assert note_codes(ev) == {"note-contradicts"}
+    assert "[[B12 deficiency]] ruled out" in finding(ev, "note-contradicts").quote
+
+
+def test_brackets_in_a_note_are_not_taken_for_the_mention_marks():
+    quote = finding(with_notes(charted("D51.0"), note(
+        "ASSESSMENT: Labs [[pending]] reviewed and vitamin B12 deficiency, on injections.")),
+        "dx-more-specific-than-note").quote
+    assert quote.count("[[") == 1 and "[[vitamin B12 deficiency]]" in quote
+
+
+@pytest.mark.parametrize("text", ["Vitamin B12\u00a0deficiency", "B12 deficiency without anemia",
+                                  "Vitamin B12\tdeficiency"])
+def test_a_free_text_condition_is_read_as_a_note_is(text):
+    from adapter.notes.conditions import text_codes
+
+    assert text_codes(text) == {"E53.8"}

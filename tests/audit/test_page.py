@@ -9,7 +9,7 @@ import hashlib
 import io
 import re
 from datetime import UTC, datetime
-from html import unescape
+from html import escape, unescape
 
 import pytest
 
@@ -196,3 +196,36 @@ def test_only_plain_references_are_linked_and_only_to_an_http_base():
     for bad in ("javascript:alert(1)", "ftp://x.org", "https://", "https://x.org/{name}"):
         with pytest.raises(ValueError, match="--link-base"):
             check_link_base(bad)
+
+
+@pytest.mark.parametrize("name", ["Main Clinic, Suite $^$", "Carla $\\notacommand$ Moss",
+                                  "Cash $ only %$", "Carla $5 and $10 Moss"])
+def test_a_name_with_dollar_signs_is_drawn_as_written_not_as_tex(name):
+    parties = [(Party("Location/l1", name), Tally(claims=1))]
+
+    svg = charts.by_party(parties)  # was matplotlib's ParseSyntaxException: no page at all
+    assert f">{escape(name, quote=False)}<" in svg
+
+
+def test_providers_sharing_a_name_are_a_bar_each_named_by_reference():
+    same = [(Party("Practitioner/pr1", "Dr. Lee"), Tally(claims=2)),
+            (Party("Practitioner/pr2", "Dr. Lee"), Tally(claims=1)),
+            (Party("Practitioner/pr3", "A" * 40 + " one"), Tally(claims=1)),
+            (Party("Practitioner/pr4", "A" * 40 + " two"), Tally(claims=1)),
+            (Party("Practitioner/pr5", "Carla Moss"), Tally(claims=1))]
+    for _, t in same:
+        t.verdicts[Verdict.SUPPORTED] = t.claims
+
+    svg = charts.by_party(same)
+    assert ">Dr. Lee (Practitioner/pr1)<" in svg and ">Dr. Lee (Practitioner/pr2)<" in svg
+    assert "(Practitioner/pr3)<" in svg and "(Practitioner/pr4)<" in svg
+    assert ">Carla Moss<" in svg  # a name of its own stays as it is
+    assert svg.count(">2 (0 to fix)<") == 1 and svg.count(">1 (0 to fix)<") == 4  # five bars
+
+
+def test_bidi_controls_are_dropped_from_chart_labels():
+    svg = charts.by_party([(Party("Practitioner/pr1", "Carla Moss \u202eNP\u2066"),
+                            Tally(claims=1))])
+
+    assert ">Carla Moss NP<" in svg
+    assert not re.search("[\u202a-\u202e\u2066-\u2069]", svg)

@@ -18,6 +18,7 @@ from adapter.output.audit import charts, glossary
 from adapter.output.audit.collect import Party, Tally
 from adapter.output.audit.html import (
     CSV_COLUMNS,
+    OPTION_WIDTH,
     check_link_base,
     csv_data_url,
     link,
@@ -156,7 +157,8 @@ def test_skipped_claims_are_listed_with_their_reasons():
                 b.claim("k2", "p1", "2026-03-02", status="cancelled"))
 
     assert "Claims skipped (1)" in html
-    assert "<code>Claim/k2</code></td><td>claim status is cancelled</td>" in html
+    assert ("<code><bdi>Claim/k2</bdi></code></td><td><bdi>claim status is cancelled</bdi></td>"
+            in html)
     assert 'id="skipped"' not in page(*backed("k1", "p1", "2026-03-02"))
 
 
@@ -165,8 +167,8 @@ def test_with_names_the_name_and_birth_date_stand_beside_the_reference():
              *backed("k1", "p1", "2026-03-02")[1:]]
 
     shown = page(*chart, show_names=True)
-    assert '<b>Alma Abbott</b> <span class="born">born 1950-07-01</span>' in shown
-    assert '<span class="patient">Patient/p1</span>' in shown
+    assert '<b><bdi>Alma Abbott</bdi></b> <span class="born">born 1950-07-01</span>' in shown
+    assert '<span class="patient"><bdi>Patient/p1</bdi></span>' in shown
     header, row = csv_rows(csv_data_url(audit(*chart, show_names=True)))
     record = dict(zip(header, row, strict=True))
     assert (record["patient"], record["patient name"], record["birth date"]) == (
@@ -229,3 +231,26 @@ def test_bidi_controls_are_dropped_from_chart_labels():
 
     assert ">Carla Moss NP<" in svg
     assert not re.search("[\u202a-\u202e\u2066-\u2069]", svg)
+
+
+def test_an_override_in_a_name_turns_only_the_name_around():
+    chart = [*backed("k1", "p1", "2026-03-02", practitioner="d1", facility="l1"),
+             b.practitioner("d1", "Carla", "Moss \u202eNP"),
+             b.location("l1", "Main Clinic \u202eNorth")]
+    html = re.sub(r"<svg.*?</svg>", "", page(*chart), flags=re.S)  # the charts drop them
+
+    isolated = re.findall(r"<bdi>[^<]*\u202e[^<]*</bdi>", html)
+    assert len(isolated) >= 4  # the provider's table, heading, the row's facility, ...
+    assert html.count("\u202e") == len(isolated)  # each inside a <bdi> of its own
+    option = re.search(r'<option value="p1" title="([^"]*)">([^<]*)</option>', html)
+    assert option.groups() == ("Carla Moss NP", "Carla Moss NP")  # an option holds text only
+
+
+def test_a_long_provider_name_is_cut_in_the_filter_and_whole_in_its_title():
+    name = "Moss" + "x" * 3000
+    chart = [*backed("k1", "p1", "2026-03-02", practitioner="d1"),
+             b.practitioner("d1", "Carla", name)]
+
+    option = re.search(r'<option value="p1" title="([^"]*)">([^<]*)</option>', page(*chart))
+    assert option[1] == f"Carla {name}"
+    assert option[2] == f"Carla {name}"[:OPTION_WIDTH - 1] + "\u2026"

@@ -108,7 +108,7 @@ def by_party(parties: Sequence[tuple[Party, Tally]]) -> str:
     then carry their references)."""
     shown = list(parties[:MAX_BARS])
     label = "Claims by verdict: " + "; ".join(
-        f"{_clean(who.label)}: " + ", ".join(f"{v.value} {t.verdicts[v]}" for v in VERDICTS)
+        f"{plain(who.label)}: " + ", ".join(f"{v.value} {t.verdicts[v]}" for v in VERDICTS)
         for who, t in shown)
     with rc_context(STYLE):
         fig = Figure(figsize=(WIDTH, 0.9 + 0.32 * max(len(shown), 1)))
@@ -138,9 +138,9 @@ def by_party(parties: Sequence[tuple[Party, Tally]]) -> str:
 def party_labels(parties: Sequence[Party]) -> list[str]:
     """Each party's name as a bar's label: bidi controls dropped, shortened; where two
     labels would read the same, each of those carries its reference."""
-    short = [_short(_clean(who.label)) for who in parties]
+    short = [_short(plain(who.label)) for who in parties]
     seen = Counter(short)
-    return [f"{_short(_clean(who.label), 20)} ({who.ref or 'no reference'})"
+    return [f"{_short(plain(who.label), 20)} ({who.ref or 'no reference'})"
             if seen[text] > 1 else text for who, text in zip(parties, short, strict=True)]
 
 
@@ -182,7 +182,8 @@ def _empty(fig: Figure, ax, label: str) -> str:  # type: ignore[no-untyped-def]
     return _svg(fig, label)
 
 
-def _clean(label: str) -> str:
+def plain(label: str) -> str:
+    """``label`` without bidi controls."""
     return _BIDI.sub("", label)
 
 

@@ -254,3 +254,29 @@ def test_a_long_provider_name_is_cut_in_the_filter_and_whole_in_its_title():
     option = re.search(r'<option value="p1" title="([^"]*)">([^<]*)</option>', page(*chart))
     assert option[1] == f"Carla {name}"
     assert option[2] == f"Carla {name}"[:OPTION_WIDTH - 1] + "\u2026"
+
+
+def _named_note_chart() -> list[dict]:
+    chart = [b.patient("p1", name=("Hedwig", "Gruenwald")), *backed("k1", "p1", "2026-03-02")[1:],
+             b.document_reference("n1", "p1", "2026-03-02", "ASSESSMENT: Mrs. Hedwig GRUENWALD, "
+                                  "Hedwigson's mother, has vitamin B12 deficiency, stable.")]
+    chart[1] = b.condition("k1-c", "p1", icd="E53.8", text="B12 deficiency (Gruenwald, H.)")
+    return chart
+
+
+def test_without_names_the_patient_s_own_name_is_masked_in_the_quotes():
+    chart = _named_note_chart()
+    html = page(*chart)
+
+    assert "gruenwald" not in html.lower() and "Hedwig " not in html
+    assert "Mrs. [name] [name], Hedwigson&#39;s mother, has" in html  # whole words, any case
+    assert "gruenwald" not in page(*chart[:-1]).lower()  # no note: the Condition's text
+    csv_text = base64.b64decode(csv_data_url(audit(*chart)).split(",")[1]).decode()
+    assert "Mrs. [name] [name], Hedwigson's" in csv_text and "gruenwald" not in csv_text.lower()
+
+
+def test_with_names_the_quotes_are_as_written():
+    chart = _named_note_chart()
+    html = page(*chart, show_names=True)
+
+    assert "Mrs. Hedwig GRUENWALD" in html and "[name]" not in html

@@ -15,6 +15,7 @@ from adapter.evidence.chart import Chart
 from adapter.evidence.facts import ClaimEvidence, ClaimFacts, Path
 from adapter.evidence.fields import BadResource, has_id, ref_of
 from adapter.evidence.gather import gather
+from adapter.evidence.names import parts_key
 from adapter.evidence.read_claims import read_claim, read_claim_head
 from adapter.findings import Finding
 from adapter.outcomes import NO_NAMES, ClaimOutcome, ClaimResult, Problem
@@ -121,10 +122,15 @@ def _outcome(claim: InScope, gathered: ClaimEvidence, findings: list[Finding], c
             d.guessed for d in gathered.notes.days)),
     )
     names = NO_NAMES
-    if chart.name_types:
+    if chart.name_types or chart.keeps_name_parts:
         gathered = _canonical_providers(gathered, chart)
-        names = {ref: name for ref in (gathered.claim.patient, *gathered.claim.providers)
-                 if (name := chart.name(ref))}
+        kept: dict[str, str] = {
+            ref: name for ref in (gathered.claim.patient, *gathered.claim.providers)
+            if (name := chart.name(ref))}
+        parts = chart.name_parts(gathered.claim.patient)
+        if parts:
+            kept[parts_key(gathered.claim.patient)] = parts
+        names = kept
     return ClaimOutcome(result.claim, claim.last_updated, result=result,
                         problems=tuple(problem(p) for p in gathered.problems),
                         evidence=gathered if evidence else None, names=names)

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 from adapter.check import InScope, check_claims, problem, read_scoped, unbilled
 from adapter.evidence.chart import Chart
+from adapter.evidence.names import NAMED_TYPES
 from adapter.evidence.needs import chart_types, line_tests
 from adapter.fhir.errors import FhirAuthError, FhirError, FhirUnreachableError
 from adapter.fhir.search import Query
@@ -128,7 +129,7 @@ class Driver:
     def _one_chart(self) -> tuple[Chart, list[Problem]]:
         wanted = self.plan.wanted()
         note_patients = self.plan.note_patients()  # after ``wanted``: the same pre-scan
-        reads = Reads(types=chart_types() | self._names,
+        reads = Reads(types=chart_types() | (self._names & NAMED_TYPES),
                       lines=line_tests(self.mappings, note_patients, wanted))
         records = self.source.records(reads)
         chart = Chart(self.mappings, records.aliases, self.policy.zone, self._names)

@@ -333,7 +333,7 @@ def _administration_bad_date():
     (_condition_code_as_text, "Condition/c9", "code is not a CodeableConcept"),
     (_observation_date_as_number, "Observation/o9", "effectiveDateTime is not a date"),
     (_observation_without_date, "Observation/o9", "no effective date"),
-    (_bad_birth_date, "Patient/p9", "birthDate is not a valid date"),
+    (_bad_birth_date, "Patient/p9", "birthDate is not a valid date (its value is not shown"),
     (_administration_bad_date, "MedicationAdministration/a9", "not a valid date"),
 ])
 def test_a_malformed_chart_resource_is_an_error_and_the_claim_is_still_checked(bad, ref, words):

@@ -41,7 +41,7 @@ from adapter.evidence.kinds import (
     REFERENCED_TYPES,
     USE,
 )
-from adapter.evidence.names import NAMED_TYPES, name_of
+from adapter.evidence.names import NAME_PARTS, NAMED_TYPES, name_of, name_parts, parts_key
 from adapter.evidence.payer import (
     CoverageFact,
     Party,
@@ -104,6 +104,9 @@ class Chart:
         # Display names by reference, kept only for the types a sink asked for (the audit
         # page: providers, and patients with --show-names); none by default.
         self.name_types = names & NAMED_TYPES
+        # The words of each patient's name, for a sink that masks them (NAME_PARTS), under
+        # ``parts_key(ref)`` among the names.
+        self.keeps_name_parts: bool = NAME_PARTS in names
         self.names: dict[str, str] = {}
 
     def canonical(self, ref: str) -> str:
@@ -123,6 +126,8 @@ class Chart:
         entries: list[Entry] = []
         if rtype in self.name_types and (name := name_of(resource)):
             entries.append(("name", (ref_of(resource), name)))
+        if self.keeps_name_parts and rtype == "Patient" and (parts := name_parts(resource)):
+            entries.append(("name", (parts_key(ref_of(resource)), parts)))
         kind = BY_TYPE.get(rtype) if isinstance(rtype, str) else None
         if kind is None:
             return entries
@@ -284,6 +289,10 @@ class Chart:
     def name(self, ref: str) -> str | None:
         """The kept display name of a Patient, Practitioner, Organization or Location."""
         return self.names.get(self.canonical(ref)) if self.names else None
+
+    def name_parts(self, patient: str) -> str | None:
+        """The kept words of a patient's name (``NAME_PARTS``), space-separated."""
+        return self.names.get(parts_key(self.canonical(patient))) if self.names else None
 
     def lookup(self, ref: str) -> Fact | None:
         return self.by_ref.get(self.canonical(ref))

@@ -15,6 +15,9 @@ from adapter.evidence.fields import text
 PERSON_TYPES = frozenset({"Patient", "Practitioner"})  # HumanName lists
 PLACE_TYPES = frozenset({"Organization", "Location"})  # a plain ``name`` string
 NAMED_TYPES = PERSON_TYPES | PLACE_TYPES
+# Not a resource type: a sink that asks for it gets the words of each patient's name (given
+# and family), to mask them in the text it quotes, never to show.
+NAME_PARTS = "Patient.name-parts"
 _USE_ORDER: dict[str | None, int] = {"official": 0, "usual": 1}
 
 
@@ -34,6 +37,31 @@ def name_of(resource: Mapping[str, Any]) -> str | None:
         if written:
             return written
     return None
+
+
+def name_parts(resource: Mapping[str, Any]) -> str | None:
+    """The given and family names of every name of a Patient or Practitioner (old and
+    maiden ones too; a name's ``text`` when it has neither, but for words ending in a dot,
+    "Mrs."), space-separated, each once; None when it has none."""
+    value = resource.get("name")
+    if resource.get("resourceType") not in PERSON_TYPES or not isinstance(value, list):
+        return None
+    words: dict[str, None] = {}
+    for human in value:
+        if not isinstance(human, Mapping):
+            continue
+        parts = " ".join(_parts(human.get("given")) + _parts(human.get("family"))).split()
+        if not parts:
+            parts = [w for w in " ".join(_parts(human.get("text"))).split()
+                     if not w.endswith(".")]
+        for word in parts:
+            words[word] = None
+    return " ".join(words) or None
+
+
+def parts_key(ref: str) -> str:
+    """Where an outcome's names hold the name parts of the patient ``ref``."""
+    return ref + "#" + NAME_PARTS
 
 
 def _use(name: Mapping[str, Any]) -> str | None:

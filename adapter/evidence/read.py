@@ -466,5 +466,17 @@ def read_patient(resource: Resource, problems: list[BadResource] | None = None) 
     return PatientFact(
         ref=ref,
         gender=gender,
-        birth_date=parse_date(birth, "birthDate", ref) if birth is not None else None,
+        birth_date=_birth_date(birth, ref),
     )
+
+
+def _birth_date(value: object, ref: str) -> date | None:
+    """The birth date; an error names the field but never shows the value: a birth date is
+    PHI, and errors reach stderr, logs and the audit page (SPEC 7)."""
+    if value is None:
+        return None
+    try:
+        return parse_date(value, "birthDate", ref)
+    except BadResource:
+        raise BadResource(ref, "birthDate is not a valid date (its value is not shown: "
+                          "a birth date is PHI)") from None

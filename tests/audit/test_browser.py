@@ -398,7 +398,7 @@ def test_filtering_the_sample_by_payer_policy(tmp_path):
     html = out.read_text()
     for claim in by_policy["Aetna"]:
         row = html.split(f'data-claim="{claim}"', 1)[1].split("</tr>", 1)[0]
-        assert "policy: Aetna CPB 0536" in row
+        assert "policy: <bdi>Aetna CPB 0536" in row
 
 
 def test_the_assessment_line_is_the_days_note_with_the_mention_highlighted(demo, tmp_path):

@@ -59,6 +59,39 @@ def test_names_never_reach_the_terminal(tmp_path, capsys):
     assert "Alma Abbott" in out.read_text()
 
 
+def _write(tmp_path: Path, chart: list[dict]) -> Path:
+    source = tmp_path / "chart.ndjson"
+    source.write_text("".join(json.dumps(r) + "\n" for r in chart))
+    return source
+
+
+def test_an_invalid_birth_date_is_named_but_its_value_never_shown(tmp_path, capsys):
+    chart = [b.patient("p1", birth="1972-02-30"), *backed("k1", "p1", "2026-03-02")[1:]]
+    out = tmp_path / "report.html"
+
+    status = main(["audit", "--source", str(_write(tmp_path, chart)), "--out", str(out)])
+
+    stderr = capsys.readouterr().err
+    assert status == 1  # the Patient could not be used; the page is still written
+    assert "Patient/p1: birthDate is not a valid date" in stderr
+    html = out.read_text()
+    assert "Patient/p1" in html and "birthDate is not a valid date" in html
+    assert "1972" not in stderr + html and "02-30" not in stderr + html
+
+
+def test_names_with_dollar_signs_still_give_the_page(tmp_path, capsys):
+    chart = [*backed("k1", "p1", "2026-03-02", practitioner="d1", facility="l1"),
+             b.practitioner("d1", "Carla $\\notacommand$", "Moss"),
+             b.location("l1", "Main Clinic, Suite $^$")]
+    out = tmp_path / "report.html"
+
+    status = main(["audit", "--source", str(_write(tmp_path, chart)), "--out", str(out)])
+
+    assert status == 0 and "Traceback" not in capsys.readouterr().err
+    html = out.read_text()
+    assert ">Main Clinic, Suite $^$<" in html and ">Carla $\\notacommand$ Moss<" in html
+
+
 @pytest.mark.parametrize("args, message", [
     (["--from", "2026-03-01", "--to", "2026-02-01"], "is after --to"),
     (["--claim", "k1"], "need --server"),

@@ -7,7 +7,7 @@ import pytest
 
 from adapter.driver import Driver
 from adapter.evidence.chart import Chart
-from adapter.evidence.names import name_of
+from adapter.evidence.names import NAME_PARTS, name_of, parts_key
 from adapter.mappings import load_mappings
 from adapter.outcomes import ClaimOutcome, PageOutcome
 from adapter.output.audit.collect import AuditSink
@@ -59,6 +59,19 @@ def test_the_chart_keeps_names_only_of_the_types_asked_for():
     assert "Patient/p1" in providers.patients  # the patient's facts are read as before
 
 
+def test_for_masking_the_chart_keeps_the_words_of_a_patient_s_names_apart():
+    patient = b.patient("p1", name=("Hedwig", "Gruenwald"))
+    patient["name"] += [{"use": "maiden", "family": "Oberhauser-Klein"},
+                        {"text": "Mrs. Hedi Gruenwald"}]
+    chart = Chart(load_mappings(), names=frozenset({NAME_PARTS}))
+    chart.add(patient)
+
+    assert chart.name_parts("Patient/p1") == "Hedwig Gruenwald Oberhauser-Klein Hedi"
+    assert chart.name("Patient/p1") is None  # no display name: it is not to be shown
+    assert set(chart.names) == {parts_key("Patient/p1")}
+    assert Chart(load_mappings()).name_parts("Patient/p1") is None
+
+
 def test_an_outcome_carries_the_evidence_and_only_the_names_asked_for():
     mappings = load_mappings()
     policy = Policy.from_mappings(mappings, mappings.thresholds)
@@ -69,7 +82,8 @@ def test_an_outcome_carries_the_evidence_and_only_the_names_asked_for():
         def write(self, page: PageOutcome) -> None:
             self.seen = [*getattr(self, "seen", []), *page.claims]
 
-    for show_names, names in ((False, {"Practitioner/d1": "Ana Ortiz"}),
+    for show_names, names in ((False, {"Practitioner/d1": "Ana Ortiz",
+                                       parts_key("Patient/p1"): "Alma Abbott"}),
                               (True, {"Practitioner/d1": "Ana Ortiz",
                                       "Patient/p1": "Alma Abbott"})):
         sink = Keep(policy, show_names=show_names)

@@ -9,7 +9,7 @@ import hashlib
 import io
 import re
 from datetime import UTC, datetime
-from html import unescape
+from html import escape, unescape
 
 import pytest
 
@@ -18,6 +18,7 @@ from adapter.output.audit import charts, glossary
 from adapter.output.audit.collect import Party, Tally
 from adapter.output.audit.html import (
     CSV_COLUMNS,
+    OPTION_WIDTH,
     check_link_base,
     csv_data_url,
     link,
@@ -156,7 +157,8 @@ def test_skipped_claims_are_listed_with_their_reasons():
                 b.claim("k2", "p1", "2026-03-02", status="cancelled"))
 
     assert "Claims skipped (1)" in html
-    assert "<code>Claim/k2</code></td><td>claim status is cancelled</td>" in html
+    assert ("<code><bdi>Claim/k2</bdi></code></td><td><bdi>claim status is cancelled</bdi></td>"
+            in html)
     assert 'id="skipped"' not in page(*backed("k1", "p1", "2026-03-02"))
 
 
@@ -165,8 +167,8 @@ def test_with_names_the_name_and_birth_date_stand_beside_the_reference():
              *backed("k1", "p1", "2026-03-02")[1:]]
 
     shown = page(*chart, show_names=True)
-    assert '<b>Alma Abbott</b> <span class="born">born 1950-07-01</span>' in shown
-    assert '<span class="patient">Patient/p1</span>' in shown
+    assert '<b><bdi>Alma Abbott</bdi></b> <span class="born">born 1950-07-01</span>' in shown
+    assert '<span class="patient"><bdi>Patient/p1</bdi></span>' in shown
     header, row = csv_rows(csv_data_url(audit(*chart, show_names=True)))
     record = dict(zip(header, row, strict=True))
     assert (record["patient"], record["patient name"], record["birth date"]) == (
@@ -196,3 +198,85 @@ def test_only_plain_references_are_linked_and_only_to_an_http_base():
     for bad in ("javascript:alert(1)", "ftp://x.org", "https://", "https://x.org/{name}"):
         with pytest.raises(ValueError, match="--link-base"):
             check_link_base(bad)
+
+
+@pytest.mark.parametrize("name", ["Main Clinic, Suite $^$", "Carla $\\notacommand$ Moss",
+                                  "Cash $ only %$", "Carla $5 and $10 Moss"])
+def test_a_name_with_dollar_signs_is_drawn_as_written_not_as_tex(name):
+    parties = [(Party("Location/l1", name), Tally(claims=1))]
+
+    svg = charts.by_party(parties)  # was matplotlib's ParseSyntaxException: no page at all
+    assert f">{escape(name, quote=False)}<" in svg
+
+
+def test_providers_sharing_a_name_are_a_bar_each_named_by_reference():
+    same = [(Party("Practitioner/pr1", "Dr. Lee"), Tally(claims=2)),
+            (Party("Practitioner/pr2", "Dr. Lee"), Tally(claims=1)),
+            (Party("Practitioner/pr3", "A" * 40 + " one"), Tally(claims=1)),
+            (Party("Practitioner/pr4", "A" * 40 + " two"), Tally(claims=1)),
+            (Party("Practitioner/pr5", "Carla Moss"), Tally(claims=1))]
+    for _, t in same:
+        t.verdicts[Verdict.SUPPORTED] = t.claims
+
+    svg = charts.by_party(same)
+    assert ">Dr. Lee (Practitioner/pr1)<" in svg and ">Dr. Lee (Practitioner/pr2)<" in svg
+    assert "(Practitioner/pr3)<" in svg and "(Practitioner/pr4)<" in svg
+    assert ">Carla Moss<" in svg  # a name of its own stays as it is
+    assert svg.count(">2 (0 to fix)<") == 1 and svg.count(">1 (0 to fix)<") == 4  # five bars
+
+
+def test_bidi_controls_are_dropped_from_chart_labels():
+    svg = charts.by_party([(Party("Practitioner/pr1", "Carla Moss \u202eNP\u2066"),
+                            Tally(claims=1))])
+
+    assert ">Carla Moss NP<" in svg
+    assert not re.search("[\u202a-\u202e\u2066-\u2069]", svg)
+
+
+def test_an_override_in_a_name_turns_only_the_name_around():
+    chart = [*backed("k1", "p1", "2026-03-02", practitioner="d1", facility="l1"),
+             b.practitioner("d1", "Carla", "Moss \u202eNP"),
+             b.location("l1", "Main Clinic \u202eNorth")]
+    html = re.sub(r"<svg.*?</svg>", "", page(*chart), flags=re.S)  # the charts drop them
+
+    isolated = re.findall(r"<bdi>[^<]*\u202e[^<]*</bdi>", html)
+    assert len(isolated) >= 4  # the provider's table, heading, the row's facility, ...
+    assert html.count("\u202e") == len(isolated)  # each inside a <bdi> of its own
+    option = re.search(r'<option value="p1" title="([^"]*)">([^<]*)</option>', html)
+    assert option.groups() == ("Carla Moss NP", "Carla Moss NP")  # an option holds text only
+
+
+def test_a_long_provider_name_is_cut_in_the_filter_and_whole_in_its_title():
+    name = "Moss" + "x" * 3000
+    chart = [*backed("k1", "p1", "2026-03-02", practitioner="d1"),
+             b.practitioner("d1", "Carla", name)]
+
+    option = re.search(r'<option value="p1" title="([^"]*)">([^<]*)</option>', page(*chart))
+    assert option[1] == f"Carla {name}"
+    assert option[2] == f"Carla {name}"[:OPTION_WIDTH - 1] + "\u2026"
+
+
+def _named_note_chart() -> list[dict]:
+    chart = [b.patient("p1", name=("Hedwig", "Gruenwald")), *backed("k1", "p1", "2026-03-02")[1:],
+             b.document_reference("n1", "p1", "2026-03-02", "ASSESSMENT: Mrs. Hedwig GRUENWALD, "
+                                  "Hedwigson's mother, has vitamin B12 deficiency, stable.")]
+    chart[1] = b.condition("k1-c", "p1", icd="E53.8", text="B12 deficiency (Gruenwald, H.)")
+    return chart
+
+
+def test_without_names_the_patient_s_own_name_is_masked_in_the_quotes():
+    chart = _named_note_chart()
+    html = page(*chart)
+
+    assert "gruenwald" not in html.lower() and "Hedwig " not in html
+    assert "Mrs. [name] [name], Hedwigson&#39;s mother, has" in html  # whole words, any case
+    assert "gruenwald" not in page(*chart[:-1]).lower()  # no note: the Condition's text
+    csv_text = base64.b64decode(csv_data_url(audit(*chart)).split(",")[1]).decode()
+    assert "Mrs. [name] [name], Hedwigson's" in csv_text and "gruenwald" not in csv_text.lower()
+
+
+def test_with_names_the_quotes_are_as_written():
+    chart = _named_note_chart()
+    html = page(*chart, show_names=True)
+
+    assert "Mrs. Hedwig GRUENWALD" in html and "[name]" not in html

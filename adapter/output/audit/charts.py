@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections import Counter
 from collections.abc import Sequence
 from html import escape
 
@@ -40,8 +41,13 @@ STYLE = {
     "axes.titleweight": "bold",
     "axes.titlesize": 10,
     "axes.titlelocation": "left",
+    # Labels are names from the source: "Suite $^$" is text, not TeX math to parse.
+    "text.parse_math": False,
 }
 _PROLOGUE = re.compile(r"^.*?(?=<svg)", re.S)
+# Bidirectional embeddings, overrides and isolates: in a label they would reverse the text
+# drawn after them (a name ending in U+202E turns the chart's words around).
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
 
 
 def verdict_mix(total: Tally) -> str:
@@ -98,10 +104,11 @@ def trend(months: Sequence[tuple[str, Tally]]) -> str:
 
 def by_party(parties: Sequence[tuple[Party, Tally]]) -> str:
     """Claims per provider (or facility), stacked by verdict, worst first; the first
-    ``MAX_BARS`` only."""
+    ``MAX_BARS`` only. One bar for each party, even when two share a name (their labels
+    then carry their references)."""
     shown = list(parties[:MAX_BARS])
     label = "Claims by verdict: " + "; ".join(
-        f"{who.label}: " + ", ".join(f"{v.value} {t.verdicts[v]}" for v in VERDICTS)
+        f"{plain(who.label)}: " + ", ".join(f"{v.value} {t.verdicts[v]}" for v in VERDICTS)
         for who, t in shown)
     with rc_context(STYLE):
         fig = Figure(figsize=(WIDTH, 0.9 + 0.32 * max(len(shown), 1)))
@@ -109,14 +116,15 @@ def by_party(parties: Sequence[tuple[Party, Tally]]) -> str:
         _frame(ax)
         if not shown:
             return _empty(fig, ax, label)
-        names = [_short(who.label) for who, _ in shown][::-1]
+        ys = list(range(len(shown)))[::-1]  # by position: equal names are still two bars
         left = [0] * len(shown)
         for verdict in VERDICTS:
-            counts = [t.verdicts[verdict] for _, t in shown][::-1]
-            ax.barh(names, counts, left=left, color=VERDICT_COLOURS[verdict],
+            counts = [t.verdicts[verdict] for _, t in shown]
+            ax.barh(ys, counts, left=left, color=VERDICT_COLOURS[verdict],
                     label=verdict.value, height=0.6)
             left = [a + b for a, b in zip(left, counts, strict=True)]
-        for y, (total, (_, t)) in enumerate(zip(left, shown[::-1], strict=True)):
+        ax.set_yticks(ys, party_labels([who for who, _ in shown]))
+        for y, total, (_, t) in zip(ys, left, shown, strict=True):
             ax.annotate(f"{total} ({t.flagged} to fix)", (total, y), va="center",
                         xytext=(3, 0), textcoords="offset points", color=TEXT)
         ax.set_xlim(0, max(left) * 1.3 or 1)
@@ -125,6 +133,15 @@ def by_party(parties: Sequence[tuple[Party, Tally]]) -> str:
         ax.set_axisbelow(True)
         ax.legend(frameon=False, loc="lower left", ncols=3, bbox_to_anchor=(0.0, 1.0))
         return _svg(fig, label)
+
+
+def party_labels(parties: Sequence[Party]) -> list[str]:
+    """Each party's name as a bar's label: bidi controls dropped, shortened; where two
+    labels would read the same, each of those carries its reference."""
+    short = [_short(plain(who.label)) for who in parties]
+    seen = Counter(short)
+    return [f"{_short(plain(who.label), 20)} ({who.ref or 'no reference'})"
+            if seen[text] > 1 else text for who, text in zip(parties, short, strict=True)]
 
 
 def _hbars(names: list[str], counts: list[int], colours: list[str],
@@ -163,6 +180,11 @@ def _empty(fig: Figure, ax, label: str) -> str:  # type: ignore[no-untyped-def]
     ax.text(0.5, 0.4, "No claims in the period", ha="center", va="center", color=TEXT,
             transform=ax.transAxes)
     return _svg(fig, label)
+
+
+def plain(label: str) -> str:
+    """``label`` without bidi controls."""
+    return _BIDI.sub("", label)
 
 
 def _short(label: str, width: int = 34) -> str:

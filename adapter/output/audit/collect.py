@@ -13,14 +13,16 @@ first reference that is not a Location; the facility is the first Location.
 from __future__ import annotations
 
 import heapq
+import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import TypeVar
 
 from adapter.driver import Sink
 from adapter.evidence.facts import ClaimEvidence, ConditionFact, LabFact, Linked, Path
+from adapter.evidence.names import NAME_PARTS, parts_key
 from adapter.findings import Finding, Severity, Verdict
 from adapter.outcomes import ClaimOutcome, ClaimResult, PageOutcome, Problem
 from adapter.output.audit.patterns import code_pair, pattern_label
@@ -42,6 +44,7 @@ NO_POLICY = "(no payer policy)"
 MAX_ERRORS_SHOWN = 100
 MAX_SKIPPED_SHOWN = 100
 MAX_ASSESSMENTS = 3
+NAME_MASK = "[name]"  # a patient's own name in a quote, without --show-names
 K = TypeVar("K")
 
 
@@ -263,8 +266,9 @@ class AuditSink(Sink):
         self.period = period or Period()
         self.sample_size = sample_size
         self.show_names = show_names
-        # The chart keeps provider names; patient names only when they are to be shown.
-        self.names = PROVIDER_TYPES | ({"Patient"} if show_names else frozenset())
+        # The chart keeps provider names; patient names only when they are to be shown, else
+        # the words of each patient's name, to mask them in the quotes (never shown).
+        self.names = PROVIDER_TYPES | ({"Patient"} if show_names else {NAME_PARTS})
         self.evidence = True  # the sample's rows show the labs and Conditions read
         self.total = Tally()
         self.months: dict[str, Tally] = {}
@@ -370,6 +374,8 @@ class AuditSink(Sink):
         provider, facility = rendering_provider(providers), facility_of(providers)
         name = outcome.names.get(result.patient, "") if self.show_names else ""
         born = ev.patient.birth_date if self.show_names and ev.patient else None
+        mask = (name_mask("") if self.show_names
+                else name_mask(outcome.names.get(parts_key(result.patient), "")))
         return SampleRow(
             claim=result.claim,
             patient=result.patient,
@@ -379,7 +385,8 @@ class AuditSink(Sink):
             lines=_lines(ev),
             provider=names.get(provider, provider) if provider else NO_PROVIDER,
             facility=names.get(facility, facility) if facility else NO_FACILITY,
-            assessments=assessments(ev, result.findings, self.policy),
+            assessments=tuple(replace(a, text=mask(a.text)) if a.written else a
+                              for a in assessments(ev, result.findings, self.policy)),
             labs=labs(ev, self.policy),
             verdict=result.verdict,
             changes=tuple(Change(f.severity.value, f.code, f.message, f.suggested_code, f.day)
@@ -388,12 +395,27 @@ class AuditSink(Sink):
             patient_name=name,
             birth_date=born,
             policy=self._policy_name(result.policy),
-            notes=note_lines(ev, self.policy),
+            notes=tuple(replace(n, before=mask(n.before), mention=mask(n.mention),
+                                after=mask(n.after))
+                        for n in note_lines(ev, self.policy)),
         )
 
     def _policy_name(self, pid: str | None) -> str:
         known = self.policy.payers.policies
         return (known[pid].name if pid in known else pid) if pid else ""
+
+
+def name_mask(parts: str) -> Callable[[str], str]:
+    """What masks the words of a patient's name (``parts``: space-separated, as the chart
+    keeps them) in a quote: each as a whole word, in any case, becomes ``NAME_MASK``; a
+    hyphenated or apostrophed name's pieces too. Words under two letters are left alone."""
+    words = {piece for word in parts.split() for piece in (word, *re.split(r"[-'\u2019]", word))
+             if len(piece) >= 2}
+    if not words:
+        return lambda text: text
+    found = re.compile(r"(?<!\w)(?:" + "|".join(
+        re.escape(w) for w in sorted(words, key=len, reverse=True)) + r")(?!\w)", re.I)
+    return lambda text: found.sub(NAME_MASK, text)
 
 
 def worst_first(row: SampleRow) -> tuple:

@@ -38,6 +38,7 @@ CSV_COLUMNS = ("provider", "facility", "claim", "patient", "service dates", "bil
 NAME_COLUMNS = ("patient name", "birth date")  # after "patient", with show_names only
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 SCRIPTS = ("guard.js", "sample.js")
+OPTION_WIDTH = 60
 _REFERENCE = re.compile(r"([A-Z][A-Za-z]{1,63})/([A-Za-z0-9\-.]{1,64})"
                         r"(?:/_history/[A-Za-z0-9\-.]{1,64})?")
 
@@ -48,6 +49,7 @@ def render(audit: Audit, *, source: str, generated: datetime,
     env = Environment(loader=PackageLoader("adapter.output.audit", "templates"),
                       autoescape=True, undefined=StrictUndefined, trim_blocks=True,
                       lstrip_blocks=True)
+    env.filters.update(bdi=isolated, plain=charts.plain, option=option_text)
     template = env.get_template("report.html.j2")
     scripts = {name: _script(name) for name in SCRIPTS}
     return template.render(
@@ -73,6 +75,19 @@ def render(audit: Audit, *, source: str, generated: datetime,
         csv_url=csv_data_url(audit),
         sample_rows=sum(len(s.rows) for s in audit.sample),
     )
+
+
+def isolated(value: object) -> Markup:
+    """``value`` escaped in a ``<bdi>``: a right-to-left override in a name from the source
+    turns only the name around, not the page's words after it."""
+    return Markup("<bdi>{}</bdi>").format(value) if value != "" else Markup("")
+
+
+def option_text(value: str) -> str:
+    """A name as a select's option: no bidi controls (an option holds text only, so no
+    ``<bdi>``), at most ``OPTION_WIDTH`` characters (the full name is its title)."""
+    text = charts.plain(value)
+    return text if len(text) <= OPTION_WIDTH else text[: OPTION_WIDTH - 1] + "\u2026"
 
 
 def check_link_base(base: str) -> str:

@@ -22,6 +22,7 @@ from adapter.outcomes import NO_NAMES, ClaimOutcome, ClaimResult, Problem
 from adapter.rules import Policy, check_each
 from adapter.rules.administration import guessed_days
 from adapter.rules.coverage import applicable
+from adapter.rules.labs import labs_guessed
 from adapter.rules.scope import NO_B12, Skip, in_scope, out_of_scope
 from adapter.sources.base import Unbilled
 from adapter.terminology.releases import Needed
@@ -119,7 +120,7 @@ def _outcome(claim: InScope, gathered: ClaimEvidence, findings: list[Finding], c
         else None,
         policy=payer.id if payer is not None else None,
         zone_guessed=policy.zone is None and (bool(guessed_days(gathered)) or any(
-            d.guessed for d in gathered.notes.days)),
+            d.guessed for d in gathered.notes.days) or labs_guessed(gathered, policy)),
     )
     names = NO_NAMES
     if chart.name_types or chart.keeps_name_parts:

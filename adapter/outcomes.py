@@ -56,7 +56,7 @@ class ClaimResult:
     code_set: str = ""  # the ICD-10-CM release(s) judged with (SPEC 4.3)
     code_set_needed: str | None = None  # the release in force, when it is not installed
     policy: str | None = None  # the payer policy the claim was judged by (SPEC 4.4)
-    # an injection or note matched only by guessing the clinic's day of a UTC timestamp
+    # an injection, lab or note matched only by guessing the clinic's day of a UTC timestamp
     # (SPEC 4.1 "Times")
     zone_guessed: bool = False
     verdict: Verdict = field(init=False, compare=False)  # of the findings, worked out once

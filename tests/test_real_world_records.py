@@ -13,6 +13,7 @@ import pytest
 from adapter.cli import main
 from fixtures import builders as b
 from tests.scenario import SERVICE, clean_chart
+from tests.scenario import replace as scenario_replace
 
 Resource = dict[str, Any]
 PAYER = Path(__file__).parent.parent / "fixtures" / "payer-examples"
@@ -300,6 +301,59 @@ def test_an_injection_stamped_on_the_day_is_no_guess(tmp_path, capsys):
     _, report, err = _check(capsys, _ndjson_dir(tmp_path / "export", chart))
     assert _claim(report)["verdict"] == "supported"
     assert "notes" not in report and "facility_timezone" not in err
+
+
+def _lab_at(when: str, kind: str = "b12", dx: str = "E53.8") -> list[Resource]:
+    chart = clean_chart(dx=dx)
+    if kind == "b12":
+        return scenario_replace(chart, b.lab("o1", "p1", "b12", 150, "pg/mL", when))
+    return scenario_replace(chart, b.lab("h1", "p1", "hemoglobin", 10.9, "g/dL", when))
+
+
+def test_an_evening_lab_in_utc_is_before_the_service_date(tmp_path, capsys):
+    # 00:30Z on 03-03 is the evening of 03-02 in the Americas: on or before the claim's day
+    _, report, err = _check(capsys, _ndjson_dir(tmp_path / "export", _lab_at(
+        "2026-03-03T00:30:00Z")))
+    assert "lab-missing" not in _codes(report) and _claim(report)["verdict"] == "supported"
+    assert "facility_timezone" in err and len(report["notes"]) == 1
+
+
+def test_an_evening_hemoglobin_in_utc_shows_the_anemia(tmp_path, capsys):
+    chart = _lab_at("2026-03-03T00:30:00Z", "hemoglobin", "D51.0")
+    _, report, err = _check(capsys, _ndjson_dir(tmp_path / "export", chart))
+    assert "anemia-not-supported" not in _codes(report)
+    assert "facility_timezone" in err
+
+
+def test_a_utc_lab_two_days_after_is_still_missing(tmp_path, capsys):
+    _, report, err = _check(capsys, _ndjson_dir(tmp_path / "export", _lab_at(
+        "2026-03-04T00:30:00Z")))
+    assert "lab-missing" in _codes(report)
+    assert "notes" not in report and "facility_timezone" not in err
+
+
+@pytest.mark.parametrize(("zone", "missing"), [("America/New_York", False),
+                                               ("Asia/Tokyo", True)])
+def test_with_a_facility_timezone_a_lab_day_is_not_guessed(tmp_path, capsys, zone, missing):
+    _, report, err = _check(capsys, _ndjson_dir(tmp_path / "export", _lab_at(
+        "2026-03-03T00:30:00Z")), "--facility-timezone", zone)
+    assert ("lab-missing" in _codes(report)) is missing
+    assert "notes" not in report and "facility_timezone" not in err
+
+
+def test_a_utc_lab_that_decides_nothing_is_no_guess(tmp_path, capsys):
+    # the low B12 of 02-10 backs the claim: a normal one of 03-03T00:30Z changes no finding
+    chart = [*clean_chart(), b.lab("o2", "p1", "b12", 500, "pg/mL", "2026-03-03T00:30:00Z")]
+    _, report, err = _check(capsys, _ndjson_dir(tmp_path / "export", chart))
+    assert _claim(report)["verdict"] == "supported"
+    assert "notes" not in report and "facility_timezone" not in err
+
+
+def test_a_utc_lab_a_day_before_the_lookback_counts_in_it(tmp_path, capsys):
+    # the 365-day window opens 2025-03-02; 22:00Z on 03-01 is 03-02 from UTC+2 on
+    _, report, err = _check(capsys, _ndjson_dir(tmp_path / "export", _lab_at(
+        "2025-03-01T22:00:00Z")))
+    assert "lab-missing" not in _codes(report) and "facility_timezone" in err
 
 
 # --- Our own data: the demo is valid FHIR (Medplum refused EOB e44) -------------------------

@@ -154,6 +154,9 @@ class LabFact:
     interpretation: frozenset[str]  # v3 ObservationInterpretation codes
     effective: date
     comparator: str | None = None  # "<", "<=", ">", ">=": the value is a bound, not a result
+    # Stamped in UTC with no facility_timezone: the other days it may be at the clinic
+    # (fields.utc_other_days), as for an administration
+    other_days: tuple[date, ...] = ()
 
 
 @value

@@ -155,6 +155,12 @@ def _shown(value: object) -> str:
 def optional_date(resource: Mapping[str, Any], *names: str, ref: str,
                   zone: ZoneInfo | None = None) -> date | None:
     """The first of ``names`` present (``effectiveDateTime``, ``effectivePeriod.start``, ...)."""
+    name, value = first_present(resource, *names)
+    return parse_date(value, name, ref, zone) if value is not None else None
+
+
+def first_present(resource: Mapping[str, Any], *names: str) -> tuple[str, object]:
+    """The first of ``names`` present and its value (``optional_date`` reads that one)."""
     for name in names:
         if "." in name:
             head, _, tail = name.partition(".")
@@ -165,8 +171,8 @@ def optional_date(resource: Mapping[str, Any], *names: str, ref: str,
         else:
             value = resource.get(name)
         if value is not None:
-            return parse_date(value, name, ref, zone)
-    return None
+            return name, value
+    return "", None
 
 
 def reference(value: object, where: str, ref: str) -> str | None:

@@ -30,6 +30,7 @@ from adapter.evidence.fields import (
     codes_of,
     codings,
     concept_text,
+    first_present,
     is_object,
     items,
     number,
@@ -206,12 +207,11 @@ def read_observation(resource: Resource, mappings: Mappings, zone: ZoneInfo | No
     if loinc is None:
         return None
     kind = mappings.labs_by_loinc[loinc]
-    effective = optional_date(
-        resource, "effectiveDateTime", "effectivePeriod.start", "effectiveInstant", "issued",
-        ref=ref, zone=zone,
-    )
-    if effective is None:
+    name, when = first_present(
+        resource, "effectiveDateTime", "effectivePeriod.start", "effectiveInstant", "issued")
+    if when is None:
         raise BadResource(ref, "Observation has no effective date")
+    effective = parse_date(when, name, ref, zone)
     value, comparator = _lab_value(resource, ref, loinc, kind.unit, mappings)
     interpretation = frozenset(code.upper() for code in codes_of(resource, "interpretation", ref))
     lab_status = status(resource.get("status"), "status", ref, statuses.OBSERVATION)
@@ -228,6 +228,7 @@ def read_observation(resource: Resource, mappings: Mappings, zone: ZoneInfo | No
         interpretation=interpretation,
         effective=effective,
         comparator=comparator,
+        other_days=utc_other_days(when, zone),
     )
 
 

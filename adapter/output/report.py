@@ -22,7 +22,7 @@ from adapter.driver import Sink
 from adapter.findings import Finding, Severity, Verdict
 from adapter.outcomes import ClaimResult, PageOutcome, Problem
 
-ZONE_GUESSED = ("an injection or note stamped in UTC was matched to its date of service by "
+ZONE_GUESSED = ("an injection, lab or note stamped in UTC was matched to a date of service by "
                 "guessing the clinic's day (no facility_timezone): configure facility_timezone "
                 "(or --facility-timezone) to judge days exactly")
 

@@ -6,7 +6,7 @@ Codes: lab-missing, lab-not-low, anemia-not-supported.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import date, timedelta
 
 from adapter.evidence.facts import ClaimEvidence, LabFact, Linked
 from adapter.findings import Finding
@@ -21,20 +21,29 @@ def _lifelong_cause(ev: ClaimEvidence, policy: Policy) -> bool:
                for c in current_confirmed(ev) for code in c.fact.codes)
 
 
-def _b12_status_labs(ev: ClaimEvidence, policy: Policy) -> list[Linked[LabFact]]:
+def may_be_between(lab: LabFact, start: date | None, end: date, guess: bool = True) -> bool:
+    """The lab's day is from ``start`` (None: any time) to ``end``; with ``guess``, a lab
+    stamped in UTC counts when one of the days it may be at the clinic is (SPEC 4.1 "Times":
+    no facility_timezone to tell, ``LabFact.other_days``)."""
+    days = (lab.effective, *lab.other_days) if guess else (lab.effective,)
+    return any((start is None or start <= d) and d <= end for d in days)
+
+
+def _b12_status_labs(ev: ClaimEvidence, policy: Policy, guess: bool) -> list[Linked[LabFact]]:
     """Usable B12-status labs on or before the service date (a value or an interpretation)."""
     day = ev.claim.service_date
     return [lab for lab in ev.labs
             if status.usable(lab.fact) and policy.lab_kinds[lab.fact.kind].b12_status
-            and lab.fact.effective <= day
+            and may_be_between(lab.fact, None, day, guess)
             and (lab.fact.value is not None or lab.fact.interpretation)]
 
 
 def _in_lookback(
-    labs: list[Linked[LabFact]], ev: ClaimEvidence, days: int
+    labs: list[Linked[LabFact]], ev: ClaimEvidence, days: int, guess: bool
 ) -> list[Linked[LabFact]]:
-    start = ev.claim.service_date - timedelta(days=days)
-    return [lab for lab in labs if lab.fact.effective >= start]
+    day = ev.claim.service_date
+    start = day - timedelta(days=days)
+    return [lab for lab in labs if may_be_between(lab.fact, start, day, guess)]
 
 
 def _shows_deficiency(lab: LabFact, borderline_b12: bool, policy: Policy) -> bool:
@@ -58,13 +67,17 @@ def _below_borderline(labs: list[Linked[LabFact]], policy: Policy) -> bool:
 
 
 def lab_evidence(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
+    return _lab_evidence(ev, policy, True)
+
+
+def _lab_evidence(ev: ClaimEvidence, policy: Policy, guess: bool) -> Iterator[Finding]:
     claimed = policy.claimed_b12(ev)
     if not claimed or _lifelong_cause(ev, policy) or premedicated(ev, policy):
         return
     code = claimed[0].code
     lookback = policy.thresholds.lab_lookback_days
-    every = _b12_status_labs(ev, policy)
-    recent = _in_lookback(every, ev, lookback)
+    every = _b12_status_labs(ev, policy, guess)
+    recent = _in_lookback(every, ev, lookback, guess)
     if not recent:
         yield Finding("lab-missing",
                       f"No B12, methylmalonic acid or homocysteine result in the {lookback} days "
@@ -87,6 +100,10 @@ def lab_evidence(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
 def anemia_supported(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
     """An anemia claimed must have been shown by a low hemoglobin at some time on or before
     the service date: treated anemia has a normal hemoglobin today (no recent window)."""
+    return _anemia_supported(ev, policy, True)
+
+
+def _anemia_supported(ev: ClaimEvidence, policy: Policy, guess: bool) -> Iterator[Finding]:
     anemia = next((d.code for d in policy.claimed_b12(ev) if d.code in policy.codes.b12_anemias),
                   None)
     if anemia is None:
@@ -96,8 +113,7 @@ def anemia_supported(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
     start = day - timedelta(days=window) if window is not None else None
     hemoglobin = [lab for lab in ev.labs
                   if lab.fact.kind == "hemoglobin" and status.usable(lab.fact)
-                  and lab.fact.effective <= day
-                  and (start is None or lab.fact.effective >= start)]
+                  and may_be_between(lab.fact, start, day, guess)]
 
     if not any(policy.hemoglobin_low(lab.fact, ev.patient) for lab in hemoglobin):
         threshold, whom = policy.hemoglobin_threshold(ev.patient, day)
@@ -107,3 +123,15 @@ def anemia_supported(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
                       f"{anemia} codes an anemia but hemoglobin {when} {day.isoformat()} shows "
                       f"{seen} below {threshold:g} g/dL (the cut-off for {whom})",
                       diagnosis=anemia, evidence=refs(hemoglobin))
+
+
+def labs_guessed(ev: ClaimEvidence, policy: Policy) -> bool:
+    """Whether counting a lab stamped in UTC on a day it may be at the clinic changed the lab
+    findings: the run then says once to configure ``facility_timezone``."""
+    if not any(lab.fact.other_days for lab in ev.labs):
+        return False
+    for rule in (_lab_evidence, _anemia_supported):
+        guessed = [(f.code, f.diagnosis) for f in rule(ev, policy, True)]
+        if guessed != [(f.code, f.diagnosis) for f in rule(ev, policy, False)]:
+            return True
+    return False

@@ -27,6 +27,7 @@ from adapter.findings import Finding, Severity, Verdict
 from adapter.outcomes import ClaimOutcome, ClaimResult, PageOutcome, Problem
 from adapter.output.audit.patterns import code_pair, pattern_label
 from adapter.rules import Policy, status
+from adapter.rules.labs import may_be_between
 from adapter.terminology import icd10cm
 
 PROVIDER_TYPES = frozenset({"Practitioner", "Organization", "Location"})
@@ -567,8 +568,7 @@ def labs(ev: ClaimEvidence, policy: Policy) -> tuple[LabLine, ...]:
     latest: dict[str, LabFact] = {}
     for linked in ev.labs:
         lab = linked.fact
-        if (not status.usable(lab) or lab.effective > last
-                or lab.effective < since.get(lab.kind, date.min)):
+        if not status.usable(lab) or not may_be_between(lab, since.get(lab.kind), last):
             continue
         if lab.kind not in latest or lab.effective > latest[lab.kind].effective:
             latest[lab.kind] = lab

@@ -127,3 +127,23 @@ def test_code_sets_match_subtrees_and_single_codes():
     causes = CodeSet.parse(["K90.-", "K91.2", "K50.0-", "Z98.84"])
     assert "K90.49" in causes and "K50.011" in causes and "K91.2" in causes
     assert "K91.1" not in causes and "K50.90" not in causes and "Z98.8" not in causes
+
+
+# a category named like its block (simple-icd-10-cm gives C50 itself as its parent)
+
+def test_the_ancestors_of_a_code_under_a_self_named_block_end():
+    # in a child process: before, the walk from C50.911 went C50, C50, C50... for ever
+    import subprocess
+    import sys
+
+    walk = subprocess.run(
+        [sys.executable, "-c", "from adapter.terminology import tabular; "
+         "print(tabular.ancestors('C50.911'), tabular.ancestors('B20'))"],
+        capture_output=True, text=True, timeout=60, check=False)
+    assert walk.stdout.strip() == "['C50.91', 'C50.9', 'C50'] []"
+
+
+@pytest.mark.parametrize("code", ["C50.911", "B20", "D49.0"])
+def test_a_code_under_a_self_named_block_is_judged_beside_e53_8(code):
+    assert icd10cm.excludes1_note(code, "E53.8") is None
+    assert icd10cm.is_manifestation_of(code, B12) is False

@@ -94,9 +94,13 @@ class Index:
         return found
 
     def ancestors(self, code: str) -> list[str]:
-        found = []
+        """Parent, grandparent, ... up to the chapter. A category whose block has its own
+        name (C50, B20, QA0: simple-icd-10-cm gives it itself as parent) ends the walk."""
+        found: list[str] = []
+        seen = {code}
         node = self.item(code)
-        while node is not None and node[2]:
+        while node is not None and node[2] and node[2] not in seen:
+            seen.add(node[2])
             found.append(node[2])
             node = self.item(node[2])
         return found

@@ -17,6 +17,7 @@ B12_ANEMIAS = frozenset(code for code in B12 if code.startswith("D51"))
 @pytest.mark.parametrize("code", [
     "D51.0", "D51.1", "D51.2", "D51.3", "D51.8", "D51.9", "E53.8", "G63", "G32.0",
     "K50.00", "K90.0", "K91.2", "Z98.84", "Z90.3", "Z86.2", "R53.83", "D63.8",
+    "QA0.8", "QA0.0101",  # a letter second (QA0, FY2026)
 ])
 def test_valid_leaf_codes_are_billable(code):
     assert icd10cm.is_billable(code) is True
@@ -43,6 +44,7 @@ def test_titles_come_from_the_tabular():
 @pytest.mark.parametrize("raw, code", [
     (" d510 ", "D51.0"), ("E538", "E53.8"), ("e53.8", "E53.8"), ("K5000", "K50.00"),
     ("Z9884", "Z98.84"), ("G63", "G63"), ("D51.0", "D51.0"), ("D 51.0", "D51.0"),
+    ("qa08", "QA0.8"), ("QA00101", "QA0.0101"),  # a letter second (QA0, FY2026)
 ])
 def test_normalize_upper_cases_trims_and_dots(raw, code):
     assert icd10cm.normalize(raw) == code

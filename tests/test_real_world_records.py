@@ -356,6 +356,26 @@ def test_a_utc_lab_a_day_before_the_lookback_counts_in_it(tmp_path, capsys):
     assert "lab-missing" not in _codes(report) and "facility_timezone" in err
 
 
+# --- ICD-10-CM codes with a letter second (QA0, genetic disorders, FY2026) ----------------
+
+
+@pytest.mark.parametrize(("written", "day", "invalid"), [
+    ("QA0.8", "2026-06-01", False), ("QA08", "2026-06-01", False),  # 837 style, undotted
+    ("QA0.0101", "2026-06-01", False),
+    ("QA0.8", "2025-06-01", True),  # before QA0 was in force: the April 2025 release
+    ("QA0.01", "2026-06-01", True),  # a category
+])
+def test_a_code_with_a_letter_second_is_judged_by_its_release(tmp_path, capsys, written, day,
+                                                               invalid):
+    dx = ("E53.8", written)
+    chart = [*clean_chart()[:3], b.administration("a1", "p1", day),
+             b.claim("k1", "p1", day, diagnoses=dx,
+                     supporting=("Condition/c1", "Observation/o1"))]
+    _, report, _ = _check(capsys, _ndjson_dir(tmp_path / "export", chart))
+    dx_invalid = [f["diagnosis"] for f in _claim(report)["findings"] if f["code"] == "dx-invalid"]
+    assert dx_invalid == ([written] if invalid else [])
+
+
 # --- Our own data: the demo is valid FHIR (Medplum refused EOB e44) -------------------------
 
 

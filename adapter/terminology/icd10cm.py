@@ -20,10 +20,10 @@ SYSTEM = ICD10CM
 SYSTEMS = frozenset({SYSTEM, "urn:oid:2.16.840.1.113883.6.90"})
 
 _RANGE = re.compile(r"\(([^()]*)\)")
-_CODE = re.compile(r"^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$")
+_CODE = re.compile(rf"^{tabular.CODE_HEAD}(\.[0-9A-Z]{{1,4}})?$")
 
 
-_UNDOTTED = re.compile(r"^[A-Z][0-9][0-9A-Z][0-9A-Z]{1,4}$")
+_UNDOTTED = re.compile(rf"^{tabular.CODE_HEAD}[0-9A-Z]{{1,4}}$")
 
 
 @lru_cache(maxsize=4096)
@@ -58,7 +58,7 @@ def title(code: str, index: Index | None = None) -> str:
     return found[0] if found else ""
 
 
-_CODE_IN_NOTE = r"[A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?"
+_CODE_IN_NOTE = rf"{tabular.CODE_HEAD}(?:\.[0-9A-Z]{{1,4}})?"
 _NOTE_ITEM = re.compile(
     rf"^({_CODE_IN_NOTE})(?:(\.?-)|\s*-\s*({_CODE_IN_NOTE})(?:\.?-)?)?(?:\s+with\s+.*)?$")
 

@@ -204,7 +204,7 @@ def add(tabular_file: Path, codes_file: Path, effective: date) -> Installed:
 def _billable(path: Path) -> int:
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
         return int(db.execute("select count(*) from item where leaf = 1 and code glob "
-                              "'[A-Z][0-9]*'").fetchone()[0])
+                              "'[A-Z][0-9A-Z][0-9A-Z]*'").fetchone()[0])
 
 
 def listing() -> list[str]:

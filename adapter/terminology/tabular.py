@@ -212,7 +212,10 @@ def fill(db: sqlite3.Connection, release: Release) -> int:
     return billable
 
 
-_CODE = re.compile(r"^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$")
+# A code's first three characters: a letter, then a digit and a digit or letter (E53, C7A), or
+# a letter and a digit (QA0, genetic disorders, new in FY2026)
+CODE_HEAD = r"[A-Z](?:[0-9][0-9A-Z]|[A-Z][0-9])"
+_CODE = re.compile(rf"^{CODE_HEAD}(\.[0-9A-Z]{{1,4}})?$")
 
 
 def _looks_like_code(code: str) -> bool:

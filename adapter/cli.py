@@ -36,7 +36,7 @@ from adapter.output.paths import OutputError, writable_directory, writable_file
 from adapter.output.progress import ProgressBar
 from adapter.output.report import Report
 from adapter.output.table import render_table
-from adapter.output.terminal import shown
+from adapter.output.terminal import show_logs, shown
 from adapter.parallel import WorkerError
 from adapter.scopes import default_scope, load_scope
 from adapter.sources.files import FileSource, SourceError
@@ -638,14 +638,6 @@ def _stdout_closed() -> None:
         pass
 
 
-class _ShownFormatter(logging.Formatter):
-    """A log line with the controls of its message escaped (``shown``); a traceback after it
-    keeps its lines."""
-
-    def formatMessage(self, record: logging.LogRecord) -> str:
-        return shown(super().formatMessage(record))
-
-
 def _main(argv: Sequence[str] | None) -> int:
     parser = _parser()
     args, extra = parser.parse_known_args(argv)
@@ -654,9 +646,7 @@ def _main(argv: Sequence[str] | None) -> int:
         commands.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    for handler in logging.getLogger().handlers:  # a file name or id from the input: escaped
-        if type(handler) is logging.StreamHandler and handler.stream is sys.stderr:
-            handler.setFormatter(_ShownFormatter("%(levelname)s %(name)s: %(message)s"))
+    show_logs(logging.getLogger().handlers, "%(levelname)s %(name)s: %(message)s")
     guard_logs(logging.getLogger().handlers)  # no secret in any library's log line
     try:
         if args.command == "check":

@@ -12,6 +12,7 @@ import sys
 
 from adapter.judge import day
 from adapter.numeric_options import path as path_option
+from adapter.output.terminal import shown
 
 EXIT_OK, EXIT_REFUSED = 0, 2
 
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         done = install.add(args.tabular, args.codes, args.effective)
     except install.InstallError as exc:
-        print(f"b12-adapter: codes add: {exc}", file=sys.stderr)
+        print(shown(f"b12-adapter: codes add: {exc}"), file=sys.stderr)
         return EXIT_REFUSED
     release = done.release
     print(f"installed {release.title} ({release.id}), in force from "

@@ -222,3 +222,21 @@ def test_control_characters_in_a_message_on_stderr_are_escaped(tmp_path, capsys)
     assert main(["check", "--source", str(tmp_path / "gone\x1b]0;owned\x07")]) == 2
     err = capsys.readouterr().err
     assert "\x1b" not in err and "\x07" not in err and "gone\\x1b]0;owned\\x07" in err
+
+
+def test_spark_escapes_a_file_name_on_stderr(tmp_path, capsys):
+    # refused before Spark starts: the config file cannot be read
+    assert main(["spark", "--source", str(tmp_path), "--out", str(tmp_path / "out"),
+                 "--config", str(tmp_path / "gone\x1b]0;owned\x07.toml")]) == 2
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\x07" not in err and "gone\\x1b]0;owned\\x07" in err
+
+
+def test_codes_add_escapes_a_file_name_on_stderr(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("B12_CACHE_DIR", str(tmp_path / "cache"))
+    junk = tmp_path / "notes\x1b[2J.xml"
+    junk.write_text("<html>not a tabular</html>")
+    assert main(["codes", "add", "--tabular", str(junk), "--codes", str(junk),
+                 "--effective", "2026-10-01"]) == 2
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "notes\\x1b[2J.xml: not an ICD-10-CM tabular" in err

@@ -10,6 +10,7 @@ embeddings, overrides and isolates are written as their Python escape (``\\n``, 
 
 from __future__ import annotations
 
+import logging
 import re
 
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
@@ -23,3 +24,21 @@ def shown(value: object) -> str:
     """``value`` as text a terminal prints as written: its controls escaped."""
     written = str(value)
     return _CONTROL.sub(_escape, written) if _CONTROL.search(written) else written
+
+
+class ShownFormatter(logging.Formatter):
+    """A log line with the controls of its message escaped (``shown``); a traceback after it
+    keeps its lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return shown(super().formatMessage(record))
+
+
+def show_logs(handlers: list[logging.Handler], fmt: str) -> None:
+    """Each handler writing to stderr formats with ``ShownFormatter``: a file name or id from
+    the input, escaped."""
+    import sys
+
+    for handler in handlers:
+        if type(handler) is logging.StreamHandler and handler.stream is sys.stderr:
+            handler.setFormatter(ShownFormatter(fmt))

@@ -21,6 +21,7 @@ from adapter.config import ConfigError
 from adapter.judge import Judge, add_judging_options
 from adapter.mappings import MappingsError
 from adapter.numeric_options import positive_int
+from adapter.output.terminal import show_logs, shown
 from adapter.sources.files import SourceError
 from adapter.spark import object_store
 from adapter.spark.records import RunSpec
@@ -94,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         from adapter.spark import job
     except ImportError as exc:
-        print(f"b12-adapter: spark needs pyspark ({exc}); {install_hint('spark')}",
+        print(shown(f"b12-adapter: spark needs pyspark ({exc}); {install_hint('spark')}"),
               file=sys.stderr)
         return EXIT_UNUSABLE
     source, out = str(args.source), str(args.out)
@@ -107,13 +108,13 @@ def run(args: argparse.Namespace) -> int:
         done = job.run(spark, source, out, spec, fmt=args.format, sizing=sizing,
                        progress=_quiet if args.quiet else _progress)
     except (SourceError, ConfigError, MappingsError) as exc:
-        print(f"b12-adapter: {exc}", file=sys.stderr)
+        print(shown(f"b12-adapter: {exc}"), file=sys.stderr)
         return EXIT_UNUSABLE
     except Exception as exc:  # a file system Spark has no connector for: say which to add
         advice = object_store.advice(exc, missing)
         if advice is None:
             raise
-        print(f"b12-adapter: {advice}", file=sys.stderr)
+        print(shown(f"b12-adapter: {advice}"), file=sys.stderr)
         return EXIT_UNUSABLE
     for name in done.ignored:
         log.info("not read: %s", name)
@@ -122,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _progress(message: str) -> None:
-    print(f"b12-adapter spark: {message}", file=sys.stderr, flush=True)
+    print(shown(f"b12-adapter spark: {message}"), file=sys.stderr, flush=True)
 
 
 def _quiet(message: str) -> None:
@@ -134,4 +135,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
+    show_logs(logging.getLogger().handlers, "%(levelname)s %(name)s: %(message)s")
     return run(args)

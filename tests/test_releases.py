@@ -338,7 +338,9 @@ def _tabular_2026(own_cache) -> Path:
 @pytest.mark.parametrize("data, says", [
     (b"", "codes.txt: holds no codes (an empty file?)"),
     (b"%PDF-1.4\n" + b"x" * 1000, "codes.txt: line 1 is not a line of a code list ('%PDF-1.4')"),
-    (b"A000    Cholera due to Vibrio cholerae\n" * 3, "codes.txt: holds 1 codes"),
+    (b"A000    Cholera due to Vibrio cholerae\n" * 3, "codes.txt: holds 1 code, a whole"),
+    (b"A000    Cholera\nA001    Cholera due to Vibrio cholerae 01, biovar eltor\n",
+     "codes.txt: holds 2 codes, a whole"),
     # a download cut short: half the list (the tabular alone still gives ~36,000 billable codes)
     (_plain("code-list-April-2026.txt.gz")[:400_000],
      "codes.txt: 14136 of the tabular's 46881 codes are not in it (S61112, S61119, S6112, …): "

@@ -137,7 +137,8 @@ def _check_codes(name: str, data: bytes, tab: bytes) -> None:
         raise InstallError(f"{name}: its last line is cut short (no line end): a damaged "
                            "download; download it again")
     if len(codes) < MIN_CODES:
-        raise InstallError(f"{name}: holds {len(codes)} codes, a whole ICD-10-CM code list "
+        held = "1 code" if len(codes) == 1 else f"{len(codes)} codes"
+        raise InstallError(f"{name}: holds {held}, a whole ICD-10-CM code list "
                            f"over {MIN_CODES:,}: cut short, or not the release's list; {give}")
     listed = {code[:end] for code in codes for end in range(3, len(code) + 1)}
     wanted = {found.decode().replace(".", "") for found in _TABULAR_CODE.findall(tab)}

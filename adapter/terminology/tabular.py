@@ -204,7 +204,8 @@ def fill(db: sqlite3.Connection, release: Release) -> int:
                               f"{str(exc)[:200]})") from exc
     billable = sum(row[2] for row in rows if _looks_like_code(row[0]))
     if billable < 10_000:
-        raise ReleaseUnreadable(f"holds {billable} billable codes: not a whole ICD-10-CM tabular")
+        held = "1 billable code" if billable == 1 else f"{billable} billable codes"
+        raise ReleaseUnreadable(f"holds {held}: not a whole ICD-10-CM tabular")
     db.executescript(_SCHEMA)
     db.executemany("insert or replace into item values (?, ?, ?, ?, ?)", rows)
     db.executemany("insert into note values (?, ?, ?)", notes)

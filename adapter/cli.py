@@ -528,12 +528,18 @@ def _check_files(args: argparse.Namespace) -> int:
     report = modes.check_files(_judge(args), args.source, args.out, workers=args.workers,
                                progress=ProgressBar.on(sys.stderr))
     _print_report(report, args.format, args.every_claim)
-    claims_erred = any(e.resource.startswith(("Claim/", "ExplanationOfBenefit/"))
-                       for e in report.errors)  # read, but could not be judged
-    if not report.claims and not len(report.skipped) and not claims_erred:
+    if _no_claims(report):
         print(shown(f"b12-adapter: no claims found in {args.source} (no Claim or "
                     "ExplanationOfBenefit resource)"), file=sys.stderr)
     return _exit_status(report, args.fail_on)
+
+
+def _no_claims(report: Report) -> bool:
+    """No claim was checked, skipped or named by an error (one read but not judgeable, its
+    date out of range, is a claim found)."""
+    claims_erred = any(e.resource.startswith(("Claim/", "ExplanationOfBenefit/"))
+                       for e in report.errors)
+    return not report.claims and not len(report.skipped) and not claims_erred
 
 
 def _check_server(args: argparse.Namespace) -> int:
@@ -555,9 +561,9 @@ def _check_server(args: argparse.Namespace) -> int:
                                  max_entries=args.max_transaction_entries,
                                  sinks=[bar] if bar else [])
         _print_report(run.report, args.format, args.every_claim)
-        if not run.report.claims and not len(run.report.skipped) and not run.failed:
-            print(f"b12-adapter: no claims found on {client.base_url} for this selection",
-                  file=sys.stderr)
+        if _no_claims(run.report) and not run.failed:
+            print(shown(f"b12-adapter: no claims found on {client.base_url} for this "
+                        "selection"), file=sys.stderr)
         _print_server_summary(client, run, args)
     return _exit_status(run.report, args.fail_on, run.failed)
 

@@ -378,6 +378,35 @@ def test_a_claim_that_could_not_be_judged_is_no_source_without_claims(tmp_path, 
     assert "no claims found" not in err
 
 
+@pytest.mark.parametrize("day", ["9999-12-31", None])
+def test_a_server_claim_that_could_not_be_judged_is_no_selection_without_claims(capsys, day):
+    import responses
+
+    base = "http://127.0.0.1:9/fhir"
+
+    def searchset(*resources: dict[str, Any]) -> dict[str, Any]:
+        return {"resourceType": "Bundle", "type": "searchset",
+                "entry": [{"resource": r, "search": {"mode": "match"}} for r in resources]}
+
+    def batch(request: Any) -> tuple[int, dict[str, str], str]:  # the patient's evidence: none
+        entries = [{"response": {"status": "200 OK"}, "resource": searchset()}
+                   for _ in json.loads(request.body)["entry"]]
+        return 200, {}, json.dumps({"resourceType": "Bundle", "type": "batch-response",
+                                    "entry": entries})
+
+    claims = [b.claim("k1", "p1", day)] if day else []
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as server:
+        server.get(f"{base}/Claim", json=searchset(*claims))
+        server.get(f"{base}/ExplanationOfBenefit", json=searchset())
+        server.add_callback(responses.POST, base, callback=batch)
+        status, out, err = _run(capsys, "check", "--server", base, "--dry-run", "-f", "json")
+    if day:  # read, not judgeable: an error, not a server without claims
+        assert status == 1 and json.loads(out)["errors"][0]["resource"] == "Claim/k1"
+        assert "no claims found" not in err
+    else:
+        assert status == 0 and f"no claims found on {base} for this selection" in err
+
+
 def test_a_source_with_no_claim_says_so_in_the_table(tmp_path, capsys):
     chart = [r for r in clean_chart() if r["resourceType"] != "Claim"]
     status, out, err = _run(capsys, "check", "-s", str(_write_ndjson(tmp_path / "bulk", chart)))

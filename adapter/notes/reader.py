@@ -122,9 +122,12 @@ _CONJUNCTIONS = frozenset({"or", "and", "nor", "/", "&"})
 def _along_the_list(target: Any, modifier: Any, between: Any) -> bool:
     """A modifier that looks forward reaches past a comma only along a list: "no anemia,
     neuropathy or fatigue" negates all three, "denies tingling, B12 deficiency stable on
-    injections" and "no fatigue, B12 deficiency" do not negate the deficiency (a term is in the
-    list when a conjunction stands between the last comma and it, or a comma or conjunction
-    follows it)."""
+    injections" does not negate the deficiency (a term is in the list when a conjunction stands
+    between the last comma and it, or a comma or conjunction follows it). A list may end
+    without one ("denies fever, chills, weight loss"): a term that ends the sentence is in it
+    when it is of the kind of the terms before it, a symptom after symptoms or none, a
+    diagnosis after a diagnosis ("no pernicious anemia, celiac disease"; "no fatigue, B12
+    deficiency" states the deficiency)."""
     if modifier.start >= target.end:
         return True
     commas = [token.i for token in between if token.text == ","]
@@ -133,10 +136,16 @@ def _along_the_list(target: Any, modifier: Any, between: Any) -> bool:
     doc = target.doc
     if any(token.lower_ in _CONJUNCTIONS for token in doc[commas[-1] + 1:target.start]):
         return True
-    if target.end >= min(len(doc), target.sent.end):
-        return False
-    follower = doc[target.end]
-    return follower.text == "," or follower.lower_ in _CONJUNCTIONS
+    if target.end < min(len(doc), target.sent.end):
+        follower = doc[target.end]
+        if follower.text == "," or follower.lower_ in _CONJUNCTIONS:
+            return True
+        if not follower.is_sent_end:  # the full stop or line end that ends it
+            return False
+    symptom = target.label_ == "symptom"
+    kinds = {ent.label_ == "symptom" for ent in doc.ents
+             if modifier.end <= ent.start and ent.end <= commas[-1]}
+    return kinds == {symptom} or (symptom and not kinds)
 
 
 def normalised(text: str, table: NoteTable | None = None) -> str:

@@ -396,3 +396,24 @@ def test_a_free_text_condition_is_read_as_a_note_is(text):
     from adapter.notes.conditions import text_codes
 
     assert text_codes(text) == {"E53.8"}
+
+
+# --- the corpus hunt of the new reader (regressions against the reader before it) ------------
+
+
+@pytest.mark.parametrize("text, contexts", [
+    ("Denies fatigue, weakness.", ["negated", "negated"]),
+    ("Negative for fatigue, malaise, weight loss.", ["negated", "negated", "negated"]),
+    ("Constitutional: denies fever, chills, fatigue, weight loss.", ["negated", "negated"]),
+    ("A/P:\nB12 deficiency - cont\nDenies fatigue, weakness", ["affirmed", "negated", "negated"]),
+    ("No pernicious anemia, celiac disease.", ["negated", "negated"]),
+    ("no fatigue, B12 deficiency", ["negated", "affirmed"]),
+    ("Denies numbness or tingling, B12 deficiency.", ["affirmed"]),
+])
+def test_a_list_may_end_without_and_or_or(text, contexts):
+    assert [m.context for m in mentions_of(text)] == contexts
+
+
+def test_symptoms_denied_in_a_list_are_no_reason_given():
+    ev = with_notes(charted("E53.8"), note("Here for shot. Denies fatigue, weakness."))
+    assert note_codes(ev) == {"note-no-indication"}

@@ -197,10 +197,23 @@ def read_sections(text: str, table: NoteTable | None = None) -> list[tuple[str, 
         family = [s for s in doc._.sections if s.category == "family"]
         if not family:
             return [("", doc.text)]
-        whole = "\n\n".join(doc[s.title_start:s.body_end].text
-                              for s in doc._.sections if s.category != "family")
-        return [("", whole)] if table.may_mention(whole) else []
+        whole = "\n\n".join(doc[s.title_start if s.category != "family"
+                                  else _family_end(doc, s):s.body_end].text
+                              for s in doc._.sections)
+        return [("", whole.strip())] if table.may_mention(whole) else []
     return [(kind, body) for kind, body in read if table.may_mention(body)]
+
+
+def _family_end(doc: Any, section: Any) -> int:
+    """Where a family history ends when no heading ends it: at its heading's line end when
+    the line goes on after the heading ("FH: mother with pernicious anemia"), else at a blank
+    line (its lines under a heading alone on its line). What follows is the note's again."""
+    alone = doc[section.title_end - 1].text.startswith("\n") or (
+        section.body_start < section.body_end and doc[section.body_start].text.startswith("\n"))
+    for token in doc[section.body_start:section.body_end]:
+        if token.text == "\n\n" or (token.text == "\n" and not alone):
+            return token.i
+    return section.body_end
 
 
 def read_mentions(text: str) -> tuple[Mention, ...]:

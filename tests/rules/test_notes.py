@@ -417,3 +417,15 @@ def test_a_list_may_end_without_and_or_or(text, contexts):
 def test_symptoms_denied_in_a_list_are_no_reason_given():
     ev = with_notes(charted("E53.8"), note("Here for shot. Denies fatigue, weakness."))
     assert note_codes(ev) == {"note-no-indication"}
+
+
+@pytest.mark.parametrize("text", [
+    "Family history: mother with pernicious anemia.\nB12 deficiency, on monthly injections.",
+    "FH: pernicious anemia (mother)\nB12 deficiency, on monthly injections.",
+    "Family history:\nMother - pernicious anemia\n\nB12 deficiency, on monthly injections.",
+    "HPI: pt with fatigue\nDx: B12 deficiency\nPlan: B12 1000 mcg IM",
+])
+def test_a_family_history_ends_with_its_line_or_paragraph_and_dx_is_a_heading(text):
+    ev = with_notes(charted("E53.8"), note(text))
+    assert note_codes(ev) == set()
+    assert [(m.code, m.context) for m in mentions_of(text)] == [("E53.8", "affirmed")]

@@ -34,6 +34,11 @@ _LINE_ENDS = str.maketrans({"\r": "\n", "\x85": "\n", "\u2028": "\n", "\v": "\n"
                             "\f": "\n\n", "\u2029": "\n\n"})
 _LABEL = re.compile(r"[^\W\d_][\w /&+\-]{0,40}:")  # "plan:" starts a line of its own
 _MARKS = re.compile(r"\[(?=\[)|\](?=\])")  # the quote's mention marks, written in a note
+_ITEM = re.compile(r"[-*\u2022+]|\d+[.)]")  # a list's item starts a line of its own
+# a line that ends on one of these words is cut short, not ended ("No evidence of" / "B12 ...")
+_UNFINISHED = frozenset({"of", "for", "with", "without", "to", "and", "or", "no", "not", "the",
+                         "an", "in", "by", "from", "than", "denies", "possible", "probable",
+                         "suspected", "likely"})
 _lock = threading.Lock()
 
 
@@ -152,10 +157,11 @@ def normalised(text: str, table: NoteTable | None = None) -> str:
     """The text the pipeline reads. Every blank space (tabs, no-break spaces) is one space;
     line ends are ``\\n`` with no blank space around them (each one token, which the
     sentencizer splits on), runs of blank lines one blank line. A line that goes on with a
-    lower-case word (a note hard-wrapped at 60 columns), or into which a term runs on from the
-    line before ("Vitamin B12" / "deficiency"), joins it with a space, unless it starts with a
-    label ("plan:") or the line before ends one. ``[[`` and ``]]`` in the note are spaced
-    apart: they mark the mention in a quote."""
+    lower-case word (a note hard-wrapped at 60 columns), into which a term runs on from the
+    line before ("Vitamin B12" / "deficiency"), or after a line cut short on a word such as
+    "of" or "possible" ("No evidence of" / "B12 deficiency"; not into a list's item), joins it
+    with a space, unless it starts with a label ("plan:") or the line before ends one. ``[[``
+    and ``]]`` in the note are spaced apart: they mark the mention in a quote."""
     table = table or note_table()
     text = _BLANK.sub(" ", text.replace("\r\n", "\n").translate(_LINE_ENDS))
     paragraphs: list[str] = []
@@ -179,7 +185,9 @@ def _goes_on(before: str, line: str, table: NoteTable) -> bool:
     if (before.endswith(":") or _LABEL.match(line)
             or before.lstrip("#").strip().lower() in table.headings):
         return False
-    return line[0].islower() or table.spans(before[-80:], line[:80])
+    if line[0].islower() or table.spans(before[-80:], line[:80]):
+        return True
+    return before.rsplit(" ", 1)[-1].lower() in _UNFINISHED and not _ITEM.match(line)
 
 
 def read_sections(text: str, table: NoteTable | None = None) -> list[tuple[str, str]]:

@@ -429,3 +429,31 @@ def test_a_family_history_ends_with_its_line_or_paragraph_and_dx_is_a_heading(te
     ev = with_notes(charted("E53.8"), note(text))
     assert note_codes(ev) == set()
     assert [(m.code, m.context) for m in mentions_of(text)] == [("E53.8", "affirmed")]
+
+
+@pytest.mark.parametrize("text, codes", [
+    ("Ruled out B12 deficiency.", {"note-contradicts"}),
+    ("B12 deficiency: not present.", {"note-contradicts"}),
+    ("Suspect B12 deficiency.", {"note-uncertain"}),
+    ("Questionable B12 deficiency.", {"note-uncertain"}),
+    ("Concern for B12 deficiency - check MMA.", {"note-uncertain"}),
+    ("Macrocytosis, possibly B12 deficiency.", {"note-uncertain"}),
+    ("Anemia ruled out, B12 deficiency confirmed.", set()),
+])
+def test_doubt_and_negation_written_before_the_diagnosis(text, codes):
+    assert note_codes(with_notes(charted("E53.8"), note(text))) == codes
+
+
+def test_probable_pernicious_anemia_is_uncertain():
+    assert note_codes(with_notes(charted("D51.0"), note("Probable pernicious anemia."))) == {
+        "note-uncertain"}
+
+
+@pytest.mark.parametrize("text, codes", [
+    ("No evidence of\nB12 deficiency on repeat testing.", {"note-contradicts"}),
+    ("Patient denies any history of\nB12 deficiency.", {"note-contradicts"}),
+    ("Possible\nB12 deficiency.", {"note-uncertain"}),
+    ("Denies fatigue and\n- B12 deficiency, monthly shots.", set()),  # a list's item
+])
+def test_a_line_cut_short_on_a_word_goes_on_into_the_next(text, codes):
+    assert note_codes(with_notes(charted("E53.8"), note(text))) == codes

@@ -34,6 +34,11 @@ _LINE_ENDS = str.maketrans({"\r": "\n", "\x85": "\n", "\u2028": "\n", "\v": "\n"
                             "\f": "\n\n", "\u2029": "\n\n"})
 _LABEL = re.compile(r"[^\W\d_][\w /&+\-]{0,40}:")  # "plan:" starts a line of its own
 _MARKS = re.compile(r"\[(?=\[)|\](?=\])")  # the quote's mention marks, written in a note
+_ITEM = re.compile(r"[-*\u2022+]|\d+[.)]")  # a list's item starts a line of its own
+# a line that ends on one of these words is cut short, not ended ("No evidence of" / "B12 ...")
+_UNFINISHED = frozenset({"of", "for", "with", "without", "to", "and", "or", "no", "not", "the",
+                         "an", "in", "by", "from", "than", "denies", "possible", "probable",
+                         "suspected", "likely"})
 _lock = threading.Lock()
 
 
@@ -122,9 +127,12 @@ _CONJUNCTIONS = frozenset({"or", "and", "nor", "/", "&"})
 def _along_the_list(target: Any, modifier: Any, between: Any) -> bool:
     """A modifier that looks forward reaches past a comma only along a list: "no anemia,
     neuropathy or fatigue" negates all three, "denies tingling, B12 deficiency stable on
-    injections" and "no fatigue, B12 deficiency" do not negate the deficiency (a term is in the
-    list when a conjunction stands between the last comma and it, or a comma or conjunction
-    follows it)."""
+    injections" does not negate the deficiency (a term is in the list when a conjunction stands
+    between the last comma and it, or a comma or conjunction follows it). A list may end
+    without one ("denies fever, chills, weight loss"): a term that ends the sentence is in it
+    when it is of the kind of the terms before it, a symptom after symptoms or none, a
+    diagnosis after a diagnosis ("no pernicious anemia, celiac disease"; "no fatigue, B12
+    deficiency" states the deficiency)."""
     if modifier.start >= target.end:
         return True
     commas = [token.i for token in between if token.text == ","]
@@ -133,20 +141,27 @@ def _along_the_list(target: Any, modifier: Any, between: Any) -> bool:
     doc = target.doc
     if any(token.lower_ in _CONJUNCTIONS for token in doc[commas[-1] + 1:target.start]):
         return True
-    if target.end >= min(len(doc), target.sent.end):
-        return False
-    follower = doc[target.end]
-    return follower.text == "," or follower.lower_ in _CONJUNCTIONS
+    if target.end < min(len(doc), target.sent.end):
+        follower = doc[target.end]
+        if follower.text == "," or follower.lower_ in _CONJUNCTIONS:
+            return True
+        if not follower.is_sent_end:  # the full stop or line end that ends it
+            return False
+    symptom = target.label_ == "symptom"
+    kinds = {ent.label_ == "symptom" for ent in doc.ents
+             if modifier.end <= ent.start and ent.end <= commas[-1]}
+    return kinds == {symptom} or (symptom and not kinds)
 
 
 def normalised(text: str, table: NoteTable | None = None) -> str:
     """The text the pipeline reads. Every blank space (tabs, no-break spaces) is one space;
     line ends are ``\\n`` with no blank space around them (each one token, which the
     sentencizer splits on), runs of blank lines one blank line. A line that goes on with a
-    lower-case word (a note hard-wrapped at 60 columns), or into which a term runs on from the
-    line before ("Vitamin B12" / "deficiency"), joins it with a space, unless it starts with a
-    label ("plan:") or the line before ends one. ``[[`` and ``]]`` in the note are spaced
-    apart: they mark the mention in a quote."""
+    lower-case word (a note hard-wrapped at 60 columns), into which a term runs on from the
+    line before ("Vitamin B12" / "deficiency"), or after a line cut short on a word such as
+    "of" or "possible" ("No evidence of" / "B12 deficiency"; not into a list's item), joins it
+    with a space, unless it starts with a label ("plan:") or the line before ends one. ``[[``
+    and ``]]`` in the note are spaced apart: they mark the mention in a quote."""
     table = table or note_table()
     text = _BLANK.sub(" ", text.replace("\r\n", "\n").translate(_LINE_ENDS))
     paragraphs: list[str] = []
@@ -170,7 +185,9 @@ def _goes_on(before: str, line: str, table: NoteTable) -> bool:
     if (before.endswith(":") or _LABEL.match(line)
             or before.lstrip("#").strip().lower() in table.headings):
         return False
-    return line[0].islower() or table.spans(before[-80:], line[:80])
+    if line[0].islower() or table.spans(before[-80:], line[:80]):
+        return True
+    return before.rsplit(" ", 1)[-1].lower() in _UNFINISHED and not _ITEM.match(line)
 
 
 def read_sections(text: str, table: NoteTable | None = None) -> list[tuple[str, str]]:
@@ -188,10 +205,23 @@ def read_sections(text: str, table: NoteTable | None = None) -> list[tuple[str, 
         family = [s for s in doc._.sections if s.category == "family"]
         if not family:
             return [("", doc.text)]
-        whole = "\n\n".join(doc[s.title_start:s.body_end].text
-                              for s in doc._.sections if s.category != "family")
-        return [("", whole)] if table.may_mention(whole) else []
+        whole = "\n\n".join(doc[s.title_start if s.category != "family"
+                                  else _family_end(doc, s):s.body_end].text
+                              for s in doc._.sections)
+        return [("", whole.strip())] if table.may_mention(whole) else []
     return [(kind, body) for kind, body in read if table.may_mention(body)]
+
+
+def _family_end(doc: Any, section: Any) -> int:
+    """Where a family history ends when no heading ends it: at its heading's line end when
+    the line goes on after the heading ("FH: mother with pernicious anemia"), else at a blank
+    line (its lines under a heading alone on its line). What follows is the note's again."""
+    alone = doc[section.title_end - 1].text.startswith("\n") or (
+        section.body_start < section.body_end and doc[section.body_start].text.startswith("\n"))
+    for token in doc[section.body_start:section.body_end]:
+        if token.text == "\n\n" or (token.text == "\n" and not alone):
+            return token.i
+    return section.body_end
 
 
 def read_mentions(text: str) -> tuple[Mention, ...]:

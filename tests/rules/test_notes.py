@@ -396,3 +396,64 @@ def test_a_free_text_condition_is_read_as_a_note_is(text):
     from adapter.notes.conditions import text_codes
 
     assert text_codes(text) == {"E53.8"}
+
+
+# --- the corpus hunt of the new reader (regressions against the reader before it) ------------
+
+
+@pytest.mark.parametrize("text, contexts", [
+    ("Denies fatigue, weakness.", ["negated", "negated"]),
+    ("Negative for fatigue, malaise, weight loss.", ["negated", "negated", "negated"]),
+    ("Constitutional: denies fever, chills, fatigue, weight loss.", ["negated", "negated"]),
+    ("A/P:\nB12 deficiency - cont\nDenies fatigue, weakness", ["affirmed", "negated", "negated"]),
+    ("No pernicious anemia, celiac disease.", ["negated", "negated"]),
+    ("no fatigue, B12 deficiency", ["negated", "affirmed"]),
+    ("Denies numbness or tingling, B12 deficiency.", ["affirmed"]),
+])
+def test_a_list_may_end_without_and_or_or(text, contexts):
+    assert [m.context for m in mentions_of(text)] == contexts
+
+
+def test_symptoms_denied_in_a_list_are_no_reason_given():
+    ev = with_notes(charted("E53.8"), note("Here for shot. Denies fatigue, weakness."))
+    assert note_codes(ev) == {"note-no-indication"}
+
+
+@pytest.mark.parametrize("text", [
+    "Family history: mother with pernicious anemia.\nB12 deficiency, on monthly injections.",
+    "FH: pernicious anemia (mother)\nB12 deficiency, on monthly injections.",
+    "Family history:\nMother - pernicious anemia\n\nB12 deficiency, on monthly injections.",
+    "HPI: pt with fatigue\nDx: B12 deficiency\nPlan: B12 1000 mcg IM",
+])
+def test_a_family_history_ends_with_its_line_or_paragraph_and_dx_is_a_heading(text):
+    ev = with_notes(charted("E53.8"), note(text))
+    assert note_codes(ev) == set()
+    assert [(m.code, m.context) for m in mentions_of(text)] == [("E53.8", "affirmed")]
+
+
+@pytest.mark.parametrize("text, codes", [
+    ("Ruled out B12 deficiency.", {"note-contradicts"}),
+    ("B12 deficiency: not present.", {"note-contradicts"}),
+    ("Suspect B12 deficiency.", {"note-uncertain"}),
+    ("Questionable B12 deficiency.", {"note-uncertain"}),
+    ("Concern for B12 deficiency - check MMA.", {"note-uncertain"}),
+    ("Macrocytosis, possibly B12 deficiency.", {"note-uncertain"}),
+    ("Anemia ruled out, B12 deficiency confirmed.", set()),
+])
+def test_doubt_and_negation_written_before_the_diagnosis(text, codes):
+    assert note_codes(with_notes(charted("E53.8"), note(text))) == codes
+
+
+def test_probable_pernicious_anemia_is_uncertain():
+    assert note_codes(with_notes(charted("D51.0"), note("Probable pernicious anemia."))) == {
+        "note-uncertain"}
+
+
+@pytest.mark.parametrize("text, codes", [
+    ("No evidence of\nB12 deficiency on repeat testing.", {"note-contradicts"}),
+    ("Patient denies any history of\nB12 deficiency.", {"note-contradicts"}),
+    ("Possible\nB12 deficiency.", {"note-uncertain"}),
+    ("Denies fatigue and\n- B12 deficiency, monthly shots.", set()),  # a list's item
+])
+def test_a_line_cut_short_on_a_word_goes_on_into_the_next(text, codes):
+    assert note_codes(with_notes(charted("E53.8"), note(text))) == codes

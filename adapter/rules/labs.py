@@ -25,8 +25,10 @@ def may_be_between(lab: LabFact, start: date | None, end: date, guess: bool = Tr
     """The lab's day is from ``start`` (None: any time) to ``end``; with ``guess``, a lab
     stamped in UTC counts when one of the days it may be at the clinic is (SPEC 4.1 "Times":
     no facility_timezone to tell, ``LabFact.other_days``)."""
-    days = (lab.effective, *lab.other_days) if guess else (lab.effective,)
-    return any((start is None or start <= d) and d <= end for d in days)
+    day = lab.effective
+    if (start is None or start <= day) and day <= end:  # the common case: no guess needed
+        return True
+    return guess and any((start is None or start <= d) and d <= end for d in lab.other_days)
 
 
 def _b12_status_labs(ev: ClaimEvidence, policy: Policy, guess: bool) -> list[Linked[LabFact]]:

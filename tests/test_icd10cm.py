@@ -133,16 +133,28 @@ def test_code_sets_match_subtrees_and_single_codes():
 
 # a category named like its block (simple-icd-10-cm gives C50 itself as its parent)
 
-def test_the_ancestors_of_a_code_under_a_self_named_block_end():
-    # in a child process: before, the walk from C50.911 went C50, C50, C50... for ever
+def test_the_ancestors_of_a_code_under_a_self_named_block_reach_its_block_and_chapter():
+    # in a child process: the walk from C50.911 once went C50, C50, C50... for ever, then
+    # stopped at C50, short of its block and chapter
     import subprocess
     import sys
 
     walk = subprocess.run(
         [sys.executable, "-c", "from adapter.terminology import tabular; "
-         "print(tabular.ancestors('C50.911'), tabular.ancestors('B20'))"],
+         "print(tabular.ancestors('C50.911'), tabular.ancestors('B20'), "
+         "tabular.item('C50-C50')[0], tabular.item('2')[0])"],
         capture_output=True, text=True, timeout=60, check=False)
-    assert walk.stdout.strip() == "['C50.91', 'C50.9', 'C50'] []"
+    assert walk.stdout.strip() == ("['C50.91', 'C50.9', 'C50', 'C50-C50', '2'] ['B20-B20', '1'] "
+                                   "Malignant neoplasms of breast (C50) Neoplasms (C00-D49)")
+
+
+def test_an_index_cached_in_an_older_shape_is_built_again():
+    # the index of a release is cached under a name holding the shape it was written in: an
+    # index that made C50 its own parent (cached as ...-adapter-0.1.0.sqlite) is not read
+    from adapter.terminology import tabular
+
+    assert tabular.INDEX_FORMAT >= 2
+    assert tabular.cache_path().name.endswith(f"-index-{tabular.INDEX_FORMAT}.sqlite")
 
 
 @pytest.mark.parametrize("code", ["C50.911", "B20", "D49.0"])

@@ -108,6 +108,18 @@ def test_dx_excludes1_reads_the_notes_of_ancestors_and_categories(pair, sits_on,
     assert of(judged(date(2026, 5, 4), *reversed(pair)), "dx-excludes1")  # either order
 
 
+@pytest.mark.parametrize("day", [date(2021, 3, 1), date(2025, 6, 2), date(2026, 5, 4)])
+def test_dx_excludes1_reads_the_block_and_chapter_above_a_category_named_like_its_block(day):
+    # 39 categories sit alone in a block of their name (T07, E89, C50, B20...); the index
+    # made each its own parent, so the notes of its block and chapter were never read
+    (found,) = of(judged(day, "T07.XXXA", "T63.441A"), "dx-excludes1")
+    assert 'T07-T07 Excludes1 "insect bite or sting, venomous (T63.4)"' in found.message
+    (found,) = of(judged(day, "P72.2", "E89.0"), "dx-excludes1")  # chapter 4, E00-E89
+    assert ('4 Excludes1 "transitory endocrine and metabolic disorders specific to newborn '
+            '(P70-P74)"') in found.message
+    assert of(judged(day, "T07.XXXA", "T63.001A"), "dx-excludes1") == []  # not T63.4
+
+
 def test_d51_with_e53_8_was_an_excludes1_pair_until_fy2025_and_is_not_since_fy2026():
     (found,) = of(judged(date(2025, 6, 2), "D51.0", "E53.8"), "dx-excludes1")
     assert "FY2025-04" in found.message and "D51.0 with E53.8" in found.message

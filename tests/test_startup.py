@@ -29,11 +29,20 @@ def test_the_index_holds_every_item_of_the_tabular_as_the_package_reads_it(icd):
     # the newest shipped release (April 2026) is the package's own, from our vendored copy
     codes = icd.get_all_codes(with_dots=True)
     assert len(codes) > 90_000
+    blocks = 0
     for code in codes:
         title, leaf, parent, note = tabular.item(code)
+        above = icd.get_parent(code)
+        if above == code:  # C50 in its block of one (<section id="C50">): the block, C50-C50
+            above, blocks = f"{code}-{code}", blocks + 1
+            assert tabular.item(above) == (
+                icd.get_description(code, prioritize_blocks=True), False,
+                icd.get_parent(code, prioritize_blocks=True),
+                icd.get_code_first(code, search_in_ancestors=True, prioritize_blocks=True))
         assert (title, leaf, parent or "", note) == (
-            icd.get_description(code), icd.is_leaf(code), icd.get_parent(code),
+            icd.get_description(code), icd.is_leaf(code), above,
             icd.get_code_first(code, search_in_ancestors=True)), code
+    assert blocks == 2 * 39  # the package lists each such name twice, block and category
     assert tabular.item("D51.89") is None and tabular.item("XYZ") is None
 
 

@@ -5,8 +5,9 @@ simple-icd-10-cm parses the CDC XML in about 1.5-3 s and 200 MB, which a per-cla
 cannot afford. The facts the checks read are written once to an SQLite file in the user's
 cache (``releases.cache_dir()``), named for the release and the adapter's and
 simple-icd-10-cm's versions, so an upgrade of either builds a new one; every later process
-opens it in a millisecond and asks for the few codes it meets. An index is opened only when a
-claim dated in its release's range is judged. The file is written to a temporary name and
+opens it in a millisecond and asks for the few codes it meets; ``INDEX_FORMAT`` is in the name
+too, so an index of an older shape is built again. An index is opened only when a claim dated
+in its release's range is judged. The file is written to a temporary name and
 renamed, so processes starting together never read half of it. Where the cache cannot be
 written, the index is built in memory (the old cost, nothing worse).
 """
@@ -34,7 +35,7 @@ logger = logging.getLogger("adapter.terminology")
 _LOCK = threading.RLock()
 _SCHEMA = """
 create table item (
-    code text primary key,      -- dotted, as the tabular writes it (D51.0, G63, D50-D53)
+    code text primary key,      -- dotted, as the tabular writes it (D51.0, G63, D50-D53, C50-C50)
     title text not null,
     leaf integer not null,      -- a leaf is a billable code
     parent text,
@@ -48,6 +49,10 @@ create table note (
 create index note_code on note (code);
 """
 _ORDER_LINE = re.compile(r"^\d{5} ")
+# The shape of the index, in its file name: raised when ``fill`` writes something else, so a
+# cached index of the old shape is built again (2: a block holding one category of its name,
+# C50, is its own item, C50-C50, between the category and its chapter)
+INDEX_FORMAT = 2
 ITEM = tuple[str, bool, str | None, str]  # title, leaf, parent, code-first note
 
 
@@ -58,7 +63,8 @@ class ReleaseUnreadable(RuntimeError):
 def cache_path(release: Release | None = None) -> Path:
     release = release or default_release()
     return releases.cache_dir() / (
-        f"icd10cm-{release.key}-sicd-{version('simple-icd-10-cm')}-adapter-{__version__}.sqlite")
+        f"icd10cm-{release.key}-sicd-{version('simple-icd-10-cm')}-adapter-{__version__}"
+        f"-index-{INDEX_FORMAT}.sqlite")
 
 
 class Index:
@@ -94,8 +100,8 @@ class Index:
         return found
 
     def ancestors(self, code: str) -> list[str]:
-        """Parent, grandparent, ... up to the chapter. A category whose block has its own
-        name (C50, B20, QA0: simple-icd-10-cm gives it itself as parent) ends the walk."""
+        """Parent, grandparent, ... up to the chapter: C50.911 to C50, its block C50-C50 and
+        chapter 2. An item met twice (a damaged index) ends the walk."""
         found: list[str] = []
         seen = {code}
         node = self.item(code)
@@ -189,8 +195,10 @@ def fill(db: sqlite3.Connection, release: Release) -> int:
                 icd.change_version(str(codes), str(tabular))
             rows: list[tuple[str, str, int, str | None, str]] = []
             notes: list[tuple[str, str, str]] = []
-            for code in icd.get_all_codes(with_dots=True):
+            for code in dict.fromkeys(icd.get_all_codes(with_dots=True)):
                 parent = icd.get_parent(code)
+                if parent == code:
+                    parent = _block_named_like(icd, code, rows, notes)
                 rows.append((code, icd.get_description(code), int(icd.is_leaf(code)),
                              parent or None, icd.get_code_first(code, search_in_ancestors=True)))
                 notes.extend((code, "excludes1", line) for line in icd.get_excludes1(code))
@@ -211,6 +219,23 @@ def fill(db: sqlite3.Connection, release: Release) -> int:
     db.executemany("insert into note values (?, ?, ?)", notes)
     db.commit()
     return billable
+
+
+def _block_named_like(icd, code: str, rows: list[tuple[str, str, int, str | None, str]],
+                      notes: list[tuple[str, str, str]]) -> str:
+    """A block holding only the category of its name (``<section id="C50">`` around C50; 39
+    in every release, B20, D49, T07, QA0...): simple-icd-10-cm keeps one item per name and
+    gives the category itself as its parent, so the block, its title and its Excludes notes
+    would be lost and the walk up from C50.911 would never reach chapter 2. The block is
+    written as ``C50-C50``, the way every other block is named (D50-D53): that name is returned."""
+    block = f"{code}-{code}"
+    rows.append((block, icd.get_description(code, prioritize_blocks=True), 0,
+                 icd.get_parent(code, prioritize_blocks=True) or None,
+                 icd.get_code_first(code, search_in_ancestors=True, prioritize_blocks=True)))
+    for kind, lines in (("excludes1", icd.get_excludes1(code, prioritize_blocks=True)),
+                        ("excludes2", icd.get_excludes2(code, prioritize_blocks=True))):
+        notes.extend((block, kind, line) for line in lines)
+    return block
 
 
 # A code's first three characters: a letter, then a digit and a digit or letter (E53, C7A), or

@@ -36,7 +36,7 @@ from adapter.output.paths import OutputError, writable_directory, writable_file
 from adapter.output.progress import ProgressBar
 from adapter.output.report import Report
 from adapter.output.table import render_table
-from adapter.output.terminal import show_logs, shown
+from adapter.output.terminal import log_to_stderr, shown
 from adapter.parallel import WorkerError
 from adapter.scopes import default_scope, load_scope
 from adapter.sources.files import FileSource, SourceError
@@ -650,9 +650,7 @@ def _main(argv: Sequence[str] | None) -> int:
     if extra:  # named by the command's own parser, whose --help lists what it takes
         commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         commands.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    show_logs(logging.getLogger().handlers, "%(levelname)s %(name)s: %(message)s")
+    log_to_stderr(logging.DEBUG if args.verbose else logging.WARNING)
     guard_logs(logging.getLogger().handlers)  # no secret in any library's log line
     try:
         if args.command == "check":

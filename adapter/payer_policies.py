@@ -104,6 +104,12 @@ class PayerPolicies:
     policies: Mapping[str, PayerPolicy] = field(default_factory=dict)
     payers: Mapping[str, str] = field(default_factory=dict)  # payer key -> policy id
     default: str | None = None
+    # the payer keys case-folded, made once: a name is matched whatever its case
+    _folded: Mapping[str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_folded",
+                           {key.casefold(): pid for key, pid in self.payers.items()})
 
     @property
     def active(self) -> bool:
@@ -117,9 +123,8 @@ class PayerPolicies:
         for key in keys:
             if (pid := self.payers.get(key)) is not None:
                 return self.policies[pid]
-        folded = {key.casefold(): pid for key, pid in self.payers.items()}
         for name in names:
-            if (pid := folded.get(name.casefold())) is not None:
+            if (pid := self._folded.get(name.casefold())) is not None:
                 return self.policies[pid]
         return None
 

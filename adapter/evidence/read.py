@@ -335,20 +335,20 @@ def read_medication_use(resource: Resource, zone: ZoneInfo | None = None,
     ref = ref or ref_of(resource)
     kind = str(resource.get("resourceType"))
     other_days: tuple[date, ...] = ()
+    day: date | None
     if kind == "MedicationAdministration":
         # a period with no start (an infusion's record may keep only its end): its end
-        day = optional_date(resource, "effectiveDateTime", "effectivePeriod.start",
-                            "effectivePeriod.end", ref=ref, zone=zone)
-        period = resource.get("effectivePeriod")
-        if day is None and period is not None and "effectiveDateTime" not in resource:
-            raise BadResource(ref, "effectivePeriod has neither start nor end: the day it was "
-                              "given cannot be told")
-        if day is None:
+        name, when = first_present(resource, "effectiveDateTime", "effectivePeriod.start",
+                                   "effectivePeriod.end")
+        if when is None:
+            if resource.get("effectivePeriod") is not None \
+                    and "effectiveDateTime" not in resource:
+                raise BadResource(ref, "effectivePeriod has neither start nor end: the day it "
+                                  "was given cannot be told")
             raise BadResource(ref, "MedicationAdministration has no effective date (effective[x] "
                               "is required)")
-        other_days = utc_other_days(
-            resource.get("effectiveDateTime")
-            or (period.get("start") or period.get("end") if is_object(period) else None), zone)
+        day = parse_date(when, name, ref, zone)
+        other_days = utc_other_days(when, zone)
         dosage = resource.get("dosage")
         dosages: list[Mapping[str, Any]] = [dosage] if is_object(dosage) else []
         context = reference(resource.get("context"), "context", ref)

@@ -115,7 +115,7 @@ def _decoded(body: bytes, charset: str) -> str:
     except (LookupError, ValueError):  # ValueError: a NUL in the name
         raise Unreadable(f"names an unknown charset {charset[:40]!r}") from None
     if not codec._is_text_encoding or codec.name in _NOT_CHARSETS:  # base64, hex, rot13...
-        raise Unreadable(f"names {charset[:40]!r}, which is no text charset") from None
+        raise Unreadable(f"names {charset[:40]!r}, which is no text charset")
     if codec.name.startswith("utf-16") and not body.startswith(
             (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) and b"\0" not in body:
         # UTF-16 writes a NUL byte for every space, line end, digit and Latin letter:

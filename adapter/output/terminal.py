@@ -34,11 +34,15 @@ class ShownFormatter(logging.Formatter):
         return shown(super().formatMessage(record))
 
 
-def show_logs(handlers: list[logging.Handler], fmt: str) -> None:
-    """Each handler writing to stderr formats with ``ShownFormatter``: a file name or id from
-    the input, escaped."""
+LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
+
+
+def log_to_stderr(level: int) -> None:
+    """The command line's logging: a line a record on stderr, what it holds from the input
+    escaped (``ShownFormatter``: a file name or id with a control in it)."""
     import sys
 
-    for handler in handlers:
+    logging.basicConfig(level=level, format=LOG_FORMAT, stream=sys.stderr)
+    for handler in logging.getLogger().handlers:
         if type(handler) is logging.StreamHandler and handler.stream is sys.stderr:
-            handler.setFormatter(ShownFormatter(fmt))
+            handler.setFormatter(ShownFormatter(LOG_FORMAT))

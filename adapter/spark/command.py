@@ -21,7 +21,7 @@ from adapter.config import ConfigError
 from adapter.judge import Judge, add_judging_options
 from adapter.mappings import MappingsError
 from adapter.numeric_options import positive_int
-from adapter.output.terminal import show_logs, shown
+from adapter.output.terminal import log_to_stderr, shown
 from adapter.sources.files import SourceError
 from adapter.spark import object_store
 from adapter.spark.records import RunSpec
@@ -133,7 +133,5 @@ def _quiet(message: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """``spark-submit adapter/spark/submit.py --source URI --out URI``."""
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format="%(levelname)s %(name)s: %(message)s")
-    show_logs(logging.getLogger().handlers, "%(levelname)s %(name)s: %(message)s")
+    log_to_stderr(logging.WARNING)
     return run(args)

@@ -30,13 +30,14 @@ from adapter.terminology.releases import Release
 
 _VERSION = re.compile(rb"<version>\s*(\d{4})\s*</version>")
 _ROOT = b"<ICD10CM.tabular>"
-_TABULAR_CODE = re.compile(rb"<name>\s*([A-Z][0-9A-Z]{2}(?:\.[0-9A-Z]{1,4})?)\s*</name>")
-_CODE = "[A-Z][0-9A-Z]{2}[0-9A-Z]{0,4}"  # QA0 (FY2026) has a letter second
+_TABULAR_CODE = re.compile(
+    rf"<name>\s*({tabular.CODE_HEAD}(?:\.[0-9A-Z]{{1,4}})?)\s*</name>".encode())
+_CODE = rf"{tabular.CODE_HEAD}[0-9A-Z]{{0,4}}"  # a code undotted (QA0, FY2026: a letter second)
 # A code list's lines: the code-order file's (order number, code, billable flag, titles), the
 # codes file's (code, title), or simple-icd-10-cm's list (a code, a chapter or a block alone).
 _ORDER_LINE = re.compile(rf"\d{{5}} ({_CODE}) *[01] +\S")
 _CODES_LINE = re.compile(rf"({_CODE})[ \t]+\S")
-_BARE_LINE = re.compile(rf"({_CODE})|\d{{1,2}}|[A-Z][0-9A-Z]{{2}}-[A-Z][0-9A-Z]{{2}}")
+_BARE_LINE = re.compile(rf"({_CODE})|\d{{1,2}}|{tabular.CODE_HEAD}-{tabular.CODE_HEAD}")
 MIN_CODES = 50_000  # the smallest release's codes file (FY2016) lists 69,823
 MAX_ABSENT = 0.001  # of the tabular's codes, the share a code list may lack (a whole one: none)
 

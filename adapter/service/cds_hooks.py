@@ -50,6 +50,7 @@ from adapter.rules.scope import b12_product
 from adapter.service import crd
 from adapter.service.outcome import ServiceError
 from adapter.terminology import icd10cm
+from adapter.terminology.systems import LOINC
 
 Resource = dict[str, Any]
 SERVICE_ID = "b12-injection"
@@ -67,7 +68,6 @@ NOT_BEFORE_CLAIM = frozenset({"admin-missing", "dose-units-mismatch", "item-dx-l
 INDICATOR = {Severity.HIGH: "warning", Severity.MODERATE: "warning", Severity.LOW: "info"}
 SUMMARY_LIMIT = 139  # "<140 characters" (CDS Hooks 2.0)
 FREQUENCY_CODE = "payer-frequency-limit"  # a CDS card of its own: not a finding of the rules
-LOINC = "http://loinc.org"
 LAB_ORDER = {"system": LOINC, "code": "2132-9", "display": "Cobalamin (Vitamin B12) "
                                                           "[Mass/volume] in Serum or Plasma"}
 # The chart a card needs; a key the client sent nothing for is missing (412 without a server).

@@ -177,8 +177,6 @@ class ServeSettings:
             raise SettingsError("--max-async-claims must be at least 1")
         if self.max_concurrent < 1:
             raise SettingsError("--max-concurrent must be at least 1")
-        if self.body_timeout <= 0:
-            raise SettingsError("--body-timeout must be above 0")
         self.cds_issuer_map()
         for origin in self.cors_origins:
             if origin != "*" and not origin.startswith(("http://", "https://")):

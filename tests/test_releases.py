@@ -113,9 +113,9 @@ def test_dx_excludes1_reads_the_block_and_chapter_above_a_category_named_like_it
     # 39 categories sit alone in a block of their name (T07, E89, C50, B20...); the index
     # made each its own parent, so the notes of its block and chapter were never read
     (found,) = of(judged(day, "T07.XXXA", "T63.441A"), "dx-excludes1")
-    assert 'T07-T07 Excludes1 "insect bite or sting, venomous (T63.4)"' in found.message
+    assert 'block T07-T07 Excludes1 "insect bite or sting, venomous (T63.4)"' in found.message
     (found,) = of(judged(day, "P72.2", "E89.0"), "dx-excludes1")  # chapter 4, E00-E89
-    assert ('4 Excludes1 "transitory endocrine and metabolic disorders specific to newborn '
+    assert ('chapter 4 Excludes1 "transitory endocrine and metabolic disorders specific to newborn '
             '(P70-P74)"') in found.message
     assert of(judged(day, "T07.XXXA", "T63.001A"), "dx-excludes1") == []  # not T63.4
 

@@ -20,6 +20,14 @@ def _claimed(ev: ClaimEvidence) -> list[str]:
     return list(dict.fromkeys(dx.code for dx in ev.claim.diagnoses if dx.code))
 
 
+def _note_place(item: str) -> str:
+    """Where an Excludes1 note sits, as a coder reads it: a code, a block or a chapter (the
+    tabular index names chapters by number: "4" is "chapter 4")."""
+    if item.isdigit():
+        return f"chapter {item}"
+    return f"block {item}" if "-" in item else item
+
+
 def dx_excludes1(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
     """Two claim diagnoses that an Excludes1 note of the release in force bars together (the
     note on either code or an ancestor names the other, its category or a range holding it).
@@ -33,7 +41,7 @@ def dx_excludes1(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
                   if (note := codes.excludes1(earlier, later)) is not None]
         if not barred:
             continue
-        pairs = "; ".join(f"{earlier} with {later}: {on} Excludes1 \"{words}\""
+        pairs = "; ".join(f"{earlier} with {later}: {_note_place(on)} Excludes1 \"{words}\""
                           for earlier, (on, words) in barred)
         yield Finding("dx-excludes1",
                       f"{pairs} in ICD-10-CM {codes.label}: an Excludes1 pair is never coded "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from datetime import date
 
 from adapter.evidence.facts import ClaimEvidence
@@ -66,8 +67,18 @@ def check_each(evidence: Sequence[ClaimEvidence], policy: Policy) -> list[list[F
                 key = (finding.code, finding.diagnosis, finding.day)
                 if key not in keys:
                     keys.add(key)
-                    findings.append(finding)
+                    findings.append(_dated(finding, ev.claim.service_date))
     return found
+
+
+def _dated(finding: Finding, earliest: date) -> Finding:
+    """The finding, its message naming the date it concerns (SPEC 4.1 "Dates of service"):
+    its own date for a finding judged per B12 line, else the claim's earliest B12 date,
+    which the diagnosis, lab and anemia checks use. Rules that name it already are left."""
+    when = (finding.day or earliest).isoformat()
+    if when in finding.message:
+        return finding
+    return replace(finding, message=f"{finding.message} (date of service {when})")
 
 
 __all__ = ["RULES", "Policy", "check", "check_each"]

@@ -221,7 +221,8 @@ def dx_not_b12(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
 def dx_drift(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
     """The assessment of the day (an encounter-diagnosis Condition on the service date or on
     the claim's encounter) outranks an old problem-list entry: a claimed B12 code it does not
-    document has drifted. A more specific assessment is ``specificity-loss``'s to report."""
+    document has drifted, whichever way (SPEC 4.1: "a different B12 code"); a more specific
+    assessment is ``specificity-loss`` too, which suggests the code."""
     ladder = policy.codes.ladder
     day = ev.claim.service_date
     assessed = [c for c in ev.conditions
@@ -233,8 +234,6 @@ def dx_drift(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
     for dx in policy.claimed_b12(ev):
         assert dx.code is not None
         if dx.code in of_the_day:
-            continue
-        if any(ladder[code] > ladder[dx.code] for code in of_the_day):
             continue
         shown = ", ".join(sorted(of_the_day))
         yield Finding("dx-drift",

@@ -149,7 +149,8 @@ def test_a_sample_row_sets_the_assessment_line_beside_the_codes_billed_and_the_l
     )
 
     [row] = rows(result)
-    assert [(c.code, c.suggested) for c in row.changes] == [("specificity-loss", "D51.0")]
+    assert [(c.code, c.suggested) for c in row.changes] == [
+        ("dx-drift", None), ("specificity-loss", "D51.0")]
     assert [(x.code, x.title) for x in row.billed] == [
         ("E53.8", "Deficiency of other specified B group vitamins")]
     today, old = row.assessments  # the day's assessment first; hypertension is not shown
@@ -162,10 +163,10 @@ def test_a_sample_row_sets_the_assessment_line_beside_the_codes_billed_and_the_l
         ("B12", "119.2", "pg/mL", date(2026, 1, 10), "low"),  # 88 pmol/L, converted
         ("Hemoglobin", "10.6", "g/dL", date(2026, 2, 20), "low"),
     ]
-    [pattern] = result.patterns
-    assert (pattern.label, pattern.claims, pattern.pairs) == (
-        "Deficiency with anemia documented, deficiency billed", 1,
-        (("E53.8 \u2192 D51.0", 1),))
+    assert [(p.label, p.claims, p.pairs) for p in result.patterns] == [
+        ("Billed from the problem list, not from the day's assessment", 1, (("E53.8", 1),)),
+        ("Deficiency with anemia documented, deficiency billed", 1,
+         (("E53.8 \u2192 D51.0", 1),))]
 
 
 def test_an_unconfirmed_or_resolved_assessment_says_so():

@@ -521,10 +521,11 @@ def test_dx_drift_does_not_fire_without_a_different_assessment_that_day(change):
     assert "dx-drift" not in codes(*_drifted(day_code, **change))
 
 
-def test_a_more_specific_assessment_of_the_day_is_specificity_loss_not_drift():
+def test_a_more_specific_assessment_of_the_day_is_drift_and_specificity_loss():
+    # SPEC 4.1: "a different B12 code than the claim"; specificity-loss suggests the code
     resources = [*clean_chart(dx="E53.8"),
                  b.condition("c9", "p1", icd="D51.0", category="encounter-diagnosis",
                              onset=SERVICE),
                  b.lab("h1", "p1", "hemoglobin", 10.9, "g/dL", "2026-02-10")]
     found = codes(*resources)
-    assert "specificity-loss" in found and "dx-drift" not in found
+    assert "specificity-loss" in found and "dx-drift" in found

@@ -325,10 +325,10 @@ class ClaimEvidence:
     # they are tried: the insurer, then the focal Coverage's payors (each with the keys of
     # its Organization when the chart holds it).
     payers: tuple[Party, ...] = ()
-    # Dates the patient's other claims bill B12 on (active claims for services given), each
-    # once: with the completed injectable administrations, the injection history a payer's
-    # frequency limit counts.
-    billed: tuple[date, ...] = ()
+    # (claim, date) of each date the patient's other claims bill B12 on (active claims for
+    # services given), by date: with the completed injectable administrations, the injection
+    # history a payer's frequency limit counts (each date once), and the claims it names.
+    billed: tuple[tuple[str, date], ...] = ()
     # Days whose clinician's note states an acute or loading phase ("loading dose", "initial
     # treatment", "acute phase"): no frequency finding on them. Read with ConText ("no acute
     # distress" is none) from the notes below: ``DayNotes.loading_phase`` of each date.

@@ -123,8 +123,8 @@ def gather(claim: ClaimFacts, chart: Chart) -> ClaimEvidence:
         notes=notes,
         loading_stated=frozenset(d.day for d in notes.days if d.loading_phase),
         payers=_payers(claim, chart),
-        billed=tuple(sorted({day for ref, day in chart.billed.get(patient, ())
-                             if ref != claim.ref})),
+        billed=tuple(sorted({(ref, day) for ref, day in chart.billed.get(patient, ())
+                             if ref != claim.ref}, key=lambda billed: billed[1])),
     )
 
 

@@ -73,7 +73,7 @@ def injection_days(ev: ClaimEvidence) -> list[date]:
     """Every day the patient got or was billed a B12 injection, each once: completed
     injectable administrations, the other claims' B12 dates and this claim's own."""
     given = {a.fact.day for a in ev.administrations if a.fact.day and status.given(a.fact)}
-    return sorted(given | set(ev.billed) | set(ev.claim.b12_dates))
+    return sorted(given | {day for _, day in ev.billed} | set(ev.claim.b12_dates))
 
 
 def _place(days: list[date], day: date, schedule: Schedule) -> tuple[int, date]:
@@ -108,8 +108,9 @@ def frequency_exceeds_policy(ev: ClaimEvidence, policy: Policy) -> Iterator[Find
         gap = (day - previous).days
         if gap >= wanted or day in ev.loading_stated:
             continue
-        evidence = tuple(sorted(a.fact.ref for a in ev.administrations
-                                if a.fact.day in (previous, day) and status.given(a.fact)))
+        evidence = tuple(sorted({*(a.fact.ref for a in ev.administrations
+                                   if a.fact.day in (previous, day) and status.given(a.fact)),
+                                 *(claim for claim, billed in ev.billed if billed == previous)}))
         yield Finding(
             "frequency-exceeds-policy",
             f"B12 on {day.isoformat()} comes {gap} day{'s' if gap != 1 else ''} after the "

@@ -40,7 +40,8 @@ def _ev(*codes: str, payers: tuple[Party, ...] = MEDICARE, given: tuple[date, ..
                     labs=[f.lab("Observation/o1", "b12", 150)],
                     administrations=[f.given(f"MedicationAdministration/a{n}", d)
                                      for n, d in enumerate(sorted({*given, *days}))])
-    return replace(ev, payers=payers, billed=billed, loading_stated=loading)
+    return replace(ev, payers=payers, loading_stated=loading,
+                   billed=tuple((f"Claim/b{n}", d) for n, d in enumerate(billed)))
 
 
 def _codes(ev: ClaimEvidence, payers: PayerPolicies = PAYERS) -> list[str]:
@@ -212,6 +213,15 @@ def test_frequency_counts_other_claims_billed_dates_alongside_administrations():
     day = billed[-1] + timedelta(days=10)
     assert "frequency-exceeds-policy" in _codes(_ev(billed=billed, days=(day,)))
     assert "frequency-exceeds-policy" not in _codes(_ev(days=(day,)))
+
+
+def test_frequency_names_the_other_claim_that_billed_the_injection_before():
+    # SPEC 4: every finding carries the references of the evidence it used
+    billed = _days(date(2025, 12, 1), 1, 1, 1, 1, 7, 7, 7, 7, 30)
+    day = billed[-1] + timedelta(days=10)
+    [found] = _found(_ev(billed=billed, days=(day,)), "frequency-exceeds-policy")
+    assert f"Claim/b{len(billed) - 1}" in found.evidence
+    assert "Claim/b0" not in found.evidence  # an earlier injection is not the one before
 
 
 def test_each_injection_date_counts_once_whatever_records_it():

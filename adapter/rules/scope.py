@@ -94,7 +94,8 @@ def in_scope(record: ClaimRecord, drugs: DrugCodes) -> ClaimFacts | Skip:
         return NO_B12
     if not record.patient:
         raise BadResource(record.ref, "Claim has no patient")
-    service_date = (next((i.service_date for i in b12_items if i.service_date), None)
+    # the earliest B12 line's date (SPEC 4.1: lines need not be listed in date order)
+    service_date = (min((i.service_date for i in b12_items if i.service_date), default=None)
                     or record.billable_start or record.created)
     if service_date is None:
         raise BadResource(record.ref,

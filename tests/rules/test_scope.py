@@ -38,6 +38,14 @@ def test_a_j3420_line_puts_the_claim_in_scope_with_only_its_b12_lines():
     assert facts.service_date == date(2026, 3, 2)
 
 
+def test_the_service_date_is_the_earliest_b12_line_date_whatever_the_line_order():
+    # SPEC 4.1: the diagnosis, lab and anemia checks use the earliest B12 line date
+    facts = _scope(_record(_item(1, HCPCS, day=date(2026, 3, 10)), _item(2, CPT_96372),
+                           _item(3, HCPCS, day=date(2026, 3, 2))))
+    assert facts.service_date == date(2026, 3, 2)
+    assert facts.b12_dates == (date(2026, 3, 2), date(2026, 3, 10))
+
+
 def test_an_rxnorm_b12_line_is_in_scope_but_not_j3420():
     facts = _scope(_record(_item(1, RXNORM)))
     assert [(i.sequence, i.is_j3420) for i in facts.b12_items] == [(1, False)]

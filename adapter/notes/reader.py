@@ -86,10 +86,14 @@ def _build(table: NoteTable) -> Pipeline:
     from medspacy.context import ConText, ConTextRule
     from medspacy.section_detection import Sectionizer, SectionRule
     from medspacy.target_matcher import TargetMatcher, TargetRule
+    from spacy.language import Language
 
     nlp = spacy.blank("en")
     nlp.add_pipe("sentencizer", config={
         "punct_chars": [".", "!", "?", ";", "\n", "\n\n"]})
+    if not Language.has_factory("b12_query_marks"):
+        Language.component("b12_query_marks", func=query_marks)
+    nlp.add_pipe("b12_query_marks", after="sentencizer")
     matcher: TargetMatcher = nlp.add_pipe("medspacy_target_matcher")
     matcher.add([TargetRule(term, code) for term, code in table.terms.items()])
     # a modifier inside a term is the term's own word ("b12 deficiency without anemia")
@@ -101,7 +105,8 @@ def _build(table: NoteTable) -> Pipeline:
     # named apart from medspaCy's own rules of the same words (a rule "ruled out" that
     # looks forward is among them: "B12 deficiency ruled out" needs one that looks back)
     rules += [ConTextRule(f"{r.literal} ({r.direction.lower()}, notes.json)", r.category,
-                          pattern=_words(nlp, r.literal), direction=r.direction,
+                          pattern=list(r.pattern) or _words(nlp, r.literal),
+                          direction=r.direction,
                           allowed_types=set(r.targets) or None)
               for r in table.context]
     for rule in rules:
@@ -119,6 +124,23 @@ def _build(table: NoteTable) -> Pipeline:
              for n, pattern in enumerate(_heading_patterns(nlp, heading))]
     sectionizer.add(rules)
     return Pipeline(nlp, sectionizer, table)
+
+
+def query_marks(doc: Any) -> Any:
+    """A "?" that opens a statement (at the start of its line, or written against the next
+    word: "?B12 def", "fatigue, ?B12 deficiency") asks whether what follows is so: it starts
+    the sentence of the words after it instead of ending one, and ConText reads it forward
+    (notes.json). A "?" after a word ("B12 deficiency?") ends its sentence as before."""
+    for token in doc[:-1]:
+        after = doc[token.i + 1]
+        if token.text != "?" or after.is_space or after.is_punct:
+            continue
+        before = doc[token.i - 1] if token.i else None
+        if (before is None or before.is_space
+                or (not token.whitespace_ and (before.whitespace_ or before.is_punct))):
+            token.is_sent_start = True
+            after.is_sent_start = False
+    return doc
 
 
 _CONJUNCTIONS = frozenset({"or", "and", "nor", "/", "&"})
@@ -248,7 +270,7 @@ def _read_in_pieces(nlp: Any, text: str) -> Iterator[Any]:
     mention reads as it would in the whole text. A sentence longer than a piece (no note
     writes one) is cut between words. (A piece is read from its text: ``Span.as_doc`` copies
     the whole doc's arrays each time.)"""
-    doc = nlp.get_pipe("sentencizer")(nlp.make_doc(text))
+    doc = query_marks(nlp.get_pipe("sentencizer")(nlp.make_doc(text)))
     start = 0
     for sent in doc.sents:
         if sent.start > start and sent.end_char - doc[start].idx > PIECE_CHARS:

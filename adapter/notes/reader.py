@@ -94,6 +94,9 @@ def _build(table: NoteTable) -> Pipeline:
     if not Language.has_factory("b12_query_marks"):
         Language.component("b12_query_marks", func=query_marks)
     nlp.add_pipe("b12_query_marks", after="sentencizer")
+    if not Language.has_factory("b12_labelled_lists"):
+        Language.component("b12_labelled_lists", func=labelled_lists)
+    nlp.add_pipe("b12_labelled_lists", after="b12_query_marks")
     matcher: TargetMatcher = nlp.add_pipe("medspacy_target_matcher")
     matcher.add([TargetRule(term, code) for term, code in table.terms.items()])
     # a modifier inside a term is the term's own word ("b12 deficiency without anemia")
@@ -140,6 +143,31 @@ def query_marks(doc: Any) -> Any:
                 or (not token.whitespace_ and (before.whitespace_ or before.is_punct))):
             token.is_sent_start = True
             after.is_sent_start = False
+    return doc
+
+
+def labelled_lists(doc: Any, table: NoteTable | None = None) -> Any:
+    """A line that is only a list label of the notes table and a colon ("Denies:") and the
+    list items on the lines under it ("- fatigue", "2. weight loss") are one sentence: the
+    label's negation reaches each item. Under any other label an item is its own statement."""
+    labels = (table or note_table()).list_labels
+    line: list[Any] = []
+    under = False
+    for token in doc:
+        if token.text == "\n":
+            words = " ".join(t.lower_ for t in line[:-1])
+            under = (bool(line) and line[-1].text == ":" and words in labels) or (
+                under and _ITEM.match("".join(t.text for t in line[:2])) is not None)
+            line = []
+            continue
+        if token.text == "\n\n":
+            line, under = [], False
+            continue
+        if not line and under and _ITEM.match(doc[token.i:token.i + 2].text):
+            for after in doc[token.i:token.i + 3]:  # "-" / "1" "." and the item's first word
+                if not after.is_space:
+                    after.is_sent_start = False
+        line.append(token)
     return doc
 
 
@@ -270,7 +298,7 @@ def _read_in_pieces(nlp: Any, text: str) -> Iterator[Any]:
     mention reads as it would in the whole text. A sentence longer than a piece (no note
     writes one) is cut between words. (A piece is read from its text: ``Span.as_doc`` copies
     the whole doc's arrays each time.)"""
-    doc = query_marks(nlp.get_pipe("sentencizer")(nlp.make_doc(text)))
+    doc = labelled_lists(query_marks(nlp.get_pipe("sentencizer")(nlp.make_doc(text))))
     start = 0
     for sent in doc.sents:
         if sent.start > start and sent.end_char - doc[start].idx > PIECE_CHARS:

@@ -40,6 +40,7 @@ class NoteTable:
     terms: dict[str, str]  # lower-cased term -> ICD-10-CM code | "symptom" | "loading"
     context: tuple[ContextRule, ...]
     history_is_current: frozenset[str] = frozenset()  # surgical status: history is now
+    list_labels: frozenset[str] = frozenset()  # "denies:" above a list: its items are one
 
     @cached_property
     def headings(self) -> frozenset[str]:
@@ -124,6 +125,7 @@ def parse_table(data: dict[str, Any]) -> NoteTable:
         terms=terms,
         context=tuple(rules),
         history_is_current=frozenset(_codes(data.get("history_is_current"))),
+        list_labels=frozenset(_strings(data.get("list_labels", []), "list_labels")),
     )
 
 

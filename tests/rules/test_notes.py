@@ -500,3 +500,19 @@ def test_loading_doses_a_note_says_are_behind_it_are_no_loading_phase():
 def test_symptoms_after_negative_colon_are_no_reason_given():
     ev = with_notes(charted("E53.8"), note("Here for shot. Negative: fatigue, weight loss."))
     assert note_codes(ev) == {"note-no-indication"}
+
+
+@pytest.mark.parametrize("text, read", [
+    ("Denies:\n- fatigue\n- weight loss", [("symptom", "negated"), ("symptom", "negated")]),
+    ("Negative:\n1. fatigue\n2) weight loss\nB12 deficiency, stable.",
+     [("symptom", "negated"), ("symptom", "negated"), ("E53.8", "affirmed")]),
+    ("Problem list:\n- no fatigue\n- B12 deficiency",  # an item of another label stands alone
+     [("symptom", "negated"), ("E53.8", "affirmed")]),
+])
+def test_a_negation_label_above_a_list_negates_each_item(text, read):
+    assert [(m.code, m.context) for m in mentions_of(text)] == read
+
+
+def test_symptoms_listed_under_denies_are_no_reason_given():
+    ev = with_notes(charted("E53.8"), note("Here for shot.\nDenies:\n- fatigue\n- weight loss"))
+    assert note_codes(ev) == {"note-no-indication"}

@@ -525,6 +525,32 @@ def test_a_note_that_replaces_itself_still_counts_and_is_named():
         ("DocumentReference/n1", "relatesTo 'replaces' names the note itself: ignored")]
 
 
+def test_two_notes_that_replace_each_other_are_both_read_and_named():
+    first = b.document_reference("n1", "p1", SERVICE, SYMPTOM, replaces="n2")
+    second = b.document_reference("n2", "p1", SERVICE, RULED_OUT, replaces="n1")
+    found, report = note_codes(first, second)
+    assert found == {"note-symptom-only", "note-contradicts"}  # each note's words count
+    assert [(e.resource, e.message) for e in report.errors] == [
+        ("DocumentReference/n1", "relatesTo 'replaces' names DocumentReference/n2, which "
+         "replaces this note in turn: ignored, both notes are read as if neither replaced "
+         "the other")]
+
+
+def test_notes_that_replace_each_other_round_a_cycle_are_all_read_and_named_once():
+    notes = [b.document_reference("n1", "p1", SERVICE, SYMPTOM, replaces="n2"),
+             b.document_reference("n2", "p1", SERVICE, SYMPTOM, replaces="n3"),
+             b.document_reference("n3", "p1", SERVICE, RULED_OUT, replaces="n1"),
+             # out of the cycle, a replacement still holds: n4's words are not read
+             b.document_reference("n4", "p1", SERVICE, STATED, status="superseded"),
+             b.document_reference("n5", "p1", SERVICE, SYMPTOM, replaces="n4")]
+    found, report = note_codes(*notes)
+    assert found == {"note-symptom-only", "note-contradicts"}
+    assert [(e.resource, e.message) for e in report.errors] == [
+        ("DocumentReference/n1", "relatesTo 'replaces' makes a cycle with "
+         "DocumentReference/n2, DocumentReference/n3: ignored, every note of it is read as "
+         "if none replaced another")]
+
+
 def test_a_contained_binary_is_read():
     note = b.document_reference("n1", "p1", SERVICE, url="#b1")
     note["contained"] = [b.binary("b1", RULED_OUT)]

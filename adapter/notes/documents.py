@@ -306,14 +306,19 @@ def settle_notes(notes: dict[str, list[NoteFact]], binaries: dict[str, tuple[str
     was written) documents the replaced note's visit: it takes that note's day."""
     problems: list[BadResource] = []
     for patient, held in notes.items():
-        replaced: dict[str, NoteFact] = {}  # a replaced note's reference -> its replacement
+        targets: dict[str, list[str]] = {}  # a note's reference -> the notes it replaces
         for note in held:
             for target in note.replaces:
                 if canonical(target) == note.ref:
                     problems.append(BadResource(note.ref, "relatesTo 'replaces' names the "
                                                 "note itself: ignored"))
                 else:
-                    replaced.setdefault(canonical(target), note)
+                    targets.setdefault(note.ref, []).append(canonical(target))
+        problems += _cycles_undone(targets)
+        replaced: dict[str, NoteFact] = {}  # a replaced note's reference -> its replacement
+        for note in held:
+            for target in targets.get(note.ref, ()):
+                replaced.setdefault(target, note)
         read: list[tuple[NoteFact, list[BadResource]]] = []
         for note in sorted(held, key=_preferred):
             if note.binary is not None:
@@ -329,9 +334,8 @@ def settle_notes(notes: dict[str, list[NoteFact]], binaries: dict[str, tuple[str
             if note.ref in replaced or (not note.replaces and (note.text, note.day) in copies):
                 continue
             if note.written_only:
-                note = _on_replaced_visit(note, [by_ref[r] for t in note.replaces
-                                                 if (r := canonical(t)) in by_ref
-                                                 and r != note.ref])
+                note = _on_replaced_visit(note, [by_ref[r] for r in targets.get(note.ref, ())
+                                                 if r in by_ref])
             problems += defects
             if note.text is not None:
                 if (note.text, note.day) in texts:
@@ -340,6 +344,47 @@ def settle_notes(notes: dict[str, list[NoteFact]], binaries: dict[str, tuple[str
             kept.append(note)
         notes[patient] = kept
     return problems
+
+
+def _cycles_undone(targets: dict[str, list[str]]) -> list[BadResource]:
+    """Notes that replace each other (n1 replaces n2, n2 replaces n1; or round a longer
+    cycle) would each give way to the other and none be read: within a cycle no note is taken
+    as replaced, and each cycle is named once, at its first note. ``targets`` loses the
+    replacements inside a cycle; one out of it still holds."""
+    problems: list[BadResource] = []
+    done: set[str] = set()
+    for ref in sorted(targets):
+        if ref in done:
+            continue
+        cycle = sorted(other for other in _reached(targets, ref)
+                       if ref in _reached(targets, other))
+        if not cycle:
+            continue
+        done.update(cycle)
+        for member in cycle:
+            targets[member] = [t for t in targets[member] if t not in cycle]
+        others = [other for other in cycle if other != ref]
+        if len(others) == 1:
+            problems.append(BadResource(ref, f"relatesTo 'replaces' names {others[0]}, which "
+                                        "replaces this note in turn: ignored, both notes are "
+                                        "read as if neither replaced the other"))
+        else:
+            problems.append(BadResource(ref, "relatesTo 'replaces' makes a cycle with "
+                                        f"{', '.join(others)}: ignored, every note of it is "
+                                        "read as if none replaced another"))
+    return problems
+
+
+def _reached(targets: dict[str, list[str]], start: str) -> set[str]:
+    """The notes ``start`` replaces, directly or through the notes they replace."""
+    reached: set[str] = set()
+    waiting = list(targets.get(start, ()))
+    while waiting:
+        ref = waiting.pop()
+        if ref not in reached:
+            reached.add(ref)
+            waiting += targets.get(ref, ())
+    return reached
 
 
 def _on_replaced_visit(note: NoteFact, replaced: list[NoteFact]) -> NoteFact:

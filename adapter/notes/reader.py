@@ -86,10 +86,17 @@ def _build(table: NoteTable) -> Pipeline:
     from medspacy.context import ConText, ConTextRule
     from medspacy.section_detection import Sectionizer, SectionRule
     from medspacy.target_matcher import TargetMatcher, TargetRule
+    from spacy.language import Language
 
     nlp = spacy.blank("en")
     nlp.add_pipe("sentencizer", config={
         "punct_chars": [".", "!", "?", ";", "\n", "\n\n"]})
+    if not Language.has_factory("b12_query_marks"):
+        Language.component("b12_query_marks", func=query_marks)
+    nlp.add_pipe("b12_query_marks", after="sentencizer")
+    if not Language.has_factory("b12_labelled_lists"):
+        Language.component("b12_labelled_lists", func=labelled_lists)
+    nlp.add_pipe("b12_labelled_lists", after="b12_query_marks")
     matcher: TargetMatcher = nlp.add_pipe("medspacy_target_matcher")
     matcher.add([TargetRule(term, code) for term, code in table.terms.items()])
     # a modifier inside a term is the term's own word ("b12 deficiency without anemia")
@@ -101,7 +108,8 @@ def _build(table: NoteTable) -> Pipeline:
     # named apart from medspaCy's own rules of the same words (a rule "ruled out" that
     # looks forward is among them: "B12 deficiency ruled out" needs one that looks back)
     rules += [ConTextRule(f"{r.literal} ({r.direction.lower()}, notes.json)", r.category,
-                          pattern=_words(nlp, r.literal), direction=r.direction,
+                          pattern=list(r.pattern) or _words(nlp, r.literal),
+                          direction=r.direction,
                           allowed_types=set(r.targets) or None)
               for r in table.context]
     for rule in rules:
@@ -119,6 +127,48 @@ def _build(table: NoteTable) -> Pipeline:
              for n, pattern in enumerate(_heading_patterns(nlp, heading))]
     sectionizer.add(rules)
     return Pipeline(nlp, sectionizer, table)
+
+
+def query_marks(doc: Any) -> Any:
+    """A "?" that opens a statement (at the start of its line, or written against the next
+    word: "?B12 def", "fatigue, ?B12 deficiency") asks whether what follows is so: it starts
+    the sentence of the words after it instead of ending one, and ConText reads it forward
+    (notes.json). A "?" after a word ("B12 deficiency?") ends its sentence as before."""
+    for token in doc[:-1]:
+        after = doc[token.i + 1]
+        if token.text != "?" or after.is_space or after.is_punct:
+            continue
+        before = doc[token.i - 1] if token.i else None
+        if (before is None or before.is_space
+                or (not token.whitespace_ and (before.whitespace_ or before.is_punct))):
+            token.is_sent_start = True
+            after.is_sent_start = False
+    return doc
+
+
+def labelled_lists(doc: Any, table: NoteTable | None = None) -> Any:
+    """A line that is only a list label of the notes table and a colon ("Denies:") and the
+    list items on the lines under it ("- fatigue", "2. weight loss") are one sentence: the
+    label's negation reaches each item. Under any other label an item is its own statement."""
+    labels = (table or note_table()).list_labels
+    line: list[Any] = []
+    under = False
+    for token in doc:
+        if token.text == "\n":
+            words = " ".join(t.lower_ for t in line[:-1])
+            under = (bool(line) and line[-1].text == ":" and words in labels) or (
+                under and _ITEM.match("".join(t.text for t in line[:2])) is not None)
+            line = []
+            continue
+        if token.text == "\n\n":
+            line, under = [], False
+            continue
+        if not line and under and _ITEM.match(doc[token.i:token.i + 2].text):
+            for after in doc[token.i:token.i + 3]:  # "-" / "1" "." and the item's first word
+                if not after.is_space:
+                    after.is_sent_start = False
+        line.append(token)
+    return doc
 
 
 _CONJUNCTIONS = frozenset({"or", "and", "nor", "/", "&"})
@@ -248,7 +298,7 @@ def _read_in_pieces(nlp: Any, text: str) -> Iterator[Any]:
     mention reads as it would in the whole text. A sentence longer than a piece (no note
     writes one) is cut between words. (A piece is read from its text: ``Span.as_doc`` copies
     the whole doc's arrays each time.)"""
-    doc = nlp.get_pipe("sentencizer")(nlp.make_doc(text))
+    doc = labelled_lists(query_marks(nlp.get_pipe("sentencizer")(nlp.make_doc(text))))
     start = 0
     for sent in doc.sents:
         if sent.start > start and sent.end_char - doc[start].idx > PIECE_CHARS:

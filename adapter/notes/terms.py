@@ -5,7 +5,7 @@ once; the prefilter tells on raw text, with no NLP, whether a note can hold a te
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import Any
 
@@ -25,6 +25,9 @@ class ContextRule:
     direction: str
     targets: frozenset[str] = frozenset()  # the codes it modifies; empty: every term
     replaces: bool = False  # medspaCy's own rule of this literal is dropped
+    # a spaCy token pattern read instead of the literal's words (medspaCy's rule format):
+    # "?" that opens its statement looks forward, "?" after a word back
+    pattern: tuple[dict[str, Any], ...] = field(default=(), hash=False)
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class NoteTable:
     terms: dict[str, str]  # lower-cased term -> ICD-10-CM code | "symptom" | "loading"
     context: tuple[ContextRule, ...]
     history_is_current: frozenset[str] = frozenset()  # surgical status: history is now
+    list_labels: frozenset[str] = frozenset()  # "denies:" above a list: its items are one
 
     @cached_property
     def headings(self) -> frozenset[str]:
@@ -105,9 +109,13 @@ def parse_table(data: dict[str, Any]) -> NoteTable:
                 or not isinstance(entry.get("replaces", False), bool)):
             raise MappingsError(f"notes.json: context[{n}]: targets must be a list of codes "
                                 "and replaces true or false")
+        pattern = entry.get("pattern", [])
+        if not isinstance(pattern, list) or not all(isinstance(t, dict) for t in pattern):
+            raise MappingsError(f"notes.json: context[{n}]: pattern must be a list of token "
+                                "patterns")
         rules.append(ContextRule(entry["literal"], entry["category"],
                                  entry.get("direction", "BIDIRECTIONAL"), frozenset(targets),
-                                 entry.get("replaces", False)))
+                                 entry.get("replaces", False), tuple(pattern)))
     return NoteTable(
         note_loinc=frozenset(_strings(types.get("loinc"), "note_types.loinc")),
         note_categories=frozenset(_strings(types.get("categories"), "note_types.categories")),
@@ -117,6 +125,7 @@ def parse_table(data: dict[str, Any]) -> NoteTable:
         terms=terms,
         context=tuple(rules),
         history_is_current=frozenset(_codes(data.get("history_is_current"))),
+        list_labels=frozenset(_strings(data.get("list_labels", []), "list_labels")),
     )
 
 

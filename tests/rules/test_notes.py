@@ -457,3 +457,62 @@ def test_probable_pernicious_anemia_is_uncertain():
 ])
 def test_a_line_cut_short_on_a_word_goes_on_into_the_next(text, codes):
     assert note_codes(with_notes(charted("E53.8"), note(text))) == codes
+
+
+# --- wording before the term, "?" opening a statement (the corpus's last misreadings) -------
+
+
+@pytest.mark.parametrize("text, codes", [
+    ("Unlikely B12 deficiency.", {"note-uncertain"}),
+    ("B12 deficiency unlikely given normal MMA.", {"note-uncertain"}),
+    ("?B12 def", {"note-uncertain"}),
+    ("? B12 deficiency", {"note-uncertain"}),
+    ("Fatigue, ?B12 deficiency - check level.", {"note-uncertain", "note-symptom-only"}),
+    ("Resolved: B12 deficiency", {"note-history-only"}),
+    ("Resolved B12 deficiency.", {"note-history-only"}),
+    ("Prior B12 deficiency, levels now normal.", {"note-history-only"}),
+    ("B12 deficiency, stable.", set()),
+    ("Anemia resolved, B12 deficiency persists.", set()),
+    ("B12 level prior to B12 deficiency treatment.", set()),  # "prior to" is no history
+])
+def test_wording_before_the_diagnosis_keeps_it_from_supporting_the_claim(text, codes):
+    assert note_codes(with_notes(charted("E53.8"), note(text))) == codes
+
+
+@pytest.mark.parametrize("text, read", [
+    ("Fatigue, ?B12 deficiency - check level.",
+     [("symptom", "affirmed"), ("E53.8", "uncertain")]),  # the "?" asks of what follows
+    ("B12 deficiency? Fatigue.", [("E53.8", "uncertain"), ("symptom", "affirmed")]),
+    ("Negative: fatigue, weight loss.", [("symptom", "negated"), ("symptom", "negated")]),
+    ("Assessment: B12 deficiency, s/p 4 loading doses, now monthly.",
+     [("E53.8", "affirmed"), ("loading", "historical")]),
+    ("s/p gastric bypass, B12 deficiency", [("Z98.84", "affirmed"), ("E53.8", "affirmed")]),
+])
+def test_a_question_mark_reads_the_way_it_faces_and_labels_read_their_list(text, read):
+    assert [(m.code, m.context) for m in mentions_of(text)] == read
+
+
+def test_loading_doses_a_note_says_are_behind_it_are_no_loading_phase():
+    text = "Assessment: B12 deficiency, s/p 4 loading doses, now monthly."
+    assert not DayNotes(DAY, (note(text),)).loading_phase
+
+
+def test_symptoms_after_negative_colon_are_no_reason_given():
+    ev = with_notes(charted("E53.8"), note("Here for shot. Negative: fatigue, weight loss."))
+    assert note_codes(ev) == {"note-no-indication"}
+
+
+@pytest.mark.parametrize("text, read", [
+    ("Denies:\n- fatigue\n- weight loss", [("symptom", "negated"), ("symptom", "negated")]),
+    ("Negative:\n1. fatigue\n2) weight loss\nB12 deficiency, stable.",
+     [("symptom", "negated"), ("symptom", "negated"), ("E53.8", "affirmed")]),
+    ("Problem list:\n- no fatigue\n- B12 deficiency",  # an item of another label stands alone
+     [("symptom", "negated"), ("E53.8", "affirmed")]),
+])
+def test_a_negation_label_above_a_list_negates_each_item(text, read):
+    assert [(m.code, m.context) for m in mentions_of(text)] == read
+
+
+def test_symptoms_listed_under_denies_are_no_reason_given():
+    ev = with_notes(charted("E53.8"), note("Here for shot.\nDenies:\n- fatigue\n- weight loss"))
+    assert note_codes(ev) == {"note-no-indication"}

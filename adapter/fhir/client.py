@@ -127,20 +127,34 @@ class FhirClient:
         """Several searches in one batch request; each answer is a ``Search`` that starts from
         the page the batch returned and reads any further pages lazily. Raises the error an
         entry's status stands for when the server refused one of them."""
+        searches = []
+        for answer in self.batch_searches(queries):
+            if isinstance(answer, FhirError):
+                raise answer
+            searches.append(answer)
+        return searches
+
+    def batch_searches(self, queries: Sequence[Query]) -> list[Search | FhirError]:
+        """``batch_search``, with the error of each search the server refused in its place
+        (``FhirNotSupportedError`` when it does not support the type), for a caller that can
+        go on without some of them; a batch refused whole still raises."""
         queries = [self._counted(q) for q in queries]
         if not queries:
             return []
         bundle = {"resourceType": "Bundle", "type": "batch", "entry": [
             {"request": {"method": "GET", "url": q.url()}} for q in queries]}
-        searches = []
+        answers: list[Search | FhirError] = []
         for query, result in zip(queries, self.batch(bundle), strict=True):
             if not result.ok:
-                raise self._scope_hint(result.error(), query.resource_type)
-            if not (result.resource and result.resource.get("resourceType") == "Bundle"):
-                raise FhirError("GET", result.url, result.status, "entry holds no searchset Bundle")
-            searches.append(Search(self._page_fetcher(query.resource_type), self.base_url, query,
-                                   first_page=result.resource, max_pages=self.max_pages))
-        return searches
+                answers.append(self._scope_hint(result.error(), query.resource_type))
+            elif not (result.resource and result.resource.get("resourceType") == "Bundle"):
+                answers.append(FhirError("GET", result.url, result.status,
+                                         "entry holds no searchset Bundle"))
+            else:
+                answers.append(Search(self._page_fetcher(query.resource_type), self.base_url,
+                                      query, first_page=result.resource,
+                                      max_pages=self.max_pages))
+        return answers
 
     def _counted(self, query: Query) -> Query:
         return query if query.has("_count") else query.where(_count=self.page_size)

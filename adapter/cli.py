@@ -616,8 +616,11 @@ def _load(args: argparse.Namespace) -> int:
               "were NOT loaded: the server refused them, or what they point at (see above)"
               + ("; a server that refuses client ids takes them without --keep-ids"
                  if args.keep_ids else ""), file=sys.stderr)
+    there = totals.loaded - totals.created - totals.unsure
     found = "" if args.keep_ids else (
-        f": {totals.created} created, {totals.loaded - totals.created} already there")
+        f": {totals.created} created, {there} already there" + (
+            f", {totals.unsure} created now or already there (sent again after an answer that "
+            "never came)" if totals.unsure else ""))
     print(f"loaded {totals.loaded} of {len(resources)} resources (as the server confirmed) "
           f"in {totals.transactions} transaction(s) into {args.server}{found}")
     return EXIT_PARTIAL if unreadable or totals.problems else EXIT_OK

@@ -89,6 +89,10 @@ class EntryResult:
     location: str | None = None
     outcome: str = ""  # the entry's OperationOutcome text, when the server sent one
     codes: tuple[str, ...] = ()  # the issue codes of that OperationOutcome (``not-supported``)
+    # The entry went out before, in a request whose answer never came (a timeout, a dropped
+    # connection, a gateway's 5xx) and may have committed it: a conditional create answered
+    # 200 now may be finding what that attempt created.
+    resent: bool = False
 
     @property
     def ok(self) -> bool:

@@ -16,6 +16,7 @@ import re
 import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -205,10 +206,16 @@ class FhirClient:
                  ) -> tuple[requests.Response, list[EntryResult]]:
             self.guard.check_bundle(sent)
             body = json.dumps(sent, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+            answers: list[int | None] = []  # each attempt's status; None: no answer came
             response = self._exchange("POST", self.base_url, kind=bundle_type, body=body,
-                                      idempotent=bundle_is_idempotent(sent), retry=retry)
+                                      idempotent=bundle_is_idempotent(sent), retry=retry,
+                                      answers=answers)
             received = _resource(response, "POST", self.base_url, expect="Bundle")
-            return response, entry_results(self.base_url, sent, received)
+            results = entry_results(self.base_url, sent, received)
+            if any(status is None or status >= 500 for status in answers[:-1]):
+                # sent again after an attempt that may have committed it (SERVERS.md)
+                results = [replace(result, resent=True) for result in results]
+            return response, results
 
         def on_retry(entries: int) -> None:
             self.stats.retries += 1
@@ -228,10 +235,20 @@ class FhirClient:
         body: bytes | None = None,
         paging_link: bool = False,
         retry: RetryPolicy | None = None,
+        answers: list[int | None] | None = None,
     ) -> requests.Response:
-        """Send with retries and one credential refresh on 401; raise on any failure."""
+        """Send with retries and one credential refresh on 401; raise on any failure.
+        ``answers`` gets each attempt's HTTP status (None when no answer came)."""
         def send() -> requests.Response:
-            return self._send_once(method, url, kind=kind, body=body, auth=self._auth)
+            try:
+                response = self._send_once(method, url, kind=kind, body=body, auth=self._auth)
+            except requests.RequestException:
+                if answers is not None:
+                    answers.append(None)
+                raise
+            if answers is not None:
+                answers.append(response.status_code)
+            return response
 
         response = self._with_retries(send, method, url, idempotent=idempotent, retry=retry)
         if response.status_code == 401 and self._auth.refresh():

@@ -38,7 +38,7 @@ from adapter.output.report import Report
 from adapter.output.table import render_table
 from adapter.output.terminal import log_to_stderr, shown
 from adapter.parallel import WorkerError
-from adapter.scopes import default_scope, load_scope
+from adapter.scopes import check_scope, default_scope, load_scope
 from adapter.sources.files import FileSource, SourceError
 from adapter.spark import command as spark_command
 from adapter.sync_state import SyncStateError
@@ -93,7 +93,8 @@ class _ServerOption(NamedTuple):
 
 
 # The --scope default of the commands that write DetectedIssues (check, sync, serve), in words.
-_CHECK_SCOPE = "system/X.read for every type the checks read, system/DetectedIssue.write"
+_CHECK_SCOPE = ("system/X.read for every type the checks read, and system/DetectedIssue.write "
+                "unless --dry-run")
 
 
 def _server_options(scope: str | None, scope_says: str, *,
@@ -199,7 +200,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log requests and progress")
     commands = parser.add_subparsers(dest="command", required=True)
     checks, common = _check_options(), _common()
-    writes = _server_options(default_scope(), _CHECK_SCOPE, writes_back=True)  # and serve
+    # and serve; the default --scope depends on --dry-run, so it is set once parsed
+    writes = _server_options(None, _CHECK_SCOPE, writes_back=True)
 
     check = commands.add_parser("check", parents=[common, checks, writes,
                                                   _selection_options("check")],
@@ -614,8 +616,11 @@ def _load(args: argparse.Namespace) -> int:
               "were NOT loaded: the server refused them, or what they point at (see above)"
               + ("; a server that refuses client ids takes them without --keep-ids"
                  if args.keep_ids else ""), file=sys.stderr)
+    there = totals.loaded - totals.created - totals.unsure
     found = "" if args.keep_ids else (
-        f": {totals.created} created, {totals.loaded - totals.created} already there")
+        f": {totals.created} created, {there} already there" + (
+            f", {totals.unsure} created now or already there (sent again after an answer that "
+            "never came)" if totals.unsure else ""))
     print(f"loaded {totals.loaded} of {len(resources)} resources (as the server confirmed) "
           f"in {totals.transactions} transaction(s) into {args.server}{found}")
     return EXIT_PARTIAL if unreadable or totals.problems else EXIT_OK
@@ -644,12 +649,21 @@ def _stdout_closed() -> None:
         pass
 
 
+def _default_scope(args: argparse.Namespace) -> None:
+    """The --scope of check, sync and serve against a server when none is given: a dry run
+    writes nothing, so it asks only to read (a read-only grant serves it)."""
+    if (args.command in ("check", "sync", "serve") and getattr(args, "server", None)
+            and args.scope is None):
+        args.scope = check_scope(dry_run=args.dry_run)
+
+
 def _main(argv: Sequence[str] | None) -> int:
     parser = _parser()
     args, extra = parser.parse_known_args(argv)
     if extra:  # named by the command's own parser, whose --help lists what it takes
         commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         commands.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+    _default_scope(args)
     log_to_stderr(logging.DEBUG if args.verbose else logging.WARNING)
     guard_logs(logging.getLogger().handlers)  # no secret in any library's log line
     try:

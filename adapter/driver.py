@@ -226,9 +226,16 @@ class Driver:
         if self._chart is None and self.policy.payers.active:
             for p in scoped:  # the page's claims are the patients' billed history here
                 chart.bill(p.facts.ref, p.facts.patient, p.facts.b12_dates)
-        judged = iter(check_claims(scoped, chart, self.policy, evidence=self._evidence))
+        policy = self.policy
+        notes: tuple[str, ...] = ()
+        if self._chart is None and (scoped or queries):
+            notes = records.run_notes
+            if records.notes_unread and policy.notes_required:
+                # no note could be read: none may be said missing (SPEC 4.2 note-missing)
+                policy = replace(policy, notes_required=False)
+        judged = iter(check_claims(scoped, chart, policy, evidence=self._evidence))
         outcomes = tuple(next(judged) if isinstance(p, InScope) else p for p in pending)
-        return PageOutcome(outcomes, tuple(unreadable + problems), found)
+        return PageOutcome(outcomes, tuple(unreadable + problems), found, notes=notes)
 
 
 def _unread(pending: list[InScope | ClaimOutcome], unreadable: list[Problem],

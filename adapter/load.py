@@ -54,6 +54,9 @@ _URL_ELEMENTS = ("url", "valueUrl", "valueUri")
 class LoadTotals:
     loaded: int = 0  # entries the server confirmed (2xx)
     created: int = 0  # of which new (201); the rest were found by their source identifier
+    # of which found (200) by a conditional create sent again after an attempt whose answer
+    # never came: created by that attempt or by an earlier load, the server does not say
+    unsure: int = 0
     transactions: int = 0
     problems: list[Problem] = field(default_factory=list)  # entries refused, unreadable input
 
@@ -303,6 +306,7 @@ def load(client: FhirClient, resources: list[dict[str, Any]], chunk_size: int | 
             if result.ok and result.target:
                 totals.loaded += 1
                 totals.created += result.status == 201
+                totals.unsure += result.status != 201 and result.resent
                 on_server[ref] = result.target
             else:
                 lost.add(ref)

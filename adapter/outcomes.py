@@ -96,6 +96,7 @@ class PageOutcome:
     problems: tuple[Problem, ...] = ()  # records (and requests) that could not be read
     found: Mapping[str, list[dict[str, Any]]] = field(default_factory=dict)  # sinks' searches
     complete: bool = True  # False: the page's records could not be read; nothing was checked
+    notes: tuple[str, ...] = ()  # what the run says once about itself (the report's "notes")
 
     @property
     def results(self) -> list[ClaimResult]:

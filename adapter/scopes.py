@@ -19,17 +19,25 @@ from adapter.sources import CLAIM_TYPES
 WRITTEN_TYPES = frozenset({"DetectedIssue"})  # the one type a check writes (fhir.guard)
 
 
-def read_types(*, writes: bool = True) -> tuple[str, ...]:
-    """Every resource type a run may read, sorted; a run that writes DetectedIssues reads the
-    earlier ones first, a run that only reads (audit) never does."""
-    written = WRITTEN_TYPES if writes else frozenset()
+def read_types(*, issues: bool = True) -> tuple[str, ...]:
+    """Every resource type a run may read, sorted; a check reads the earlier DetectedIssues
+    (to write only what changed, or to show it with --dry-run), audit never does."""
+    written = WRITTEN_TYPES if issues else frozenset()
     return tuple(sorted(CHART_TYPES | CLAIM_TYPES | NAMED_TYPES | written))
 
 
-def default_scope(*, writes: bool = True) -> str:
+def default_scope(*, writes: bool = True, issues: bool | None = None) -> str:
     """``system/X.read`` for each type read and, unless the run only reads,
-    ``system/X.write`` for each written."""
-    return _scope(read_types(writes=writes), sorted(WRITTEN_TYPES) if writes else ())
+    ``system/X.write`` for each written. ``issues``: whether it reads the earlier
+    DetectedIssues (by default, when it writes)."""
+    return _scope(read_types(issues=writes if issues is None else issues),
+                  sorted(WRITTEN_TYPES) if writes else ())
+
+
+def check_scope(*, dry_run: bool) -> str:
+    """What ``check``, ``sync`` and ``serve`` ask for: they read the earlier issues, and write
+    only without ``--dry-run`` (a dry run writes nothing: it needs no write scope)."""
+    return default_scope(writes=not dry_run, issues=True)
 
 
 def load_scope(types: Iterable[str]) -> str:

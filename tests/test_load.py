@@ -8,8 +8,10 @@ import json
 from typing import Any
 from urllib.parse import unquote
 
+import requests
 import responses
 
+from adapter.cli import main
 from adapter.fhir import FhirClient, RetryPolicy
 from adapter.load import (
     SOURCE_ID_SYSTEM,
@@ -230,3 +232,34 @@ def test_a_link_load_cannot_rewrite_holds_its_resource_back_naming_the_element()
     assert "--keep-ids" in totals.problems[0].message
     assert all(e["resource"]["identifier"][-1]["value"] != "Patient/p1"
                for t in server.sent for e in t["entry"])
+
+
+@responses.activate
+def test_a_resource_found_after_a_lost_answer_is_not_called_already_there(tmp_path, capsys):
+    """The first transaction timed out after the server committed it; sent again, its
+    conditional creates answer 200. load searched nothing before (it cannot know whether an
+    earlier load made them): it says it cannot tell, not "already there"."""
+    def timed_out(request: Any) -> Any:
+        raise requests.ReadTimeout("read timed out")
+
+    def found(request: Any) -> tuple[int, dict[str, str], str]:
+        entries = [{"response": {"status": "200 OK", "location":
+                    f"Patient/srv-{n}/_history/1"}} for n, _ in
+                   enumerate(json.loads(request.body)["entry"])]
+        return 200, {}, json.dumps({"resourceType": "Bundle", "type": "transaction-response",
+                                    "entry": entries})
+
+    responses.add_callback(responses.POST, BASE, callback=timed_out)
+    responses.add_callback(responses.POST, BASE, callback=found)
+    client = FhirClient(BASE, writable_types=frozenset({"Patient"}),
+                        retry=RetryPolicy(sleep=lambda s: None))
+    totals = load(client, [b.patient("p1"), b.patient("p2")])
+    assert (totals.loaded, totals.created, totals.unsure) == (2, 0, 2)
+
+    source = tmp_path / "Patient.ndjson"
+    source.write_text('{"resourceType": "Patient", "id": "p1"}\n')
+    responses.add_callback(responses.POST, BASE, callback=timed_out)
+    responses.add_callback(responses.POST, BASE, callback=found)
+    assert main(["load", "--source", str(source), "--server", BASE]) == 0
+    out = capsys.readouterr().out
+    assert ": 0 created, 0 already there, 1 created now or already there (sent again" in out

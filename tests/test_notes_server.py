@@ -13,7 +13,7 @@ import responses
 
 from adapter.driver import Driver
 from adapter.evidence.needs import record_searches
-from adapter.fhir import FhirClient
+from adapter.fhir import NO_RETRY, FhirClient
 from adapter.mappings import load_mappings
 from adapter.output.report import Report
 from adapter.rules import Policy
@@ -53,6 +53,7 @@ class Server:
     def __init__(self, chart: list[Resource], claims: list[Resource]) -> None:
         self.chart = chart
         self.searched: list[str] = []
+        self.refused: dict[str, tuple[int, Resource]] = {}  # type -> status, OperationOutcome
         responses.get(f"{BASE}/Claim", json=self._searchset(claims))
         responses.get(f"{BASE}/ExplanationOfBenefit", json=self._searchset([]))
         responses.add_callback(responses.POST, BASE, callback=self._batch)
@@ -68,6 +69,10 @@ class Server:
             url = urlsplit(entry["request"]["url"])
             rtype, params = url.path.rsplit("/", 1)[-1], parse_qsl(url.query)
             self.searched.append(entry["request"]["url"])
+            if rtype in self.refused:
+                status, outcome = self.refused[rtype]
+                entries.append({"response": {"status": str(status), "outcome": outcome}})
+                continue
             found = [r for r in self.chart if r["resourceType"] == rtype and _matches(r, params)]
             entries.append({"resource": self._searchset(found),
                             "response": {"status": "200 OK"}})
@@ -75,10 +80,10 @@ class Server:
                                     "entry": entries})
 
 
-def _run() -> Report:
+def _run(**client: Any) -> Report:
     mappings = load_mappings()
     report = Report()
-    client = FhirClient(BASE, page_size=100)
+    client = FhirClient(BASE, page_size=100, **client)
     source = ServerSource(client, ClaimSelection(), record_searches(mappings))
     Driver(source, Policy.from_mappings(mappings, mappings.thresholds), mappings,
            [report]).run()
@@ -146,3 +151,47 @@ def test_a_patient_without_notes_on_the_server_earns_no_note_missing():
     Server(records, [claim])
     report = _run()
     assert not {f.code for f in report.claims[0].findings} & {"note-missing"}
+
+
+def _outcome(text: str, code: str = "processing") -> Resource:
+    return {"resourceType": "OperationOutcome",
+            "issue": [{"severity": "error", "code": code, "details": {"text": text}}]}
+
+
+@responses.activate
+def test_a_note_type_the_server_does_not_support_is_said_once_and_the_others_are_read():
+    chart, claims = [], []
+    for n in range(3):
+        records, claim = _patient(n, [b.document_reference(f"n{n}", f"p{n}", SERVICE, SYMPTOM)])
+        chart, claims = chart + records, [*claims, claim]
+    server = Server(chart, claims)
+    server.refused = {  # HAPI's words; another server's bare code
+        "Composition": (400, _outcome("HAPI-0302: Unknown resource type 'Composition' - "
+                                      "Server knows how to handle: [Patient, ...]")),
+        "DiagnosticReport": (422, _outcome("Resource not available here", "not-supported"))}
+    report = _run()
+    assert not report.errors, report.errors[:3]
+    assert len(report.claims) == 3
+    assert all("note-symptom-only" in {f.code for f in c.findings} for c in report.claims)
+    assert [n.split(" (")[0] for n in report.run_notes()] == [
+        "the server does not support Composition", "the server does not support DiagnosticReport"]
+    assert "notes are read from DocumentReference" in report.run_notes()[0]
+
+
+@responses.activate
+def test_a_server_failure_on_a_note_search_stays_an_error_naming_a_short_url():
+    """Only a clear "not supported" counts: a 500 (or a 403) is an error, as before; the
+    error shows the search's path and the start of its query, not the kilobytes of it."""
+    chart, claims = [], []
+    for n in range(60):
+        records, claim = _patient(n, [])
+        chart, claims = chart + records, [*claims, claim]
+    server = Server(chart, claims)
+    server.refused = {"Composition": (500, _outcome("Unknown resource type, database down"))}
+    report = _run(retry=NO_RETRY)  # retried as ever, here at once
+    assert not report.claims and not report.run_notes()
+    messages = [e.message for e in report.errors]
+    assert len(messages) == 60 and "-> 500: Unknown resource type, database down" in messages[0]
+    url = messages[0].split("POST ", 1)[-1].split("GET ", 1)[-1].split(" ->")[0]
+    assert url.startswith(f"{BASE}/Composition?") and url.endswith("more characters)")
+    assert len(url) < len(BASE) + 160

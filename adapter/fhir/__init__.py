@@ -15,7 +15,7 @@ _WHERE = {
     "auth_from_settings": "auth", "EntryResult": "bundles", "includes": "bundles",
     "matches": "bundles", "FhirClient": "client", "bundle_is_idempotent": "client",
     "FhirAuthError": "errors", "FhirError": "errors", "FhirServerError": "errors",
-    "FhirUnreachableError": "errors",
+    "FhirUnreachableError": "errors", "FhirNotSupportedError": "errors",
     "PageExpiredError": "errors", "WriteNotAllowedError": "errors", "NO_RETRY": "retry",
     "RetryPolicy": "retry", "Query": "search", "Search": "search", "RequestStats": "stats",
 }
@@ -38,6 +38,7 @@ __all__ = [
     "FhirAuthError",
     "FhirClient",
     "FhirError",
+    "FhirNotSupportedError",
     "FhirServerError",
     "FhirUnreachableError",
     "NoAuth",

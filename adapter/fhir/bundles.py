@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from adapter.fhir.errors import FhirError, error_type_for, outcome_text
+from adapter.fhir.errors import (
+    FhirError,
+    FhirNotSupportedError,
+    error_type_for,
+    outcome_codes,
+    outcome_text,
+    refuses_type,
+)
 
 Bundle = dict[str, Any]
 
@@ -81,6 +88,11 @@ class EntryResult:
     resource: dict[str, Any] | None = None
     location: str | None = None
     outcome: str = ""  # the entry's OperationOutcome text, when the server sent one
+    codes: tuple[str, ...] = ()  # the issue codes of that OperationOutcome (``not-supported``)
+    # The entry went out before, in a request whose answer never came (a timeout, a dropped
+    # connection, a gateway's 5xx) and may have committed it: a conditional create answered
+    # 200 now may be finding what that attempt created.
+    resent: bool = False
 
     @property
     def ok(self) -> bool:
@@ -107,8 +119,11 @@ class EntryResult:
         if self.status is None:
             return FhirError(self.method, self.url, None,
                              self.outcome or "entry has no response status")
-        return error_type_for(self.status)(
-            self.method, self.url, self.status, self.outcome or str(self.status))
+        error_type = error_type_for(self.status)
+        if self.method == "GET" and "?" in self.url \
+                and refuses_type(self.status, self.outcome, self.codes):
+            error_type = FhirNotSupportedError  # a search of a type the server does not have
+        return error_type(self.method, self.url, self.status, self.outcome or str(self.status))
 
 
 def entry_is_idempotent(entry: object) -> bool:
@@ -147,6 +162,7 @@ def entry_results(base_url: str, sent: Bundle, received: Bundle) -> list[EntryRe
             resource=resource if isinstance(resource, dict) else None,
             location=location if isinstance(location, str) else None,
             outcome=outcome_text(response.get("outcome")),
+            codes=outcome_codes(response.get("outcome")),
         ))
     return results
 

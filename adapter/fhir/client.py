@@ -16,6 +16,7 @@ import re
 import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -127,20 +128,34 @@ class FhirClient:
         """Several searches in one batch request; each answer is a ``Search`` that starts from
         the page the batch returned and reads any further pages lazily. Raises the error an
         entry's status stands for when the server refused one of them."""
+        searches = []
+        for answer in self.batch_searches(queries):
+            if isinstance(answer, FhirError):
+                raise answer
+            searches.append(answer)
+        return searches
+
+    def batch_searches(self, queries: Sequence[Query]) -> list[Search | FhirError]:
+        """``batch_search``, with the error of each search the server refused in its place
+        (``FhirNotSupportedError`` when it does not support the type), for a caller that can
+        go on without some of them; a batch refused whole still raises."""
         queries = [self._counted(q) for q in queries]
         if not queries:
             return []
         bundle = {"resourceType": "Bundle", "type": "batch", "entry": [
             {"request": {"method": "GET", "url": q.url()}} for q in queries]}
-        searches = []
+        answers: list[Search | FhirError] = []
         for query, result in zip(queries, self.batch(bundle), strict=True):
             if not result.ok:
-                raise self._scope_hint(result.error(), query.resource_type)
-            if not (result.resource and result.resource.get("resourceType") == "Bundle"):
-                raise FhirError("GET", result.url, result.status, "entry holds no searchset Bundle")
-            searches.append(Search(self._page_fetcher(query.resource_type), self.base_url, query,
-                                   first_page=result.resource, max_pages=self.max_pages))
-        return searches
+                answers.append(self._scope_hint(result.error(), query.resource_type))
+            elif not (result.resource and result.resource.get("resourceType") == "Bundle"):
+                answers.append(FhirError("GET", result.url, result.status,
+                                         "entry holds no searchset Bundle"))
+            else:
+                answers.append(Search(self._page_fetcher(query.resource_type), self.base_url,
+                                      query, first_page=result.resource,
+                                      max_pages=self.max_pages))
+        return answers
 
     def _counted(self, query: Query) -> Query:
         return query if query.has("_count") else query.where(_count=self.page_size)
@@ -191,10 +206,16 @@ class FhirClient:
                  ) -> tuple[requests.Response, list[EntryResult]]:
             self.guard.check_bundle(sent)
             body = json.dumps(sent, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+            answers: list[int | None] = []  # each attempt's status; None: no answer came
             response = self._exchange("POST", self.base_url, kind=bundle_type, body=body,
-                                      idempotent=bundle_is_idempotent(sent), retry=retry)
+                                      idempotent=bundle_is_idempotent(sent), retry=retry,
+                                      answers=answers)
             received = _resource(response, "POST", self.base_url, expect="Bundle")
-            return response, entry_results(self.base_url, sent, received)
+            results = entry_results(self.base_url, sent, received)
+            if any(status is None or status >= 500 for status in answers[:-1]):
+                # sent again after an attempt that may have committed it (SERVERS.md)
+                results = [replace(result, resent=True) for result in results]
+            return response, results
 
         def on_retry(entries: int) -> None:
             self.stats.retries += 1
@@ -214,10 +235,20 @@ class FhirClient:
         body: bytes | None = None,
         paging_link: bool = False,
         retry: RetryPolicy | None = None,
+        answers: list[int | None] | None = None,
     ) -> requests.Response:
-        """Send with retries and one credential refresh on 401; raise on any failure."""
+        """Send with retries and one credential refresh on 401; raise on any failure.
+        ``answers`` gets each attempt's HTTP status (None when no answer came)."""
         def send() -> requests.Response:
-            return self._send_once(method, url, kind=kind, body=body, auth=self._auth)
+            try:
+                response = self._send_once(method, url, kind=kind, body=body, auth=self._auth)
+            except requests.RequestException:
+                if answers is not None:
+                    answers.append(None)
+                raise
+            if answers is not None:
+                answers.append(response.status_code)
+            return response
 
         response = self._with_retries(send, method, url, idempotent=idempotent, retry=retry)
         if response.status_code == 401 and self._auth.refresh():

@@ -84,7 +84,8 @@ def send_entries_with_retries(post: PostBundle, bundle: Bundle, policy: RetryPol
                                      location=None, outcome=exc.outcome or str(exc))
             return results
         for i, answer in zip(pending, answers, strict=True):
-            results[i] = answer
+            # an entry once sent in a request whose answer never came stays so (``resent``)
+            results[i] = replace(answer, resent=True) if results[i].resent else answer
 
 
 def _pointing_at_landed(entry: dict[str, Any], entries: list[Any],

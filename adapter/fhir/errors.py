@@ -48,7 +48,7 @@ class FhirError(Exception):
         super().__init__(self._line())
 
     def _line(self) -> str:
-        text = f"{self.method} {self.url}"
+        text = f"{self.method} {short_url(self.url)}"
         if self.status is not None:
             text = f"{text} -> {self.status}"
         return f"{text}: {self.outcome}" if self.outcome else text
@@ -74,6 +74,12 @@ class FhirUnreachableError(FhirServerError):
     instead of retrying for the whole retry budget."""
 
 
+class FhirNotSupportedError(FhirError):
+    """The server said plainly that it does not support the searched resource type (a 404 to
+    a search, or a 400 "unknown resource type" / OperationOutcome ``not-supported``): asking
+    again will not help, and a caller that can do without the type goes on without it."""
+
+
 class PageExpiredError(FhirError):
     """A search page link no longer works (410, or 404 on a paging link): the search restarts
     from its first page (``adapter.fhir.search``)."""
@@ -81,6 +87,41 @@ class PageExpiredError(FhirError):
 
 class WriteNotAllowedError(FhirError):
     """A write to a resource type or URL outside the client's write guard; nothing was sent."""
+
+
+QUERY_SHOWN = 100  # characters of a URL's query an error shows
+
+
+def short_url(url: str) -> str:
+    """The URL as an error shows it: its path and the first ``QUERY_SHOWN`` characters of its
+    query (a page's batch search lists every patient and code: kilobytes, in every error)."""
+    head, sep, query = url.partition("?")
+    if len(query) <= QUERY_SHOWN:
+        return url
+    return f"{head}{sep}{query[:QUERY_SHOWN]}... ({len(query) - QUERY_SHOWN} more characters)"
+
+
+# What a server says when it does not know a resource type (HAPI: "Unknown resource type
+# 'Composition'"; others: "Unsupported resource type", "resource type ... is not supported")
+_TYPE_REFUSED = re.compile(r"(unknown|unsupported|invalid) resource type|resource type\b.{0,80}"
+                           r"\bnot (supported|known)", re.IGNORECASE)
+
+
+def refuses_type(status: int | None, outcome: str, codes: tuple[str, ...] = ()) -> bool:
+    """Whether a search's answer says plainly that the server does not support the searched
+    type: a 404 (no such endpoint), or another 4xx but 401/403/429 whose OperationOutcome says
+    so (its code ``not-supported``, or its text). A 5xx or a timeout says nothing of the kind."""
+    if status is None or not 400 <= status < 500 or status in (401, 403, 408, 429):
+        return False
+    return status == 404 or "not-supported" in codes or bool(_TYPE_REFUSED.search(outcome))
+
+
+def outcome_codes(body: Any) -> tuple[str, ...]:
+    """The ``issue.code`` values of an OperationOutcome (``not-supported``, ``processing``)."""
+    if not isinstance(body, dict) or body.get("resourceType") != "OperationOutcome":
+        return ()
+    issues = body.get("issue") if isinstance(body.get("issue"), list) else []
+    return tuple(str(i["code"]) for i in issues if isinstance(i, dict) and i.get("code"))
 
 
 def redact_url(url: str) -> str:

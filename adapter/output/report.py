@@ -119,6 +119,7 @@ class Report(Sink):
                 self.skipped.append(Skipped(outcome.claim, outcome.skipped))
             self.errors.extend(outcome.problems)
         self.errors.extend(page.problems)
+        self.notes += [note for note in page.notes if note not in self.notes]
 
     def summary(self) -> dict[str, int]:
         verdicts = Counter(result.verdict for result in self.claims)

@@ -181,7 +181,7 @@ class WriteTotals:
     created: int = 0
     updated: int = 0
     cancelled: int = 0
-    unchanged: int = 0  # nothing to write, or a conditional create that found its issue
+    unchanged: int = 0  # nothing to write, or a conditional create that found another's issue
     failed: int = 0  # entries the server refused, or transactions that failed whole
     planned: list[str] = field(default_factory=list)  # --dry-run: the writes not made
 
@@ -241,9 +241,13 @@ class WriteBack(Sink):
             totals.failed += 1
             self.problems.append(Problem(f"DetectedIssue {key}", str(result.error())))
         elif kind == "create":
-            if result.status == 201:
+            # The page's search found no issue of this identifier before the first attempt
+            # (else it would be no create): a 200 to a create sent again after an attempt
+            # whose answer never came finds what that attempt created. A 200 to a create
+            # sent once finds one another writer made since the search.
+            if result.status == 201 or result.resent:
                 totals.created += 1
-            else:  # 200: a conditional create that found the issue already there
+            else:
                 totals.unchanged += 1
         elif kind == "update":
             totals.updated += 1

@@ -73,6 +73,11 @@ class Records:
     # patients the source says hold clinical notes on any day (a server reads only the notes
     # of the page's dates, so holding notes is asked apart: SPEC 4.2 note-missing)
     notes_held: frozenset[str] = frozenset()
+    # what the source says once about itself (a server that does not support a note type)
+    run_notes: tuple[str, ...] = ()
+    # the source could read no clinical note at all (a server supporting no note type): the
+    # note checks cannot be judged, and no patient may be said to have no note
+    notes_unread: bool = False
 
 
 class Source(Protocol):

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from adapter.evidence.needs import LINKED_TYPES, RecordSearch
-from adapter.fhir import FhirClient, Query, includes, matches
+from adapter.fhir import FhirClient, FhirNotSupportedError, Query, Search, includes, matches
 from adapter.notes.documents import binary_ids
 from adapter.outcomes import Problem
 from adapter.sources import CLAIM_TYPES
@@ -103,6 +103,11 @@ class ServerSource:
         self.client = client
         self.selection = selection
         self.searches = tuple(searches)
+        # note types (``dated`` searches) the server said it does not support -> its words:
+        # not asked again; the notes are read from the other types
+        self.unsupported: dict[str, str] = {}
+        self._note_types = tuple(dict.fromkeys(s.resource_type for s in self.searches
+                                               if s.dated))
 
     def claim_pages(self) -> Iterator[Sequence[Resource | Problem]]:
         for query in self.selection.queries():
@@ -114,10 +119,12 @@ class ServerSource:
         """The page's records and the sinks' searches, in one batch; raises ``FhirError``."""
         ids = ",".join(ref.rpartition("/")[2] for ref in reads.patients)
         named: list[tuple[str | None, Query]] = []
+        searches = [s for s in self.searches if s.resource_type not in self.unsupported]
         if reads.patients:
             named += [(None, self._query(search, ",".join(reads.patients), ids, reads.dates))
-                      for search in self.searches]
-            if reads.dates and any(search.dated for search in self.searches):
+                      for search in searches]
+            if reads.dates and any(s.resource_type == "DocumentReference" and s.dated
+                                   for s in searches):
                 # whether each patient holds a note on any day: one entry each, same batch
                 named += [(f"{_HELD}{patient}", Query.of(
                     "DocumentReference", patient=patient, _count=1, _elements="subject"))
@@ -126,8 +133,17 @@ class ServerSource:
         records: list[Resource] = []
         found: dict[str, list[Resource]] = {}
         held: set[str] = set()
-        for (name, _), search in zip(named, self.client.batch_search([q for _, q in named]),
-                                     strict=True):
+        refused: list[str] = []
+        for (name, query), search in zip(named, self.client.batch_searches(
+                [q for _, q in named]), strict=True):
+            if isinstance(search, FhirNotSupportedError) and self._note_search(name, query):
+                if query.resource_type not in self.unsupported:
+                    self.unsupported[query.resource_type] = " ".join(
+                        f"{search.status}: {search.outcome}"[:200].split())
+                    refused.append(query.resource_type)
+                continue
+            if not isinstance(search, Search):
+                raise search
             rtype = search.query.resource_type
             if name is not None and name.startswith(_HELD):
                 first = next(search.pages(), None)
@@ -141,7 +157,29 @@ class ServerSource:
                     found.setdefault(name, []).extend(matches(page, rtype))
         records += self._missing_links(reads.links, records)
         records += self._binaries(records)
-        return Records(records, {}, found, frozenset(held))
+        unread = bool(self._note_types) and all(t in self.unsupported for t in self._note_types)
+        return Records(records, {}, found, frozenset(held),
+                       run_notes=tuple(self._refused_note(t) for t in refused)
+                       + ((self._no_notes(),) if unread and refused else ()),
+                       notes_unread=unread)
+
+    def _note_search(self, name: str | None, query: Query) -> bool:
+        """A search of clinical notes (a note type of the page's dates, or whether a patient
+        holds notes): the run can go on without it."""
+        return query.resource_type in self._note_types and (
+            name is None or name.startswith(_HELD))
+
+    def _refused_note(self, rtype: str) -> str:
+        others = [t for t in self._note_types if t not in self.unsupported]
+        read = (f"notes are read from {' and '.join(others)}" if others
+                else "no note can be read")
+        return (f"the server does not support {rtype} ({self.unsupported[rtype]}): the "
+                f"charts' {rtype} notes "
+                f"were not read; {read}")
+
+    def _no_notes(self) -> str:
+        return (f"the server supports none of the note types ({', '.join(self._note_types)}): "
+                "the note checks (note-missing and the other note-* findings) were not judged")
 
     def _query(self, search: RecordSearch, patients: str, ids: str,
                dates: Sequence[str] = ()) -> Query:

@@ -13,7 +13,7 @@ import responses
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from adapter.cli import _parser, main
+from adapter.cli import _default_scope, _parser, main
 from adapter.evidence.kinds import CHART_TYPES
 from adapter.fhir import AuthConfigError, ClientSecretAuth, FhirAuthError, auth_from_settings
 from adapter.fhir.client import FhirClient
@@ -135,8 +135,33 @@ def test_the_default_scope_covers_every_type_the_checks_read():
         assert f"system/{rtype}.read" in scope
     assert "system/DetectedIssue.write" in scope
     assert [s for s in scope if s.endswith(".write")] == ["system/DetectedIssue.write"]
-    args = _parser().parse_args(["check", "--server", "http://x/fhir"])
-    assert args.scope == default_scope() and len(read_types()) == len(set(read_types()))
+    assert _scope_asked("check", "--server", "http://x/fhir") == default_scope()
+    assert len(read_types()) == len(set(read_types()))
+
+
+def _scope_asked(*argv: str) -> str | None:
+    """The --scope a command line asks its token for (given, else the command's default)."""
+    args = _parser().parse_args(argv)
+    _default_scope(args)
+    return args.scope
+
+
+def test_each_command_asks_for_the_scope_of_what_it_does():
+    server = ("--server", "http://x/fhir")
+    for command in ("check", "sync", "serve"):
+        state = ("--state", "s.json") if command == "sync" else ()
+        writing = set(_scope_asked(command, *server, *state).split())
+        reading = set(_scope_asked(command, *server, *state, "--dry-run").split())
+        assert "system/DetectedIssue.write" in writing, command
+        # a dry run writes nothing: it reads the earlier issues to show the writes, no more
+        assert [s for s in reading if not s.endswith(".read")] == [], command
+        assert reading == writing - {"system/DetectedIssue.write"}, command
+        assert "system/DetectedIssue.read" in reading and "system/Claim.read" in reading
+    audit = _scope_asked("audit", *server, "-o", "a.html")
+    assert ".write" not in audit and "DetectedIssue" not in audit
+    assert _scope_asked("check", *server, "--dry-run", "--scope", "system/*.read") \
+        == "system/*.read"  # one given is used as given
+    assert _scope_asked("check", "--source", "x") is None  # a file source asks for nothing
 
 
 @responses.activate
@@ -159,8 +184,7 @@ def test_a_403_without_a_scoped_token_gets_no_scope_hint():
 
 
 def test_audit_asks_only_to_read_and_each_command_s_help_says_its_own_default(capsys):
-    def parsed_scope(*argv: str) -> str | None:
-        return _parser().parse_args(argv).scope
+    parsed_scope = _scope_asked
 
     audit = parsed_scope("audit", "--server", "http://x/fhir", "-o", "audit.html")
     assert audit == default_scope(writes=False) and ".write" not in audit

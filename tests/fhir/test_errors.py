@@ -150,3 +150,26 @@ def test_a_fhir_xml_resource_is_not_quoted_but_an_xml_operation_outcome_is():
 def test_an_operation_outcome_without_text_says_so():
     assert response_outcome(response(500, '{"resourceType": "OperationOutcome"}')) == (
         "an OperationOutcome without text")
+
+
+def test_only_a_clear_answer_says_the_server_does_not_support_a_type():
+    from adapter.fhir.errors import refuses_type
+
+    assert refuses_type(404, "Not found")  # a search endpoint that is not there
+    assert refuses_type(400, "HAPI-0302: Unknown resource type 'Composition'")
+    assert refuses_type(400, "Resource type Composition is not supported by this server")
+    assert refuses_type(422, "unavailable", ("not-supported",))
+    assert not refuses_type(400, "Invalid date parameter")
+    for status in (500, 503, 403, 401, 429, None):  # failures, refusals of us: errors still
+        assert not refuses_type(status, "Unknown resource type 'Composition'")
+
+
+def test_an_error_shows_a_long_query_cut_to_its_start():
+    from adapter.fhir.errors import FhirError
+
+    url = "http://h/fhir/Condition?patient=" + ",".join(f"Patient/p{n}" for n in range(500))
+    shown = str(FhirError("GET", url, 500, "boom"))
+    assert shown.startswith("GET http://h/fhir/Condition?patient=Patient/p0,Patient/p1,")
+    assert len(shown) < 200 and "more characters) -> 500: boom" in shown
+    assert str(FhirError("GET", "http://h/fhir/Claim?_id=k1", 404, "x")) \
+        == "GET http://h/fhir/Claim?_id=k1 -> 404: x"

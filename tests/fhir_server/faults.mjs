@@ -27,6 +27,11 @@
 //   ignoreSort: true       searches ignore `_sort` (answered in the repository's own order).
 //   dropNextLinks: true    searchsets lose their next link (Bundle.total stays).
 //   lastUpdated: {"Claim/id": "text"}   those resources carry that meta.lastUpdated in answers.
+//   unsupportedTypes: {"Composition": 404, "DiagnosticReport": 400}
+//       Every request of those types (searches, reads and writes; plain or as a batch entry)
+//       is refused with that status and an OperationOutcome "Unknown resource type 'X'", code
+//       not-supported: a server that does not have the type (HAPI built without it, a facade
+//       over an EHR that exposes no Composition).
 //
 // Issue 25 (measured on a real Medplum 5.0.10 with PostgreSQL):
 //   strictIsolation: {maxEntries}
@@ -98,6 +103,10 @@ export async function refuseRequest(method, relative, body, repo) {
       return [400, outcomeOf('Transaction requires strict isolation but has too many entries')];
     }
   }
+  if (!isBundlePost(method, relative, body)) {
+    const unknown = unsupportedType({ request: { method, url: relative.replace(/^\/+/, '') } });
+    if (unknown) return [unknown.status, unknown.outcome];
+  }
   if (READS.has(method) || isBundlePost(method, relative, body)) return undefined;
   const entry = { request: { method, url: relative.replace(/^\/+/, '') }, resource: body };
   const refusal = await refusalOf(entry, repo);
@@ -161,6 +170,8 @@ export function after(resource) {
 
 async function refusalOf(entry, repo) {
   const method = String(entry?.request?.method ?? '').toUpperCase();
+  const unknown = unsupportedType(entry);
+  if (unknown) return unknown;
   if (READS.has(method)) return undefined;
   const text = JSON.stringify(entry);
   const rule = (faults.refuse ?? []).find((r) => r.match && text.includes(r.match));
@@ -184,6 +195,13 @@ async function refusalOf(entry, repo) {
     }
   }
   return undefined;
+}
+
+function unsupportedType(entry) {
+  const type = String(entry?.request?.url ?? '').split(/[/?]/)[0];
+  const status = (faults.unsupportedTypes ?? {})[type];
+  if (!type || status === undefined) return undefined;
+  return refuse(entry, status, `Unknown resource type '${type}'`, 'not-supported');
 }
 
 const HTML_PAGE = '<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>\n'

@@ -302,3 +302,57 @@ def test_the_fault_mode_answers_as_medplum_does_and_is_off_by_default(fresh_fhir
     assert limited.headers["RateLimit"] == '"fhirInteractions";r=0;t=58'
     assert limited.json()["_msBeforeNext"] == 58000 and limited.json()["_remainingPoints"] == 0
     assert requests.get(f"{server}/Patient", timeout=10).status_code == 200  # count spent
+
+
+def _noted_chart(prefix: str) -> list[dict[str, Any]]:
+    """``_chart`` with a note of the B12 date for the first patient: "B12 shot for low energy"
+    (note-symptom-only on its claim)."""
+    note = b.document_reference(f"{prefix}-n1", f"{prefix}-p1", f"{SERVICE}T09:00:00Z",
+                                "# Assessment and Plan\nB12 shot for low energy.")
+    return [*_chart(prefix), note]
+
+
+def _note_codes(report: dict[str, Any]) -> dict[str, list[str]]:
+    return {c["claim"]: sorted(f["code"] for f in c["findings"]
+                               if f["code"].startswith("note-")) for c in report["claims"]}
+
+
+def test_a_server_without_one_note_type_judges_the_claims_with_the_others_and_says_so_once(
+        fresh_fhir_server, capsys):
+    server = fresh_fhir_server
+    _load(server, _noted_chart("nu"))
+    _faults(server, unsupportedTypes={"Composition": 404})
+
+    status, report, err = _check(capsys, server, "nu", "--dry-run")
+
+    assert status == 0, report["errors"]  # a warning, not an error
+    assert report["summary"]["checked"] == 3 and report["errors"] == []
+    assert _note_codes(report)["Claim/nu-k1"] == ["note-symptom-only"]  # the DocumentReference
+    said = [n for n in report["notes"] if "does not support Composition" in n]
+    assert len(said) == 1 and "Unknown resource type 'Composition'" in said[0]
+    assert err.count("does not support Composition") == 1
+    assert {r["url"].split("?")[0] for r in _refused(server)} == {"Composition"}
+
+
+def test_a_server_with_no_note_type_leaves_the_note_checks_unjudged_never_note_missing(
+        fresh_fhir_server, capsys, tmp_path):
+    server = fresh_fhir_server
+    _load(server, _noted_chart("nn"))
+    config = tmp_path / "b12.toml"
+    config.write_text("[notes]\nrequired = true\n")  # else a chart without notes is silent
+    _faults(server, unsupportedTypes={"DocumentReference": 404, "Composition": 400,
+                                      "DiagnosticReport": 404})
+
+    status, report, err = _check(capsys, server, "nn", "--dry-run", "--config", str(config))
+
+    assert status == 0, report["errors"]
+    assert report["summary"]["checked"] == 3 and report["errors"] == []
+    assert _note_codes(report) == {f"Claim/nn-k{n}": [] for n in (1, 2, 3)}  # no note-missing
+    assert sum("supports none of the note types" in n for n in report["notes"]) == 1
+    assert err.count("the note checks (note-missing and the other note-* findings) were not "
+                     "judged") == 1
+
+    _faults(server)  # the same chart where notes can be read: the checks fire again
+    status, report, err = _check(capsys, server, "nn", "--dry-run", "--config", str(config))
+    assert _note_codes(report)["Claim/nn-k1"] == ["note-symptom-only"]
+    assert _note_codes(report)["Claim/nn-k2"] == ["note-missing"]  # notes.required

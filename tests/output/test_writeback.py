@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 
+import requests
 import responses
 
-from adapter.fhir import FhirClient
+from adapter.fhir import FhirClient, RetryPolicy
 from adapter.findings import Finding
 from adapter.outcomes import ClaimOutcome, ClaimResult, PageOutcome
 from adapter.output.detected_issue import IDENTIFIER_SYSTEM, build_detected_issue, key_of
@@ -178,3 +180,74 @@ def test_a_new_claim_version_still_updates_the_issue():
     newer = ClaimResult("Claim/k1", "Patient/p1", date(2026, 3, 2), (LAB,), version="3")
     plan = plan_writes([newer], existing, RUN_2)
     assert [i["implicated"][0]["reference"] for i in plan.updates] == ["Claim/k1/_history/3"]
+
+
+def _timed_out_after_committing(committed: list[dict]):
+    def callback(request):  # the server ran the transaction; its answer never came
+        committed.append(json.loads(request.body))
+        raise requests.ReadTimeout("read timed out")
+    return callback
+
+
+def _found(bundle: dict, status: str = "200 OK") -> dict:
+    return {"resourceType": "Bundle", "type": "transaction-response", "entry": [
+        {"response": {"status": status},
+         "resource": {**e["resource"], "id": f"srv-{n}"}} for n, e in enumerate(bundle["entry"])]}
+
+
+@responses.activate
+def test_creates_sent_again_after_a_lost_answer_are_counted_created_not_unchanged():
+    """SERVERS.md: a transaction that timed out after the server committed it; the resent
+    conditional creates answer 200 with the issues the first attempt made. The page's search
+    found none of them before the first attempt: the run created them."""
+    committed: list[dict] = []
+    responses.add_callback(responses.POST, BASE, callback=_timed_out_after_committing(committed))
+    responses.add_callback(responses.POST, BASE, callback=lambda request: (
+        200, {}, json.dumps(_found(json.loads(request.body)))))
+    sink = WriteBack(FhirClient(BASE, retry=RetryPolicy(sleep=lambda s: None)),
+                     clock=lambda: RUN_2)
+
+    sink.write(_page(_result(LINK, LAB), found=[]))
+
+    assert len(committed) == 1 and len(responses.calls) == 2  # sent twice, committed once
+    assert (sink.totals.created, sink.totals.unchanged, sink.totals.failed) == (2, 0, 0)
+
+
+@responses.activate
+def test_a_create_answered_200_at_once_or_after_a_refusal_found_another_writer_s_issue():
+    """A 429 commits nothing: a 200 after it (or to a create sent once) finds an issue that
+    another writer made since the page's search, not one this run made."""
+    responses.post(BASE, status=429, json={"_msBeforeNext": 0})
+    responses.add_callback(responses.POST, BASE, callback=lambda request: (
+        200, {}, json.dumps(_found(json.loads(request.body)))))
+    sink = WriteBack(FhirClient(BASE, retry=RetryPolicy(sleep=lambda s: None)),
+                     clock=lambda: RUN_2)
+
+    sink.write(_page(_result(LINK, LAB), found=[]))
+
+    assert len(responses.calls) == 2
+    assert (sink.totals.created, sink.totals.unchanged) == (0, 2)
+
+
+@responses.activate
+def test_a_create_refused_429_on_the_resend_after_a_lost_answer_still_counts_created():
+    """The retry after the lost answer finds one issue (200) and is rate-limited on the other
+    ("429" inside the 200); that entry, sent once more, finds what the first attempt made."""
+    committed: list[dict] = []
+    responses.add_callback(responses.POST, BASE, callback=_timed_out_after_committing(committed))
+
+    def one_limited(request):
+        answer = _found(json.loads(request.body))
+        answer["entry"][1] = {"response": {"status": "429"}}
+        return 200, {"RateLimit": '"fhirInteractions";r=0;t=0'}, json.dumps(answer)
+
+    responses.add_callback(responses.POST, BASE, callback=one_limited)
+    responses.add_callback(responses.POST, BASE, callback=lambda request: (
+        200, {}, json.dumps(_found(json.loads(request.body)))))
+    sink = WriteBack(FhirClient(BASE, retry=RetryPolicy(sleep=lambda s: None)),
+                     clock=lambda: RUN_2)
+
+    sink.write(_page(_result(LINK, LAB), found=[]))
+
+    assert len(responses.calls) == 3
+    assert (sink.totals.created, sink.totals.unchanged, sink.totals.failed) == (2, 0, 0)

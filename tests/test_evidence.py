@@ -385,6 +385,61 @@ def test_a_malformed_claim_is_an_error_and_the_other_claims_are_still_checked(ba
     assert report.claims[0].findings == ()
 
 
+def _partial_service_date(when: str, field: str) -> dict:
+    claim = b.claim("k2", "p1", SERVICE)
+    if field == "billablePeriod.start":
+        for item in claim["item"]:
+            del item["servicedDate"]
+        claim["billablePeriod"] = {"start": when}
+    elif field == "created":
+        for item in claim["item"]:
+            del item["servicedDate"]
+        claim["created"] = when
+    elif field == "servicedPeriod.start":
+        del claim["item"][0]["servicedDate"]
+        claim["item"][0]["servicedPeriod"] = {"start": when}
+    else:
+        claim["item"][0]["servicedDate"] = when
+    return claim
+
+
+@pytest.mark.parametrize("when", ["2026", "2026-03", "2026-03T10:00:00Z"])
+@pytest.mark.parametrize("field, where", [
+    ("servicedDate", "item[0].servicedDate"),
+    ("servicedPeriod.start", "item[0].servicedPeriod.start"),
+    ("billablePeriod.start", "billablePeriod.start"),
+    ("created", "created"),
+])
+def test_a_partial_date_of_service_is_an_error_naming_the_claim_and_the_field(when, field, where):
+    """A year or a month is no day: read as its first day it would pick the code release, the
+    lab window and the injection's day at random."""
+    report = run(*clean_chart(), _partial_service_date(when, field))
+    assert [(e.resource, e.message) for e in report.errors] == [
+        ("Claim/k2", f"{where} is a partial date {when!r}: a date of service needs the day")]
+    assert [c.claim for c in report.claims] == ["Claim/k1"]
+
+
+def test_a_partial_date_that_is_not_the_date_of_service_is_no_error():
+    """The line's own day decides: a month-long billing period, a partial creation date or a
+    partial date on a line that bills no B12 are not the date of service."""
+    claim = b.claim("k1", "p1", SERVICE, supporting=("Condition/c1", "Observation/o1"))
+    claim["billablePeriod"] = {"start": "2026-03"}
+    claim["created"] = "2026"
+    claim["item"][1]["servicedDate"] = "2026-03"  # the 96372 line
+    report = run(*replace(clean_chart(), claim))
+    assert report.errors == []
+    assert [(c.claim, c.verdict) for c in report.claims] == [("Claim/k1", "supported")]
+
+
+@pytest.mark.parametrize("units", [0, -1, -0.5])
+def test_a_b12_line_billing_no_or_negative_units_is_an_error_not_a_dose_finding(units):
+    report = run(*replace(clean_chart(), b.claim("k1", "p1", SERVICE, units=units)))
+    assert [(e.resource, e.message) for e in report.errors] == [
+        ("Claim/k1", f"item[0].quantity.value is {units:g}: a line bills a positive number "
+                     "of units")]
+    assert report.claims == []
+
+
 def test_a_reference_to_a_missing_resource_is_an_error_and_the_claim_is_still_checked():
     missing = b.claim("k3", "p1", SERVICE, supporting=("Condition/c1", "Observation/nope"))
     report = run(*clean_chart(), missing)

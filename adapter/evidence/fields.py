@@ -163,9 +163,9 @@ def no_day(where: str, value: object) -> str | None:
     """Why a date read by ``parse_date`` cannot be a date of service: a year or a month
     (``"2026"``, ``"2026-06"``) is no day, though ``parse_date`` reads it as its first. None
     for a full date, told by its dashes first (the common case)."""
-    if type(value) is not str or (len(value) >= 10 and value[4] == "-" and value[7] == "-"):
+    if not isinstance(value, str) or (len(value) >= 10 and value[4] == "-" and value[7] == "-"):
         return None
-    written = value.strip()
+    written: str = value.strip()
     if len(written) >= 10 and written[4] == "-" and written[7] == "-":
         return None
     return f"{where} is a partial date {_shown(value)}: a date of service needs the day"

@@ -60,6 +60,24 @@ def test_malformed_resource_is_listed_and_the_run_goes_on_with_exit_1(tmp_path, 
     assert [c["claim"] for c in report["claims"]] == ["Claim/k1", "Claim/k2"]
 
 
+@pytest.mark.parametrize("field, value, message", [
+    ("servicedDate", "2026-03", "item[0].servicedDate is a partial date '2026-03': a date of "
+                                "service needs the day"),
+    ("quantity", {"value": -1}, "item[0].quantity.value is -1: a line bills a positive "
+                                "number of units"),
+])
+def test_a_claim_with_no_day_of_service_or_negative_units_is_an_error_and_exit_1(
+        tmp_path, capsys, field, value, message):
+    bad = b.claim("k2", "p1", SERVICE)
+    bad["item"][0][field] = value
+    source = _write_ndjson(tmp_path / "bulk", [*clean_chart(), bad])
+    status, out, _ = _run(capsys, "check", "--source", str(source), "--format", "json")
+    report = json.loads(out)
+    assert status == 1
+    assert report["errors"] == [{"resource": "Claim/k2", "message": message}]
+    assert [(c["claim"], c["verdict"]) for c in report["claims"]] == [("Claim/k1", "supported")]
+
+
 @pytest.mark.parametrize("argv, expected", [
     (["--source", "does/not/exist"], "no such file or directory"),
 ])

@@ -3,6 +3,7 @@ as current and confirmed, and bad input (reported, the run goes on)."""
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import pytest
@@ -126,6 +127,41 @@ def test_evidence_of_another_patient_is_refused_with_an_error():
     assert any(e.resource == "Claim/k1" and "Patient/p2" in e.message for e in report.errors)
     assert "Observation/x9" not in {
         ref for f in report.claims[0].findings for ref in f.evidence}
+
+
+def _condition_citing_another_patients_lab(*more):
+    """p1's claim links Condition/c1, whose evidence is p2's low B12 (p1 has no lab)."""
+    resources = [*without(clean_chart(supporting=("Condition/c1",)), "Observation", "o1"),
+                 b.patient("p2"), b.lab("o2", "p2", "b12", 150, "pg/mL", "2026-02-10"), *more]
+    return replace(resources, b.condition("c1", "p1", icd="E53.8", evidence=("o2",)))
+
+
+OTHER_LAB = ("evidence points at Observation/o2, which belongs to Patient/p2, not Patient/p1 "
+             "(the patient of Claim/k1): not counted")
+
+
+def test_a_condition_citing_another_patients_lab_is_an_error_naming_both_and_the_lab_counts_not():
+    """The error named the claim, which links no lab ("Claim/k1 references Observation/o2")."""
+    report = run(*_condition_citing_another_patients_lab())
+    assert [(e.resource, e.message) for e in report.errors] == [("Condition/c1", OTHER_LAB)]
+    [claim] = report.claims
+    lab_missing = [f for f in claim.findings if f.code == "lab-missing"]
+    assert lab_missing and not any("Observation/o2" in f.evidence for f in claim.findings)
+
+
+def test_a_condition_citing_another_patients_lab_is_named_in_a_bulk_directory(tmp_path, capsys):
+    """Read in file mode when p2's lab is read (p2 bills B12 too): named, not counted, exit 1."""
+    from adapter.cli import main
+
+    resources = _condition_citing_another_patients_lab(
+        b.condition("c2", "p2", icd="E53.8"), b.claim("k2", "p2", SERVICE))
+    b.write_bulk(tmp_path / "bulk", resources)
+    assert main(["check", "--source", str(tmp_path / "bulk"), "--format", "json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert {"resource": "Condition/c1", "message": OTHER_LAB} in report["errors"]
+    assert not [e for e in report["errors"] if e["resource"] == "Claim/k1"]
+    k1 = next(c for c in report["claims"] if c["claim"] == "Claim/k1")
+    assert "lab-missing" in [f["code"] for f in k1["findings"]]
 
 
 def test_the_record_of_another_patient_is_not_evidence():
@@ -383,6 +419,61 @@ def test_a_malformed_claim_is_an_error_and_the_other_claims_are_still_checked(ba
     assert [(e.resource, words in e.message) for e in report.errors] == [("Claim/k2", True)]
     assert [c.claim for c in report.claims] == ["Claim/k1"]
     assert report.claims[0].findings == ()
+
+
+def _partial_service_date(when: str, field: str) -> dict:
+    claim = b.claim("k2", "p1", SERVICE)
+    if field == "billablePeriod.start":
+        for item in claim["item"]:
+            del item["servicedDate"]
+        claim["billablePeriod"] = {"start": when}
+    elif field == "created":
+        for item in claim["item"]:
+            del item["servicedDate"]
+        claim["created"] = when
+    elif field == "servicedPeriod.start":
+        del claim["item"][0]["servicedDate"]
+        claim["item"][0]["servicedPeriod"] = {"start": when}
+    else:
+        claim["item"][0]["servicedDate"] = when
+    return claim
+
+
+@pytest.mark.parametrize("when", ["2026", "2026-03", "2026-03T10:00:00Z"])
+@pytest.mark.parametrize("field, where", [
+    ("servicedDate", "item[0].servicedDate"),
+    ("servicedPeriod.start", "item[0].servicedPeriod.start"),
+    ("billablePeriod.start", "billablePeriod.start"),
+    ("created", "created"),
+])
+def test_a_partial_date_of_service_is_an_error_naming_the_claim_and_the_field(when, field, where):
+    """A year or a month is no day: read as its first day it would pick the code release, the
+    lab window and the injection's day at random."""
+    report = run(*clean_chart(), _partial_service_date(when, field))
+    assert [(e.resource, e.message) for e in report.errors] == [
+        ("Claim/k2", f"{where} is a partial date {when!r}: a date of service needs the day")]
+    assert [c.claim for c in report.claims] == ["Claim/k1"]
+
+
+def test_a_partial_date_that_is_not_the_date_of_service_is_no_error():
+    """The line's own day decides: a month-long billing period, a partial creation date or a
+    partial date on a line that bills no B12 are not the date of service."""
+    claim = b.claim("k1", "p1", SERVICE, supporting=("Condition/c1", "Observation/o1"))
+    claim["billablePeriod"] = {"start": "2026-03"}
+    claim["created"] = "2026"
+    claim["item"][1]["servicedDate"] = "2026-03"  # the 96372 line
+    report = run(*replace(clean_chart(), claim))
+    assert report.errors == []
+    assert [(c.claim, c.verdict) for c in report.claims] == [("Claim/k1", "supported")]
+
+
+@pytest.mark.parametrize("units", [0, -1, -0.5])
+def test_a_b12_line_billing_no_or_negative_units_is_an_error_not_a_dose_finding(units):
+    report = run(*replace(clean_chart(), b.claim("k1", "p1", SERVICE, units=units)))
+    assert [(e.resource, e.message) for e in report.errors] == [
+        ("Claim/k1", f"item[0].quantity.value is {units:g}: a line bills a positive number "
+                     "of units")]
+    assert report.claims == []
 
 
 def test_a_reference_to_a_missing_resource_is_an_error_and_the_claim_is_still_checked():

@@ -212,6 +212,70 @@ def test_ndjson_under_a_json_name_is_named_with_what_to_do(tmp_path, capsys):
     assert status == 1
 
 
+NOT_NDJSON = ("a JSON document over several lines, not NDJSON (one resource per line): not "
+              "read (name it .json, or write one resource per line)")
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+@pytest.mark.parametrize("name, gz", [("Bundle.ndjson", False), ("Claim.ndjson", False),
+                                      ("Condition.000.ndjson.gz", True)])
+def test_a_pretty_printed_document_saved_as_ndjson_is_one_error_naming_it(
+        tmp_path, capsys, name, gz, workers):
+    """A pretty-printed Bundle (or resource) under an NDJSON name gave an error a line
+    ("Bundle.ndjson:1: not valid JSON", ":2", ... hundreds): it is named once, not read, and
+    the other files are."""
+    resources = _chart()
+    kept = [r for r in resources if r["resourceType"] not in ("Claim", "Condition")]
+    for rtype, typed in _by_type(kept).items():
+        (tmp_path / f"{rtype}.ndjson").write_text(_lines(typed))
+    claims = [r for r in resources if r["resourceType"] == "Claim"]
+    conditions = [r for r in resources if r["resourceType"] == "Condition"]
+    if name.startswith("Claim"):
+        (tmp_path / "Condition.ndjson").write_text(_lines(conditions))
+        (tmp_path / "Claim.001.ndjson").write_text(_lines(claims[1:]))
+        document: Any = claims[0]
+    else:
+        (tmp_path / "Claim.ndjson").write_text(_lines(claims))
+        document = {"resourceType": "Bundle", "type": "collection",
+                    "entry": [{"resource": r} for r in conditions]}
+    written = json.dumps(document, indent=2).encode()
+    (tmp_path / name).write_bytes(gzip.compress(written) if gz else written)
+    status = main(["check", "--source", str(tmp_path), "--format", "json",
+                   "--workers", workers])
+    report = json.loads(capsys.readouterr().out)
+    file_errors = [e for e in report["errors"] if "/" not in e["resource"]]
+    assert file_errors == [{"resource": name, "message": NOT_NDJSON}]
+    assert status == 1
+    judged = {c["claim"]: [f["code"] for f in c["findings"]] for c in report["claims"]}
+    if name.startswith("Claim"):
+        assert list(judged) == ["Claim/k2"]
+    else:  # its Conditions were not read: k1 links one
+        assert sorted(judged) == ["Claim/k1", "Claim/k2"]
+        assert "dx-not-documented" in judged["Claim/k1"]
+        assert [e["resource"] for e in report["errors"] if "/" in e["resource"]] == ["Claim/k1"]
+
+
+def test_a_pretty_printed_bundle_saved_as_ndjson_as_the_source_is_unusable(tmp_path, capsys):
+    path = tmp_path / "Bundle.ndjson"
+    path.write_text(json.dumps({"resourceType": "Bundle", "type": "collection",
+                                "entry": [{"resource": r} for r in _chart()]}, indent=1))
+    assert main(["check", "--source", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert err == f"b12-adapter: {path}: {NOT_NDJSON}\n" and out == ""
+
+
+def test_an_ndjson_file_whose_first_line_is_broken_is_still_read_a_line_at_a_time(
+        tmp_path, capsys):
+    """Only a file that is one JSON document is named so: a brace alone on the first line of
+    real NDJSON is one bad line, and the rest is read."""
+    for rtype, resources in _by_type(_chart()).items():
+        (tmp_path / f"{rtype}.ndjson").write_text(
+            ("{\n" if rtype == "Observation" else "") + _lines(resources))
+    status, report = _report(capsys, tmp_path)
+    assert status == 1 and report["summary"]["checked"] == 2
+    assert [e["resource"] for e in report["errors"]] == ["Observation.ndjson:1"]
+
+
 def test_a_json_file_with_more_after_its_value_gets_no_ndjson_hint(tmp_path, capsys):
     (tmp_path / "export.json").write_text(
         '{"resourceType": "Bundle", "type": "collection", "entry": []}}\n')

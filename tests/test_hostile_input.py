@@ -218,6 +218,29 @@ def test_control_characters_in_a_code_reach_no_terminal_nor_fhir_string(tmp_path
     assert "\\x1b[2J" in key and "\\x00" in key and issue["id"] == issue_id(key)
 
 
+INVISIBLE = "\u200b\u200e\u2066\u2069\ufeff\u00ad\u2060\u2028"
+
+
+def test_invisible_characters_in_a_code_are_escaped_in_the_table(tmp_path, capsys):
+    """A zero-width space, a bidi mark or isolate, a byte order mark printed raw made
+    "D51.\u200b0" read as the valid D51.0 beside "is not an ICD-10-CM code"."""
+    claim = b.claim("k1", "p1", SERVICE, diagnoses=("E53.8", "D51.0"),
+                    supporting=("Condition/c1", "Observation/o1"))
+    claim["diagnosis"][1]["diagnosisCodeableConcept"]["coding"][0]["code"] = f"D51.{INVISIBLE}0"
+    b.write_bulk(tmp_path / "export", [*clean_chart()[:-1], claim])
+    assert main(["check", "--source", str(tmp_path / "export")]) == 0
+    table = capsys.readouterr().out
+    assert not any(c in table for c in INVISIBLE)
+    assert "dx-invalid [D51.\\u200b\\u200e\\u2066\\u2069\\ufeff\\xad\\u2060\\u20280]" in table
+
+
+def test_invisible_characters_on_stderr_are_escaped(tmp_path, capsys):
+    assert main(["check", "--source", str(tmp_path / f"gone{INVISIBLE}\x00")]) == 2
+    err = capsys.readouterr().err
+    assert not any(c in err for c in INVISIBLE + "\x00")
+    assert "gone\\u200b\\u200e\\u2066\\u2069\\ufeff\\xad\\u2060\\u2028\\x00" in err
+
+
 def test_control_characters_in_a_message_on_stderr_are_escaped(tmp_path, capsys):
     assert main(["check", "--source", str(tmp_path / "gone\x1b]0;owned\x07")]) == 2
     err = capsys.readouterr().err

@@ -46,6 +46,7 @@ class ClaimItem:
     service_date: date | None  # servicedDate / servicedPeriod.start
     diagnosis_sequences: tuple[int, ...]
     encounters: tuple[str, ...]
+    no_day: str | None = None  # service_date is a year or a month: why it is no day
 
 
 @value
@@ -76,6 +77,8 @@ class ClaimRecord:
     use: str | None = None  # claim | preauthorization | predetermination
     providers: tuple[str, ...] = ()  # provider, careTeam providers, facility (for reports)
     payer: ClaimPayer = NO_PAYER  # insurer and focal coverage (SPEC 4.4)
+    # the claim's own date (billable_start, else created) is a year or a month: why it is no day
+    no_day: str | None = None
 
 
 @value

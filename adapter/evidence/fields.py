@@ -159,6 +159,18 @@ def optional_date(resource: Mapping[str, Any], *names: str, ref: str,
     return parse_date(value, name, ref, zone) if value is not None else None
 
 
+def no_day(where: str, value: object) -> str | None:
+    """Why a date read by ``parse_date`` cannot be a date of service: a year or a month
+    (``"2026"``, ``"2026-06"``) is no day, though ``parse_date`` reads it as its first. None
+    for a full date, told by its dashes first (the common case)."""
+    if not isinstance(value, str) or (len(value) >= 10 and value[4] == "-" and value[7] == "-"):
+        return None
+    written: str = value.strip()
+    if len(written) >= 10 and written[4] == "-" and written[7] == "-":
+        return None
+    return f"{where} is a partial date {_shown(value)}: a date of service needs the day"
+
+
 def first_present(resource: Mapping[str, Any], *names: str) -> tuple[str, object]:
     """The first of ``names`` present and its value (``optional_date`` reads that one)."""
     for name in names:

@@ -42,9 +42,11 @@ def _resolve_diagnoses(claim: ClaimFacts, chart: Chart) -> ClaimFacts:
 
 def _merge(
     record: list[F], linked_refs: set[str], chart: Chart, kind: type[F], claim: ClaimFacts,
-    problems: list[BadResource],
+    problems: list[BadResource], via: dict[str, str] | None = None,
 ) -> tuple[Linked[F], ...]:
-    """The patient's facts of one kind, each marked linked or record-only."""
+    """The patient's facts of one kind, each marked linked or record-only. Another patient's
+    fact is never evidence: an error names who links it, the claim or (``via``: the linked
+    Condition whose evidence points at it) the Condition."""
     merged: dict[str, Linked[F]] = {
         fact.ref: Linked(fact, LINKED if fact.ref in linked_refs else RECORD) for fact in record
     }
@@ -54,9 +56,16 @@ def _merge(
             continue
         owner = chart.canonical(fact.patient) if fact.patient else None
         if owner != claim.patient:
-            problems.append(BadResource(
-                claim.ref, f"references {fact.ref}, which belongs to {owner or 'no patient'}, "
-                f"not {claim.patient}"))
+            condition = via.get(ref) if via is not None else None
+            if condition is not None:
+                problems.append(BadResource(
+                    condition, f"evidence points at {fact.ref}, which belongs to "
+                    f"{owner or 'no patient'}, not {claim.patient} (the patient of "
+                    f"{claim.ref}): not counted"))
+            else:
+                problems.append(BadResource(
+                    claim.ref, f"references {fact.ref}, which belongs to "
+                    f"{owner or 'no patient'}, not {claim.patient}"))
             continue
         merged[fact.ref] = Linked(fact, LINKED)
     return tuple(merged.values())
@@ -104,10 +113,16 @@ def gather(claim: ClaimFacts, chart: Chart) -> ClaimEvidence:
         chart, ConditionFact, claim, problems,
     )
     lab_links = set(referenced)
+    via: dict[str, str] = {}  # a lab only a linked Condition's evidence points at: which
     for linked in conditions:
-        if linked.path is Path.LINKED:
-            lab_links.update(chart.canonical(r) for r in linked.fact.evidence)
-    labs = _merge(list(chart.labs.get(patient, ())), lab_links, chart, LabFact, claim, problems)
+        if linked.path is Path.LINKED and linked.fact.evidence:
+            for r in linked.fact.evidence:
+                target = chart.canonical(r)
+                if target not in referenced:
+                    via.setdefault(target, linked.fact.ref)
+                lab_links.add(target)
+    labs = _merge(list(chart.labs.get(patient, ())), lab_links, chart, LabFact, claim, problems,
+                  via)
     notes = note_evidence(claim, chart.notes.get(patient, ()), chart.canonical,
                           patient in chart.note_holders)
     return ClaimEvidence(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,10 +24,12 @@ from adapter.evidence.fields import (
     BadResource,
     codings,
     concept_text,
+    first_present,
     is_object,
     items,
+    no_day,
     number,
-    optional_date,
+    parse_date,
     ref_of,
     reference,
     references,
@@ -48,6 +51,17 @@ def _positive_ints(values: object, where: str, ref: str) -> tuple[int, ...]:
     return tuple(values)
 
 
+def _day(resource: Resource, *names: str, ref: str, zone: ZoneInfo | None,
+         where: str = "") -> tuple[date | None, str | None]:
+    """A date that may be the claim's date of service (``rules.scope``), and why it cannot be
+    one when it has no day (``fields.no_day``): which date is used is scope's to say."""
+    name, value = first_present(resource, *names)
+    if value is None:
+        return None, None
+    day = parse_date(value, name, ref, zone)
+    return day, no_day(f"{where}.{name}" if where else name, value)
+
+
 def _claim_item(item: Resource, index: int, ref: str, zone: ZoneInfo | None,
                 product: tuple[tuple[str, str], ...] | None = None) -> ClaimItem:
     where = f"item[{index}]"
@@ -56,17 +70,19 @@ def _claim_item(item: Resource, index: int, ref: str, zone: ZoneInfo | None,
     if is_object(quantity) and (value := quantity.get("value")) is not None:
         units = number(value, f"{where}.quantity.value", ref)
     sequence = item.get("sequence")
+    service_date, no_service_day = _day(item, "servicedDate", "servicedPeriod.start", ref=ref,
+                                        zone=zone, where=where)
     return ClaimItem(
         sequence=sequence if isinstance(sequence, int) else index + 1,
         product=product if product is not None else tuple(
             codings(item.get("productOrService"), f"{where}.productOrService", ref)),
         units=units,
-        service_date=optional_date(item, "servicedDate", "servicedPeriod.start", ref=ref,
-                                   zone=zone),
+        service_date=service_date,
         diagnosis_sequences=_positive_ints(
             item.get("diagnosisSequence"), f"{where}.diagnosisSequence", ref
         ),
         encounters=references(item, "encounter", ref, where),
+        no_day=no_service_day,
     )
 
 
@@ -173,18 +189,22 @@ def read_claim(resource: Resource, zone: ZoneInfo | None = None,
     products = head.products if head is not None else None
     lines = [_claim_item(item, n, ref, zone, products[n] if products is not None else None)
              for n, item in enumerate(items(resource, "item", ref))]
+    patient = reference(resource.get("patient"), "patient", ref)
+    billable_start, billable_no_day = _day(resource, "billablePeriod.start", ref=ref, zone=zone)
+    created, created_no_day = _day(resource, "created", ref=ref, zone=zone)
     return ClaimRecord(
         ref=ref,
         version=string(version),
         last_updated=string(updated),
         status=_code(status),
-        patient=reference(resource.get("patient"), "patient", ref),
-        billable_start=optional_date(resource, "billablePeriod.start", ref=ref, zone=zone),
-        created=optional_date(resource, "created", ref=ref, zone=zone),
+        patient=patient,
+        billable_start=billable_start,
+        created=created,
         diagnoses=tuple(sorted(diagnoses, key=lambda d: d.sequence)),
         items=tuple(lines),
         supporting=references(resource, "supportingInfo", ref, key="valueReference"),
         use=_code(use),
         providers=_providers(resource, ref),
         payer=read_claim_payer(resource),
+        no_day=billable_no_day if billable_start is not None else created_no_day,
     )

@@ -2,10 +2,14 @@
 
 A claim's code, an id, a file name or a note is the input's, and a terminal obeys what it
 holds: a newline forges a line of the report ("ZZ9\nClaim/k9 ... supported"), an ESC clears the
-screen or retitles the window, a bidi override shows a code reversed. Every C0 control (tab and
-newline too: the table's own lines are joined after), DEL, every C1 control and the bidi
-embeddings, overrides and isolates are written as their Python escape (``\\n``, ``\\x1b``,
-``\\u202e``), as ``repr`` writes them; the JSON report is JSON and escapes them itself.
+screen or retitles the window, a bidi override shows a code reversed, a zero-width space makes
+"D51.0\u200b" look like the valid code it is not. Every C0 control (tab and newline too: the
+table's own lines are joined after), DEL, every C1 control, the bidi embeddings, overrides,
+isolates and marks (LRM, RLM, ALM), and the invisible format characters (soft hyphen,
+zero-width space and joiners, line and paragraph separators, word joiner and the invisible
+operators, the byte order mark) are written as their Python escape (``\\n``, ``\\x1b``,
+``\\u202e``, ``\\u200b``), as ``repr`` writes them; the JSON report is JSON and escapes what
+it must itself.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ from __future__ import annotations
 import logging
 import re
 
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\xad\u061c\u180e\u200b-\u200f\u2028-\u202e"
+                      "\u2060-\u2064\u2066-\u2069\ufeff]")
 
 
 def _escape(match: re.Match[str]) -> str:

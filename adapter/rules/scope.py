@@ -89,14 +89,28 @@ def in_scope(record: ClaimRecord, drugs: DrugCodes) -> ClaimFacts | Skip:
     """
     if (skip := _not_a_service(record)) is not None:
         return skip
-    b12_items = tuple(line for item in record.items if (line := _b12_item(item, drugs)))
+    found: list[B12Item] = []
+    for n, item in enumerate(record.items):
+        line = _b12_item(item, drugs)
+        if line is None:
+            continue
+        if item.no_day is not None:  # a year or a month: the line's date is no day
+            raise BadResource(record.ref, item.no_day)
+        if line.units is not None and line.units <= 0:
+            raise BadResource(record.ref, f"item[{n}].quantity.value is {line.units:g}: a "
+                              "line bills a positive number of units")
+        found.append(line)
+    b12_items = tuple(found)
     if not b12_items:
         return NO_B12
     if not record.patient:
         raise BadResource(record.ref, "Claim has no patient")
     # the earliest B12 line's date (SPEC 4.1: lines need not be listed in date order)
-    service_date = (min((i.service_date for i in b12_items if i.service_date), default=None)
-                    or record.billable_start or record.created)
+    service_date = min((i.service_date for i in b12_items if i.service_date), default=None)
+    if service_date is None:
+        if record.no_day is not None:
+            raise BadResource(record.ref, record.no_day)
+        service_date = record.billable_start or record.created
     if service_date is None:
         raise BadResource(record.ref,
                           "no service date (item.servicedDate, billablePeriod, created)")

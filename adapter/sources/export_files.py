@@ -21,6 +21,7 @@ from adapter.sources.resource_types import NAMED_TYPES
 logger = logging.getLogger("adapter.sources")
 
 _RESOURCE_TYPE = b'"resourceType"'
+_BOM = b"\xef\xbb\xbf"
 _SCAN_CHUNK = 1 << 16
 
 
@@ -35,7 +36,7 @@ class DataFile:
     path: Path
     ndjson: bool
     rtype: str | None = None  # the one type the manifest or the file name says it holds
-    problem: str | None = None  # named like data but no file to read: why (never opened)
+    problem: str | None = None  # named like data but not to be read as such: why
 
     @property
     def claims_only(self) -> bool:
@@ -59,8 +60,34 @@ def directory_files(directory: Path) -> list[DataFile]:
         if rtype is None and holds_resources(path) is False:
             logger.info("%s holds no FHIR resources: not data", file_name(path))
             continue  # the export's log.ndjson, a README.json ...
-        files.append(DataFile(path, ndjson, rtype))
+        files.append(DataFile(path, ndjson, rtype,
+                              problem=NOT_NDJSON if ndjson and one_document(path) else None))
     return files
+
+
+NOT_NDJSON = ("a JSON document over several lines, not NDJSON (one resource per line): not "
+              "read (name it .json, or write one resource per line)")
+
+
+def one_document(path: Path) -> bool:
+    """Whether a file named as NDJSON is one JSON document over several lines, as a
+    pretty-printer writes a Bundle or a resource: its first line is ``{`` or ``[`` alone and
+    the whole file is one JSON value. Read as lines, it would be an error a line. Only the
+    first line is read of any other file (an NDJSON line is a whole resource)."""
+    try:
+        with open_data(path) as handle:
+            first = handle.readline()
+            while first and not first.strip():
+                first = handle.readline()
+            if first.removeprefix(_BOM).strip() not in (b"{", b"["):
+                return False
+            whole = first.removeprefix(_BOM) + handle.read()
+    except (OSError, EOFError, gzip.BadGzipFile):
+        return False  # reading it says why
+    try:
+        return isinstance(json.loads(whole), dict | list)
+    except (ValueError, RecursionError):
+        return False  # not JSON either: each line is named
 
 
 def _not_a_file(path: Path) -> str:
@@ -99,7 +126,8 @@ def manifest_files(directory: Path, manifest: Path) -> list[DataFile]:
         for path in _manifest_output(directory, url, rtype if isinstance(rtype, str) else None):
             files.setdefault(path, DataFile(
                 path, ndjson=True,
-                rtype=rtype if isinstance(rtype, str) else type_from_name(path)))
+                rtype=rtype if isinstance(rtype, str) else type_from_name(path),
+                problem=NOT_NDJSON if one_document(path) else None))
     return list(files.values())
 
 

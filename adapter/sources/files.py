@@ -25,6 +25,7 @@ from adapter.outcomes import Problem
 from adapter.sources import CLAIM_TYPES
 from adapter.sources.base import LineTest, Reads, Records, Seen, Unbilled
 from adapter.sources.export_files import (
+    NOT_NDJSON,
     DataFile,
     SourceError,
     directory_files,
@@ -32,6 +33,7 @@ from adapter.sources.export_files import (
     gzipped,
     holds_resources,
     is_ndjson,
+    one_document,
     type_from_name,
 )
 from adapter.sources.line_scan import json_file, lines, lines_at, lines_found, ranges, scan
@@ -82,6 +84,8 @@ class FileSource:
                 kind = "FHIR NDJSON (one resource per line)" if ndjson else \
                     "a FHIR JSON resource or Bundle"
                 raise SourceError(f"{p}: not {kind}")
+            if ndjson and one_document(p):
+                raise SourceError(f"{p}: {NOT_NDJSON}")
             source.files = [DataFile(p, ndjson, type_from_name(p) if ndjson else None)]
         return source
 

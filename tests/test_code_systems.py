@@ -66,7 +66,8 @@ def test_a_claimed_code_under_another_system_is_invalid_and_the_system_named(
         del claim["diagnosis"][0]["diagnosisCodeableConcept"]["coding"][0]["system"]
     status, report = check_both(tmp_path, capsys, chart)
     [invalid] = [f for f in only_claim(report)["findings"] if f["code"] == "dx-invalid"]
-    assert invalid["message"] == f"Diagnosis 1 (E53.8) has no ICD-10-CM code: {said}"
+    assert invalid["message"] == (f"Diagnosis 1 (E53.8) has no ICD-10-CM code: {said} "
+                                  "(date of service 2026-03-02)")
     assert "dx-no-indication" in finding_codes(report) and not errors(report)
     assert status == 0
 
@@ -77,4 +78,5 @@ def test_a_diagnosis_written_as_text_only_says_no_system(tmp_path, capsys):
     claim["diagnosis"][0]["diagnosisCodeableConcept"] = {"text": "B12 deficiency"}
     _, report = check_both(tmp_path, capsys, chart)
     [invalid] = [f for f in only_claim(report)["findings"] if f["code"] == "dx-invalid"]
-    assert invalid["message"] == "Diagnosis 1 (b12 deficiency) has no ICD-10-CM code"
+    assert invalid["message"] == ("Diagnosis 1 (b12 deficiency) has no ICD-10-CM code "
+                                  "(date of service 2026-03-02)")

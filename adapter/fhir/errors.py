@@ -120,7 +120,9 @@ def outcome_codes(body: Any) -> tuple[str, ...]:
     """The ``issue.code`` values of an OperationOutcome (``not-supported``, ``processing``)."""
     if not isinstance(body, dict) or body.get("resourceType") != "OperationOutcome":
         return ()
-    issues = body.get("issue") if isinstance(body.get("issue"), list) else []
+    issues = body.get("issue")
+    if not isinstance(issues, list):
+        return ()
     return tuple(str(i["code"]) for i in issues if isinstance(i, dict) and i.get("code"))
 
 

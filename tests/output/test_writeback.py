@@ -182,6 +182,12 @@ def test_a_new_claim_version_still_updates_the_issue():
     assert [i["implicated"][0]["reference"] for i in plan.updates] == ["Claim/k1/_history/3"]
 
 
+def _resending_sink() -> WriteBack:
+    """Write-back that resends at once (no waits), as the second run."""
+    return WriteBack(FhirClient(BASE, retry=RetryPolicy(sleep=lambda s: None)),
+                     clock=lambda: RUN_2)
+
+
 def _timed_out_after_committing(committed: list[dict]):
     def callback(request):  # the server ran the transaction; its answer never came
         committed.append(json.loads(request.body))
@@ -204,8 +210,7 @@ def test_creates_sent_again_after_a_lost_answer_are_counted_created_not_unchange
     responses.add_callback(responses.POST, BASE, callback=_timed_out_after_committing(committed))
     responses.add_callback(responses.POST, BASE, callback=lambda request: (
         200, {}, json.dumps(_found(json.loads(request.body)))))
-    sink = WriteBack(FhirClient(BASE, retry=RetryPolicy(sleep=lambda s: None)),
-                     clock=lambda: RUN_2)
+    sink = _resending_sink()
 
     sink.write(_page(_result(LINK, LAB), found=[]))
 
@@ -220,8 +225,7 @@ def test_a_create_answered_200_at_once_or_after_a_refusal_found_another_writer_s
     responses.post(BASE, status=429, json={"_msBeforeNext": 0})
     responses.add_callback(responses.POST, BASE, callback=lambda request: (
         200, {}, json.dumps(_found(json.loads(request.body)))))
-    sink = WriteBack(FhirClient(BASE, retry=RetryPolicy(sleep=lambda s: None)),
-                     clock=lambda: RUN_2)
+    sink = _resending_sink()
 
     sink.write(_page(_result(LINK, LAB), found=[]))
 
@@ -244,8 +248,7 @@ def test_a_create_refused_429_on_the_resend_after_a_lost_answer_still_counts_cre
     responses.add_callback(responses.POST, BASE, callback=one_limited)
     responses.add_callback(responses.POST, BASE, callback=lambda request: (
         200, {}, json.dumps(_found(json.loads(request.body)))))
-    sink = WriteBack(FhirClient(BASE, retry=RetryPolicy(sleep=lambda s: None)),
-                     clock=lambda: RUN_2)
+    sink = _resending_sink()
 
     sink.write(_page(_result(LINK, LAB), found=[]))
 

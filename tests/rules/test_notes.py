@@ -302,9 +302,11 @@ def test_dx_text_only_is_silent_beside_a_coded_condition():
     assert "dx-text-only" not in note_codes(ev)
 
 
-def test_a_past_operation_is_a_present_status():
+@pytest.mark.parametrize("text", ["History of gastric bypass. B12 1000 mcg IM monthly.",
+                                  "A/P: s/p RYGB. Continue monthly IM B12."])
+def test_a_past_operation_is_a_present_status(text):
     ev = with_notes(backed(claim("E53.8", "Z98.84"), condition("Condition/c1", {"E53.8"})),
-                    note("History of gastric bypass. B12 1000 mcg IM monthly."))
+                    note(text))
     assert not note_codes(ev) & {"note-history-only", "note-no-indication"}
 
 

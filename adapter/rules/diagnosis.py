@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from datetime import date
 from functools import lru_cache
 
-from adapter.evidence.facts import ClaimEvidence, ConditionFact, Linked
+from adapter.evidence.facts import ClaimEvidence, ConditionFact, Linked, Path
 from adapter.findings import Finding
 from adapter.rules import status
 from adapter.rules.policy import Policy, code_set, refs
@@ -253,7 +253,10 @@ def evidence_not_linked(ev: ClaimEvidence, policy: Policy) -> Iterator[Finding]:
         backing = [c for c in ev.conditions if status.counts(c.fact) and dx.code in c.fact.codes
                    and status.current_at(c.fact, day)]
         if backing and not any(c.fact.ref in referenced for c in backing):
+            found = ("reached only through the injection's record (its encounter or reason), "
+                     if any(c.path is Path.LINKED for c in backing)
+                     else "found in the patient's record; ")
             yield Finding("evidence-not-linked",
-                          f"{dx.code} is documented by {', '.join(refs(backing))}, found in the "
-                          "patient's record; the claim references neither it nor a B12 lab",
+                          f"{dx.code} is documented by {', '.join(refs(backing))}, {found}"
+                          "the claim references neither it nor a B12 lab",
                           diagnosis=dx.code, evidence=refs(backing))

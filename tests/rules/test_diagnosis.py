@@ -374,6 +374,18 @@ def test_evidence_not_linked_fires_when_only_a_hemoglobin_is_referenced():
     assert finding(resources, "evidence-not-linked").evidence == ("Condition/c1",)
 
 
+def test_evidence_not_linked_says_when_the_condition_was_reached_through_the_injection():
+    # SPEC 3: the claim's encounter is the administration's context, which gives its reason;
+    # the claim still points at nothing itself, and the message says how it was found
+    claim = b.claim("k1", "p1", SERVICE, diagnoses=("E53.8",), encounter="e1", supporting=())
+    given = b.administration("a1", "p1", SERVICE, context="Encounter/e1", reason="Condition/c1")
+    resources = replace(replace(clean_chart(), claim), given)
+    f = finding(resources, "evidence-not-linked")
+    assert f.path_of("Condition/c1") == "linked"
+    assert "reached only through the injection's record" in f.message
+    assert "patient's record" not in f.message
+
+
 def test_evidence_not_linked_does_not_fire_when_the_condition_is_in_supporting_info():
     assert "evidence-not-linked" not in codes(*clean_chart(supporting=("Condition/c1",)))
 

@@ -121,9 +121,12 @@ class Handlers:
         if posted.references:
             seen = {o.claim for o in checked.outcomes.claims}
             missing = [ref for ref in posted.references if ref not in seen]
-            answer["errors"] += [{"resource": ref, "message": "not on the FHIR server"}
-                                 for ref in missing]
-            answer["summary"]["errors"] += len(missing)
+            # the server source names an id its search did not return; said here once, in
+            # the operation's words
+            named = [e for e in answer["errors"] if e["resource"] in missing]
+            answer["errors"] = [e for e in answer["errors"] if e not in named] + [
+                {"resource": ref, "message": "not on the FHIR server"} for ref in missing]
+            answer["summary"]["errors"] += len(missing) - len(named)
         logger.info("batch checked", extra={
             "claims": count, **answer["summary"], "writes": answer["writes"] and {
                 k: v for k, v in answer["writes"].items() if k != "planned"}})

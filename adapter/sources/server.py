@@ -110,10 +110,20 @@ class ServerSource:
                                                if s.dated))
 
     def claim_pages(self) -> Iterator[Sequence[Resource | Problem]]:
+        """The selected claims a page at a time; then a claim asked for by id that no
+        search returned, as an error: an engine that checks one claim a call must tell
+        "not there" from "checked and clean" (SPEC 5: exit 1)."""
+        wanted = dict.fromkeys(self.selection.ids)
         for query in self.selection.queries():
             for bundle in self.client.search(query).pages():
                 if page := list(matches(bundle, query.resource_type)):
+                    for resource in page:
+                        wanted.pop(resource.get("id"), None)
                     yield page
+        if wanted:
+            yield [Problem(claim if "/" in claim else f"Claim/{claim}",
+                           "not found: no Claim or ExplanationOfBenefit with this id on the "
+                           "server matches the selection") for claim in wanted]
 
     def records(self, reads: Reads) -> Records:
         """The page's records and the sinks' searches, in one batch; raises ``FhirError``."""

@@ -108,6 +108,7 @@ def test_a_batch_of_claim_references_is_checked_on_the_server_one_result_per_cla
     assert sorted(c["claim"] for c in answer["claims"]) == refs[:3]
     assert answer["errors"] == [{"resource": "Claim/sbt-nowhere",
                                  "message": "not on the FHIR server"}]
+    assert answer["summary"]["errors"] == 1  # named once
     for entry in answer["claims"]:
         claim = entry["claim"].partition("/")[2]
         assert _codes(server, claim) == {f["code"] for f in entry["findings"]}

@@ -110,6 +110,20 @@ def test_check_writes_one_detected_issue_per_finding_and_a_rerun_writes_nothing(
         assert len(keys) == len(set(keys)), "a rerun must not duplicate issues"
 
 
+def test_a_claim_asked_for_by_id_and_not_on_the_server_is_an_error(fhir_server, capsys):
+    # SPEC 5: exit 1 when a claim could not be processed; an engine checking one claim a
+    # call must tell "not there" from "checked and clean"
+    _load(fhir_server, _chart("nf"))
+    status, report, _err = _check(capsys, fhir_server, "--claim", "nf-k1", "--claim", "nf-none",
+                                  "--dry-run")
+    assert status == 1
+    assert [c["claim"] for c in report["claims"]] == ["Claim/nf-k1"]
+    assert [e["resource"] for e in report["errors"]] == ["Claim/nf-none"]
+    assert "not found" in report["errors"][0]["message"]
+    status, report, _err = _check(capsys, fhir_server, "--claim", "nf-none", "--dry-run")
+    assert status == 1 and report["summary"]["errors"] == 1
+
+
 def test_dry_run_writes_nothing_and_prints_the_writes(fhir_server, capsys):
     _load(fhir_server, _chart("dry"))
     status, report, err = _check(capsys, fhir_server, "--claim", "dry-k3", "--dry-run")

@@ -95,8 +95,7 @@ def build_detected_issue(result: ClaimResult, finding: Finding, identified: date
         "author": author,
         "implicated": [{"reference": result.versioned_claim}]
         + [{"reference": ref} for ref in finding.evidence],
-        "detail": fhir_string(finding.message + (f" The note says: \u201c{finding.quote}\u201d"
-                                                 if finding.quote else "")),
+        "detail": fhir_string(_detail(finding)),
     }
     groups = [(path, [ref for ref in finding.evidence if finding.path_of(ref) == path])
               for path in ("linked", "record")]
@@ -107,6 +106,14 @@ def build_detected_issue(result: ClaimResult, finding: Finding, identified: date
         issue["evidence"] = evidence
     validate(issue)
     return issue
+
+
+def _detail(finding: Finding) -> str:
+    """The message, then the note's sentence a note finding read, as two sentences."""
+    if not finding.quote:
+        return finding.message
+    stop = "" if finding.message.endswith((".", "!", "?")) else "."
+    return f"{finding.message}{stop} The note says: \u201c{finding.quote}\u201d"
 
 
 def key_of(issue: dict) -> str | None:

@@ -254,3 +254,15 @@ def test_a_create_refused_429_on_the_resend_after_a_lost_answer_still_counts_cre
 
     assert len(responses.calls) == 3
     assert (sink.totals.created, sink.totals.unchanged, sink.totals.failed) == (2, 0, 0)
+
+
+def test_a_note_finding_s_detail_gives_the_message_then_the_note_s_sentence():
+    said = Finding("note-symptom-only", "The note gives only symptoms (date of service "
+                   "2026-03-02)", evidence=("DocumentReference/n1",),
+                   quote="B12 shot for [[low energy]].")
+    issue = build_detected_issue(_result(said), said, RUN_2)
+    assert issue["detail"] == ("The note gives only symptoms (date of service 2026-03-02). "
+                               "The note says: \u201cB12 shot for [[low energy]].\u201d")
+    ended = Finding("note-symptom-only", "Only symptoms.", quote="tired")
+    assert build_detected_issue(_result(ended), ended, RUN_2)["detail"].startswith(
+        "Only symptoms. The note says")

@@ -39,7 +39,7 @@ from adapter.evidence.fields import (
     references,
     text,
 )
-from adapter.evidence.kinds import PATIENT, RECORD_KINDS
+from adapter.evidence.kinds import PATIENT, RECORD_KINDS, WITH_MEDICATION, WITH_PAYOR
 from adapter.evidence.needs import record_searches
 from adapter.evidence.read import mapped_snomed
 from adapter.fhir import Query
@@ -74,8 +74,16 @@ LAB_ORDER = {"system": LOINC, "code": "2132-9", "display": "Cobalamin (Vitamin B
 PREFETCH_KEYS = ("patient", "conditions", "observations", "administrations")
 # Read when sent, else no data: the patient's Coverages with their payors, for the payer's
 # policy (SPEC 4.4). The record kinds table says which keys there are (evidence/kinds.py).
+# CDS Hooks 2.0 recommends prefetch templates within a subset of FHIR search, which has no
+# _include: each key's template keeps to it, and what a server search _includes (the
+# Medications administrations name, a Coverage's payor) has an optional key of its own,
+# "<key>-<included>", for the clients that can fill it (a client leaves out a key it cannot).
+_INCLUDED = {WITH_MEDICATION: "medication", WITH_PAYOR: "payor"}
+INCLUDED_PREFETCH_KEYS = tuple(f"{k.prefetch}-{_INCLUDED[k.search]}" for k in RECORD_KINDS
+                               if k.prefetch and k.search in _INCLUDED)
 OPTIONAL_PREFETCH_KEYS = tuple(k.prefetch for k in RECORD_KINDS
-                               if k.prefetch and k.prefetch not in PREFETCH_KEYS)
+                               if k.prefetch and k.prefetch not in PREFETCH_KEYS
+                               ) + INCLUDED_PREFETCH_KEYS
 _ID = re.compile(r"[^A-Za-z0-9\-.]")
 
 # What to document, per finding: shown under the finding's own message.
@@ -130,15 +138,24 @@ def discovery(mappings: Mappings) -> dict[str, Any]:
 
 
 def prefetch_templates(mappings: Mappings) -> dict[str, str]:
-    """The record searches a server source runs, as prefetch templates for one patient."""
+    """The record searches a server source runs, as prefetch templates for one patient:
+    each within CDS Hooks' recommended subset (no ``_include``), and a search with an
+    ``_include`` once more, whole, under its optional ``<key>-<included>`` key."""
+    def template(rtype: str, params: tuple[tuple[str, str], ...]) -> str:
+        return Query(rtype, (("patient", "PATIENT"), *params)).url().replace(
+            "PATIENT", "{{context.patientId}}")
+
     templates = {"patient": "Patient/{{context.patientId}}"}
     names = {k.resource_type: k.prefetch for k in RECORD_KINDS
              if k.prefetch and k.fact != PATIENT}
     for search in record_searches(mappings):
-        if search.resource_type in names:
-            query = Query(search.resource_type, (("patient", "PATIENT"), *search.params))
-            templates[names[search.resource_type]] = query.url().replace(
-                "PATIENT", "{{context.patientId}}")
+        if (key := names.get(search.resource_type)) is None:
+            continue
+        rtype = search.resource_type
+        templates[key] = template(rtype, tuple(p for p in search.params if p[0] != "_include"))
+        for name, value in search.params:
+            if name == "_include":
+                templates[f"{key}-{value.partition(':')[2]}"] = template(rtype, search.params)
     return templates
 
 
@@ -272,6 +289,7 @@ def prefetched(request: HookRequest) -> tuple[list[Resource], list[str]]:
     (absent, or an OperationOutcome: the client could not fetch them). A key whose value is
     ``null`` is "no data" (CDS Hooks 2.0: the search found nothing), not missing."""
     resources: list[Resource] = []
+    seen: set[tuple[str, str]] = set()  # a key and its "-<included>" key hold the same ones
     missing = []
     for key in (*PREFETCH_KEYS, *OPTIONAL_PREFETCH_KEYS):
         if request.prefetch.get(key) is None and (
@@ -289,7 +307,19 @@ def prefetched(request: HookRequest) -> tuple[list[Resource], list[str]]:
                           if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
         else:
             resources.append(value)
-    return resources, missing
+    return [r for r in resources if _first_time(r, seen)], missing
+
+
+def _first_time(resource: Resource, seen: set[tuple[str, str]]) -> bool:
+    """Whether ``resource`` (by type and id) was not met before; one without an id always is."""
+    rid = resource.get("id")
+    if not isinstance(rid, str):
+        return True
+    key = (str(resource.get("resourceType")), rid)
+    if key in seen:
+        return False
+    seen.add(key)
+    return True
 
 
 def synthetic_claim(order: Resource, patient: str, mappings: Mappings,

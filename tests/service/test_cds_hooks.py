@@ -76,7 +76,39 @@ def test_discovery_lists_the_service_with_its_prefetch_templates(client):
     assert prefetch["conditions"] == "Condition?patient={{context.patientId}}"
     assert "http://loinc.org%7C2132-9" in prefetch["observations"]
     assert "718-7" in prefetch["observations"]
-    assert prefetch["administrations"].startswith("MedicationAdministration?patient=")
+    assert prefetch["administrations"] == "MedicationAdministration?patient={{context.patientId}}"
+
+
+def test_every_prefetch_template_keeps_to_the_recommended_subset_but_its_optional_include():
+    # CDS Hooks 2.0: templates SHOULD use only a subset of FHIR search, which has no
+    # _include; a client leaves out a key it cannot fill, so a required key must keep to it
+    from adapter.mappings import load_mappings
+    from adapter.service.cds_hooks import INCLUDED_PREFETCH_KEYS, PREFETCH_KEYS, discovery
+
+    prefetch = discovery(load_mappings())["services"][0]["prefetch"]
+    assert set(INCLUDED_PREFETCH_KEYS) == {"administrations-medication", "coverage-payor"}
+    for key, template in prefetch.items():
+        assert ("_include" in template) is (key in INCLUDED_PREFETCH_KEYS), key
+    assert not set(INCLUDED_PREFETCH_KEYS) & set(PREFETCH_KEYS)  # optional
+    assert prefetch["administrations-medication"] == (
+        "MedicationAdministration?patient={{context.patientId}}"
+        "&_include=MedicationAdministration:medication")
+
+
+def test_a_resource_in_a_key_and_its_include_key_is_read_once_with_what_was_included():
+    from adapter.mappings import load_mappings
+    from adapter.service.cds_hooks import prefetched, read_request
+
+    given = b.administration("a1", "p1", "2026-02-01")
+    drug = {"resourceType": "Medication", "id": "m1", "code": {"coding": [
+        {"system": b.RXNORM, "code": "309594"}]}}
+    body = request(order(), chart=[given])
+    body["prefetch"]["administrations-medication"] = bundle(given, drug)
+    resources, missing = prefetched(read_request(body, "b12-injection", load_mappings()))
+    assert missing == []
+    assert sorted((r["resourceType"], r["id"]) for r in resources
+                  if r["resourceType"] in ("MedicationAdministration", "Medication")) == [
+        ("Medication", "m1"), ("MedicationAdministration", "a1")]
 
 
 def test_an_order_the_chart_backs_gets_no_card(client):

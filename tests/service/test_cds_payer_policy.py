@@ -36,9 +36,10 @@ def _insured(body: dict, *, prefetch_coverage: bool = True) -> dict:
 
 def test_discovery_offers_the_coverage_prefetch(insured_service):
     services = Client(insured_service).get("/cds-services").json()["services"]
-    template = services[0]["prefetch"]["coverage"]
-    assert template.startswith("Coverage?patient={{context.patientId}}")
-    assert "_include=Coverage%3Apayor" in template or "_include=Coverage:payor" in template
+    prefetch = services[0]["prefetch"]
+    assert prefetch["coverage"] == "Coverage?patient={{context.patientId}}"
+    assert prefetch["coverage-payor"] == ("Coverage?patient={{context.patientId}}"
+                                          "&_include=Coverage:payor")
 
 
 def test_the_payers_policy_judges_the_order_when_a_coverage_is_prefetched(insured_service):

@@ -580,6 +580,13 @@ def read_feedback(data: Any) -> list[dict[str, Any]]:
         accepted = item.get("acceptedSuggestions") or []
         if not isinstance(accepted, list):
             raise ServiceError(400, f"feedback[{n}].acceptedSuggestions must be a list")
+        if item["outcome"] == "accepted" and not accepted:  # CDS Hooks 2.0: conditional
+            raise ServiceError(400, f"feedback[{n}].acceptedSuggestions is required for an "
+                                    "accepted outcome (the suggestions the user accepted)")
+        when = item.get("outcomeTimestamp")
+        if not isinstance(when, str) or not _is_instant(when):
+            raise ServiceError(400, f"feedback[{n}].outcomeTimestamp is required: the UTC "
+                                    "instant the user acted on the card")
         reason = item.get("overrideReason")
         code = None
         if isinstance(reason, dict) and isinstance(reason.get("reason"), dict) and \
@@ -590,6 +597,14 @@ def read_feedback(data: Any) -> list[dict[str, Any]]:
                                                if isinstance(a, dict)],
                       "override_reason": text(code[:64]) if code else None})
     return found
+
+
+def _is_instant(value: str) -> bool:
+    try:
+        datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return "T" in value
 
 
 def answer(cards_found: Sequence[Resource], note: str | None = None) -> dict[str, Any]:

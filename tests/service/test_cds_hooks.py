@@ -328,6 +328,19 @@ def test_feedback_is_accepted_and_logged(client, service):
                        ).status_code == 400
 
 
+def test_feedback_without_what_cds_hooks_requires_is_refused(client):
+    # CDS Hooks 2.0: outcomeTimestamp is required; acceptedSuggestions for "accepted"
+    card, when = str(uuid.uuid4()), "2026-03-02T10:00:00Z"
+    accepted = {"card": card, "outcome": "accepted", "outcomeTimestamp": when,
+                "acceptedSuggestions": [{"id": str(uuid.uuid4())}]}
+    assert client.post(SIGN + "/feedback", json={"feedback": [accepted]}).status_code == 200
+    for wrong in ({"outcomeTimestamp": None}, {"outcomeTimestamp": "yesterday"},
+                  {"acceptedSuggestions": []}):
+        response = client.post(SIGN + "/feedback", json={"feedback": [{**accepted, **wrong}]})
+        assert response.status_code == 400, wrong
+        assert "feedback[0]" in response.text
+
+
 def test_a_draft_entry_whose_resource_type_is_not_a_string_is_ignored(client):
     # found by schemathesis: {"resourceType": {}} in draftOrders made a 500
     body = request(order(), chart=BACKED)

@@ -209,6 +209,9 @@ def read_request(data: Any, service_id: str, mappings: Mappings) -> HookRequest:
     prefetch = data.get("prefetch")
     server = data.get("fhirServer")
     authorization = data.get("fhirAuthorization")
+    if authorization is not None and not (isinstance(server, str) and server):
+        raise ServiceError(400, "fhirAuthorization was given without fhirServer, which CDS "
+                                "Hooks 2.0 then requires: the server the token is for")
     token = authorization.get("access_token") if isinstance(authorization, dict) else None
     if isinstance(token, str) and token and not (token.isascii() and token.isprintable()):
         raise ServiceError(400, "fhirAuthorization.access_token must be a bearer token "

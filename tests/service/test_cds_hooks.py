@@ -424,3 +424,11 @@ def test_an_order_dated_where_the_icd10cm_release_is_not_installed_gets_an_info_
     on_time = _cards(client, SIGN, request({**order(), "authoredOn": "2026-05-04"},
                                            chart=chart))
     assert "code-set-missing" not in {c["source"]["topic"]["code"] for c in on_time}
+
+
+def test_a_fhir_authorization_without_its_fhir_server_is_refused(client):
+    # CDS Hooks 2.0: fhirServer "If fhirAuthorization is provided, this field is REQUIRED"
+    body = request(order(), chart=BACKED, fhir_server="https://ehr.example.org/fhir")
+    del body["fhirServer"]
+    response = client.post(SIGN, json=body)
+    assert response.status_code == 400 and "fhirServer" in response.text

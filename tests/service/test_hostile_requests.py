@@ -146,7 +146,8 @@ CASES = {
         SIGN, _draft(_set(authoredOn="2026-13-45"), ordered=_with_coverage(order())), 422,
         BAD_REASON + "authoredOn is not a valid date: '2026-13-45'"),
     "fhirAuthorization token lone surrogate": Case(
-        SIGN, _request(lambda body: body.update(fhirAuthorization={"access_token": "\ud800"})),
+        SIGN, _request(lambda body: body.update(fhirServer="https://ehr.example.org/fhir",
+                                                fhirAuthorization={"access_token": "\ud800"})),
         400, "fhirAuthorization.access_token must be a bearer token"),
     "fhirServer lone surrogate": Case(
         SIGN, _request(lambda body: body.update(fhirServer="\ud800"), MORE_SPECIFIC), 200,

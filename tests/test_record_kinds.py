@@ -57,5 +57,10 @@ def test_a_change_to_any_record_of_a_patient_rechecks_that_patient():
 def test_cds_hooks_prefetch_keys_come_from_the_kinds():
     templates = prefetch_templates(MAPPINGS)
     expected = {k.prefetch for k in kinds.RECORD_KINDS if k.prefetch}
-    assert set(templates) == expected
+    # and a key of its own for each kind a server search _includes with (CDS Hooks' subset)
+    included = {f"{k.prefetch}-{'medication' if k.search == kinds.WITH_MEDICATION else 'payor'}"
+                for k in kinds.RECORD_KINDS
+                if k.prefetch and k.search in (kinds.WITH_MEDICATION, kinds.WITH_PAYOR)}
+    assert included == {"administrations-medication", "coverage-payor"}
+    assert set(templates) == expected | included
     assert templates["observations"].startswith("Observation?patient={{context.patientId}}")

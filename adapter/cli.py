@@ -283,6 +283,10 @@ def _serve_parser(commands: argparse._SubParsersAction, server: argparse.Argumen
                        help="environment variable with the bearer token callers must send")
     serve.add_argument("--api-token-file", metavar="FILE",
                        help="file with the callers' bearer token(s), one per line")
+    serve.add_argument("--allow-unauthenticated", action="store_true",
+                       help="listen on an address other machines reach with no caller "
+                            "authentication (a gateway in front authenticates): refused "
+                            "otherwise")
     serve.add_argument("--client-cert-header", metavar="NAME",
                        help="header in which a TLS-terminating proxy passes the client "
                             "certificate subject (required on every request when set)")
@@ -341,7 +345,8 @@ def _serve(args: argparse.Namespace) -> int:
                          "write-back)")
     try:
         serve(settings_from_args(args), host=args.host, port=args.port, workers=args.workers,
-              graceful_timeout=args.graceful_timeout, log_level=args.log_level)
+              graceful_timeout=args.graceful_timeout, log_level=args.log_level,
+              allow_unauthenticated=args.allow_unauthenticated)
     except SettingsError as exc:
         raise UsageError(str(exc)) from exc
     return EXIT_OK

@@ -8,9 +8,11 @@ import argparse
 import asyncio
 import atexit
 import contextlib
+import ipaddress
 import os
 import shutil
 import socket
+import sys
 import tempfile
 
 import uvicorn
@@ -20,7 +22,12 @@ from adapter.config import load_settings
 from adapter.mappings import load_mappings
 from adapter.service.async_jobs import DIRECTORY_VARIABLE
 from adapter.service.logs import log_config
-from adapter.service.settings import ENVIRONMENT_VARIABLE, FhirSettings, ServeSettings
+from adapter.service.settings import (
+    ENVIRONMENT_VARIABLE,
+    FhirSettings,
+    ServeSettings,
+    SettingsError,
+)
 
 
 def settings_from_args(args: argparse.Namespace) -> ServeSettings:
@@ -68,10 +75,38 @@ class NoDelayH11Protocol(H11Protocol):
         super().connection_made(transport)  # type: ignore[arg-type]
 
 
+def reachable_by_others(host: str) -> bool:
+    """Whether other machines can reach an address the service listens on (not loopback)."""
+    try:
+        return not ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host.lower() != "localhost"
+
+
+def check_authentication(settings: ServeSettings, host: str, allow_unauthenticated: bool
+                         ) -> str | None:
+    """A service without callers' tokens or client certificates answers anyone who reaches
+    it, with PHI in the answers (and write-back with ``--server``): refused on an address other
+    machines reach unless ``allow_unauthenticated`` (a gateway in front authenticates);
+    else the warning to log, None when callers authenticate."""
+    if settings.api_tokens() or settings.client_cert_header:
+        return None
+    if reachable_by_others(host) and not allow_unauthenticated:
+        raise SettingsError(
+            f"--host {host} listens where other machines reach it, and no caller "
+            "authentication is set: give --api-token-env or --api-token-file (or "
+            "--client-cert-header), or --allow-unauthenticated when a gateway in front of "
+            "the service authenticates its callers")
+    return ("no --api-token-env, --api-token-file or --client-cert-header: every request is "
+            f"answered without authentication (listening on {host})")
+
+
 def serve(settings: ServeSettings, *, host: str, port: int, workers: int,
-          graceful_timeout: float, log_level: str) -> None:
+          graceful_timeout: float, log_level: str, allow_unauthenticated: bool = False) -> None:
     """Validate, then run uvicorn until SIGTERM/SIGINT (graceful: requests in flight finish)."""
     settings.validate()
+    if (warning := check_authentication(settings, host, allow_unauthenticated)) is not None:
+        print(f"b12-adapter serve: warning: {warning}", file=sys.stderr)  # before the logs
     load_settings(load_mappings().thresholds, settings.config_path)  # bad --config: exit 2
     os.environ[ENVIRONMENT_VARIABLE] = settings.to_json()
     jobs = tempfile.mkdtemp(prefix="b12-async-")  # every worker answers polls (async_jobs.py)

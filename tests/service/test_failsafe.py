@@ -128,3 +128,41 @@ def test_serve_names_every_option_that_needs_a_server_and_takes_them_with_one(
     assert main(["serve", "--server", "http://127.0.0.1:9/fhir", "--auth", "bearer",
                  "--token-env", "FHIR_TOKEN", "--dry-run", "--timeout", "5"]) == 0
     assert len(started) == 1 and started[0].fhir is not None and started[0].dry_run
+
+
+# Callers' authentication: a service other machines reach answers PHI only to callers it knows
+
+
+@pytest.fixture
+def uvicorn_started(monkeypatch):
+    """Where ``serve`` would have listened (uvicorn is not started)."""
+    calls = []
+    monkeypatch.setattr("adapter.service.run.uvicorn.run", lambda app, **options: calls.append(
+        options["host"]))
+    return calls
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "10.1.2.3", "::", "fhir-gw.example.org"])
+def test_serve_refuses_an_open_address_without_caller_authentication(capsys, uvicorn_started,
+                                                                     host):
+    assert main(["serve", "--host", host]) == 2 and not uvicorn_started
+    err = capsys.readouterr().err
+    assert f"--host {host}" in err and "--api-token-env" in err
+    assert "--allow-unauthenticated" in err
+
+
+def test_serve_listens_openly_with_a_token_or_when_told_a_gateway_authenticates(
+        capsys, monkeypatch, uvicorn_started):
+    monkeypatch.setenv("B12_API", "s3cret-token")
+    assert main(["serve", "--host", "0.0.0.0", "--api-token-env", "B12_API"]) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert main(["serve", "--host", "0.0.0.0", "--allow-unauthenticated"]) == 0
+    assert "answered without authentication" in capsys.readouterr().err
+    assert uvicorn_started == ["0.0.0.0", "0.0.0.0"]
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1"])
+def test_serve_on_this_machine_only_warns_without_caller_authentication(
+        capsys, uvicorn_started, host):
+    assert main(["serve", "--host", host]) == 0 and uvicorn_started == [host]
+    assert "answered without authentication" in capsys.readouterr().err

@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
@@ -541,11 +542,16 @@ def _check_files(args: argparse.Namespace) -> int:
     return _exit_status(report, args.fail_on)
 
 
+_RESOURCE_REF = re.compile(r"[A-Z][A-Za-z]+/[^/\s]+$")
+
+
 def _no_claims(report: Report) -> bool:
     """No claim was checked, skipped or named by an error (one read but not judgeable, its
-    date out of range, is a claim found)."""
+    date out of range, is a claim found), and nothing that might hold one went unread: an
+    error naming a file, a line or a search, not a resource (``claims.json``,
+    ``Claim.ndjson:3``, ``Claim search``), may have hidden claims."""
     claims_erred = any(e.resource.startswith(("Claim/", "ExplanationOfBenefit/"))
-                       for e in report.errors)
+                       or not _RESOURCE_REF.match(e.resource) for e in report.errors)
     return not report.claims and not len(report.skipped) and not claims_erred
 
 

@@ -86,6 +86,15 @@ def test_a_source_with_no_claims_says_so(tmp_path, capsys):
     assert f"no claims found in {path}" in err
 
 
+def test_a_source_that_could_not_be_read_does_not_say_it_holds_no_claims(tmp_path, capsys):
+    # NDJSON saved as .json: the file is named unreadable; its 70 claims are not "none"
+    path = tmp_path / "claims.json"
+    path.write_text((DEMO / "Claim.ndjson").read_text())
+    status, out, err = _run(capsys, "check", "--source", str(path), "--format", "json")
+    assert status == 1 and json.loads(out)["errors"][0]["resource"] == "claims.json"
+    assert "no claims found" not in err
+
+
 def test_a_source_with_claims_does_not_say_so(capsys):
     _, _, err = _run(capsys, "check", "--source", str(DEMO), "--format", "json")
     assert "no claims found" not in err

@@ -494,11 +494,13 @@ def _print_server_summary(client: FhirClient, run: modes.ServerRun,
     writes = run.writes
     for line in writes.planned:
         print(shown(f"dry-run: would {line}"), file=sys.stderr)
-    confirmed = (f"created {writes.created}, updated {writes.updated}, "
-                 f"cancelled {writes.cancelled}, unchanged {writes.unchanged}, "
-                 f"failed {writes.failed}")
-    print(f"DetectedIssues (as the server confirmed): {confirmed}"
-          + (" (dry run: nothing written)" if args.dry_run else ""), file=sys.stderr)
+    if args.dry_run:  # nothing sent, so nothing confirmed: what the server holds already
+        print(f"DetectedIssues (dry run: nothing written): {len(writes.planned)} write(s) "
+              f"planned, {writes.unchanged} unchanged on the server", file=sys.stderr)
+    else:
+        print(f"DetectedIssues (as the server confirmed): created {writes.created}, "
+              f"updated {writes.updated}, cancelled {writes.cancelled}, unchanged "
+              f"{writes.unchanged}, failed {writes.failed}", file=sys.stderr)
     if args.stats:
         checked = max(len(run.report.claims) + len(run.report.skipped), 1)
         stats = client.stats.as_dict()

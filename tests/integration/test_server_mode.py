@@ -130,6 +130,10 @@ def test_dry_run_writes_nothing_and_prints_the_writes(fhir_server, capsys):
     assert status == 0
     assert report["claims"][0]["verdict"] == "unsupported"
     assert "would create DetectedIssue Claim/dry-k3:admin-missing:-" in err
+    planned = err.count("dry-run: would ")
+    # nothing was sent, so the server confirmed nothing: the summary says what was planned
+    assert f"DetectedIssues (dry run: nothing written): {planned} write(s) planned" in err
+    assert "as the server confirmed" not in err
     assert _issues(fhir_server, "dry-k3") == []
 
 

@@ -40,7 +40,7 @@ from adapter.service.guards import (
 from adapter.service.handlers import Answer, Handlers
 from adapter.service.outcome import FHIR_JSON, ServiceError, operation_outcome
 from adapter.service.settings import ServeSettings
-from adapter.terminology import icd10cm
+from adapter.terminology import icd10cm, releases
 
 logger = logging.getLogger("adapter.service")
 
@@ -57,8 +57,8 @@ def warm_up(judge: Judge) -> dict[str, Any]:
     checked = check_in_memory(judge, [_WARM_UP_BUNDLE])
     if not checked.report.claims:
         raise RuntimeError(f"warm-up claim was not checked: {checked.report.to_dict()}")
-    return {"icd10cm": icd10cm.title("D51.0"), "warm_up_ms":
-            round((time.perf_counter() - started) * 1000, 1)}
+    return {"icd10cm": [release.id for release in releases.installed()],  # what judges
+            "warm_up_ms": round((time.perf_counter() - started) * 1000, 1)}
 
 
 def create_app(settings: ServeSettings | None = None) -> Any:

@@ -123,7 +123,8 @@ class ServerSource:
         if wanted:
             yield [Problem(claim if "/" in claim else f"Claim/{claim}",
                            "not found: no Claim or ExplanationOfBenefit with this id on the "
-                           "server matches the selection") for claim in wanted]
+                           "server matches the selection (ids are the server's: `load` "
+                           "without --keep-ids gives new ones)") for claim in wanted]
 
     def records(self, reads: Reads) -> Records:
         """The page's records and the sinks' searches, in one batch; raises ``FhirError``."""

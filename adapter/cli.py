@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
-from adapter import __version__, build, codes_command, modes
+from adapter import __version__, build, codes_command, modes, parallel
 from adapter.config import ConfigError
 from adapter.fhir.errors import AuthConfigError, FhirError
 from adapter.fhir.limits import DEFAULT_MAX_PAGES, DEFAULT_RETRY_BUDGET
@@ -218,8 +218,12 @@ def _parser() -> argparse.ArgumentParser:
                        help="table: list the clean supported claims and every skipped claim "
                        "too (else their counts)")
     check.add_argument("--workers", type=positive_int, metavar="N",
-                       help="files: processes that read and judge (default: every core, at "
-                       "most 4, for an export with 64 MB or more of records; else 1)")
+                       help="files: processes that read and judge (default: with "
+                       f"{parallel.AUTO_MIN_B12_CLAIMS:,} or more claims that may bill B12, "
+                       "or claims in Bundles and "
+                       f"{parallel.AUTO_MIN_BYTES >> 20} MB or more of records, every core "
+                       f"but one, at most {parallel.AUTO_MAX_WORKERS}; else 1; "
+                       "docs/sources.md)")
 
     sync = commands.add_parser("sync", parents=[common, checks, writes], formatter_class=_Help,
                                help="check every claim changed since the last successful run")

@@ -456,6 +456,16 @@ def test_help_shows_defaults_and_choices(capsys):
     assert scope.count("(default:") == 1  # said in words, not twice
 
 
+def test_workers_help_gives_the_default_the_run_chooses(capsys):
+    # parallel.choose decides from the pre-scan's B12 claims (64 MB only without a pre-scan)
+    with pytest.raises(SystemExit):
+        main(["check", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    workers = out[out.index("--workers N files:"):out.index("FHIR server:")]
+    assert "10,000 or more claims that may bill B12" in workers
+    assert "claims in Bundles and 64 MB" in workers and "every core but one, at most 4" in workers
+
+
 def test_codes_without_an_action_names_the_actions(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["codes"])

@@ -96,3 +96,16 @@ def test_every_setting_is_documented_with_its_default():
         assert _row(page, f"notes.{key}")[0] == str(default).lower()
     for key in ("facility_timezone", "policies.default", "policies.dir", "policies.payers"):
         _row(page, key)
+
+
+def test_the_readme_tour_shows_what_the_demo_run_prints(capsys):
+    from adapter.cli import main
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    tour = readme[readme.index("## A tour of a run"):]
+    shown = re.search(r"\n```\n(CLAIM.*?)```", tour, re.S)
+    assert shown, "README: the tour's sample output is gone"
+    main(["check", "--source", str(ROOT / "fixtures" / "demo")])
+    printed = set(capsys.readouterr().out.splitlines())
+    for line in shown.group(1).splitlines():
+        assert line == "..." or line in printed, f"README tour: not printed now: {line}"

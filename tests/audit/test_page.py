@@ -280,3 +280,29 @@ def test_with_names_the_quotes_are_as_written():
     html = page(*chart, show_names=True)
 
     assert "Mrs. Hedwig GRUENWALD" in html and "[name]" not in html
+
+
+def test_an_unreadable_note_is_named_once_in_the_page_and_its_csv():
+    chart = [*backed("k1", "p1", "2026-03-02"),
+             b.document_reference("n1", "p1", "2026-03-02", "%PDF-1.4",
+                                  content_type="application/pdf")]
+    result = audit(*chart)
+    said = ("cannot be read: it is application/pdf, which is not read (only text, HTML and "
+            "RTF notes are)")
+
+    assert said in render(result, source="fixtures/test", generated=WHEN)
+    header, row = csv_rows(csv_data_url(result))
+    assert dict(zip(header, row, strict=True))["assessment"] == said
+
+
+def test_a_message_s_quoted_command_is_code_on_the_page():
+    html = page(*backed("k1", "p1", "2026-11-02"))  # FY2027 is not installed
+
+    assert "code-set-missing" in html
+    assert "(install it with <code>b12-adapter codes add</code>)" in html and "`" not in html
+
+
+def test_the_footer_points_at_the_page_describing_the_checks():
+    footer = page(*backed("k1", "p1", "2026-03-02")).split("Made by", 1)[1]
+
+    assert "docs/checks.md" in footer and "README" not in footer

@@ -282,6 +282,15 @@ def test_load_uploads_the_demo_and_loading_again_duplicates_nothing(fresh_fhir_s
     claims = report["summary"]["checked"] + report["summary"]["skipped"]
     assert reads / claims <= 0.2, stats
 
+    # the server chose the ids: a loaded claim is found by its file id (docs/servers.md)
+    status, _, _ = _check(capsys, server, "--claim", "k16")
+    assert status == 1
+    for search in ("Claim?identifier=urn:b12-fhir-adapter:source-id|Claim/k16",
+                   "Claim?patient.identifier=urn:b12-fhir-adapter:source-id|Patient/p15"):
+        status, found, _ = _check(capsys, server, "--search", search, "--dry-run")
+        assert status == 0, search
+        assert [loaded_as[c["claim"]] for c in found["claims"]] == ["Claim/k16"], search
+
 
 @pytest.mark.parametrize("ids", [[], ["--keep-ids"]])
 def test_loaded_references_in_every_form_point_at_the_servers_ids(fresh_fhir_server, capsys,

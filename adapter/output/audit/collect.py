@@ -512,7 +512,7 @@ def note_lines(ev: ClaimEvidence, policy: Policy) -> tuple[NoteLine, ...]:
         for note in day_notes.notes:
             if not note.readable:
                 lines.append(((3, 0), NoteLine(note.note, note.kind, note.day, "",
-                                               "", f"cannot be read: it {note.problem}", "",
+                                               "", f"cannot be read: {note.problem}", "",
                                                "")))
                 continue
             if not note.mentions:

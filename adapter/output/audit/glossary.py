@@ -1,5 +1,5 @@
 """The audit page's glossary: every finding code in a coder's words, because a page sent by
-email has no README beside it. The words follow the README's "What is checked" and "The
+email has no README beside it. The words follow docs/checks.md's "What is checked" and "The
 findings in a coder's words"; a code without words here shows its title only.
 """
 

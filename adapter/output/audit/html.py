@@ -41,6 +41,7 @@ SCRIPTS = ("guard.js", "sample.js")
 OPTION_WIDTH = 60
 _REFERENCE = re.compile(r"([A-Z][A-Za-z]{1,63})/([A-Za-z0-9\-.]{1,64})"
                         r"(?:/_history/[A-Za-z0-9\-.]{1,64})?")
+_QUOTED = re.compile(r"`([^`]+)`")  # a message's Markdown code span
 
 
 def render(audit: Audit, *, source: str, generated: datetime,
@@ -49,7 +50,7 @@ def render(audit: Audit, *, source: str, generated: datetime,
     env = Environment(loader=PackageLoader("adapter.output.audit", "templates"),
                       autoescape=True, undefined=StrictUndefined, trim_blocks=True,
                       lstrip_blocks=True)
-    env.filters.update(bdi=isolated, plain=charts.plain, option=option_text)
+    env.filters.update(bdi=isolated, message=message, plain=charts.plain, option=option_text)
     template = env.get_template("report.html.j2")
     scripts = {name: _script(name) for name in SCRIPTS}
     return template.render(
@@ -81,6 +82,15 @@ def isolated(value: object) -> Markup:
     """``value`` escaped in a ``<bdi>``: a right-to-left override in a name from the source
     turns only the name around, not the page's words after it."""
     return Markup("<bdi>{}</bdi>").format(value) if value != "" else Markup("")
+
+
+def message(value: object) -> Markup:
+    """A finding's or an error's message as ``isolated`` shows it, its Markdown quotes
+    (`b12-adapter codes add`) as ``<code>``: the messages are written for a terminal too."""
+    if value == "":
+        return Markup("")
+    quoted = _QUOTED.sub(r"<code>\1</code>", str(Markup.escape(value)))
+    return Markup("<bdi>{}</bdi>").format(Markup(quoted))
 
 
 def option_text(value: str) -> str:

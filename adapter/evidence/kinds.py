@@ -33,6 +33,9 @@ WITH_PAYOR = "with-payor"  # with the Organizations that pay them (_include)
 NOTES = "notes"  # the notes of the page's B12 dates (``date``, a day either side)
 NOTE_REPORTS = "note-reports"  # the note-type DiagnosticReports of the page's B12 dates
 
+# What a WITH_ search _includes: ``<type>:<name>`` (the CDS Hooks prefetch key of its own too)
+INCLUDES = {WITH_MEDICATION: "medication", WITH_PAYOR: "payor"}
+
 
 @dataclass(frozen=True)
 class RecordKind:

@@ -50,14 +50,12 @@ def record_searches(mappings: Mappings) -> tuple[RecordSearch, ...]:
             searches.append(RecordSearch(rtype))
         elif how == kinds.LABS:
             searches.append(RecordSearch(rtype, (("code", labs),)))
-        elif how == kinds.WITH_MEDICATION:
-            searches.append(RecordSearch(rtype, (("_include", f"{rtype}:medication"),)))
+        elif included := kinds.INCLUDES.get(how or ""):
+            searches.append(RecordSearch(rtype, (("_include", f"{rtype}:{included}"),)))
         elif how == kinds.INJECTIONS:
             searches.append(RecordSearch(rtype, (("code", injections),)))
         elif how == kinds.BY_ID:
             searches.append(RecordSearch(rtype, by="_id"))
-        elif how == kinds.WITH_PAYOR:
-            searches.append(RecordSearch(rtype, (("_include", f"{rtype}:payor"),)))
         elif how == kinds.NOTES:  # the Binaries they point at: one more batch (server.py)
             searches.append(RecordSearch(rtype, dated=True))
         elif how == kinds.NOTE_REPORTS:

@@ -39,7 +39,7 @@ from adapter.evidence.fields import (
     references,
     text,
 )
-from adapter.evidence.kinds import PATIENT, RECORD_KINDS, WITH_MEDICATION, WITH_PAYOR
+from adapter.evidence.kinds import INCLUDES, PATIENT, RECORD_KINDS
 from adapter.evidence.needs import record_searches
 from adapter.evidence.read import mapped_snomed
 from adapter.fhir import Query
@@ -78,9 +78,8 @@ PREFETCH_KEYS = ("patient", "conditions", "observations", "administrations")
 # _include: each key's template keeps to it, and what a server search _includes (the
 # Medications administrations name, a Coverage's payor) has an optional key of its own,
 # "<key>-<included>", for the clients that can fill it (a client leaves out a key it cannot).
-_INCLUDED = {WITH_MEDICATION: "medication", WITH_PAYOR: "payor"}
-INCLUDED_PREFETCH_KEYS = tuple(f"{k.prefetch}-{_INCLUDED[k.search]}" for k in RECORD_KINDS
-                               if k.prefetch and k.search in _INCLUDED)
+INCLUDED_PREFETCH_KEYS = tuple(f"{k.prefetch}-{INCLUDES[k.search]}" for k in RECORD_KINDS
+                               if k.prefetch and k.search in INCLUDES)
 OPTIONAL_PREFETCH_KEYS = tuple(k.prefetch for k in RECORD_KINDS
                                if k.prefetch and k.prefetch not in PREFETCH_KEYS
                                ) + INCLUDED_PREFETCH_KEYS

@@ -185,8 +185,7 @@ class ServerSource:
         read = (f"notes are read from {' and '.join(others)}" if others
                 else "no note can be read")
         return (f"the server does not support {rtype} ({self.unsupported[rtype]}): the "
-                f"charts' {rtype} notes "
-                f"were not read; {read}")
+                f"charts' {rtype} notes were not read; {read}")
 
     def _no_notes(self) -> str:
         return (f"the server supports none of the note types ({', '.join(self._note_types)}): "

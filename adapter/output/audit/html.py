@@ -87,10 +87,7 @@ def isolated(value: object) -> Markup:
 def message(value: object) -> Markup:
     """A finding's or an error's message as ``isolated`` shows it, its Markdown quotes
     (`b12-adapter codes add`) as ``<code>``: the messages are written for a terminal too."""
-    if value == "":
-        return Markup("")
-    quoted = _QUOTED.sub(r"<code>\1</code>", str(Markup.escape(value)))
-    return Markup("<bdi>{}</bdi>").format(Markup(quoted))
+    return isolated(Markup(_QUOTED.sub(r"<code>\1</code>", str(Markup.escape(value)))))
 
 
 def option_text(value: str) -> str:
